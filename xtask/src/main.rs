@@ -1,1 +1,15 @@
-fn main() {}
+//! Project tasks that are not tests: `cargo xtask bench` prints the figures of
+//! `docs/benchmarks.md`.
+
+mod bench;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask bench [--runs N]");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what talos-rs needs on a Debian 12 machine (run as root). Idempotent: packages and
+# targets already present are skipped, so every other script can call it first.
+set -euo pipefail
+
+packages=(protobuf-compiler libprotobuf-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  for dir in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
+    [ -x "$dir/cargo" ] && export PATH="$dir:$PATH"
+  done
+fi
+command -v cargo >/dev/null 2>&1 || {
+  echo "setup: cargo not found: install a Rust toolchain (rustup, Rust >= 1.95) first" >&2
+  exit 1
+}

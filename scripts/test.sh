@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace (installing what they need first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+cargo test --workspace --all-targets --locked "$@"

@@ -1,0 +1,71 @@
+//! `cargo xtask bench`: whole-command figures (wall time, peak memory) for the release build,
+//! then the criterion micro-benchmarks.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use nix::sys::resource::{UsageWho, getrusage};
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let runs = match args {
+        [flag, n] if flag == "--runs" => n.parse().context("--runs takes a number")?,
+        [] => 20,
+        _ => bail!("usage: cargo xtask bench [--runs N]"),
+    };
+    let root = workspace_root();
+    cargo(&root, &["build", "--release", "-q", "-p", "talosctl"])?;
+    let talosctl = root.join("target/release/talosctl");
+
+    let out = root.join("_out/bench");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut walls = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let dir = out.join(i.to_string());
+        let dir = dir.to_str().context("non-UTF-8 path")?;
+        let start = Instant::now();
+        let status = Command::new(&talosctl)
+            .args(["gen", "config", "bench", "https://10.5.0.2:6443", "-o", dir])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        walls.push(start.elapsed());
+        if !status.success() {
+            bail!("talosctl gen config failed: {status}");
+        }
+    }
+    // Peak RSS over all children run so far: every run is the same command.
+    let peak_kib = getrusage(UsageWho::RUSAGE_CHILDREN)?.max_rss();
+    walls.sort();
+    println!("talosctl gen config ({runs} runs, release build)");
+    println!("  wall p50 {}", ms(walls[runs / 2]));
+    println!("  wall p90 {}", ms(walls[runs * 9 / 10]));
+    println!("  wall max {}", ms(walls[runs - 1]));
+    println!("  peak RSS {:.1} MiB", peak_kib as f64 / 1024.0);
+    let _ = std::fs::remove_dir_all(&out);
+
+    println!("\ncriterion micro-benchmarks:");
+    cargo(&root, &["bench", "-q", "-p", "machineconfig"])
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("cargo {} failed: {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
