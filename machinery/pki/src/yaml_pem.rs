@@ -81,7 +81,10 @@ mod tests {
         };
         let yaml = serde_yaml::to_string(&pair).unwrap();
         assert_eq!(yaml.trim(), format!("crt: {}", STANDARD.encode(PEM)));
-        assert_eq!(serde_yaml::from_str::<PemCertificateAndKey>(&yaml).unwrap(), pair);
+        assert_eq!(
+            serde_yaml::from_str::<PemCertificateAndKey>(&yaml).unwrap(),
+            pair
+        );
     }
 
     #[test]

@@ -1,0 +1,267 @@
+//! Issuing certificates from a [`CertificateAuthority`]: Talos client certificates (roles in
+//! the Organization), server certificates (SANs), and certificates from signing requests
+//! (`talosctl gen csr` / `gen crt`, trustd).
+//!
+//! Every issued certificate has a random serial, BasicConstraints CA=false (critical), a
+//! subject key identifier and, when the CA has one, an authority key identifier.
+
+use std::net::IpAddr;
+
+use time::{Duration, OffsetDateTime};
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::cri_attributes::ParsedCriAttribute;
+use x509_parser::prelude::FromDer as _;
+
+use crate::authority::CertificateAuthority;
+use crate::error::PkiError;
+use crate::inspect::oid_arcs;
+use crate::keys::{PrivateKey, encode_pem, found_labels};
+use crate::usage::ExtendedKeyUsage;
+use crate::x509_der::{self, CertificateFields, Extension, KeyUsageBit};
+use crate::yaml_pem::PemCertificateAndKey;
+
+/// Lifetime of the cluster CAs: 87600 h (10 years).
+pub const CA_TTL: Duration = Duration::hours(87_600);
+/// Default lifetime of client certificates (talosconfig): 8760 h (1 year).
+pub const CLIENT_CERTIFICATE_TTL: Duration = Duration::hours(8_760);
+/// Default lifetime of server certificates (apid, trustd): 24 h.
+pub const SERVER_CERTIFICATE_TTL: Duration = Duration::hours(24);
+
+/// When a certificate is valid. Times are stored in certificates to the second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validity {
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity; must be after `not_before`.
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// Valid from now for `ttl`.
+    pub fn from_now(ttl: Duration) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Validity {
+            not_before: now,
+            not_after: now + ttl,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), PkiError> {
+        if self.not_after <= self.not_before {
+            return Err(PkiError::InvalidValidity {
+                not_before: self.not_before,
+                not_after: self.not_after,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Subject alternative names of a server certificate or a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubjectAltNames {
+    /// DNS names (ASCII).
+    pub dns_names: Vec<String>,
+    /// IP addresses.
+    pub ip_addresses: Vec<IpAddr>,
+}
+
+/// What a certificate signing request asks for (`talosctl gen csr`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CertificateRequest {
+    /// The subject common name, if any.
+    pub common_name: Option<String>,
+    /// Roles, written as one Subject Organization each.
+    pub roles: Vec<String>,
+    /// Subject alternative names.
+    pub subject_alt_names: SubjectAltNames,
+    /// Requested extended key usages (`[ClientAuth]` for a talosconfig certificate); none
+    /// requested when empty. KeyUsage DigitalSignature is always requested.
+    pub extended_key_usages: Vec<ExtendedKeyUsage>,
+}
+
+/// How [`CertificateAuthority::sign_csr`] treats a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsrPolicy {
+    /// `talosctl gen crt`: the subject and every requested extension are kept, except that
+    /// the result is never a CA (BasicConstraints is replaced, key identifiers are rewritten).
+    AsRequested,
+    /// trustd: a server certificate whatever was asked: KeyUsage DigitalSignature,
+    /// ExtendedKeyUsage ServerAuth only, the requested SANs, and no Subject Organization.
+    ServerOnly,
+}
+
+/// Creates a PEM certificate signing request for `key`.
+pub fn generate_csr(key: &PrivateKey, request: &CertificateRequest) -> Result<String, PkiError> {
+    let subject = x509_der::name(request.common_name.as_deref(), &request.roles);
+    let mut extensions = vec![Extension::key_usage(&[KeyUsageBit::DigitalSignature])];
+    if !request.extended_key_usages.is_empty() {
+        extensions.push(Extension::extended_key_usage(&request.extended_key_usages)?);
+    }
+    extensions.extend(Extension::subject_alt_name(&request.subject_alt_names)?);
+    let der = x509_der::sign_request(&subject, key, &extensions)?;
+    Ok(encode_pem("CERTIFICATE REQUEST", der))
+}
+
+impl CertificateAuthority {
+    /// Issues a Talos client certificate with a new Ed25519 key: one Subject Organization per
+    /// role, KeyUsage DigitalSignature, ExtendedKeyUsage exactly `[ClientAuth]` (what apid
+    /// requires). [`CLIENT_CERTIFICATE_TTL`] is the usual lifetime.
+    pub fn issue_client_certificate(
+        &self,
+        common_name: &str,
+        roles: &[String],
+        validity: Validity,
+    ) -> Result<PemCertificateAndKey, PkiError> {
+        let key = PrivateKey::generate_ed25519()?;
+        let extensions = vec![
+            Extension::key_usage(&[KeyUsageBit::DigitalSignature]),
+            Extension::extended_key_usage(&[ExtendedKeyUsage::ClientAuth])?,
+        ];
+        let subject = x509_der::name(Some(common_name), roles);
+        let certificate = self.issue(&subject, &key, validity, extensions)?;
+        Ok(PemCertificateAndKey {
+            crt: Some(certificate),
+            key: Some(key.to_pem()),
+        })
+    }
+
+    /// Issues a server certificate with a new Ed25519 key: no Organization, KeyUsage
+    /// DigitalSignature, ExtendedKeyUsage `[ServerAuth]`, the given SANs.
+    /// [`SERVER_CERTIFICATE_TTL`] is the usual lifetime.
+    pub fn issue_server_certificate(
+        &self,
+        common_name: &str,
+        subject_alt_names: &SubjectAltNames,
+        validity: Validity,
+    ) -> Result<PemCertificateAndKey, PkiError> {
+        let key = PrivateKey::generate_ed25519()?;
+        let mut extensions = vec![
+            Extension::key_usage(&[KeyUsageBit::DigitalSignature]),
+            Extension::extended_key_usage(&[ExtendedKeyUsage::ServerAuth])?,
+        ];
+        extensions.extend(Extension::subject_alt_name(subject_alt_names)?);
+        let subject = x509_der::name(Some(common_name), &[]);
+        let certificate = self.issue(&subject, &key, validity, extensions)?;
+        Ok(PemCertificateAndKey {
+            crt: Some(certificate),
+            key: Some(key.to_pem()),
+        })
+    }
+
+    /// Signs a PEM certificate signing request (label `CERTIFICATE REQUEST`) after checking
+    /// its self-signature; returns the certificate PEM.
+    pub fn sign_csr(
+        &self,
+        csr_pem: &str,
+        policy: CsrPolicy,
+        validity: Validity,
+    ) -> Result<String, PkiError> {
+        let invalid = |reason: String| PkiError::InvalidCsr { reason };
+        let blocks = pem::parse_many(csr_pem).map_err(|e| invalid(format!("not PEM ({e})")))?;
+        let block = blocks
+            .iter()
+            .find(|b| matches!(b.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "no CERTIFICATE REQUEST PEM block (labels present: {})",
+                    found_labels(&blocks)
+                ))
+            })?;
+        let (_, csr) = X509CertificationRequest::from_der(block.contents())
+            .map_err(|e| invalid(e.to_string()))?;
+        csr.verify_signature()
+            .map_err(|e| invalid(format!("its signature does not verify ({e})")))?;
+        let info = &csr.certification_request_info;
+
+        let requested = info
+            .iter_attributes()
+            .filter_map(|attribute| match attribute.parsed_attribute() {
+                ParsedCriAttribute::ExtensionRequest(request) => Some(&request.extensions),
+                _ => None,
+            })
+            .flatten();
+        let (subject, extensions) = match policy {
+            CsrPolicy::AsRequested => {
+                let replaced = [
+                    x509_der::OID_BASIC_CONSTRAINTS,
+                    x509_der::OID_SUBJECT_KEY_IDENTIFIER,
+                    x509_der::OID_AUTHORITY_KEY_IDENTIFIER,
+                ];
+                let kept = requested
+                    .map(|e| (oid_arcs(&e.oid), e))
+                    .filter(|(oid, _)| !replaced.contains(&oid.as_slice()))
+                    .map(|(oid, e)| Extension::raw(oid, e.critical, e.value.to_vec()))
+                    .collect();
+                (info.subject.as_raw().to_vec(), kept)
+            }
+            CsrPolicy::ServerOnly => {
+                let mut extensions = vec![
+                    Extension::key_usage(&[KeyUsageBit::DigitalSignature]),
+                    Extension::extended_key_usage(&[ExtendedKeyUsage::ServerAuth])?,
+                ];
+                extensions.extend(
+                    requested
+                        .filter(|e| oid_arcs(&e.oid) == x509_der::OID_SUBJECT_ALT_NAME)
+                        .map(|e| Extension::raw(oid_arcs(&e.oid), e.critical, e.value.to_vec())),
+                );
+                let subject = x509_der::name_without_organization(info.subject.as_raw())
+                    .map_err(|e| invalid(format!("malformed subject name ({e})")))?;
+                (subject, extensions)
+            }
+        };
+        self.sign(
+            &subject,
+            info.subject_pki.raw,
+            &info.subject_pki.subject_public_key.data,
+            validity,
+            extensions,
+        )
+    }
+
+    fn issue(
+        &self,
+        subject: &[u8],
+        key: &PrivateKey,
+        validity: Validity,
+        extensions: Vec<Extension>,
+    ) -> Result<String, PkiError> {
+        self.sign(
+            subject,
+            &key.subject_public_key_info(),
+            key.public_key_raw(),
+            validity,
+            extensions,
+        )
+    }
+
+    /// Signs a leaf certificate; adds BasicConstraints CA=false and the key identifiers.
+    fn sign(
+        &self,
+        subject: &[u8],
+        subject_public_key_info: &[u8],
+        public_key_raw: &[u8],
+        validity: Validity,
+        mut extensions: Vec<Extension>,
+    ) -> Result<String, PkiError> {
+        validity.check()?;
+        extensions.push(Extension::basic_constraints(false));
+        extensions.push(Extension::subject_key_identifier(
+            &x509_der::key_identifier(public_key_raw),
+        ));
+        if let Some(authority_key_id) = &self.key_identifier {
+            extensions.push(Extension::authority_key_identifier(authority_key_id));
+        }
+        let der = x509_der::sign_certificate(
+            &CertificateFields {
+                issuer: &self.subject,
+                subject,
+                subject_public_key_info,
+                validity: &validity,
+                extensions: &extensions,
+            },
+            &self.key,
+        )?;
+        Ok(encode_pem("CERTIFICATE", der))
+    }
+}
