@@ -48,11 +48,29 @@ impl CaKind {
 /// KeyUsage DigitalSignature + KeyCertSign + CRLSign, a subject key identifier. Use
 /// [`Validity::from_now`] with [`crate::CA_TTL`] for the upstream lifetime of 10 years.
 pub fn generate_ca(kind: CaKind, validity: Validity) -> Result<PemCertificateAndKey, PkiError> {
-    validity.check()?;
-    let key = kind.generate_key()?;
     let (common_name, organization) = kind.subject();
     let organizations: Vec<String> = organization.into_iter().map(String::from).collect();
-    let subject = x509_der::name(common_name, &organizations);
+    self_signed_ca(kind.generate_key()?, common_name, &organizations, validity)
+}
+
+/// Creates a self-signed Ed25519 CA whose subject is Organization `organization`
+/// (`talosctl gen ca`).
+pub fn generate_ca_for_organization(
+    organization: &str,
+    validity: Validity,
+) -> Result<PemCertificateAndKey, PkiError> {
+    let key = PrivateKey::generate_ed25519()?;
+    self_signed_ca(key, None, &[organization.to_string()], validity)
+}
+
+fn self_signed_ca(
+    key: PrivateKey,
+    common_name: Option<&str>,
+    organizations: &[String],
+    validity: Validity,
+) -> Result<PemCertificateAndKey, PkiError> {
+    validity.check()?;
+    let subject = x509_der::name(common_name, organizations);
     let extensions = [
         Extension::basic_constraints(true),
         Extension::key_usage(&[

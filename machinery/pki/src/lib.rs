@@ -30,7 +30,7 @@ mod usage;
 mod x509_der;
 mod yaml_pem;
 
-pub use authority::{CaKind, CertificateAuthority, generate_ca};
+pub use authority::{CaKind, CertificateAuthority, generate_ca, generate_ca_for_organization};
 pub use bundle::{BundleCertificates, ClusterIdentity, ClusterSecrets, SecretsBundle, TrustdInfo};
 pub use error::PkiError;
 pub use inspect::{CertificateInfo, verify_pair, verify_signed_by};

@@ -94,7 +94,11 @@ pub struct Context {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cluster: String,
     /// Proxy to dial through.
-    #[serde(default, rename = "proxy-url", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "proxy-url",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub proxy_url: String,
 }
 
@@ -127,13 +131,14 @@ impl Context {
                     field,
                 });
             }
-            let bytes = STANDARD
-                .decode(value.trim())
-                .map_err(|source| TalosconfigError::Base64 {
-                    name: name.to_string(),
-                    field,
-                    source,
-                })?;
+            let bytes =
+                STANDARD
+                    .decode(value.trim())
+                    .map_err(|source| TalosconfigError::Base64 {
+                        name: name.to_string(),
+                        field,
+                        source,
+                    })?;
             Ok(String::from_utf8_lossy(&bytes).into_owned())
         };
         Ok(Credentials {
@@ -192,7 +197,11 @@ impl Talosconfig {
     }
 
     /// Writes the file atomically with mode 0600, creating its directory.
-    pub fn save(&self, path: &Path, overwrite: atomicfile::Overwrite) -> Result<(), TalosconfigError> {
+    pub fn save(
+        &self,
+        path: &Path,
+        overwrite: atomicfile::Overwrite,
+    ) -> Result<(), TalosconfigError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| TalosconfigError::Read {
                 path: dir.to_path_buf(),

@@ -1,3 +1,5 @@
+//! The talosconfig file against upstream's format.
+
 use std::path::Path;
 
 use talosconfig::{Context, Talosconfig, TalosconfigError};
@@ -28,7 +30,11 @@ fn parses_upstream_format_and_migrates_target() {
     assert_eq!(current.nodes, ["10.5.0.2", "10.5.0.3"]);
     let creds = current.credentials(name).unwrap();
     assert_eq!(
-        (creds.ca_pem.as_str(), creds.crt_pem.as_str(), creds.key_pem.as_str()),
+        (
+            creds.ca_pem.as_str(),
+            creds.crt_pem.as_str(),
+            creds.key_pem.as_str()
+        ),
         ("CA", "CRT", "KEY")
     );
     let (_, old) = config.context(Some("old")).unwrap();
@@ -41,10 +47,13 @@ fn parses_upstream_format_and_migrates_target() {
 
 #[test]
 fn unknown_keys_are_rejected_with_the_file_name() {
-    let err = Talosconfig::parse("contexts:\n  a:\n    endpoint: []\n", Path::new("/x/cfg"))
-        .unwrap_err();
+    let err =
+        Talosconfig::parse("contexts:\n  a:\n    endpoint: []\n", Path::new("/x/cfg")).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("/x/cfg") && text.contains("endpoint"), "{text}");
+    assert!(
+        text.contains("/x/cfg") && text.contains("endpoint"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -67,7 +76,10 @@ fn merge_renames_clashing_contexts_and_switches_to_the_merged_one() {
     theirs.add("fresh", Context::default()).unwrap();
     theirs.use_context("mycluster").unwrap();
     let renamed = mine.merge(theirs.clone());
-    assert_eq!(renamed, [("mycluster".to_string(), "mycluster-1".to_string())]);
+    assert_eq!(
+        renamed,
+        [("mycluster".to_string(), "mycluster-1".to_string())]
+    );
     assert_eq!(mine.context, "mycluster-1");
     assert!(mine.contexts.contains_key("fresh"));
     mine.merge(theirs);

@@ -1,0 +1,70 @@
+//! The command line: global flags and the command tree, as upstream talosctl spells them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd::{config, r#gen, machineconfig, validate};
+
+/// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
+#[derive(Debug, Parser)]
+#[command(name = "talosctl", version, propagate_version = false)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every node command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Target the specified nodes
+    #[arg(short = 'n', long = "nodes", global = true, value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// Override default endpoints in Talos configuration
+    #[arg(short = 'e', long = "endpoints", global = true, value_delimiter = ',')]
+    pub endpoints: Vec<String>,
+    /// The path to the Talos configuration file. Defaults to 'TALOSCONFIG' env variable if set,
+    /// otherwise '$HOME/.talos/config' and '/var/run/secrets/talos.dev/config' in order.
+    #[arg(long, global = true)]
+    pub talosconfig: Option<PathBuf>,
+    /// Context to be used in command
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// Cluster to connect to if a proxy endpoint is used. (No `-c` short form: `validate`
+    /// uses `-c` for `--config`.)
+    #[arg(long, global = true)]
+    pub cluster: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The talosconfig path: `--talosconfig`, else upstream's default search.
+    pub fn talosconfig_path(&self) -> PathBuf {
+        self.talosconfig
+            .clone()
+            .unwrap_or_else(talosconfig::default_path)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate CAs, certificates, and private keys
+    #[command(subcommand)]
+    Gen(r#gen::GenCommand),
+    /// Validate config
+    Validate(validate::ValidateArgs),
+    /// Machine config related commands
+    #[command(name = "machineconfig", visible_alias = "mc", subcommand)]
+    Machineconfig(machineconfig::MachineconfigCommand),
+    /// Manage the client configuration file (talosconfig)
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Output shell completion code for the specified shell (bash, fish or zsh)
+    Completion {
+        /// The shell to generate completions for
+        shell: clap_complete::Shell,
+    },
+    /// Prints the version
+    Version(crate::cmd::version::VersionArgs),
+}

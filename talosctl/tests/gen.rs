@@ -1,0 +1,469 @@
+//! `talosctl gen`, `validate`, `machineconfig patch`, `config info` and `completion`, run as a
+//! user runs them.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn talosctl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_talosctl"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TALOSCONFIG")
+        .output()
+        .expect("talosctl runs")
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "talosctl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn failed(output: Output) -> String {
+    assert!(
+        !output.status.success(),
+        "talosctl unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+fn gen_config(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "gen",
+        "config",
+        "demo",
+        "https://10.5.0.2:6443",
+        "-o",
+        "out",
+    ];
+    args.extend_from_slice(extra);
+    talosctl(dir, &args)
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn generated_configs_validate_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(gen_config(dir.path(), &[]));
+    for file in ["controlplane.yaml", "worker.yaml", "talosconfig"] {
+        assert!(out.contains(&format!("Created out/{file}")), "{out}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join("out").join(file))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    for mode in ["metal", "cloud", "container"] {
+        for file in ["out/controlplane.yaml", "out/worker.yaml"] {
+            let stdout = ok(talosctl(
+                dir.path(),
+                &["validate", "--config", file, "--mode", mode, "--strict"],
+            ));
+            assert_eq!(stdout.trim(), format!("{file} is valid for {mode} mode"));
+        }
+    }
+    let controlplane = read(dir.path().join("out/controlplane.yaml"));
+    let worker = read(dir.path().join("out/worker.yaml"));
+    assert!(controlplane.contains("type: controlplane") && worker.contains("type: worker"));
+    assert!(controlplane.contains("endpoint: https://10.5.0.2:6443"));
+    assert!(controlplane.contains("kind: HostnameConfig"));
+    // Workers never get CA keys.
+    let config = machineconfig::Config::from_yaml(&worker).unwrap();
+    let v1 = config.v1alpha1.unwrap();
+    assert!(
+        v1.machine
+            .as_ref()
+            .unwrap()
+            .ca
+            .as_ref()
+            .unwrap()
+            .key
+            .is_none()
+    );
+    assert!(
+        v1.cluster
+            .as_ref()
+            .unwrap()
+            .ca
+            .as_ref()
+            .unwrap()
+            .key
+            .is_none()
+    );
+}
+
+#[test]
+fn existing_files_need_force_and_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(gen_config(dir.path(), &[]));
+    let before = read(dir.path().join("out/controlplane.yaml"));
+    let err = failed(gen_config(dir.path(), &[]));
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(read(dir.path().join("out/controlplane.yaml")), before);
+    ok(gen_config(dir.path(), &["--force"]));
+    assert_ne!(read(dir.path().join("out/controlplane.yaml")), before);
+}
+
+#[test]
+fn with_secrets_reuses_the_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(talosctl(
+        dir.path(),
+        &["gen", "secrets", "-o", "secrets.yaml"],
+    ));
+    let err = failed(talosctl(
+        dir.path(),
+        &["gen", "secrets", "-o", "secrets.yaml"],
+    ));
+    assert!(err.contains("already exists"), "{err}");
+    ok(gen_config(dir.path(), &["--with-secrets", "secrets.yaml"]));
+    let bundle = pki::SecretsBundle::from_yaml(&read(dir.path().join("secrets.yaml"))).unwrap();
+    let config = machineconfig::Config::from_yaml(&read(dir.path().join("out/controlplane.yaml")))
+        .unwrap()
+        .v1alpha1
+        .unwrap();
+    let cluster = config.cluster.unwrap();
+    assert_eq!(cluster.id.as_deref(), Some(bundle.cluster.id.as_str()));
+    assert_eq!(cluster.ca.unwrap(), bundle.certs.k8s);
+    assert_eq!(config.machine.unwrap().ca.unwrap(), bundle.certs.os);
+}
+
+#[test]
+fn bad_inputs_are_named_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["gen", "config", "demo", "10.5.0.2:6443", "-o", "out"],
+            "endpoint",
+        ),
+        (
+            &["gen", "config", "demo", "http://10.5.0.2:6443", "-o", "out"],
+            "https",
+        ),
+        (
+            &[
+                "gen",
+                "config",
+                "demo",
+                "https://x:6443",
+                "-o",
+                "out",
+                "--kubernetes-version",
+                "latest",
+            ],
+            "kubernetes-version",
+        ),
+        (
+            &[
+                "gen",
+                "config",
+                "demo",
+                "https://x:6443",
+                "-o",
+                "out",
+                "--config-patch",
+                "machine: [",
+            ],
+            "inline patch 1",
+        ),
+        (
+            &[
+                "gen",
+                "config",
+                "demo",
+                "https://x:6443",
+                "-o",
+                "out",
+                "--config-patch",
+                "@missing.yaml",
+            ],
+            "missing.yaml",
+        ),
+        (
+            &[
+                "gen",
+                "config",
+                "demo",
+                "https://x:6443",
+                "-o",
+                "out",
+                "--config-patch",
+                "machine:\n  colour: blue",
+            ],
+            "colour",
+        ),
+        (
+            &[
+                "gen",
+                "config",
+                "demo",
+                "https://x:6443",
+                "-o",
+                "out",
+                "--config-patch-worker",
+                "cluster:\n  network:\n    podSubnets: [10.0.0.0/33]",
+            ],
+            "podSubnets",
+        ),
+    ];
+    for (args, expected) in cases {
+        let err = failed(talosctl(dir.path(), args));
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!dir.path().join("out").exists(), "{args:?} wrote files");
+    }
+}
+
+#[test]
+fn patches_reach_the_right_machine_types() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("worker-patch.yaml"),
+        "machine:\n  nodeLabels:\n    role: worker-1\n",
+    )
+    .unwrap();
+    ok(gen_config(
+        dir.path(),
+        &[
+            "--config-patch",
+            r#"[{"op": "add", "path": "/machine/certSANs/-", "value": "api.example.org"}]"#,
+            "--config-patch-worker",
+            "@worker-patch.yaml",
+        ],
+    ));
+    let controlplane = read(dir.path().join("out/controlplane.yaml"));
+    let worker = read(dir.path().join("out/worker.yaml"));
+    assert!(controlplane.contains("api.example.org") && worker.contains("api.example.org"));
+    assert!(worker.contains("role: worker-1") && !controlplane.contains("worker-1"));
+}
+
+#[test]
+fn validate_reports_paths_lines_and_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(gen_config(dir.path(), &[]));
+    let good = read(dir.path().join("out/controlplane.yaml"));
+
+    let unknown = good.replacen("  certSANs:", "  colour: blue\n  certSANs:", 1);
+    let line = unknown.lines().position(|l| l.contains("colour")).unwrap() + 1;
+    std::fs::write(dir.path().join("unknown.yaml"), unknown).unwrap();
+    let err = failed(talosctl(
+        dir.path(),
+        &["validate", "-c", "unknown.yaml", "-m", "metal"],
+    ));
+    assert!(err.contains("machine") && err.contains("colour"), "{err}");
+    assert!(err.contains(&format!("line {line}")), "{err}");
+
+    let broken = good
+        .replace("10.244.0.0/16", "10.244.0.0/99")
+        .replace("https://10.5.0.2:6443", "not a url");
+    std::fs::write(dir.path().join("broken.yaml"), broken).unwrap();
+    let err = failed(talosctl(
+        dir.path(),
+        &["validate", "-c", "broken.yaml", "-m", "cloud"],
+    ));
+    assert!(err.contains("2 errors"), "{err}");
+    assert!(err.contains("cluster.network.podSubnets[0]"), "{err}");
+    assert!(err.contains("cluster.controlPlane.endpoint"), "{err}");
+
+    let err = failed(talosctl(
+        dir.path(),
+        &["validate", "-c", "out/worker.yaml", "-m", "moon"],
+    ));
+    assert!(err.contains("moon"), "{err}");
+    let err = failed(talosctl(
+        dir.path(),
+        &["validate", "-c", "nope.yaml", "-m", "metal"],
+    ));
+    assert!(err.contains("nope.yaml"), "{err}");
+}
+
+#[test]
+fn machineconfig_patch_prints_or_writes_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(gen_config(dir.path(), &[]));
+    let stdout = ok(talosctl(
+        dir.path(),
+        &[
+            "machineconfig",
+            "patch",
+            "out/worker.yaml",
+            "-p",
+            "machine:\n  env:\n    A: b",
+        ],
+    ));
+    let patched = machineconfig::Config::from_yaml(&stdout).unwrap();
+    let machine = patched.v1alpha1.unwrap().machine.unwrap();
+    assert_eq!(machine.env.get("A").map(String::as_str), Some("b"));
+
+    ok(talosctl(
+        dir.path(),
+        &[
+            "mc",
+            "patch",
+            "out/worker.yaml",
+            "-p",
+            "machine:\n  env:\n    A: c",
+            "-o",
+            "p.yaml",
+        ],
+    ));
+    assert!(read(dir.path().join("p.yaml")).contains("A: c"));
+    let err = failed(talosctl(
+        dir.path(),
+        &[
+            "mc",
+            "patch",
+            "out/worker.yaml",
+            "-p",
+            r#"[{"op":"remove","path":"/nope"}]"#,
+        ],
+    ));
+    assert!(err.contains("/nope"), "{err}");
+}
+
+#[test]
+fn raw_pki_commands_chain_into_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(talosctl(d, &["gen", "ca", "--organization", "talos"]));
+    ok(talosctl(d, &["gen", "key", "--name", "admin"]));
+    ok(talosctl(
+        d,
+        &[
+            "gen",
+            "csr",
+            "--key",
+            "admin.key",
+            "--ip",
+            "10.5.0.2",
+            "--roles",
+            "os:reader",
+        ],
+    ));
+    ok(talosctl(
+        d,
+        &[
+            "gen",
+            "crt",
+            "--ca",
+            "talos",
+            "--csr",
+            "admin.csr",
+            "--name",
+            "admin",
+            "--hours",
+            "1",
+        ],
+    ));
+    let crt = read(d.join("admin.crt"));
+    pki::verify_signed_by(&crt, &read(d.join("talos.crt"))).unwrap();
+    pki::verify_pair(
+        &crt,
+        &read(d.join("admin.key")),
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let info = pki::CertificateInfo::from_pem(&crt).unwrap();
+    assert_eq!(info.organizations, ["os:reader"]);
+    assert_eq!(
+        info.extended_key_usages,
+        [pki::ExtendedKeyUsage::ClientAuth]
+    );
+    assert_eq!(
+        read(d.join("talos.sha256")),
+        pki::CertificateInfo::from_pem(&read(d.join("talos.crt")))
+            .unwrap()
+            .sha256_fingerprint
+    );
+    let err = failed(talosctl(d, &["gen", "key", "--name", "admin"]));
+    assert!(err.contains("admin.key already exists"), "{err}");
+    let err = failed(talosctl(
+        d,
+        &[
+            "gen",
+            "crt",
+            "--ca",
+            "nope",
+            "--csr",
+            "admin.csr",
+            "--name",
+            "x",
+        ],
+    ));
+    assert!(err.contains("nope.crt"), "{err}");
+    let err = failed(talosctl(
+        d,
+        &[
+            "gen",
+            "crt",
+            "--ca",
+            "talos",
+            "--csr",
+            "admin.key",
+            "--name",
+            "x",
+        ],
+    ));
+    assert!(err.contains("admin.key"), "{err}");
+}
+
+#[test]
+fn generated_talosconfig_holds_an_admin_certificate_for_a_year() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(gen_config(dir.path(), &[]));
+    let info = ok(talosctl(
+        dir.path(),
+        &["--talosconfig", "out/talosconfig", "config", "info"],
+    ));
+    assert!(info.contains("Current context:     demo"), "{info}");
+    assert!(info.contains("Roles:               os:admin"), "{info}");
+    assert!(info.contains("from now"), "{info}");
+    let json = ok(talosctl(
+        dir.path(),
+        &[
+            "--talosconfig",
+            "out/talosconfig",
+            "config",
+            "info",
+            "-o",
+            "json",
+        ],
+    ));
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let not_after = time::OffsetDateTime::parse(
+        value["certNotAfter"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let days = (not_after - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((364..=365).contains(&days), "{days}");
+}
+
+#[test]
+fn completion_and_client_version() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(talosctl(dir.path(), &["completion", shell]));
+        assert!(
+            script.contains("talosctl") && script.contains("machineconfig"),
+            "{shell}"
+        );
+    }
+    let version = ok(talosctl(dir.path(), &["version", "--client"]));
+    assert!(
+        version.starts_with("Client:\n\tTag:         v"),
+        "{version}"
+    );
+}
