@@ -11,8 +11,7 @@
 //! [`ConfigError::Decode`] naming the document, the line in the input and the YAML path.
 //! [`Config::validate`] applies upstream's validation rules and reports every problem at once.
 //!
-//! Limits: certificate contents (parsing, key match, expiry) are not checked here; only the
-//! multi-document kinds listed in [`documents::Document`] are implemented; `$patch` markers are
+//! Limits: only the multi-document kinds listed in [`documents::Document`] are implemented; `$patch` markers are
 //! only understood by [`patch`].
 
 mod config;

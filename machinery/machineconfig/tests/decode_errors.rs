@@ -31,8 +31,8 @@ fn line_of(input: &str, needle: &str) -> usize {
 #[test]
 fn unknown_key_reports_its_line_and_path() {
     let input = WORKER.replace(
-        "        disk: /dev/sda # The disk used",
-        "        disk: /dev/sda\n        diskk: /dev/sdb # The disk used",
+        "        disk: /dev/sda\n",
+        "        disk: /dev/sda\n        diskk: /dev/sdb\n",
     );
     let line = line_of(&input, "diskk:");
     let (document, reported_line, path, message) = decode_error(&input);

@@ -37,9 +37,12 @@ fn control_plane_decodes_with_the_values_written() {
         MachineType::ControlPlane
     );
     let ca = machine.ca.as_ref().expect("machine.ca");
+    let crt = ca.crt.as_deref().expect("machine.ca.crt");
     assert_eq!(
-        ca.crt.as_deref(),
-        Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        pki::CertificateInfo::from_pem(crt)
+            .expect("a certificate")
+            .organizations,
+        ["talos"]
     );
     assert!(
         ca.key

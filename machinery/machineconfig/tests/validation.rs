@@ -9,8 +9,6 @@ use pki::{PemCertificate, PemCertificateAndKey};
 
 const CONTROL_PLANE: &str = include_str!("fixtures/controlplane.yaml");
 const WORKER: &str = include_str!("fixtures/worker.yaml");
-const CRT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-const KEY: &str = "-----BEGIN ED25519 PRIVATE KEY-----\nMC4C\n-----END ED25519 PRIVATE KEY-----\n";
 
 fn control_plane() -> V1Alpha1Config {
     Config::from_yaml(CONTROL_PLANE)
@@ -24,6 +22,14 @@ fn worker() -> V1Alpha1Config {
         .expect("sample decodes")
         .v1alpha1
         .expect("sample has a v1alpha1 document")
+}
+
+/// The sample's Talos CA: a real certificate and its key.
+fn talos_ca() -> PemCertificateAndKey {
+    machine(&mut control_plane())
+        .ca
+        .clone()
+        .expect("sample has machine.ca")
 }
 
 fn machine(config: &mut V1Alpha1Config) -> &mut MachineConfig {
@@ -217,8 +223,8 @@ fn control_plane_needs_both_cas_with_keys() {
 #[test]
 fn workers_must_not_carry_ca_keys_and_need_a_ca() {
     let mut config = worker();
-    machine(&mut config).ca.as_mut().unwrap().key = Some(KEY.into());
-    cluster(&mut config).ca.as_mut().unwrap().key = Some(KEY.into());
+    machine(&mut config).ca.as_mut().unwrap().key = talos_ca().key;
+    cluster(&mut config).ca.as_mut().unwrap().key = talos_ca().key;
     let errs = errors(&config);
     assert_issue(
         &errs,
@@ -241,7 +247,7 @@ fn workers_must_not_carry_ca_keys_and_need_a_ca() {
 
     // Accepted CAs alone are enough for a worker.
     machine(&mut config).accepted_cas = vec![PemCertificate {
-        crt: Some(CRT.into()),
+        crt: talos_ca().crt,
     }];
     assert!(config.validate(RuntimeMode::Metal, true).is_ok());
 }
@@ -259,7 +265,7 @@ fn etcd_rules() {
     let mut config = control_plane();
     let etcd = cluster(&mut config).etcd.as_mut().unwrap();
     etcd.ca = Some(PemCertificateAndKey {
-        crt: Some(CRT.into()),
+        crt: talos_ca().crt,
         key: None,
     });
     etcd.subnet = Some("10.0.0.0/8".into());
@@ -1116,4 +1122,46 @@ fn document_kinds_are_validated() {
         "KubeNetworkConfig.nodeCIDRMaskSizeIPv4",
         "at most 32",
     );
+}
+
+#[test]
+fn certificates_must_parse_be_cas_match_their_keys_and_be_current() {
+    use pki::{CaKind, Validity, generate_ca};
+    use time::{Duration, OffsetDateTime};
+
+    let now = OffsetDateTime::now_utc();
+    let expired = generate_ca(
+        CaKind::Etcd,
+        Validity {
+            not_before: now - Duration::days(2),
+            not_after: now - Duration::days(1),
+        },
+    )
+    .unwrap();
+    let other = generate_ca(CaKind::Kubernetes, Validity::from_now(Duration::days(1))).unwrap();
+    let issued = pki::CertificateAuthority::from_pair(&talos_ca())
+        .unwrap()
+        .issue_client_certificate(
+            "admin",
+            &["os:admin".into()],
+            Validity::from_now(Duration::hours(1)),
+        )
+        .unwrap();
+
+    let mut config = control_plane();
+    cluster(&mut config).etcd.as_mut().unwrap().ca = Some(expired);
+    cluster(&mut config).ca.as_mut().unwrap().key = other.key;
+    cluster(&mut config).aggregator_ca.as_mut().unwrap().crt =
+        Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into());
+    machine(&mut config).accepted_cas = vec![PemCertificate { crt: issued.crt }];
+    cluster(&mut config).service_account.as_mut().unwrap().key =
+        Some("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n".into());
+
+    let errs = errors(&config);
+    assert_issue(&errs, "cluster.etcd.ca.crt", "expired");
+    assert_issue(&errs, "cluster.ca", "does not match its key");
+    assert_issue(&errs, "cluster.aggregatorCA.crt", "");
+    assert_issue(&errs, "machine.acceptedCAs[0].crt", "not a CA");
+    assert_issue(&errs, "cluster.serviceAccount.key", "");
+    assert_eq!(errs.len(), 5, "{errs:?}");
 }

@@ -2,8 +2,9 @@
 //! multi-document kinds' checks).
 //!
 //! Validation collects every problem instead of stopping at the first; each names the config
-//! path it is about. Certificate contents (parsing, key match, expiry) are not checked here.
+//! path it is about, certificate contents (parsing, CA bit, expiry, key match) included.
 
+mod certificates;
 mod cluster;
 mod documents;
 mod formats;
@@ -119,6 +120,7 @@ impl V1Alpha1Config {
 }
 
 fn validate_v1alpha1(config: &V1Alpha1Config, mode: RuntimeMode, f: &mut Findings) {
+    certificates::check(config, time::OffsetDateTime::now_utc(), f);
     if let Some(version) = &config.version
         && version != VERSION
     {
