@@ -1,0 +1,38 @@
+//! Health probes: one tokio task per running, health-checked service.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+use super::spec::{HealthCheck, HealthProbe};
+
+/// Probes `check` until aborted or until `report` returns false (nobody listens any more).
+/// `report` gets `Ok` for a healthy probe and the error text otherwise.
+pub(super) fn spawn_prober(
+    check: HealthCheck,
+    report: impl Fn(Result<(), String>) -> bool + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(check.initial_delay).await;
+        loop {
+            let result = probe(&check.probe, check.timeout).await;
+            if !report(result) {
+                return;
+            }
+            tokio::time::sleep(check.period).await;
+        }
+    })
+}
+
+async fn probe(probe: &HealthProbe, timeout: Duration) -> Result<(), String> {
+    match probe {
+        HealthProbe::TcpDial(address) => {
+            match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+                Ok(Ok(_connection)) => Ok(()),
+                Ok(Err(error)) => Err(format!("dial tcp {address}: {error}")),
+                Err(_) => Err(format!("dial tcp {address}: no answer within {timeout:?}")),
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! What a service is: the command to run, its dependencies, health check and restart policy.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::runner::{ProcessRunner, Runner};
+
+/// One supervised service.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// Service id (`apid`, `trustd`, ...): the name in `ServiceList` and the log id.
+    pub id: String,
+    /// Absolute path of the program.
+    pub command: PathBuf,
+    /// Arguments after the program name.
+    pub args: Vec<String>,
+    /// The complete environment of the program (nothing is inherited from machined).
+    pub env: Vec<(String, String)>,
+    /// Working directory; machined's own when `None`.
+    pub working_dir: Option<PathBuf>,
+    /// Ids of services that must be up (running, and healthy if health-checked) before this one
+    /// starts. Unregistered ids are waited for too.
+    pub depends_on: Vec<String>,
+    /// Health check while running; without one the health stays "unknown" and the service is up
+    /// as soon as it runs.
+    pub health_check: Option<HealthCheck>,
+    /// What happens when the program exits on its own.
+    pub restart: RestartPolicy,
+    /// Delay before each restart.
+    pub backoff: Backoff,
+    /// How long a stop waits after SIGTERM before sending SIGKILL.
+    pub stop_grace: Duration,
+    /// Which operations the `ServiceStart/Stop/Restart` RPCs may perform.
+    pub api: ApiOperations,
+    /// How the service is run.
+    pub runner: Arc<dyn Runner>,
+}
+
+impl ServiceSpec {
+    /// A child-process service with upstream's defaults: restart always, back-off 1 s doubling to
+    /// 30 s, 10 s stop grace, no health check, no dependencies, no API operations.
+    pub fn process(id: impl Into<String>, command: impl Into<PathBuf>) -> Self {
+        Self {
+            id: id.into(),
+            command: command.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            working_dir: None,
+            depends_on: Vec::new(),
+            health_check: None,
+            restart: RestartPolicy::Always,
+            backoff: Backoff::default(),
+            stop_grace: Duration::from_secs(10),
+            api: ApiOperations::NONE,
+            runner: Arc::new(ProcessRunner),
+        }
+    }
+}
+
+/// When a service that exited on its own is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// After every exit.
+    Always,
+    /// After an exit with a non-zero code or a signal.
+    OnFailure,
+    /// Never: the service stays Finished or Failed.
+    Never,
+}
+
+/// Exponential restart back-off: the first restart waits `initial`, each further one twice as
+/// long up to `max`. A run that lasted at least `max` resets the delay to `initial`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first delay.
+    pub initial: Duration,
+    /// The cap.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A periodic health probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// What is probed.
+    pub probe: HealthProbe,
+    /// Wait after the start before the first probe.
+    pub initial_delay: Duration,
+    /// Time between probes.
+    pub period: Duration,
+    /// Limit for one probe.
+    pub timeout: Duration,
+}
+
+impl HealthCheck {
+    /// A TCP dial of `address` with upstream's default timings (1 s, 5 s, 500 ms).
+    pub fn tcp(address: SocketAddr) -> Self {
+        Self {
+            probe: HealthProbe::TcpDial(address),
+            initial_delay: Duration::from_secs(1),
+            period: Duration::from_secs(5),
+            timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The kinds of health probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthProbe {
+    /// Healthy when a TCP connection to the address opens within the timeout.
+    TcpDial(SocketAddr),
+}
+
+/// The service operations the machine API may perform (upstream: kubelet allows start and
+/// restart, extension services all three, everything else none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApiOperations {
+    /// `ServiceStart`.
+    pub start: bool,
+    /// `ServiceStop`.
+    pub stop: bool,
+    /// `ServiceRestart`.
+    pub restart: bool,
+}
+
+impl ApiOperations {
+    /// No operation allowed.
+    pub const NONE: Self = Self {
+        start: false,
+        stop: false,
+        restart: false,
+    };
+    /// Every operation allowed.
+    pub const ALL: Self = Self {
+        start: true,
+        stop: true,
+        restart: true,
+    };
+}
