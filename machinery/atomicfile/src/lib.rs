@@ -48,10 +48,12 @@ pub fn write(
     mode: u32,
     overwrite: Overwrite,
 ) -> Result<(), WriteError> {
-    let io = |step| move |source| WriteError::Io {
-        path: path.to_path_buf(),
-        step,
-        source,
+    let io = |step| {
+        move |source| WriteError::Io {
+            path: path.to_path_buf(),
+            step,
+            source,
+        }
     };
     let name = path
         .file_name()
