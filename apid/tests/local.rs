@@ -1,0 +1,222 @@
+//! apid on one node: calls relayed to machined, authorization, routing refusals, maintenance
+//! mode and nodes without a client certificate.
+
+mod support;
+
+use proto::machine::{LogsRequest, RebootRequest};
+use support::machined::{LOG_LINES, Machined};
+use support::{
+    Pki, RunningApid, config, free_port, ip, machine_client, path, temp_dir, with_metadata,
+};
+use tonic::Code;
+
+struct Node {
+    pki: Pki,
+    machined: Machined,
+    apid: RunningApid,
+    _dir: tempfile::TempDir,
+}
+
+/// One node at `address`: machined stand-in named `local`, apid with the given settings.
+async fn node(address: &str, forwarding: bool, tweak: impl FnOnce(&mut apid::Config)) -> Node {
+    let dir = temp_dir();
+    let pki = Pki::new();
+    let address = ip(address);
+    pki.write_tls_dir(&path(&dir, "tls"), address, forwarding);
+    let machined = Machined::start(&path(&dir, "machine.sock"), "local");
+    let port = free_port(&[address]);
+    let mut config = config(address, port, &path(&dir, "tls"), &machined.socket);
+    tweak(&mut config);
+    let apid = RunningApid::start(config).await;
+    Node {
+        pki,
+        machined,
+        apid,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn version_is_relayed_with_roles_and_without_routing_keys() {
+    let node = node("127.0.10.2", true, |_| {}).await;
+    let admin = node.pki.client(&["os:admin"]);
+    let mut client = machine_client(node.apid.addr, &node.pki.ca_crt, Some(&admin)).await;
+
+    let mut request = with_metadata((), "x-trace", &["abc"]);
+    request
+        .metadata_mut()
+        .insert("talos-role", "os:etcd:backup".parse().expect("ascii"));
+    let reply = client.version(request).await.expect("Version").into_inner();
+    assert_eq!(reply.messages.len(), 1);
+    assert_eq!(
+        reply.messages[0].version.as_ref().map(|v| v.tag.as_str()),
+        Some("local")
+    );
+    assert_eq!(
+        reply.messages[0].metadata, None,
+        "one-to-one adds no metadata"
+    );
+
+    // machined sees the caller's certificate roles (a client's own talos-role is ignored),
+    // the original authority as proxyfrom, and the caller's other metadata.
+    assert_eq!(node.machined.last_values("talos-role"), ["os:admin"]);
+    assert_eq!(
+        node.machined.last_values("proxyfrom"),
+        [node.apid.addr.to_string()]
+    );
+    assert_eq!(node.machined.last_values("x-trace"), ["abc"]);
+    assert!(node.machined.last_values("node").is_empty());
+}
+
+#[tokio::test]
+async fn statuses_and_streams_pass_through() {
+    let node = node("127.0.11.2", true, |_| {}).await;
+    let admin = node.pki.client(&["os:admin"]);
+    let mut client = machine_client(node.apid.addr, &node.pki.ca_crt, Some(&admin)).await;
+
+    let status = client
+        .memory(())
+        .await
+        .expect_err("the stand-in has no Memory");
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(
+        status.message(),
+        "/machine.MachineService/Memory is not implemented"
+    );
+
+    let mut logs = client
+        .logs(LogsRequest {
+            id: "apid".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Logs")
+        .into_inner();
+    let mut lines = Vec::new();
+    while let Some(message) = logs.message().await.expect("log message") {
+        assert_eq!(message.metadata, None);
+        lines.push(String::from_utf8(message.bytes).expect("text"));
+    }
+    let expected: Vec<String> = (0..LOG_LINES)
+        .map(|i| format!("local line {i}\n"))
+        .collect();
+    assert_eq!(lines, expected);
+}
+
+#[tokio::test]
+async fn reader_cannot_reboot_but_operator_can() {
+    let node = node("127.0.12.2", true, |_| {}).await;
+    let reader = node.pki.client(&["os:reader"]);
+    let mut client = machine_client(node.apid.addr, &node.pki.ca_crt, Some(&reader)).await;
+    client.version(()).await.expect("reader may call Version");
+    let status = client
+        .reboot(RebootRequest::default())
+        .await
+        .expect_err("reader must not reboot");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.message(), "not authorized");
+    assert!(
+        node.machined
+            .calls()
+            .iter()
+            .all(|(method, _)| !method.ends_with("/Reboot")),
+        "a refused call must not reach machined"
+    );
+
+    let operator = node.pki.client(&["os:operator", "team:unknown"]);
+    let mut client = machine_client(node.apid.addr, &node.pki.ca_crt, Some(&operator)).await;
+    let reply = client
+        .reboot(RebootRequest::default())
+        .await
+        .expect("operator reboots");
+    assert_eq!(reply.into_inner().messages[0].actor_id, "reboot-actor");
+    assert_eq!(
+        node.machined.last_values("talos-role"),
+        ["os:operator", "team:unknown"]
+    );
+
+    // An impersonator without talos-role keeps its own (insufficient) role.
+    let impersonator = node.pki.client(&["os:impersonator"]);
+    let mut client = machine_client(node.apid.addr, &node.pki.ca_crt, Some(&impersonator)).await;
+    let status = client
+        .version(())
+        .await
+        .expect_err("impersonator alone reads nothing");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    // With talos-role it acts as those roles.
+    let request = with_metadata((), "talos-role", &["os:reader"]);
+    client.version(request).await.expect("impersonated reader");
+    assert_eq!(node.machined.last_values("talos-role"), ["os:reader"]);
+}
+
+#[tokio::test]
+async fn node_with_two_values_is_invalid() {
+    let node = node("127.0.13.2", true, |_| {}).await;
+    let admin = node.pki.client(&["os:admin"]);
+    let mut client = machine_client(node.apid.addr, &node.pki.ca_crt, Some(&admin)).await;
+    let request = with_metadata((), "node", &["127.0.13.3", "127.0.13.4"]);
+    let status = client.version(request).await.expect_err("two node values");
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    let request = with_metadata((), "node", &["127.0.13.3:50000"]);
+    let status = client.version(request).await.expect_err("target with port");
+    assert_eq!(status.code(), Code::Internal);
+}
+
+#[tokio::test]
+async fn maintenance_mode_serves_readers_without_client_certificates() {
+    let node = node("127.0.14.2", false, |config| config.maintenance = true).await;
+    let mut client = machine_client(node.apid.addr, &node.pki.ca_crt, None).await;
+    let reply = client
+        .version(())
+        .await
+        .expect("Version without client certificate");
+    assert_eq!(
+        reply.into_inner().messages[0]
+            .version
+            .as_ref()
+            .map(|v| v.tag.as_str()),
+        Some("local")
+    );
+    assert_eq!(node.machined.last_values("talos-role"), ["os:reader"]);
+
+    // Routing is disabled: node metadata is ignored.
+    let request = with_metadata((), "node", &["127.0.14.99"]);
+    client.version(request).await.expect("served locally");
+
+    let status = client
+        .reboot(RebootRequest::default())
+        .await
+        .expect_err("maintenance callers are readers");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.message(), "not authorized");
+}
+
+#[tokio::test]
+async fn nodes_without_client_certificate_serve_only_themselves() {
+    let node = node("127.0.15.2", false, |config| {
+        config.local_names = vec!["127.0.15.2".into(), "worker-1".into()];
+    })
+    .await;
+    let admin = node.pki.client(&["os:admin"]);
+    let mut client = machine_client(node.apid.addr, &node.pki.ca_crt, Some(&admin)).await;
+
+    let request = with_metadata((), "nodes", &["worker-1"]);
+    let reply = client
+        .version(request)
+        .await
+        .expect("own name is local")
+        .into_inner();
+    assert_eq!(
+        reply.messages[0].metadata, None,
+        "served locally, not fanned out"
+    );
+
+    let request = with_metadata((), "node", &["127.0.15.2"]);
+    client.version(request).await.expect("own address is local");
+
+    let request = with_metadata((), "node", &["127.0.15.3"]);
+    let status = client.version(request).await.expect_err("cannot forward");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.message(), "no request forwarding");
+}
