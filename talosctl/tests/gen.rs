@@ -429,7 +429,7 @@ fn generated_talosconfig_holds_an_admin_certificate_for_a_year() {
     ));
     assert!(info.contains("Current context:     demo"), "{info}");
     assert!(info.contains("Roles:               os:admin"), "{info}");
-    assert!(info.contains("from now"), "{info}");
+    assert!(info.contains("1 year from now"), "{info}");
     let json = ok(talosctl(
         dir.path(),
         &[

@@ -233,15 +233,17 @@ mod info {
         }
     }
 
-    /// Approximate human duration ("11 months", "3 days", "5 hours").
+    /// Approximate human duration ("11 months", "3 days", "5 hours"), rounded up, so that a
+    /// certificate issued for 8760 h a moment ago still shows as "1 year".
     fn human_duration(d: time::Duration) -> String {
-        let hours = d.whole_hours().abs();
+        let seconds = d.whole_seconds().abs();
+        let hours = (seconds + 3599) / 3600;
         let (n, unit) = match hours {
             h if h >= 24 * 365 => (h / (24 * 365), "year"),
             h if h >= 24 * 30 => (h / (24 * 30), "month"),
             h if h >= 24 => (h / 24, "day"),
-            h if h >= 1 => (h, "hour"),
-            _ => (d.whole_minutes().abs(), "minute"),
+            h if seconds >= 3600 => (h, "hour"),
+            _ => ((seconds + 59) / 60, "minute"),
         };
         format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
     }
