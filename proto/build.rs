@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // RPCs a server does not implement answer Unimplemented, as upstream does.
+        .generate_default_stubs(true)
         .compile_protos(&files, &["protos".to_owned()])?;
     Ok(())
 }
