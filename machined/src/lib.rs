@@ -1,4 +1,23 @@
 //! machined: PID 1 of talos-rs, or an ordinary process in dev mode.
+//!
+//! machined holds the machine config (validated, persisted atomically, applied through the
+//! machine API), supervises every other daemon (today: apid, as a child process), issues apid's
+//! TLS material, keeps the runtime event log, and serves `machine.MachineService` on its Unix
+//! socket with data read from the host.
+//!
+//! Limits today: only dev mode ([`runtime`]) is implemented — the image (PID 1, mounts, disks,
+//! containerd tasks) comes later; worker nodes cannot serve the API until trustd exists, since
+//! their apid certificate must come from it; the COSI resource API is not served.
 
+mod api;
+mod apid_tls;
+mod error;
 pub mod events;
+mod layout;
+mod machine;
+mod node_config;
+pub mod runtime;
 pub mod services;
+
+pub use error::MachinedError;
+pub use runtime::{Exit, Options, run};

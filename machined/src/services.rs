@@ -34,7 +34,7 @@ pub use reaper::{ChildExit, ChildReaper};
 pub use runner::{ExitNotifier, ProcessRunner, RunHandle, Runner};
 pub use spec::{ApiOperations, Backoff, HealthCheck, HealthProbe, RestartPolicy, ServiceSpec};
 pub use state::{HISTORY_LEN, Health, ServiceState, ServiceStateChange};
-pub use supervisor::{ServiceCondition, Supervisor, SupervisorConfig};
+pub use supervisor::{ServiceCondition, ServiceProcess, Supervisor, SupervisorConfig};
 
 /// What went wrong with a service request.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use super::reaper::ChildExit;
 use super::runner::RunHandle;
 use super::spec::{RestartPolicy, ServiceSpec};
 use super::state::{Health, History, ServiceState, ServiceStateChange};
-use super::supervisor::{Command, Operation, Reply, SupervisorConfig};
+use super::supervisor::{Command, Operation, Reply, ServiceProcess, SupervisorConfig};
 use crate::events::EventBus;
 
 pub(super) struct Actor {
@@ -86,6 +86,19 @@ impl Service {
         }
     }
 
+    fn process(&self) -> ServiceProcess {
+        let pid = match &self.phase {
+            Phase::Running(run) | Phase::Stopping(run) => run.handle.pid(),
+            Phase::Idle | Phase::WaitingForDependencies | Phase::BackingOff => None,
+        };
+        ServiceProcess {
+            id: self.spec.id.clone(),
+            command: self.spec.command.clone(),
+            state: self.state,
+            pid,
+        }
+    }
+
     fn allows(&self, operation: Operation) -> bool {
         match operation {
             Operation::Start => self.spec.api.start,
@@ -139,6 +152,12 @@ impl Actor {
             Command::Register { spec, reply } => {
                 let _ = reply.send(self.register(*spec));
             }
+            Command::Update { spec, reply } => {
+                let _ = reply.send(self.update(*spec));
+            }
+            Command::Signal { id, signal, reply } => {
+                let _ = reply.send(self.signal(&id, signal));
+            }
             Command::Operate {
                 operation,
                 id,
@@ -150,6 +169,9 @@ impl Actor {
             }
             Command::List { reply } => {
                 let _ = reply.send(self.services.iter().map(Service::info).collect());
+            }
+            Command::Processes { reply } => {
+                let _ = reply.send(self.services.iter().map(Service::process).collect());
             }
             Command::Log { id, reply } => {
                 let log = self.find(&id).map(|index| self.services[index].log.clone());
@@ -229,6 +251,34 @@ impl Actor {
             "Service registered",
         );
         Ok(())
+    }
+
+    fn update(&mut self, spec: ServiceSpec) -> Result<(), ServiceError> {
+        let index = self.find(&spec.id)?;
+        if let Some(dependency) = spec
+            .depends_on
+            .iter()
+            .find(|dependency| self.reaches(dependency, &spec.id))
+        {
+            return Err(ServiceError::DependencyCycle {
+                id: spec.id.clone(),
+                dependency: dependency.clone(),
+            });
+        }
+        self.services[index].spec = spec;
+        Ok(())
+    }
+
+    fn signal(&mut self, id: &str, signal: Signal) -> Result<bool, ServiceError> {
+        let index = self.find(id)?;
+        let Phase::Running(run) = &self.services[index].phase else {
+            return Ok(false);
+        };
+        if let Err(error) = run.handle.signal(signal) {
+            tracing::warn!(service = id, %error, "cannot signal service");
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Whether `from` is `target` or depends on it, directly or not.

@@ -40,6 +40,11 @@ pub trait RunHandle: Send + fmt::Debug {
 
     /// Sends `signal` to everything the run consists of. Succeeds when nothing is left.
     fn signal(&self, signal: Signal) -> io::Result<()>;
+
+    /// The pid of the run's main process, if the run is one process machined knows.
+    fn pid(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Runs the service as a child process of machined in its own process group, stdin from
@@ -142,5 +147,9 @@ impl RunHandle for ProcessRun {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
             Err(error) => Err(error.into()),
         }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        Some(self.pid)
     }
 }

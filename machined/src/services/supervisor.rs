@@ -43,6 +43,20 @@ impl ServiceCondition {
     }
 }
 
+/// A service and the process it runs now, as [`Supervisor::processes`] reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceProcess {
+    /// The service id.
+    pub id: String,
+    /// The service's program.
+    pub command: PathBuf,
+    /// Its state.
+    pub state: ServiceState,
+    /// The pid of the program while it runs (also while it is being stopped); `None` when
+    /// nothing runs or the runner has no single process.
+    pub pid: Option<u32>,
+}
+
 /// Handle to the supervisor task; cheap to clone. When every handle is gone (or the runtime
 /// shuts down) the task ends and kills whatever still runs.
 #[derive(Debug, Clone)]
@@ -75,6 +89,28 @@ impl Supervisor {
             reply,
         })
         .await?
+    }
+
+    /// Replaces the spec of a registered service (same id); the new command line, environment
+    /// and checks take effect at its next start. Its state, history and log are kept.
+    pub async fn update(&self, spec: ServiceSpec) -> Result<(), ServiceError> {
+        self.request(|reply| Command::Update {
+            spec: Box::new(spec),
+            reply,
+        })
+        .await?
+    }
+
+    /// Sends `signal` to a running service's process (e.g. SIGHUP to reload). Returns whether
+    /// the service was running.
+    pub async fn signal(
+        &self,
+        id: &str,
+        signal: nix::sys::signal::Signal,
+    ) -> Result<bool, ServiceError> {
+        let id = id.to_owned();
+        self.request(|reply| Command::Signal { id, signal, reply })
+            .await?
     }
 
     /// Starts a service; returns once the start is under way (it may wait for dependencies).
@@ -125,6 +161,11 @@ impl Supervisor {
     /// Every service in registration order, as `ServiceList` reports them.
     pub async fn list(&self) -> Result<Vec<ServiceInfo>, ServiceError> {
         self.request(|reply| Command::List { reply }).await
+    }
+
+    /// Every service in registration order with the process it runs now.
+    pub async fn processes(&self) -> Result<Vec<ServiceProcess>, ServiceError> {
+        self.request(|reply| Command::Processes { reply }).await
     }
 
     /// The log of a service (also of a stopped one).
@@ -221,6 +262,15 @@ pub(super) enum Command {
         spec: Box<ServiceSpec>,
         reply: Reply<Result<(), ServiceError>>,
     },
+    Update {
+        spec: Box<ServiceSpec>,
+        reply: Reply<Result<(), ServiceError>>,
+    },
+    Signal {
+        id: String,
+        signal: nix::sys::signal::Signal,
+        reply: Reply<Result<bool, ServiceError>>,
+    },
     Operate {
         operation: Operation,
         id: String,
@@ -232,6 +282,9 @@ pub(super) enum Command {
     },
     List {
         reply: Reply<Vec<ServiceInfo>>,
+    },
+    Processes {
+        reply: Reply<Vec<ServiceProcess>>,
     },
     Log {
         id: String,

@@ -1,0 +1,254 @@
+//! List, Read, Copy and DiskUsage over the node's allowed roots ([`filebrowse`]).
+//!
+//! A request path is resolved before the call returns, so a missing or forbidden path is the
+//! call's own error (NotFound, PermissionDenied, InvalidArgument). The walk itself runs on a
+//! blocking thread that feeds a bounded channel: it goes only as fast as the client reads, and it
+//! stops when the client goes away. A failure in the middle of a stream ends it with an error.
+
+use std::io::{self, Write};
+
+use filebrowse::Roots;
+use proto::common::Data;
+use proto::machine::{
+    CopyRequest, DiskUsageInfo, DiskUsageRequest, FileInfo, ListRequest, ReadRequest,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+use tonic::codegen::BoxStream;
+
+use crate::error::MachinedError;
+use crate::machine::Machine;
+
+/// Messages a walk may run ahead of the client.
+const STREAM_DEPTH: usize = 8;
+
+/// Size of the `Copy` archive chunks (the last one is shorter).
+const COPY_CHUNK_BYTES: usize = 64 * 1024;
+
+pub(super) fn list(
+    machine: &Machine,
+    request: ListRequest,
+) -> Result<BoxStream<FileInfo>, MachinedError> {
+    let entries = machine.files.list(&request)?;
+    Ok(stream_blocking(entries.map(Ok)))
+}
+
+pub(super) fn read(machine: &Machine, request: ReadRequest) -> Result<BoxStream<Data>, MachinedError> {
+    let chunks = machine.files.read(&request.path)?.into_chunks();
+    Ok(stream_blocking(chunks.map(|chunk| {
+        chunk
+            .map(|bytes| Data {
+                metadata: None,
+                bytes,
+            })
+            .map_err(|error| Status::from(MachinedError::from(error)))
+    })))
+}
+
+pub(super) fn copy(machine: &Machine, request: CopyRequest) -> Result<BoxStream<Data>, MachinedError> {
+    tar_gz_stream(&machine.files, request.root_path)
+}
+
+pub(super) fn disk_usage(
+    machine: &Machine,
+    request: DiskUsageRequest,
+) -> Result<BoxStream<DiskUsageInfo>, MachinedError> {
+    let entries = machine.files.disk_usage(&request)?;
+    Ok(stream_blocking(entries.map(Ok)))
+}
+
+/// Streams `items` from a blocking thread; the thread stops when the stream is dropped.
+fn stream_blocking<T: Send + 'static>(
+    items: impl Iterator<Item = Result<T, Status>> + Send + 'static,
+) -> BoxStream<T> {
+    let (sender, receiver) = mpsc::channel(STREAM_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        for item in items {
+            if sender.blocking_send(item).is_err() {
+                // The client went away.
+                break;
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(receiver))
+}
+
+/// The gzip-compressed tar of `root_path`, written on a blocking thread in chunks of
+/// [`COPY_CHUNK_BYTES`]. Entries the archive leaves out are logged.
+fn tar_gz_stream(roots: &Roots, root_path: String) -> Result<BoxStream<Data>, MachinedError> {
+    if root_path.is_empty() {
+        return Err(MachinedError::InvalidArgument(
+            "copy: root_path is empty (an absolute path is needed)".to_owned(),
+        ));
+    }
+    // The archive resolves its path on the blocking thread; resolving it here first (a listing
+    // is lazy: this only resolves the root) makes a bad path the call's error.
+    roots.list(&ListRequest {
+        root: root_path.clone(),
+        ..ListRequest::default()
+    })?;
+    let roots = roots.clone();
+    let (sender, receiver) = mpsc::channel(STREAM_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        let mut chunks = ChunkSender::new(sender.clone(), COPY_CHUNK_BYTES);
+        match roots.copy_tar_gz(&root_path, &mut chunks) {
+            Ok(report) => {
+                for skipped in report.skipped {
+                    tracing::warn!(
+                        root = %root_path,
+                        path = %skipped.path,
+                        reason = %skipped.reason,
+                        "copy: entry left out of the archive"
+                    );
+                }
+            }
+            Err(error) => {
+                // Nobody hears it if the failure was the client going away.
+                let _ = sender.blocking_send(Err(MachinedError::from(error).into()));
+            }
+        }
+    });
+    Ok(Box::pin(ReceiverStream::new(receiver)))
+}
+
+/// A [`Write`] that sends what is written through a channel as `common.Data` messages of
+/// `chunk_bytes` bytes; [`flush`](Write::flush) sends what is left. Once the receiver is gone,
+/// writes fail with [`io::ErrorKind::BrokenPipe`], which stops whatever is writing.
+#[derive(Debug)]
+struct ChunkSender {
+    sender: mpsc::Sender<Result<Data, Status>>,
+    buffer: Vec<u8>,
+    chunk_bytes: usize,
+}
+
+impl ChunkSender {
+    fn new(sender: mpsc::Sender<Result<Data, Status>>, chunk_bytes: usize) -> Self {
+        Self {
+            sender,
+            buffer: Vec::with_capacity(chunk_bytes),
+            chunk_bytes: chunk_bytes.max(1),
+        }
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        let bytes = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.chunk_bytes));
+        self.sender
+            .blocking_send(Ok(Data {
+                metadata: None,
+                bytes,
+            }))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client stopped reading"))
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let taken = bytes.len().min(self.chunk_bytes - self.buffer.len());
+        self.buffer.extend_from_slice(&bytes[..taken]);
+        if self.buffer.len() == self.chunk_bytes {
+            self.send_buffer()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.send_buffer()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use tonic::Code;
+
+    use super::*;
+
+    fn received(receiver: &mut mpsc::Receiver<Result<Data, Status>>) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        while let Ok(chunk) = receiver.try_recv() {
+            sizes.push(chunk.expect("only data is sent").bytes.len());
+        }
+        sizes
+    }
+
+    #[test]
+    fn written_bytes_leave_in_full_chunks_and_the_rest_on_flush() {
+        let (sender, mut receiver) = mpsc::channel(8);
+        let mut chunks = ChunkSender::new(sender, 4);
+        chunks.write_all(b"abcdefghij").expect("receiver alive");
+        assert_eq!(received(&mut receiver), [4, 4]);
+        chunks.flush().expect("receiver alive");
+        assert_eq!(received(&mut receiver), [2]);
+        chunks.flush().expect("nothing to send");
+        assert_eq!(received(&mut receiver), [0usize; 0]);
+    }
+
+    #[test]
+    fn writing_fails_with_broken_pipe_once_the_client_is_gone() {
+        let (sender, receiver) = mpsc::channel(8);
+        let mut chunks = ChunkSender::new(sender, 4);
+        drop(receiver);
+        let error = chunks.write_all(b"abcdefgh").expect_err("nobody receives");
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    fn roots(dir: &std::path::Path) -> Roots {
+        Roots::new([("/var", dir)]).expect("valid mount")
+    }
+
+    #[tokio::test]
+    async fn copy_of_a_bad_path_fails_before_streaming() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let roots = roots(dir.path());
+        let status = |path: &str| match tar_gz_stream(&roots, path.to_owned()) {
+            Ok(_) => panic!("{path}: expected an error"),
+            Err(error) => Status::from(error).code(),
+        };
+        assert_eq!(status("/var/missing"), Code::NotFound);
+        assert_eq!(status("/etc"), Code::PermissionDenied);
+        assert_eq!(status(""), Code::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn copy_streams_a_gzip_archive_in_bounded_chunks() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Incompressible content, so the archive spans several chunks.
+        let content: Vec<u8> = (0u32..200_000)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(dir.path().join("blob"), &content).expect("write fixture");
+        let stream = tar_gz_stream(&roots(dir.path()), "/var".to_owned()).expect("valid path");
+        let chunks: Vec<Data> = stream
+            .map(|item| item.expect("no error"))
+            .collect()
+            .await;
+        assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+        assert!(chunks.iter().all(|chunk| chunk.bytes.len() <= COPY_CHUNK_BYTES));
+        assert!(chunks[..chunks.len() - 1].iter().all(|chunk| chunk.bytes.len() == COPY_CHUNK_BYTES));
+        assert_eq!(chunks[0].bytes[..2], [0x1f, 0x8b], "gzip magic");
+        let total: usize = chunks.iter().map(|chunk| chunk.bytes.len()).sum();
+        assert!(total > content.len(), "{total} bytes for {} of content", content.len());
+    }
+
+    #[tokio::test]
+    async fn a_streamed_walk_stops_when_the_client_goes_away() {
+        let (progress, mut seen) = mpsc::unbounded_channel();
+        let items = (0..).map(move |i| {
+            let _ = progress.send(i);
+            Ok(i)
+        });
+        let mut stream = stream_blocking(items);
+        assert_eq!(stream.next().await.map(|item| item.expect("ok")), Some(0));
+        drop(stream);
+        // The walk can run at most the channel's depth (plus the item in hand) ahead.
+        let mut last = 0;
+        while let Some(i) = seen.recv().await {
+            last = i;
+        }
+        assert!(last <= STREAM_DEPTH + 2, "walk ran on to item {last}");
+    }
+}

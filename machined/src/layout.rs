@@ -1,0 +1,56 @@
+//! Where machined keeps things: the same tree in OS mode (rooted at `/`) and in dev mode
+//! (rooted at the state directory given on the command line).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::MachinedError;
+
+/// The node's file layout under one root.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// A layout rooted at `root` (`/` on a real node).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The persisted machine config (STATE partition).
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("system/state/config.yaml")
+    }
+
+    /// machined's API socket.
+    pub fn machine_socket(&self) -> PathBuf {
+        self.root.join("system/run/machined/machine.sock")
+    }
+
+    /// The TLS material machined writes for apid.
+    pub fn apid_tls_dir(&self) -> PathBuf {
+        self.root.join("system/secrets/apid")
+    }
+
+    /// Per-service log files.
+    pub fn log_dir(&self) -> PathBuf {
+        self.root.join("var/log")
+    }
+
+    /// Creates every directory of the layout.
+    pub fn create(&self) -> Result<(), MachinedError> {
+        for dir in [
+            self.root.join("system/state"),
+            self.root.join("system/run/machined"),
+            self.apid_tls_dir(),
+            self.log_dir(),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(MachinedError::io("creating", &dir))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+//! [`Machine`]: everything the API handlers and the boot sequence share about this node.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::events::EventBus;
+use crate::layout::Layout;
+use crate::node_config::NodeConfig;
+use crate::services::Supervisor;
+
+/// What a lifecycle request asks the main loop to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Stop every service in order and start the node again.
+    Reboot,
+    /// Stop every service in order and exit.
+    Shutdown,
+}
+
+/// How machined is running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
+    /// Platform name reported by Version (`dev` for dev mode).
+    pub name: String,
+    /// Runtime mode reported by Version and used to validate configs.
+    pub mode: machineconfig::RuntimeMode,
+}
+
+/// The node: its layout, identity, config, services, events and host views.
+#[derive(Debug)]
+pub struct Machine {
+    pub layout: Layout,
+    pub platform: Platform,
+    /// The address apid listens on; its IP is the node's address.
+    pub api_address: std::net::SocketAddr,
+    pub events: EventBus,
+    pub services: Supervisor,
+    pub config: Arc<NodeConfig>,
+    pub host: hostinfo::Host,
+    pub files: filebrowse::Roots,
+    pub lifecycle: mpsc::Sender<(Lifecycle, String)>,
+    /// Hostname given on the command line (dev mode), used when the config names none.
+    pub default_hostname: String,
+}
+
+impl Machine {
+    /// The node's hostname: `machine.network.hostname` from the active config, else the
+    /// default.
+    pub fn hostname(&self) -> String {
+        self.config
+            .current()
+            .and_then(|config| {
+                config
+                    .v1alpha1
+                    .as_ref()?
+                    .machine
+                    .as_ref()?
+                    .network
+                    .as_ref()?
+                    .hostname
+                    .clone()
+            })
+            .unwrap_or_else(|| self.default_hostname.clone())
+    }
+
+    /// The node's address (the IP apid listens on).
+    pub fn address(&self) -> IpAddr {
+        self.api_address.ip()
+    }
+
+    /// True while no complete config is active.
+    pub fn in_maintenance(&self) -> bool {
+        self.config.current().is_none()
+    }
+}
