@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use machined::events::{EventBus, RuntimeEvent, SubscribeOptions, Subscription, Tail};
 use machined::services::{
     ApiOperations, Backoff, ChildExit, ChildReaper, HealthCheck, LogLimits, RestartPolicy,
-    ServiceCondition, ServiceError, ServiceLog, ServiceSpec, Supervisor, SupervisorConfig,
+    ServiceCondition, ServiceError, ServiceLog, ServiceSpec, ServiceState, Supervisor,
+    SupervisorConfig,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -658,5 +659,43 @@ async fn the_reaper_reports_one_shot_commands() {
     assert_eq!(
         tokio::time::timeout(WAIT, exit).await.unwrap().unwrap(),
         ChildExit::Code(7)
+    );
+}
+
+#[tokio::test]
+async fn processes_report_the_pid_of_what_runs_now() {
+    let f = fixture();
+    f.supervisor
+        .register(shell("worker", "exec sleep 30"))
+        .await
+        .unwrap();
+    f.supervisor
+        .register(shell("idle", "exec sleep 30"))
+        .await
+        .unwrap();
+    f.supervisor.start("worker").await.unwrap();
+    let running = wait_until(&f.supervisor, "worker", "a PID", |s| pids(s).len() == 1).await;
+    let pid = pids(&running)[0];
+
+    let processes = f.supervisor.processes().await.unwrap();
+    let summary: Vec<(&str, &str, Option<u32>)> = processes
+        .iter()
+        .map(|p| (p.id.as_str(), p.state.as_str(), p.pid))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("worker", "Running", Some(pid as u32)),
+            ("idle", "Initialized", None)
+        ]
+    );
+    assert_eq!(processes[0].command, std::path::Path::new("/bin/sh"));
+    assert!(process_exists(pid));
+
+    f.supervisor.stop("worker").await.unwrap();
+    let processes = f.supervisor.processes().await.unwrap();
+    assert_eq!(
+        (processes[0].state, processes[0].pid),
+        (ServiceState::Finished, None)
     );
 }

@@ -21,7 +21,7 @@ use crate::machine::Machine;
 use crate::services::ServiceProcess;
 
 /// The containerd namespace of the system services.
-const SYSTEM_NAMESPACE: &str = "system";
+pub(super) const SYSTEM_NAMESPACE: &str = "system";
 
 /// The containerd namespace of Kubernetes pods.
 const KUBERNETES_NAMESPACE: &str = "k8s.io";
@@ -184,8 +184,8 @@ mod tests {
 
     #[test]
     fn a_kubernetes_request_says_what_is_missing() {
-        let error = require_system_namespace("k8s.io", ContainerDriver::Cri as i32)
-            .expect_err("refused");
+        let error =
+            require_system_namespace("k8s.io", ContainerDriver::Cri as i32).expect_err("refused");
         assert!(
             error.to_string().contains("need the CRI runtime"),
             "{error}"

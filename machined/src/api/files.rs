@@ -34,7 +34,10 @@ pub(super) fn list(
     Ok(stream_blocking(entries.map(Ok)))
 }
 
-pub(super) fn read(machine: &Machine, request: ReadRequest) -> Result<BoxStream<Data>, MachinedError> {
+pub(super) fn read(
+    machine: &Machine,
+    request: ReadRequest,
+) -> Result<BoxStream<Data>, MachinedError> {
     let chunks = machine.files.read(&request.path)?.into_chunks();
     Ok(stream_blocking(chunks.map(|chunk| {
         chunk
@@ -46,7 +49,10 @@ pub(super) fn read(machine: &Machine, request: ReadRequest) -> Result<BoxStream<
     })))
 }
 
-pub(super) fn copy(machine: &Machine, request: CopyRequest) -> Result<BoxStream<Data>, MachinedError> {
+pub(super) fn copy(
+    machine: &Machine,
+    request: CopyRequest,
+) -> Result<BoxStream<Data>, MachinedError> {
     tar_gz_stream(&machine.files, request.root_path)
 }
 
@@ -217,21 +223,37 @@ mod tests {
     async fn copy_streams_a_gzip_archive_in_bounded_chunks() {
         let dir = tempfile::tempdir().expect("temp dir");
         // Incompressible content, so the archive spans several chunks.
-        let content: Vec<u8> = (0u32..200_000)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let content: Vec<u8> = (0..200_000)
+            .map(|_| {
+                // xorshift64
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
             .collect();
         std::fs::write(dir.path().join("blob"), &content).expect("write fixture");
         let stream = tar_gz_stream(&roots(dir.path()), "/var".to_owned()).expect("valid path");
-        let chunks: Vec<Data> = stream
-            .map(|item| item.expect("no error"))
-            .collect()
-            .await;
+        let chunks: Vec<Data> = stream.map(|item| item.expect("no error")).collect().await;
         assert!(chunks.len() >= 3, "{} chunks", chunks.len());
-        assert!(chunks.iter().all(|chunk| chunk.bytes.len() <= COPY_CHUNK_BYTES));
-        assert!(chunks[..chunks.len() - 1].iter().all(|chunk| chunk.bytes.len() == COPY_CHUNK_BYTES));
+        assert!(
+            chunks
+                .iter()
+                .all(|chunk| chunk.bytes.len() <= COPY_CHUNK_BYTES)
+        );
+        assert!(
+            chunks[..chunks.len() - 1]
+                .iter()
+                .all(|chunk| chunk.bytes.len() == COPY_CHUNK_BYTES)
+        );
         assert_eq!(chunks[0].bytes[..2], [0x1f, 0x8b], "gzip magic");
         let total: usize = chunks.iter().map(|chunk| chunk.bytes.len()).sum();
-        assert!(total > content.len(), "{total} bytes for {} of content", content.len());
+        assert!(
+            total > content.len(),
+            "{total} bytes for {} of content",
+            content.len()
+        );
     }
 
     #[tokio::test]

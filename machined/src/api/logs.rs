@@ -27,7 +27,7 @@ use tokio::io::unix::AsyncFd;
 use tonic::Status;
 use tonic::codegen::BoxStream;
 
-use super::containers::require_system_namespace;
+use super::containers::{SYSTEM_NAMESPACE, require_system_namespace};
 use crate::error::MachinedError;
 use crate::machine::Machine;
 
@@ -47,10 +47,12 @@ pub(super) async fn logs(
     machine: &Machine,
     request: LogsRequest,
 ) -> Result<BoxStream<Data>, MachinedError> {
-    // talosctl always names the namespace; an empty one means machined's services too.
-    if !request.namespace.is_empty() {
-        require_system_namespace(&request.namespace, request.driver)?;
-    }
+    // talosctl always names the namespace; an empty one means the system services too.
+    let namespace = match request.namespace.as_str() {
+        "" => SYSTEM_NAMESPACE,
+        named => named,
+    };
+    require_system_namespace(namespace, request.driver)?;
     let log = machine.services.log(&request.id).await?;
     let reader = log.reader(tail_lines(request.tail_lines), request.follow);
     Ok(Box::pin(reader.into_stream().map(|chunk| {
@@ -106,7 +108,7 @@ pub(super) fn dmesg(request: DmesgRequest) -> Result<BoxStream<Data>, MachinedEr
     }
     let boot_time = boot_time()?;
     let records = KernelRecords {
-        kmsg: AsyncFd::new(file).map_err(unreadable)?,
+        kmsg: register(file).map_err(unreadable)?,
         follow: request.follow,
         boot_time,
         buffer: vec![0; KMSG_RECORD_BYTES],
@@ -118,6 +120,14 @@ pub(super) fn dmesg(request: DmesgRequest) -> Result<BoxStream<Data>, MachinedEr
             Some((item, records))
         },
     )))
+}
+
+/// Registers the open `/dev/kmsg` with the runtime's reactor. `AsyncFd::new` is deprecated
+/// because a generic `AsRawFd` value could swap its descriptor behind the registration; a `File`
+/// cannot, and the replacement (`AsyncFd::register`) is `unsafe`, which this crate does not use.
+#[allow(deprecated)]
+fn register(file: File) -> io::Result<AsyncFd<File>> {
+    AsyncFd::new(file)
 }
 
 /// The wall-clock time the kernel booted: now − `/proc/uptime`.
@@ -277,9 +287,10 @@ mod tests {
 
     #[test]
     fn a_record_is_parsed_without_its_dictionary() {
-        let record =
-            KernelRecord::parse(b"6,1234,5678901,-;usb 1-1: new device\n SUBSYSTEM=usb\n DEVICE=c189:1\n")
-                .expect("well-formed record");
+        let record = KernelRecord::parse(
+            b"6,1234,5678901,-;usb 1-1: new device\n SUBSYSTEM=usb\n DEVICE=c189:1\n",
+        )
+        .expect("well-formed record");
         assert_eq!(
             record,
             KernelRecord {
@@ -294,13 +305,21 @@ mod tests {
     #[test]
     fn newer_header_fields_and_semicolons_in_the_text_are_kept_apart() {
         let record = KernelRecord::parse(b"14,7,100,-,caller=T1;a; b\n").expect("well-formed");
-        assert_eq!((record.facility, record.priority), (Facility(1), Priority(6)));
+        assert_eq!(
+            (record.facility, record.priority),
+            (Facility(1), Priority(6))
+        );
         assert_eq!(record.text, "a; b");
     }
 
     #[test]
     fn malformed_records_are_rejected() {
-        for raw in [&b"no header"[..], b"x,1,2,-;text", b"6,1;text", b"6,1,-5,-;text"] {
+        for raw in [
+            &b"no header"[..],
+            b"x,1,2,-;text",
+            b"6,1;text",
+            b"6,1,-5,-;text",
+        ] {
             assert_eq!(KernelRecord::parse(raw), None, "{raw:?}");
         }
     }
@@ -334,16 +353,19 @@ mod tests {
         assert_eq!(tail_lines(25), Some(25));
     }
 
-    /// Logs a user.info record with a unique marker (needs root, like reading `/dev/kmsg`).
-    fn log_marker(what: &str) -> String {
-        let marker = format!("machined dmesg test {what} {}", std::process::id());
+    /// A unique record text.
+    fn marker(what: &str) -> String {
+        format!("machined dmesg test {what} {}", std::process::id())
+    }
+
+    /// Logs `text` as a user.info record (needs root, like reading `/dev/kmsg`).
+    fn log(text: &str) {
         let mut kmsg = OpenOptions::new()
             .write(true)
             .open(KMSG)
             .expect("writing /dev/kmsg needs root");
-        kmsg.write_all(format!("<14>{marker}\n").as_bytes())
+        kmsg.write_all(format!("<14>{text}\n").as_bytes())
             .expect("write a kernel record");
-        marker
     }
 
     async fn collect_until_end(stream: BoxStream<Data>) -> Vec<String> {
@@ -357,7 +379,8 @@ mod tests {
 
     #[tokio::test]
     async fn dmesg_without_follow_returns_the_buffer_and_ends() {
-        let marker = log_marker("buffered");
+        let marker = marker("buffered");
+        log(&marker);
         let request = DmesgRequest {
             follow: false,
             tail: false,
@@ -374,7 +397,8 @@ mod tests {
 
     #[tokio::test]
     async fn dmesg_with_tail_skips_old_records_and_follows_new_ones() {
-        let old = log_marker("old");
+        let old = marker("old");
+        log(&old);
         let request = DmesgRequest {
             follow: false,
             tail: true,
@@ -387,19 +411,25 @@ mod tests {
             tail: true,
         };
         let mut stream = dmesg(request).expect("/dev/kmsg readable");
-        let new = log_marker("new");
-        let found = tokio::time::timeout(Duration::from_secs(10), async {
+        let new = marker("new");
+        let wanted = new.clone();
+        let follower = tokio::spawn(async move {
             while let Some(item) = stream.next().await {
                 let line = String::from_utf8(item.expect("record").bytes).expect("utf-8");
                 assert!(!line.contains(&old), "{line}");
-                if line.contains(&new) {
+                if line.contains(&wanted) {
                     return line;
                 }
             }
             panic!("the following stream ended");
-        })
-        .await
-        .expect("the new record arrives");
+        });
+        // The follower is waiting for the kernel by now.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        log(&new);
+        let found = tokio::time::timeout(Duration::from_secs(10), follower)
+            .await
+            .expect("the new record arrives")
+            .expect("the follower does not panic");
         assert!(found.starts_with("user:    info: ["), "{found}");
     }
 }
