@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cmd::{config, r#gen, machineconfig, validate};
+use crate::cmd::{
+    config, containers, copy, events, r#gen, list, logs, machineconfig, memory, mounts, netstat,
+    processes, read, service, usage, validate, version,
+};
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
 #[derive(Debug, Parser)]
@@ -66,5 +69,43 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Prints the version
-    Version(crate::cmd::version::VersionArgs),
+    Version(version::VersionArgs),
+    /// Retrieve the state of a service (or all services), control service state
+    #[command(visible_alias = "services")]
+    Service(service::ServiceArgs),
+    /// Retrieve logs for a service
+    Logs(logs::LogsArgs),
+    /// Retrieve kernel logs
+    Dmesg(logs::DmesgArgs),
+    /// Stream runtime events
+    Events(events::EventsArgs),
+    /// Show memory usage
+    #[command(visible_aliases = ["m", "free"])]
+    Memory(memory::MemoryArgs),
+    /// List running processes
+    #[command(visible_aliases = ["p", "ps"])]
+    Processes(processes::ProcessesArgs),
+    /// List mounts
+    #[command(visible_alias = "mount")]
+    Mounts(mounts::MountsArgs),
+    /// Get container stats
+    Stats(containers::ContainersArgs),
+    /// List containers
+    #[command(visible_alias = "c")]
+    Containers(containers::ContainersArgs),
+    /// Show network connections and sockets
+    #[command(visible_alias = "ss")]
+    Netstat(netstat::NetstatArgs),
+    /// Retrieve a directory listing
+    #[command(visible_alias = "ls")]
+    List(list::ListArgs),
+    /// Read a file on the machine
+    #[command(visible_alias = "cat")]
+    Read(read::ReadArgs),
+    /// Copy data out from the node
+    #[command(visible_alias = "cp")]
+    Copy(copy::CopyArgs),
+    /// Retrieve a disk usage
+    #[command(visible_alias = "du")]
+    Usage(usage::UsageArgs),
 }

@@ -1,11 +1,24 @@
 //! talosctl: the command-line client of talos-rs, compatible with upstream Talos's `talosctl`.
 //!
-//! Implemented so far: offline commands — `gen` (secrets, cluster configs, raw PKI), `validate`,
-//! `machineconfig patch`, `config` (talosconfig editing), `completion` and `version --client`.
-//! Commands that talk to nodes arrive with the node API.
+//! Offline commands: `gen` (secrets, cluster configs, raw PKI), `validate`, `machineconfig
+//! patch`, `config` (talosconfig editing), `completion`.
+//!
+//! Node commands (through apid, see the `apiclient` crate): `version`, `service`, `logs`,
+//! `dmesg`, `events`, `memory`, `processes`, `mounts`, `stats`, `containers`, `netstat`,
+//! `list`, `read`, `copy`, `usage`. They address all nodes in one call (`node`/`nodes`
+//! metadata) and print a NODE column first. A node's failure is printed to stderr as
+//! `error from node X: …`; the other nodes' output is still printed and the exit code is 1.
+//!
+//! Limits: no `-o json|yaml`; in insecure mode (`-i`) streams of several nodes are read one
+//! after the other, so `--follow` only follows the first node.
 
 mod cli;
 mod cmd;
+mod connection;
+mod failures;
+mod file_mode;
+mod humanize;
+mod node_lines;
 mod output;
 
 use std::ffi::OsString;
@@ -31,6 +44,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     match cmd::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<failures::AlreadyReported>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

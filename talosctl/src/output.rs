@@ -52,12 +52,14 @@ fn create_parent(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Formats rows as columns separated by at least three spaces, like Go's tabwriter in talosctl.
+/// Formats rows as columns separated by at least three spaces, like Go's tabwriter in talosctl
+/// (widths count characters, so `└─` lines up).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let width = |text: &str| text.chars().count();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.len());
+            widths[i] = widths[i].max(width(cell));
         }
     }
     let mut out = String::new();
@@ -67,7 +69,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in row.iter().enumerate() {
             out.push_str(cell);
             if i < last {
-                out.push_str(&" ".repeat(widths[i] - cell.len() + 3));
+                out.push_str(&" ".repeat(widths[i] - width(cell) + 3));
             }
         }
         out.push('\n');

@@ -1,8 +1,20 @@
 //! One module per command group; each exposes its clap arguments and a `run`.
 
 pub mod config;
+pub mod containers;
+pub mod copy;
+pub mod events;
 pub mod r#gen;
+pub mod list;
+pub mod logs;
 pub mod machineconfig;
+pub mod memory;
+pub mod mounts;
+pub mod netstat;
+pub mod processes;
+pub mod read;
+pub mod service;
+pub mod usage;
 pub mod validate;
 pub mod version;
 
@@ -22,6 +34,20 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut command, "talosctl", &mut std::io::stdout());
             Ok(())
         }
-        Command::Version(args) => version::run(args),
+        Command::Version(args) => version::run(args, &cli.global),
+        Command::Service(args) => service::run(args, &cli.global),
+        Command::Logs(args) => logs::run_logs(args, &cli.global),
+        Command::Dmesg(args) => logs::run_dmesg(args, &cli.global),
+        Command::Events(args) => events::run(args, &cli.global),
+        Command::Memory(args) => memory::run(args, &cli.global),
+        Command::Processes(args) => processes::run(args, &cli.global),
+        Command::Mounts(args) => mounts::run(args, &cli.global),
+        Command::Stats(args) => containers::run_stats(args, &cli.global),
+        Command::Containers(args) => containers::run_containers(args, &cli.global),
+        Command::Netstat(args) => netstat::run(args, &cli.global),
+        Command::List(args) => list::run(args, &cli.global),
+        Command::Read(args) => read::run(args, &cli.global),
+        Command::Copy(args) => copy::run(args, &cli.global),
+        Command::Usage(args) => usage::run(args, &cli.global),
     }
 }

@@ -1,0 +1,121 @@
+//! The crate's one error type.
+
+use std::time::Duration;
+
+/// Why the client could not be set up, could not reach apid, or why a node or call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiClientError {
+    /// An endpoint string is not `host`, `host:port` or a URL.
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
+    InvalidEndpoint { endpoint: String, reason: String },
+    /// Neither the context nor the command line names an endpoint.
+    #[error(
+        "no endpoints to connect to: set `endpoints` in the talosconfig context or use `--endpoints`"
+    )]
+    NoEndpoints,
+    /// The talosconfig context could not give its credentials.
+    #[error(transparent)]
+    Talosconfig(#[from] talosconfig::TalosconfigError),
+    /// A credential (`ca`, `crt` or `key`) is not usable for TLS.
+    #[error("client credentials: {field}: {reason}")]
+    InvalidCredential { field: &'static str, reason: String },
+    /// rustls refused the TLS client configuration.
+    #[error("building the TLS client configuration: {0}")]
+    TlsConfig(#[source] rustls::Error),
+    /// One step of dialling an endpoint failed.
+    #[error("{stage} {endpoint}: {source}")]
+    Dial {
+        endpoint: String,
+        stage: &'static str,
+        source: std::io::Error,
+    },
+    /// Dialling an endpoint (TCP and TLS handshake) took longer than allowed.
+    #[error("connecting to {endpoint}: no TLS handshake within {timeout:?}")]
+    DialTimeout { endpoint: String, timeout: Duration },
+    /// No endpoint could be connected; one entry per endpoint tried: `(endpoint, reason)`.
+    #[error("{}", describe_failures(.failures))]
+    Connect { failures: Vec<(String, String)> },
+    /// A node name cannot be sent as gRPC metadata.
+    #[error("invalid node {node:?}: {reason}")]
+    InvalidNode { node: String, reason: String },
+    /// The call failed as a whole, with this gRPC status.
+    #[error("rpc error: code = {:?} desc = {}", .0.code(), .0.message())]
+    Rpc(#[from] tonic::Status),
+    /// One node of the reply reported a failure (`metadata.error`).
+    #[error("error from node {node}: {message}")]
+    Node { node: String, message: String },
+}
+
+fn describe_failures(failures: &[(String, String)]) -> String {
+    match failures {
+        [(endpoint, reason)] => format!("failed to connect to {endpoint}: {reason}"),
+        _ => {
+            let each: Vec<String> = failures
+                .iter()
+                .map(|(endpoint, reason)| format!("{endpoint}: {reason}"))
+                .collect();
+            format!("failed to connect to any endpoint: {}", each.join("; "))
+        }
+    }
+}
+
+/// The messages of an error and all its sources, joined with `: `, leaving out a message that
+/// merely repeats the one before it.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_errors_read_like_upstream() {
+        let error = ApiClientError::from(tonic::Status::permission_denied("not authorized"));
+        assert_eq!(
+            error.to_string(),
+            "rpc error: code = PermissionDenied desc = not authorized"
+        );
+    }
+
+    #[test]
+    fn connect_failures_name_every_endpoint() {
+        let one = ApiClientError::Connect {
+            failures: vec![("a:50000".into(), "refused".into())],
+        };
+        assert_eq!(one.to_string(), "failed to connect to a:50000: refused");
+        let two = ApiClientError::Connect {
+            failures: vec![
+                ("a:50000".into(), "refused".into()),
+                ("b:50000".into(), "timeout".into()),
+            ],
+        };
+        assert_eq!(
+            two.to_string(),
+            "failed to connect to any endpoint: a:50000: refused; b:50000: timeout"
+        );
+    }
+
+    #[test]
+    fn error_chain_joins_sources_without_repeats() {
+        let inner = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let outer = ApiClientError::Dial {
+            endpoint: "127.0.0.1:50000".into(),
+            stage: "TLS handshake with",
+            source: inner,
+        };
+        assert_eq!(
+            error_chain(&outer),
+            "TLS handshake with 127.0.0.1:50000: invalid peer certificate: UnknownIssuer"
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! From the global flags to connected clients and the nodes each call is for.
+//!
+//! Normal mode: one client to the context's endpoints (or `--endpoints`), mutual TLS from the
+//! context, and all nodes in one call (`node` for one, `nodes` for several; apid fans out).
+//! Insecure mode (`-i`, maintenance): one client per node, dialled directly without verifying
+//! the server, each answering for itself.
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use apiclient::{ApiClientError, Client, Endpoint, NodeMessage, NodeReply, NodeTarget};
+use proto::machine::machine_service_client::MachineServiceClient;
+use talosconfig::Talosconfig;
+use tonic::Streaming;
+use tonic::transport::Channel;
+
+use crate::cli::GlobalArgs;
+use crate::failures::Failures;
+
+/// Upstream's message when neither `--nodes` nor the context names a node.
+pub const NODES_NOT_SET: &str = "nodes are not set for the command: please use `--nodes` flag or configuration file to set the nodes to run the command against";
+
+/// Runs a node command's future on a fresh single-threaded runtime.
+pub fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(future)
+}
+
+/// The clients of one command and the nodes each addresses.
+#[derive(Debug)]
+pub struct Session {
+    targets: Vec<Target>,
+    node_count: usize,
+}
+
+/// One client and the nodes its calls are for.
+#[derive(Debug)]
+pub struct Target {
+    client: Client,
+    nodes: NodeTarget,
+    fallback: String,
+}
+
+impl Session {
+    /// Connects as the flags say; `insecure` is the command's `-i/--insecure`.
+    pub async fn open(global: &GlobalArgs, insecure: bool) -> anyhow::Result<Session> {
+        if insecure {
+            Self::open_insecure(global).await
+        } else {
+            Self::open_mutual(global).await
+        }
+    }
+
+    async fn open_mutual(global: &GlobalArgs) -> anyhow::Result<Session> {
+        let config = Talosconfig::load(&global.talosconfig_path())?;
+        let (name, context) = config.context(global.context.as_deref())?;
+        let nodes = if global.nodes.is_empty() {
+            context.nodes.clone()
+        } else {
+            global.nodes.clone()
+        };
+        if nodes.is_empty() {
+            anyhow::bail!(NODES_NOT_SET);
+        }
+        let client = Client::from_context(name, context, &global.endpoints).await?;
+        let nodes = NodeTarget::for_nodes(&nodes);
+        let fallback = nodes.fallback_label(client.endpoint());
+        Ok(Session {
+            node_count: nodes.nodes().len(),
+            targets: vec![Target {
+                client,
+                nodes,
+                fallback,
+            }],
+        })
+    }
+
+    /// Maintenance mode: no talosconfig needed; nodes from `--nodes`, else from the context if
+    /// a talosconfig exists.
+    async fn open_insecure(global: &GlobalArgs) -> anyhow::Result<Session> {
+        let mut nodes = global.nodes.clone();
+        if nodes.is_empty() {
+            let config = Talosconfig::load_or_empty(&global.talosconfig_path())?;
+            if let Ok((_, context)) = config.context(global.context.as_deref()) {
+                nodes = context.nodes.clone();
+            }
+        }
+        if nodes.is_empty() {
+            anyhow::bail!(NODES_NOT_SET);
+        }
+        let mut targets = Vec::with_capacity(nodes.len());
+        for node in &nodes {
+            let client = Client::insecure(&Endpoint::parse(node)?).await?;
+            targets.push(Target {
+                client,
+                nodes: NodeTarget::Endpoint,
+                fallback: node.clone(),
+            });
+        }
+        Ok(Session {
+            node_count: nodes.len(),
+            targets,
+        })
+    }
+
+    /// Every client with its nodes.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// How many nodes the command addresses in all.
+    pub fn node_count(&self) -> usize {
+        self.node_count
+    }
+
+    /// Refuses commands whose output cannot be split by node (raw bytes) when several nodes
+    /// are addressed.
+    pub fn require_one_node(&self, command: &str) -> anyhow::Result<()> {
+        if self.node_count > 1 {
+            anyhow::bail!("command {command:?} is not supported with multiple nodes");
+        }
+        Ok(())
+    }
+}
+
+impl Target {
+    /// A `machine.MachineService` client on this target's connection.
+    pub fn machine(&self) -> MachineServiceClient<Channel> {
+        self.client.machine()
+    }
+
+    /// `message` with this target's node metadata.
+    pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, ApiClientError> {
+        self.nodes.request(message)
+    }
+
+    /// `node 10.5.0.2`, `nodes 10.5.0.2, 10.5.0.3`: whom a failed call was for.
+    fn describe(&self) -> String {
+        match self.nodes.nodes() {
+            [] => format!("node {}", self.fallback),
+            [node] => format!("node {node}"),
+            nodes => format!("nodes {}", nodes.join(", ")),
+        }
+    }
+
+    /// The per-node elements of a unary reply, labelled with their node. Node errors and a
+    /// failed call are reported to `failures`.
+    pub fn unary<T: NodeMessage>(
+        &self,
+        reply: Result<Vec<T>, tonic::Status>,
+        failures: &mut Failures,
+    ) -> Vec<(String, T)> {
+        let messages = match reply {
+            Ok(messages) => messages,
+            Err(status) => {
+                self.call_failed(status, failures);
+                return Vec::new();
+            }
+        };
+        let mut successes = Vec::new();
+        for message in messages {
+            let NodeReply { node, result } = NodeReply::of(message, &self.fallback);
+            match result {
+                Ok(message) => successes.push((node, message)),
+                Err(error) => failures.report(error),
+            }
+        }
+        successes
+    }
+
+    /// Feeds every message of a server stream to `each` with its node, until the stream ends.
+    /// Node errors and a failed call are reported to `failures`; an error from `each` (such as
+    /// a closed stdout) ends the command.
+    pub async fn stream<T: NodeMessage>(
+        &self,
+        reply: Result<tonic::Response<Streaming<T>>, tonic::Status>,
+        failures: &mut Failures,
+        mut each: impl FnMut(&str, T) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut stream = match reply {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                self.call_failed(status, failures);
+                return Ok(());
+            }
+        };
+        loop {
+            match stream.message().await {
+                Ok(Some(message)) => {
+                    let NodeReply { node, result } = NodeReply::of(message, &self.fallback);
+                    match result {
+                        Ok(message) => each(&node, message)?,
+                        Err(error) => failures.report(error),
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(status) => {
+                    self.call_failed(status, failures);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn call_failed(&self, status: tonic::Status, failures: &mut Failures) {
+        failures.report(format_args!(
+            "error from {}: {}",
+            self.describe(),
+            ApiClientError::from(status)
+        ));
+    }
+}
