@@ -2,7 +2,9 @@
 
 use clap::Parser;
 
-#[tokio::main]
+// One thread: apid only relays, and keeping every hop of a call on one thread avoids
+// cross-thread wake-ups (measured: about half the added latency of the multi-threaded runtime).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let config = apid::Config::parse();
     logging::init("apid", env!("CARGO_PKG_VERSION"));

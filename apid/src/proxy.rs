@@ -58,7 +58,8 @@ async fn dispatch(
             relay(shared.upstreams.node(&target, &tls).await?, head, body).await
         }
         (Route::OneToMany(targets), Some(tls)) => {
-            Ok(fanout::call(shared.clone(), tls, head, body, targets).await)
+            // Boxed to keep the future of every other call small.
+            Ok(Box::pin(fanout::call(shared.clone(), tls, head, body, targets)).await)
         }
         // Routing never forwards without a client certificate; kept exhaustive all the same.
         (Route::OneToOne(target), None) => Err(ApidError::NoForwarding { target }),

@@ -174,7 +174,9 @@ impl Slot {
                 match self.cached() {
                     Some(sender) => sender,
                     None => {
-                        let sender = dial().await?;
+                        // Boxed: dialing (TLS handshake included) is rare and its future is
+                        // large; every call's future would otherwise carry its size.
+                        let sender = Box::pin(dial()).await?;
                         *self.sender.lock().unwrap_or_else(PoisonError::into_inner) =
                             Some(sender.clone());
                         sender

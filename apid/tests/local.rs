@@ -220,3 +220,38 @@ async fn nodes_without_client_certificate_serve_only_themselves() {
     assert_eq!(status.code(), Code::PermissionDenied);
     assert_eq!(status.message(), "no request forwarding");
 }
+
+#[tokio::test]
+async fn machined_down_is_unavailable() {
+    let dir = temp_dir();
+    let pki = Pki::new();
+    let address = ip("127.0.16.2");
+    pki.write_tls_dir(&path(&dir, "tls"), address, false);
+    let port = free_port(&[address]);
+    let missing = path(&dir, "no-machined.sock");
+    let apid = RunningApid::start(config(address, port, &path(&dir, "tls"), &missing)).await;
+    let admin = pki.client(&["os:admin"]);
+    let mut client = machine_client(apid.addr, &pki.ca_crt, Some(&admin)).await;
+    let status = client
+        .version(())
+        .await
+        .expect_err("nothing listens on the socket");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().contains("no-machined.sock"),
+        "{}",
+        status.message()
+    );
+
+    // Once machined is there, the next call reaches it.
+    let _machined = Machined::start(&missing, "late");
+    let reply = client
+        .version(())
+        .await
+        .expect("machined is up")
+        .into_inner();
+    assert_eq!(
+        reply.messages[0].version.as_ref().map(|v| v.tag.as_str()),
+        Some("late")
+    );
+}

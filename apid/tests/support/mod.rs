@@ -196,6 +196,7 @@ pub async fn tls_connect(
     tls: Arc<rustls::ClientConfig>,
 ) -> io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
     TlsConnector::from(tls)
         .connect(ServerName::IpAddress(addr.ip().into()), tcp)
         .await
