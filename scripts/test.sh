@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
+cargo build --workspace --bins --locked
 cargo test --workspace --all-targets --locked "$@"

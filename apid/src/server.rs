@@ -55,7 +55,7 @@ async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
-            tracing::info!(%peer, %error, "TLS handshake failed");
+            tracing::debug!(%peer, %error, "TLS handshake failed");
             return;
         }
         Err(_) => {

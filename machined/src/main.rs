@@ -31,9 +31,7 @@ fn main() -> anyhow::Result<()> {
         hostname: args
             .hostname
             .unwrap_or_else(|| format!("talos-{}", args.api_address.ip()).replace(['.', ':'], "-")),
-        apid: args
-            .apid
-            .unwrap_or_else(|| own_path.with_file_name("apid")),
+        apid: args.apid.unwrap_or_else(|| own_path.with_file_name("apid")),
         state_dir: args.state_dir,
         api_address: args.api_address,
     };

@@ -108,10 +108,16 @@ impl NodeConfig {
                 .unified_diff()
                 .header("current", "new")
                 .to_string();
-            let diff = if diff.is_empty() { "No changes.\n".to_string() } else { diff };
+            let diff = if diff.is_empty() {
+                "No changes.\n".to_string()
+            } else {
+                diff
+            };
             return Ok(ApplyOutcome {
                 warnings,
-                details: format!("Dry run summary:\n{details} (skipped in dry-run).\n\nConfig diff:\n\n{diff}"),
+                details: format!(
+                    "Dry run summary:\n{details} (skipped in dry-run).\n\nConfig diff:\n\n{diff}"
+                ),
             });
         }
 
@@ -137,7 +143,12 @@ impl NodeConfig {
     }
 
     fn persist(&self, text: &str) -> Result<(), MachinedError> {
-        atomicfile::write(&self.file, text.as_bytes(), 0o600, atomicfile::Overwrite::Allow)?;
+        atomicfile::write(
+            &self.file,
+            text.as_bytes(),
+            0o600,
+            atomicfile::Overwrite::Allow,
+        )?;
         Ok(())
     }
 

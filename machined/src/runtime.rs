@@ -99,7 +99,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
-    let apid = tokio::spawn(keep_apid_in_step(Arc::clone(&machine), options.apid.clone()));
+    let apid = tokio::spawn(keep_apid_in_step(
+        Arc::clone(&machine),
+        options.apid.clone(),
+    ));
     publish_sequence(&events, "boot", sequence_event::Action::Stop, None);
 
     let request = tokio::select! {
@@ -183,7 +186,9 @@ async fn keep_apid_in_step(machine: Arc<Machine>, apid: PathBuf) {
             config.as_deref(),
         );
         if applied.as_ref().map(|(i, _)| i) != Some(&inputs) {
-            let issued = inputs.issue().and_then(|tls| tls.write(&tls_dir).map(|()| tls));
+            let issued = inputs
+                .issue()
+                .and_then(|tls| tls.write(&tls_dir).map(|()| tls));
             match issued {
                 Ok(tls) => {
                     let spec = apid_spec(&machine, &apid, tls.maintenance);

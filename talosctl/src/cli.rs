@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    config, containers, copy, events, r#gen, list, logs, machineconfig, memory, mounts, netstat,
-    processes, read, service, usage, validate, version,
+    apply, config, containers, copy, events, r#gen, list, logs, machineconfig, memory, mounts,
+    netstat, power, processes, read, service, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -108,4 +108,11 @@ pub enum Command {
     /// Retrieve a disk usage
     #[command(visible_alias = "du")]
     Usage(usage::UsageArgs),
+    /// Apply a new configuration to a node
+    #[command(name = "apply-config", visible_alias = "apply")]
+    ApplyConfig(apply::ApplyArgs),
+    /// Reboot a node
+    Reboot(power::RebootArgs),
+    /// Shutdown a node
+    Shutdown(power::ShutdownArgs),
 }

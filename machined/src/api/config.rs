@@ -85,11 +85,15 @@ pub(super) fn generate_client_configuration(
             )
         })?;
     if request.roles.is_empty() {
-        return Err(MachinedError::InvalidArgument("at least one role is required".into()));
+        return Err(MachinedError::InvalidArgument(
+            "at least one role is required".into(),
+        ));
     }
     for role in &request.roles {
         if authz::Role::from_name(role).is_none() {
-            return Err(MachinedError::InvalidArgument(format!("unknown role {role:?}")));
+            return Err(MachinedError::InvalidArgument(format!(
+                "unknown role {role:?}"
+            )));
         }
     }
     let ttl = request

@@ -146,7 +146,10 @@ impl MachineService for MachineApi {
         reply(services::start(&self.machine, request.into_inner().id).await)
     }
 
-    async fn service_stop(&self, request: Request<ServiceStopRequest>) -> Reply<ServiceStopResponse> {
+    async fn service_stop(
+        &self,
+        request: Request<ServiceStopRequest>,
+    ) -> Reply<ServiceStopResponse> {
         reply(services::stop(&self.machine, request.into_inner().id).await)
     }
 

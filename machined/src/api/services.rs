@@ -43,7 +43,10 @@ pub(super) async fn start(
     })
 }
 
-pub(super) async fn stop(machine: &Machine, id: String) -> Result<ServiceStopResponse, MachinedError> {
+pub(super) async fn stop(
+    machine: &Machine,
+    id: String,
+) -> Result<ServiceStopResponse, MachinedError> {
     machine.services.stop_via_api(&id).await?;
     Ok(ServiceStopResponse {
         messages: vec![ServiceStop {

@@ -21,7 +21,11 @@ fn load_and_validate(c: &mut Criterion) {
     });
     let config = Config::from_yaml(&yaml).expect("loads");
     group.bench_function("validate", |b| {
-        b.iter(|| black_box(&config).validate(RuntimeMode::Metal, true).expect("valid"))
+        b.iter(|| {
+            black_box(&config)
+                .validate(RuntimeMode::Metal, true)
+                .expect("valid")
+        })
     });
     group.bench_function("load+validate", |b| {
         b.iter(|| {

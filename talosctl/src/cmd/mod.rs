@@ -1,5 +1,6 @@
 //! One module per command group; each exposes its clap arguments and a `run`.
 
+pub mod apply;
 pub mod config;
 pub mod containers;
 pub mod copy;
@@ -11,6 +12,7 @@ pub mod machineconfig;
 pub mod memory;
 pub mod mounts;
 pub mod netstat;
+pub mod power;
 pub mod processes;
 pub mod read;
 pub mod service;
@@ -49,5 +51,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Read(args) => read::run(args, &cli.global),
         Command::Copy(args) => copy::run(args, &cli.global),
         Command::Usage(args) => usage::run(args, &cli.global),
+        Command::ApplyConfig(args) => apply::run(args, &cli.global),
+        Command::Reboot(args) => power::reboot(args, &cli.global),
+        Command::Shutdown(args) => power::shutdown(args, &cli.global),
     }
 }

@@ -1,0 +1,230 @@
+//! A harness for tests that cross daemons: dev-mode nodes (real `machined`, which runs the real
+//! `apid`) on loopback addresses of their own, driven with the real `talosctl`.
+//!
+//! The binaries come from the same target directory as the test executable; `scripts/test.sh`
+//! builds them first (`cargo build --workspace --bins`). Each test uses its own `127.N.0.0/24`
+//! block so that tests can run in parallel; apid always listens on port 50000, as upstream.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// A built binary of the workspace (`machined`, `apid`, `talosctl`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// One dev-mode node: a machined process with its own state directory.
+#[derive(Debug)]
+pub struct Node {
+    pub address: Ipv4Addr,
+    pub state_dir: PathBuf,
+    machined: Option<Child>,
+}
+
+impl Node {
+    /// Starts machined for `address` with `config` (None: maintenance mode).
+    pub fn start(address: Ipv4Addr, state_dir: PathBuf, config: Option<&str>) -> Node {
+        if let Some(config) = config {
+            let dir = state_dir.join("system/state");
+            std::fs::create_dir_all(&dir).expect("state dir");
+            std::fs::write(dir.join("config.yaml"), config).expect("config written");
+        }
+        let mut node = Node {
+            address,
+            state_dir,
+            machined: None,
+        };
+        node.boot();
+        node
+    }
+
+    /// Starts (again) the machined process of this node.
+    pub fn boot(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state_dir.join("machined.log"))
+            .expect("machined log");
+        let child = Command::new(binary("machined"))
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--api-address")
+            .arg(format!("{}:50000", self.address))
+            .arg("--hostname")
+            .arg(format!("node-{}", self.address.octets()[3]))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("machined starts");
+        self.machined = Some(child);
+    }
+
+    /// Stops machined (SIGTERM: it stops its services first) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.machined.take() {
+            let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+            let _ = kill(pid, Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The machined process id.
+    pub fn machined_pid(&self) -> Option<u32> {
+        self.machined.as_ref().map(Child::id)
+    }
+
+    /// The node's persisted config.
+    pub fn persisted_config(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("system/state/config.yaml")).unwrap_or_default()
+    }
+
+    /// machined's and apid's logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        format!(
+            "--- machined ---\n{}\n--- apid ---\n{}",
+            read(self.state_dir.join("machined.log")),
+            read(self.state_dir.join("var/log/apid.log"))
+        )
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Several control-plane nodes of one generated cluster, and the talosconfig to reach them.
+#[derive(Debug)]
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `count` control planes on `127.<block>.0.2`, `.3`, …, all answering.
+    pub fn start(block: u8, count: u8) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = Ipv4Addr::new(127, block, 0, 2);
+        let output = Command::new(binary("talosctl"))
+            .args([
+                "gen",
+                "config",
+                "test",
+                &format!("https://{first}:6443"),
+                "-o",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("talosctl runs");
+        assert!(output.status.success(), "gen config: {output:?}");
+        let config = std::fs::read_to_string(dir.path().join("controlplane.yaml")).expect("config");
+        let nodes = (0..count)
+            .map(|i| {
+                let address = Ipv4Addr::new(127, block, 0, 2 + i);
+                Node::start(address, dir.path().join(format!("node-{i}")), Some(&config))
+            })
+            .collect();
+        let cluster = Cluster { nodes, dir };
+        for node in &cluster.nodes {
+            cluster.wait_until_answering(node);
+        }
+        cluster
+    }
+
+    /// The generated talosconfig.
+    pub fn talosconfig(&self) -> PathBuf {
+        self.dir.path().join("talosconfig")
+    }
+
+    /// The generated control plane config.
+    pub fn controlplane_config(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("controlplane.yaml")).expect("config")
+    }
+
+    /// Runs talosctl with this cluster's talosconfig, through the first node's endpoint.
+    pub fn talosctl(&self, args: &[&str]) -> Output {
+        self.talosctl_via(&self.nodes[0], args)
+    }
+
+    /// Runs talosctl with this cluster's talosconfig, dialling `endpoint`.
+    pub fn talosctl_via(&self, endpoint: &Node, args: &[&str]) -> Output {
+        Command::new(binary("talosctl"))
+            .arg("--talosconfig")
+            .arg(self.talosconfig())
+            .arg("-e")
+            .arg(endpoint.address.to_string())
+            .args(args)
+            .env_remove("TALOSCONFIG")
+            .output()
+            .expect("talosctl runs")
+    }
+
+    /// Waits (up to 30 s) until `node` answers Version through its own apid.
+    pub fn wait_until_answering(&self, node: &Node) {
+        let address = node.address.to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let output = self.talosctl_via(node, &["-n", &address, "version"]);
+            if output.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {address} did not answer: {}\n{}",
+                String::from_utf8_lossy(&output.stderr),
+                node.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// stdout of a successful run, or a panic with its stderr.
+pub fn success(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed ({}): {}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr of a failed run, or a panic with its stdout.
+pub fn failure(output: Output) -> String {
+    assert!(
+        !output.status.success(),
+        "command unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
