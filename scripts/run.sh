@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
-# The main job, at this stage of talos-rs: build talosctl, generate a cluster's configs and
-# validate them for every runtime mode, then show the generated talosconfig's context.
+# The main job: build talos-rs, generate a cluster's configs and validate them, then boot three
+# dev-mode control-plane nodes on 127.10.0.2-4 and manage them with talosctl through the first
+# node's apid. The nodes are stopped (SIGTERM, services stopped in order) on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
-cargo build --release -q -p talosctl
-talosctl=target/release/talosctl
+cargo build --release -q --bins
+bin=${CARGO_TARGET_DIR:-target}/release
 out=_out/demo
 rm -rf "$out"
+mkdir -p "$out"
 
-"$talosctl" gen config demo https://10.5.0.2:6443 --output-dir "$out"
+"$bin/talosctl" gen config demo https://127.10.0.2:6443 --output-dir "$out"
 for mode in metal cloud container; do
   for file in controlplane worker; do
-    "$talosctl" validate --config "$out/$file.yaml" --mode "$mode" --strict
+    "$bin/talosctl" validate --config "$out/$file.yaml" --mode "$mode" --strict
   done
 done
-"$talosctl" --talosconfig "$out/talosconfig" config info
+
+pids=()
+stop_nodes() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait; }
+trap stop_nodes EXIT
+for i in 2 3 4; do
+  state="$out/node-$i"
+  mkdir -p "$state/system/state"
+  cp "$out/controlplane.yaml" "$state/system/state/config.yaml"
+  "$bin/machined" --state-dir "$state" --api-address "127.10.0.$i:50000" --hostname "node-$i" \
+    >"$state/machined.log" 2>&1 &
+  pids+=($!)
+done
+
+talosctl() { "$bin/talosctl" --talosconfig "$out/talosconfig" -e 127.10.0.2 "$@"; }
+for _ in $(seq 100); do talosctl -n 127.10.0.4 version >/dev/null 2>&1 && break; sleep 0.2; done
+talosctl config info
+talosctl -n 127.10.0.2 version
+talosctl -n 127.10.0.2,127.10.0.3,127.10.0.4 services
+talosctl -n 127.10.0.2,127.10.0.3,127.10.0.4 memory
+talosctl -n 127.10.0.3 logs apid --tail 3
+talosctl -n 127.10.0.4 read /proc/loadavg

@@ -36,6 +36,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     cargo(&root, &["bench", "-q", "-p", "machineconfig"])
 }
 
+/// `cargo xtask bench-node`: release builds of the daemons, then [`crate::node_bench`].
+pub fn run_node() -> anyhow::Result<()> {
+    let root = workspace_root();
+    cargo(&root, &["build", "--release", "-q", "--bins"])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    crate::node_bench::run(&target.join("release"), &root.join("_out/bench-node"))
+}
+
 /// Hidden subcommand: `MEASURE_GEN_CONFIG RUNS TALOSCTL OUT_DIR`.
 pub const MEASURE_GEN_CONFIG: &str = "measure-gen-config";
 

@@ -1,15 +1,17 @@
-//! Project tasks that are not tests: `cargo xtask bench` prints the figures of
-//! `docs/benchmarks.md`.
+//! Project tasks that are not tests: `cargo xtask bench` and `cargo xtask bench-node` print
+//! the figures of `docs/benchmarks.md`.
 
 mod bench;
+mod node_bench;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
+        Some("bench-node") => bench::run_node(),
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask bench [--runs N]");
+            eprintln!("usage: cargo xtask bench [--runs N] | bench-node");
             std::process::exit(2);
         }
     }

@@ -1,0 +1,297 @@
+//! `cargo xtask bench-node`: the node API's figures on three dev-mode nodes (release builds):
+//! Version latency and throughput through apid against a direct call on machined's socket,
+//! fan-out to three nodes against one, and the RSS of machined and apid idle and with 100
+//! concurrent `logs -f` streams.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use apiclient::{Client, NodeTarget};
+use proto::machine::LogsRequest;
+use proto::machine::machine_service_client::MachineServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// Calls per latency figure.
+const CALLS: usize = 2000;
+/// Concurrent callers for the throughput figure.
+const CONCURRENCY: usize = 16;
+/// Concurrent `logs -f` streams for the memory figure.
+const STREAMS: usize = 100;
+
+/// Three nodes, stopped (SIGTERM) when dropped.
+struct Nodes {
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn run(bin: &Path, out: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out)?;
+    let status = Command::new(bin.join("talosctl"))
+        .args(["gen", "config", "bench", "https://127.30.0.2:6443", "-o"])
+        .arg(out)
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("gen config failed");
+    }
+    let addresses: Vec<Ipv4Addr> = (2..=4).map(|i| Ipv4Addr::new(127, 30, 0, i)).collect();
+    let mut nodes = Nodes {
+        children: Vec::new(),
+        dir: out.to_path_buf(),
+    };
+    for address in &addresses {
+        let state = out.join(address.to_string());
+        std::fs::create_dir_all(state.join("system/state"))?;
+        std::fs::copy(
+            out.join("controlplane.yaml"),
+            state.join("system/state/config.yaml"),
+        )?;
+        nodes.children.push(
+            Command::new(bin.join("machined"))
+                .arg("--state-dir")
+                .arg(&state)
+                .arg("--api-address")
+                .arg(format!("{address}:50000"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
+    }
+    tokio::runtime::Runtime::new()?.block_on(measure(&nodes, &addresses))
+}
+
+async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
+    let talosconfig = talosconfig::Talosconfig::load(&nodes.dir.join("talosconfig"))?;
+    let (name, context) = talosconfig.context(None)?;
+    let endpoint = [addresses[0].to_string()];
+    let client = wait_for_api(name, context, &endpoint).await?;
+    let all: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+    for node in &all {
+        wait_for_node(&client, node).await?;
+    }
+    let socket = nodes
+        .dir
+        .join(addresses[0].to_string())
+        .join("system/run/machined/machine.sock");
+    let direct = unix_client(&socket).await?;
+
+    println!("node API, 3 dev-mode nodes, release builds");
+    let apid = latency(|| {
+        let mut machine = client.machine();
+        async move { machine.version(tonic::Request::new(())).await.map(drop) }
+    })
+    .await?;
+    let socket_only = latency(|| {
+        let mut machine = direct.clone();
+        async move { machine.version(admin_request()).await.map(drop) }
+    })
+    .await?;
+    print_latency("Version via apid (mTLS) -> machined", &apid);
+    print_latency("Version direct on machined's socket", &socket_only);
+    println!(
+        "  apid overhead: p50 x{:.2}, p99 x{:.2}",
+        ratio(apid.p50, socket_only.p50),
+        ratio(apid.p99, socket_only.p99)
+    );
+    for (label, target) in [
+        (
+            "Version, nodes=[1 node]  ",
+            NodeTarget::for_nodes(&all[1..2]),
+        ),
+        ("Version, nodes=[3 nodes] ", NodeTarget::Nodes(all.clone())),
+    ] {
+        let figures = latency(|| {
+            let mut machine = client.machine();
+            let request = target.request(());
+            async move {
+                let request = request.map_err(|e| tonic::Status::internal(e.to_string()))?;
+                machine.version(request).await.map(drop)
+            }
+        })
+        .await?;
+        print_latency(label, &figures);
+    }
+
+    let machined_pid = nodes.children[0].id();
+    let apid_pid = apid_pid(&nodes.dir.join(addresses[0].to_string()))?;
+    println!(
+        "  RSS idle: machined {:.1} MiB, apid {:.1} MiB",
+        rss_mib(machined_pid)?,
+        rss_mib(apid_pid)?
+    );
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        let request = LogsRequest {
+            namespace: "system".into(),
+            id: "apid".into(),
+            follow: true,
+            tail_lines: -1,
+            ..Default::default()
+        };
+        streams.push(client.machine().logs(request).await?.into_inner());
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!(
+        "  RSS with {STREAMS} logs -f streams: machined {:.1} MiB, apid {:.1} MiB",
+        rss_mib(machined_pid)?,
+        rss_mib(apid_pid)?
+    );
+    drop(streams);
+    Ok(())
+}
+
+struct Latency {
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+}
+
+/// Sequential calls for the percentiles, then `CONCURRENCY` callers for the throughput.
+async fn latency<F, Fut>(call: F) -> anyhow::Result<Latency>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::Status>> + Send + 'static,
+{
+    for _ in 0..100 {
+        call().await?;
+    }
+    let mut samples = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let start = Instant::now();
+        call().await?;
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let calls: Vec<Fut> = (0..CALLS / CONCURRENCY).map(|_| call()).collect();
+        tasks.push(tokio::spawn(async move {
+            for call in calls {
+                call.await?;
+            }
+            Ok::<(), tonic::Status>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let per_second = (CALLS / CONCURRENCY * CONCURRENCY) as f64 / start.elapsed().as_secs_f64();
+    Ok(Latency {
+        p50: samples[CALLS / 2],
+        p99: samples[CALLS * 99 / 100],
+        per_second,
+    })
+}
+
+fn print_latency(label: &str, figures: &Latency) {
+    println!(
+        "  {label}: p50 {:.0} µs, p99 {:.0} µs, {:.0} calls/s with {CONCURRENCY} callers",
+        figures.p50.as_secs_f64() * 1e6,
+        figures.p99.as_secs_f64() * 1e6,
+        figures.per_second
+    );
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+/// machined authorizes by the `talos-role` metadata apid sets; a direct caller sets it itself.
+fn admin_request() -> tonic::Request<()> {
+    let mut request = tonic::Request::new(());
+    request.metadata_mut().insert(
+        "talos-role",
+        tonic::metadata::MetadataValue::from_static("os:admin"),
+    );
+    request
+}
+
+async fn wait_for_api(
+    name: &str,
+    context: &talosconfig::Context,
+    endpoint: &[String],
+) -> anyhow::Result<Client> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match Client::from_context(name, context, endpoint).await {
+            Ok(client) => return Ok(client),
+            Err(error) if Instant::now() > deadline => return Err(error.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn wait_for_node(client: &Client, node: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let target = NodeTarget::for_nodes(&[node.to_string()]);
+    loop {
+        match client.machine().version(target.request(())?).await {
+            Ok(_) => return Ok(()),
+            Err(status) if Instant::now() > deadline => bail!("node {node}: {status}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn unix_client(socket: &Path) -> anyhow::Result<MachineServiceClient<Channel>> {
+    let socket = socket.to_path_buf();
+    let channel = Endpoint::try_from("http://machined")?
+        .connect_with_connector(tower::service_fn(move |_| {
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await?;
+    Ok(MachineServiceClient::new(channel))
+}
+
+/// The apid child of the node whose state directory is `state`.
+fn apid_pid(state: &Path) -> anyhow::Result<u32> {
+    let marker = state.join("system/secrets/apid");
+    let marker = marker.to_string_lossy();
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("apid") && cmdline.contains(&*marker) {
+            return Ok(pid);
+        }
+    }
+    bail!("no apid process for {}", state.display())
+}
+
+fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .context("no VmRSS")?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
