@@ -39,6 +39,25 @@ fn one_endpoint_reaches_every_node_one_by_one_and_together() {
     }
     let cmdline = success(cluster.talosctl(&["-n", &n4, "read", "/proc/cmdline"]));
     assert_eq!(cmdline, std::fs::read_to_string("/proc/cmdline").unwrap());
+
+    // A reader's talosconfig from GenerateClientConfiguration reads but cannot reboot.
+    let path = cluster.dir.path().join("reader-talosconfig");
+    let path_arg = path.to_str().unwrap();
+    success(cluster.talosctl(&["-n", &n2, "config", "new", path_arg, "--roles", "os:reader"]));
+    let reader = |args: &[&str]| {
+        Command::new(binary("talosctl"))
+            .args(["--talosconfig", path_arg, "-n", &n3])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let info = success(reader(&["config", "info"]));
+    assert!(
+        info.contains("os:reader") && info.contains("reader@test"),
+        "{info}"
+    );
+    success(reader(&["services"]));
+    assert!(failure(reader(&["reboot"])).contains("PermissionDenied"));
 }
 
 #[test]

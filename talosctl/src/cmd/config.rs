@@ -43,6 +43,8 @@ pub enum ConfigCommand {
     Add(AddArgs),
     /// Remove contexts
     Remove(RemoveArgs),
+    /// Generate a new client configuration file (a client certificate signed by the node)
+    New(NewArgs),
     /// Show information about the current context
     Info {
         /// Output format
@@ -77,6 +79,22 @@ pub struct RemoveArgs {
     /// Show what would be removed without removing it
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Where to write the new talosconfig
+    #[arg(default_value = "talosconfig")]
+    pub path: PathBuf,
+    /// Roles
+    #[arg(long, value_delimiter = ',', default_value = "os:admin")]
+    pub roles: Vec<String>,
+    /// Certificate TTL
+    #[arg(long, default_value = "87600h")]
+    pub crt_ttl: String,
+    /// Overwrite the file if it exists
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -139,6 +157,7 @@ pub fn run(cmd: ConfigCommand, global: &GlobalArgs) -> anyhow::Result<()> {
         ConfigCommand::Info { output } => {
             return info::print(&config, context_name, output);
         }
+        ConfigCommand::New(args) => return new::run(args, global),
     }
     config.save(&path, Overwrite::Allow)?;
     Ok(())
@@ -246,5 +265,44 @@ mod info {
             _ => ((seconds + 59) / 60, "minute"),
         };
         format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    }
+}
+
+mod new {
+    use proto::machine::GenerateClientConfigurationRequest;
+
+    use super::*;
+    use crate::connection::{Session, block_on};
+    use crate::failures::Failures;
+    use crate::output::FileSet;
+
+    /// Asks one (control plane) node for a client certificate and writes the talosconfig it
+    /// returns.
+    pub fn run(args: NewArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+        let ttl = machineconfig::parse_go_duration(&args.crt_ttl)
+            .map_err(|e| anyhow::anyhow!("--crt-ttl {:?}: {e}", args.crt_ttl))?;
+        let request = GenerateClientConfigurationRequest {
+            roles: args.roles,
+            crt_ttl: Some(prost_types::Duration::try_from(ttl).context("--crt-ttl is too large")?),
+        };
+        block_on(async {
+            let session = Session::open(global, false).await?;
+            session.require_one_node("config new")?;
+            let mut failures = Failures::default();
+            for target in session.targets() {
+                let reply = target
+                    .machine()
+                    .generate_client_configuration(target.request(request.clone())?)
+                    .await;
+                for (_, generated) in
+                    target.unary(reply.map(|r| r.into_inner().messages), &mut failures)
+                {
+                    let mut files = FileSet::default();
+                    files.add(args.path.clone(), generated.talosconfig, 0o600);
+                    files.write(args.force)?;
+                }
+            }
+            failures.finish()
+        })
     }
 }
