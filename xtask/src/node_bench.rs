@@ -117,7 +117,10 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
             "Version, nodes=[1 node]  ",
             NodeTarget::for_nodes(&all[1..2]),
         ),
-        ("Version, nodes=[3 nodes] ", NodeTarget::Nodes(all.clone())),
+        (
+            "Version, nodes=<3 nodes> (fan-out)     ",
+            NodeTarget::Nodes(all.clone()),
+        ),
     ] {
         let figures = latency(|| {
             let mut machine = client.machine();
