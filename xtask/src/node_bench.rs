@@ -114,11 +114,11 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
     );
     for (label, target) in [
         (
-            "Version, nodes=[1 node]  ",
+            "Version, node=<other node> (one-to-one)",
             NodeTarget::for_nodes(&all[1..2]),
         ),
         (
-            "Version, nodes=<3 nodes> (fan-out)     ",
+            "Version, nodes=<3 nodes> (fan-out)",
             NodeTarget::Nodes(all.clone()),
         ),
     ] {
