@@ -7,7 +7,8 @@
 //!
 //! Limits today: only dev mode ([`runtime`]) is implemented — the image (PID 1, mounts, disks,
 //! containerd tasks) comes later; worker nodes cannot serve the API until trustd exists, since
-//! their apid certificate must come from it; the COSI resource API is not served.
+//! their apid certificate must come from it; of the COSI resource API only Get of the active
+//! machine config is served.
 
 mod api;
 mod apid_tls;

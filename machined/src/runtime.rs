@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use machineconfig::RuntimeMode;
 use nix::sys::signal::Signal;
+use proto::cosi::resource::state_server::StateServer;
 use proto::machine::machine_service_server::MachineServiceServer;
 use proto::machine::{
     ConfigLoadErrorEvent, MachineStatusEvent, SequenceEvent, TaskEvent, machine_status_event,
@@ -21,7 +22,7 @@ use proto::machine::{
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
-use crate::api::{AuthorizationLayer, MachineApi};
+use crate::api::{AuthorizationLayer, MachineApi, ResourceApi};
 use crate::apid_tls::TlsInputs;
 use crate::error::MachinedError;
 use crate::events::EventBus;
@@ -159,6 +160,7 @@ fn serve_api(
     let server = tonic::transport::Server::builder()
         .layer(AuthorizationLayer)
         .add_service(service)
+        .add_service(StateServer::new(ResourceApi::new(Arc::clone(machine))))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
             let _ = stopped.await;
         });

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, events, r#gen, list, logs, machineconfig, memory, mounts,
-    netstat, power, processes, read, service, usage, validate, version,
+    apply, config, containers, copy, edit, events, r#gen, list, logs, machineconfig, memory,
+    mounts, netstat, power, processes, read, service, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -111,6 +111,10 @@ pub enum Command {
     /// Apply a new configuration to a node
     #[command(name = "apply-config", visible_alias = "apply")]
     ApplyConfig(apply::ApplyArgs),
+    /// Patch a resource (machineconfig) on the nodes and apply it
+    Patch(edit::PatchArgs),
+    /// Edit a resource (machineconfig) on the nodes in $EDITOR and apply it
+    Edit(edit::EditArgs),
     /// Reboot a node
     Reboot(power::RebootArgs),
     /// Shutdown a node

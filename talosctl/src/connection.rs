@@ -9,6 +9,7 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use apiclient::{ApiClientError, Client, Endpoint, NodeMessage, NodeReply, NodeTarget};
+use proto::cosi::resource::state_client::StateClient;
 use proto::machine::machine_service_client::MachineServiceClient;
 use talosconfig::Talosconfig;
 use tonic::Streaming;
@@ -132,9 +133,44 @@ impl Target {
         self.client.machine()
     }
 
+    /// A COSI `cosi.resource.State` client on this target's connection.
+    pub fn resources(&self) -> StateClient<Channel> {
+        StateClient::new(self.client.channel())
+            .max_decoding_message_size(apiclient::MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(apiclient::MAX_MESSAGE_SIZE)
+    }
+
+    /// One target per node: for calls apid cannot fan out (COSI), or whose request depends on
+    /// the node.
+    pub fn per_node(&self) -> Vec<Target> {
+        match self.nodes.nodes() {
+            [] | [_] => vec![Target {
+                client: self.client.clone(),
+                nodes: NodeTarget::for_nodes(self.nodes.nodes()),
+                fallback: self.fallback.clone(),
+            }],
+            nodes => nodes
+                .iter()
+                .map(|node| Target {
+                    client: self.client.clone(),
+                    nodes: NodeTarget::Node(node.clone()),
+                    fallback: node.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// `message` with this target's node metadata.
     pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, ApiClientError> {
         self.nodes.request(message)
+    }
+
+    /// The node this target is for, or its endpoint when it names none.
+    pub fn label(&self) -> String {
+        match self.nodes.nodes() {
+            [node] => node.clone(),
+            _ => self.fallback.clone(),
+        }
     }
 
     /// `node 10.5.0.2`, `nodes 10.5.0.2, 10.5.0.3`: whom a failed call was for.

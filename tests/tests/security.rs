@@ -206,4 +206,54 @@ fn apply_config_validates_persists_and_keeps_the_old_config_on_errors() {
     );
     // apid reloaded its certificates and keeps answering.
     success(cluster.talosctl(&["-n", &n3, "version"]));
+
+    // patch and edit read the active config through the resource API and apply it back.
+    let patched = success(cluster.talosctl(&[
+        "-n",
+        &n3,
+        "patch",
+        "machineconfig",
+        "-p",
+        "machine:\n  env:\n    STAGE: patched",
+    ]));
+    assert!(
+        patched.contains("Applied configuration without a reboot"),
+        "{patched}"
+    );
+    assert!(
+        cluster.nodes[1]
+            .persisted_config()
+            .contains("STAGE: patched")
+    );
+    let edited = std::process::Command::new(tests::binary("talosctl"))
+        .arg("--talosconfig")
+        .arg(cluster.talosconfig())
+        .args([
+            "-e",
+            &cluster.nodes[0].address.to_string(),
+            "-n",
+            &n3,
+            "edit",
+            "machineconfig",
+        ])
+        .env("EDITOR", "sed -i s/patched$/edited/")
+        .output()
+        .unwrap();
+    success(edited);
+    assert!(
+        cluster.nodes[1]
+            .persisted_config()
+            .contains("STAGE: edited")
+    );
+
+    // The config holds secrets: a reader may not read it.
+    let ca = talos_ca(&cluster);
+    let valid = Validity::from_now(Duration::hours(1));
+    let reader = talosconfig_with(&cluster, "reader", &ca, &ca, &["os:reader"], valid);
+    let err = failure(talosctl_with(
+        &reader,
+        &n3,
+        &["patch", "mc", "-p", "machine: {}"],
+    ));
+    assert!(err.contains("PermissionDenied"), "{err}");
 }

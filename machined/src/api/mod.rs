@@ -12,6 +12,7 @@ mod files;
 mod host;
 mod lifecycle;
 mod logs;
+mod resources;
 mod services;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
 pub use authorization::{AuthorizationLayer, CallerRoles};
+pub use resources::ResourceApi;
 
 use crate::error::MachinedError;
 use crate::machine::Machine;

@@ -1,4 +1,5 @@
-//! `talosctl apply-config` (alias `apply`): send a whole machine config to nodes.
+//! `talosctl apply-config` (alias `apply`): send a whole machine config to nodes; also the
+//! apply step of `patch machineconfig` and `edit machineconfig`.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use proto::machine::ApplyConfigurationRequest;
 use proto::machine::apply_configuration_request::Mode;
 
 use crate::cli::GlobalArgs;
-use crate::connection::{Session, block_on};
+use crate::connection::{Session, Target, block_on};
 use crate::failures::Failures;
 
 #[derive(Debug, Args)]
@@ -17,22 +18,29 @@ pub struct ApplyArgs {
     /// The filename of the config to apply
     #[arg(short = 'f', long, required = true)]
     pub file: PathBuf,
+    /// The list of config patches to apply to the local config file before sending it to the
+    /// node
+    #[arg(short = 'p', long)]
+    pub config_patch: Vec<String>,
+    #[command(flatten)]
+    pub how: ApplyOptions,
+    /// Apply the config using the insecure (encrypted with no auth) maintenance service
+    #[arg(short = 'i', long)]
+    pub insecure: bool,
+}
+
+/// How a config is applied (shared by apply-config, patch and edit).
+#[derive(Debug, Args)]
+pub struct ApplyOptions {
     /// Apply config mode
     #[arg(short = 'm', long, value_enum, default_value = "auto")]
     pub mode: ApplyMode,
     /// Check how the config change will be applied in dry-run mode
     #[arg(long)]
     pub dry_run: bool,
-    /// The list of config patches to apply to the local config file before sending it to the
-    /// node
-    #[arg(short = 'p', long)]
-    pub config_patch: Vec<String>,
     /// The config will be rolled back after specified timeout (if try mode is selected)
     #[arg(long, default_value = "1m0s")]
     pub timeout: String,
-    /// Apply the config using the insecure (encrypted with no auth) maintenance service
-    #[arg(short = 'i', long)]
-    pub insecure: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -44,15 +52,27 @@ pub enum ApplyMode {
     Try,
 }
 
-impl ApplyMode {
-    fn wire(self) -> Mode {
-        match self {
+impl ApplyOptions {
+    /// The request that applies `config` this way.
+    pub fn request(&self, config: String) -> anyhow::Result<ApplyConfigurationRequest> {
+        let timeout = machineconfig::parse_go_duration(&self.timeout)
+            .map_err(|e| anyhow::anyhow!("--timeout {:?}: {e}", self.timeout))?;
+        let mode = match self.mode {
             ApplyMode::Auto => Mode::Auto,
             ApplyMode::NoReboot => Mode::NoReboot,
             ApplyMode::Reboot => Mode::Reboot,
             ApplyMode::Staged => Mode::Staged,
             ApplyMode::Try => Mode::Try,
-        }
+        };
+        Ok(ApplyConfigurationRequest {
+            data: config.into_bytes(),
+            mode: mode as i32,
+            dry_run: self.dry_run,
+            try_mode_timeout: (self.mode == ApplyMode::Try)
+                .then(|| prost_types::Duration::try_from(timeout))
+                .transpose()
+                .context("--timeout is out of range")?,
+        })
     }
 }
 
@@ -62,39 +82,39 @@ pub fn run(args: ApplyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if !args.config_patch.is_empty() {
         config = apply_patches(&config, &load_patches(&args.config_patch)?)?;
     }
-    let timeout = machineconfig::parse_go_duration(&args.timeout)
-        .map_err(|e| anyhow::anyhow!("--timeout {:?}: {e}", args.timeout))?;
-    let request = ApplyConfigurationRequest {
-        data: config.into_bytes(),
-        mode: args.mode.wire() as i32,
-        dry_run: args.dry_run,
-        try_mode_timeout: (args.mode == ApplyMode::Try)
-            .then(|| prost_types::Duration::try_from(timeout))
-            .transpose()
-            .context("--timeout is out of range")?,
-    };
+    let request = args.how.request(config)?;
     block_on(async {
         let session = Session::open(global, args.insecure).await?;
         let mut failures = Failures::default();
+        let labelled = session.node_count() > 1;
         for target in session.targets() {
-            let reply = target
-                .machine()
-                .apply_configuration(target.request(request.clone())?)
-                .await;
-            for (node, applied) in
-                target.unary(reply.map(|r| r.into_inner().messages), &mut failures)
-            {
-                for warning in &applied.warnings {
-                    eprintln!("{node}: warning: {warning}");
-                }
-                let prefix = if session.node_count() > 1 {
-                    format!("{node}: ")
-                } else {
-                    String::new()
-                };
-                println!("{prefix}{}", applied.mode_details);
-            }
+            send(target, request.clone(), labelled, &mut failures).await?;
         }
         failures.finish()
     })
+}
+
+/// Sends `request` to `target` and prints what each node did.
+pub async fn send(
+    target: &Target,
+    request: ApplyConfigurationRequest,
+    labelled: bool,
+    failures: &mut Failures,
+) -> anyhow::Result<()> {
+    let reply = target
+        .machine()
+        .apply_configuration(target.request(request)?)
+        .await;
+    for (node, applied) in target.unary(reply.map(|r| r.into_inner().messages), failures) {
+        for warning in &applied.warnings {
+            eprintln!("{node}: warning: {warning}");
+        }
+        let prefix = if labelled {
+            format!("{node}: ")
+        } else {
+            String::new()
+        };
+        println!("{prefix}{}", applied.mode_details);
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod config;
 pub mod containers;
 pub mod copy;
+pub mod edit;
 pub mod events;
 pub mod r#gen;
 pub mod list;
@@ -52,6 +53,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(args, &cli.global),
         Command::Usage(args) => usage::run(args, &cli.global),
         Command::ApplyConfig(args) => apply::run(args, &cli.global),
+        Command::Patch(args) => edit::patch(args, &cli.global),
+        Command::Edit(args) => edit::edit(args, &cli.global),
         Command::Reboot(args) => power::reboot(args, &cli.global),
         Command::Shutdown(args) => power::shutdown(args, &cli.global),
     }
