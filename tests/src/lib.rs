@@ -57,6 +57,7 @@ impl Node {
 
     /// Starts (again) the machined process of this node.
     pub fn boot(&mut self) {
+        std::fs::create_dir_all(&self.state_dir).expect("state dir");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
