@@ -16,10 +16,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     };
     let root = workspace_root();
     cargo(&root, &["build", "--release", "-q", "-p", "talosctl"])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let talosctl = target.join("release/talosctl");
+    let talosctl = release_dir(&root).join("talosctl");
 
     // Peak RSS is read with getrusage(RUSAGE_CHILDREN), which covers every child ever waited
     // for: measure from a fresh xtask process whose only children are the talosctl runs.
@@ -40,10 +37,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 pub fn run_node() -> anyhow::Result<()> {
     let root = workspace_root();
     cargo(&root, &["build", "--release", "-q", "--bins"])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    crate::node_bench::run(&target.join("release"), &root.join("_out/bench-node"))
+    crate::node_bench::run(&release_dir(&root), &root.join("_out/bench-node"))
 }
 
 /// Hidden subcommand: `MEASURE_GEN_CONFIG RUNS TALOSCTL OUT_DIR`.
@@ -96,6 +90,14 @@ fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
         bail!("cargo {} failed: {status}", args.join(" "));
     }
     Ok(())
+}
+
+/// Where cargo puts release binaries (honouring `CARGO_TARGET_DIR`).
+fn release_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release")
 }
 
 fn workspace_root() -> PathBuf {
