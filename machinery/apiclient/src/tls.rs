@@ -33,12 +33,7 @@ impl TlsSettings {
     /// SAN; the client presents its certificate and key (any PEM key label `pki` reads, including
     /// Talos's `ED25519 PRIVATE KEY`).
     pub fn mutual(credentials: &Credentials) -> Result<Self, ApiClientError> {
-        let mut roots = RootCertStore::empty();
-        for ca in certificates("ca", &credentials.ca_pem)? {
-            roots
-                .add(ca)
-                .map_err(|e| invalid("ca", format!("not a usable CA certificate: {e}")))?;
-        }
+        let roots = root_store(&credentials.ca_pem)?;
         let chain = certificates("crt", &credentials.crt_pem)?;
         let key = pki::PrivateKey::from_pem(&credentials.key_pem)
             .map_err(|e| invalid("key", e.to_string()))?;
@@ -49,6 +44,17 @@ impl TlsSettings {
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(ApiClientError::TlsConfig)?;
+        Ok(Self::finish(config, false))
+    }
+
+    /// Server-only TLS (how nodes reach trustd): the server must chain to one of the CAs in
+    /// `ca_pem` and carry the dialled host as a SAN; no client certificate is sent.
+    pub fn server_only(ca_pem: &str) -> Result<Self, ApiClientError> {
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(ApiClientError::TlsConfig)?
+            .with_root_certificates(root_store(ca_pem)?)
+            .with_no_client_auth();
         Ok(Self::finish(config, false))
     }
 
@@ -88,6 +94,17 @@ impl TlsSettings {
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The CAs of a PEM bundle, as the roots a server must chain to.
+fn root_store(ca_pem: &str) -> Result<RootCertStore, ApiClientError> {
+    let mut roots = RootCertStore::empty();
+    for ca in certificates("ca", ca_pem)? {
+        roots
+            .add(ca)
+            .map_err(|e| invalid("ca", format!("not a usable CA certificate: {e}")))?;
+    }
+    Ok(roots)
 }
 
 fn invalid(field: &'static str, reason: String) -> ApiClientError {

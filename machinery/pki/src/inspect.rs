@@ -217,7 +217,7 @@ fn public_key_algorithm(certificate: &X509Certificate<'_>) -> Option<KeyAlgorith
     }
 }
 
-fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
+pub(crate) fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
     if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
         return Some(IpAddr::from(v4));
     }

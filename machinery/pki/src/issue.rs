@@ -10,11 +10,12 @@ use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::cri_attributes::ParsedCriAttribute;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer as _;
 
 use crate::authority::CertificateAuthority;
 use crate::error::PkiError;
-use crate::inspect::oid_arcs;
+use crate::inspect::{ip_from_bytes, oid_arcs};
 use crate::keys::{PrivateKey, encode_pem, found_labels};
 use crate::usage::ExtendedKeyUsage;
 use crate::x509_der::{self, CertificateFields, Extension, KeyUsageBit};
@@ -91,6 +92,107 @@ pub enum CsrPolicy {
     ServerOnly,
 }
 
+/// What a certificate signing request asks for, read after checking its self-signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestedCertificate {
+    /// Subject common name, Organizations (as `roles`), SANs and extended key usages.
+    pub request: CertificateRequest,
+    /// Whether it asks for BasicConstraints CA=true.
+    pub is_ca: bool,
+}
+
+impl RequestedCertificate {
+    /// Reads a PEM certificate signing request (label `CERTIFICATE REQUEST`).
+    pub fn from_pem(csr_pem: &str) -> Result<Self, PkiError> {
+        let invalid = |reason: String| PkiError::InvalidCsr { reason };
+        let der = csr_der(csr_pem)?;
+        let csr = parse_csr(&der)?;
+        let info = &csr.certification_request_info;
+        let mut requested = RequestedCertificate {
+            request: CertificateRequest {
+                common_name: info
+                    .subject
+                    .iter_common_name()
+                    .find_map(|cn| cn.as_str().ok().map(String::from)),
+                roles: info
+                    .subject
+                    .iter_organization()
+                    .filter_map(|o| o.as_str().ok().map(String::from))
+                    .collect(),
+                ..CertificateRequest::default()
+            },
+            is_ca: false,
+        };
+        let Some(extensions) = csr.requested_extensions() else {
+            return Ok(requested);
+        };
+        for extension in extensions {
+            match extension {
+                ParsedExtension::BasicConstraints(constraints) => {
+                    requested.is_ca |= constraints.ca;
+                }
+                ParsedExtension::ExtendedKeyUsage(usages) => requested
+                    .request
+                    .extended_key_usages
+                    .extend(ExtendedKeyUsage::from_parsed(usages)),
+                ParsedExtension::SubjectAlternativeName(names) => {
+                    let sans = &mut requested.request.subject_alt_names;
+                    for name in &names.general_names {
+                        match name {
+                            GeneralName::DNSName(dns) => sans.dns_names.push(dns.to_string()),
+                            GeneralName::IPAddress(bytes) => {
+                                sans.ip_addresses.push(ip_from_bytes(bytes).ok_or_else(|| {
+                                    invalid(format!("IP SAN of {} bytes", bytes.len()))
+                                })?)
+                            }
+                            other => {
+                                return Err(invalid(format!(
+                                    "unsupported subject alternative name {other}"
+                                )));
+                            }
+                        }
+                    }
+                }
+                ParsedExtension::UnsupportedExtension { .. }
+                | ParsedExtension::KeyUsage(_)
+                | ParsedExtension::SubjectKeyIdentifier(_) => {}
+                ParsedExtension::ParseError { error } => {
+                    return Err(invalid(format!("malformed extension ({error})")));
+                }
+                other => {
+                    return Err(invalid(format!("unexpected extension {other:?}")));
+                }
+            }
+        }
+        Ok(requested)
+    }
+}
+
+/// The DER of the `CERTIFICATE REQUEST` block of `csr_pem`.
+fn csr_der(csr_pem: &str) -> Result<Vec<u8>, PkiError> {
+    let invalid = |reason: String| PkiError::InvalidCsr { reason };
+    let blocks = pem::parse_many(csr_pem).map_err(|e| invalid(format!("not PEM ({e})")))?;
+    let block = blocks
+        .iter()
+        .find(|b| matches!(b.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"))
+        .ok_or_else(|| {
+            invalid(format!(
+                "no CERTIFICATE REQUEST PEM block (labels present: {})",
+                found_labels(&blocks)
+            ))
+        })?;
+    Ok(block.contents().to_vec())
+}
+
+/// Parses a DER request and checks its self-signature.
+fn parse_csr(der: &[u8]) -> Result<X509CertificationRequest<'_>, PkiError> {
+    let invalid = |reason: String| PkiError::InvalidCsr { reason };
+    let (_, csr) = X509CertificationRequest::from_der(der).map_err(|e| invalid(e.to_string()))?;
+    csr.verify_signature()
+        .map_err(|e| invalid(format!("its signature does not verify ({e})")))?;
+    Ok(csr)
+}
+
 /// Creates a PEM certificate signing request for `key`.
 pub fn generate_csr(key: &PrivateKey, request: &CertificateRequest) -> Result<String, PkiError> {
     let subject = x509_der::name(request.common_name.as_deref(), &request.roles);
@@ -158,20 +260,8 @@ impl CertificateAuthority {
         validity: Validity,
     ) -> Result<String, PkiError> {
         let invalid = |reason: String| PkiError::InvalidCsr { reason };
-        let blocks = pem::parse_many(csr_pem).map_err(|e| invalid(format!("not PEM ({e})")))?;
-        let block = blocks
-            .iter()
-            .find(|b| matches!(b.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "no CERTIFICATE REQUEST PEM block (labels present: {})",
-                    found_labels(&blocks)
-                ))
-            })?;
-        let (_, csr) = X509CertificationRequest::from_der(block.contents())
-            .map_err(|e| invalid(e.to_string()))?;
-        csr.verify_signature()
-            .map_err(|e| invalid(format!("its signature does not verify ({e})")))?;
+        let der = csr_der(csr_pem)?;
+        let csr = parse_csr(&der)?;
         let info = &csr.certification_request_info;
 
         let requested = info

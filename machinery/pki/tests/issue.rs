@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use pki::{
     CA_TTL, CLIENT_CERTIFICATE_TTL, CaKind, CertificateAuthority, CertificateInfo,
     CertificateRequest, CsrPolicy, ExtendedKeyUsage, KeyAlgorithm, PemCertificateAndKey, PkiError,
-    PrivateKey, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_ca, generate_csr,
-    verify_pair, verify_signed_by,
+    PrivateKey, RequestedCertificate, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity,
+    generate_ca, generate_csr, verify_pair, verify_signed_by,
 };
 use rcgen::PublicKeyData as _;
 use time::{Duration, OffsetDateTime};
@@ -263,6 +263,36 @@ fn csr_round_trip_keeps_what_was_asked_for() {
     assert_eq!(info.extended_key_usages, [ExtendedKeyUsage::ClientAuth]);
     assert!(!info.is_ca);
     assert_eq!(info.not_after - info.not_before, Duration::hours(5));
+}
+
+#[test]
+fn requested_certificate_reads_what_a_csr_asks_for() {
+    let requester = PrivateKey::generate_ed25519().unwrap();
+    let request = CertificateRequest {
+        common_name: Some("worker-1".to_string()),
+        roles: roles(&["os:admin"]),
+        subject_alt_names: SubjectAltNames {
+            dns_names: vec!["worker-1".to_string()],
+            ip_addresses: vec!["10.5.0.3".parse().unwrap(), "::1".parse().unwrap()],
+        },
+        extended_key_usages: vec![ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth],
+    };
+    let csr = generate_csr(&requester, &request).unwrap();
+    let read = RequestedCertificate::from_pem(&csr).unwrap();
+    assert_eq!(read.request, request);
+    assert!(!read.is_ca);
+
+    let mut params = rcgen::CertificateParams::new(vec!["ca.test".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_csr = params
+        .serialize_request(requester.key_pair())
+        .unwrap()
+        .pem()
+        .unwrap();
+    assert!(RequestedCertificate::from_pem(&ca_csr).unwrap().is_ca);
+
+    let error = RequestedCertificate::from_pem("not a request").unwrap_err();
+    assert!(matches!(error, PkiError::InvalidCsr { .. }), "{error}");
 }
 
 #[test]
