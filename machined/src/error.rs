@@ -30,6 +30,8 @@ pub enum MachinedError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("trustd at {endpoint}: {reason}")]
+    Trustd { endpoint: String, reason: String },
     #[error("invalid request: {0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -74,6 +76,7 @@ impl From<MachinedError> for Status {
             MachinedError::Pki(_) | MachinedError::Write(_) | MachinedError::Io { .. } => {
                 Code::Internal
             }
+            MachinedError::Trustd { .. } => Code::Unavailable,
             MachinedError::InvalidArgument(_) => Code::InvalidArgument,
             MachinedError::FailedPrecondition(_) => Code::FailedPrecondition,
             MachinedError::PermissionDenied(_) => Code::PermissionDenied,

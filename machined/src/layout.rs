@@ -36,6 +36,11 @@ impl Layout {
         self.root.join("system/secrets/apid")
     }
 
+    /// The TLS material machined writes for trustd (control planes).
+    pub fn trustd_tls_dir(&self) -> PathBuf {
+        self.root.join("system/secrets/trustd")
+    }
+
     /// Per-service log files.
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("var/log")

@@ -1,17 +1,18 @@
 //! machined: PID 1 of talos-rs, or an ordinary process in dev mode.
 //!
 //! machined holds the machine config (validated, persisted atomically, applied through the
-//! machine API), supervises every other daemon (today: apid, as a child process), issues apid's
-//! TLS material, keeps the runtime event log, and serves `machine.MachineService` on its Unix
-//! socket with data read from the host.
+//! machine API), supervises every other daemon (today: apid and, on control planes, trustd, as
+//! child processes), issues their TLS material (workers through a control plane's trustd), keeps
+//! the runtime event log, and serves `machine.MachineService` on its Unix socket with data read
+//! from the host.
 //!
 //! Limits today: only dev mode ([`runtime`]) is implemented — the image (PID 1, mounts, disks,
-//! containerd tasks) comes later; worker nodes cannot serve the API until trustd exists, since
-//! their apid certificate must come from it; of the COSI resource API only Get of the active
-//! machine config is served.
+//! containerd tasks) comes later; of the COSI resource API only Get of the active machine config
+//! is served.
 
 mod api;
-mod apid_tls;
+pub mod api_services;
+mod certificates;
 mod error;
 pub mod events;
 mod layout;

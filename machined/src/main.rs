@@ -3,6 +3,9 @@ use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 
 use clap::Parser;
+use std::time::Duration;
+
+use machined::api_services::ApiServices;
 use machined::{Exit, Options};
 
 /// machined in dev mode: one talos-rs node as an ordinary process.
@@ -21,6 +24,12 @@ struct Args {
     /// The apid binary (default: next to machined)
     #[arg(long)]
     apid: Option<PathBuf>,
+    /// The trustd binary (default: next to machined)
+    #[arg(long)]
+    trustd: Option<PathBuf>,
+    /// Lifetime of the apid and trustd serving certificates, renewed at half-life
+    #[arg(long, default_value_t = 24 * 3600)]
+    certificate_ttl_seconds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,7 +40,13 @@ fn main() -> anyhow::Result<()> {
         hostname: args
             .hostname
             .unwrap_or_else(|| format!("talos-{}", args.api_address.ip()).replace(['.', ':'], "-")),
-        apid: args.apid.unwrap_or_else(|| own_path.with_file_name("apid")),
+        api_services: ApiServices {
+            apid: args.apid.unwrap_or_else(|| own_path.with_file_name("apid")),
+            trustd: args
+                .trustd
+                .unwrap_or_else(|| own_path.with_file_name("trustd")),
+            certificate_ttl: Duration::from_secs(args.certificate_ttl_seconds),
+        },
         state_dir: args.state_dir,
         api_address: args.api_address,
     };

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use machineconfig::RuntimeMode;
-use nix::sys::signal::Signal;
 use proto::cosi::resource::state_server::StateServer;
 use proto::machine::machine_service_server::MachineServiceServer;
 use proto::machine::{
@@ -23,15 +22,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::api::{AuthorizationLayer, MachineApi, ResourceApi};
-use crate::apid_tls::TlsInputs;
+use crate::api_services::{self, ApiServices};
 use crate::error::MachinedError;
 use crate::events::EventBus;
 use crate::layout::Layout;
 use crate::machine::{Lifecycle, Machine, Platform};
 use crate::node_config::NodeConfig;
-use crate::services::{
-    ApiOperations, HealthCheck, LogLimits, ServiceSpec, Supervisor, SupervisorConfig,
-};
+use crate::services::{LogLimits, Supervisor, SupervisorConfig};
 
 /// Largest gRPC message in either direction, as upstream.
 const MAX_MESSAGE_SIZE: usize = 32 << 20;
@@ -45,8 +42,8 @@ pub struct Options {
     pub api_address: SocketAddr,
     /// Hostname when the config names none.
     pub hostname: String,
-    /// The apid binary.
-    pub apid: PathBuf,
+    /// The apid and trustd programs and the certificate lifetime.
+    pub api_services: ApiServices,
 }
 
 /// How [`run`] ended: the caller restarts the process for a reboot.
@@ -100,9 +97,9 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
-    let apid = tokio::spawn(keep_apid_in_step(
+    let apid = tokio::spawn(api_services::keep_in_step(
         Arc::clone(&machine),
-        options.apid.clone(),
+        options.api_services.clone(),
     ));
     publish_sequence(&events, "boot", sequence_event::Action::Stop, None);
 
@@ -171,130 +168,6 @@ fn serve_api(
     });
     tracing::info!(socket = %socket.display(), "machine API listening");
     Ok((stop, task))
-}
-
-/// Keeps apid's certificates and mode (maintenance or normal) in step with the active config:
-/// new inputs issue new certificates; a mode change restarts apid with the new command line;
-/// otherwise apid reloads its certificates on SIGHUP without dropping open streams.
-async fn keep_apid_in_step(machine: Arc<Machine>, apid: PathBuf) {
-    let mut changes = machine.config.subscribe();
-    let tls_dir = machine.layout.apid_tls_dir();
-    let mut applied: Option<(TlsInputs, bool)> = None;
-    loop {
-        let config = changes.borrow_and_update().clone();
-        let inputs = TlsInputs::new(
-            machine.hostname(),
-            vec![machine.address()],
-            config.as_deref(),
-        );
-        if applied.as_ref().map(|(i, _)| i) != Some(&inputs) {
-            let issued = inputs
-                .issue()
-                .and_then(|tls| tls.write(&tls_dir).map(|()| tls));
-            match issued {
-                Ok(tls) => {
-                    let spec = apid_spec(&machine, &apid, tls.maintenance);
-                    let result = match &applied {
-                        None => start_service(&machine.services, spec).await,
-                        Some((_, maintenance)) if *maintenance != tls.maintenance => {
-                            // Let the ApplyConfiguration reply leave through apid first.
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            restart_with(&machine.services, spec).await
-                        }
-                        Some(_) => machine
-                            .services
-                            .signal("apid", Signal::SIGHUP)
-                            .await
-                            .map(drop)
-                            .map_err(MachinedError::from),
-                    };
-                    match result {
-                        Ok(()) => applied = Some((inputs, tls.maintenance)),
-                        Err(error) => tracing::error!(%error, "cannot run apid"),
-                    }
-                    publish_status(&machine.events, tls.maintenance);
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot issue apid certificates");
-                    let _ = machine.services.stop("apid").await;
-                    applied = None;
-                }
-            }
-        }
-        if changes.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-async fn start_service(services: &Supervisor, spec: ServiceSpec) -> Result<(), MachinedError> {
-    let id = spec.id.clone();
-    match services.register(spec.clone()).await {
-        Ok(()) => {}
-        Err(crate::services::ServiceError::AlreadyRegistered { .. }) => {
-            services.update(spec).await?;
-        }
-        Err(error) => return Err(error.into()),
-    }
-    services.start(&id).await?;
-    Ok(())
-}
-
-async fn restart_with(services: &Supervisor, spec: ServiceSpec) -> Result<(), MachinedError> {
-    let id = spec.id.clone();
-    services.update(spec).await?;
-    services.restart(&id).await?;
-    Ok(())
-}
-
-fn apid_spec(machine: &Machine, apid: &std::path::Path, maintenance: bool) -> ServiceSpec {
-    let address = machine.api_address.to_string();
-    let socket = machine.layout.machine_socket();
-    let tls_dir = machine.layout.apid_tls_dir();
-    let mut args = vec![
-        "--listen".to_string(),
-        address,
-        "--machined-socket".to_string(),
-        socket.display().to_string(),
-        "--tls-dir".to_string(),
-        tls_dir.display().to_string(),
-        "--local-name".to_string(),
-        machine.hostname(),
-        "--local-name".to_string(),
-        machine.address().to_string(),
-    ];
-    if maintenance {
-        args.push("--maintenance".to_string());
-    }
-    let mut env = vec![];
-    if let Ok(filter) = std::env::var("RUST_LOG") {
-        env.push(("RUST_LOG".to_string(), filter));
-    }
-    ServiceSpec {
-        args,
-        env,
-        health_check: Some(HealthCheck::tcp(machine.api_address)),
-        api: ApiOperations::NONE,
-        ..ServiceSpec::process("apid", apid)
-    }
-}
-
-fn publish_status(events: &EventBus, maintenance: bool) {
-    let stage = if maintenance {
-        machine_status_event::MachineStage::Maintenance
-    } else {
-        machine_status_event::MachineStage::Running
-    };
-    events.publish(
-        &MachineStatusEvent {
-            stage: stage as i32,
-            status: Some(machine_status_event::MachineStatus {
-                ready: true,
-                unmet_conditions: Vec::new(),
-            }),
-        },
-        None,
-    );
 }
 
 fn publish_sequence(

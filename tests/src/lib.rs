@@ -35,12 +35,23 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Node {
     pub address: Ipv4Addr,
     pub state_dir: PathBuf,
+    machined_args: Vec<String>,
     machined: Option<Child>,
 }
 
 impl Node {
     /// Starts machined for `address` with `config` (None: maintenance mode).
     pub fn start(address: Ipv4Addr, state_dir: PathBuf, config: Option<&str>) -> Node {
+        Node::start_with(address, state_dir, config, &[])
+    }
+
+    /// Like [`Node::start`], with extra machined arguments (e.g. `--certificate-ttl-seconds`).
+    pub fn start_with(
+        address: Ipv4Addr,
+        state_dir: PathBuf,
+        config: Option<&str>,
+        machined_args: &[&str],
+    ) -> Node {
         if let Some(config) = config {
             let dir = state_dir.join("system/state");
             std::fs::create_dir_all(&dir).expect("state dir");
@@ -49,6 +60,7 @@ impl Node {
         let mut node = Node {
             address,
             state_dir,
+            machined_args: machined_args.iter().map(|a| a.to_string()).collect(),
             machined: None,
         };
         node.boot();
@@ -70,6 +82,7 @@ impl Node {
             .arg(format!("{}:50000", self.address))
             .arg("--hostname")
             .arg(format!("node-{}", self.address.octets()[3]))
+            .args(&self.machined_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -105,14 +118,40 @@ impl Node {
         std::fs::read_to_string(self.state_dir.join("system/state/config.yaml")).unwrap_or_default()
     }
 
-    /// machined's and apid's logs, for failure messages.
+    /// machined's, apid's and trustd's logs, for failure messages.
     pub fn logs(&self) -> String {
         let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
         format!(
-            "--- machined ---\n{}\n--- apid ---\n{}",
+            "--- machined ---\n{}\n--- apid ---\n{}\n--- trustd ---\n{}",
             read(self.state_dir.join("machined.log")),
-            read(self.state_dir.join("var/log/apid.log"))
+            read(self.state_dir.join("var/log/apid.log")),
+            read(self.state_dir.join("var/log/trustd.log"))
         )
+    }
+
+    /// The serial of the certificate apid serves to a new connection (lower-case hex), or
+    /// `None` while nothing answers TLS there.
+    pub fn serving_serial(&self) -> Option<String> {
+        use std::io::Write as _;
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(RecordAnyCertificate))
+        .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::from(std::net::IpAddr::from(self.address));
+        let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).ok()?;
+        let tcp = std::net::TcpStream::connect((self.address, 50000)).ok()?;
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut tls = rustls::StreamOwned::new(connection, tcp);
+        tls.flush().ok()?;
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).ok()?;
+        }
+        let leaf = tls.conn.peer_certificates()?.first()?;
+        Some(pki::CertificateInfo::from_der(leaf).ok()?.serial)
     }
 }
 
@@ -122,16 +161,78 @@ impl Drop for Node {
     }
 }
 
-/// Several control-plane nodes of one generated cluster, and the talosconfig to reach them.
+/// Reads the server certificate without judging it: [`Node::serving_serial`] only looks.
+#[derive(Debug)]
+struct RecordAnyCertificate;
+
+impl rustls::client::danger::ServerCertVerifier for RecordAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The nodes of one generated cluster, and the talosconfig to reach them.
 #[derive(Debug)]
 pub struct Cluster {
+    pub block: u8,
     pub nodes: Vec<Node>,
     pub dir: tempfile::TempDir,
+}
+
+/// Which generated config a node gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    ControlPlane,
+    Worker,
 }
 
 impl Cluster {
     /// `count` control planes on `127.<block>.0.2`, `.3`, …, all answering.
     pub fn start(block: u8, count: u8) -> Cluster {
+        let mut cluster = Cluster::generate(block);
+        for i in 0..count {
+            cluster.add_node(NodeKind::ControlPlane, 2 + i, &[]);
+        }
+        for node in &cluster.nodes {
+            cluster.wait_until_answering(node);
+        }
+        cluster
+    }
+
+    /// Generates the configs of a cluster whose control-plane endpoint is `127.<block>.0.2`,
+    /// without starting any node.
+    pub fn generate(block: u8) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let first = Ipv4Addr::new(127, block, 0, 2);
         let output = Command::new(binary("talosctl"))
@@ -146,18 +247,25 @@ impl Cluster {
             .output()
             .expect("talosctl runs");
         assert!(output.status.success(), "gen config: {output:?}");
-        let config = std::fs::read_to_string(dir.path().join("controlplane.yaml")).expect("config");
-        let nodes = (0..count)
-            .map(|i| {
-                let address = Ipv4Addr::new(127, block, 0, 2 + i);
-                Node::start(address, dir.path().join(format!("node-{i}")), Some(&config))
-            })
-            .collect();
-        let cluster = Cluster { nodes, dir };
-        for node in &cluster.nodes {
-            cluster.wait_until_answering(node);
+        Cluster {
+            block,
+            nodes: Vec::new(),
+            dir,
         }
-        cluster
+    }
+
+    /// Starts a node on `127.<block>.0.<last_octet>` with the generated config of `kind` and
+    /// extra machined arguments; returns its index in `nodes`. It is not waited for.
+    pub fn add_node(&mut self, kind: NodeKind, last_octet: u8, machined_args: &[&str]) -> usize {
+        let config = match kind {
+            NodeKind::ControlPlane => self.controlplane_config(),
+            NodeKind::Worker => self.worker_config(),
+        };
+        let address = Ipv4Addr::new(127, self.block, 0, last_octet);
+        let state_dir = self.dir.path().join(format!("node-{last_octet}"));
+        let node = Node::start_with(address, state_dir, Some(&config), machined_args);
+        self.nodes.push(node);
+        self.nodes.len() - 1
     }
 
     /// The generated talosconfig.
@@ -168,6 +276,11 @@ impl Cluster {
     /// The generated control plane config.
     pub fn controlplane_config(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("controlplane.yaml")).expect("config")
+    }
+
+    /// The generated worker config.
+    pub fn worker_config(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("worker.yaml")).expect("config")
     }
 
     /// Runs talosctl with this cluster's talosconfig, through the first node's endpoint.
@@ -228,4 +341,13 @@ pub fn failure(output: Output) -> String {
         String::from_utf8_lossy(&output.stdout)
     );
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Retries `attempt` for up to 30 s until it returns true.
+pub fn eventually(what: &str, mut attempt: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !attempt() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

@@ -2,18 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
-use std::time::{Duration, Instant};
-
-use tests::{Cluster, Node, success};
-
-/// Retries `attempt` for up to 30 s until it returns true.
-fn eventually(what: &str, mut attempt: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !attempt() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
+use tests::{Cluster, Node, eventually, success};
 
 #[test]
 fn a_node_without_config_takes_one_in_maintenance_mode() {

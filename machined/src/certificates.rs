@@ -1,0 +1,345 @@
+//! The node's API certificates: apid's TLS directory (`ca.crt` — the CAs accepted for client
+//! certificates —, `server.crt`/`server.key`, and on control planes `client.crt`/`client.key`
+//! with Organization `os:impersonator` for forwarding to other nodes) and, on control planes,
+//! trustd's (see the trustd crate for its files).
+//!
+//! Control planes issue everything from `machine.ca`, whose key they hold. Workers create a key
+//! and a signing request for apid's serving certificate and have a control plane's trustd sign
+//! it (endpoint: the host of `cluster.controlPlane.endpoint`, port 50001), presenting
+//! `machine.token` and checking trustd's certificate against the accepted CAs. Without a config
+//! (maintenance) a throw-away CA is made per boot and no client certificate is asked for.
+//! Serving certificates are renewed at half their lifetime.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use apiclient::{Client, Endpoint, TlsSettings};
+use atomicfile::Overwrite;
+use machineconfig::{Config, MachineType};
+use pki::{
+    CertificateAuthority, CertificateRequest, ExtendedKeyUsage, PemCertificateAndKey, PrivateKey,
+    SubjectAltNames, Validity,
+};
+use proto::securityapi::security_service_client::SecurityServiceClient;
+
+use crate::error::MachinedError;
+
+/// trustd's port on control planes.
+pub const TRUSTD_PORT: u16 = 50001;
+/// How long one attempt to reach trustd may take.
+const TRUSTD_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the certificates are issued for; new certificates are issued when it changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInputs {
+    pub hostname: String,
+    pub addresses: Vec<IpAddr>,
+    /// The trust settings of the active config; `None` in maintenance.
+    pub trust: Option<Trust>,
+}
+
+/// The parts of a config the node's certificates depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trust {
+    pub machine_type: MachineType,
+    /// `machine.ca` (with its key on control planes).
+    pub ca: PemCertificateAndKey,
+    /// `machine.acceptedCAs` certificates.
+    pub accepted: Vec<String>,
+    /// `machine.certSANs`.
+    pub cert_sans: Vec<String>,
+    /// `machine.token`.
+    pub token: String,
+    /// Host of `cluster.controlPlane.endpoint`.
+    pub control_plane_host: Option<String>,
+}
+
+impl Trust {
+    fn from_config(config: &Config) -> Option<Self> {
+        let v1alpha1 = config.v1alpha1.as_ref()?;
+        let machine = v1alpha1.machine.as_ref()?;
+        let control_plane_host = v1alpha1
+            .cluster
+            .as_ref()
+            .and_then(|c| c.control_plane.as_ref())
+            .and_then(|cp| url::Url::parse(&cp.endpoint).ok())
+            .and_then(|url| url.host_str().map(String::from));
+        Some(Trust {
+            machine_type: machine.machine_type.parse().unwrap_or(MachineType::Worker),
+            ca: machine.ca.clone().unwrap_or_default(),
+            accepted: machine
+                .accepted_cas
+                .iter()
+                .filter_map(|ca| ca.crt.clone())
+                .collect(),
+            cert_sans: machine.cert_sans.clone(),
+            token: machine.token.clone(),
+            control_plane_host,
+        })
+    }
+
+    /// `machine.ca`'s certificate followed by the accepted CAs.
+    fn accepted_cas(&self) -> String {
+        let mut bundle = self.ca.crt.clone().unwrap_or_default();
+        for crt in &self.accepted {
+            bundle.push_str(crt);
+        }
+        bundle
+    }
+}
+
+/// Everything apid needs to serve, and which mode it serves in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApidTls {
+    pub maintenance: bool,
+    accepted_cas: String,
+    server: PemCertificateAndKey,
+    client: Option<PemCertificateAndKey>,
+}
+
+/// Everything trustd needs (control planes only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustdTls {
+    issuer: PemCertificateAndKey,
+    accepted_cas: String,
+    server: PemCertificateAndKey,
+    token: String,
+}
+
+/// One issue of the node's certificates.
+#[derive(Clone, Debug)]
+pub struct NodeTls {
+    pub apid: ApidTls,
+    pub trustd: Option<TrustdTls>,
+}
+
+impl NodeTls {
+    /// Half the lifetime of apid's serving certificate: when it is renewed.
+    pub fn half_life(&self) -> Duration {
+        let crt = self.apid.server.crt.as_deref().unwrap_or_default();
+        pki::CertificateInfo::from_pem(crt)
+            .ok()
+            .and_then(|info| Duration::try_from((info.not_after - info.not_before) / 2).ok())
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+impl TlsInputs {
+    pub fn new(hostname: String, addresses: Vec<IpAddr>, config: Option<&Config>) -> Self {
+        TlsInputs {
+            hostname,
+            addresses,
+            trust: config.and_then(Trust::from_config),
+        }
+    }
+
+    /// Issues the node's certificates, valid for `ttl`. Workers ask trustd, once: the caller
+    /// retries.
+    pub async fn issue(&self, ttl: Duration) -> Result<NodeTls, MachinedError> {
+        let validity = Validity::from_now(
+            time::Duration::try_from(ttl).unwrap_or(pki::SERVER_CERTIFICATE_TTL),
+        );
+        let Some(trust) = &self.trust else {
+            let ca = pki::generate_ca(pki::CaKind::Talos, Validity::from_now(pki::CA_TTL))?;
+            let authority = CertificateAuthority::from_pair(&ca)?;
+            let server = authority.issue_server_certificate(
+                &self.hostname,
+                &self.subject_alt_names(&[]),
+                validity,
+            )?;
+            let apid = ApidTls {
+                maintenance: true,
+                accepted_cas: String::new(),
+                server,
+                client: None,
+            };
+            return Ok(NodeTls { apid, trustd: None });
+        };
+        let names = self.subject_alt_names(&trust.cert_sans);
+        if !trust.machine_type.is_control_plane() {
+            let server = self.ask_trustd(trust, &names).await?;
+            let apid = ApidTls {
+                maintenance: false,
+                accepted_cas: trust.accepted_cas(),
+                server,
+                client: None,
+            };
+            return Ok(NodeTls { apid, trustd: None });
+        }
+        if trust.ca.key.is_none() {
+            return Err(MachinedError::FailedPrecondition(
+                "machine.ca has no key: a control plane issues the API certificates itself".into(),
+            ));
+        }
+        let authority = CertificateAuthority::from_pair(&trust.ca)?;
+        let server = authority.issue_server_certificate(&self.hostname, &names, validity)?;
+        let client = authority.issue_client_certificate(
+            &self.hostname,
+            &["os:impersonator".to_string()],
+            validity,
+        )?;
+        let apid = ApidTls {
+            maintenance: false,
+            accepted_cas: trust.accepted_cas(),
+            server,
+            client: Some(client),
+        };
+        let trustd = TrustdTls {
+            issuer: trust.ca.clone(),
+            accepted_cas: trust.accepted_cas(),
+            server: authority.issue_server_certificate(&self.hostname, &names, validity)?,
+            token: trust.token.clone(),
+        };
+        Ok(NodeTls {
+            apid,
+            trustd: Some(trustd),
+        })
+    }
+
+    /// Has a control plane's trustd sign a new key's request for apid's serving certificate.
+    async fn ask_trustd(
+        &self,
+        trust: &Trust,
+        names: &SubjectAltNames,
+    ) -> Result<PemCertificateAndKey, MachinedError> {
+        let host = trust.control_plane_host.as_deref().ok_or_else(|| {
+            MachinedError::FailedPrecondition(
+                "cluster.controlPlane.endpoint names no host: a worker cannot find trustd".into(),
+            )
+        })?;
+        let unavailable = |reason: String| MachinedError::Trustd {
+            endpoint: format!("{host}:{TRUSTD_PORT}"),
+            reason,
+        };
+        let endpoint = Endpoint::parse(&format!("{host}:{TRUSTD_PORT}"))
+            .or_else(|_| Endpoint::parse(&format!("[{host}]:{TRUSTD_PORT}")))
+            .map_err(|e| unavailable(e.to_string()))?;
+        let key = PrivateKey::generate_ed25519()?;
+        let csr = pki::generate_csr(
+            &key,
+            &CertificateRequest {
+                common_name: Some(self.hostname.clone()),
+                subject_alt_names: names.clone(),
+                extended_key_usages: vec![ExtendedKeyUsage::ServerAuth],
+                ..CertificateRequest::default()
+            },
+        )?;
+        let tls = TlsSettings::server_only(&trust.accepted_cas())
+            .map_err(|e| unavailable(e.to_string()))?;
+        let client = Client::connect(&[endpoint], &tls, TRUSTD_ATTEMPT_TIMEOUT)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let mut request = tonic::Request::new(proto::securityapi::CertificateRequest {
+            csr: csr.into_bytes(),
+        });
+        request.set_timeout(TRUSTD_ATTEMPT_TIMEOUT);
+        let token = trust
+            .token
+            .parse()
+            .map_err(|_| MachinedError::FailedPrecondition("machine.token is not ASCII".into()))?;
+        request.metadata_mut().insert("token", token);
+        let reply = SecurityServiceClient::new(client.channel())
+            .certificate(request)
+            .await
+            .map_err(|status| unavailable(status.message().to_string()))?
+            .into_inner();
+        let crt = String::from_utf8(reply.crt)
+            .map_err(|_| unavailable("the certificate is not PEM text".into()))?;
+        pki::verify_pair(&crt, &key.to_pem(), time::OffsetDateTime::now_utc())
+            .map_err(|e| unavailable(format!("the signed certificate is unusable: {e}")))?;
+        Ok(PemCertificateAndKey {
+            crt: Some(crt),
+            key: Some(key.to_pem()),
+        })
+    }
+
+    /// `machine.certSANs`, the node's addresses, 127.0.0.1 and the hostname.
+    fn subject_alt_names(&self, cert_sans: &[String]) -> SubjectAltNames {
+        let mut names = SubjectAltNames::default();
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        for ip in self.addresses.iter().copied().chain([loopback]) {
+            if !names.ip_addresses.contains(&ip) {
+                names.ip_addresses.push(ip);
+            }
+        }
+        for san in cert_sans.iter().chain([&self.hostname]) {
+            match san.parse::<IpAddr>() {
+                Ok(ip) if !names.ip_addresses.contains(&ip) => names.ip_addresses.push(ip),
+                Ok(_) => {}
+                Err(_) if !names.dns_names.contains(san) => names.dns_names.push(san.clone()),
+                Err(_) => {}
+            }
+        }
+        names
+    }
+}
+
+impl ApidTls {
+    /// Writes the files atomically into `dir` (keys 0600); files this mode does not use
+    /// (`ca.crt` in maintenance, the client pair on workers and in maintenance) are removed.
+    pub fn write(&self, dir: &Path) -> Result<(), MachinedError> {
+        let accepted = (!self.accepted_cas.is_empty()).then_some(self.accepted_cas.as_str());
+        let client = self.client.as_ref().map(pem_pair);
+        let (server_crt, server_key) = pem_pair(&self.server);
+        write_files(
+            dir,
+            [
+                ("server.crt", Some(server_crt), 0o644),
+                ("server.key", Some(server_key), 0o600),
+                ("ca.crt", accepted, 0o644),
+                ("client.crt", client.map(|(crt, _)| crt), 0o644),
+                ("client.key", client.map(|(_, key)| key), 0o600),
+            ],
+        )
+    }
+}
+
+impl TrustdTls {
+    /// Writes trustd's directory atomically (keys and token 0600).
+    pub fn write(&self, dir: &Path) -> Result<(), MachinedError> {
+        let (issuer_crt, issuer_key) = pem_pair(&self.issuer);
+        let (server_crt, server_key) = pem_pair(&self.server);
+        write_files(
+            dir,
+            [
+                ("ca.crt", Some(issuer_crt), 0o644),
+                ("ca.key", Some(issuer_key), 0o600),
+                ("accepted-cas.crt", Some(&self.accepted_cas), 0o644),
+                ("server.crt", Some(server_crt), 0o644),
+                ("server.key", Some(server_key), 0o600),
+                ("token", Some(&self.token), 0o600),
+            ],
+        )
+    }
+}
+
+/// Writes each `Some` file atomically and removes each `None` one.
+fn write_files<const N: usize>(
+    dir: &Path,
+    files: [(&str, Option<&str>, u32); N],
+) -> Result<(), MachinedError> {
+    std::fs::create_dir_all(dir).map_err(MachinedError::io("creating", dir))?;
+    for (name, contents, mode) in files {
+        let path = dir.join(name);
+        match contents {
+            Some(contents) => {
+                atomicfile::write(&path, contents.as_bytes(), mode, Overwrite::Allow)?
+            }
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(MachinedError::io("removing", path)(e));
+                }
+                _ => {}
+            },
+        }
+    }
+    Ok(())
+}
+
+fn pem_pair(pair: &PemCertificateAndKey) -> (&str, &str) {
+    (
+        pair.crt.as_deref().unwrap_or_default(),
+        pair.key.as_deref().unwrap_or_default(),
+    )
+}
