@@ -23,12 +23,18 @@ fn one_endpoint_reaches_every_node_one_by_one_and_together() {
 
     let services = success(cluster.talosctl(&["-n", &format!("{n3},{n4}"), "services"]));
     let rows: Vec<&str> = services.lines().skip(1).collect();
-    assert_eq!(rows.len(), 2, "{services}");
-    assert!(rows[0].starts_with(&n3) && rows[0].contains("apid") && rows[0].contains("Running"));
-    assert!(
-        rows[1].starts_with(&n4) && rows[1].contains("apid"),
-        "{services}"
-    );
+    assert_eq!(rows.len(), 4, "{services}");
+    for (row, (node, service)) in rows.iter().zip([
+        (&n3, "apid"),
+        (&n3, "trustd"),
+        (&n4, "apid"),
+        (&n4, "trustd"),
+    ]) {
+        assert!(
+            row.starts_with(node.as_str()) && row.contains(service) && row.contains("Running"),
+            "{services}"
+        );
+    }
 
     let memory = success(cluster.talosctl(&["-n", &format!("{n2},{n3},{n4}"), "memory"]));
     for n in [&n2, &n3, &n4] {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod node_bench;
+mod trustd_bench;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,7 +1,7 @@
 //! `cargo xtask bench-node`: the node API's figures on three dev-mode nodes (release builds):
 //! Version latency and throughput through apid against a direct call on machined's socket,
 //! fan-out to three nodes against one, and the RSS of machined and apid idle and with 100
-//! concurrent `logs -f` streams.
+//! concurrent `logs -f` streams; and trustd's signing figures ([`crate::trustd_bench`]).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -134,6 +134,8 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
         print_latency(label, &figures);
     }
 
+    crate::trustd_bench::measure(&nodes.dir, addresses[0]).await?;
+
     let machined_pid = nodes.children[0].id();
     let apid_pid = apid_pid(&nodes.dir.join(addresses[0].to_string()))?;
     println!(
@@ -162,14 +164,14 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Latency {
+pub struct Latency {
     p50: Duration,
     p99: Duration,
     per_second: f64,
 }
 
 /// Sequential calls for the percentiles, then `CONCURRENCY` callers for the throughput.
-async fn latency<F, Fut>(call: F) -> anyhow::Result<Latency>
+pub async fn latency<F, Fut>(call: F) -> anyhow::Result<Latency>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<(), tonic::Status>> + Send + 'static,
@@ -206,7 +208,7 @@ where
     })
 }
 
-fn print_latency(label: &str, figures: &Latency) {
+pub fn print_latency(label: &str, figures: &Latency) {
     println!(
         "  {label}: p50 {:.0} µs, p99 {:.0} µs, {:.0} calls/s with {CONCURRENCY} callers",
         figures.p50.as_secs_f64() * 1e6,
