@@ -49,8 +49,8 @@ pub enum TimedError {
     Config {
         /// The config file.
         path: PathBuf,
-        /// Why it was rejected.
-        source: machineconfig::ConfigError,
+        /// Why it was rejected (boxed: it is large).
+        source: Box<machineconfig::ConfigError>,
     },
     /// A server entry is not `host`, `host:port` or an IP literal.
     #[error("invalid NTP server {server:?}: {reason}")]
@@ -181,7 +181,7 @@ pub fn initial_settings(options: &Options) -> Result<Settings, TimedError> {
         let config =
             machineconfig::Config::from_yaml(&text).map_err(|source| TimedError::Config {
                 path: path.clone(),
-                source,
+                source: Box::new(source),
             })?;
         if let Some(time) = config
             .v1alpha1
