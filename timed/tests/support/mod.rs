@@ -138,7 +138,7 @@ impl Timed {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !timed.socket().exists() {
             assert!(Instant::now() < deadline, "timed did not create its socket");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         timed
     }
