@@ -48,6 +48,7 @@ fn status(error: TimedError) -> Status {
         TimedError::Io { .. }
         | TimedError::Config { .. }
         | TimedError::Clock { .. }
+        | TimedError::Signal { .. }
         | TimedError::Serve { .. } => Status::internal(message),
     }
 }

@@ -136,6 +136,12 @@ pub enum TimedError {
         /// The errno.
         source: nix::Error,
     },
+    /// The signal handlers could not be installed.
+    #[error("installing signal handlers: {source}")]
+    Signal {
+        /// Why.
+        source: io::Error,
+    },
     /// The gRPC server failed.
     #[error("serving on {}: {source}", socket.display())]
     Serve {
@@ -202,6 +208,7 @@ pub fn initial_settings(options: &Options) -> Result<Settings, TimedError> {
 /// Runs timed until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<(), TimedError> {
     let settings = initial_settings(&options)?;
+    let shutdown = shutdown_signal()?;
     let socket = socket_path(&options.state_dir);
     let listener = bind(&socket)?;
 
@@ -239,7 +246,7 @@ pub async fn run(options: Options) -> Result<(), TimedError> {
     let served = tonic::transport::Server::builder()
         .add_service(TimeServiceServer::new(api.clone()))
         .add_service(TimedServiceServer::new(api))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await
         .map_err(|source| TimedError::Serve {
             socket: socket.clone(),
@@ -251,7 +258,7 @@ pub async fn run(options: Options) -> Result<(), TimedError> {
     served
 }
 
-/// Binds the socket (directory 0700, stale socket removed).
+/// Binds the socket (directory 0700, stale socket replaced).
 fn bind(socket: &Path) -> Result<tokio::net::UnixListener, TimedError> {
     let io_error = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -266,28 +273,35 @@ fn bind(socket: &Path) -> Result<tokio::net::UnixListener, TimedError> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io_error("restricting", dir))?;
     }
-    match std::fs::remove_file(socket) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => {
-            return Err(io_error("removing stale", socket)(error));
+    // Bind under a temporary name and rename into place, so the socket appears only once it
+    // listens (a client never meets a socket file that refuses connections).
+    let fresh = socket.with_extension("sock.new");
+    for path in [&fresh, &socket.to_path_buf()] {
+        match std::fs::remove_file(path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                return Err(io_error("removing stale", path)(error));
+            }
+            _ => {}
         }
-        _ => {}
     }
-    tokio::net::UnixListener::bind(socket).map_err(io_error("binding", socket))
+    let listener = tokio::net::UnixListener::bind(&fresh).map_err(io_error("binding", &fresh))?;
+    std::fs::rename(&fresh, socket).map_err(io_error("publishing", socket))?;
+    Ok(listener)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Installs the SIGINT/SIGTERM handlers now (so a signal from the moment the socket exists
+/// stops timed cleanly) and returns a future that resolves on either.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, TimedError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stopping");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
-    tracing::info!("signal received; stopping");
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|source| TimedError::Signal { source })?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|source| TimedError::Signal { source })?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        tracing::info!("signal received; stopping");
+    })
 }

@@ -238,3 +238,25 @@ async fn sigterm_stops_timed_and_removes_its_socket() {
     assert!(status.success(), "{status}");
     assert!(!socket.exists());
 }
+
+#[tokio::test]
+async fn ipv6_literals_and_host_names_are_queried() {
+    let chrony = Chrony::start().await;
+    let v6 = format!("[::1]:{}", chrony.port);
+    let name = format!("localhost:{}", chrony.port);
+    let timed = Timed::start(&args(&v6, FAST)).await;
+    let status = wait_for(&timed, |s| s.synced).await;
+    assert_eq!(status.server, v6);
+
+    let mut time = timed.time().await;
+    let reply = time.time(()).await.unwrap().into_inner();
+    assert_eq!(reply.messages[0].server, v6);
+    let checked = time
+        .time_check(TimeRequest {
+            server: name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(checked.messages[0].server, name);
+}

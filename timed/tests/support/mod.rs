@@ -20,13 +20,15 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
-/// chronyd serving NTP on 127.0.0.1:`port`, stratum 8 from its local clock, never touching the
+/// chronyd serving NTP on 127.0.0.1:`port` and [::1]:`port`, stratum 8 from its local clock, never touching the
 /// system clock (`-x`), no command port.
 #[derive(Debug)]
 pub struct Chrony {
     child: Child,
-    /// The server as timed takes it.
+    /// The server as timed takes it (`127.0.0.1:PORT`).
     pub server: String,
+    /// The port; chronyd also answers on `[::1]:PORT`.
+    pub port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -41,7 +43,8 @@ impl Chrony {
         std::fs::write(
             &conf,
             format!(
-                "port {port}\nbindaddress 127.0.0.1\nlocal stratum 8\nallow 127.0.0.0/8\n\
+                "port {port}\nbindaddress 127.0.0.1\nbindaddress ::1\nlocal stratum 8\n\
+                 allow 127.0.0.0/8\nallow ::1\n\
                  cmdport 0\npidfile {dir}/chronyd.pid\ndriftfile {dir}/drift\n",
                 dir = dir.path().display()
             ),
@@ -58,6 +61,7 @@ impl Chrony {
         let chrony = Chrony {
             child,
             server: format!("127.0.0.1:{port}"),
+            port,
             _dir: dir,
         };
         let spec = timed::query::ServerSpec::parse(&chrony.server).unwrap();
