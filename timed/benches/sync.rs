@@ -12,8 +12,15 @@ use std::time::{Duration, Instant};
 
 use support::{Chrony, Timed};
 
-const SYNC_RUNS: usize = 10;
-const QUERIES: usize = 1000;
+/// Run sizes: full under `cargo bench` (which passes `--bench`), a quick smoke run under
+/// `cargo test --all-targets`.
+fn sizes() -> (usize, usize, Duration) {
+    if std::env::args().any(|arg| arg == "--bench") {
+        (10, 1000, Duration::from_secs(2))
+    } else {
+        (1, 20, Duration::from_millis(100))
+    }
+}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() - 1) as f64 * p).round() as usize;
@@ -36,12 +43,13 @@ fn kib_of(pid: u32, field: &str) -> u64 {
 
 #[tokio::main]
 async fn main() {
+    let (sync_runs, queries, idle) = sizes();
     let chrony = Chrony::start().await;
 
     // Time to first sync: from spawning timed to its status stream reporting synced.
     let mut first_sync = Vec::new();
     let mut idle_rss = Vec::new();
-    for run in 0..SYNC_RUNS {
+    for run in 0..sync_runs {
         let started = Instant::now();
         let timed = Timed::start(&["--server", &chrony.server, "--poll-interval", "64"]).await;
         let mut client = timed.timed().await;
@@ -50,7 +58,7 @@ async fn main() {
         first_sync.push(started.elapsed());
         if run == 0 {
             // Idle: synced, next poll a minute away, one client connected.
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(idle).await;
             idle_rss.push((kib_of(timed.pid(), "VmRSS:"), kib_of(timed.pid(), "VmHWM:")));
         }
     }
@@ -58,9 +66,9 @@ async fn main() {
 
     // One SNTP exchange with chronyd, through timed's query code.
     let spec = timed::query::ServerSpec::parse(&chrony.server).unwrap();
-    let mut wall = Vec::with_capacity(QUERIES);
-    let mut delay = Vec::with_capacity(QUERIES);
-    for _ in 0..QUERIES {
+    let mut wall = Vec::with_capacity(queries);
+    let mut delay = Vec::with_capacity(queries);
+    for _ in 0..queries {
         let started = Instant::now();
         let sample = timed::query::query(&spec, Duration::from_secs(1))
             .await
@@ -73,13 +81,13 @@ async fn main() {
 
     println!("timed vs chronyd on 127.0.0.1 (measure-only)");
     println!(
-        "time to first sync (spawn -> synced), {SYNC_RUNS} runs: p50 {}  min {}  max {}",
+        "time to first sync (spawn -> synced), {sync_runs} runs: p50 {}  min {}  max {}",
         ms(percentile(&first_sync, 0.5)),
         ms(first_sync[0]),
         ms(first_sync[first_sync.len() - 1])
     );
     println!(
-        "SNTP query (socket, send, recv, checks), {QUERIES} queries: p50 {}  p99 {}",
+        "SNTP query (socket, send, recv, checks), {queries} queries: p50 {}  p99 {}",
         ms(percentile(&wall, 0.5)),
         ms(percentile(&wall, 0.99))
     );
