@@ -18,6 +18,7 @@ const PROTOS: &[&str] = &[
     "cosi/v1alpha1/resource.proto",
     "cosi/v1alpha1/state.proto",
     "cosi/v1alpha1/meta.proto",
+    "talosrs/timed.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -3,7 +3,7 @@
 # targets already present are skipped, so every other script can call it first.
 set -euo pipefail
 
-packages=(protobuf-compiler libprotobuf-dev)
+packages=(protobuf-compiler libprotobuf-dev chrony)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -15,7 +15,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Wait for another apt run (e.g. a second setup) rather than failing on its lock.
   apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
   apt_get update -qq
+  # Packages such as chrony ship a system service; tests run their own instances, so apt must
+  # not start the service (a system chronyd would steer the host clock). Docker images carry a
+  # policy-rc.d that forbids starts; provide one for the install where it is missing.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
   apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

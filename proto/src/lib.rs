@@ -17,6 +17,7 @@
 //! | [`cosi::resource`] | `cosi.resource` | `cosi.resource.State` |
 //! | [`cosi::resource::meta`] | `cosi.resource.meta` | – (specs of the `meta` namespace) |
 //! | [`google::rpc`] | `google.rpc` | – (`Status` only) |
+//! | [`talosrs::timed`] | `talosrs.timed` | `talosrs.timed.TimedService` (timed's own socket API, not upstream) |
 //!
 //! Every service module has a `*_client` and a `*_server` submodule (for example
 //! [`machine::machine_service_server::MachineServiceServer`]). `google.protobuf` well-known types
@@ -91,5 +92,14 @@ pub mod google {
     #[allow(clippy::all)]
     pub mod rpc {
         tonic::include_proto!("google.rpc");
+    }
+}
+
+/// talos-rs' own internal APIs between its daemons (not part of upstream Talos).
+pub mod talosrs {
+    /// Generated code from `protos/talosrs/timed.proto` (timed's status and control API).
+    #[allow(clippy::all)]
+    pub mod timed {
+        tonic::include_proto!("talosrs.timed");
     }
 }
