@@ -20,6 +20,7 @@ use crate::error::MachinedError;
 use crate::events::EventBus;
 use crate::machine::Machine;
 use crate::services::{ApiOperations, HealthCheck, ServiceError, ServiceSpec, Supervisor};
+use crate::time_sync;
 
 /// First and longest pause between attempts to issue certificates.
 const RETRY_INITIAL: Duration = Duration::from_secs(1);
@@ -129,6 +130,8 @@ async fn put_in_place(
             if trustd_was_running {
                 machine.services.signal("trustd", Signal::SIGHUP).await?;
             } else {
+                // trustd signs with validity from now: wait (bounded) for the clock.
+                time_sync::wait_until_synced(machine).await;
                 start_service(&machine.services, trustd_spec(machine, programs)).await?;
             }
             Ok(true)

@@ -41,6 +41,11 @@ impl Layout {
         self.root.join("system/secrets/trustd")
     }
 
+    /// timed's API socket.
+    pub fn timed_socket(&self) -> PathBuf {
+        self.root.join("system/run/timed/timed.sock")
+    }
+
     /// Per-service log files.
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("var/log")

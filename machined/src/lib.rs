@@ -1,10 +1,10 @@
 //! machined: PID 1 of talos-rs, or an ordinary process in dev mode.
 //!
 //! machined holds the machine config (validated, persisted atomically, applied through the
-//! machine API), supervises every other daemon (today: apid and, on control planes, trustd, as
-//! child processes), issues their TLS material (workers through a control plane's trustd), keeps
-//! the runtime event log, and serves `machine.MachineService` on its Unix socket with data read
-//! from the host.
+//! machine API), supervises every other daemon (today: timed, apid and, on control planes,
+//! trustd, as child processes), issues their TLS material (workers through a control plane's
+//! trustd), keeps the runtime event log, and serves `machine.MachineService` (and
+//! `time.TimeService`, answered by timed) on its Unix socket with data read from the host.
 //!
 //! Limits today: only dev mode ([`runtime`]) is implemented — the image (PID 1, mounts, disks,
 //! containerd tasks) comes later; of the COSI resource API only Get of the active machine config
@@ -16,10 +16,12 @@ mod certificates;
 mod error;
 pub mod events;
 mod layout;
+mod local_socket;
 mod machine;
 mod node_config;
 pub mod runtime;
 pub mod services;
+mod time_sync;
 
 pub use error::MachinedError;
 pub use runtime::{Exit, Options, run};

@@ -27,6 +27,9 @@ struct Args {
     /// The trustd binary (default: next to machined)
     #[arg(long)]
     trustd: Option<PathBuf>,
+    /// The timed binary (default: next to machined)
+    #[arg(long)]
+    timed: Option<PathBuf>,
     /// Lifetime of the apid and trustd serving certificates, renewed at half-life
     #[arg(long, default_value_t = 24 * 3600)]
     certificate_ttl_seconds: u64,
@@ -47,6 +50,9 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|| own_path.with_file_name("trustd")),
             certificate_ttl: Duration::from_secs(args.certificate_ttl_seconds),
         },
+        timed: args
+            .timed
+            .unwrap_or_else(|| own_path.with_file_name("timed")),
         state_dir: args.state_dir,
         api_address: args.api_address,
     };

@@ -18,10 +18,11 @@ use proto::machine::{
     ConfigLoadErrorEvent, MachineStatusEvent, SequenceEvent, TaskEvent, machine_status_event,
     sequence_event, task_event,
 };
+use proto::time::time_service_server::TimeServiceServer;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
-use crate::api::{AuthorizationLayer, MachineApi, ResourceApi};
+use crate::api::{AuthorizationLayer, MachineApi, ResourceApi, TimeApi};
 use crate::api_services::{self, ApiServices};
 use crate::error::MachinedError;
 use crate::events::EventBus;
@@ -29,6 +30,7 @@ use crate::layout::Layout;
 use crate::machine::{Lifecycle, Machine, Platform};
 use crate::node_config::NodeConfig;
 use crate::services::{LogLimits, Supervisor, SupervisorConfig};
+use crate::time_sync;
 
 /// Largest gRPC message in either direction, as upstream.
 const MAX_MESSAGE_SIZE: usize = 32 << 20;
@@ -44,6 +46,8 @@ pub struct Options {
     pub hostname: String,
     /// The apid and trustd programs and the certificate lifetime.
     pub api_services: ApiServices,
+    /// The timed program.
+    pub timed: PathBuf,
 }
 
 /// How [`run`] ended: the caller restarts the process for a reboot.
@@ -97,6 +101,11 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
+    services
+        .register(time_sync::timed_spec(&machine, &options.timed))
+        .await?;
+    services.start("timed").await?;
+    let timed_settings = tokio::spawn(time_sync::keep_configured(Arc::clone(&machine)));
     let apid = tokio::spawn(api_services::keep_in_step(
         Arc::clone(&machine),
         options.api_services.clone(),
@@ -132,6 +141,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     // Let the reply to Reboot/Shutdown travel back through apid before apid stops.
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
+    timed_settings.abort();
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);
     services.stop_all().await?;
     publish_task(&events, "stopAllServices", task_event::Action::Stop, actor);
@@ -158,6 +168,7 @@ fn serve_api(
         .layer(AuthorizationLayer)
         .add_service(service)
         .add_service(StateServer::new(ResourceApi::new(Arc::clone(machine))))
+        .add_service(TimeServiceServer::new(TimeApi::new(machine)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
             let _ = stopped.await;
         });

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
     apply, config, containers, copy, edit, events, r#gen, list, logs, machineconfig, memory,
-    mounts, netstat, power, processes, read, service, usage, validate, version,
+    mounts, netstat, power, processes, read, service, time, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -70,6 +70,8 @@ pub enum Command {
     },
     /// Prints the version
     Version(version::VersionArgs),
+    /// Gets current server time
+    Time(time::TimeArgs),
     /// Retrieve the state of a service (or all services), control service state
     #[command(visible_alias = "services")]
     Service(service::ServiceArgs),

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use apiclient::{ApiClientError, Client, Endpoint, NodeMessage, NodeReply, NodeTarget};
 use proto::cosi::resource::state_client::StateClient;
 use proto::machine::machine_service_client::MachineServiceClient;
+use proto::time::time_service_client::TimeServiceClient;
 use talosconfig::Talosconfig;
 use tonic::Streaming;
 use tonic::transport::Channel;
@@ -131,6 +132,11 @@ impl Target {
     /// A `machine.MachineService` client on this target's connection.
     pub fn machine(&self) -> MachineServiceClient<Channel> {
         self.client.machine()
+    }
+
+    /// A `time.TimeService` client on this target's connection.
+    pub fn time(&self) -> TimeServiceClient<Channel> {
+        TimeServiceClient::new(self.client.channel())
     }
 
     /// A COSI `cosi.resource.State` client on this target's connection.

@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod chrony;
+
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+pub use chrony::{Chrony, free_udp_port};
 
 /// A built binary of the workspace (`machined`, `apid`, `talosctl`).
 pub fn binary(name: &str) -> PathBuf {

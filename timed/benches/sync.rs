@@ -44,7 +44,7 @@ fn kib_of(pid: u32, field: &str) -> u64 {
 #[tokio::main]
 async fn main() {
     let (sync_runs, queries, idle) = sizes();
-    let chrony = Chrony::start().await;
+    let chrony = Chrony::start();
 
     // Time to first sync: from spawning timed to its status stream reporting synced.
     let mut first_sync = Vec::new();

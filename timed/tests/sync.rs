@@ -50,7 +50,7 @@ fn args<'a>(server: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 
 #[tokio::test]
 async fn syncs_with_local_chrony_and_reports_status() {
-    let chrony = Chrony::start().await;
+    let chrony = Chrony::start();
     let timed = Timed::start(&args(&chrony.server, FAST)).await;
     wait_for(&timed, |s| s.synced).await;
 
@@ -76,7 +76,7 @@ async fn syncs_with_local_chrony_and_reports_status() {
 
 #[tokio::test]
 async fn time_service_answers_time_and_time_check() {
-    let chrony = Chrony::start().await;
+    let chrony = Chrony::start();
     let silent = Silent::bind();
     let timed = Timed::start(&args(&chrony.server, FAST)).await;
     let mut time = timed.time().await;
@@ -136,7 +136,7 @@ async fn a_silent_server_gives_an_error_and_no_sync() {
 #[tokio::test]
 async fn a_closed_port_gives_a_refused_error() {
     // Nothing listens there: the kernel answers ICMP port unreachable.
-    let server = format!("127.0.0.1:{}", support::free_udp_port());
+    let server = format!("127.0.0.1:{}", tests::free_udp_port());
     let timed = Timed::start(&args(&server, FAST)).await;
     let status = wait_for(&timed, |s| !s.error.is_empty()).await;
     assert!(!status.synced);
@@ -149,7 +149,7 @@ async fn a_closed_port_gives_a_refused_error() {
 
 #[tokio::test]
 async fn configure_switches_servers_live() {
-    let chrony = Chrony::start().await;
+    let chrony = Chrony::start();
     let silent = Silent::bind();
     let timed = Timed::start(&args(&silent.server, FAST)).await;
     wait_for(&timed, |s| !s.error.is_empty()).await;
@@ -206,7 +206,7 @@ async fn configure_switches_servers_live() {
 
 #[tokio::test]
 async fn servers_come_from_the_machine_config() {
-    let chrony = Chrony::start().await;
+    let chrony = Chrony::start();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(
@@ -241,7 +241,7 @@ async fn sigterm_stops_timed_and_removes_its_socket() {
 
 #[tokio::test]
 async fn ipv6_literals_and_host_names_are_queried() {
-    let chrony = Chrony::start().await;
+    let chrony = Chrony::start();
     let v6 = format!("[::1]:{}", chrony.port);
     let name = format!("localhost:{}", chrony.port);
     let timed = Timed::start(&args(&v6, FAST)).await;

@@ -14,6 +14,7 @@ mod lifecycle;
 mod logs;
 mod resources;
 mod services;
+mod time;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use tonic::{Request, Response, Status};
 
 pub use authorization::{AuthorizationLayer, CallerRoles};
 pub use resources::ResourceApi;
+pub use time::TimeApi;
 
 use crate::error::MachinedError;
 use crate::machine::Machine;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use proto::talosrs::timed::timed_service_client::TimedServiceClient;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -32,6 +33,18 @@ async fn probe(probe: &HealthProbe, timeout: Duration) -> Result<(), String> {
                 Ok(Ok(_connection)) => Ok(()),
                 Ok(Err(error)) => Err(format!("dial tcp {address}: {error}")),
                 Err(_) => Err(format!("dial tcp {address}: no answer within {timeout:?}")),
+            }
+        }
+        HealthProbe::TimeSynced(socket) => {
+            let mut timed = TimedServiceClient::new(crate::local_socket::channel(socket));
+            match tokio::time::timeout(timeout, timed.status(())).await {
+                Ok(Ok(status)) if status.get_ref().synced => Ok(()),
+                Ok(Ok(status)) => Err(format!(
+                    "time is not in sync yet: {}",
+                    status.get_ref().error
+                )),
+                Ok(Err(status)) => Err(format!("timed: {}", status.message())),
+                Err(_) => Err(format!("timed: no answer within {timeout:?}")),
             }
         }
     }

@@ -103,6 +103,16 @@ pub struct HealthCheck {
 }
 
 impl HealthCheck {
+    /// timed's check: in sync, asked 200 ms after the start and then every second.
+    pub fn time_synced(socket: PathBuf) -> Self {
+        Self {
+            probe: HealthProbe::TimeSynced(socket),
+            initial_delay: Duration::from_millis(200),
+            period: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+        }
+    }
+
     /// A TCP dial of `address` with upstream's default timings (1 s, 5 s, 500 ms).
     pub fn tcp(address: SocketAddr) -> Self {
         Self {
@@ -119,6 +129,8 @@ impl HealthCheck {
 pub enum HealthProbe {
     /// Healthy when a TCP connection to the address opens within the timeout.
     TcpDial(SocketAddr),
+    /// Healthy when timed, asked on its socket, reports the clock in sync.
+    TimeSynced(PathBuf),
 }
 
 /// The service operations the machine API may perform (upstream: kubelet allows start and

@@ -3,7 +3,7 @@
 //! that node failed, `metadata.error`.
 
 use proto::common::Metadata;
-use proto::{common, machine};
+use proto::{common, machine, time};
 
 use crate::error::ApiClientError;
 
@@ -24,6 +24,7 @@ macro_rules! node_messages {
 }
 
 node_messages!(
+    time::Time,
     common::Data,
     common::Empty,
     machine::ApplyConfiguration,

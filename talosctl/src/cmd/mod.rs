@@ -17,6 +17,7 @@ pub mod power;
 pub mod processes;
 pub mod read;
 pub mod service;
+pub mod time;
 pub mod usage;
 pub mod validate;
 pub mod version;
@@ -43,6 +44,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Dmesg(args) => logs::run_dmesg(args, &cli.global),
         Command::Events(args) => events::run(args, &cli.global),
         Command::Memory(args) => memory::run(args, &cli.global),
+        Command::Time(args) => time::run(args, &cli.global),
         Command::Processes(args) => processes::run(args, &cli.global),
         Command::Mounts(args) => mounts::run(args, &cli.global),
         Command::Stats(args) => containers::run_stats(args, &cli.global),

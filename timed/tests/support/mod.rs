@@ -2,7 +2,6 @@
 //! binary, each killed by PID when dropped.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,90 +10,7 @@ use proto::talosrs::timed::timed_service_client::TimedServiceClient;
 use proto::time::time_service_client::TimeServiceClient;
 use tonic::transport::Channel;
 
-/// A free UDP port on 127.0.0.1 (bound, then released).
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// chronyd serving NTP on 127.0.0.1:`port` and [::1]:`port`, stratum 8 from its local clock, never touching the
-/// system clock (`-x`), no command port.
-#[derive(Debug)]
-pub struct Chrony {
-    child: Child,
-    /// The server as timed takes it (`127.0.0.1:PORT`).
-    pub server: String,
-    /// The port; chronyd also answers on `[::1]:PORT`.
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Chrony {
-    /// Starts chronyd and waits until it answers an SNTP query.
-    pub async fn start() -> Chrony {
-        let dir = tempfile::tempdir().unwrap();
-        // chronyd drops root to its own user: let it write its drift file here.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let port = free_udp_port();
-        let conf = dir.path().join("chrony.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "port {port}\nbindaddress 127.0.0.1\nbindaddress ::1\nlocal stratum 8\n\
-                 allow 127.0.0.0/8\nallow ::1\n\
-                 cmdport 0\npidfile {dir}/chronyd.pid\ndriftfile {dir}/drift\n",
-                dir = dir.path().display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(chronyd())
-            .args(["-x", "-d", "-f"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let chrony = Chrony {
-            child,
-            server: format!("127.0.0.1:{port}"),
-            port,
-            _dir: dir,
-        };
-        let spec = timed::query::ServerSpec::parse(&chrony.server).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while timed::query::query(&spec, Duration::from_millis(200))
-            .await
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "chronyd did not answer on {}",
-                chrony.server
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        chrony
-    }
-}
-
-impl Drop for Chrony {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chronyd() -> PathBuf {
-    ["/usr/sbin/chronyd", "/sbin/chronyd"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("chronyd"))
-}
+pub use tests::Chrony;
 
 /// A UDP socket on loopback that receives and never answers: a dead NTP server.
 #[derive(Debug)]
