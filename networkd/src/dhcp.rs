@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::NetworkdError;
+use crate::packet_socket::LinkBroadcaster;
 
 const SERVER_PORT: u16 = 67;
 const CLIENT_PORT: u16 = 68;
@@ -55,15 +56,16 @@ pub struct LeaseUpdate {
     pub lease: Option<Lease>,
 }
 
-/// Starts the client on `link` (hardware address `mac`); it runs until aborted.
+/// Starts the client on `link` (index `index`, hardware address `mac`); it runs until aborted.
 pub fn spawn(
     link: String,
+    index: u32,
     mac: [u8; 6],
     updates: mpsc::UnboundedSender<LeaseUpdate>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let Err(err) = session(&link, mac, &updates).await;
+            let Err(err) = session(&link, index, mac, &updates).await;
             tracing::warn!(%link, "DHCP: {err}; starting again in 5 s");
             let _ = updates.send(LeaseUpdate {
                 link: link.clone(),
@@ -99,27 +101,46 @@ fn open(link: &str) -> Result<UdpSocket, NetworkdError> {
 struct Client<'a> {
     link: &'a str,
     mac: [u8; 6],
+    /// Receives replies; sends once the link has the leased address.
     socket: UdpSocket,
+    /// Sends from 0.0.0.0 while the link has no address (`None` in unit tests).
+    broadcaster: Option<LinkBroadcaster>,
+}
+
+/// Where a message goes.
+#[derive(Clone, Copy, Debug)]
+enum To {
+    /// Link-layer broadcast from 0.0.0.0 (no address yet).
+    Unbound,
+    /// A UDP datagram from the leased address.
+    Bound(SocketAddrV4),
 }
 
 /// One run of the state machine; returns only on a socket error.
 async fn session(
     link: &str,
+    index: u32,
     mac: [u8; 6],
     updates: &mpsc::UnboundedSender<LeaseUpdate>,
 ) -> Result<std::convert::Infallible, NetworkdError> {
+    let broadcaster = LinkBroadcaster::open(index).map_err(|source| NetworkdError::Dhcp {
+        link: link.to_string(),
+        step: "opening the packet socket",
+        source,
+    })?;
     let client = Client {
         link,
         mac,
         socket: open(link)?,
+        broadcaster: Some(broadcaster),
     };
-    let broadcast = SocketAddrV4::new(Ipv4Addr::BROADCAST, SERVER_PORT);
+    let broadcast = To::Bound(SocketAddrV4::new(Ipv4Addr::BROADCAST, SERVER_PORT));
     loop {
         // INIT / SELECTING
         let xid = rand::random::<u32>();
         let discover = client.message(xid, DISCOVER, Ipv4Addr::UNSPECIFIED, &[]);
         let Some(offer) = client
-            .exchange(&discover, broadcast, xid, &[OFFER], None)
+            .exchange(&discover, To::Unbound, xid, &[OFFER], None)
             .await?
         else {
             continue;
@@ -139,7 +160,7 @@ async fn session(
         );
         let deadline = Instant::now() + Duration::from_secs(10);
         let reply = client
-            .exchange(&request, broadcast, xid, &[ACK, NAK], Some(deadline))
+            .exchange(&request, To::Unbound, xid, &[ACK, NAK], Some(deadline))
             .await?;
         let Some(mut lease) = reply.and_then(|r| r.lease(0)) else {
             continue;
@@ -160,7 +181,7 @@ async fn session(
             let mut reply = client
                 .exchange(
                     &request,
-                    SocketAddrV4::new(lease.server, SERVER_PORT),
+                    To::Bound(SocketAddrV4::new(lease.server, SERVER_PORT)),
                     xid,
                     &[ACK, NAK],
                     Some(t2),
@@ -231,7 +252,7 @@ impl Client<'_> {
     async fn exchange(
         &self,
         packet: &[u8],
-        to: SocketAddrV4,
+        to: To,
         xid: u32,
         kinds: &[u8],
         until: Option<Instant>,
@@ -242,14 +263,18 @@ impl Client<'_> {
             if until.is_some_and(|u| Instant::now() >= u) {
                 return Ok(None);
             }
-            self.socket
-                .send_to(packet, to)
-                .await
-                .map_err(|source| NetworkdError::Dhcp {
-                    link: self.link.to_string(),
-                    step: "sending",
-                    source,
-                })?;
+            let sent = match (to, &self.broadcaster) {
+                (To::Bound(to), _) => self.socket.send_to(packet, to).await.map(drop),
+                (To::Unbound, Some(broadcaster)) => {
+                    broadcaster.send(CLIENT_PORT, SERVER_PORT, packet)
+                }
+                (To::Unbound, None) => Err(std::io::Error::other("no packet socket")),
+            };
+            sent.map_err(|source| NetworkdError::Dhcp {
+                link: self.link.to_string(),
+                step: "sending",
+                source,
+            })?;
             let mut resend_at = Instant::now() + wait;
             if let Some(until) = until {
                 resend_at = resend_at.min(until);
@@ -392,6 +417,7 @@ mod tests {
             link: "test0",
             mac,
             socket: UdpSocket::from_std(socket).unwrap(),
+            broadcaster: None,
         };
         let packet = client.message(42, DISCOVER, Ipv4Addr::UNSPECIFIED, &[]);
         assert_eq!(packet.len(), MIN_SIZE);

@@ -369,7 +369,7 @@ impl Engine {
                 report.error(format!("DHCP on {link}: the link has no Ethernet address"));
                 continue;
             };
-            let client = dhcp::spawn(link.clone(), mac, self.lease_tx.clone());
+            let client = dhcp::spawn(link.clone(), found.index, mac, self.lease_tx.clone());
             self.clients.insert(link.clone(), client);
             report.change(Action::Added, "dhcp", link);
         }

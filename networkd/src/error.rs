@@ -24,7 +24,7 @@ pub enum NetworkdError {
     #[error("{route}: {message}")]
     Route { route: String, message: String },
     /// The kernel does not know the link kind (module missing or not built).
-    #[error("link {link}: the kernel does not support {kind} links")]
+    #[error("link {link}: the kernel does not support {kind} links (or one of their settings)")]
     KindUnsupported { link: String, kind: &'static str },
     /// A link the configuration refers to does not exist (yet).
     #[error("link {0} not found (waiting for it)")]

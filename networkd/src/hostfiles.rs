@@ -88,12 +88,17 @@ pub fn write_if_changed(path: &Path, contents: &str) -> Result<bool, NetworkdErr
     Ok(true)
 }
 
-/// Whether this process has a UTS namespace other than PID 1's (so setting the hostname cannot
-/// touch the host's). Unknown counts as "no".
+/// Whether this process has a UTS namespace other than PID 1's (or, where PID 1's cannot be
+/// read, its parent's), so that setting the hostname cannot touch the host's. Unknown counts as
+/// "no".
 pub fn own_uts_namespace() -> bool {
-    let own = std::fs::read_link("/proc/self/ns/uts");
-    let init = std::fs::read_link("/proc/1/ns/uts");
-    matches!((own, init), (Ok(own), Ok(init)) if own != init)
+    let Ok(own) = std::fs::read_link("/proc/self/ns/uts") else {
+        return false;
+    };
+    let parent = std::os::unix::process::parent_id();
+    let other = std::fs::read_link("/proc/1/ns/uts")
+        .or_else(|_| std::fs::read_link(format!("/proc/{parent}/ns/uts")));
+    other.is_ok_and(|other| other != own)
 }
 
 /// Sets the kernel hostname if it differs; returns whether it changed.

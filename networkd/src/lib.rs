@@ -21,6 +21,8 @@ pub mod hostfiles;
 pub mod kernel_ip;
 pub mod netlink;
 pub mod owned;
+#[allow(unsafe_code)]
+mod packet_socket;
 pub mod plan;
 pub mod service;
 

@@ -204,14 +204,18 @@ impl Netlink {
             LinkKind::Bridge {
                 stp,
                 vlan_filtering,
-            } => LinkBridge::new(name)
-                .stp_state(if *stp {
-                    BridgeStpState::KernelStp
-                } else {
-                    BridgeStpState::Disabled
-                })
-                .vlan_filtering(*vlan_filtering)
-                .build(),
+            } => {
+                // Only what differs from the kernel's defaults: a kernel without
+                // CONFIG_BRIDGE_VLAN_FILTERING refuses even `vlan_filtering 0`.
+                let mut bridge = LinkBridge::new(name);
+                if *stp {
+                    bridge = bridge.stp_state(BridgeStpState::KernelStp);
+                }
+                if *vlan_filtering {
+                    bridge = bridge.vlan_filtering(true);
+                }
+                bridge.build()
+            }
             LinkKind::Dummy => LinkDummy::new(name).build(),
             LinkKind::Bond(bond) => bond_message(name, bond),
         };
