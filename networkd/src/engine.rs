@@ -144,9 +144,14 @@ impl Engine {
 
     /// Adopts `plan` and reconciles.
     pub async fn apply(&mut self, plan: Plan, inputs: (String, String)) -> Report {
+        let ignored = plan.ignored.clone();
         self.plan = Some(plan);
         self.owned.last_inputs = Some(inputs);
-        self.reconcile().await
+        let mut report = self.reconcile().await;
+        for path in ignored {
+            report.error(format!("{path}: not supported by networkd yet, ignored"));
+        }
+        report
     }
 
     /// Serves commands until `commands` closes; then stops the DHCP clients.

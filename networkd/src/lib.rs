@@ -148,10 +148,12 @@ pub async fn run(
         )
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await;
+    tracing::debug!("server stopped");
     let _ = std::fs::remove_file(&socket);
     // The server (and with it the last command sender) is gone: the engine stops its DHCP
     // clients and ends. Addresses and routes stay, so a restart does not drop the network.
     let _ = engine_task.await;
+    tracing::debug!("engine stopped");
     served.map_err(|source| NetworkdError::Serve {
         path: socket,
         source,

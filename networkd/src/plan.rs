@@ -326,9 +326,7 @@ impl Builder<'_> {
 
     fn device(&mut self, path: &str, device: &Device) {
         if device.device_selector.is_some() {
-            self.plan
-                .ignored
-                .push(format!("{path}.deviceSelector (not supported yet)"));
+            self.plan.ignored.push(format!("{path}.deviceSelector"));
             return;
         }
         let Some(name) = device.interface.as_deref().filter(|n| !n.is_empty()) else {
@@ -345,16 +343,14 @@ impl Builder<'_> {
             ("vip", device.vip.is_some()),
         ] {
             if set {
-                self.plan
-                    .ignored
-                    .push(format!("{path}.{field} (not supported yet)"));
+                self.plan.ignored.push(format!("{path}.{field}"));
             }
         }
         let create = if let Some(bond) = &device.bond {
             if !bond.device_selectors.is_empty() {
                 self.plan
                     .ignored
-                    .push(format!("{path}.bond.deviceSelectors (not supported yet)"));
+                    .push(format!("{path}.bond.deviceSelectors"));
             }
             for (j, member) in bond.interfaces.iter().enumerate() {
                 self.member(&format!("{path}.bond.interfaces[{j}]"), name, member);
@@ -397,9 +393,7 @@ impl Builder<'_> {
                 continue;
             }
             if vlan.vip.is_some() {
-                self.plan
-                    .ignored
-                    .push(format!("{vlan_path}.vip (not supported yet)"));
+                self.plan.ignored.push(format!("{vlan_path}.vip"));
             }
             self.plan.links.insert(
                 vlan_name.clone(),
@@ -722,6 +716,22 @@ interfaces:
         assert!(text.contains("colour"), "{text}");
         let text = errors("interfaces: [{interface: eth0, bridgePort: {master: br9}}]").join("\n");
         assert!(text.contains("interfaces[0].bridgePort.master"), "{text}");
+    }
+
+    #[test]
+    fn lists_what_it_does_not_implement() {
+        let plan = Plan::from_inputs(
+            "interfaces: [{deviceSelector: {driver: virtio_net}}, {interface: eth1, vip: {ip: 10.0.0.9}}]",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            plan.ignored,
+            vec![
+                "machine.network.interfaces[0].deviceSelector".to_string(),
+                "machine.network.interfaces[1].vip".to_string(),
+            ]
+        );
     }
 
     #[test]
