@@ -3,7 +3,7 @@
 # targets already present are skipped, so every other script can call it first.
 set -euo pipefail
 
-packages=(protobuf-compiler libprotobuf-dev chrony etcd-server etcd-client)
+packages=(protobuf-compiler libprotobuf-dev chrony etcd-server etcd-client iproute2 dnsmasq-base)
 
 missing=()
 for p in "${packages[@]}"; do

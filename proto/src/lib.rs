@@ -16,6 +16,7 @@
 //! | [`inspect`] | `inspect` | `inspect.InspectService` |
 //! | [`cosi::resource`] | `cosi.resource` | `cosi.resource.State` |
 //! | [`cosi::resource::meta`] | `cosi.resource.meta` | – (specs of the `meta` namespace) |
+//! | [`networkd`] | `talosrs.networkd` | `talosrs.networkd.NetworkService` (our own: machined to networkd) |
 //! | [`google::rpc`] | `google.rpc` | – (`Status` only) |
 //! | [`talosrs::timed`] | `talosrs.timed` | `talosrs.timed.TimedService` (timed's own socket API, not upstream) |
 //!
@@ -45,6 +46,12 @@ pub mod machine {
 #[allow(clippy::all)]
 pub mod time {
     tonic::include_proto!("time");
+}
+
+/// Generated code from `protos/networkd/networkd.proto`: networkd's own API (not upstream).
+#[allow(clippy::all)]
+pub mod networkd {
+    tonic::include_proto!("talosrs.networkd");
 }
 
 /// Generated code from `protos/security/security.proto` (served by trustd).

@@ -14,7 +14,7 @@ mod network;
 
 use std::fmt;
 
-use crate::v1alpha1::{V1Alpha1Config, VERSION};
+use crate::v1alpha1::{NetworkConfig, V1Alpha1Config, VERSION};
 use crate::{Config, ConfigError, MachineType, RuntimeMode};
 
 /// One problem found by validation: where (a YAML path such as
@@ -116,6 +116,19 @@ impl V1Alpha1Config {
         let mut findings = Findings::default();
         validate_v1alpha1(self, mode, &mut findings);
         findings.finish(strict)
+    }
+}
+
+impl NetworkConfig {
+    /// Validates `machine.network` alone (paths start with `machine.network`), for a machine of
+    /// `machine_type` when known; see [`Config::validate`].
+    pub fn validate(
+        &self,
+        machine_type: Option<MachineType>,
+    ) -> Result<Vec<ValidationIssue>, ConfigError> {
+        let mut findings = Findings::default();
+        network::validate(self, machine_type, &mut findings);
+        findings.finish(false)
     }
 }
 
