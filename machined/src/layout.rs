@@ -41,6 +41,11 @@ impl Layout {
         self.root.join("system/secrets/trustd")
     }
 
+    /// networkd's API socket.
+    pub fn networkd_socket(&self) -> PathBuf {
+        self.root.join("system/run/networkd/networkd.sock")
+    }
+
     /// timed's API socket.
     pub fn timed_socket(&self) -> PathBuf {
         self.root.join("system/run/timed/timed.sock")

@@ -1,8 +1,8 @@
 //! machined: PID 1 of talos-rs, or an ordinary process in dev mode.
 //!
 //! machined holds the machine config (validated, persisted atomically, applied through the
-//! machine API), supervises every other daemon (today: timed, apid and, on control planes,
-//! trustd, as child processes), issues their TLS material (workers through a control plane's
+//! machine API), supervises every other daemon (today: timed, apid, networkd when it owns the
+//! network, and on control planes trustd, as child processes), issues their TLS material (workers through a control plane's
 //! trustd), keeps the runtime event log, and serves `machine.MachineService` (and
 //! `time.TimeService`, answered by timed) on its Unix socket with data read from the host.
 //!
@@ -18,6 +18,7 @@ pub mod events;
 mod layout;
 mod local_socket;
 mod machine;
+pub mod network;
 mod node_config;
 pub mod runtime;
 pub mod services;

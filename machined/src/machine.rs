@@ -43,6 +43,8 @@ pub struct Machine {
     pub lifecycle: mpsc::Sender<(Lifecycle, String)>,
     /// Hostname given on the command line (dev mode), used when the config names none.
     pub default_hostname: String,
+    /// Whether networkd runs and owns the network (see [`crate::network`]).
+    pub manages_network: bool,
 }
 
 impl Machine {

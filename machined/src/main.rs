@@ -30,6 +30,13 @@ struct Args {
     /// The timed binary (default: next to machined)
     #[arg(long)]
     timed: Option<PathBuf>,
+    /// Run networkd and let it configure the network from the machine config: only for a
+    /// machined started in a network namespace of its own, never on the host's
+    #[arg(long)]
+    manage_network: bool,
+    /// The networkd binary (default: next to machined)
+    #[arg(long)]
+    networkd: Option<PathBuf>,
     /// Lifetime of the apid and trustd serving certificates, renewed at half-life
     #[arg(long, default_value_t = 24 * 3600)]
     certificate_ttl_seconds: u64,
@@ -53,6 +60,10 @@ fn main() -> anyhow::Result<()> {
         timed: args
             .timed
             .unwrap_or_else(|| own_path.with_file_name("timed")),
+        networkd: args.manage_network.then(|| {
+            args.networkd
+                .unwrap_or_else(|| own_path.with_file_name("networkd"))
+        }),
         state_dir: args.state_dir,
         api_address: args.api_address,
     };

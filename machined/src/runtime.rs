@@ -28,6 +28,7 @@ use crate::error::MachinedError;
 use crate::events::EventBus;
 use crate::layout::Layout;
 use crate::machine::{Lifecycle, Machine, Platform};
+use crate::network;
 use crate::node_config::NodeConfig;
 use crate::services::{LogLimits, Supervisor, SupervisorConfig};
 use crate::time_sync;
@@ -48,6 +49,8 @@ pub struct Options {
     pub api_services: ApiServices,
     /// The timed program.
     pub timed: PathBuf,
+    /// The networkd program, when machined owns the network namespace it runs in.
+    pub networkd: Option<PathBuf>,
 }
 
 /// How [`run`] ended: the caller restarts the process for a reboot.
@@ -98,6 +101,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         files,
         lifecycle,
         default_hostname: options.hostname.clone(),
+        manages_network: options.networkd.is_some(),
     });
 
     let (stop_api, api) = serve_api(&machine)?;
@@ -106,6 +110,16 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         .await?;
     services.start("timed").await?;
     let timed_settings = tokio::spawn(time_sync::keep_configured(Arc::clone(&machine)));
+    let network_settings = match &options.networkd {
+        Some(program) => {
+            services
+                .register(network::networkd_spec(&machine, program))
+                .await?;
+            services.start("networkd").await?;
+            Some(tokio::spawn(network::keep_applied(Arc::clone(&machine))))
+        }
+        None => None,
+    };
     let apid = tokio::spawn(api_services::keep_in_step(
         Arc::clone(&machine),
         options.api_services.clone(),
@@ -142,6 +156,9 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
     timed_settings.abort();
+    if let Some(task) = network_settings {
+        task.abort();
+    }
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);
     services.stop_all().await?;
     publish_task(&events, "stopAllServices", task_event::Action::Stop, actor);

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use proto::networkd::ApplyRequest;
-use proto::networkd::network_service_client::NetworkServiceClient;
+use proto::talosrs::networkd::ApplyRequest;
+use proto::talosrs::networkd::network_service_client::NetworkServiceClient;
 
 struct Netns(String);
 

@@ -142,7 +142,7 @@ pub async fn run(
     tracing::info!(socket = %socket.display(), may_set_hostname, "serving");
     let served = tonic::transport::Server::builder()
         .add_service(
-            proto::networkd::network_service_server::NetworkServiceServer::new(
+            proto::talosrs::networkd::network_service_server::NetworkServiceServer::new(
                 service::Service::new(commands),
             ),
         )

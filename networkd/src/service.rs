@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 use std::time::UNIX_EPOCH;
 
-use proto::networkd as pb;
-use proto::networkd::network_service_server::NetworkService;
+use proto::talosrs::networkd as pb;
+use proto::talosrs::networkd::network_service_server::NetworkService;
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use proto::networkd::network_service_client::NetworkServiceClient;
-use proto::networkd::{ApplyRequest, ApplyResponse, NetworkStatus};
+use proto::talosrs::networkd::network_service_client::NetworkServiceClient;
+use proto::talosrs::networkd::{ApplyRequest, ApplyResponse, NetworkStatus};
 use serde_json::Value;
 use tonic::transport::Channel;
 

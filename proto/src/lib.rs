@@ -16,9 +16,9 @@
 //! | [`inspect`] | `inspect` | `inspect.InspectService` |
 //! | [`cosi::resource`] | `cosi.resource` | `cosi.resource.State` |
 //! | [`cosi::resource::meta`] | `cosi.resource.meta` | – (specs of the `meta` namespace) |
-//! | [`networkd`] | `talosrs.networkd` | `talosrs.networkd.NetworkService` (our own: machined to networkd) |
 //! | [`google::rpc`] | `google.rpc` | – (`Status` only) |
-//! | [`talosrs::timed`] | `talosrs.timed` | `talosrs.timed.TimedService` (timed's own socket API, not upstream) |
+//! | [`talosrs::networkd`] | `talosrs.networkd` | `talosrs.networkd.NetworkService` (ours: machined to networkd) |
+//! | [`talosrs::timed`] | `talosrs.timed` | `talosrs.timed.TimedService` (ours: machined to timed) |
 //!
 //! Every service module has a `*_client` and a `*_server` submodule (for example
 //! [`machine::machine_service_server::MachineServiceServer`]). `google.protobuf` well-known types
@@ -46,12 +46,6 @@ pub mod machine {
 #[allow(clippy::all)]
 pub mod time {
     tonic::include_proto!("time");
-}
-
-/// Generated code from `protos/networkd/networkd.proto`: networkd's own API (not upstream).
-#[allow(clippy::all)]
-pub mod networkd {
-    tonic::include_proto!("talosrs.networkd");
 }
 
 /// Generated code from `protos/security/security.proto` (served by trustd).
@@ -104,6 +98,12 @@ pub mod google {
 
 /// talos-rs' own internal APIs between its daemons (not part of upstream Talos).
 pub mod talosrs {
+    /// Generated code from `protos/networkd/networkd.proto` (networkd's API for machined).
+    #[allow(clippy::all)]
+    pub mod networkd {
+        tonic::include_proto!("talosrs.networkd");
+    }
+
     /// Generated code from `protos/talosrs/timed.proto` (timed's status and control API).
     #[allow(clippy::all)]
     pub mod timed {

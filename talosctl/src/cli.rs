@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, edit, events, r#gen, list, logs, machineconfig, memory,
+    apply, config, containers, copy, edit, events, r#gen, get, list, logs, machineconfig, memory,
     mounts, netstat, power, processes, read, service, time, usage, validate, version,
 };
 
@@ -70,6 +70,8 @@ pub enum Command {
     },
     /// Prints the version
     Version(version::VersionArgs),
+    /// Get a specific resource or list of resources
+    Get(get::GetArgs),
     /// Gets current server time
     Time(time::TimeArgs),
     /// Retrieve the state of a service (or all services), control service state

@@ -40,6 +40,8 @@ pub struct Node {
     pub address: Ipv4Addr,
     pub state_dir: PathBuf,
     machined_args: Vec<String>,
+    /// The network namespace machined runs in, if not the host's.
+    namespace: Option<String>,
     machined: Option<Child>,
 }
 
@@ -65,8 +67,25 @@ impl Node {
             address,
             state_dir,
             machined_args: machined_args.iter().map(|a| a.to_string()).collect(),
+            namespace: None,
             machined: None,
         };
+        node.boot();
+        node
+    }
+
+    /// Like [`Node::start_with`], with machined in `namespace` (`ip netns exec`, which execs,
+    /// so the child is machined itself).
+    pub fn start_in(
+        namespace: &NetworkNamespace,
+        address: Ipv4Addr,
+        state_dir: PathBuf,
+        config: Option<&str>,
+        machined_args: &[&str],
+    ) -> Node {
+        let mut node = Node::start_with(address, state_dir, config, machined_args);
+        node.stop();
+        node.namespace = Some(namespace.name.clone());
         node.boot();
         node
     }
@@ -79,7 +98,17 @@ impl Node {
             .append(true)
             .open(self.state_dir.join("machined.log"))
             .expect("machined log");
-        let child = Command::new(binary("machined"))
+        let mut command = match &self.namespace {
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", namespace])
+                    .arg(binary("machined"));
+                command
+            }
+            None => Command::new(binary("machined")),
+        };
+        let child = command
             .arg("--state-dir")
             .arg(&self.state_dir)
             .arg("--api-address")
@@ -162,6 +191,59 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A network namespace of a test's own, with `lo` up, deleted when dropped.
+#[derive(Debug)]
+pub struct NetworkNamespace {
+    pub name: String,
+}
+
+impl NetworkNamespace {
+    /// Creates `talosrs-<name>-<pid>`.
+    pub fn new(name: &str) -> NetworkNamespace {
+        let name = format!("talosrs-{name}-{}", std::process::id());
+        let namespace = NetworkNamespace { name };
+        namespace.ip(&["netns", "add", &namespace.name]);
+        namespace.run(&["ip", "link", "set", "lo", "up"]);
+        namespace
+    }
+
+    /// Runs `ip ARGS` on the host, panicking on failure.
+    fn ip(&self, args: &[&str]) {
+        let status = Command::new("ip").args(args).status().expect("ip runs");
+        assert!(status.success(), "ip {args:?} failed");
+    }
+
+    /// Runs `program ARGS` inside the namespace, panicking on failure; returns stdout.
+    pub fn run(&self, command: &[&str]) -> String {
+        let output = self
+            .command(command[0])
+            .args(&command[1..])
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{command:?} in {}: {output:?}",
+            self.name
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `program` to be run inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name]).arg(program);
+        command
+    }
+}
+
+impl Drop for NetworkNamespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
     }
 }
 

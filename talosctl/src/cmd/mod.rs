@@ -7,6 +7,7 @@ pub mod copy;
 pub mod edit;
 pub mod events;
 pub mod r#gen;
+pub mod get;
 pub mod list;
 pub mod logs;
 pub mod machineconfig;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => events::run(args, &cli.global),
         Command::Memory(args) => memory::run(args, &cli.global),
         Command::Time(args) => time::run(args, &cli.global),
+        Command::Get(args) => get::run(args, &cli.global),
         Command::Processes(args) => processes::run(args, &cli.global),
         Command::Mounts(args) => mounts::run(args, &cli.global),
         Command::Stats(args) => containers::run_stats(args, &cli.global),

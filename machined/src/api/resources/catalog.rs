@@ -1,0 +1,188 @@
+//! The resource types machined serves, described as upstream's `ResourceDefinitions` so that
+//! `talosctl get` (ours and stock) can resolve aliases and print columns.
+
+use proto::cosi::resource::meta::ResourceDefinitionSpec;
+use proto::cosi::resource::meta::resource_definition_spec::{PrintColumn, Sensitivity};
+
+/// One served resource type.
+#[derive(Debug)]
+pub struct Definition {
+    pub resource_type: &'static str,
+    pub display_type: &'static str,
+    pub namespace: &'static str,
+    pub aliases: &'static [&'static str],
+    /// Column name and JSONPath into the YAML spec.
+    pub columns: &'static [(&'static str, &'static str)],
+    pub sensitive: bool,
+}
+
+pub const MACHINE_CONFIG_TYPE: &str = "MachineConfigs.config.talos.dev";
+pub const ADDRESS_STATUS_TYPE: &str = "AddressStatuses.net.talos.dev";
+pub const ROUTE_STATUS_TYPE: &str = "RouteStatuses.net.talos.dev";
+pub const LINK_STATUS_TYPE: &str = "LinkStatuses.net.talos.dev";
+pub const HOSTNAME_STATUS_TYPE: &str = "HostnameStatuses.net.talos.dev";
+pub const RESOLVER_STATUS_TYPE: &str = "ResolverStatuses.net.talos.dev";
+pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
+
+/// Everything served, in the order `get rd` lists it.
+pub const DEFINITIONS: &[Definition] = &[
+    Definition {
+        resource_type: ADDRESS_STATUS_TYPE,
+        display_type: "AddressStatus",
+        namespace: "network",
+        aliases: &["address", "addresses"],
+        columns: &[("ADDRESS", "{.address}"), ("LINK", "{.linkName}")],
+        sensitive: false,
+    },
+    Definition {
+        resource_type: HOSTNAME_STATUS_TYPE,
+        display_type: "HostnameStatus",
+        namespace: "network",
+        aliases: &["hostname", "hostnames"],
+        columns: &[("HOSTNAME", "{.hostname}"), ("DOMAINNAME", "{.domainname}")],
+        sensitive: false,
+    },
+    Definition {
+        resource_type: LINK_STATUS_TYPE,
+        display_type: "LinkStatus",
+        namespace: "network",
+        aliases: &["link", "links"],
+        columns: &[
+            ("TYPE", "{.type}"),
+            ("KIND", "{.kind}"),
+            ("HW ADDR", "{.hardwareAddr}"),
+            ("OPER STATE", "{.operationalState}"),
+        ],
+        sensitive: false,
+    },
+    Definition {
+        resource_type: MACHINE_CONFIG_TYPE,
+        display_type: "MachineConfig",
+        namespace: "config",
+        aliases: &["machineconfig", "machineconfigs", "mc"],
+        columns: &[],
+        sensitive: true,
+    },
+    Definition {
+        resource_type: RESOLVER_STATUS_TYPE,
+        display_type: "ResolverStatus",
+        namespace: "network",
+        aliases: &["resolvers", "resolver"],
+        columns: &[("RESOLVERS", "{.dnsServers}")],
+        sensitive: false,
+    },
+    Definition {
+        resource_type: RESOURCE_DEFINITION_TYPE,
+        display_type: "ResourceDefinition",
+        namespace: "meta",
+        aliases: &["rd", "rds", "resourcedefinition", "resourcedefinitions"],
+        columns: &[],
+        sensitive: false,
+    },
+    Definition {
+        resource_type: ROUTE_STATUS_TYPE,
+        display_type: "RouteStatus",
+        namespace: "network",
+        aliases: &["route", "routes"],
+        columns: &[
+            ("DESTINATION", "{.dst}"),
+            ("GATEWAY", "{.gateway}"),
+            ("LINK", "{.outLinkName}"),
+            ("METRIC", "{.priority}"),
+        ],
+        sensitive: false,
+    },
+];
+
+/// The definition of `resource_type`.
+pub fn find(resource_type: &str) -> Option<&'static Definition> {
+    DEFINITIONS
+        .iter()
+        .find(|d| d.resource_type == resource_type)
+}
+
+impl Definition {
+    /// Upstream's spec: the aliases plus the type's lower-case forms.
+    pub fn spec(&self) -> ResourceDefinitionSpec {
+        let plural = self.resource_type.split('.').next().unwrap_or_default();
+        let mut all_aliases: Vec<String> = self.aliases.iter().map(|a| a.to_string()).collect();
+        for alias in [
+            plural.to_ascii_lowercase(),
+            self.display_type.to_ascii_lowercase(),
+            self.resource_type.to_ascii_lowercase(),
+        ] {
+            if !all_aliases.contains(&alias) {
+                all_aliases.push(alias);
+            }
+        }
+        ResourceDefinitionSpec {
+            resource_type: self.resource_type.into(),
+            display_type: self.display_type.into(),
+            default_namespace: self.namespace.into(),
+            aliases: self.aliases.iter().map(|a| a.to_string()).collect(),
+            all_aliases,
+            print_columns: self
+                .columns
+                .iter()
+                .map(|(name, path)| PrintColumn {
+                    name: (*name).into(),
+                    json_path: (*path).into(),
+                })
+                .collect(),
+            sensitivity: if self.sensitive {
+                Sensitivity::Sensitive
+            } else {
+                Sensitivity::NonSensitive
+            } as i32,
+        }
+    }
+
+    /// The spec as YAML, in upstream's field names.
+    pub fn spec_yaml(&self) -> String {
+        let spec = self.spec();
+        let mut yaml = format!(
+            "type: {}\ndisplayType: {}\ndefaultNamespace: {}\n",
+            spec.resource_type, spec.display_type, spec.default_namespace
+        );
+        let list = |name: &str, items: &[String]| {
+            let mut text = format!("{name}:\n");
+            for item in items {
+                text.push_str(&format!("    - {item}\n"));
+            }
+            text
+        };
+        yaml.push_str(&list("aliases", &spec.aliases));
+        yaml.push_str(&list("allAliases", &spec.all_aliases));
+        if !spec.print_columns.is_empty() {
+            yaml.push_str("printColumns:\n");
+            for column in &spec.print_columns {
+                yaml.push_str(&format!(
+                    "    - name: {}\n      jsonPath: '{}'\n",
+                    column.name, column.json_path
+                ));
+            }
+        }
+        if self.sensitive {
+            yaml.push_str("sensitivity: sensitive\n");
+        }
+        yaml
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_resolve_their_aliases() {
+        let addresses = find(ADDRESS_STATUS_TYPE).expect("addresses");
+        let spec = addresses.spec();
+        for alias in ["address", "addresses", "addressstatuses", "addressstatus"] {
+            assert!(spec.all_aliases.iter().any(|a| a == alias), "{alias}");
+        }
+        assert_eq!(spec.default_namespace, "network");
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&addresses.spec_yaml()).expect("yaml");
+        assert_eq!(yaml["printColumns"][0]["jsonPath"], "{.address}");
+        assert!(find(MACHINE_CONFIG_TYPE).expect("mc").sensitive);
+    }
+}

@@ -1,0 +1,166 @@
+//! networkd's status as upstream's network status resources (namespace `network`): ids and YAML
+//! specs in upstream's field names. No `proto_spec`: talos-rs does not carry upstream's
+//! resource-definition protos.
+
+use proto::talosrs::networkd::NetworkStatus;
+use serde::Serialize;
+
+use super::catalog::{
+    ADDRESS_STATUS_TYPE, HOSTNAME_STATUS_TYPE, LINK_STATUS_TYPE, RESOLVER_STATUS_TYPE,
+    ROUTE_STATUS_TYPE,
+};
+use crate::error::MachinedError;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AddressSpec<'a> {
+    address: &'a str,
+    link_index: u32,
+    link_name: &'a str,
+    family: &'a str,
+    scope: &'a str,
+    flags: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteSpec<'a> {
+    family: &'a str,
+    dst: &'a str,
+    src: &'a str,
+    gateway: &'a str,
+    out_link_index: u32,
+    out_link_name: &'a str,
+    table: u32,
+    priority: u32,
+    scope: &'a str,
+    r#type: &'a str,
+    protocol: &'a str,
+    mtu: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkSpec<'a> {
+    index: u32,
+    r#type: &'a str,
+    kind: &'a str,
+    link_index: u32,
+    master_index: u32,
+    flags: u32,
+    hardware_addr: &'a str,
+    broadcast_addr: &'a str,
+    mtu: u32,
+    operational_state: &'a str,
+    vlan_id: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HostnameSpec<'a> {
+    hostname: &'a str,
+    domainname: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResolverSpec<'a> {
+    dns_servers: &'a [String],
+    search_domains: &'a [String],
+}
+
+/// `(id, YAML spec)` of every resource of `resource_type` in `status`.
+pub fn resources(
+    resource_type: &str,
+    status: &NetworkStatus,
+) -> Result<Vec<(String, String)>, MachinedError> {
+    let items = match resource_type {
+        ADDRESS_STATUS_TYPE => status
+            .addresses
+            .iter()
+            .map(|a| {
+                let spec = AddressSpec {
+                    address: &a.address,
+                    link_index: a.link_index,
+                    link_name: &a.link_name,
+                    family: &a.family,
+                    scope: &a.scope,
+                    flags: a.flags,
+                };
+                Ok((format!("{}/{}", a.link_name, a.address), yaml(&spec)?))
+            })
+            .collect::<Result<Vec<_>, MachinedError>>()?,
+        ROUTE_STATUS_TYPE => status
+            .routes
+            .iter()
+            .map(|r| {
+                let spec = RouteSpec {
+                    family: &r.family,
+                    dst: &r.destination,
+                    src: &r.source,
+                    gateway: &r.gateway,
+                    out_link_index: r.out_link_index,
+                    out_link_name: &r.out_link_name,
+                    table: r.table,
+                    priority: r.priority,
+                    scope: &r.scope,
+                    r#type: &r.r#type,
+                    protocol: &r.protocol,
+                    mtu: r.mtu,
+                };
+                let id = format!(
+                    "{}/{}/{}/{}",
+                    r.family, r.gateway, r.destination, r.priority
+                );
+                Ok((id, yaml(&spec)?))
+            })
+            .collect::<Result<Vec<_>, MachinedError>>()?,
+        LINK_STATUS_TYPE => status
+            .links
+            .iter()
+            .map(|l| {
+                let spec = LinkSpec {
+                    index: l.index,
+                    r#type: &l.r#type,
+                    kind: &l.kind,
+                    link_index: l.link_index,
+                    master_index: l.master_index,
+                    flags: l.flags,
+                    hardware_addr: &l.hardware_addr,
+                    broadcast_addr: &l.broadcast_addr,
+                    mtu: l.mtu,
+                    operational_state: &l.operational_state,
+                    vlan_id: l.vlan_id,
+                };
+                Ok((l.name.clone(), yaml(&spec)?))
+            })
+            .collect::<Result<Vec<_>, MachinedError>>()?,
+        HOSTNAME_STATUS_TYPE => {
+            let hostname = status.hostname.clone().unwrap_or_default();
+            let spec = HostnameSpec {
+                hostname: &hostname.hostname,
+                domainname: &hostname.domainname,
+            };
+            vec![("hostname".to_string(), yaml(&spec)?)]
+        }
+        RESOLVER_STATUS_TYPE => {
+            let resolvers = status.resolvers.clone().unwrap_or_default();
+            let spec = ResolverSpec {
+                dns_servers: &resolvers.dns_servers,
+                search_domains: &resolvers.search_domains,
+            };
+            vec![("resolvers".to_string(), yaml(&spec)?)]
+        }
+        other => {
+            return Err(MachinedError::NotFound(format!(
+                "resource type {other:?} is not a network status"
+            )));
+        }
+    };
+    Ok(items)
+}
+
+fn yaml<T: Serialize>(spec: &T) -> Result<String, MachinedError> {
+    serde_yaml::to_string(spec)
+        .map_err(|e| MachinedError::InvalidArgument(format!("encoding a resource: {e}")))
+}
