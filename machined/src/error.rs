@@ -30,6 +30,10 @@ pub enum MachinedError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("etcd at {endpoint}: {reason}")]
+    Etcd { endpoint: String, reason: String },
+    #[error("{0}")]
+    AlreadyExists(String),
     #[error("trustd at {endpoint}: {reason}")]
     Trustd { endpoint: String, reason: String },
     #[error("invalid request: {0}")]
@@ -76,7 +80,8 @@ impl From<MachinedError> for Status {
             MachinedError::Pki(_) | MachinedError::Write(_) | MachinedError::Io { .. } => {
                 Code::Internal
             }
-            MachinedError::Trustd { .. } => Code::Unavailable,
+            MachinedError::Trustd { .. } | MachinedError::Etcd { .. } => Code::Unavailable,
+            MachinedError::AlreadyExists(_) => Code::AlreadyExists,
             MachinedError::InvalidArgument(_) => Code::InvalidArgument,
             MachinedError::FailedPrecondition(_) => Code::FailedPrecondition,
             MachinedError::PermissionDenied(_) => Code::PermissionDenied,

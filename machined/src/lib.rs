@@ -14,6 +14,7 @@ mod api;
 pub mod api_services;
 mod certificates;
 mod error;
+mod etcd;
 pub mod events;
 mod layout;
 mod local_socket;

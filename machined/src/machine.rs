@@ -45,6 +45,8 @@ pub struct Machine {
     pub default_hostname: String,
     /// Whether networkd runs and owns the network (see [`crate::network`]).
     pub manages_network: bool,
+    /// The etcd task, for Bootstrap.
+    pub etcd: crate::etcd::EtcdHandle,
 }
 
 impl Machine {

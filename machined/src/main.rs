@@ -37,6 +37,9 @@ struct Args {
     /// The networkd binary (default: next to machined)
     #[arg(long)]
     networkd: Option<PathBuf>,
+    /// The etcd binary, run on control planes
+    #[arg(long, default_value = "/usr/bin/etcd")]
+    etcd: PathBuf,
     /// Lifetime of the apid and trustd serving certificates, renewed at half-life
     #[arg(long, default_value_t = 24 * 3600)]
     certificate_ttl_seconds: u64,
@@ -46,24 +49,21 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     logging::init("machined", env!("CARGO_PKG_VERSION"));
     let own_path = std::env::current_exe()?;
+    let beside = |name: &str| own_path.with_file_name(name);
     let options = Options {
         hostname: args
             .hostname
             .unwrap_or_else(|| format!("talos-{}", args.api_address.ip()).replace(['.', ':'], "-")),
         api_services: ApiServices {
-            apid: args.apid.unwrap_or_else(|| own_path.with_file_name("apid")),
-            trustd: args
-                .trustd
-                .unwrap_or_else(|| own_path.with_file_name("trustd")),
+            apid: args.apid.unwrap_or_else(|| beside("apid")),
+            trustd: args.trustd.unwrap_or_else(|| beside("trustd")),
             certificate_ttl: Duration::from_secs(args.certificate_ttl_seconds),
         },
-        timed: args
-            .timed
-            .unwrap_or_else(|| own_path.with_file_name("timed")),
-        networkd: args.manage_network.then(|| {
-            args.networkd
-                .unwrap_or_else(|| own_path.with_file_name("networkd"))
-        }),
+        timed: args.timed.unwrap_or_else(|| beside("timed")),
+        networkd: args
+            .manage_network
+            .then(|| args.networkd.unwrap_or_else(|| beside("networkd"))),
+        etcd: args.etcd,
         state_dir: args.state_dir,
         api_address: args.api_address,
     };

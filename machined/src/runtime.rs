@@ -25,6 +25,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use crate::api::{AuthorizationLayer, MachineApi, ResourceApi, TimeApi};
 use crate::api_services::{self, ApiServices};
 use crate::error::MachinedError;
+use crate::etcd;
 use crate::events::EventBus;
 use crate::layout::Layout;
 use crate::machine::{Lifecycle, Machine, Platform};
@@ -51,6 +52,8 @@ pub struct Options {
     pub timed: PathBuf,
     /// The networkd program, when machined owns the network namespace it runs in.
     pub networkd: Option<PathBuf>,
+    /// The etcd program (control planes).
+    pub etcd: PathBuf,
 }
 
 /// How [`run`] ended: the caller restarts the process for a reboot.
@@ -90,6 +93,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         ("/var", state.join("var")),
     ])?;
     let (lifecycle, mut lifecycle_requests) = mpsc::channel(1);
+    let (etcd_handle, etcd_requests) = etcd::EtcdHandle::new();
     let machine = Arc::new(Machine {
         layout,
         platform,
@@ -102,6 +106,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         lifecycle,
         default_hostname: options.hostname.clone(),
         manages_network: options.networkd.is_some(),
+        etcd: etcd_handle,
     });
 
     let (stop_api, api) = serve_api(&machine)?;
@@ -110,6 +115,11 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         .await?;
     services.start("timed").await?;
     let timed_settings = tokio::spawn(time_sync::keep_configured(Arc::clone(&machine)));
+    let etcd = tokio::spawn(etcd::run(
+        Arc::clone(&machine),
+        options.etcd.clone(),
+        etcd_requests,
+    ));
     let network_settings = match &options.networkd {
         Some(program) => {
             services
@@ -156,6 +166,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
     timed_settings.abort();
+    etcd.abort();
     if let Some(task) = network_settings {
         task.abort();
     }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, edit, events, r#gen, get, list, logs, machineconfig, memory,
-    mounts, netstat, power, processes, read, service, time, usage, validate, version,
+    apply, config, containers, copy, edit, etcd, events, r#gen, get, list, logs, machineconfig,
+    memory, mounts, netstat, power, processes, read, service, time, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -70,6 +70,11 @@ pub enum Command {
     },
     /// Prints the version
     Version(version::VersionArgs),
+    /// Bootstrap the etcd cluster on the specified node
+    Bootstrap(etcd::BootstrapArgs),
+    /// Manage etcd
+    #[command(subcommand)]
+    Etcd(etcd::EtcdCommand),
     /// Get a specific resource or list of resources
     Get(get::GetArgs),
     /// Gets current server time

@@ -117,7 +117,8 @@ async fn connect_one(
         tls: tls.clone(),
         timeout: connect_timeout,
     };
-    let uri = format!("https://{endpoint}");
+    // The dialer does TLS itself: tonic must not (it refuses `https` without its own TLS).
+    let uri = format!("http://{endpoint}");
     let channel = tonic::transport::Endpoint::from_shared(uri)
         .map_err(|e| error_chain(&e))?
         .connect_timeout(connect_timeout)

@@ -251,6 +251,27 @@ impl CertificateAuthority {
         })
     }
 
+    /// Issues a leaf certificate for `key` as `request` describes it (common name, Subject
+    /// Organizations, SANs, extended key usages; KeyUsage DigitalSignature and KeyEncipherment):
+    /// for certificates whose key type matters to their user, such as etcd's.
+    pub fn issue_for_key(
+        &self,
+        key: &PrivateKey,
+        request: &CertificateRequest,
+        validity: Validity,
+    ) -> Result<String, PkiError> {
+        let mut extensions = vec![Extension::key_usage(&[
+            KeyUsageBit::DigitalSignature,
+            KeyUsageBit::KeyEncipherment,
+        ])];
+        if !request.extended_key_usages.is_empty() {
+            extensions.push(Extension::extended_key_usage(&request.extended_key_usages)?);
+        }
+        extensions.extend(Extension::subject_alt_name(&request.subject_alt_names)?);
+        let subject = x509_der::name(request.common_name.as_deref(), &request.roles);
+        self.issue(&subject, key, validity, extensions)
+    }
+
     /// Signs a PEM certificate signing request (label `CERTIFICATE REQUEST`) after checking
     /// its self-signature; returns the certificate PEM.
     pub fn sign_csr(

@@ -5,6 +5,7 @@ pub mod config;
 pub mod containers;
 pub mod copy;
 pub mod edit;
+pub mod etcd;
 pub mod events;
 pub mod r#gen;
 pub mod get;
@@ -47,6 +48,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Memory(args) => memory::run(args, &cli.global),
         Command::Time(args) => time::run(args, &cli.global),
         Command::Get(args) => get::run(args, &cli.global),
+        Command::Bootstrap(args) => etcd::bootstrap(args, &cli.global),
+        Command::Etcd(command) => etcd::run(command, &cli.global),
         Command::Processes(args) => processes::run(args, &cli.global),
         Command::Mounts(args) => mounts::run(args, &cli.global),
         Command::Stats(args) => containers::run_stats(args, &cli.global),

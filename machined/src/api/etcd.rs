@@ -1,0 +1,249 @@
+//! Bootstrap and the etcd RPCs, answered through the node's own etcd member (its client URL,
+//! with the admin certificate machined issued). Every call first checks that this node runs
+//! etcd's PKI, i.e. is a control plane.
+
+use etcd_client::{AlarmAction, AlarmType};
+use proto::common::Data;
+use proto::machine::*;
+use tonic::codegen::BoxStream;
+
+use crate::error::MachinedError;
+use crate::etcd::{self, CLIENT_PORT, EtcdPki};
+use crate::machine::Machine;
+
+/// A client of this node's etcd member.
+async fn local(machine: &Machine) -> Result<(etcd_client::Client, String), MachinedError> {
+    let pki = EtcdPki::new(machine.layout.root().join("system/secrets/etcd"));
+    if !pki.ca().exists() {
+        return Err(MachinedError::FailedPrecondition(
+            "etcd is not running on this node: not a control plane, or not started yet".into(),
+        ));
+    }
+    let url = etcd::url(machine.address(), CLIENT_PORT);
+    let client = etcd::connect(&pki, std::slice::from_ref(&url)).await?;
+    Ok((client, url))
+}
+
+pub async fn bootstrap(machine: &Machine) -> Result<BootstrapResponse, MachinedError> {
+    machine.etcd.bootstrap().await?;
+    Ok(BootstrapResponse {
+        messages: vec![Bootstrap::default()],
+    })
+}
+
+pub async fn member_list(machine: &Machine) -> Result<EtcdMemberListResponse, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    let list = client
+        .member_list()
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    let members: Vec<EtcdMember> = list
+        .members()
+        .iter()
+        .map(|m| EtcdMember {
+            id: m.id(),
+            hostname: m.name().to_string(),
+            peer_urls: m.peer_urls().to_vec(),
+            client_urls: m.client_urls().to_vec(),
+            is_learner: m.is_learner(),
+        })
+        .collect();
+    Ok(EtcdMemberListResponse {
+        messages: vec![EtcdMembers {
+            metadata: None,
+            legacy_members: members.iter().map(|m| m.hostname.clone()).collect(),
+            members,
+        }],
+    })
+}
+
+pub async fn status(machine: &Machine) -> Result<EtcdStatusResponse, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    let status = client
+        .status()
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    Ok(EtcdStatusResponse {
+        messages: vec![EtcdStatus {
+            metadata: None,
+            member_status: Some(EtcdMemberStatus {
+                protocol_version: status.version().to_string(),
+                db_size: status.db_size(),
+                db_size_in_use: status.raft_used_db_size(),
+                leader: status.leader(),
+                raft_index: status.raft_index(),
+                raft_term: status.raft_term(),
+                raft_applied_index: status.raft_applied_index(),
+                errors: status.errors().to_vec(),
+                is_learner: status.is_learner(),
+                member_id: status.header().map(|h| h.member_id()).unwrap_or_default(),
+                storage_version: status.storage_version().to_string(),
+            }),
+        }],
+    })
+}
+
+pub async fn remove_member(
+    machine: &Machine,
+    request: EtcdRemoveMemberByIdRequest,
+) -> Result<EtcdRemoveMemberByIdResponse, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    let list = client
+        .member_list()
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    if !list.members().iter().any(|m| m.id() == request.member_id) {
+        return Err(MachinedError::NotFound(format!(
+            "etcd member {:x} not found",
+            request.member_id
+        )));
+    }
+    client
+        .member_remove(request.member_id)
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    Ok(EtcdRemoveMemberByIdResponse {
+        messages: vec![EtcdRemoveMemberById::default()],
+    })
+}
+
+/// Removes this node's member from the cluster, stops etcd and clears its data, so that the
+/// node joins again as a new member after a reboot.
+pub async fn leave(machine: &Machine) -> Result<EtcdLeaveClusterResponse, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    let own = client
+        .status()
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?
+        .header()
+        .map(|h| h.member_id())
+        .unwrap_or_default();
+    client
+        .member_remove(own)
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    machine.services.stop("etcd").await?;
+    let data = etcd::data_dir(machine);
+    match std::fs::remove_dir_all(&data) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(MachinedError::io("removing", data)(e));
+        }
+        _ => {}
+    }
+    Ok(EtcdLeaveClusterResponse {
+        messages: vec![EtcdLeaveCluster::default()],
+    })
+}
+
+pub async fn forfeit_leadership(
+    machine: &Machine,
+) -> Result<EtcdForfeitLeadershipResponse, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    let error = |e| etcd::etcd_error(&url, e);
+    let status = client.status().await.map_err(error)?;
+    let own = status.header().map(|h| h.member_id()).unwrap_or_default();
+    let mut new_leader = String::new();
+    if status.leader() == own {
+        let list = client.member_list().await.map_err(error)?;
+        if let Some(target) = list
+            .members()
+            .iter()
+            .find(|m| m.id() != own && !m.is_learner())
+        {
+            client.move_leader(target.id()).await.map_err(error)?;
+            new_leader = target.name().to_string();
+        }
+    }
+    Ok(EtcdForfeitLeadershipResponse {
+        messages: vec![EtcdForfeitLeadership {
+            metadata: None,
+            member: new_leader,
+        }],
+    })
+}
+
+fn member_alarms(response: &etcd_client::AlarmResponse) -> Vec<EtcdMemberAlarm> {
+    response
+        .alarms()
+        .iter()
+        .map(|a| EtcdMemberAlarm {
+            member_id: a.member_id(),
+            alarm: match a.alarm() {
+                AlarmType::Nospace => etcd_member_alarm::AlarmType::Nospace,
+                AlarmType::Corrupt => etcd_member_alarm::AlarmType::Corrupt,
+                AlarmType::None => etcd_member_alarm::AlarmType::None,
+            } as i32,
+        })
+        .collect()
+}
+
+pub async fn alarm_list(machine: &Machine) -> Result<EtcdAlarmListResponse, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    let alarms = client
+        .alarm(AlarmAction::Get, AlarmType::None, None)
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    Ok(EtcdAlarmListResponse {
+        messages: vec![EtcdAlarm {
+            metadata: None,
+            member_alarms: member_alarms(&alarms),
+        }],
+    })
+}
+
+pub async fn alarm_disarm(machine: &Machine) -> Result<EtcdAlarmDisarmResponse, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    let alarms = client
+        .alarm(AlarmAction::Deactivate, AlarmType::None, None)
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    Ok(EtcdAlarmDisarmResponse {
+        messages: vec![EtcdAlarmDisarm {
+            metadata: None,
+            member_alarms: member_alarms(&alarms),
+        }],
+    })
+}
+
+pub async fn defragment(machine: &Machine) -> Result<EtcdDefragmentResponse, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    client
+        .defragment()
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    Ok(EtcdDefragmentResponse {
+        messages: vec![EtcdDefragment::default()],
+    })
+}
+
+/// The member's snapshot, streamed as it arrives.
+pub async fn snapshot(machine: &Machine) -> Result<BoxStream<Data>, MachinedError> {
+    let (mut client, url) = local(machine).await?;
+    let stream = client
+        .snapshot()
+        .await
+        .map_err(|e| etcd::etcd_error(&url, e))?;
+    let chunks = futures_util::stream::unfold(
+        (stream, url, false),
+        |(mut stream, url, failed)| async move {
+            if failed {
+                return None;
+            }
+            match stream.message().await {
+                Ok(Some(chunk)) => {
+                    let data = Data {
+                        metadata: None,
+                        bytes: chunk.blob().to_vec(),
+                    };
+                    Some((Ok(data), (stream, url, false)))
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    let status = tonic::Status::from(etcd::etcd_error(&url, e));
+                    Some((Err(status), (stream, url, true)))
+                }
+            }
+        },
+    );
+    Ok(Box::pin(chunks))
+}

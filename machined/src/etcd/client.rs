@@ -1,0 +1,34 @@
+//! Talking to etcd members with the node's admin client certificate.
+
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use super::pki::EtcdPki;
+use crate::error::MachinedError;
+
+/// How long connecting and each call may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client of the etcd members at `endpoints` (`https://IP:2379`).
+pub async fn connect(pki: &EtcdPki, endpoints: &[String]) -> Result<Client, MachinedError> {
+    let (ca, crt, key) = pki.admin_identity()?;
+    let tls = TlsOptions::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .identity(Identity::from_pem(crt, key));
+    let options = ConnectOptions::new()
+        .with_tls(tls)
+        .with_connect_timeout(TIMEOUT)
+        .with_timeout(TIMEOUT);
+    Client::connect(endpoints, Some(options))
+        .await
+        .map_err(|e| etcd_error(endpoints.join(","), e))
+}
+
+/// An etcd failure as machined's error.
+pub fn etcd_error(endpoint: impl Into<String>, error: etcd_client::Error) -> MachinedError {
+    MachinedError::Etcd {
+        endpoint: endpoint.into(),
+        reason: error.to_string(),
+    }
+}

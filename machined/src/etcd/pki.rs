@@ -1,0 +1,104 @@
+//! etcd's certificates, issued on the node from `cluster.etcd.ca`: server and peer certificates
+//! (ServerAuth + ClientAuth, the node's address, 127.0.0.1, localhost and hostname as SANs) and
+//! an admin client certificate machined uses to talk to etcd. ECDSA P-256 keys, as upstream.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use atomicfile::Overwrite;
+use pki::{
+    CertificateAuthority, CertificateRequest, ExtendedKeyUsage, PemCertificateAndKey, PrivateKey,
+    SubjectAltNames, Validity,
+};
+
+use crate::error::MachinedError;
+
+/// Lifetime of the certificates issued here (re-issued at every start of etcd).
+const TTL: time::Duration = time::Duration::hours(24 * 365);
+
+/// Where etcd's certificates live.
+#[derive(Clone, Debug)]
+pub struct EtcdPki {
+    dir: PathBuf,
+}
+
+impl EtcdPki {
+    pub fn new(dir: PathBuf) -> Self {
+        EtcdPki { dir }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+    pub fn server(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("server.crt"), self.dir.join("server.key"))
+    }
+    pub fn peer(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("peer.crt"), self.dir.join("peer.key"))
+    }
+    pub fn admin(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("admin.crt"), self.dir.join("admin.key"))
+    }
+
+    /// Issues and writes every certificate for a node named `hostname` at `address`.
+    pub fn issue(
+        &self,
+        ca: &PemCertificateAndKey,
+        hostname: &str,
+        address: IpAddr,
+    ) -> Result<(), MachinedError> {
+        let authority = CertificateAuthority::from_pair(ca)?;
+        let names = SubjectAltNames {
+            dns_names: vec![hostname.to_string(), "localhost".to_string()],
+            ip_addresses: vec![address, IpAddr::from([127, 0, 0, 1])],
+        };
+        let both = [ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth];
+        std::fs::create_dir_all(&self.dir).map_err(MachinedError::io("creating", &self.dir))?;
+        write(&self.ca(), authority.certificate_pem(), 0o644)?;
+        for ((crt, key), request) in [
+            (self.server(), leaf(hostname, &names, &both)),
+            (self.peer(), leaf(hostname, &names, &both)),
+            (
+                self.admin(),
+                leaf(
+                    "talos-rs",
+                    &SubjectAltNames::default(),
+                    &[ExtendedKeyUsage::ClientAuth],
+                ),
+            ),
+        ] {
+            let private = PrivateKey::generate_ecdsa_p256()?;
+            let certificate =
+                authority.issue_for_key(&private, &request, Validity::from_now(TTL))?;
+            write(&crt, &certificate, 0o644)?;
+            write(&key, &private.to_pem(), 0o600)?;
+        }
+        Ok(())
+    }
+
+    /// The admin client identity (certificate and key PEM) and the CA.
+    pub fn admin_identity(&self) -> Result<(String, String, String), MachinedError> {
+        let read =
+            |path: &Path| std::fs::read_to_string(path).map_err(MachinedError::io("reading", path));
+        let (crt, key) = self.admin();
+        Ok((read(&self.ca())?, read(&crt)?, read(&key)?))
+    }
+}
+
+fn leaf(name: &str, names: &SubjectAltNames, usages: &[ExtendedKeyUsage]) -> CertificateRequest {
+    CertificateRequest {
+        common_name: Some(name.to_string()),
+        roles: Vec::new(),
+        subject_alt_names: names.clone(),
+        extended_key_usages: usages.to_vec(),
+    }
+}
+
+fn write(path: &Path, text: &str, mode: u32) -> Result<(), MachinedError> {
+    Ok(atomicfile::write(
+        path,
+        text.as_bytes(),
+        mode,
+        Overwrite::Allow,
+    )?)
+}
