@@ -36,7 +36,7 @@ pub fn reboot(args: RebootArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         RebootMode::Force => reboot_request::Mode::Force,
     };
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         for target in session.targets() {
             let request = RebootRequest { mode: mode as i32 };
@@ -53,7 +53,7 @@ pub fn reboot(args: RebootArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 
 pub fn shutdown(args: ShutdownArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         for target in session.targets() {
             let request = ShutdownRequest { force: args.force };
