@@ -17,8 +17,8 @@ use proto::cosi::resource::state_client::StateClient;
 use proto::machine::machine_service_client::MachineServiceClient;
 use proto::time::time_service_client::TimeServiceClient;
 use talosconfig::Talosconfig;
-use tonic::Streaming;
 use tokio_stream::{StreamExt as _, StreamMap};
+use tonic::Streaming;
 use tonic::transport::Channel;
 
 use crate::cli::{GlobalArgs, InsecureArgs};
@@ -240,7 +240,7 @@ impl Target {
     /// (see [`interleave`]).
     pub async fn stream<T: NodeMessage>(
         &self,
-        reply: Result<tonic::Response<Streaming<T>>, tonic::Status>,
+        reply: StreamReply<T>,
         failures: &mut Failures,
         each: impl FnMut(&str, T) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
@@ -256,12 +256,15 @@ impl Target {
     }
 }
 
+/// What a server-streaming call returns.
+pub type StreamReply<T> = Result<tonic::Response<Streaming<T>>, tonic::Status>;
+
 /// Reads server streams of several targets together, feeding every message to `each` with its
 /// node as it arrives from any of them, until all have ended. Node errors and failed calls are
 /// reported to `failures` (the other streams go on); an error from `each` (such as a closed
 /// stdout) ends the command.
 pub async fn interleave<T: NodeMessage>(
-    replies: Vec<(&Target, Result<tonic::Response<Streaming<T>>, tonic::Status>)>,
+    replies: Vec<(&Target, StreamReply<T>)>,
     failures: &mut Failures,
     mut each: impl FnMut(&str, T) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {

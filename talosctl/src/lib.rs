@@ -16,6 +16,7 @@
 //! Limits: `-o json|yaml` only on `config info` (no other implemented command has an output
 //! flag upstream).
 
+mod action;
 mod cli;
 mod cmd;
 mod connection;

@@ -114,7 +114,7 @@ fn event_row(node: &str, event: &Event) -> Option<Vec<String>> {
 }
 
 /// SOURCE and MESSAGE for a payload; unknown or undecodable payloads show empty cells.
-fn describe_payload(type_url: &str, value: &[u8]) -> (String, String) {
+pub(crate) fn describe_payload(type_url: &str, value: &[u8]) -> (String, String) {
     let name = type_url.strip_prefix(TYPE_URL_PREFIX).unwrap_or(type_url);
     let described = match name {
         "machine.SequenceEvent" => SequenceEvent::decode(value).map(|e| {
