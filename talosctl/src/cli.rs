@@ -41,6 +41,19 @@ pub struct GlobalArgs {
     pub cluster: Option<String>,
 }
 
+/// `-i/--insecure` and `--cert-fingerprint`: on the commands that can reach a node in
+/// maintenance mode.
+#[derive(Debug, Default, Args)]
+pub struct InsecureArgs {
+    /// Use Talos maintenance mode API (TLS without client certificate or server verification)
+    #[arg(short = 'i', long)]
+    pub insecure: bool,
+    /// List of server certificate fingerprints to accept (SHA-256 of the public key, base64 or
+    /// hex; defaults to no check)
+    #[arg(long = "cert-fingerprint", value_delimiter = ',')]
+    pub cert_fingerprints: Vec<String>,
+}
+
 impl GlobalArgs {
     /// The talosconfig path: `--talosconfig`, else upstream's default search.
     pub fn talosconfig_path(&self) -> PathBuf {

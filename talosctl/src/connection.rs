@@ -3,20 +3,25 @@
 //! Normal mode: one client to the context's endpoints (or `--endpoints`), mutual TLS from the
 //! context, and all nodes in one call (`node` for one, `nodes` for several; apid fans out).
 //! Insecure mode (`-i`, maintenance): one client per node, dialled directly without verifying
-//! the server, each answering for itself.
+//! the server (or only pinning its key with `--cert-fingerprint`), each answering for itself.
+//!
+//! Streams of several clients are read together ([`interleave`]): `-f` follows every node.
 
 use std::future::Future;
 
 use anyhow::Context as _;
-use apiclient::{ApiClientError, Client, Endpoint, NodeMessage, NodeReply, NodeTarget};
+use apiclient::{
+    ApiClientError, Client, Endpoint, NodeMessage, NodeReply, NodeTarget, SpkiFingerprint,
+};
 use proto::cosi::resource::state_client::StateClient;
 use proto::machine::machine_service_client::MachineServiceClient;
 use proto::time::time_service_client::TimeServiceClient;
 use talosconfig::Talosconfig;
+use tokio_stream::{StreamExt as _, StreamMap};
 use tonic::Streaming;
 use tonic::transport::Channel;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, InsecureArgs};
 use crate::failures::Failures;
 
 /// Upstream's message when neither `--nodes` nor the context names a node.
@@ -39,7 +44,7 @@ pub struct Session {
 }
 
 /// One client and the nodes its calls are for.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Target {
     client: Client,
     nodes: NodeTarget,
@@ -47,10 +52,25 @@ pub struct Target {
 }
 
 impl Session {
-    /// Connects as the flags say; `insecure` is the command's `-i/--insecure`.
-    pub async fn open(global: &GlobalArgs, insecure: bool) -> anyhow::Result<Session> {
-        if insecure {
-            Self::open_insecure(global).await
+    /// Connects with mutual TLS, as the talosconfig and the global flags say.
+    pub async fn open(global: &GlobalArgs) -> anyhow::Result<Session> {
+        Self::open_mutual(global).await
+    }
+
+    /// Connects as the flags say for a command that has `-i/--insecure` and
+    /// `--cert-fingerprint`.
+    pub async fn open_as(global: &GlobalArgs, access: &InsecureArgs) -> anyhow::Result<Session> {
+        let fingerprints = access
+            .cert_fingerprints
+            .iter()
+            .map(|text| SpkiFingerprint::parse(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        if access.insecure {
+            Self::open_insecure(global, &fingerprints).await
+        } else if !fingerprints.is_empty() {
+            anyhow::bail!(
+                "--cert-fingerprint pins the server of an insecure connection: use it with --insecure"
+            )
         } else {
             Self::open_mutual(global).await
         }
@@ -82,7 +102,10 @@ impl Session {
 
     /// Maintenance mode: no talosconfig needed; nodes from `--nodes`, else from the context if
     /// a talosconfig exists.
-    async fn open_insecure(global: &GlobalArgs) -> anyhow::Result<Session> {
+    async fn open_insecure(
+        global: &GlobalArgs,
+        fingerprints: &[SpkiFingerprint],
+    ) -> anyhow::Result<Session> {
         let mut nodes = global.nodes.clone();
         if nodes.is_empty() {
             let config = Talosconfig::load_or_empty(&global.talosconfig_path())?;
@@ -95,7 +118,7 @@ impl Session {
         }
         let mut targets = Vec::with_capacity(nodes.len());
         for node in &nodes {
-            let client = Client::insecure(&Endpoint::parse(node)?).await?;
+            let client = Client::insecure_pinned(&Endpoint::parse(node)?, fingerprints).await?;
             targets.push(Target {
                 client,
                 nodes: NodeTarget::Endpoint,
@@ -213,38 +236,15 @@ impl Target {
         successes
     }
 
-    /// Feeds every message of a server stream to `each` with its node, until the stream ends.
-    /// Node errors and a failed call are reported to `failures`; an error from `each` (such as
-    /// a closed stdout) ends the command.
+    /// Feeds every message of a server stream to `each` with its node, until the stream ends
+    /// (see [`interleave`]).
     pub async fn stream<T: NodeMessage>(
         &self,
-        reply: Result<tonic::Response<Streaming<T>>, tonic::Status>,
+        reply: StreamReply<T>,
         failures: &mut Failures,
-        mut each: impl FnMut(&str, T) -> anyhow::Result<()>,
+        each: impl FnMut(&str, T) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let mut stream = match reply {
-            Ok(response) => response.into_inner(),
-            Err(status) => {
-                self.call_failed(status, failures);
-                return Ok(());
-            }
-        };
-        loop {
-            match stream.message().await {
-                Ok(Some(message)) => {
-                    let NodeReply { node, result } = NodeReply::of(message, &self.fallback);
-                    match result {
-                        Ok(message) => each(&node, message)?,
-                        Err(error) => failures.report(error),
-                    }
-                }
-                Ok(None) => return Ok(()),
-                Err(status) => {
-                    self.call_failed(status, failures);
-                    return Ok(());
-                }
-            }
-        }
+        interleave(vec![(self, reply)], failures, each).await
     }
 
     fn call_failed(&self, status: tonic::Status, failures: &mut Failures) {
@@ -254,4 +254,46 @@ impl Target {
             ApiClientError::from(status)
         ));
     }
+}
+
+/// What a server-streaming call returns.
+pub type StreamReply<T> = Result<tonic::Response<Streaming<T>>, tonic::Status>;
+
+/// Reads server streams of several targets together, feeding every message to `each` with its
+/// node as it arrives from any of them, until all have ended. Node errors and failed calls are
+/// reported to `failures` (the other streams go on); an error from `each` (such as a closed
+/// stdout) ends the command.
+pub async fn interleave<T: NodeMessage>(
+    replies: Vec<(&Target, StreamReply<T>)>,
+    failures: &mut Failures,
+    mut each: impl FnMut(&str, T) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut streams = StreamMap::new();
+    let mut targets = Vec::with_capacity(replies.len());
+    for (index, (target, reply)) in replies.into_iter().enumerate() {
+        match reply {
+            Ok(response) => {
+                streams.insert(index, response.into_inner());
+            }
+            Err(status) => target.call_failed(status, failures),
+        }
+        targets.push(target);
+    }
+    while let Some((index, item)) = streams.next().await {
+        let target = targets[index];
+        match item {
+            Ok(message) => {
+                let NodeReply { node, result } = NodeReply::of(message, &target.fallback);
+                match result {
+                    Ok(message) => each(&node, message)?,
+                    Err(error) => failures.report(error),
+                }
+            }
+            Err(status) => {
+                target.call_failed(status, failures);
+                streams.remove(&index);
+            }
+        }
+    }
+    Ok(())
 }

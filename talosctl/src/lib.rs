@@ -9,9 +9,20 @@
 //! metadata) and print a NODE column first. A node's failure is printed to stderr as
 //! `error from node X: …`; the other nodes' output is still printed and the exit code is 1.
 //!
-//! Limits: no `-o json|yaml`; in insecure mode (`-i`) streams of several nodes are read one
-//! after the other, so `--follow` only follows the first node.
+//! Commands that can reach a node in maintenance mode take `-i/--insecure` and
+//! `--cert-fingerprint` (pins the server key). Streams of several nodes are interleaved as their
+//! messages arrive, so `logs -f` and `dmesg -f` follow every node.
+//!
+//! `reboot` and `shutdown` wait by default (`--wait`, `--debug`, `--timeout`): each node is
+//! tracked through its `Events` stream until the action is done, and a reboot until the node
+//! answers again from a new boot (see the `action` module for how a dev-mode node, whose boot id
+//! does not change, is recognised).
+//!
+//! Limits: `-o json|yaml` only on `config info` (no other implemented command has an output
+//! flag upstream); `reboot`/`shutdown` print plain progress lines, not upstream's live
+//! terminal table.
 
+mod action;
 mod cli;
 mod cmd;
 mod connection;

@@ -165,6 +165,13 @@ impl Node {
     /// The serial of the certificate apid serves to a new connection (lower-case hex), or
     /// `None` while nothing answers TLS there.
     pub fn serving_serial(&self) -> Option<String> {
+        let leaf = self.serving_certificate()?;
+        Some(pki::CertificateInfo::from_der(&leaf).ok()?.serial)
+    }
+
+    /// The DER certificate apid serves to a new connection, or `None` while nothing answers
+    /// TLS there.
+    pub fn serving_certificate(&self) -> Option<Vec<u8>> {
         use std::io::Write as _;
         let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -183,8 +190,7 @@ impl Node {
         while tls.conn.is_handshaking() {
             tls.conn.complete_io(&mut tls.sock).ok()?;
         }
-        let leaf = tls.conn.peer_certificates()?.first()?;
-        Some(pki::CertificateInfo::from_der(leaf).ok()?.serial)
+        Some(tls.conn.peer_certificates()?.first()?.to_vec())
     }
 }
 

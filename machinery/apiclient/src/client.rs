@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 
 use crate::endpoint::Endpoint;
 use crate::error::{ApiClientError, error_chain};
-use crate::tls::TlsSettings;
+use crate::tls::{FingerprintMismatch, TlsSettings};
 
 /// How long one endpoint may take to accept TCP and finish the TLS handshake. A TCP connect to a
 /// forwarded port can succeed before anything listens behind it, so the handshake is bounded too.
@@ -82,6 +82,20 @@ impl Client {
         Client::connect(
             std::slice::from_ref(endpoint),
             &TlsSettings::insecure()?,
+            DEFAULT_CONNECT_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Connects to one node in maintenance mode, accepting only a server whose key is one of
+    /// `fingerprints` (see [`TlsSettings::insecure_pinned`]; none: any server).
+    pub async fn insecure_pinned(
+        endpoint: &Endpoint,
+        fingerprints: &[crate::SpkiFingerprint],
+    ) -> Result<Client, ApiClientError> {
+        Client::connect(
+            std::slice::from_ref(endpoint),
+            &TlsSettings::insecure_pinned(fingerprints)?,
             DEFAULT_CONNECT_TIMEOUT,
         )
         .await
@@ -191,10 +205,21 @@ impl TlsDialer {
             .map_err(dial_error("connecting to"))?;
         tcp.set_nodelay(true)
             .map_err(dial_error("setting TCP_NODELAY for"))?;
-        let stream = TlsConnector::from(self.tls.client_config())
+        let stream = match TlsConnector::from(self.tls.client_config())
             .connect(server_name, tcp)
             .await
-            .map_err(dial_error("TLS handshake with"))?;
+        {
+            Ok(stream) => stream,
+            Err(error) => {
+                if let Some(mismatch) = FingerprintMismatch::in_handshake_error(&error) {
+                    return Err(ApiClientError::NotPinned {
+                        endpoint: self.endpoint.to_string(),
+                        reason: mismatch.to_string(),
+                    });
+                }
+                return Err(dial_error("TLS handshake with")(error));
+            }
+        };
         Ok(TokioIo::new(stream))
     }
 }

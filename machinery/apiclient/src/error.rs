@@ -19,6 +19,12 @@ pub enum ApiClientError {
     /// A credential (`ca`, `crt` or `key`) is not usable for TLS.
     #[error("client credentials: {field}: {reason}")]
     InvalidCredential { field: &'static str, reason: String },
+    /// A `--cert-fingerprint` value is not a SHA-256 fingerprint.
+    #[error("invalid certificate fingerprint {fingerprint:?}: {reason}")]
+    InvalidFingerprint { fingerprint: String, reason: String },
+    /// A server certificate could not be read.
+    #[error("reading the server certificate: {reason}")]
+    InvalidCertificate { reason: String },
     /// rustls refused the TLS client configuration.
     #[error("building the TLS client configuration: {0}")]
     TlsConfig(#[source] rustls::Error),
@@ -29,6 +35,9 @@ pub enum ApiClientError {
         stage: &'static str,
         source: std::io::Error,
     },
+    /// In pinned insecure mode, the server's key is not one of the accepted fingerprints.
+    #[error("TLS handshake with {endpoint}: {reason}")]
+    NotPinned { endpoint: String, reason: String },
     /// Dialling an endpoint (TCP and TLS handshake) took longer than allowed.
     #[error("connecting to {endpoint}: no TLS handshake within {timeout:?}")]
     DialTimeout { endpoint: String, timeout: Duration },

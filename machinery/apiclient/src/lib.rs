@@ -4,7 +4,8 @@
 //!   `host:port`, `[v6]:port` or a URL), port 50000 by default.
 //! - [`TlsSettings`]: mutual TLS from a talosconfig context (client certificate and key, server
 //!   verified against the context's CA with the dialled host as server name, so an IP endpoint
-//!   must match an IP SAN), or the maintenance-mode "insecure" TLS.
+//!   must match an IP SAN), or the maintenance-mode "insecure" TLS, optionally pinned by
+//!   [`SpkiFingerprint`] (SHA-256 of the server's SubjectPublicKeyInfo).
 //! - [`Client`]: gRPC over HTTP/2 on rustls. Several endpoints are tried in order, each attempt
 //!   (TCP connect and TLS handshake) bounded by a timeout. Messages up to 32 MiB.
 //! - [`NodeTarget`]: the `node` / `nodes` metadata apid routes on.
@@ -12,8 +13,7 @@
 //!   node through `metadata.hostname` / `metadata.error`.
 //!
 //! Limits: endpoints are tried in order rather than balanced round-robin; no HTTP/SOCKS proxy
-//! (`proxy-url`), no alternative `auth` (basic, SideroV1) and no certificate pinning in insecure
-//! mode.
+//! (`proxy-url`) and no alternative `auth` (basic, SideroV1).
 
 mod client;
 mod endpoint;
@@ -27,4 +27,4 @@ pub use endpoint::{DEFAULT_PORT, Endpoint};
 pub use error::ApiClientError;
 pub use reply::{NodeMessage, NodeReply, split_by_node};
 pub use target::{NODE_KEY, NODES_KEY, NodeTarget};
-pub use tls::TlsSettings;
+pub use tls::{SpkiFingerprint, TlsSettings};

@@ -427,3 +427,32 @@ async fn insecure_mode_talks_to_a_server_of_unknown_ca() {
     let strict = Pki::new().client_context(vec![addr.to_string()]);
     assert!(Client::from_context("test", &strict, &[]).await.is_err());
 }
+
+#[tokio::test]
+async fn insecure_mode_can_pin_the_server_key() {
+    let pki = Pki::new();
+    let server = pki.server(&[], &["127.0.0.1"]);
+    let addr = serve(&server, None).await;
+    let der = CertificateDer::from_pem_slice(server.crt.as_deref().expect("crt").as_bytes())
+        .expect("PEM");
+    let own = apiclient::SpkiFingerprint::of_certificate(&der).expect("fingerprint");
+    let endpoint = Endpoint::parse(&addr.to_string()).expect("endpoint");
+
+    let client = Client::insecure_pinned(&endpoint, &[own])
+        .await
+        .expect("pinned key matches");
+    assert!(version(&client, &NodeTarget::Endpoint).await.is_ok());
+
+    let other = apiclient::SpkiFingerprint::parse(&"00".repeat(32)).expect("fingerprint");
+    let error = Client::insecure_pinned(&endpoint, &[other])
+        .await
+        .expect_err("key not pinned");
+    let text = error.to_string();
+    assert!(text.contains("TLS handshake with"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "server certificate fingerprint {own} does not match any of the accepted fingerprints"
+        )),
+        "{text}"
+    );
+}

@@ -9,7 +9,7 @@ use machineconfig::patch::{apply_patches, load_patches};
 use proto::machine::ApplyConfigurationRequest;
 use proto::machine::apply_configuration_request::Mode;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, InsecureArgs};
 use crate::connection::{Session, Target, block_on};
 use crate::failures::Failures;
 
@@ -24,9 +24,8 @@ pub struct ApplyArgs {
     pub config_patch: Vec<String>,
     #[command(flatten)]
     pub how: ApplyOptions,
-    /// Apply the config using the insecure (encrypted with no auth) maintenance service
-    #[arg(short = 'i', long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub access: InsecureArgs,
 }
 
 /// How a config is applied (shared by apply-config, patch and edit).
@@ -84,7 +83,7 @@ pub fn run(args: ApplyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     let request = args.how.request(config)?;
     block_on(async {
-        let session = Session::open(global, args.insecure).await?;
+        let session = Session::open_as(global, &args.access).await?;
         let mut failures = Failures::default();
         let labelled = session.node_count() > 1;
         for target in session.targets() {

@@ -286,7 +286,7 @@ mod new {
             crt_ttl: Some(prost_types::Duration::try_from(ttl).context("--crt-ttl is too large")?),
         };
         block_on(async {
-            let session = Session::open(global, false).await?;
+            let session = Session::open(global).await?;
             session.require_one_node("config new")?;
             let mut failures = Failures::default();
             for target in session.targets() {

@@ -29,7 +29,7 @@ fn namespace(args: &ContainersArgs) -> (String, i32) {
 pub fn run_containers(args: ContainersArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let (namespace, driver) = namespace(&args);
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let mut containers = Vec::new();
         for target in session.targets() {
@@ -51,7 +51,7 @@ pub fn run_containers(args: ContainersArgs, global: &GlobalArgs) -> anyhow::Resu
 pub fn run_stats(args: ContainersArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let (namespace, driver) = namespace(&args);
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let mut stats = Vec::new();
         for target in session.targets() {

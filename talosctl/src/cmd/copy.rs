@@ -23,7 +23,7 @@ pub struct CopyArgs {
 
 pub fn run(args: CopyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         session.require_one_node("copy")?;
         let mut failures = Failures::default();
         let mut archive = Vec::new();

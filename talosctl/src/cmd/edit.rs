@@ -78,7 +78,7 @@ fn for_each_config(
     mut change: impl FnMut(&str, String) -> anyhow::Result<Option<String>>,
 ) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let labelled = session.node_count() > 1;
         let mut failures = Failures::default();
         for target in session.targets().iter().flat_map(Target::per_node) {

@@ -9,7 +9,7 @@ use proto::machine::{
 };
 
 use crate::cli::GlobalArgs;
-use crate::connection::{Session, block_on};
+use crate::connection::{Session, block_on, interleave};
 use crate::failures::Failures;
 use crate::humanize::parse_go_duration;
 
@@ -59,25 +59,26 @@ fn events_request(args: &EventsArgs) -> anyhow::Result<EventsRequest> {
 pub fn run(args: EventsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let request = events_request(&args)?;
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let widths: Vec<usize> = HEADER.iter().map(|h| h.len()).collect();
         let header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
         println!("{}", padded_row(&widths, &header));
+        let mut replies = Vec::new();
         for target in session.targets() {
             let reply = target
                 .machine()
                 .events(target.request(request.clone())?)
                 .await;
-            target
-                .stream(reply, &mut failures, |node, event| {
-                    if let Some(row) = event_row(node, &event) {
-                        println!("{}", padded_row(&widths, &row));
-                    }
-                    Ok(())
-                })
-                .await?;
+            replies.push((target, reply));
         }
+        interleave(replies, &mut failures, |node, event| {
+            if let Some(row) = event_row(node, &event) {
+                println!("{}", padded_row(&widths, &row));
+            }
+            Ok(())
+        })
+        .await?;
         failures.finish()
     })
 }
@@ -113,7 +114,7 @@ fn event_row(node: &str, event: &Event) -> Option<Vec<String>> {
 }
 
 /// SOURCE and MESSAGE for a payload; unknown or undecodable payloads show empty cells.
-fn describe_payload(type_url: &str, value: &[u8]) -> (String, String) {
+pub(crate) fn describe_payload(type_url: &str, value: &[u8]) -> (String, String) {
     let name = type_url.strip_prefix(TYPE_URL_PREFIX).unwrap_or(type_url);
     let described = match name {
         "machine.SequenceEvent" => SequenceEvent::decode(value).map(|e| {

@@ -65,7 +65,7 @@ fn list_request(args: &ListArgs) -> anyhow::Result<ListRequest> {
 pub fn run(args: ListArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let request = list_request(&args)?;
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let mut entries = Vec::new();
         for target in session.targets() {

@@ -1,12 +1,13 @@
 //! `talosctl logs ID` and `talosctl dmesg`: byte streams of service/container logs and of the
-//! kernel log.
+//! kernel log. With several nodes (one `nodes` call through apid, or one stream per node in
+//! insecure mode) the streams are interleaved line by line, each line prefixed with its node.
 
 use clap::Args;
 use proto::common::ContainerDriver;
 use proto::machine::{DmesgRequest, LogsRequest};
 
-use crate::cli::GlobalArgs;
-use crate::connection::{Session, block_on};
+use crate::cli::{GlobalArgs, InsecureArgs};
+use crate::connection::{Session, block_on, interleave};
 use crate::failures::Failures;
 use crate::node_lines::NodeLines;
 
@@ -23,9 +24,8 @@ pub struct LogsArgs {
     /// Use the k8s.io containerd namespace
     #[arg(short = 'k', long)]
     pub kubernetes: bool,
-    /// Use Talos maintenance mode API
-    #[arg(short = 'i', long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub access: InsecureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -36,9 +36,8 @@ pub struct DmesgArgs {
     /// Specify if only new messages should be sent (makes sense only when combined with --follow)
     #[arg(long)]
     pub tail: bool,
-    /// Use Talos maintenance mode API
-    #[arg(short = 'i', long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub access: InsecureArgs,
 }
 
 /// The request for `talosctl logs`: Talos services live in containerd's `system` namespace,
@@ -60,21 +59,22 @@ fn logs_request(args: &LogsArgs) -> LogsRequest {
 
 pub fn run_logs(args: LogsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, args.insecure).await?;
+        let session = Session::open_as(global, &args.access).await?;
         let mut failures = Failures::default();
         let mut lines = NodeLines::new(session.node_count() > 1);
         let mut out = std::io::stdout().lock();
+        let mut replies = Vec::new();
         for target in session.targets() {
             let reply = target
                 .machine()
                 .logs(target.request(logs_request(&args))?)
                 .await;
-            target
-                .stream(reply, &mut failures, |node, data| {
-                    Ok(lines.push(node, &data.bytes, &mut out)?)
-                })
-                .await?;
+            replies.push((target, reply));
         }
+        interleave(replies, &mut failures, |node, data| {
+            Ok(lines.push(node, &data.bytes, &mut out)?)
+        })
+        .await?;
         lines.finish(&mut out)?;
         failures.finish()
     })
@@ -82,7 +82,7 @@ pub fn run_logs(args: LogsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 
 pub fn run_dmesg(args: DmesgArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, args.insecure).await?;
+        let session = Session::open_as(global, &args.access).await?;
         let mut failures = Failures::default();
         let mut lines = NodeLines::new(session.node_count() > 1);
         let mut out = std::io::stdout().lock();
@@ -90,14 +90,15 @@ pub fn run_dmesg(args: DmesgArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             follow: args.follow,
             tail: args.tail,
         };
+        let mut replies = Vec::new();
         for target in session.targets() {
             let reply = target.machine().dmesg(target.request(request)?).await;
-            target
-                .stream(reply, &mut failures, |node, data| {
-                    Ok(lines.push(node, &data.bytes, &mut out)?)
-                })
-                .await?;
+            replies.push((target, reply));
         }
+        interleave(replies, &mut failures, |node, data| {
+            Ok(lines.push(node, &data.bytes, &mut out)?)
+        })
+        .await?;
         lines.finish(&mut out)?;
         failures.finish()
     })

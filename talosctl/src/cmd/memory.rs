@@ -3,7 +3,7 @@
 use clap::Args;
 use proto::machine::MemInfo;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, InsecureArgs};
 use crate::connection::{Session, block_on};
 use crate::failures::Failures;
 use crate::output::table;
@@ -13,14 +13,13 @@ pub struct MemoryArgs {
     /// Display extended memory statistics
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Use Talos maintenance mode API
-    #[arg(short = 'i', long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub access: InsecureArgs,
 }
 
 pub fn run(args: MemoryArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, args.insecure).await?;
+        let session = Session::open_as(global, &args.access).await?;
         let mut failures = Failures::default();
         let mut nodes = Vec::new();
         for target in session.targets() {

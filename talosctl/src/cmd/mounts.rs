@@ -13,7 +13,7 @@ pub struct MountsArgs {}
 
 pub fn run(_args: MountsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let mut mounts = Vec::new();
         for target in session.targets() {

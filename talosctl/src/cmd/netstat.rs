@@ -86,7 +86,7 @@ fn netstat_request(args: &NetstatArgs) -> NetstatRequest {
 pub fn run(args: NetstatArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let request = netstat_request(&args);
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let mut records = Vec::new();
         for target in session.targets() {

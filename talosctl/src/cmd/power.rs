@@ -1,18 +1,26 @@
 //! `talosctl reboot` and `talosctl shutdown`: the node answers at once with an actor id and
-//! runs the sequence on its own.
+//! runs the sequence on its own; with `--wait` (the default) each node is tracked to the end
+//! (see the `action` module) and the command fails if any node fails or times out.
 
-use clap::{Args, ValueEnum};
+use std::time::Duration;
+
+use apiclient::NodeMessage;
+use clap::{ArgAction, Args, ValueEnum};
 use proto::machine::{RebootRequest, ShutdownRequest, reboot_request};
 
+use crate::action::{self, Action};
 use crate::cli::GlobalArgs;
-use crate::connection::{Session, block_on};
+use crate::connection::{Session, Target, block_on};
 use crate::failures::Failures;
+use crate::humanize::parse_go_duration;
 
 #[derive(Debug, Args)]
 pub struct RebootArgs {
     /// Select the reboot mode
     #[arg(short = 'm', long, value_enum, default_value = "default")]
     pub mode: RebootMode,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -27,6 +35,30 @@ pub struct ShutdownArgs {
     /// If true, force a node to shutdown without a cordon/drain
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+}
+
+/// `--wait`, `--debug` and `--timeout`, as upstream's action tracker takes them.
+#[derive(Debug, Args)]
+pub struct TrackingArgs {
+    /// Wait for the operation to complete, tracking its progress. always set to true when
+    /// --debug is set
+    #[arg(
+        long,
+        default_value_t = true,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub wait: bool,
+    /// Debug operation from kernel logs. --wait is set to true when this flag is set
+    #[arg(long)]
+    pub debug: bool,
+    /// Time to wait for the operation is complete if --debug or --wait is set
+    #[arg(long, default_value = "30m")]
+    pub timeout: String,
 }
 
 pub fn reboot(args: RebootArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -35,38 +67,181 @@ pub fn reboot(args: RebootArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         RebootMode::Powercycle => reboot_request::Mode::Powercycle,
         RebootMode::Force => reboot_request::Mode::Force,
     };
+    run(
+        Action::Reboot,
+        &args.tracking,
+        global,
+        |target| async move {
+            let request = target.request(RebootRequest { mode: mode as i32 })?;
+            let reply = target.machine().reboot(request).await;
+            Ok(reply.map(|r| r.into_inner().messages))
+        },
+    )
+}
+
+pub fn shutdown(args: ShutdownArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let force = args.force;
+    run(
+        Action::Shutdown,
+        &args.tracking,
+        global,
+        |target| async move {
+            let request = target.request(ShutdownRequest { force })?;
+            let reply = target.machine().shutdown(request).await;
+            Ok(reply.map(|r| r.into_inner().messages))
+        },
+    )
+}
+
+/// A reply element naming the actor id of the sequence it started.
+trait ActorReply: NodeMessage {
+    fn actor_id(&self) -> &str;
+}
+
+impl ActorReply for proto::machine::Reboot {
+    fn actor_id(&self) -> &str {
+        &self.actor_id
+    }
+}
+
+impl ActorReply for proto::machine::Shutdown {
+    fn actor_id(&self) -> &str {
+        &self.actor_id
+    }
+}
+
+/// Requests `action` from every node, one call per node, then tracks them all together.
+fn run<T, F, Fut>(
+    action: Action,
+    tracking: &TrackingArgs,
+    global: &GlobalArgs,
+    call: F,
+) -> anyhow::Result<()>
+where
+    T: ActorReply,
+    F: Fn(Target) -> Fut,
+    Fut: Future<Output = anyhow::Result<Result<Vec<T>, tonic::Status>>>,
+{
+    let wait = tracking.wait || tracking.debug;
+    let timeout = parse_go_duration(&tracking.timeout)?;
+    let verb = match action {
+        Action::Reboot => "reboot",
+        Action::Shutdown => "shutdown",
+    };
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
-        for target in session.targets() {
-            let request = RebootRequest { mode: mode as i32 };
-            let reply = target.machine().reboot(target.request(request)?).await;
-            for (node, reboot) in
-                target.unary(reply.map(|r| r.into_inner().messages), &mut failures)
-            {
-                println!("{node}: reboot requested (actor id {})", reboot.actor_id);
+        let targets: Vec<Target> = session
+            .targets()
+            .iter()
+            .flat_map(Target::per_node)
+            .collect();
+        if wait {
+            let labels: Vec<String> = targets.iter().map(Target::label).collect();
+            println!("watching nodes: [{}]", labels.join(" "));
+        }
+        let mut tracked = Vec::new();
+        for target in targets {
+            let boot_id = if wait && action == Action::Reboot {
+                action::read_boot_id(&target).await
+            } else {
+                None
+            };
+            let reply = call(target.clone()).await?;
+            for (node, reply) in target.unary(reply, &mut failures) {
+                let actor_id = reply.actor_id().to_string();
+                if wait {
+                    println!("    * {node}: {verb} requested (actor id {actor_id})");
+                    tracked.push((target.clone(), node, actor_id, boot_id.clone()));
+                } else {
+                    println!("{node}: {verb} requested (actor id {actor_id})");
+                }
+            }
+        }
+        let results = futures_util::future::join_all(tracked.iter().map(
+            |(target, node, actor_id, boot_id)| {
+                track_node(
+                    target,
+                    node,
+                    action,
+                    actor_id,
+                    boot_id.clone(),
+                    timeout,
+                    tracking.debug,
+                )
+            },
+        ))
+        .await;
+        for (node, result) in tracked.iter().map(|(_, node, _, _)| node).zip(results) {
+            if let Err(reason) = result {
+                failures.report(format_args!(
+                    "error from node {node}: {verb} failed: {reason}"
+                ));
             }
         }
         failures.finish()
     })
 }
 
-pub fn shutdown(args: ShutdownArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    block_on(async {
-        let session = Session::open(global, false).await?;
-        let mut failures = Failures::default();
-        for target in session.targets() {
-            let request = ShutdownRequest { force: args.force };
-            let reply = target.machine().shutdown(target.request(request)?).await;
-            for (node, shutdown) in
-                target.unary(reply.map(|r| r.into_inner().messages), &mut failures)
-            {
-                println!(
-                    "{node}: shutdown requested (actor id {})",
-                    shutdown.actor_id
-                );
-            }
-        }
-        failures.finish()
-    })
+/// Tracks one node within `timeout`; with `debug`, prints its kernel log on failure.
+async fn track_node(
+    target: &Target,
+    node: &str,
+    action: Action,
+    actor_id: &str,
+    boot_id: Option<String>,
+    timeout: Duration,
+    debug: bool,
+) -> Result<(), String> {
+    let say = |line: &str| println!("    * {node}: {line}");
+    let tracking = async {
+        tokio::time::timeout(
+            timeout,
+            action::track(target, action, actor_id, boot_id, &say),
+        )
+        .await
+        .unwrap_or_else(|_| Err(format!("timed out after {timeout:?}")))
+    };
+    if !debug {
+        return tracking.await;
+    }
+    let mut kernel_log = Vec::new();
+    let result = tokio::select! {
+        result = tracking => result,
+        () = action::collect_kernel_log(target, &mut kernel_log) => unreachable!("never ends"),
+    };
+    if result.is_err() {
+        eprintln!("{node}: kernel log:");
+        eprintln!("{}", String::from_utf8_lossy(&kernel_log));
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        reboot: RebootArgs,
+    }
+
+    #[test]
+    fn wait_is_on_by_default_and_can_be_turned_off() {
+        let args = Wrapper::parse_from(["reboot"]).reboot;
+        assert!(args.tracking.wait);
+        assert_eq!(args.tracking.timeout, "30m");
+        assert_eq!(args.mode, RebootMode::Default);
+        let args = Wrapper::parse_from(["reboot", "--wait=false", "-m", "powercycle"]).reboot;
+        assert!(!args.tracking.wait);
+        assert_eq!(args.mode, RebootMode::Powercycle);
+        let args = Wrapper::parse_from(["reboot", "--wait", "--timeout", "5m"]).reboot;
+        assert!(args.tracking.wait);
+        assert_eq!(
+            parse_go_duration(&args.tracking.timeout).expect("duration"),
+            Duration::from_secs(300)
+        );
+    }
 }

@@ -26,7 +26,7 @@ pub enum SortColumn {
 
 pub fn run(args: ProcessesArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let mut processes = Vec::new();
         for target in session.targets() {

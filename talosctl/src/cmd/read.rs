@@ -17,7 +17,7 @@ pub struct ReadArgs {
 
 pub fn run(args: ReadArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         session.require_one_node("read")?;
         let mut failures = Failures::default();
         let mut out = std::io::stdout().lock();

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use clap::{Args, ValueEnum};
 use proto::machine::{ServiceInfo, ServiceRestartRequest, ServiceStartRequest, ServiceStopRequest};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, InsecureArgs};
 use crate::connection::{Session, block_on};
 use crate::failures::Failures;
 use crate::humanize::since;
@@ -18,9 +18,8 @@ pub struct ServiceArgs {
     /// What to do with the service
     #[arg(value_enum, requires = "id")]
     pub action: Option<ServiceAction>,
-    /// Use Talos maintenance mode API
-    #[arg(short = 'i', long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub access: InsecureArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -33,7 +32,7 @@ pub enum ServiceAction {
 
 pub fn run(args: ServiceArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, args.insecure).await?;
+        let session = Session::open_as(global, &args.access).await?;
         let mut failures = Failures::default();
         match (args.id, args.action.unwrap_or(ServiceAction::Status)) {
             (None, _) => list(&session, &mut failures).await?,

@@ -20,7 +20,7 @@ pub struct TimeArgs {
 
 pub fn run(args: TimeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let mut rows = Vec::new();
         for target in session.targets() {

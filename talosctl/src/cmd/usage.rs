@@ -36,7 +36,7 @@ pub fn run(args: UsageArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         paths: args.paths.clone(),
     };
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         let mut failures = Failures::default();
         let mut entries = Vec::new();
         for target in session.targets() {

@@ -3,7 +3,7 @@
 use clap::Args;
 use proto::machine::Version;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, InsecureArgs};
 use crate::connection::{Session, block_on};
 use crate::failures::Failures;
 
@@ -15,9 +15,8 @@ pub struct VersionArgs {
     /// Print the short version
     #[arg(long)]
     pub short: bool,
-    /// Use Talos maintenance mode API
-    #[arg(short = 'i', long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub access: InsecureArgs,
 }
 
 pub fn run(args: VersionArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -33,7 +32,7 @@ pub fn run(args: VersionArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     block_on(async {
-        let session = Session::open(global, args.insecure).await?;
+        let session = Session::open_as(global, &args.access).await?;
         let mut failures = Failures::default();
         println!("Server:");
         for target in session.targets() {
