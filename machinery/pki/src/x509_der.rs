@@ -32,6 +32,7 @@ const OID_SIG_RSA_SHA256: &[u64] = &[1, 2, 840, 113549, 1, 1, 11];
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum KeyUsageBit {
     DigitalSignature = 0,
+    KeyEncipherment = 2,
     KeyCertSign = 5,
     CrlSign = 6,
 }
