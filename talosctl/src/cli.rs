@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, edit, events, r#gen, list, logs, machineconfig, memory,
+    apply, config, containers, copy, edit, events, r#gen, kubeconfig, list, logs, machineconfig, memory,
     mounts, netstat, power, processes, read, service, time, usage, validate, version,
 };
 
@@ -104,6 +104,8 @@ pub enum Command {
     /// Read a file on the machine
     #[command(visible_alias = "cat")]
     Read(read::ReadArgs),
+    /// Download the admin kubeconfig from the node
+    Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Copy data out from the node
     #[command(visible_alias = "cp")]
     Copy(copy::CopyArgs),

@@ -6,6 +6,7 @@ pub mod containers;
 pub mod copy;
 pub mod edit;
 pub mod events;
+pub mod kubeconfig;
 pub mod r#gen;
 pub mod list;
 pub mod logs;
@@ -52,6 +53,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Netstat(args) => netstat::run(args, &cli.global),
         Command::List(args) => list::run(args, &cli.global),
         Command::Read(args) => read::run(args, &cli.global),
+        Command::Kubeconfig(args) => kubeconfig::run(args, &cli.global),
         Command::Copy(args) => copy::run(args, &cli.global),
         Command::Usage(args) => usage::run(args, &cli.global),
         Command::ApplyConfig(args) => apply::run(args, &cli.global),
