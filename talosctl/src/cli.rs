@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, edit, events, r#gen, kubeconfig, list, logs, machineconfig, memory,
-    mounts, netstat, power, processes, read, service, time, usage, validate, version,
+    apply, config, containers, copy, edit, events, r#gen, kubeconfig, list, logs, machineconfig,
+    memory, mounts, netstat, power, processes, read, service, time, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.

@@ -498,7 +498,8 @@ async fn kubeconfig_is_fetched_written_and_merged() {
     let run = talosctl(&talosconfig, &["kubeconfig", out_arg, "-n", "10.5.0.2"]).await;
     assert!(run.success, "{}", run.stderr);
     assert!(
-        run.stdout.contains("renamed cluster \"demo\" -> \"demo-1\""),
+        run.stdout
+            .contains("renamed cluster \"demo\" -> \"demo-1\""),
         "{}",
         run.stdout
     );
@@ -514,7 +515,11 @@ async fn kubeconfig_is_fetched_written_and_merged() {
     )
     .await;
     assert!(!run.success);
-    assert!(run.stderr.contains("use --force to overwrite"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("use --force to overwrite"),
+        "{}",
+        run.stderr
+    );
     let run = talosctl(
         &talosconfig,
         &["kubeconfig", out_arg, "-m=false", "-f", "-n", "10.5.0.2"],
@@ -523,7 +528,10 @@ async fn kubeconfig_is_fetched_written_and_merged() {
     assert!(run.success, "{}", run.stderr);
     let replaced = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
-        kubernetes::Kubeconfig::from_yaml(&replaced, "replaced").unwrap().contexts.len(),
+        kubernetes::Kubeconfig::from_yaml(&replaced, "replaced")
+            .unwrap()
+            .contexts
+            .len(),
         1
     );
 

@@ -113,7 +113,9 @@ mod tests {
             "tls-cert-file" => Merge::Denied,
             _ => Merge::Replace,
         };
-        flags.merge(&extra, "cluster.apiServer.extraArgs", policy).unwrap();
+        flags
+            .merge(&extra, "cluster.apiServer.extraArgs", policy)
+            .unwrap();
         assert_eq!(
             flags.render(),
             [

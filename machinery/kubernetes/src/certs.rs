@@ -68,7 +68,12 @@ impl ControlPlaneCertificates {
     /// contents). The etcd client files and `encryptionconfig.yaml` are not among them.
     pub fn api_server_files(&self) -> Vec<(&'static str, String)> {
         let part = |pair: &PemCertificateAndKey, crt: bool| {
-            if crt { pair.crt.clone() } else { pair.key.clone() }.unwrap_or_default()
+            if crt {
+                pair.crt.clone()
+            } else {
+                pair.key.clone()
+            }
+            .unwrap_or_default()
         };
         vec![
             ("ca.crt", self.ca_pem.clone()),
@@ -107,7 +112,9 @@ fn load_ca(
 }
 
 /// The Kubernetes CA (`cluster.ca`, certificate and key: control planes only).
-pub(crate) fn kubernetes_ca(cluster: &ClusterConfig) -> Result<CertificateAuthority, KubernetesError> {
+pub(crate) fn kubernetes_ca(
+    cluster: &ClusterConfig,
+) -> Result<CertificateAuthority, KubernetesError> {
     load_ca(cluster.ca.as_ref(), "cluster.ca")
 }
 
@@ -116,7 +123,10 @@ pub(crate) fn kubernetes_ca(cluster: &ClusterConfig) -> Result<CertificateAuthor
 /// `kubernetes.default`, `kubernetes.default.svc`, `kubernetes.default.svc.<domain>`,
 /// `localhost`, the node's hostname and FQDN, the first address of each service CIDR,
 /// `127.0.0.1` and the node's addresses. Entries that parse as IPs become IP SANs.
-pub fn api_server_sans(config: &Config, node: &NodeInfo) -> Result<SubjectAltNames, KubernetesError> {
+pub fn api_server_sans(
+    config: &Config,
+    node: &NodeInfo,
+) -> Result<SubjectAltNames, KubernetesError> {
     let (_, cluster) = cluster::sections(config)?;
     let endpoint = cluster::endpoint(cluster)?;
     let mut names: Vec<String> = vec![cluster::endpoint_host(&endpoint)];
@@ -124,16 +134,13 @@ pub fn api_server_sans(config: &Config, node: &NodeInfo) -> Result<SubjectAltNam
         names.extend(api_server.cert_sans.iter().cloned());
     }
     let domain = cluster::dns_domain(cluster);
-    names.extend(
-        [
-            "kubernetes".to_string(),
-            "kubernetes.default".to_string(),
-            "kubernetes.default.svc".to_string(),
-            format!("kubernetes.default.svc.{domain}"),
-            "localhost".to_string(),
-        ]
-        .into_iter(),
-    );
+    names.extend([
+        "kubernetes".to_string(),
+        "kubernetes.default".to_string(),
+        "kubernetes.default.svc".to_string(),
+        format!("kubernetes.default.svc.{domain}"),
+        "localhost".to_string(),
+    ]);
     names.push(node.hostname.clone());
     names.push(node.fqdn());
 

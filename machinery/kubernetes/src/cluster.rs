@@ -40,7 +40,9 @@ impl NodeInfo {
 }
 
 /// The v1alpha1 `machine` and `cluster` sections of a config.
-pub(crate) fn sections(config: &Config) -> Result<(&MachineConfig, &ClusterConfig), KubernetesError> {
+pub(crate) fn sections(
+    config: &Config,
+) -> Result<(&MachineConfig, &ClusterConfig), KubernetesError> {
     let v1alpha1 = config.v1alpha1.as_ref().ok_or(KubernetesError::Missing {
         key: "v1alpha1 document",
     })?;

@@ -29,7 +29,9 @@ pub enum KubernetesError {
         flag: String,
     },
     /// `machine.kubelet.extraConfig` tried to set a field that Talos owns.
-    #[error("machine.kubelet.extraConfig: the field {field} is set by Talos and cannot be overridden")]
+    #[error(
+        "machine.kubelet.extraConfig: the field {field} is set by Talos and cannot be overridden"
+    )]
     DeniedKubeletField {
         /// The top-level KubeletConfiguration field.
         field: String,

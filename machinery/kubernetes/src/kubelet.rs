@@ -73,7 +73,10 @@ pub fn kubelet_configuration(config: &Config, node: &NodeInfo) -> Result<String,
     } else {
         ("100m", "384Mi")
     };
-    let dns: Vec<String> = cluster_dns(config)?.iter().map(ToString::to_string).collect();
+    let dns: Vec<String> = cluster_dns(config)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut document = json!({
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -110,7 +113,10 @@ pub fn kubelet_configuration(config: &Config, node: &NodeInfo) -> Result<String,
             "ephemeral-storage": "256Mi",
         },
     });
-    if !kubelet.and_then(|k| k.disable_manifests_directory).unwrap_or(false) {
+    if !kubelet
+        .and_then(|k| k.disable_manifests_directory)
+        .unwrap_or(false)
+    {
         document["staticPodPath"] = json!(MANIFESTS_DIR);
     }
     if kubelet

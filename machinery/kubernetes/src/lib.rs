@@ -25,7 +25,9 @@ mod kubeconfig;
 mod kubelet;
 mod static_pods;
 
-pub use archive::{KUBECONFIG_ENTRY, admin_kubeconfig_tar_gz, extract_kubeconfig, kubeconfig_tar_gz};
+pub use archive::{
+    KUBECONFIG_ENTRY, admin_kubeconfig_tar_gz, extract_kubeconfig, kubeconfig_tar_gz,
+};
 pub use certs::{
     ADMIN_CERTIFICATE_TTL, ADMIN_COMMON_NAME, ADMIN_ORGANIZATION,
     API_SERVER_KUBELET_CLIENT_COMMON_NAME, ControlPlaneCertificates,

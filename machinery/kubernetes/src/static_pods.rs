@@ -26,7 +26,8 @@ pub const API_SERVER_CONFIG_DIR: &str = "/system/config/kubernetes/kube-apiserve
 /// Where kube-apiserver writes its audit log.
 pub const AUDIT_LOG_DIR: &str = "/var/log/audit/kube";
 /// kube-controller-manager's secrets (CA, service-account key, kubeconfig) on the host.
-pub const CONTROLLER_MANAGER_SECRETS_DIR: &str = "/system/secrets/kubernetes/kube-controller-manager";
+pub const CONTROLLER_MANAGER_SECRETS_DIR: &str =
+    "/system/secrets/kubernetes/kube-controller-manager";
 /// kube-scheduler's secrets (kubeconfig) on the host.
 pub const SCHEDULER_SECRETS_DIR: &str = "/system/secrets/kubernetes/kube-scheduler";
 /// kube-scheduler's configuration on the host.
@@ -61,7 +62,10 @@ pub fn static_pods(
     }
     pods.into_iter()
         .map(|pod| {
-            let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let name = pod["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let yaml = serde_yaml::to_string(&pod).map_err(|source| KubernetesError::Encode {
                 what: "static pod",
                 source,
@@ -305,7 +309,10 @@ fn api_server(cluster: &ClusterConfig, node: &NodeInfo) -> Result<Value, Kuberne
     let service_cidrs = join(&cluster::service_subnets(cluster)?);
 
     let mut flags = Flags::new(&[
-        ("admission-control-config-file", &config_file("admission-control-config.yaml")),
+        (
+            "admission-control-config-file",
+            &config_file("admission-control-config.yaml"),
+        ),
         ("allow-privileged", "true"),
         ("anonymous-auth", "false"),
         ("api-audiences", &endpoint),
@@ -322,9 +329,15 @@ fn api_server(cluster: &ClusterConfig, node: &NodeInfo) -> Result<Value, Kuberne
         ("enable-bootstrap-token-auth", "true"),
         ("tls-min-version", "VersionTLS12"),
         ("tls-cipher-suites", TLS_CIPHER_SUITES),
-        ("encryption-provider-config", &secret("encryptionconfig.yaml")),
+        (
+            "encryption-provider-config",
+            &secret("encryptionconfig.yaml"),
+        ),
         ("audit-policy-file", &config_file("auditpolicy.yaml")),
-        ("audit-log-path", &in_dir(AUDIT_LOG_DIR, "kube-apiserver.log")),
+        (
+            "audit-log-path",
+            &in_dir(AUDIT_LOG_DIR, "kube-apiserver.log"),
+        ),
         ("audit-log-maxage", "30"),
         ("audit-log-maxbackup", "10"),
         ("audit-log-maxsize", "100"),
@@ -333,16 +346,28 @@ fn api_server(cluster: &ClusterConfig, node: &NodeInfo) -> Result<Value, Kuberne
         ("etcd-certfile", &secret("etcd-client.crt")),
         ("etcd-keyfile", &secret("etcd-client.key")),
         ("etcd-servers", ETCD_SERVERS),
-        ("kubelet-client-certificate", &secret("apiserver-kubelet-client.crt")),
-        ("kubelet-client-key", &secret("apiserver-kubelet-client.key")),
+        (
+            "kubelet-client-certificate",
+            &secret("apiserver-kubelet-client.crt"),
+        ),
+        (
+            "kubelet-client-key",
+            &secret("apiserver-kubelet-client.key"),
+        ),
         ("secure-port", &port),
         ("service-account-issuer", &endpoint),
         ("service-account-key-file", &secret("service-account.pub")),
-        ("service-account-signing-key-file", &secret("service-account.key")),
+        (
+            "service-account-signing-key-file",
+            &secret("service-account.key"),
+        ),
         ("service-cluster-ip-range", &service_cidrs),
         ("tls-cert-file", &secret("apiserver.crt")),
         ("tls-private-key-file", &secret("apiserver.key")),
-        ("kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname"),
+        (
+            "kubelet-preferred-address-types",
+            "InternalIP,ExternalIP,Hostname",
+        ),
     ]);
     if let Some(address) = node.addresses.first() {
         flags.set("advertise-address", address.to_string());
@@ -358,30 +383,39 @@ fn api_server(cluster: &ClusterConfig, node: &NodeInfo) -> Result<Value, Kuberne
     if legacy_authorization || !supports_config_file {
         flags.set("authorization-mode", "Node,RBAC");
     } else {
-        flags.set("authorization-config", config_file("authorization-config.yaml"));
+        flags.set(
+            "authorization-config",
+            config_file("authorization-config.yaml"),
+        );
     }
-    flags.merge(extra_args, "cluster.apiServer.extraArgs", |flag| match flag {
-        "enable-admission-plugins" | "feature-gates" | "authorization-mode"
-        | "tls-cipher-suites" => Merge::Additive,
-        "service-account-issuer" => Merge::Append,
-        "etcd-servers"
-        | "client-ca-file"
-        | "requestheader-client-ca-file"
-        | "proxy-client-cert-file"
-        | "proxy-client-key-file"
-        | "encryption-provider-config"
-        | "etcd-cafile"
-        | "etcd-certfile"
-        | "etcd-keyfile"
-        | "kubelet-client-certificate"
-        | "kubelet-client-key"
-        | "service-account-key-file"
-        | "service-account-signing-key-file"
-        | "tls-cert-file"
-        | "tls-private-key-file"
-        | "authorization-config" => Merge::Denied,
-        _ => Merge::Replace,
-    })?;
+    flags.merge(
+        extra_args,
+        "cluster.apiServer.extraArgs",
+        |flag| match flag {
+            "enable-admission-plugins"
+            | "feature-gates"
+            | "authorization-mode"
+            | "tls-cipher-suites" => Merge::Additive,
+            "service-account-issuer" => Merge::Append,
+            "etcd-servers"
+            | "client-ca-file"
+            | "requestheader-client-ca-file"
+            | "proxy-client-cert-file"
+            | "proxy-client-key-file"
+            | "encryption-provider-config"
+            | "etcd-cafile"
+            | "etcd-certfile"
+            | "etcd-keyfile"
+            | "kubelet-client-certificate"
+            | "kubelet-client-key"
+            | "service-account-key-file"
+            | "service-account-signing-key-file"
+            | "tls-cert-file"
+            | "tls-private-key-file"
+            | "authorization-config" => Merge::Denied,
+            _ => Merge::Replace,
+        },
+    )?;
     let mut command = vec!["/usr/local/bin/kube-apiserver".to_string()];
     command.extend(flags.render());
     pod(Component {
@@ -414,7 +448,10 @@ fn controller_manager(cluster: &ClusterConfig) -> Result<Value, KubernetesError>
         ("allocate-node-cidrs", "true"),
         ("bind-address", "127.0.0.1"),
         ("cluster-cidr", &join(&cluster::pod_subnets(cluster)?)),
-        ("service-cluster-ip-range", &join(&cluster::service_subnets(cluster)?)),
+        (
+            "service-cluster-ip-range",
+            &join(&cluster::service_subnets(cluster)?),
+        ),
         ("cluster-signing-cert-file", &secret("ca.crt")),
         ("cluster-signing-key-file", &secret("ca.key")),
         ("controllers", "*,tokencleaner"),
@@ -424,7 +461,10 @@ fn controller_manager(cluster: &ClusterConfig) -> Result<Value, KubernetesError>
         ("authorization-kubeconfig", &kubeconfig),
         ("leader-elect", "true"),
         ("root-ca-file", &secret("ca.crt")),
-        ("service-account-private-key-file", &secret("service-account.key")),
+        (
+            "service-account-private-key-file",
+            &secret("service-account.key"),
+        ),
         ("profiling", "false"),
         ("tls-min-version", "VersionTLS13"),
     ]);
@@ -450,7 +490,11 @@ fn controller_manager(cluster: &ClusterConfig) -> Result<Value, KubernetesError>
     let mut probes = BTreeMap::new();
     probes.insert(
         "startupProbe",
-        https_probe("/healthz", 10257, json!({"periodSeconds": 5, "failureThreshold": 12})),
+        https_probe(
+            "/healthz",
+            10257,
+            json!({"periodSeconds": 5, "failureThreshold": 12}),
+        ),
     );
     probes.insert(
         "livenessProbe",
@@ -480,7 +524,10 @@ fn scheduler(cluster: &ClusterConfig) -> Result<Value, KubernetesError> {
     let config = cluster.scheduler.as_ref();
     let kubeconfig = in_dir(SCHEDULER_SECRETS_DIR, "kubeconfig");
     let mut flags = Flags::new(&[
-        ("config", &in_dir(SCHEDULER_CONFIG_DIR, "scheduler-config.yaml")),
+        (
+            "config",
+            &in_dir(SCHEDULER_CONFIG_DIR, "scheduler-config.yaml"),
+        ),
         ("authentication-tolerate-lookup-failure", "false"),
         ("authentication-kubeconfig", &kubeconfig),
         ("authorization-kubeconfig", &kubeconfig),
@@ -504,7 +551,11 @@ fn scheduler(cluster: &ClusterConfig) -> Result<Value, KubernetesError> {
     let mut probes = BTreeMap::new();
     probes.insert(
         "startupProbe",
-        https_probe("/livez", 10259, json!({"periodSeconds": 5, "failureThreshold": 12})),
+        https_probe(
+            "/livez",
+            10259,
+            json!({"periodSeconds": 5, "failureThreshold": 12}),
+        ),
     );
     probes.insert(
         "livenessProbe",

@@ -57,8 +57,17 @@ fn api_server_sans_are_upstreams_list() {
     ] {
         assert!(sans.dns_names.iter().any(|n| n == dns), "{dns} in {sans:?}");
     }
-    for address in ["10.96.0.1", "127.0.0.1", "10.5.0.2", "fd00::2", "10.5.0.100"] {
-        assert!(sans.ip_addresses.contains(&ip(address)), "{address} in {sans:?}");
+    for address in [
+        "10.96.0.1",
+        "127.0.0.1",
+        "10.5.0.2",
+        "fd00::2",
+        "10.5.0.100",
+    ] {
+        assert!(
+            sans.ip_addresses.contains(&ip(address)),
+            "{address} in {sans:?}"
+        );
     }
     let mut sorted = sans.dns_names.clone();
     sorted.sort();
@@ -87,19 +96,28 @@ fn control_plane_certificates_chain_to_the_right_cas_with_upstream_subjects() {
     assert_eq!(info.organizations, ["kube-master"]);
     assert_eq!(info.extended_key_usages, [ExtendedKeyUsage::ServerAuth]);
     assert_eq!(info.public_key_algorithm, Some(KeyAlgorithm::EcdsaP256));
-    assert!(info.dns_names.contains(&"kubernetes.default.svc.cluster.local".to_string()));
+    assert!(
+        info.dns_names
+            .contains(&"kubernetes.default.svc.cluster.local".to_string())
+    );
     assert!(info.ip_addresses.contains(&ip("10.96.0.1")));
     assert!(info.ip_addresses.contains(&ip("fd00::2")));
     assert!(!info.is_ca);
     let lifetime = info.not_after - info.not_before;
-    assert!((lifetime - Duration::hours(8760)).abs() < Duration::seconds(2), "{lifetime}");
+    assert!(
+        (lifetime - Duration::hours(8760)).abs() < Duration::seconds(2),
+        "{lifetime}"
+    );
 
     let kubelet_client = &certificates.api_server_kubelet_client;
     let crt = kubelet_client.crt.as_deref().unwrap();
     verify_signed_by(crt, &k8s_ca).unwrap();
     verify_pair(crt, kubelet_client.key.as_deref().unwrap(), now).unwrap();
     let info = CertificateInfo::from_pem(crt).unwrap();
-    assert_eq!(info.common_name.as_deref(), Some("apiserver-kubelet-client"));
+    assert_eq!(
+        info.common_name.as_deref(),
+        Some("apiserver-kubelet-client")
+    );
     assert_eq!(info.organizations, ["system:masters"]);
     assert_eq!(info.extended_key_usages, [ExtendedKeyUsage::ClientAuth]);
     assert!(info.dns_names.is_empty() && info.ip_addresses.is_empty());
@@ -107,7 +125,10 @@ fn control_plane_certificates_chain_to_the_right_cas_with_upstream_subjects() {
     let front_proxy = &certificates.front_proxy;
     let crt = front_proxy.crt.as_deref().unwrap();
     verify_signed_by(crt, &front_proxy_ca).unwrap();
-    assert!(verify_signed_by(crt, &k8s_ca).is_err(), "not from the Kubernetes CA");
+    assert!(
+        verify_signed_by(crt, &k8s_ca).is_err(),
+        "not from the Kubernetes CA"
+    );
     let info = CertificateInfo::from_pem(crt).unwrap();
     assert_eq!(info.common_name.as_deref(), Some("front-proxy-client"));
     assert!(info.organizations.is_empty());
@@ -138,16 +159,23 @@ fn control_plane_certificates_chain_to_the_right_cas_with_upstream_subjects() {
     ] {
         assert!(names.contains(&name), "{name}");
     }
-    assert!(files.iter().all(|(_, contents)| contents.starts_with("-----BEGIN")));
+    assert!(
+        files
+            .iter()
+            .all(|(_, contents)| contents.starts_with("-----BEGIN"))
+    );
 }
 
 #[test]
 fn a_worker_config_without_the_ca_key_is_refused_by_name() {
     let bundle = SecretsBundle::generate().unwrap();
-    let worker =
-        machineconfig::generate::worker(&bundle, &ClusterSpec::new("demo", "https://10.5.0.2:6443"))
-            .unwrap();
-    let error = control_plane_certificates(&worker, &node(), Validity::from_now(Duration::hours(1)))
-        .unwrap_err();
+    let worker = machineconfig::generate::worker(
+        &bundle,
+        &ClusterSpec::new("demo", "https://10.5.0.2:6443"),
+    )
+    .unwrap();
+    let error =
+        control_plane_certificates(&worker, &node(), Validity::from_now(Duration::hours(1)))
+            .unwrap_err();
     assert!(error.to_string().contains("cluster.ca"), "{error}");
 }

@@ -55,7 +55,10 @@ fn admin_kubeconfig_has_the_upstream_layout_and_an_admin_certificate() {
     assert_eq!(info.organizations, ["system:masters"]);
     assert_eq!(info.extended_key_usages, [ExtendedKeyUsage::ClientAuth]);
     let lifetime = info.not_after - info.not_before;
-    assert!((lifetime - Duration::hours(24)).abs() < Duration::seconds(2), "{lifetime}");
+    assert!(
+        (lifetime - Duration::hours(24)).abs() < Duration::seconds(2),
+        "{lifetime}"
+    );
     let context = &kubeconfig.contexts[0];
     assert_eq!(context.name, "admin@demo");
     assert_eq!(context.context.cluster, "demo");
@@ -76,13 +79,7 @@ fn admin_kubeconfig_has_the_upstream_layout_and_an_admin_certificate() {
 fn admin_certificate_lifetime_comes_from_the_config_or_defaults_to_a_year() {
     let mut config = config("demo");
     assert_eq!(admin_certificate_ttl(&config), Duration::hours(8760));
-    let cluster = config
-        .v1alpha1
-        .as_mut()
-        .unwrap()
-        .cluster
-        .as_mut()
-        .unwrap();
+    let cluster = config.v1alpha1.as_mut().unwrap().cluster.as_mut().unwrap();
     cluster.admin_kubeconfig = Some(AdminKubeconfigConfig {
         cert_lifetime: Some(GoDuration::parse("2h0m0s").unwrap()),
     });
@@ -99,7 +96,10 @@ fn component_kubeconfig_points_at_the_local_api_server() {
     )
     .unwrap();
     let kubeconfig = Kubeconfig::from_yaml(&text, "test").unwrap();
-    assert_eq!(kubeconfig.clusters[0].cluster.server, "https://localhost:6443/");
+    assert_eq!(
+        kubeconfig.clusters[0].cluster.server,
+        "https://localhost:6443/"
+    );
     assert_eq!(kubeconfig.current_context, "default");
     let crt = decoded(&kubeconfig.users[0].user.client_certificate_data);
     let info = CertificateInfo::from_pem(&crt).unwrap();
@@ -125,7 +125,12 @@ fn rpc_archive_holds_one_private_file_and_round_trips() {
     }
     assert_eq!(
         entries,
-        [("kubeconfig".to_string(), 0o600, true, "apiVersion: v1\n".to_string())]
+        [(
+            "kubeconfig".to_string(),
+            0o600,
+            true,
+            "apiVersion: v1\n".to_string()
+        )]
     );
     assert_eq!(extract_kubeconfig(&archive).unwrap(), b"apiVersion: v1\n");
 
@@ -145,7 +150,9 @@ fn an_archive_without_the_file_is_an_error_naming_what_it_has() {
     header.set_size(1);
     header.set_mode(0o600);
     header.set_cksum();
-    builder.append_data(&mut header, "other", &b"x"[..]).unwrap();
+    builder
+        .append_data(&mut header, "other", &b"x"[..])
+        .unwrap();
     let archive = builder.into_inner().unwrap().finish().unwrap();
     let error = extract_kubeconfig(&archive).unwrap_err();
     assert!(error.to_string().contains("other"), "{error}");
@@ -153,8 +160,11 @@ fn an_archive_without_the_file_is_an_error_naming_what_it_has() {
 }
 
 fn admin(name: &str) -> Kubeconfig {
-    Kubeconfig::from_yaml(&admin_kubeconfig(&config(name), Duration::hours(1)).unwrap(), "new")
-        .unwrap()
+    Kubeconfig::from_yaml(
+        &admin_kubeconfig(&config(name), Duration::hours(1)).unwrap(),
+        "new",
+    )
+    .unwrap()
 }
 
 const EXISTING: &str = "\
@@ -193,7 +203,11 @@ fn merge_into_a_foreign_kubeconfig_keeps_what_it_does_not_know() {
     assert_eq!(existing.current_context, "admin@demo");
     assert_eq!(existing.clusters.len(), 2);
     let text = existing.to_yaml().unwrap();
-    for kept in ["insecure-skip-tls-verify: true", "command: get-token", "colors: true"] {
+    for kept in [
+        "insecure-skip-tls-verify: true",
+        "command: get-token",
+        "colors: true",
+    ] {
         assert!(text.contains(kept), "{kept} in\n{text}");
     }
     let reread = Kubeconfig::from_yaml(&text, "merged").unwrap();
@@ -270,8 +284,14 @@ fn forced_context_name_and_not_activating() {
 #[test]
 fn broken_kubeconfigs_are_reported_with_their_origin() {
     let error = Kubeconfig::from_yaml("clusters: 3\n", "/home/me/.kube/config").unwrap_err();
-    assert!(error.to_string().contains("/home/me/.kube/config"), "{error}");
+    assert!(
+        error.to_string().contains("/home/me/.kube/config"),
+        "{error}"
+    );
     let error = Kubeconfig::from_yaml("kind: Pod\n", "x").unwrap_err();
     assert!(error.to_string().contains("Pod"), "{error}");
-    assert_eq!(Kubeconfig::from_yaml("", "empty").unwrap(), Kubeconfig::empty());
+    assert_eq!(
+        Kubeconfig::from_yaml("", "empty").unwrap(),
+        Kubeconfig::empty()
+    );
 }

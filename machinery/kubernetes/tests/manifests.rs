@@ -68,14 +68,20 @@ fn a_control_plane_runs_three_static_pods_with_upstream_flags() {
     assert_eq!(api["apiVersion"], "v1");
     assert_eq!(api["kind"], "Pod");
     assert_eq!(api["metadata"]["namespace"], "kube-system");
-    assert_eq!(api["metadata"]["labels"]["app.kubernetes.io/version"], "1.35.0");
+    assert_eq!(
+        api["metadata"]["labels"]["app.kubernetes.io/version"],
+        "1.35.0"
+    );
     assert_eq!(api["spec"]["hostNetwork"], true);
     assert_eq!(api["spec"]["priorityClassName"], "system-cluster-critical");
     assert_eq!(api["spec"]["securityContext"]["runAsUser"], 65534);
     let container = &api["spec"]["containers"][0];
     assert_eq!(container["image"], "registry.k8s.io/kube-apiserver:v1.35.0");
     assert_eq!(container["resources"]["requests"]["cpu"], "200m");
-    assert_eq!(container["securityContext"]["capabilities"]["add"][0], "NET_BIND_SERVICE");
+    assert_eq!(
+        container["securityContext"]["capabilities"]["add"][0],
+        "NET_BIND_SERVICE"
+    );
     let cmd = command(api);
     assert_eq!(cmd[0], "/usr/local/bin/kube-apiserver");
     let mut sorted = cmd[1..].to_vec();
@@ -102,7 +108,10 @@ fn a_control_plane_runs_three_static_pods_with_upstream_flags() {
         assert!(has(&cmd, flag), "{flag} in {cmd:#?}");
     }
     let mounts = &container["volumeMounts"];
-    assert_eq!(mounts[0]["mountPath"], "/system/secrets/kubernetes/kube-apiserver");
+    assert_eq!(
+        mounts[0]["mountPath"],
+        "/system/secrets/kubernetes/kube-apiserver"
+    );
     assert_eq!(mounts[0]["readOnly"], true);
 
     let cm = &pods[1].1;
@@ -164,7 +173,10 @@ machine:
     assert_eq!(pods.len(), 2, "the scheduler is turned off");
     let api = &pods[0].1;
     let container = &api["spec"]["containers"][0];
-    assert_eq!(container["image"], "registry.example.org/kube-apiserver:v1.29.4");
+    assert_eq!(
+        container["image"],
+        "registry.example.org/kube-apiserver:v1.29.4"
+    );
     let cmd = command(api);
     for flag in [
         "--enable-admission-plugins=NodeRestriction,AlwaysPullImages",
@@ -178,16 +190,28 @@ machine:
     }
     assert!(!cmd.iter().any(|c| c.starts_with("--authorization-config")));
     let mounts = container["volumeMounts"].as_sequence().unwrap();
-    let extra = mounts.iter().find(|m| m["name"] == "var-audit-extra").unwrap();
+    let extra = mounts
+        .iter()
+        .find(|m| m["name"] == "var-audit-extra")
+        .unwrap();
     assert_eq!(extra["mountPath"], "/var/audit/extra");
     assert_eq!(extra["readOnly"], true);
     let volumes = api["spec"]["volumes"].as_sequence().unwrap();
-    let volume = volumes.iter().find(|v| v["name"] == "var-audit-extra").unwrap();
+    let volume = volumes
+        .iter()
+        .find(|v| v["name"] == "var-audit-extra")
+        .unwrap();
     assert_eq!(volume["hostPath"]["path"], "/var/lib/audit");
     let env = container["env"].as_sequence().unwrap();
     assert_eq!(env[0]["name"], "POD_IP");
-    assert!(env.iter().any(|e| e["name"] == "PRICE" && e["value"] == "$$5"));
-    assert!(env.iter().any(|e| e["name"] == "GOMEMLIMIT" && e["value"] == "996147200"));
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "PRICE" && e["value"] == "$$5")
+    );
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "GOMEMLIMIT" && e["value"] == "996147200")
+    );
     assert_eq!(container["resources"]["limits"]["memory"], "1000Mi");
 
     let cm_cmd = command(&pods[1].1);
@@ -205,7 +229,10 @@ fn flags_talos_owns_cannot_be_overridden() {
     );
     let error = static_pods(&config, &node()).unwrap_err();
     assert!(error.to_string().contains("--tls-cert-file"), "{error}");
-    assert!(error.to_string().contains("cluster.apiServer.extraArgs"), "{error}");
+    assert!(
+        error.to_string().contains("cluster.apiServer.extraArgs"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -265,7 +292,10 @@ cluster:
     assert_eq!(kubelet["staticPodPath"], "/etc/kubernetes/manifests");
     assert_eq!(kubelet["serializeImagePulls"], true);
     assert_eq!(kubelet["systemReserved"]["memory"], "1Gi");
-    assert_eq!(kubelet["systemReserved"]["pid"], "100", "merged, not replaced");
+    assert_eq!(
+        kubelet["systemReserved"]["pid"], "100",
+        "merged, not replaced"
+    );
     assert_eq!(kubelet["address"], "::");
 
     let denied = config_with(

@@ -118,8 +118,8 @@ fn save(
     let (contents, messages) = if merge {
         let text = std::str::from_utf8(kubeconfig).context("the node's kubeconfig is not UTF-8")?;
         let new = Kubeconfig::from_yaml(text, "from the node")?;
-        let existing_text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let existing_text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut existing = Kubeconfig::from_yaml(&existing_text, &path.display().to_string())?;
         let messages = existing.merge(
             new,
@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(merged.current_context, "admin@demo-1");
 
         let error = target_path(&args(&path, false, false)).unwrap_err();
-        assert!(error.to_string().contains("use --force to overwrite"), "{error}");
+        assert!(
+            error.to_string().contains("use --force to overwrite"),
+            "{error}"
+        );
         let forced = args(&path, true, false);
         let (target, merge) = target_path(&forced).unwrap();
         assert!(!merge);
