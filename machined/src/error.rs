@@ -24,6 +24,8 @@ pub enum MachinedError {
     Pki(#[from] pki::PkiError),
     #[error(transparent)]
     Write(#[from] atomicfile::WriteError),
+    #[error(transparent)]
+    Kubernetes(#[from] kubernetes::KubernetesError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -77,6 +79,7 @@ impl From<MachinedError> for Status {
             MachinedError::Files(F::Io { .. }) => Code::Internal,
             MachinedError::Config(C::Encode(_)) => Code::Internal,
             MachinedError::Config(_) => Code::InvalidArgument,
+            MachinedError::Kubernetes(_) => Code::FailedPrecondition,
             MachinedError::Pki(_) | MachinedError::Write(_) | MachinedError::Io { .. } => {
                 Code::Internal
             }

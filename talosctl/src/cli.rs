@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, edit, etcd, events, r#gen, get, list, logs, machineconfig,
-    memory, mounts, netstat, power, processes, read, service, time, usage, validate, version,
+    apply, config, containers, copy, edit, etcd, events, r#gen, get, kubeconfig, list, logs,
+    machineconfig, memory, mounts, netstat, power, processes, read, service, time, usage, validate,
+    version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -124,6 +125,8 @@ pub enum Command {
     /// Read a file on the machine
     #[command(visible_alias = "cat")]
     Read(read::ReadArgs),
+    /// Download the admin kubeconfig from the node
+    Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Copy data out from the node
     #[command(visible_alias = "cp")]
     Copy(copy::CopyArgs),

@@ -112,6 +112,34 @@ where
     }
 }
 
+/// `Kubeconfig`: a real admin kubeconfig of a freshly generated cluster `demo`, as the gzip
+/// tar machined streams, cut into 100-byte chunks.
+struct KubeconfigRpc;
+
+impl tonic::server::ServerStreamingService<()> for KubeconfigRpc {
+    type Response = Data;
+    type ResponseStream = DataStream;
+    type Future = Reply<DataStream>;
+
+    fn call(&mut self, _request: tonic::Request<()>) -> Self::Future {
+        let bundle = pki::SecretsBundle::generate().unwrap();
+        let spec = machineconfig::generate::ClusterSpec::new("demo", "https://10.5.0.2:6443");
+        let config = machineconfig::generate::controlplane(&bundle, &spec).unwrap();
+        let archive =
+            kubernetes::admin_kubeconfig_tar_gz(&config, time::Duration::hours(1)).unwrap();
+        let chunks: Vec<Result<Data, tonic::Status>> = archive
+            .chunks(100)
+            .map(|chunk| {
+                Ok(Data {
+                    metadata: None,
+                    bytes: chunk.to_vec(),
+                })
+            })
+            .collect();
+        Box::pin(async move { Ok(tonic::Response::new(tokio_stream::iter(chunks))) })
+    }
+}
+
 /// `Logs`: two lines per node, the second split across two chunks.
 struct Logs;
 
@@ -201,6 +229,9 @@ impl tower::Service<http::Request<tonic::body::Body>> for FakeApid {
                 });
                 Ok(grpc().unary(memory, request).await)
             }),
+            "/machine.MachineService/Kubeconfig" => {
+                Box::pin(async move { Ok(grpc().server_streaming(KubeconfigRpc, request).await) })
+            }
             "/machine.MachineService/Logs" => {
                 Box::pin(async move { Ok(grpc().server_streaming(Logs, request).await) })
             }
@@ -442,4 +473,69 @@ async fn call_errors_show_the_grpc_code_and_missing_nodes_are_refused() {
         "error: nodes are not set for the command: please use `--nodes` flag or configuration \
          file to set the nodes to run the command against\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_is_fetched_written_and_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, talosconfig) = fake_apid(dir.path()).await;
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let out_arg = out.to_str().unwrap();
+
+    let run = talosctl(&talosconfig, &["kubeconfig", out_arg, "-n", "10.5.0.2"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let path = out.join("kubeconfig");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first = kubernetes::Kubeconfig::from_yaml(&text, "written").unwrap();
+    assert_eq!(first.current_context, "admin@demo");
+    assert_eq!(first.clusters[0].cluster.server, "https://10.5.0.2:6443");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A second fetch is another cluster CA: merged under renamed entries.
+    let run = talosctl(&talosconfig, &["kubeconfig", out_arg, "-n", "10.5.0.2"]).await;
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("renamed cluster \"demo\" -> \"demo-1\""),
+        "{}",
+        run.stdout
+    );
+    let merged = std::fs::read_to_string(&path).unwrap();
+    let merged = kubernetes::Kubeconfig::from_yaml(&merged, "merged").unwrap();
+    assert_eq!(merged.current_context, "admin@demo-1");
+    assert_eq!(merged.contexts.len(), 2);
+
+    // Without merging, an existing file needs --force.
+    let run = talosctl(
+        &talosconfig,
+        &["kubeconfig", out_arg, "--merge=false", "-n", "10.5.0.2"],
+    )
+    .await;
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("use --force to overwrite"),
+        "{}",
+        run.stderr
+    );
+    let run = talosctl(
+        &talosconfig,
+        &["kubeconfig", out_arg, "-m=false", "-f", "-n", "10.5.0.2"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    let replaced = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        kubernetes::Kubeconfig::from_yaml(&replaced, "replaced")
+            .unwrap()
+            .contexts
+            .len(),
+        1
+    );
+
+    let run = talosctl(&talosconfig, &["kubeconfig", out_arg, "-n", "a,b"]).await;
+    assert!(!run.success);
+    assert!(run.stderr.contains("multiple nodes"), "{}", run.stderr);
 }

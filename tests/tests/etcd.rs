@@ -111,6 +111,17 @@ fn three_control_planes_form_an_etcd_cluster_and_manage_it() {
         }
     }
 
+    // The admin kubeconfig, signed by the cluster CA, written where asked.
+    let kubeconfig = cluster.dir.path().join("kubeconfig");
+    let kubeconfig_arg = kubeconfig.to_string_lossy().into_owned();
+    success(cluster.talosctl(&["-n", &ip(first), "kubeconfig", &kubeconfig_arg]));
+    let written = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(
+        written.contains("server: https://127.37.0.2:6443"),
+        "{written}"
+    );
+    assert!(written.contains("client-certificate-data"), "{written}");
+
     // One member stopped: writes still succeed, two members report status.
     cluster.nodes[2].stop();
     success(etcdctl(

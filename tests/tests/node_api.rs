@@ -23,10 +23,12 @@ fn one_endpoint_reaches_every_node_one_by_one_and_together() {
 
     let services = success(cluster.talosctl(&["-n", &format!("{n3},{n4}"), "services"]));
     let rows: Vec<&str> = services.lines().skip(1).collect();
-    assert_eq!(rows.len(), 4, "{services}");
+    assert_eq!(rows.len(), 6, "{services}");
     for (row, (node, service)) in rows.iter().zip([
+        (&n3, "timed"),
         (&n3, "apid"),
         (&n3, "trustd"),
+        (&n4, "timed"),
         (&n4, "apid"),
         (&n4, "trustd"),
     ]) {

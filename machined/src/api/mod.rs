@@ -8,7 +8,7 @@
 mod authorization;
 mod config;
 mod containers;
-mod etcd;
+mod control_plane;
 mod files;
 mod host;
 mod lifecycle;
@@ -66,55 +66,59 @@ impl MachineService for MachineApi {
     }
 
     async fn bootstrap(&self, _: Request<BootstrapRequest>) -> Reply<BootstrapResponse> {
-        reply(etcd::bootstrap(&self.machine).await)
+        reply(control_plane::bootstrap(&self.machine).await)
     }
 
     async fn etcd_member_list(
         &self,
         _: Request<EtcdMemberListRequest>,
     ) -> Reply<EtcdMemberListResponse> {
-        reply(etcd::member_list(&self.machine).await)
+        reply(control_plane::member_list(&self.machine).await)
     }
 
     async fn etcd_status(&self, _: Request<()>) -> Reply<EtcdStatusResponse> {
-        reply(etcd::status(&self.machine).await)
+        reply(control_plane::status(&self.machine).await)
     }
 
     async fn etcd_remove_member_by_id(
         &self,
         request: Request<EtcdRemoveMemberByIdRequest>,
     ) -> Reply<EtcdRemoveMemberByIdResponse> {
-        reply(etcd::remove_member(&self.machine, request.into_inner()).await)
+        reply(control_plane::remove_member(&self.machine, request.into_inner()).await)
     }
 
     async fn etcd_leave_cluster(
         &self,
         _: Request<EtcdLeaveClusterRequest>,
     ) -> Reply<EtcdLeaveClusterResponse> {
-        reply(etcd::leave(&self.machine).await)
+        reply(control_plane::leave(&self.machine).await)
     }
 
     async fn etcd_forfeit_leadership(
         &self,
         _: Request<EtcdForfeitLeadershipRequest>,
     ) -> Reply<EtcdForfeitLeadershipResponse> {
-        reply(etcd::forfeit_leadership(&self.machine).await)
+        reply(control_plane::forfeit_leadership(&self.machine).await)
     }
 
     async fn etcd_alarm_list(&self, _: Request<()>) -> Reply<EtcdAlarmListResponse> {
-        reply(etcd::alarm_list(&self.machine).await)
+        reply(control_plane::alarm_list(&self.machine).await)
     }
 
     async fn etcd_alarm_disarm(&self, _: Request<()>) -> Reply<EtcdAlarmDisarmResponse> {
-        reply(etcd::alarm_disarm(&self.machine).await)
+        reply(control_plane::alarm_disarm(&self.machine).await)
     }
 
     async fn etcd_defragment(&self, _: Request<()>) -> Reply<EtcdDefragmentResponse> {
-        reply(etcd::defragment(&self.machine).await)
+        reply(control_plane::defragment(&self.machine).await)
+    }
+
+    async fn kubeconfig(&self, _: Request<()>) -> Reply<BoxStream<Data>> {
+        reply(control_plane::kubeconfig(&self.machine))
     }
 
     async fn etcd_snapshot(&self, _: Request<EtcdSnapshotRequest>) -> Reply<BoxStream<Data>> {
-        reply(etcd::snapshot(&self.machine).await)
+        reply(control_plane::snapshot(&self.machine).await)
     }
 
     async fn memory(&self, _: Request<()>) -> Reply<MemoryResponse> {

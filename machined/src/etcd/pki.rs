@@ -1,14 +1,15 @@
 //! etcd's certificates, issued on the node from `cluster.etcd.ca`: server and peer certificates
 //! (ServerAuth + ClientAuth, the node's address, 127.0.0.1, localhost and hostname as SANs) and
-//! an admin client certificate machined uses to talk to etcd. ECDSA P-256 keys, as upstream.
+//! an admin client certificate machined uses to talk to etcd. Keys follow the CA's algorithm
+//! (ECDSA P-256 for upstream's etcd CA).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use atomicfile::Overwrite;
 use pki::{
-    CertificateAuthority, CertificateRequest, ExtendedKeyUsage, PemCertificateAndKey, PrivateKey,
-    SubjectAltNames, Validity,
+    CertificateAuthority, ExtendedKeyUsage, LeafCertificate, PemCertificateAndKey, SubjectAltNames,
+    Validity,
 };
 
 use crate::error::MachinedError;
@@ -53,25 +54,25 @@ impl EtcdPki {
             ip_addresses: vec![address, IpAddr::from([127, 0, 0, 1])],
         };
         let both = [ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth];
+        let client = [ExtendedKeyUsage::ClientAuth];
+        let no_names = SubjectAltNames::default();
         std::fs::create_dir_all(&self.dir).map_err(MachinedError::io("creating", &self.dir))?;
         write(&self.ca(), authority.certificate_pem(), 0o644)?;
-        for ((crt, key), request) in [
-            (self.server(), leaf(hostname, &names, &both)),
-            (self.peer(), leaf(hostname, &names, &both)),
-            (
-                self.admin(),
-                leaf(
-                    "talos-rs",
-                    &SubjectAltNames::default(),
-                    &[ExtendedKeyUsage::ClientAuth],
-                ),
-            ),
+        for ((crt, key), common_name, usages, names) in [
+            (self.server(), hostname, &both[..], &names),
+            (self.peer(), hostname, &both[..], &names),
+            (self.admin(), "talos-rs", &client[..], &no_names),
         ] {
-            let private = PrivateKey::generate_ecdsa_p256()?;
-            let certificate =
-                authority.issue_for_key(&private, &request, Validity::from_now(TTL))?;
-            write(&crt, &certificate, 0o644)?;
-            write(&key, &private.to_pem(), 0o600)?;
+            let leaf = LeafCertificate {
+                common_name,
+                organizations: &[],
+                extended_key_usages: usages,
+                subject_alt_names: names,
+                key_encipherment: true,
+            };
+            let issued = authority.issue_leaf(&leaf, Validity::from_now(TTL))?;
+            write(&crt, issued.crt.as_deref().unwrap_or_default(), 0o644)?;
+            write(&key, issued.key.as_deref().unwrap_or_default(), 0o600)?;
         }
         Ok(())
     }
@@ -82,15 +83,6 @@ impl EtcdPki {
             |path: &Path| std::fs::read_to_string(path).map_err(MachinedError::io("reading", path));
         let (crt, key) = self.admin();
         Ok((read(&self.ca())?, read(&crt)?, read(&key)?))
-    }
-}
-
-fn leaf(name: &str, names: &SubjectAltNames, usages: &[ExtendedKeyUsage]) -> CertificateRequest {
-    CertificateRequest {
-        common_name: Some(name.to_string()),
-        roles: Vec::new(),
-        subject_alt_names: names.clone(),
-        extended_key_usages: usages.to_vec(),
     }
 }
 

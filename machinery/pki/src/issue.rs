@@ -16,7 +16,7 @@ use x509_parser::prelude::FromDer as _;
 use crate::authority::CertificateAuthority;
 use crate::error::PkiError;
 use crate::inspect::{ip_from_bytes, oid_arcs};
-use crate::keys::{PrivateKey, encode_pem, found_labels};
+use crate::keys::{KeyAlgorithm, PrivateKey, encode_pem, found_labels};
 use crate::usage::ExtendedKeyUsage;
 use crate::x509_der::{self, CertificateFields, Extension, KeyUsageBit};
 use crate::yaml_pem::PemCertificateAndKey;
@@ -79,6 +79,22 @@ pub struct CertificateRequest {
     /// Requested extended key usages (`[ClientAuth]` for a talosconfig certificate); none
     /// requested when empty. KeyUsage DigitalSignature is always requested.
     pub extended_key_usages: Vec<ExtendedKeyUsage>,
+}
+
+/// A leaf certificate to issue with [`CertificateAuthority::issue_leaf`].
+#[derive(Clone, Copy, Debug)]
+pub struct LeafCertificate<'a> {
+    /// The subject common name.
+    pub common_name: &'a str,
+    /// Subject Organizations, in order (Kubernetes reads them as groups).
+    pub organizations: &'a [String],
+    /// ExtendedKeyUsage purposes; the extension is left out when empty.
+    pub extended_key_usages: &'a [ExtendedKeyUsage],
+    /// Subject alternative names (none for client certificates).
+    pub subject_alt_names: &'a SubjectAltNames,
+    /// Whether KeyUsage has KeyEncipherment besides DigitalSignature (upstream sets it on the
+    /// Kubernetes certificates).
+    pub key_encipherment: bool,
 }
 
 /// How [`CertificateAuthority::sign_csr`] treats a request.
@@ -251,25 +267,42 @@ impl CertificateAuthority {
         })
     }
 
-    /// Issues a leaf certificate for `key` as `request` describes it (common name, Subject
-    /// Organizations, SANs, extended key usages; KeyUsage DigitalSignature and KeyEncipherment):
-    /// for certificates whose key type matters to their user, such as etcd's.
-    pub fn issue_for_key(
+    /// Issues a leaf certificate described by `spec` with a new key whose algorithm follows
+    /// the CA's ([`CertificateAuthority::leaf_key_algorithm`]): how upstream issues the
+    /// Kubernetes certificates (API server, kubelet client, front proxy, admin).
+    pub fn issue_leaf(
         &self,
-        key: &PrivateKey,
-        request: &CertificateRequest,
+        spec: &LeafCertificate<'_>,
         validity: Validity,
-    ) -> Result<String, PkiError> {
-        let mut extensions = vec![Extension::key_usage(&[
-            KeyUsageBit::DigitalSignature,
-            KeyUsageBit::KeyEncipherment,
-        ])];
-        if !request.extended_key_usages.is_empty() {
-            extensions.push(Extension::extended_key_usage(&request.extended_key_usages)?);
+    ) -> Result<PemCertificateAndKey, PkiError> {
+        let key = match self.leaf_key_algorithm() {
+            KeyAlgorithm::Ed25519 => PrivateKey::generate_ed25519()?,
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Rsa => PrivateKey::generate_ecdsa_p256()?,
+        };
+        let mut key_usage = vec![KeyUsageBit::DigitalSignature];
+        if spec.key_encipherment {
+            key_usage.push(KeyUsageBit::KeyEncipherment);
         }
-        extensions.extend(Extension::subject_alt_name(&request.subject_alt_names)?);
-        let subject = x509_der::name(request.common_name.as_deref(), &request.roles);
-        self.issue(&subject, key, validity, extensions)
+        let mut extensions = vec![Extension::key_usage(&key_usage)];
+        if !spec.extended_key_usages.is_empty() {
+            extensions.push(Extension::extended_key_usage(spec.extended_key_usages)?);
+        }
+        extensions.extend(Extension::subject_alt_name(spec.subject_alt_names)?);
+        let subject = x509_der::name(Some(spec.common_name), spec.organizations);
+        let certificate = self.issue(&subject, &key, validity, extensions)?;
+        Ok(PemCertificateAndKey {
+            crt: Some(certificate),
+            key: Some(key.to_pem()),
+        })
+    }
+
+    /// The algorithm of keys made by [`CertificateAuthority::issue_leaf`]: the CA's own, except
+    /// that an RSA CA gets ECDSA P-256 leaves (this crate cannot generate RSA keys).
+    pub fn leaf_key_algorithm(&self) -> KeyAlgorithm {
+        match self.key.algorithm() {
+            KeyAlgorithm::Ed25519 => KeyAlgorithm::Ed25519,
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
+        }
     }
 
     /// Signs a PEM certificate signing request (label `CERTIFICATE REQUEST`) after checking

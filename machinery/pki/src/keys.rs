@@ -188,6 +188,12 @@ impl PrivateKey {
         rcgen::PublicKeyData::subject_public_key_info(&self.key_pair)
     }
 
+    /// The public half as a `PUBLIC KEY` PEM block (SubjectPublicKeyInfo), as Kubernetes reads
+    /// `--service-account-key-file`.
+    pub fn public_key_pem(&self) -> String {
+        encode_pem("PUBLIC KEY", self.subject_public_key_info())
+    }
+
     /// The rcgen key pair, for signing with rcgen directly.
     pub fn key_pair(&self) -> &rcgen::KeyPair {
         &self.key_pair

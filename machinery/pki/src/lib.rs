@@ -7,7 +7,9 @@
 //! - [`generate_ca`]: the four CAs ([`CaKind`]); [`CertificateAuthority`] loads one from PEM and
 //!   issues client certificates (roles as Subject Organizations, ExtKeyUsage exactly
 //!   ClientAuth), server certificates (SANs, ServerAuth) and certificates from signing requests
-//!   ([`generate_csr`], [`CertificateAuthority::sign_csr`]).
+//!   ([`generate_csr`], [`CertificateAuthority::sign_csr`]), and leaf certificates of any shape
+//!   with a key following the CA's algorithm ([`CertificateAuthority::issue_leaf`], used for
+//!   the Kubernetes certificates).
 //! - [`CertificateInfo`], [`verify_pair`], [`verify_signed_by`]: inspecting certificates.
 //! - [`SecretsBundle`]: `secrets.yaml`, generated, read strictly, written, validated.
 //! - [`PemCertificateAndKey`], [`PemCertificate`], [`PemKey`]: certificates and keys as they
@@ -35,8 +37,8 @@ pub use bundle::{BundleCertificates, ClusterIdentity, ClusterSecrets, SecretsBun
 pub use error::PkiError;
 pub use inspect::{CertificateInfo, verify_pair, verify_signed_by};
 pub use issue::{
-    CA_TTL, CLIENT_CERTIFICATE_TTL, CertificateRequest, CsrPolicy, RequestedCertificate,
-    SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_csr,
+    CA_TTL, CLIENT_CERTIFICATE_TTL, CertificateRequest, CsrPolicy, LeafCertificate,
+    RequestedCertificate, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_csr,
 };
 pub use keys::{KeyAlgorithm, PrivateKey};
 pub use tokens::{check_secret, check_token, generate_secret, generate_token};

@@ -515,3 +515,50 @@ fn a_ca_made_by_rcgen_with_a_standard_pkcs8_key_can_issue() {
         .unwrap();
     verify_signed_by(crt(&client), &ca_pem).unwrap();
 }
+
+#[test]
+fn leaf_certificates_follow_the_ca_key_and_carry_what_was_asked() {
+    let pair = generate_ca(CaKind::Kubernetes, Validity::from_now(CA_TTL)).expect("CA");
+    let ca = CertificateAuthority::from_pair(&pair).expect("the CA loads");
+    assert_eq!(ca.leaf_key_algorithm(), KeyAlgorithm::EcdsaP256);
+    let sans = SubjectAltNames {
+        dns_names: vec!["kubernetes".into()],
+        ip_addresses: vec!["10.96.0.1".parse::<IpAddr>().expect("ip")],
+    };
+    let leaf = ca
+        .issue_leaf(
+            &pki::LeafCertificate {
+                common_name: "kube-apiserver",
+                organizations: &roles(&["kube-master"]),
+                extended_key_usages: &[ExtendedKeyUsage::ServerAuth],
+                subject_alt_names: &sans,
+                key_encipherment: true,
+            },
+            Validity::from_now(Duration::hours(1)),
+        )
+        .expect("issued");
+    verify_signed_by(crt(&leaf), crt(&pair)).expect("signed by the Kubernetes CA");
+    verify_pair(crt(&leaf), key(&leaf), OffsetDateTime::now_utc()).expect("pair");
+    assert_eq!(key_label(key(&leaf)), "EC PRIVATE KEY");
+    let info = CertificateInfo::from_pem(crt(&leaf)).expect("parses");
+    assert_eq!(info.common_name.as_deref(), Some("kube-apiserver"));
+    assert_eq!(info.organizations, ["kube-master"]);
+    assert_eq!(info.extended_key_usages, [ExtendedKeyUsage::ServerAuth]);
+    assert_eq!(info.dns_names, ["kubernetes"]);
+    assert!(!info.is_ca);
+    let (digital_signature, cert_sign, _, flags) = key_usage(crt(&leaf));
+    assert!(digital_signature && !cert_sign);
+    // digitalSignature (bit 0) and keyEncipherment (bit 2).
+    assert_eq!(flags, 0b101);
+
+    let (_, talos) = talos_ca();
+    assert_eq!(talos.leaf_key_algorithm(), KeyAlgorithm::Ed25519);
+}
+
+#[test]
+fn public_key_pem_is_the_subject_public_key_info() {
+    let key = PrivateKey::generate_ecdsa_p256().expect("key");
+    let block = pem::parse(key.public_key_pem()).expect("PEM");
+    assert_eq!(block.tag(), "PUBLIC KEY");
+    assert_eq!(block.contents(), key.subject_public_key_info().as_slice());
+}

@@ -50,7 +50,7 @@ pub enum AlarmCommand {
 
 pub fn bootstrap(_: BootstrapArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         session.require_one_node("bootstrap")?;
         let mut failures = Failures::default();
         for target in session.targets() {
@@ -64,7 +64,7 @@ pub fn bootstrap(_: BootstrapArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 
 pub fn run(command: EtcdCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, false).await?;
+        let session = Session::open(global).await?;
         if matches!(command, EtcdCommand::Snapshot { .. }) {
             session.require_one_node("etcd snapshot")?;
         }

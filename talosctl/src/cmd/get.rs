@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use proto::cosi::resource::meta::ResourceDefinitionSpec;
 use proto::cosi::resource::{GetRequest, ListRequest, Resource};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, InsecureArgs};
 use crate::connection::{Session, Target, block_on};
 use crate::failures::Failures;
 use crate::output::table;
@@ -23,9 +23,8 @@ pub struct GetArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
     pub output: Format,
-    /// Use Talos maintenance mode API
-    #[arg(short = 'i', long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub access: InsecureArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -37,7 +36,7 @@ pub enum Format {
 
 pub fn run(args: GetArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
-        let session = Session::open(global, args.insecure).await?;
+        let session = Session::open_as(global, &args.access).await?;
         let mut failures = Failures::default();
         let mut found: Vec<(String, ResourceDefinitionSpec, Resource)> = Vec::new();
         for target in session.targets().iter().flat_map(Target::per_node) {

@@ -9,6 +9,7 @@ pub mod etcd;
 pub mod events;
 pub mod r#gen;
 pub mod get;
+pub mod kubeconfig;
 pub mod list;
 pub mod logs;
 pub mod machineconfig;
@@ -57,6 +58,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Netstat(args) => netstat::run(args, &cli.global),
         Command::List(args) => list::run(args, &cli.global),
         Command::Read(args) => read::run(args, &cli.global),
+        Command::Kubeconfig(args) => kubeconfig::run(args, &cli.global),
         Command::Copy(args) => copy::run(args, &cli.global),
         Command::Usage(args) => usage::run(args, &cli.global),
         Command::ApplyConfig(args) => apply::run(args, &cli.global),

@@ -1,4 +1,4 @@
-//! Bootstrap and the etcd RPCs, answered through the node's own etcd member (its client URL,
+//! Bootstrap, the etcd RPCs and Kubeconfig (the control-plane calls), answered through the node's own etcd member (its client URL,
 //! with the admin certificate machined issued). Every call first checks that this node runs
 //! etcd's PKI, i.e. is a control plane.
 
@@ -246,4 +246,36 @@ pub async fn snapshot(machine: &Machine) -> Result<BoxStream<Data>, MachinedErro
         },
     );
     Ok(Box::pin(chunks))
+}
+
+/// The admin kubeconfig (signed by the cluster CA) as upstream's `Kubeconfig` stream: a gzip tar
+/// holding one file, `kubeconfig`. Control planes only, like the etcd calls.
+pub fn kubeconfig(machine: &Machine) -> Result<BoxStream<Data>, MachinedError> {
+    let config = machine
+        .config
+        .current()
+        .ok_or_else(|| MachinedError::FailedPrecondition("the node has no config yet".into()))?;
+    let is_control_plane = config
+        .v1alpha1
+        .as_ref()
+        .and_then(|c| c.machine.as_ref())
+        .and_then(|m| m.machine_type.parse::<machineconfig::MachineType>().ok())
+        .is_some_and(|t| t.is_control_plane());
+    if !is_control_plane {
+        return Err(MachinedError::FailedPrecondition(
+            "kubeconfig is served by control plane nodes only".into(),
+        ));
+    }
+    let archive =
+        kubernetes::admin_kubeconfig_tar_gz(&config, kubernetes::admin_certificate_ttl(&config))?;
+    let chunks: Vec<Result<Data, tonic::Status>> = archive
+        .chunks(64 * 1024)
+        .map(|chunk| {
+            Ok(Data {
+                metadata: None,
+                bytes: chunk.to_vec(),
+            })
+        })
+        .collect();
+    Ok(Box::pin(tokio_stream::iter(chunks)))
 }
