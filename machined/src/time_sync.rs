@@ -41,15 +41,24 @@ impl TimeSettings {
     }
 }
 
-/// The timed service of a dev-mode node.
+/// The timed service of a dev-mode node, started with the active config's settings so that its
+/// first answer about sync already means them.
 pub fn timed_spec(machine: &Machine, program: &Path) -> ServiceSpec {
     let socket = machine.layout.timed_socket();
+    let mut args = vec![
+        "--state-dir".to_string(),
+        machine.layout.root().display().to_string(),
+        "--measure-only".to_string(),
+    ];
+    let settings = TimeSettings::of(machine.config.current().as_deref());
+    for server in &settings.servers {
+        args.extend(["--server".to_string(), server.clone()]);
+    }
+    if settings.disabled {
+        args.push("--disabled".to_string());
+    }
     ServiceSpec {
-        args: vec![
-            "--state-dir".to_string(),
-            machine.layout.root().display().to_string(),
-            "--measure-only".to_string(),
-        ],
+        args,
         health_check: Some(HealthCheck::time_synced(socket)),
         api: ApiOperations::NONE,
         ..ServiceSpec::process("timed", program)

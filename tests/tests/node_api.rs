@@ -21,7 +21,13 @@ fn one_endpoint_reaches_every_node_one_by_one_and_together() {
     assert!(version.contains(&format!("NODE:        {n3}")), "{version}");
     assert!(version.contains("Tag:         v1.13.0"), "{version}");
 
-    let services = success(cluster.talosctl(&["-n", &format!("{n3},{n4}"), "services"]));
+    // trustd starts once timed reports sync (sync is off here: at once).
+    let both = format!("{n3},{n4}");
+    tests::eventually("trustd on both nodes", || {
+        let services = success(cluster.talosctl(&["-n", &both, "services"]));
+        services.matches("trustd").count() == 2
+    });
+    let services = success(cluster.talosctl(&["-n", &both, "services"]));
     let rows: Vec<&str> = services.lines().skip(1).collect();
     assert_eq!(rows.len(), 6, "{services}");
     for (row, (node, service)) in rows.iter().zip([

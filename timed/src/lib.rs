@@ -163,6 +163,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Never change the clock.
     pub measure_only: bool,
+    /// Start with sync off, whatever the config says, until `Configure` turns it on.
+    pub disabled: bool,
     /// Poll intervals.
     pub poll: PollPolicy,
     /// How long one query waits for its reply.
@@ -202,7 +204,7 @@ pub fn initial_settings(options: &Options) -> Result<Settings, TimedError> {
     if !options.servers.is_empty() {
         servers.clone_from(&options.servers);
     }
-    Settings::new(&servers, disabled)
+    Settings::new(&servers, disabled || options.disabled)
 }
 
 /// Runs timed until SIGINT or SIGTERM.

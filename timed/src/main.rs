@@ -21,6 +21,9 @@ struct Args {
     /// Measure and report only: never change the system clock
     #[arg(long)]
     measure_only: bool,
+    /// Start with sync off (no server is asked) until Configure or the config turns it on
+    #[arg(long)]
+    disabled: bool,
     /// Fixed poll interval in seconds (fractions allowed); default 32 s growing to 2048 s
     #[arg(long, value_parser = seconds)]
     poll_interval: Option<Duration>,
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         servers: args.servers,
         config: args.config,
         measure_only: args.measure_only,
+        disabled: args.disabled,
         poll: args
             .poll_interval
             .map_or(PollPolicy::DEFAULT, PollPolicy::fixed),

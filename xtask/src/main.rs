@@ -2,6 +2,7 @@
 //! the figures of `docs/benchmarks.md`.
 
 mod bench;
+mod etcd_bench;
 mod node_bench;
 mod trustd_bench;
 

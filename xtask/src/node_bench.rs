@@ -1,7 +1,8 @@
 //! `cargo xtask bench-node`: the node API's figures on three dev-mode nodes (release builds):
 //! Version latency and throughput through apid against a direct call on machined's socket,
 //! fan-out to three nodes against one, and the RSS of machined and apid idle and with 100
-//! concurrent `logs -f` streams; and trustd's signing figures ([`crate::trustd_bench`]).
+//! concurrent `logs -f` streams; trustd's signing figures ([`crate::trustd_bench`]) and etcd's
+//! ([`crate::etcd_bench`]).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,7 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
     }
 
     crate::trustd_bench::measure(&nodes.dir, addresses[0]).await?;
+    crate::etcd_bench::measure(&client, &all[0]).await?;
 
     let machined_pid = nodes.children[0].id();
     let apid_pid = apid_pid(&nodes.dir.join(addresses[0].to_string()))?;
