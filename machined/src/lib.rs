@@ -5,8 +5,8 @@
 //! TLS material, keeps the runtime event log, and serves `machine.MachineService` on its Unix
 //! socket with data read from the host.
 //!
-//! Limits today: only dev mode ([`runtime`]) is implemented — the image (PID 1, mounts, disks,
-//! containerd tasks) comes later; worker nodes cannot serve the API until trustd exists, since
+//! Dev mode is [`runtime`]; OS mode ([`os`], machined as PID 1 of the image) boots the machine and
+//! then runs the same runtime rooted at `/`. Limits today: no containerd tasks; worker nodes cannot serve the API until trustd exists, since
 //! their apid certificate must come from it; of the COSI resource API only Get of the active
 //! machine config is served.
 
@@ -17,8 +17,10 @@ pub mod events;
 mod layout;
 mod machine;
 mod node_config;
+pub mod os;
 pub mod runtime;
 pub mod services;
 
 pub use error::MachinedError;
+pub use machine::Platform;
 pub use runtime::{Exit, Options, run};

@@ -3,7 +3,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 
 use clap::Parser;
-use machined::{Exit, Options};
+use machined::{Exit, Options, Platform};
 
 /// machined in dev mode: one talos-rs node as an ordinary process.
 #[derive(Debug, Parser)]
@@ -24,6 +24,9 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::process::id() == 1 {
+        machined::os::boot();
+    }
     let args = Args::parse();
     logging::init("machined", env!("CARGO_PKG_VERSION"));
     let own_path = std::env::current_exe()?;
@@ -34,6 +37,10 @@ fn main() -> anyhow::Result<()> {
         apid: args.apid.unwrap_or_else(|| own_path.with_file_name("apid")),
         state_dir: args.state_dir,
         api_address: args.api_address,
+        platform: Platform {
+            name: "dev".into(),
+            mode: machineconfig::RuntimeMode::Cloud,
+        },
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let exit = runtime.block_on(machined::run(options))?;

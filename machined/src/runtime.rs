@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use machineconfig::RuntimeMode;
 use nix::sys::signal::Signal;
 use proto::cosi::resource::state_server::StateServer;
 use proto::machine::machine_service_server::MachineServiceServer;
@@ -47,6 +46,8 @@ pub struct Options {
     pub hostname: String,
     /// The apid binary.
     pub apid: PathBuf,
+    /// The platform Version reports (`dev` in dev mode) and the mode configs are checked for.
+    pub platform: Platform,
 }
 
 /// How [`run`] ended: the caller restarts the process for a reboot.
@@ -69,10 +70,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         },
         events.clone(),
     )?;
-    let platform = Platform {
-        name: "dev".into(),
-        mode: RuntimeMode::Cloud,
-    };
+    let platform = options.platform.clone();
     let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
     if let Some(error) = problem {
         tracing::error!(%error, "cannot load the machine config: starting in maintenance mode");

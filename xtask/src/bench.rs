@@ -100,7 +100,7 @@ fn release_dir(root: &Path) -> PathBuf {
         .join("release")
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")

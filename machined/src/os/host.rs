@@ -1,0 +1,227 @@
+//! The one seam through which PID 1 changes the host: [`Host`], implemented for Linux by
+//! [`LinuxHost`](super::linux::LinuxHost) and, in tests, by a recording fake
+//! ([`RecordingHost`]) so that the boot sequence runs without root.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::mount::MsFlags;
+
+use crate::error::MachinedError;
+
+/// What reboot(2) is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Reboot,
+    PowerOff,
+}
+
+/// One mount(2) call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: String,
+    pub target: PathBuf,
+    pub fstype: String,
+    pub flags: MsFlags,
+    pub data: String,
+}
+
+impl Mount {
+    pub fn new(source: &str, target: &str, fstype: &str, flags: MsFlags, data: &str) -> Self {
+        Mount {
+            source: source.into(),
+            target: target.into(),
+            fstype: fstype.into(),
+            flags,
+            data: data.into(),
+        }
+    }
+}
+
+/// Every host side effect of PID 1 (and the few reads the boot sequence makes).
+pub trait Host {
+    /// Reads a whole file (`/proc/cmdline`, module lists, sysfs attributes).
+    fn read_file(&mut self, path: &Path) -> Result<String, MachinedError>;
+    /// Whether `path` exists.
+    fn exists(&mut self, path: &Path) -> bool;
+    /// Creates `path` and its parents.
+    fn create_dir(&mut self, path: &Path) -> Result<(), MachinedError>;
+    fn mount(&mut self, mount: &Mount) -> Result<(), MachinedError>;
+    /// Moves the mount at `from` to `to` (MS_MOVE).
+    fn move_mount(&mut self, from: &Path, to: &Path) -> Result<(), MachinedError>;
+    fn unmount(&mut self, target: &Path) -> Result<(), MachinedError>;
+    /// Makes the mounted `new_root` the root: chdir, move it over `/`, chroot (an initramfs
+    /// cannot be pivot_root'ed).
+    fn change_root(&mut self, new_root: &Path) -> Result<(), MachinedError>;
+    /// Attaches `file` read-only to a free loop device; returns the device.
+    fn attach_loop(&mut self, file: &Path) -> Result<PathBuf, MachinedError>;
+    /// Loads a kernel module (finit_module); one already loaded is not an error.
+    fn load_module(&mut self, path: &Path) -> Result<(), MachinedError>;
+    /// Writes `/proc/sys/<key with dots as slashes>`.
+    fn set_sysctl(&mut self, key: &str, value: &str) -> Result<(), MachinedError>;
+    fn set_hostname(&mut self, name: &str) -> Result<(), MachinedError>;
+    /// Sets a link administratively up.
+    fn link_up(&mut self, link: &str) -> Result<(), MachinedError>;
+    fn add_address(
+        &mut self,
+        link: &str,
+        address: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), MachinedError>;
+    fn add_default_route(&mut self, link: &str, gateway: Ipv4Addr) -> Result<(), MachinedError>;
+    /// Writes one line to the kernel log (and so to the console).
+    fn log(&mut self, line: &str);
+    fn sleep(&mut self, duration: Duration);
+    fn sync(&mut self);
+    /// reboot(2); returns only if the call failed.
+    fn reboot(&mut self, power: Power) -> MachinedError;
+}
+
+#[cfg(test)]
+pub use fake::{Action, RecordingHost};
+
+#[cfg(test)]
+mod fake {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// A side effect the fake recorded.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Action {
+        CreateDir(PathBuf),
+        Mount(Mount),
+        MoveMount(PathBuf, PathBuf),
+        Unmount(PathBuf),
+        ChangeRoot(PathBuf),
+        AttachLoop(PathBuf),
+        LoadModule(PathBuf),
+        Sysctl(String, String),
+        Hostname(String),
+        LinkUp(String),
+        Address(String, Ipv4Addr, u8),
+        DefaultRoute(String, Ipv4Addr),
+        Log(String),
+        Sleep(Duration),
+        Sync,
+        Reboot(Power),
+    }
+
+    /// Records every side effect; reads come from `files`, `exists` is true for files,
+    /// directories created and `present`.
+    #[derive(Debug, Default)]
+    pub struct RecordingHost {
+        pub actions: Vec<Action>,
+        pub files: BTreeMap<PathBuf, String>,
+        pub present: Vec<PathBuf>,
+    }
+
+    impl RecordingHost {
+        pub fn with_file(mut self, path: &str, text: &str) -> Self {
+            self.files.insert(path.into(), text.into());
+            self
+        }
+
+        /// The recorded actions other than log lines.
+        pub fn effects(&self) -> Vec<Action> {
+            self.actions
+                .iter()
+                .filter(|a| !matches!(a, Action::Log(_)))
+                .cloned()
+                .collect()
+        }
+
+        pub fn logs(&self) -> Vec<String> {
+            self.actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Log(line) => Some(line.clone()),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn ok(&mut self, action: Action) -> Result<(), MachinedError> {
+            self.actions.push(action);
+            Ok(())
+        }
+    }
+
+    impl Host for RecordingHost {
+        fn read_file(&mut self, path: &Path) -> Result<String, MachinedError> {
+            self.files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| MachinedError::Io {
+                    what: "reading",
+                    path: path.into(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })
+        }
+        fn exists(&mut self, path: &Path) -> bool {
+            self.files.contains_key(path)
+                || self.present.iter().any(|p| p == path)
+                || self.actions.contains(&Action::CreateDir(path.into()))
+        }
+        fn create_dir(&mut self, path: &Path) -> Result<(), MachinedError> {
+            self.ok(Action::CreateDir(path.into()))
+        }
+        fn mount(&mut self, mount: &Mount) -> Result<(), MachinedError> {
+            self.ok(Action::Mount(mount.clone()))
+        }
+        fn move_mount(&mut self, from: &Path, to: &Path) -> Result<(), MachinedError> {
+            self.ok(Action::MoveMount(from.into(), to.into()))
+        }
+        fn unmount(&mut self, target: &Path) -> Result<(), MachinedError> {
+            self.ok(Action::Unmount(target.into()))
+        }
+        fn change_root(&mut self, new_root: &Path) -> Result<(), MachinedError> {
+            self.ok(Action::ChangeRoot(new_root.into()))
+        }
+        fn attach_loop(&mut self, file: &Path) -> Result<PathBuf, MachinedError> {
+            self.actions.push(Action::AttachLoop(file.into()));
+            Ok("/dev/loop0".into())
+        }
+        fn load_module(&mut self, path: &Path) -> Result<(), MachinedError> {
+            self.ok(Action::LoadModule(path.into()))
+        }
+        fn set_sysctl(&mut self, key: &str, value: &str) -> Result<(), MachinedError> {
+            self.ok(Action::Sysctl(key.into(), value.into()))
+        }
+        fn set_hostname(&mut self, name: &str) -> Result<(), MachinedError> {
+            self.ok(Action::Hostname(name.into()))
+        }
+        fn link_up(&mut self, link: &str) -> Result<(), MachinedError> {
+            self.ok(Action::LinkUp(link.into()))
+        }
+        fn add_address(
+            &mut self,
+            link: &str,
+            address: Ipv4Addr,
+            prefix: u8,
+        ) -> Result<(), MachinedError> {
+            self.ok(Action::Address(link.into(), address, prefix))
+        }
+        fn add_default_route(
+            &mut self,
+            link: &str,
+            gateway: Ipv4Addr,
+        ) -> Result<(), MachinedError> {
+            self.ok(Action::DefaultRoute(link.into(), gateway))
+        }
+        fn log(&mut self, line: &str) {
+            self.actions.push(Action::Log(line.into()));
+        }
+        fn sleep(&mut self, duration: Duration) {
+            self.actions.push(Action::Sleep(duration));
+        }
+        fn sync(&mut self) {
+            self.actions.push(Action::Sync);
+        }
+        fn reboot(&mut self, power: Power) -> MachinedError {
+            self.actions.push(Action::Reboot(power));
+            MachinedError::FailedPrecondition("recorded reboot".into())
+        }
+    }
+}
