@@ -11,6 +11,7 @@
 //! commit gives the same bytes (`SHA256SUMS` lists them).
 
 mod cpio;
+mod disk;
 mod modinfo;
 
 use std::collections::BTreeSet;
@@ -116,6 +117,9 @@ impl Outputs {
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.raw")
     }
+    pub fn disk_qcow2(&self) -> PathBuf {
+        self.dir.join("disk.qcow2")
+    }
 }
 
 /// `cargo xtask image`.
@@ -148,13 +152,27 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
         &BTreeSet::new(),
     )?;
     let loaded: BTreeSet<String> = boot_modules.iter().map(|m| m.name.clone()).collect();
+    let disk_modules =
+        modules.load_order(&read_list(&root.join("kernel/modules-disk.txt"))?, &loaded)?;
+    let loaded: BTreeSet<String> = loaded
+        .into_iter()
+        .chain(disk_modules.iter().map(|m| m.name.clone()))
+        .collect();
     let rootfs_modules = modules.load_order(
         &read_list(&root.join("kernel/modules-rootfs.txt"))?,
         &loaded,
     )?;
 
     let staging = outputs.dir.join("rootfs");
-    stage_rootfs(root, &staging, &binaries, &rootfs_modules)?;
+    stage_rootfs(
+        root,
+        &staging,
+        &binaries,
+        &[
+            ("lib/modules", &rootfs_modules),
+            ("lib/modules/disk", &disk_modules),
+        ],
+    )?;
     make_squashfs(&staging, &outputs.squashfs())?;
 
     let mut entries = vec![
@@ -226,6 +244,17 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
     )?;
     let cmdline = std::fs::read_to_string(root.join("kernel/cmdline.txt"))?;
     std::fs::write(outputs.cmdline(), format!("{}\n", cmdline.trim()))?;
+    let cmdline = std::fs::read_to_string(outputs.cmdline())?;
+    disk::build(
+        &disk::DiskInputs {
+            kernel: &outputs.kernel(),
+            initramfs: &outputs.initramfs(),
+            cmdline: cmdline.trim(),
+            work: &outputs.dir.join("disk-work"),
+        },
+        &outputs.disk(),
+        &outputs.disk_qcow2(),
+    )?;
     write_sums(
         &outputs,
         &[
@@ -233,6 +262,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             outputs.initramfs(),
             outputs.squashfs(),
             outputs.cmdline(),
+            outputs.disk_qcow2(),
         ],
     )?;
     Ok(outputs)
@@ -279,12 +309,14 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-/// Lays the root filesystem out in `staging` (removed first), every mode set explicitly.
+/// Lays the root filesystem out in `staging` (removed first), every mode set explicitly:
+/// the daemons, the Debian programs of `rootfs/host-programs.txt` with exactly the libraries
+/// `ldd` names, module groups (each folder with its `load-order`), `rootfs/etc`.
 fn stage_rootfs(
     root: &Path,
     staging: &Path,
     binaries: &Path,
-    modules: &[modinfo::Module],
+    module_groups: &[(&str, &[modinfo::Module])],
 ) -> anyhow::Result<()> {
     if staging.exists() {
         std::fs::remove_dir_all(staging)?;
@@ -306,18 +338,29 @@ fn stage_rootfs(
         std::fs::create_dir_all(staging.join(dir))?;
     }
     install(&binaries.join("apid"), &staging.join("usr/bin/apid"), 0o755)?;
-    let mut order = String::new();
-    for module in modules {
-        let name = format!("{}.ko", module.name);
-        install(
-            &module.path,
-            &staging.join("lib/modules").join(&name),
-            0o644,
-        )?;
-        order.push_str(&name);
-        order.push('\n');
+    for (dir, modules) in module_groups {
+        let dir = staging.join(dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut order = String::new();
+        for module in *modules {
+            let name = format!("{}.ko", module.name);
+            install(&module.path, &dir.join(&name), 0o644)?;
+            order.push_str(&name);
+            order.push('\n');
+        }
+        std::fs::write(dir.join("load-order"), order)?;
     }
-    std::fs::write(staging.join("lib/modules/load-order"), order)?;
+    for program in read_list(&root.join("rootfs/host-programs.txt"))? {
+        let program = PathBuf::from(program);
+        let inside = staging.join(program.strip_prefix("/")?);
+        std::fs::create_dir_all(inside.parent().context("program folder")?)?;
+        install(&program, &inside, 0o755)?;
+        for library in libraries(&program)? {
+            let inside = staging.join(library.strip_prefix("/")?);
+            std::fs::create_dir_all(inside.parent().context("library folder")?)?;
+            install(&library, &inside, 0o755)?;
+        }
+    }
     for file in std::fs::read_dir(root.join("rootfs/etc"))? {
         let file = file?;
         install(
@@ -328,6 +371,25 @@ fn stage_rootfs(
     }
     set_dir_modes(staging)?;
     Ok(())
+}
+
+/// The shared libraries (and the loader) a dynamically linked program loads, as `ldd` says.
+fn libraries(program: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let output = Command::new("ldd").arg(program).output()?;
+    anyhow::ensure!(output.status.success(), "ldd {} failed", program.display());
+    let mut libraries: Vec<PathBuf> = String::from_utf8(output.stdout)?
+        .lines()
+        .filter_map(|line| {
+            let path = match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => line.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect();
+    libraries.sort();
+    libraries.dedup();
+    Ok(libraries)
 }
 
 fn install(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {

@@ -43,6 +43,10 @@ impl Mount {
 pub trait Host {
     /// Reads a whole file (`/proc/cmdline`, module lists, sysfs attributes).
     fn read_file(&mut self, path: &Path) -> Result<String, MachinedError>;
+    /// The entry names of a directory, sorted.
+    fn list_dir(&mut self, path: &Path) -> Result<Vec<String>, MachinedError>;
+    /// The first `length` bytes of a file or block device (fewer if it is shorter).
+    fn read_head(&mut self, path: &Path, length: usize) -> Result<Vec<u8>, MachinedError>;
     /// Whether `path` exists.
     fn exists(&mut self, path: &Path) -> bool;
     /// Creates `path` and its parents.
@@ -70,6 +74,14 @@ pub trait Host {
         prefix: u8,
     ) -> Result<(), MachinedError>;
     fn add_default_route(&mut self, link: &str, gateway: Ipv4Addr) -> Result<(), MachinedError>;
+    /// Runs a program with only the environment `env` to completion; fails unless it exits 0.
+    /// Only before the service supervisor starts: afterwards its reaper owns every child.
+    fn run(
+        &mut self,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(), MachinedError>;
     /// Writes one line to the kernel log (and so to the console).
     fn log(&mut self, line: &str);
     fn sleep(&mut self, duration: Duration);
@@ -102,6 +114,7 @@ mod fake {
         LinkUp(String),
         Address(String, Ipv4Addr, u8),
         DefaultRoute(String, Ipv4Addr),
+        Run(PathBuf, Vec<String>),
         Log(String),
         Sleep(Duration),
         Sync,
@@ -115,6 +128,8 @@ mod fake {
         pub actions: Vec<Action>,
         pub files: BTreeMap<PathBuf, String>,
         pub present: Vec<PathBuf>,
+        /// What `read_head` returns, by path (empty when absent).
+        pub heads: BTreeMap<PathBuf, Vec<u8>>,
     }
 
     impl RecordingHost {
@@ -158,6 +173,34 @@ mod fake {
                     path: path.into(),
                     source: std::io::ErrorKind::NotFound.into(),
                 })
+        }
+        fn list_dir(&mut self, path: &Path) -> Result<Vec<String>, MachinedError> {
+            let mut names: Vec<String> = self
+                .files
+                .keys()
+                .chain(self.present.iter())
+                .filter_map(|p| p.strip_prefix(path).ok()?.iter().next())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names.dedup();
+            Ok(names)
+        }
+        fn read_head(&mut self, path: &Path, length: usize) -> Result<Vec<u8>, MachinedError> {
+            let mut head = self.heads.get(path).cloned().unwrap_or_default();
+            head.truncate(length);
+            Ok(head)
+        }
+        fn run(
+            &mut self,
+            program: &Path,
+            args: &[&str],
+            _env: &[(&str, &str)],
+        ) -> Result<(), MachinedError> {
+            self.ok(Action::Run(
+                program.into(),
+                args.iter().map(|a| a.to_string()).collect(),
+            ))
         }
         fn exists(&mut self, path: &Path) -> bool {
             self.files.contains_key(path)

@@ -41,6 +41,49 @@ impl Host for LinuxHost {
         std::fs::read_to_string(path).map_err(MachinedError::io("reading", path))
     }
 
+    fn list_dir(&mut self, path: &Path) -> Result<Vec<String>, MachinedError> {
+        let mut names = std::fs::read_dir(path)
+            .map_err(MachinedError::io("listing", path))?
+            .filter_map(|entry| Some(entry.ok()?.file_name().to_string_lossy().into_owned()))
+            .collect::<Vec<_>>();
+        names.sort();
+        Ok(names)
+    }
+
+    fn read_head(&mut self, path: &Path, length: usize) -> Result<Vec<u8>, MachinedError> {
+        use std::io::Read as _;
+        let file = std::fs::File::open(path).map_err(MachinedError::io("opening", path))?;
+        let mut head = Vec::with_capacity(length);
+        file.take(u64::try_from(length).unwrap_or(u64::MAX))
+            .read_to_end(&mut head)
+            .map_err(MachinedError::io("reading", path))?;
+        Ok(head)
+    }
+
+    fn run(
+        &mut self,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(), MachinedError> {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .map_err(MachinedError::io("running", program))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(MachinedError::FailedPrecondition(format!(
+            "{} {}: {}: {}",
+            program.display(),
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+
     fn exists(&mut self, path: &Path) -> bool {
         path.exists()
     }

@@ -4,7 +4,9 @@
 //! machined mounts the pseudo filesystems, refuses to boot without the kernel's required
 //! hardening options, loads the boot modules in dependency order, mounts the SquashFS
 //! read-only through a loop device and moves it over `/` (MS_MOVE + chroot), applies the KSPP
-//! sysctls, mounts tmpfs on `/system` and `/var`, brings up loopback and the node address,
+//! sysctls, mounts tmpfs on `/system`, mounts STATE (`/system/state`) and EPHEMERAL (`/var`)
+//! from the system disk, formatting them on first boot ([`disks`]; tmpfs `/var` and no STATE
+//! without a disk), brings up loopback and the node address,
 //! and then runs the same [`runtime`](crate::runtime) as dev mode with the state directory `/`
 //! (maintenance mode until a config is applied; apid on port 50000). When the runtime returns,
 //! it syncs, unmounts and calls reboot(2). A fatal error is printed on the console and the
@@ -13,12 +15,12 @@
 //! Every host side effect goes through [`host::Host`]; the boot logic lives in [`sequence`]
 //! and is tested against a recording fake.
 //!
-//! Limits: no disks yet (STATE and EPHEMERAL are tmpfs, so a config does not survive a
-//! reboot); no network configuration beyond `ip=` or QEMU's user-network default (networkd's
+//! Limits: no network configuration beyond `ip=` or QEMU's user-network default (networkd's
 //! job); `talos.config=` URLs are not fetched; system services are child processes, not
 //! containerd tasks.
 
 mod cmdline;
+mod disks;
 mod host;
 mod kspp;
 mod linux;
@@ -76,6 +78,7 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
         RuntimeMode::Cloud
     };
     let api_address = SocketAddr::new(node.address.into(), API_PORT);
+    let mounts = node.mounts.clone();
     let options = Options {
         state_dir: "/".into(),
         api_address,
@@ -95,7 +98,7 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
         Exit::Reboot => Power::Reboot,
         Exit::Shutdown => Power::PowerOff,
     };
-    Ok((vec!["/var".into(), "/system".into()], power))
+    Ok((mounts, power))
 }
 
 /// Logs once apid accepts connections, with the time since PID 1 started (the boot figure

@@ -35,6 +35,8 @@ pub struct Node {
     /// The node's IPv4 address (where apid listens), loopback when there is no network.
     pub address: Ipv4Addr,
     pub hostname: String,
+    /// What is mounted on `/system` and below, outermost first (unmounted in reverse).
+    pub mounts: Vec<PathBuf>,
 }
 
 /// Runs `work` as the phase `name`, logging its duration (or its failure).
@@ -160,11 +162,10 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
     })?;
     phase(host, "mountSystem", |host| {
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        for target in ["/system", "/var"] {
-            host.mount(&Mount::new("tmpfs", target, "tmpfs", flags, "mode=0755"))?;
-        }
-        Ok(())
+        host.mount(&Mount::new("tmpfs", "/system", "tmpfs", flags, "mode=0755"))
     })?;
+    let mut mounts = vec![PathBuf::from("/system")];
+    mounts.extend(phase(host, "volumes", super::disks::mount_volumes)?);
     let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
     if let Some(config) = cmdline.get("talos.config").filter(|c| *c != "none") {
         host.log(&format!(
@@ -176,6 +177,7 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
         cmdline,
         address,
         hostname,
+        mounts,
     })
 }
 
@@ -226,7 +228,17 @@ pub fn stop<H: Host>(host: &mut H, mounts: &[PathBuf], power: Power) -> Machined
     host.sync();
     for target in mounts.iter().rev() {
         if let Err(error) = host.unmount(target) {
-            host.log(&format!("machined: {error}"));
+            // Still busy (open log files): at least leave it clean.
+            let remount = Mount::new(
+                "",
+                &target.display().to_string(),
+                "",
+                MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                "",
+            );
+            if let Err(again) = host.mount(&remount) {
+                host.log(&format!("machined: {error}; {again}"));
+            }
         }
     }
     host.sync();
