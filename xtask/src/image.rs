@@ -200,11 +200,8 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             mode: 0o755,
         },
     ];
-    let mut order = String::new();
     for module in &boot_modules {
         let name = format!("{}.ko", module.name);
-        order.push_str(&name);
-        order.push('\n');
         entries.push(cpio::Entry::File {
             path: format!("lib/modules/{name}"),
             mode: 0o644,
@@ -214,7 +211,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
     entries.push(cpio::Entry::File {
         path: "lib/modules/load-order".into(),
         mode: 0o644,
-        data: order.into_bytes(),
+        data: modinfo::load_order_file(&boot_modules).into_bytes(),
     });
     for dir in ["proc", "run", "sys", "sysroot", "tmp"] {
         entries.push(cpio::Entry::Dir {
@@ -341,14 +338,11 @@ fn stage_rootfs(
     for (dir, modules) in module_groups {
         let dir = staging.join(dir);
         std::fs::create_dir_all(&dir)?;
-        let mut order = String::new();
         for module in *modules {
             let name = format!("{}.ko", module.name);
             install(&module.path, &dir.join(&name), 0o644)?;
-            order.push_str(&name);
-            order.push('\n');
         }
-        std::fs::write(dir.join("load-order"), order)?;
+        std::fs::write(dir.join("load-order"), modinfo::load_order_file(modules))?;
     }
     for program in read_list(&root.join("rootfs/host-programs.txt"))? {
         let program = PathBuf::from(program);

@@ -2,6 +2,7 @@
 //! the figures of `docs/benchmarks.md`.
 
 mod bench;
+mod boot_bench;
 mod image;
 mod node_bench;
 mod vm;
@@ -13,10 +14,11 @@ fn main() -> anyhow::Result<()> {
         Some("bench-node") => bench::run_node(),
         Some("image") => image::run_image(),
         Some("qemu") => vm::run(&args[1..]),
+        Some("bench-boot") => boot_bench::run(&args[1..]),
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk] | bench-boot [--runs N]"
             );
             std::process::exit(2);
         }

@@ -150,7 +150,10 @@ mod tests {
                 "/sys/class/block/vda6/uevent",
                 "DEVNAME=vda6\nPARTN=6\nPARTNAME=EPHEMERAL\n",
             )
-            .with_file("/lib/modules/disk/load-order", "libcrc32c.ko\nxfs.ko\n");
+            .with_file(
+                "/lib/modules/disk/load-order",
+                "crc32c_generic.ko\nlibcrc32c.ko\nxfs.ko\n",
+            );
         if state_formatted {
             host.heads
                 .insert("/dev/vda5".into(), b"XFSB\0\0\x10\0".to_vec());

@@ -60,8 +60,9 @@ pub trait Host {
     fn change_root(&mut self, new_root: &Path) -> Result<(), MachinedError>;
     /// Attaches `file` read-only to a free loop device; returns the device.
     fn attach_loop(&mut self, file: &Path) -> Result<PathBuf, MachinedError>;
-    /// Loads a kernel module (finit_module); one already loaded is not an error.
-    fn load_module(&mut self, path: &Path) -> Result<(), MachinedError>;
+    /// Loads kernel modules that do not depend on each other (finit_module), concurrently
+    /// where it can; one already loaded is not an error.
+    fn load_modules(&mut self, paths: &[PathBuf]) -> Result<(), MachinedError>;
     /// Writes `/proc/sys/<key with dots as slashes>`.
     fn set_sysctl(&mut self, key: &str, value: &str) -> Result<(), MachinedError>;
     fn set_hostname(&mut self, name: &str) -> Result<(), MachinedError>;
@@ -226,8 +227,11 @@ mod fake {
             self.actions.push(Action::AttachLoop(file.into()));
             Ok("/dev/loop0".into())
         }
-        fn load_module(&mut self, path: &Path) -> Result<(), MachinedError> {
-            self.ok(Action::LoadModule(path.into()))
+        fn load_modules(&mut self, paths: &[PathBuf]) -> Result<(), MachinedError> {
+            for path in paths {
+                self.actions.push(Action::LoadModule(path.clone()));
+            }
+            Ok(())
         }
         fn set_sysctl(&mut self, key: &str, value: &str) -> Result<(), MachinedError> {
             self.ok(Action::Sysctl(key.into(), value.into()))

@@ -14,6 +14,14 @@ use super::host::{Host, Mount, Power};
 use super::{loopdev, netlink};
 use crate::error::MachinedError;
 
+fn load_module(path: &Path) -> Result<(), MachinedError> {
+    let file = std::fs::File::open(path).map_err(MachinedError::io("opening", path))?;
+    match finit_module(&file, &CString::default(), ModuleInitFlags::empty()) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(errno("loading the module", path)(e)),
+    }
+}
+
 /// The running kernel, seen from PID 1.
 #[derive(Debug, Default)]
 pub struct LinuxHost {
@@ -124,12 +132,24 @@ impl Host for LinuxHost {
         loopdev::attach(file)
     }
 
-    fn load_module(&mut self, path: &Path) -> Result<(), MachinedError> {
-        let file = std::fs::File::open(path).map_err(MachinedError::io("opening", path))?;
-        match finit_module(&file, &CString::default(), ModuleInitFlags::empty()) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
-            Err(e) => Err(errno("loading the module", path)(e)),
-        }
+    fn load_modules(&mut self, paths: &[PathBuf]) -> Result<(), MachinedError> {
+        std::thread::scope(|scope| {
+            let loads: Vec<_> = paths
+                .iter()
+                .map(|path| scope.spawn(move || load_module(path)))
+                .collect();
+            loads
+                .into_iter()
+                .map(|load| {
+                    load.join().unwrap_or_else(|_| {
+                        Err(MachinedError::FailedPrecondition(
+                            "a module load panicked".into(),
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<()>, _>>()
+                .map(drop)
+        })
     }
 
     fn set_sysctl(&mut self, key: &str, value: &str) -> Result<(), MachinedError> {

@@ -64,12 +64,6 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
     let version = env!("CARGO_PKG_VERSION");
     let cmdline = sequence::early(host, version)?;
     let node = sequence::root(host, cmdline)?;
-    std::thread::spawn(|| {
-        let mut host = LinuxHost::default();
-        let _ = sequence::phase(&mut host, "loadRootfsModules", |host| {
-            sequence::load_modules(host, std::path::Path::new(sequence::MODULES))
-        });
-    });
     logging::init("machined", version);
     let platform_name = node.cmdline.platform().to_string();
     let mode = if platform_name == "metal" {
@@ -102,19 +96,24 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
 }
 
 /// Logs once apid accepts connections, with the time since PID 1 started (the boot figure
-/// `cargo xtask bench-boot` reads).
+/// `cargo xtask bench-boot` reads); then loads the root filesystem's modules (containerd's
+/// and Kubernetes' needs), which stay off the path to a working API.
 fn report_api(address: SocketAddr, started: Instant) {
     std::thread::spawn(move || {
+        let mut host = LinuxHost::default();
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
                 let took = started.elapsed().as_secs_f64() * 1000.0;
-                LinuxHost::default().log(&format!(
+                host.log(&format!(
                     "machined: apid answering on {address}, {took:.1} ms after PID 1 started"
                 ));
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = sequence::phase(&mut host, "loadRootfsModules", |host| {
+            sequence::load_modules(host, std::path::Path::new(sequence::MODULES))
+        });
     });
 }

@@ -17,8 +17,9 @@ use crate::error::MachinedError;
 pub const SQUASHFS: &str = "/rootfs.sqsh";
 /// Where the SquashFS is mounted before it becomes `/`.
 pub const SYSROOT: &str = "/sysroot";
-/// Modules and their load order (`load-order`, one file name a line, dependencies first),
-/// in the initramfs and again in the root filesystem.
+/// Modules and their load order, in the initramfs and again in the root filesystem:
+/// `load-order` has one line per level, dependencies first; the modules of one line (file
+/// names, space-separated) do not depend on each other and load concurrently.
 pub const MODULES: &str = "/lib/modules";
 /// How long a fatal error stays on the console before the reboot.
 pub const FATAL_DELAY: Duration = Duration::from_secs(10);
@@ -141,11 +142,17 @@ pub fn early<H: Host>(host: &mut H, version: &str) -> Result<Cmdline, MachinedEr
     Ok(cmdline)
 }
 
-/// Loads the modules `dir/load-order` lists, in that order.
+/// Loads the modules `dir/load-order` lists, level by level.
 pub fn load_modules<H: Host>(host: &mut H, dir: &Path) -> Result<(), MachinedError> {
     let order = host.read_file(&dir.join("load-order"))?;
-    for name in order.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        host.load_module(&dir.join(name))?;
+    for level in order.lines() {
+        let paths: Vec<PathBuf> = level
+            .split_whitespace()
+            .map(|name| dir.join(name))
+            .collect();
+        if !paths.is_empty() {
+            host.load_modules(&paths)?;
+        }
     }
     Ok(())
 }
@@ -269,7 +276,10 @@ mod tests {
         RecordingHost::default()
             .with_file("/proc/cmdline", CMDLINE)
             .with_file("/rootfs.sqsh", "")
-            .with_file("/lib/modules/load-order", "virtio.ko\nvirtio_pci.ko\n")
+            .with_file(
+                "/lib/modules/load-order",
+                "loop.ko virtio.ko\nvirtio_pci.ko\n",
+            )
     }
 
     #[test]

@@ -122,6 +122,23 @@ pub fn build(inputs: &DiskInputs, raw: &Path, qcow2: &Path) -> anyhow::Result<()
         .arg(&boot)
         .arg("1000M")
         .env("E2FSPROGS_FAKE_TIME", "1"))?;
+    // mke2fs -d copies each file's atime and ctime, which no one can set: zero them.
+    let mut commands = String::new();
+    for path in tree(&boot_dir, Path::new("/"))? {
+        for field in ["atime", "ctime", "mtime", "crtime"] {
+            commands.push_str(&format!("sif \"{}\" {field} 0\n", path.display()));
+        }
+    }
+    let command_file = inputs.work.join("debugfs.cmds");
+    std::fs::write(&command_file, commands)?;
+    run(Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&command_file)
+        .arg(&boot)
+        .env("E2FSPROGS_FAKE_TIME", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null()))?;
     copy_sparse(&boot, raw, start_sector(3) * SECTOR)?;
 
     let _ = std::fs::remove_file(qcow2);
@@ -215,6 +232,22 @@ fn stage_boot(inputs: &DiskInputs, dir: &Path) -> anyhow::Result<()> {
         ),
     )?;
     set_times(dir)
+}
+
+/// `inside` and every path below `dir`, as paths inside the filesystem, sorted.
+fn tree(dir: &Path, inside: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = vec![inside.to_path_buf()];
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let inner = inside.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            paths.extend(tree(&entry.path(), &inner)?);
+        } else {
+            paths.push(inner);
+        }
+    }
+    Ok(paths)
 }
 
 fn set_times(path: &Path) -> anyhow::Result<()> {

@@ -17,6 +17,8 @@ pub struct Module {
     pub name: String,
     pub path: PathBuf,
     pub depends: Vec<String>,
+    /// 0 when every dependency loaded before; else one more than its deepest dependency.
+    pub level: usize,
 }
 
 impl ModuleIndex {
@@ -43,6 +45,7 @@ impl ModuleIndex {
                             name,
                             path,
                             depends: Vec::new(),
+                            level: 0,
                         },
                     );
                 }
@@ -86,16 +89,39 @@ impl ModuleIndex {
         if module.depends.is_empty() {
             module.depends = read_depends(&module.path)?;
         }
-        let module = module.clone();
+        let mut module = module.clone();
         stack.push(name.to_string());
         for dependency in &module.depends {
             self.visit(dependency, seen, stack, order)?;
         }
         stack.pop();
+        module.level = order
+            .iter()
+            .filter(|m| module.depends.contains(&m.name))
+            .map(|m| m.level + 1)
+            .max()
+            .unwrap_or(0);
         seen.insert(name.to_string());
         order.push(module);
         Ok(())
     }
+}
+
+/// The `load-order` file of `modules`: one line per level, names sorted within a line.
+pub fn load_order_file(modules: &[Module]) -> String {
+    let levels = modules.iter().map(|m| m.level + 1).max().unwrap_or(0);
+    let mut text = String::new();
+    for level in 0..levels {
+        let mut names: Vec<String> = modules
+            .iter()
+            .filter(|m| m.level == level)
+            .map(|m| format!("{}.ko", m.name))
+            .collect();
+        names.sort();
+        text.push_str(&names.join(" "));
+        text.push('\n');
+    }
+    text
 }
 
 fn normalise(name: &str) -> String {
