@@ -53,7 +53,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
     println!("\nkernel + initramfs boot, maintenance mode ({runs} runs):");
     for run in 0..runs {
-        let mut vm = Vm::start(&config(&root, &outputs, "bench-boot", 0, false)?)?;
+        let mut vm = Vm::start(&config(&root, &outputs, "bench-initramfs", 0, false)?)?;
         let started = vm.started;
         vm.wait_for_console(API_READY, 0, Duration::from_secs(180))?;
         let node = format!("127.0.0.1:{}", vm.api.port());

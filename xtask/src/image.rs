@@ -1,7 +1,7 @@
 //! `cargo xtask image`: builds the talos-rs operating system into `_out/image/`.
 //!
 //! - `vmlinuz`: the pinned Debian kernel (`kernel/kernel.conf`), unpacked from its `.deb`.
-//! - `rootfs.sqsh`: the read-only root, a SquashFS of the static musl daemons (apid), the
+//! - `rootfs.sqsh`: the read-only root, an uncompressed SquashFS of the static musl daemons (apid), the
 //!   Debian tools machined runs (mkfs) with exactly their libraries, and the rootfs modules.
 //! - `initramfs.img`: a gzip newc cpio of `/init` (machined), `/dev/console`, the boot modules
 //!   with their load order, and `rootfs.sqsh`.
@@ -412,10 +412,14 @@ fn make_squashfs(staging: &Path, out: &Path) -> anyhow::Result<()> {
     run(Command::new("mksquashfs")
         .arg(staging)
         .arg(out)
+        // Uncompressed: the SquashFS lives in the (gzip) initramfs, so it is in RAM already;
+        // compressing it again only costs decompression under TCG at every page fault.
         .args([
             "-noappend",
-            "-comp",
-            "zstd",
+            "-noI",
+            "-noD",
+            "-noF",
+            "-noX",
             "-all-root",
             "-no-xattrs",
             "-mkfs-time",

@@ -83,7 +83,8 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
             mode,
         },
     };
-    report_api(api_address, started);
+    let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
+    report_api(api_address, started, on_disk);
     let runtime = tokio::runtime::Runtime::new()
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;
     let exit = runtime.block_on(crate::runtime::run(options))?;
@@ -96,9 +97,10 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
 }
 
 /// Logs once apid accepts connections, with the time since PID 1 started (the boot figure
-/// `cargo xtask bench-boot` reads); then loads the root filesystem's modules (containerd's
-/// and Kubernetes' needs), which stay off the path to a working API.
-fn report_api(address: SocketAddr, started: Instant) {
+/// `cargo xtask bench-boot` reads); then loads the root filesystem's modules (after the disk
+/// group when no system disk needed it): containerd's and Kubernetes' needs, which stay off
+/// the path to a working API.
+fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool) {
     std::thread::spawn(move || {
         let mut host = LinuxHost::default();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -113,6 +115,10 @@ fn report_api(address: SocketAddr, started: Instant) {
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = sequence::phase(&mut host, "loadRootfsModules", |host| {
+            // Some (netfilter) need libcrc32c from the disk group.
+            if !disk_modules_loaded {
+                sequence::load_modules(host, std::path::Path::new(disks::DISK_MODULES))?;
+            }
             sequence::load_modules(host, std::path::Path::new(sequence::MODULES))
         });
     });

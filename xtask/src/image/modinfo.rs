@@ -88,6 +88,12 @@ impl ModuleIndex {
             .with_context(|| format!("module {name} is not in the kernel package"))?;
         if module.depends.is_empty() {
             module.depends = read_depends(&module.path)?;
+            module.depends.extend(
+                SOFT_DEPENDENCIES
+                    .iter()
+                    .filter(|(m, _)| *m == name)
+                    .map(|(_, provider)| (*provider).to_string()),
+            );
         }
         let mut module = module.clone();
         stack.push(name.to_string());
@@ -123,6 +129,13 @@ pub fn load_order_file(modules: &[Module]) -> String {
     }
     text
 }
+
+/// Soft dependencies (`softdep=pre: …`, named by alias) finit_module needs resolved: the
+/// module, and the module that provides what it asks for at load time.
+const SOFT_DEPENDENCIES: &[(&str, &str)] = &[
+    // libcrc32c asks the crypto API for "crc32c" in its init function.
+    ("libcrc32c", "crc32c_generic"),
+];
 
 fn normalise(name: &str) -> String {
     name.replace('-', "_")
