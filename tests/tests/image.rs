@@ -1,5 +1,5 @@
-//! The OS image booted in QEMU (TCG on these machines): the disk image boots by itself into
-//! maintenance mode, takes a generated config over `apply-config --insecure`, answers over
+//! The OS image booted in QEMU (TCG on these machines): the ISO boots into maintenance mode;
+//! the disk image boots by itself into maintenance mode, takes a generated config over `apply-config --insecure`, answers over
 //! mutual TLS, and comes back configured after a reboot; a kernel command line without the
 //! hardening options makes machined refuse to boot; the image holds no shell or interpreter.
 //!
@@ -210,6 +210,32 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         !maintenance.status.success(),
         "still in maintenance mode after the reboot"
     );
+}
+
+#[test]
+fn the_iso_boots_into_maintenance_mode() {
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut vm = Vm::start(&VmConfig {
+        name: "iso".into(),
+        out_dir: work.path().into(),
+        boot: Boot::Iso(image.join("talos-rs.iso")),
+        disk: None,
+        probe_kernel: image.join("vmlinuz"),
+        memory_mib: 1024,
+        api_port: 0,
+    })
+    .unwrap();
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    assert!(vm.console_text().contains("machined: no system disk"));
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    eventually("maintenance mode answers Version", &vm, || {
+        let out = ok(talosctl.insecure(&["version"]))?;
+        out.contains("Tag:").then_some(()).ok_or(out)
+    });
 }
 
 #[test]

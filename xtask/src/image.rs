@@ -6,12 +6,15 @@
 //! - `initramfs.img`: a gzip newc cpio of `/init` (machined), `/dev/console`, the boot modules
 //!   with their load order, and `rootfs.sqsh`.
 //! - `cmdline`: the default kernel command line (`kernel/cmdline.txt`).
+//! - `disk.raw`, `disk.qcow2`: the bootable system disk ([`disk`]); `talos-rs.iso`: a BIOS
+//!   ISO that boots into maintenance mode ([`iso`]).
 //!
 //! Every output is reproducible: fixed mtimes and owners, sorted entries, no xattrs; the same
 //! commit gives the same bytes (`SHA256SUMS` lists them).
 
 mod cpio;
 mod disk;
+mod iso;
 mod modinfo;
 
 use std::collections::BTreeSet;
@@ -119,6 +122,9 @@ impl Outputs {
     }
     pub fn disk_qcow2(&self) -> PathBuf {
         self.dir.join("disk.qcow2")
+    }
+    pub fn iso(&self) -> PathBuf {
+        self.dir.join("talos-rs.iso")
     }
 }
 
@@ -252,6 +258,13 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
         &outputs.disk(),
         &outputs.disk_qcow2(),
     )?;
+    iso::build(
+        &outputs.kernel(),
+        &outputs.initramfs(),
+        cmdline.trim(),
+        &outputs.dir.join("iso-work"),
+        &outputs.iso(),
+    )?;
     write_sums(
         &outputs,
         &[
@@ -260,6 +273,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             outputs.squashfs(),
             outputs.cmdline(),
             outputs.disk_qcow2(),
+            outputs.iso(),
         ],
     )?;
     Ok(outputs)

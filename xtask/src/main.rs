@@ -18,7 +18,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk] | bench-boot [--runs N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N]"
             );
             std::process::exit(2);
         }

@@ -20,6 +20,8 @@ pub struct QemuArgs {
     pub port: u16,
     /// Boot the disk image instead of kernel + initramfs.
     pub disk: bool,
+    /// Boot the ISO instead of kernel + initramfs.
+    pub iso: bool,
 }
 
 impl QemuArgs {
@@ -28,6 +30,7 @@ impl QemuArgs {
             name: "talos-rs-1".into(),
             port: 50000,
             disk: false,
+            iso: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -35,8 +38,11 @@ impl QemuArgs {
                 "--name" => parsed.name = args.next().context("--name needs a value")?.clone(),
                 "--port" => parsed.port = args.next().context("--port needs a value")?.parse()?,
                 "--disk" => parsed.disk = true,
+                "--iso" => parsed.iso = true,
                 other => {
-                    anyhow::bail!("unknown argument {other}: qemu [--name N] [--port P] [--disk]")
+                    anyhow::bail!(
+                        "unknown argument {other}: qemu [--name N] [--port P] [--disk | --iso]"
+                    )
                 }
             }
         }
@@ -78,13 +84,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let args = QemuArgs::parse(args)?;
     let root = workspace_root();
     let outputs = image::build(&root)?;
-    if args.disk {
-        anyhow::ensure!(
-            outputs.disk().exists(),
-            "no disk image: run `cargo xtask disk` first"
-        );
+    let mut vm_config = config(&root, &outputs, &args.name, args.port, args.disk)?;
+    if args.iso {
+        vm_config.boot = Boot::Iso(outputs.iso());
     }
-    let mut vm = Vm::start(&config(&root, &outputs, &args.name, args.port, args.disk)?)?;
+    let mut vm = Vm::start(&vm_config)?;
     println!(
         "booting {} ({:?}), console: {}",
         vm.name,

@@ -133,6 +133,8 @@ pub enum Boot {
     },
     /// Firmware (SeaBIOS) boots the disk's own boot loader.
     Disk,
+    /// Firmware boots this ISO from a CD-ROM drive.
+    Iso(PathBuf),
 }
 
 /// A VM to start.
@@ -201,6 +203,9 @@ impl Vm {
                 .arg("-initrd")
                 .arg(initramfs)
                 .args(["-append", cmdline]);
+        }
+        if let Boot::Iso(iso) = &config.boot {
+            command.arg("-cdrom").arg(iso).args(["-boot", "d"]);
         }
         if let Some(disk) = &config.disk {
             let format = if disk.extension().is_some_and(|e| e == "qcow2") {

@@ -121,7 +121,8 @@ pub fn build(inputs: &DiskInputs, raw: &Path, qcow2: &Path) -> anyhow::Result<()
         .arg(&boot_dir)
         .arg(&boot)
         .arg("1000M")
-        .env("E2FSPROGS_FAKE_TIME", "1"))?;
+        .env("E2FSPROGS_FAKE_TIME", "1")
+        .stdout(std::process::Stdio::null()))?;
     // mke2fs -d copies each file's atime and ctime, which no one can set: zero them.
     let mut commands = String::new();
     for path in tree(&boot_dir, Path::new("/"))? {
