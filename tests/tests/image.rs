@@ -1,4 +1,5 @@
 //! The OS image booted in QEMU (TCG on these machines): the ISO boots into maintenance mode;
+//! a nocloud `cidata` volume configures a node by itself;
 //! the disk image boots by itself into maintenance mode, takes a generated config over `apply-config --insecure`, answers over
 //! mutual TLS, and comes back configured after a reboot; a kernel command line without the
 //! hardening options makes machined refuse to boot; the image holds no shell or interpreter.
@@ -236,6 +237,81 @@ fn the_iso_boots_into_maintenance_mode() {
         let out = ok(talosctl.insecure(&["version"]))?;
         out.contains("Tag:").then_some(()).ok_or(out)
     });
+}
+
+#[test]
+fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    success(
+        Command::new(binary("talosctl"))
+            .args([
+                "gen",
+                "config",
+                "nocloud-test",
+                "https://10.0.2.15:6443",
+                "--output-dir",
+            ])
+            .arg(work.path())
+            .output()
+            .unwrap(),
+    );
+    let cidata = work.path().join("cidata");
+    std::fs::create_dir(&cidata).unwrap();
+    std::fs::copy(
+        work.path().join("controlplane.yaml"),
+        cidata.join("user-data"),
+    )
+    .unwrap();
+    std::fs::write(cidata.join("meta-data"), "instance-id: nocloud-test\n").unwrap();
+    let volume = work.path().join("cidata.iso");
+    success(
+        Command::new("xorriso")
+            .args([
+                "-as", "mkisofs", "-quiet", "-r", "-J", "-volid", "cidata", "-o",
+            ])
+            .arg(&volume)
+            .arg(&cidata)
+            .output()
+            .unwrap(),
+    );
+    // No talos.platform= on the command line: nocloud is detected from the volume label.
+    let cmdline = std::fs::read_to_string(image.join("cmdline")).unwrap();
+    let cmdline: Vec<&str> = cmdline
+        .split_whitespace()
+        .filter(|a| !a.starts_with("talos.platform="))
+        .collect();
+    let mut vm = Vm::start(&VmConfig {
+        name: "nocloud".into(),
+        out_dir: work.path().into(),
+        boot: Boot::Kernel {
+            kernel: image.join("vmlinuz"),
+            initramfs: image.join("initramfs.img"),
+            cmdline: cmdline.join(" "),
+        },
+        disk: Some(volume),
+        probe_kernel: image.join("vmlinuz"),
+        memory_mib: 1024,
+        api_port: 0,
+    })
+    .unwrap();
+    let console = vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    assert!(
+        console.contains("machined: nocloud: config taken from /dev/vda"),
+        "{console}"
+    );
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    eventually("mutual TLS Version without apply-config", &vm, || {
+        ok(talosctl.secure(&["version"])).map(drop)
+    });
+    let maintenance = talosctl.insecure(&["version"]);
+    assert!(
+        !maintenance.status.success(),
+        "the node is in maintenance mode"
+    );
 }
 
 #[test]

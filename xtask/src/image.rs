@@ -164,6 +164,14 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
         .into_iter()
         .chain(disk_modules.iter().map(|m| m.name.clone()))
         .collect();
+    let cidata_modules = modules.load_order(
+        &read_list(&root.join("kernel/modules-cidata.txt"))?,
+        &loaded,
+    )?;
+    let loaded: BTreeSet<String> = loaded
+        .into_iter()
+        .chain(cidata_modules.iter().map(|m| m.name.clone()))
+        .collect();
     let rootfs_modules = modules.load_order(
         &read_list(&root.join("kernel/modules-rootfs.txt"))?,
         &loaded,
@@ -177,6 +185,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
         &[
             ("lib/modules", &rootfs_modules),
             ("lib/modules/disk", &disk_modules),
+            ("lib/modules/cidata", &cidata_modules),
         ],
     )?;
     make_squashfs(&staging, &outputs.squashfs())?;

@@ -93,11 +93,6 @@ impl Cmdline {
             .collect()
     }
 
-    /// `talos.platform=` (default `metal`).
-    pub fn platform(&self) -> &str {
-        self.get("talos.platform").unwrap_or("metal")
-    }
-
     /// The static address of `ip=`, if it names one; `Err` describes an `ip=` machined cannot
     /// apply (e.g. `ip=dhcp`: DHCP belongs to networkd).
     pub fn static_address(&self) -> Option<Result<StaticAddress, String>> {
@@ -146,10 +141,9 @@ mod tests {
         let cmdline = Cmdline::parse(
             "console=tty0 console=ttyS0 talos.platform=nocloud talos.config=\"http://a b\" quiet\n",
         );
-        assert_eq!(cmdline.platform(), "nocloud");
+        assert_eq!(cmdline.get("talos.platform"), Some("nocloud"));
         assert_eq!(cmdline.get("talos.config"), Some("http://a b"));
         assert_eq!(cmdline.all("console"), vec!["tty0", "ttyS0"]);
-        assert_eq!(Cmdline::parse("").platform(), "metal");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub trait Host {
     fn list_dir(&mut self, path: &Path) -> Result<Vec<String>, MachinedError>;
     /// The first `length` bytes of a file or block device (fewer if it is shorter).
     fn read_head(&mut self, path: &Path, length: usize) -> Result<Vec<u8>, MachinedError>;
+    /// Writes a whole file with `mode` (before any service runs).
+    fn write_file(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<(), MachinedError>;
     /// Whether `path` exists.
     fn exists(&mut self, path: &Path) -> bool;
     /// Creates `path` and its parents.
@@ -85,6 +87,9 @@ pub trait Host {
     ) -> Result<(), MachinedError>;
     /// Writes one line to the kernel log (and so to the console).
     fn log(&mut self, line: &str);
+    /// Writes one line straight to the console: for what must be seen even if the kernel
+    /// log drops it (user messages to /dev/kmsg are rate-limited by default).
+    fn alert(&mut self, line: &str);
     fn sleep(&mut self, duration: Duration);
     fn sync(&mut self);
     /// reboot(2); returns only if the call failed.
@@ -116,7 +121,9 @@ mod fake {
         Address(String, Ipv4Addr, u8),
         DefaultRoute(String, Ipv4Addr),
         Run(PathBuf, Vec<String>),
+        WriteFile(PathBuf, String, u32),
         Log(String),
+        Alert(String),
         Sleep(Duration),
         Sync,
         Reboot(Power),
@@ -143,7 +150,7 @@ mod fake {
         pub fn effects(&self) -> Vec<Action> {
             self.actions
                 .iter()
-                .filter(|a| !matches!(a, Action::Log(_)))
+                .filter(|a| !matches!(a, Action::Log(_) | Action::Alert(_)))
                 .cloned()
                 .collect()
         }
@@ -203,6 +210,18 @@ mod fake {
                 args.iter().map(|a| a.to_string()).collect(),
             ))
         }
+        fn write_file(
+            &mut self,
+            path: &Path,
+            contents: &[u8],
+            mode: u32,
+        ) -> Result<(), MachinedError> {
+            self.ok(Action::WriteFile(
+                path.into(),
+                String::from_utf8_lossy(contents).into_owned(),
+                mode,
+            ))
+        }
         fn exists(&mut self, path: &Path) -> bool {
             self.files.contains_key(path)
                 || self.present.iter().any(|p| p == path)
@@ -259,6 +278,9 @@ mod fake {
         }
         fn log(&mut self, line: &str) {
             self.actions.push(Action::Log(line.into()));
+        }
+        fn alert(&mut self, line: &str) {
+            self.actions.push(Action::Alert(line.into()));
         }
         fn sleep(&mut self, duration: Duration) {
             self.actions.push(Action::Sleep(duration));

@@ -92,6 +92,20 @@ impl Host for LinuxHost {
         )))
     }
 
+    fn write_file(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<(), MachinedError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(path)
+            .map_err(MachinedError::io("creating", path))?;
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .map_err(MachinedError::io("writing", path))
+    }
+
     fn exists(&mut self, path: &Path) -> bool {
         path.exists()
     }
@@ -191,6 +205,16 @@ impl Host for LinuxHost {
             .as_mut()
             .is_some_and(|kmsg| kmsg.write_all(format!("<5>{line}\n").as_bytes()).is_ok());
         if !written {
+            eprintln!("{line}");
+        }
+    }
+
+    fn alert(&mut self, line: &str) {
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/console")
+            .and_then(|mut console| console.write_all(format!("{line}\n").as_bytes()));
+        if written.is_err() {
             eprintln!("{line}");
         }
     }

@@ -15,6 +15,10 @@
 //! Every host side effect goes through [`host::Host`]; the boot logic lives in [`sequence`]
 //! and is tested against a recording fake.
 //!
+//! The platform is `talos.platform=` or detected ([`platform`]: nocloud by SMBIOS serial or
+//! cidata volume, whose user-data becomes the config); metal runs in mode metal, the others
+//! in mode cloud.
+//!
 //! Limits: no network configuration beyond `ip=` or QEMU's user-network default (networkd's
 //! job); `talos.config=` URLs are not fetched; system services are child processes, not
 //! containerd tasks.
@@ -27,6 +31,7 @@ mod linux;
 #[allow(unsafe_code)]
 mod loopdev;
 mod netlink;
+mod platform;
 mod sequence;
 
 use std::net::{SocketAddr, TcpStream};
@@ -65,7 +70,7 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
     let cmdline = sequence::early(host, version)?;
     let node = sequence::root(host, cmdline)?;
     logging::init("machined", version);
-    let platform_name = node.cmdline.platform().to_string();
+    let platform_name = node.platform.clone();
     let mode = if platform_name == "metal" {
         RuntimeMode::Metal
     } else {
@@ -119,6 +124,7 @@ fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool) 
             if !disk_modules_loaded {
                 sequence::load_modules(host, std::path::Path::new(disks::DISK_MODULES))?;
             }
+            sequence::load_modules(host, std::path::Path::new(platform::CIDATA_MODULES))?;
             sequence::load_modules(host, std::path::Path::new(sequence::MODULES))
         });
     });

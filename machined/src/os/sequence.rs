@@ -36,6 +36,8 @@ pub struct Node {
     /// The node's IPv4 address (where apid listens), loopback when there is no network.
     pub address: Ipv4Addr,
     pub hostname: String,
+    /// The platform (`talos.platform=` or detected).
+    pub platform: String,
     /// What is mounted on `/system` and below, outermost first (unmounted in reverse).
     pub mounts: Vec<PathBuf>,
 }
@@ -98,11 +100,14 @@ pub fn early<H: Host>(host: &mut H, version: &str) -> Result<Cmdline, MachinedEr
         }
         Ok(())
     })?;
+    // Without this (or printk.devkmsg=on) the kernel drops all but a burst of our lines.
+    if let Err(error) = host.set_sysctl("kernel.printk_devkmsg", "on") {
+        host.alert(&format!("machined: {error}"));
+    }
     host.log(&format!("machined: PID 1 started, version {version}"));
     let cmdline = Cmdline::parse(&host.read_file(Path::new("/proc/cmdline"))?);
     host.log(&format!(
-        "machined: platform {}, consoles {}",
-        cmdline.platform(),
+        "machined: consoles {}",
         cmdline.all("console").join(" ")
     ));
     phase(host, "systemRequirements", |_| {
@@ -174,6 +179,11 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
     let mut mounts = vec![PathBuf::from("/system")];
     mounts.extend(phase(host, "volumes", super::disks::mount_volumes)?);
     let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
+    let platform = phase(host, "platform", |host| {
+        let platform = super::platform::detect(host, &cmdline)?;
+        super::platform::fetch_config(host, &platform)?;
+        Ok(platform)
+    })?;
     if let Some(config) = cmdline.get("talos.config").filter(|c| *c != "none") {
         host.log(&format!(
             "machined: talos.config={config}: fetching configs is not implemented yet; waiting for \
@@ -184,6 +194,7 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
         cmdline,
         address,
         hostname,
+        platform,
         mounts,
     })
 }
@@ -254,8 +265,8 @@ pub fn stop<H: Host>(host: &mut H, mounts: &[PathBuf], power: Power) -> Machined
 
 /// A fatal boot error: say so on the console, wait so a person can read it, reboot.
 pub fn fatal<H: Host>(host: &mut H, error: &MachinedError) -> MachinedError {
-    host.log(&format!("machined: FATAL: {error}"));
-    host.log(&format!(
+    host.alert(&format!("machined: FATAL: {error}"));
+    host.alert(&format!(
         "machined: rebooting in {} s",
         FATAL_DELAY.as_secs()
     ));
@@ -286,7 +297,7 @@ mod tests {
     fn early_boot_mounts_loads_modules_in_order_and_switches_root() {
         let mut host = initramfs();
         let cmdline = early(&mut host, "test").unwrap();
-        assert_eq!(cmdline.platform(), "metal");
+        assert_eq!(cmdline.get("talos.platform"), Some("metal"));
         let effects = host.effects();
         let position = |action: &Action| effects.iter().position(|a| a == action).unwrap();
         let devtmpfs = Mount::new(
@@ -357,7 +368,7 @@ mod tests {
         fatal(&mut host, &error);
         let after = host.actions[actions_before..].to_vec();
         assert!(
-            matches!(&after[0], Action::Log(line) if line.starts_with("machined: FATAL: the kernel command line lacks"))
+            matches!(&after[0], Action::Alert(line) if line.starts_with("machined: FATAL: the kernel command line lacks"))
         );
         assert_eq!(
             after[2..].to_vec(),
