@@ -251,7 +251,7 @@ fn tree(dir: &Path, inside: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-fn set_times(path: &Path) -> anyhow::Result<()> {
+pub(super) fn set_times(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         for entry in std::fs::read_dir(path)? {
             set_times(&entry?.path())?;

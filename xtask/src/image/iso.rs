@@ -1,7 +1,7 @@
 //! The ISO (`talos-rs.iso`): BIOS El Torito boot through GRUB into the kernel + initramfs,
 //! hence maintenance mode (nothing is installed to a disk yet). Built with grub-mkimage and
-//! xorriso directly (not grub-mkrescue, whose temporary files carry the current time): every
-//! file and volume date is the epoch and the boot catalog is hidden, so the ISO is reproducible.
+//! xorriso directly (not grub-mkrescue, whose temporary files carry the current time): volume
+//! dates are the epoch, file dates one second after it, and the boot catalog is hidden, so the ISO is reproducible.
 
 use std::path::Path;
 use std::process::Command;
@@ -50,6 +50,7 @@ pub fn build(
             "gzio",
         ])
         .args(["serial", "terminal"]))?;
+    super::disk::set_times(work)?;
     let _ = std::fs::remove_file(out);
     run(Command::new("xorriso")
         .args([
@@ -63,8 +64,9 @@ pub fn build(
         ])
         .args([
             "--modification-date=1970010100000000",
+            // "=N": N seconds after the epoch (the long form and "=0" are silently not applied).
             "--set_all_file_dates",
-            "1970010100000000",
+            "=1",
         ])
         .args([
             "-b",
