@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(protobuf-compiler libprotobuf-dev
   # the OS image (cargo xtask image/disk/qemu): QEMU, SquashFS, mkfs tools, boot loader, musl C
   qemu-system-x86 qemu-utils squashfs-tools cpio e2fsprogs xfsprogs dosfstools mtools gdisk
-  grub-pc-bin musl-tools)
+  grub-pc-bin xorriso musl-tools)
 
 missing=()
 for p in "${packages[@]}"; do

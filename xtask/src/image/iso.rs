@@ -1,7 +1,8 @@
 //! The ISO (`talos-rs.iso`): BIOS El Torito boot through GRUB into the kernel + initramfs,
 //! hence maintenance mode (nothing is installed to a disk yet). Built with grub-mkimage and
 //! xorriso directly (not grub-mkrescue, whose temporary files carry the current time): volume
-//! dates are the epoch, file dates one second after it, and the boot catalog is hidden, so the ISO is reproducible.
+//! dates are the epoch, file dates one second after it, and the boot catalog is hidden, so the
+//! ISO is reproducible.
 
 use std::path::Path;
 use std::process::Command;
