@@ -185,7 +185,7 @@ fn mib(bytes: u64) -> String {
 }
 
 /// Runs a command with a 20 s bound (user networking accepts before the guest listens).
-fn bounded(command: &mut Command) -> anyhow::Result<Output> {
+pub(crate) fn bounded(command: &mut Command) -> anyhow::Result<Output> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
