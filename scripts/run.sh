@@ -39,3 +39,15 @@ talosctl -n 127.10.0.2,127.10.0.3,127.10.0.4 services
 talosctl -n 127.10.0.2,127.10.0.3,127.10.0.4 memory
 talosctl -n 127.10.0.3 logs apid --tail 3
 talosctl -n 127.10.0.4 read /proc/loadavg
+talosctl -n 127.10.0.2 bootstrap
+for _ in $(seq 150); do
+  [ "$(talosctl -n 127.10.0.2 etcd members 2>/dev/null | grep -c false)" = 3 ] && break
+  sleep 0.2
+done
+talosctl -n 127.10.0.2 etcd members
+stop_nodes
+trap - EXIT
+
+# The operating system: build the image and boot its disk in QEMU (TCG), then talk to it:
+# maintenance mode, apply-config --insecure, and mutual TLS.
+cargo xtask qemu --disk --demo

@@ -3,7 +3,12 @@
 # targets already present are skipped, so every other script can call it first.
 set -euo pipefail
 
-packages=(protobuf-compiler libprotobuf-dev chrony etcd-server etcd-client iproute2 dnsmasq-base)
+packages=(protobuf-compiler libprotobuf-dev
+  # timed, networkd and etcd tests: a real NTP server, iproute2, a DHCP server, etcd
+  chrony iproute2 dnsmasq-base etcd-server etcd-client
+  # the OS image (cargo xtask image/disk/qemu): QEMU, SquashFS, mkfs tools, boot loader, musl C
+  qemu-system-x86 qemu-utils squashfs-tools cpio e2fsprogs xfsprogs dosfstools mtools gdisk
+  grub-pc-bin xorriso musl-tools)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -37,3 +42,9 @@ command -v cargo >/dev/null 2>&1 || {
   echo "setup: cargo not found: install a Rust toolchain (rustup, Rust >= 1.95) first" >&2
   exit 1
 }
+
+# Static musl builds of the image's daemons.
+if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+  echo "setup: adding the x86_64-unknown-linux-musl target" >&2
+  rustup target add x86_64-unknown-linux-musl >/dev/null
+fi

@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 cargo build --workspace --bins --locked
+# The OS image for tests/tests/image.rs (QEMU).
+cargo xtask image
 cargo test --workspace --all-targets --locked "$@"

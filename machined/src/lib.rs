@@ -6,9 +6,9 @@
 //! trustd), keeps the runtime event log, and serves `machine.MachineService` (and
 //! `time.TimeService`, answered by timed) on its Unix socket with data read from the host.
 //!
-//! Limits today: only dev mode ([`runtime`]) is implemented — the image (PID 1, mounts, disks,
-//! containerd tasks) comes later; of the COSI resource API only Get of the active machine config
-//! is served.
+//! Dev mode is [`runtime`]; OS mode ([`os`], machined as PID 1 of the image) boots the machine
+//! and then runs the same runtime rooted at `/`. Limits today: services are child processes, not
+//! containerd tasks; of the COSI resource API only the types in `api/resources` are served.
 
 mod api;
 pub mod api_services;
@@ -21,9 +21,11 @@ mod local_socket;
 mod machine;
 pub mod network;
 mod node_config;
+pub mod os;
 pub mod runtime;
 pub mod services;
 mod time_sync;
 
 pub use error::MachinedError;
+pub use machine::Platform;
 pub use runtime::{Exit, Options, run};

@@ -6,7 +6,7 @@ use clap::Parser;
 use std::time::Duration;
 
 use machined::api_services::ApiServices;
-use machined::{Exit, Options};
+use machined::{Exit, Options, Platform};
 
 /// machined in dev mode: one talos-rs node as an ordinary process.
 #[derive(Debug, Parser)]
@@ -46,6 +46,9 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::process::id() == 1 {
+        machined::os::boot();
+    }
     let args = Args::parse();
     logging::init("machined", env!("CARGO_PKG_VERSION"));
     let own_path = std::env::current_exe()?;
@@ -66,6 +69,10 @@ fn main() -> anyhow::Result<()> {
         etcd: args.etcd,
         state_dir: args.state_dir,
         api_address: args.api_address,
+        platform: Platform {
+            name: "dev".into(),
+            mode: machineconfig::RuntimeMode::Cloud,
+        },
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let exit = runtime.block_on(machined::run(options))?;

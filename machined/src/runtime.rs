@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use machineconfig::RuntimeMode;
 use proto::cosi::resource::state_server::StateServer;
 use proto::machine::machine_service_server::MachineServiceServer;
 use proto::machine::{
@@ -54,6 +53,8 @@ pub struct Options {
     pub networkd: Option<PathBuf>,
     /// The etcd program (control planes).
     pub etcd: PathBuf,
+    /// The platform Version reports (`dev` in dev mode) and the mode configs are checked for.
+    pub platform: Platform,
 }
 
 /// How [`run`] ended: the caller restarts the process for a reboot.
@@ -76,10 +77,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         },
         events.clone(),
     )?;
-    let platform = Platform {
-        name: "dev".into(),
-        mode: RuntimeMode::Cloud,
-    };
+    let platform = options.platform.clone();
     let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
     if let Some(error) = problem {
         tracing::error!(%error, "cannot load the machine config: starting in maintenance mode");

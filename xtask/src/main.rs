@@ -2,18 +2,26 @@
 //! the figures of `docs/benchmarks.md`.
 
 mod bench;
+mod boot_bench;
 mod etcd_bench;
+mod image;
 mod node_bench;
 mod trustd_bench;
+mod vm;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-node") => bench::run_node(),
+        Some("image") => image::run_image(),
+        Some("qemu") => vm::run(&args[1..]),
+        Some("bench-boot") => boot_bench::run(&args[1..]),
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask bench [--runs N] | bench-node");
+            eprintln!(
+                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N]"
+            );
             std::process::exit(2);
         }
     }

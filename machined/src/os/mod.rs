@@ -1,0 +1,140 @@
+//! OS mode: machined as PID 1 of the talos-rs image.
+//!
+//! The initramfs holds machined as `/init`, the boot modules and the root SquashFS. As PID 1,
+//! machined mounts the pseudo filesystems, refuses to boot without the kernel's required
+//! hardening options, loads the boot modules in dependency order, mounts the SquashFS
+//! read-only through a loop device and moves it over `/` (MS_MOVE + chroot), applies the KSPP
+//! sysctls, mounts tmpfs on `/system`, mounts STATE (`/system/state`) and EPHEMERAL (`/var`)
+//! from the system disk, formatting them on first boot ([`disks`]; tmpfs `/var` and no STATE
+//! without a disk), brings up loopback and the node address,
+//! and then runs the same [`runtime`](crate::runtime) as dev mode with the state directory `/`
+//! (maintenance mode until a config is applied; apid on port 50000). When the runtime returns,
+//! it syncs, unmounts and calls reboot(2). A fatal error is printed on the console and the
+//! machine reboots after [`sequence::FATAL_DELAY`]; PID 1 never exits.
+//!
+//! Every host side effect goes through [`host::Host`]; the boot logic lives in [`sequence`]
+//! and is tested against a recording fake.
+//!
+//! The platform is `talos.platform=` or detected ([`platform`]: nocloud by SMBIOS serial or
+//! cidata volume, whose user-data becomes the config); metal runs in mode metal, the others
+//! in mode cloud.
+//!
+//! Limits: no network configuration beyond `ip=` or QEMU's user-network default (networkd's
+//! job); `talos.config=` URLs are not fetched; system services are child processes, not
+//! containerd tasks.
+
+mod cmdline;
+mod disks;
+mod host;
+mod kspp;
+mod linux;
+#[allow(unsafe_code)]
+mod loopdev;
+mod netlink;
+mod platform;
+mod sequence;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use host::{Host as _, Power};
+use linux::LinuxHost;
+use machineconfig::RuntimeMode;
+
+use crate::error::MachinedError;
+use crate::machine::Platform;
+use crate::runtime::{Exit, Options};
+
+/// The port apid listens on.
+const API_PORT: u16 = 50000;
+/// apid in the root filesystem.
+/// Where the image keeps the daemons machined runs.
+const PROGRAMS: &str = "/usr/bin";
+
+/// Boots the machine as PID 1; never returns.
+pub fn boot() -> ! {
+    let started = Instant::now();
+    let mut host = LinuxHost::default();
+    let error = match run(&mut host, started) {
+        Ok((mounts, power)) => sequence::stop(&mut host, &mounts, power),
+        Err(error) => sequence::fatal(&mut host, &error),
+    };
+    host.log(&format!("machined: {error}; halting"));
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), MachinedError> {
+    let version = env!("CARGO_PKG_VERSION");
+    let cmdline = sequence::early(host, version)?;
+    let node = sequence::root(host, cmdline)?;
+    logging::init("machined", version);
+    let platform_name = node.platform.clone();
+    let mode = if platform_name == "metal" {
+        RuntimeMode::Metal
+    } else {
+        RuntimeMode::Cloud
+    };
+    let api_address = SocketAddr::new(node.address.into(), API_PORT);
+    let mounts = node.mounts.clone();
+    let options = Options {
+        state_dir: "/".into(),
+        api_address,
+        hostname: node.hostname,
+        api_services: crate::api_services::ApiServices {
+            apid: PathBuf::from(PROGRAMS).join("apid"),
+            trustd: PathBuf::from(PROGRAMS).join("trustd"),
+            certificate_ttl: Duration::from_secs(24 * 3600),
+        },
+        timed: PathBuf::from(PROGRAMS).join("timed"),
+        // The image configures its own network for now (netlink.rs); networkd comes later.
+        networkd: None,
+        etcd: PathBuf::from(PROGRAMS).join("etcd"),
+        platform: Platform {
+            name: platform_name,
+            mode,
+        },
+    };
+    let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
+    report_api(api_address, started, on_disk);
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(MachinedError::io("starting", "the tokio runtime"))?;
+    let exit = runtime.block_on(crate::runtime::run(options))?;
+    drop(runtime);
+    let power = match exit {
+        Exit::Reboot => Power::Reboot,
+        Exit::Shutdown => Power::PowerOff,
+    };
+    Ok((mounts, power))
+}
+
+/// Logs once apid accepts connections, with the time since PID 1 started (the boot figure
+/// `cargo xtask bench-boot` reads); then loads the root filesystem's modules (after the disk
+/// group when no system disk needed it): containerd's and Kubernetes' needs, which stay off
+/// the path to a working API.
+fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool) {
+    std::thread::spawn(move || {
+        let mut host = LinuxHost::default();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                let took = started.elapsed().as_secs_f64() * 1000.0;
+                host.log(&format!(
+                    "machined: apid answering on {address}, {took:.1} ms after PID 1 started"
+                ));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = sequence::phase(&mut host, "loadRootfsModules", |host| {
+            // Some (netfilter) need libcrc32c from the disk group.
+            if !disk_modules_loaded {
+                sequence::load_modules(host, std::path::Path::new(disks::DISK_MODULES))?;
+            }
+            sequence::load_modules(host, std::path::Path::new(platform::CIDATA_MODULES))?;
+            sequence::load_modules(host, std::path::Path::new(sequence::MODULES))
+        });
+    });
+}

@@ -1,0 +1,436 @@
+//! The boot sequence of OS mode, phase by phase, over a [`Host`]. Every phase is logged to the
+//! kernel log with its duration (`machined: phase <name> done in <ms> ms`), which is what the
+//! serial console shows and what `cargo xtask bench-boot` reads.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::mount::MsFlags;
+
+use super::cmdline::Cmdline;
+use super::host::{Host, Mount, Power};
+use super::kspp;
+use crate::error::MachinedError;
+
+/// The root filesystem image inside the initramfs.
+pub const SQUASHFS: &str = "/rootfs.sqsh";
+/// Where the SquashFS is mounted before it becomes `/`.
+pub const SYSROOT: &str = "/sysroot";
+/// Modules and their load order, in the initramfs and again in the root filesystem:
+/// `load-order` has one line per level, dependencies first; the modules of one line (file
+/// names, space-separated) do not depend on each other and load concurrently.
+pub const MODULES: &str = "/lib/modules";
+/// How long a fatal error stays on the console before the reboot.
+pub const FATAL_DELAY: Duration = Duration::from_secs(10);
+
+/// The address used when the kernel command line has no `ip=`: QEMU user networking's guest
+/// address (networkd, when it exists, takes over addressing).
+pub const DEFAULT_ADDRESS: (Ipv4Addr, u8, Ipv4Addr) =
+    (Ipv4Addr::new(10, 0, 2, 15), 24, Ipv4Addr::new(10, 0, 2, 2));
+
+/// What the early boot found out about the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub cmdline: Cmdline,
+    /// The node's IPv4 address (where apid listens), loopback when there is no network.
+    pub address: Ipv4Addr,
+    pub hostname: String,
+    /// The platform (`talos.platform=` or detected).
+    pub platform: String,
+    /// What is mounted on `/system` and below, outermost first (unmounted in reverse).
+    pub mounts: Vec<PathBuf>,
+}
+
+/// Runs `work` as the phase `name`, logging its duration (or its failure).
+pub fn phase<H: Host, T>(
+    host: &mut H,
+    name: &str,
+    work: impl FnOnce(&mut H) -> Result<T, MachinedError>,
+) -> Result<T, MachinedError> {
+    let started = Instant::now();
+    let result = work(host);
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(_) => host.log(&format!("machined: phase {name} done in {took:.1} ms")),
+        Err(error) => host.log(&format!(
+            "machined: phase {name} failed after {took:.1} ms: {error}"
+        )),
+    }
+    result
+}
+
+/// The pseudo filesystems every later step needs.
+fn pseudo_mounts() -> Vec<Mount> {
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    vec![
+        Mount::new(
+            "devtmpfs",
+            "/dev",
+            "devtmpfs",
+            MsFlags::MS_NOSUID,
+            "mode=0755",
+        ),
+        Mount::new("proc", "/proc", "proc", hardened, ""),
+        Mount::new("sysfs", "/sys", "sysfs", hardened, ""),
+        Mount::new(
+            "tmpfs",
+            "/run",
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            "mode=0755",
+        ),
+        Mount::new(
+            "tmpfs",
+            "/tmp",
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            "mode=1777",
+        ),
+    ]
+}
+
+/// The initramfs stage: pseudo filesystems, hardening check, boot modules, then the SquashFS
+/// becomes `/`. Outside an initramfs (no SquashFS) only the pseudo filesystems are mounted.
+pub fn early<H: Host>(host: &mut H, version: &str) -> Result<Cmdline, MachinedError> {
+    phase(host, "mountPseudo", |host| {
+        for mount in pseudo_mounts() {
+            host.create_dir(&mount.target)?;
+            host.mount(&mount)?;
+        }
+        Ok(())
+    })?;
+    // Without this (or printk.devkmsg=on) the kernel drops all but a burst of our lines.
+    if let Err(error) = host.set_sysctl("kernel.printk_devkmsg", "on") {
+        host.alert(&format!("machined: {error}"));
+    }
+    host.log(&format!("machined: PID 1 started, version {version}"));
+    let cmdline = Cmdline::parse(&host.read_file(Path::new("/proc/cmdline"))?);
+    host.log(&format!(
+        "machined: consoles {}",
+        cmdline.all("console").join(" ")
+    ));
+    phase(host, "systemRequirements", |_| {
+        let missing = cmdline.missing_hardening();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(MachinedError::FailedPrecondition(format!(
+            "the kernel command line lacks required hardening options: {} (add them to the \
+             boot loader's command line)",
+            missing.join(" ")
+        )))
+    })?;
+    if !host.exists(Path::new(SQUASHFS)) {
+        return Ok(cmdline);
+    }
+    phase(host, "loadModules", |host| {
+        load_modules(host, Path::new(MODULES))
+    })?;
+    phase(host, "mountRoot", |host| {
+        let device = host.attach_loop(Path::new(SQUASHFS))?;
+        host.mount(&Mount::new(
+            &device.display().to_string(),
+            SYSROOT,
+            "squashfs",
+            MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
+            "",
+        ))?;
+        for mount in pseudo_mounts() {
+            host.move_mount(
+                &mount.target,
+                &Path::new(SYSROOT).join(mount.target.strip_prefix("/").unwrap_or(&mount.target)),
+            )?;
+        }
+        host.change_root(Path::new(SYSROOT))
+    })?;
+    Ok(cmdline)
+}
+
+/// Loads the modules `dir/load-order` lists, level by level.
+pub fn load_modules<H: Host>(host: &mut H, dir: &Path) -> Result<(), MachinedError> {
+    let order = host.read_file(&dir.join("load-order"))?;
+    for level in order.lines() {
+        let paths: Vec<PathBuf> = level
+            .split_whitespace()
+            .map(|name| dir.join(name))
+            .collect();
+        if !paths.is_empty() {
+            host.load_modules(&paths)?;
+        }
+    }
+    Ok(())
+}
+
+/// The root stage: sysctls, writable `/system` and `/var`, loopback and the node address.
+pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedError> {
+    phase(host, "sysctls", |host| {
+        for (key, value) in kspp::SYSCTLS {
+            if let Err(error) = host.set_sysctl(key, value) {
+                host.log(&format!("machined: cannot set {key}={value}: {error}"));
+            }
+        }
+        Ok(())
+    })?;
+    phase(host, "mountSystem", |host| {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        host.mount(&Mount::new("tmpfs", "/system", "tmpfs", flags, "mode=0755"))
+    })?;
+    let mut mounts = vec![PathBuf::from("/system")];
+    mounts.extend(phase(host, "volumes", super::disks::mount_volumes)?);
+    let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
+    let platform = phase(host, "platform", |host| {
+        let platform = super::platform::detect(host, &cmdline)?;
+        super::platform::fetch_config(host, &platform)?;
+        Ok(platform)
+    })?;
+    if let Some(config) = cmdline.get("talos.config").filter(|c| *c != "none") {
+        host.log(&format!(
+            "machined: talos.config={config}: fetching configs is not implemented yet; waiting for \
+             apply-config in maintenance mode"
+        ));
+    }
+    Ok(Node {
+        cmdline,
+        address,
+        hostname,
+        platform,
+        mounts,
+    })
+}
+
+fn network<H: Host>(host: &mut H, cmdline: &Cmdline) -> Result<(Ipv4Addr, String), MachinedError> {
+    host.link_up("lo")?;
+    let configured = match cmdline.static_address() {
+        Some(Ok(address)) => Some(address),
+        Some(Err(problem)) => {
+            host.log(&format!("machined: ignoring {problem}"));
+            None
+        }
+        None => None,
+    };
+    let (address, prefix, gateway, device, hostname) = match configured {
+        Some(a) => (a.address, a.prefix, a.gateway, a.device, a.hostname),
+        None => {
+            let (address, prefix, gateway) = DEFAULT_ADDRESS;
+            (address, prefix, Some(gateway), "eth0".to_string(), None)
+        }
+    };
+    let address = if host.exists(&Path::new("/sys/class/net").join(&device)) {
+        host.link_up(&device)?;
+        host.add_address(&device, address, prefix)?;
+        if let Some(gateway) = gateway {
+            host.add_default_route(&device, gateway)?;
+        }
+        host.log(&format!("machined: {device} has {address}/{prefix}"));
+        address
+    } else {
+        host.log(&format!(
+            "machined: no link {device}: the node only has loopback"
+        ));
+        Ipv4Addr::LOCALHOST
+    };
+    let hostname = cmdline
+        .get("talos.hostname")
+        .map(str::to_string)
+        .or(hostname)
+        .unwrap_or_else(|| format!("talos-{}", address.to_string().replace('.', "-")));
+    host.set_hostname(&hostname)?;
+    Ok((address, hostname))
+}
+
+/// Ends the node after every service stopped: sync, unmount `mounts` (innermost last in the
+/// list, so unmounted first), sync, reboot(2). Returns only if reboot(2) failed.
+pub fn stop<H: Host>(host: &mut H, mounts: &[PathBuf], power: Power) -> MachinedError {
+    host.log(&format!("machined: all services stopped; {power:?}"));
+    host.sync();
+    for target in mounts.iter().rev() {
+        if let Err(error) = host.unmount(target) {
+            // Still busy (open log files): at least leave it clean.
+            let remount = Mount::new(
+                "",
+                &target.display().to_string(),
+                "",
+                MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                "",
+            );
+            if let Err(again) = host.mount(&remount) {
+                host.log(&format!("machined: {error}; {again}"));
+            }
+        }
+    }
+    host.sync();
+    host.reboot(power)
+}
+
+/// A fatal boot error: say so on the console, wait so a person can read it, reboot.
+pub fn fatal<H: Host>(host: &mut H, error: &MachinedError) -> MachinedError {
+    host.alert(&format!("machined: FATAL: {error}"));
+    host.alert(&format!(
+        "machined: rebooting in {} s",
+        FATAL_DELAY.as_secs()
+    ));
+    host.sleep(FATAL_DELAY);
+    host.sync();
+    host.reboot(Power::Reboot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::host::{Action, RecordingHost};
+    use super::*;
+
+    const CMDLINE: &str =
+        "init_on_alloc=1 slab_nomerge pti=on console=ttyS0 talos.platform=metal\n";
+
+    fn initramfs() -> RecordingHost {
+        RecordingHost::default()
+            .with_file("/proc/cmdline", CMDLINE)
+            .with_file("/rootfs.sqsh", "")
+            .with_file(
+                "/lib/modules/load-order",
+                "loop.ko virtio.ko\nvirtio_pci.ko\n",
+            )
+    }
+
+    #[test]
+    fn early_boot_mounts_loads_modules_in_order_and_switches_root() {
+        let mut host = initramfs();
+        let cmdline = early(&mut host, "test").unwrap();
+        assert_eq!(cmdline.get("talos.platform"), Some("metal"));
+        let effects = host.effects();
+        let position = |action: &Action| effects.iter().position(|a| a == action).unwrap();
+        let devtmpfs = Mount::new(
+            "devtmpfs",
+            "/dev",
+            "devtmpfs",
+            MsFlags::MS_NOSUID,
+            "mode=0755",
+        );
+        assert!(
+            position(&Action::Mount(devtmpfs))
+                < position(&Action::LoadModule("/lib/modules/virtio.ko".into()))
+        );
+        assert!(
+            position(&Action::LoadModule("/lib/modules/virtio.ko".into()))
+                < position(&Action::LoadModule("/lib/modules/virtio_pci.ko".into()))
+        );
+        let tail: Vec<Action> = effects[effects.len() - 8..].to_vec();
+        assert_eq!(
+            tail,
+            vec![
+                Action::AttachLoop("/rootfs.sqsh".into()),
+                Action::Mount(Mount::new(
+                    "/dev/loop0",
+                    "/sysroot",
+                    "squashfs",
+                    MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
+                    ""
+                )),
+                Action::MoveMount("/dev".into(), "/sysroot/dev".into()),
+                Action::MoveMount("/proc".into(), "/sysroot/proc".into()),
+                Action::MoveMount("/sys".into(), "/sysroot/sys".into()),
+                Action::MoveMount("/run".into(), "/sysroot/run".into()),
+                Action::MoveMount("/tmp".into(), "/sysroot/tmp".into()),
+                Action::ChangeRoot("/sysroot".into()),
+            ]
+        );
+        let logs = host.logs();
+        for phase in [
+            "mountPseudo",
+            "systemRequirements",
+            "loadModules",
+            "mountRoot",
+        ] {
+            assert!(
+                logs.iter()
+                    .any(|l| l.starts_with(&format!("machined: phase {phase} done in "))),
+                "{logs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_to_boot_without_hardening_options_and_reboots_after_a_delay() {
+        let mut host = initramfs().with_file("/proc/cmdline", "console=ttyS0 pti=on");
+        let error = early(&mut host, "test").unwrap_err();
+        assert!(
+            error.to_string().contains("init_on_alloc=1 slab_nomerge"),
+            "{error}"
+        );
+        assert!(
+            !host
+                .effects()
+                .iter()
+                .any(|a| matches!(a, Action::LoadModule(_) | Action::ChangeRoot(_)))
+        );
+        let actions_before = host.actions.len();
+        fatal(&mut host, &error);
+        let after = host.actions[actions_before..].to_vec();
+        assert!(
+            matches!(&after[0], Action::Alert(line) if line.starts_with("machined: FATAL: the kernel command line lacks"))
+        );
+        assert_eq!(
+            after[2..].to_vec(),
+            vec![
+                Action::Sleep(FATAL_DELAY),
+                Action::Sync,
+                Action::Reboot(Power::Reboot)
+            ]
+        );
+    }
+
+    #[test]
+    fn root_stage_sets_sysctls_and_the_default_qemu_address() {
+        let mut host = RecordingHost::default();
+        host.present.push("/sys/class/net/eth0".into());
+        let node = root(&mut host, Cmdline::parse(CMDLINE)).unwrap();
+        assert_eq!(node.address, Ipv4Addr::new(10, 0, 2, 15));
+        assert_eq!(node.hostname, "talos-10-0-2-15");
+        let effects = host.effects();
+        for (key, value) in kspp::SYSCTLS {
+            assert!(effects.contains(&Action::Sysctl((*key).into(), (*value).into())));
+        }
+        assert!(effects.ends_with(&[
+            Action::LinkUp("lo".into()),
+            Action::LinkUp("eth0".into()),
+            Action::Address("eth0".into(), Ipv4Addr::new(10, 0, 2, 15), 24),
+            Action::DefaultRoute("eth0".into(), Ipv4Addr::new(10, 0, 2, 2)),
+            Action::Hostname("talos-10-0-2-15".into()),
+        ]));
+    }
+
+    #[test]
+    fn root_stage_honours_ip_and_hostname_and_survives_a_missing_link() {
+        let mut host = RecordingHost::default();
+        let cmdline =
+            Cmdline::parse("ip=192.168.1.5::192.168.1.1:255.255.255.0::eth1:off talos.hostname=n1");
+        let node = root(&mut host, cmdline).unwrap();
+        assert_eq!(node.address, Ipv4Addr::LOCALHOST);
+        assert_eq!(node.hostname, "n1");
+        assert!(
+            host.logs()
+                .contains(&"machined: no link eth1: the node only has loopback".to_string())
+        );
+    }
+
+    #[test]
+    fn stop_unmounts_innermost_first_then_reboots() {
+        let mut host = RecordingHost::default();
+        stop(
+            &mut host,
+            &["/system/state".into(), "/var".into()],
+            Power::PowerOff,
+        );
+        assert_eq!(
+            host.effects(),
+            vec![
+                Action::Sync,
+                Action::Unmount("/var".into()),
+                Action::Unmount("/system/state".into()),
+                Action::Sync,
+                Action::Reboot(Power::PowerOff),
+            ]
+        );
+    }
+}

@@ -1,0 +1,317 @@
+//! Boots a talos-rs image in QEMU: kernel + initramfs, or a disk image; serial console to a log
+//! file; virtio-net user networking with apid's port 50000 forwarded to a loopback port;
+//! virtio-rng. The VM is killed (by PID) when its [`Vm`] is dropped.
+//!
+//! Acceleration: KVM hangs guests on this project's machines, so [`Accel::probe`] boots the
+//! kernel under KVM with a short timeout and falls back to TCG unless the kernel gets going.
+//! `TALOS_RS_ACCEL=tcg|kvm` skips the probe.
+//!
+//! Limits: x86_64 guests only; one NIC (user networking), so VMs cannot talk to each other.
+
+use std::io::{Read as _, Seek as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// What went wrong with a VM.
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "VM {name}: {pattern:?} did not appear on the console within {timeout:?} (see {console})"
+    )]
+    Timeout {
+        name: String,
+        pattern: String,
+        timeout: Duration,
+        console: PathBuf,
+    },
+    #[error("VM {name} exited: {status}")]
+    Exited { name: String, status: String },
+}
+
+fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> QemuError {
+    let path = path.into();
+    move |source| QemuError::Io { what, path, source }
+}
+
+/// QEMU's accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    /// KVM if a guest kernel makes progress under it within a few seconds, else TCG (the
+    /// answer is computed once per process).
+    pub fn probe(kernel: &Path) -> Accel {
+        static PROBED: OnceLock<Accel> = OnceLock::new();
+        *PROBED.get_or_init(|| match std::env::var("TALOS_RS_ACCEL").as_deref() {
+            Ok("tcg") => Accel::Tcg,
+            Ok("kvm") => Accel::Kvm,
+            _ => probe_kvm(kernel),
+        })
+    }
+
+    fn args(self) -> [&'static str; 4] {
+        match self {
+            Accel::Kvm => ["-accel", "kvm", "-cpu", "host"],
+            Accel::Tcg => ["-accel", "tcg", "-cpu", "max"],
+        }
+    }
+}
+
+/// Boots `kernel` without an initramfs under KVM: a working KVM reaches the "no root" panic
+/// (or at least the first console lines) quickly; a hanging one prints nothing.
+fn probe_kvm(kernel: &Path) -> Accel {
+    if !Path::new("/dev/kvm").exists() {
+        return Accel::Tcg;
+    }
+    let Ok(dir) = std::env::temp_dir().canonicalize() else {
+        return Accel::Tcg;
+    };
+    let console = dir.join(format!("talos-rs-kvm-probe-{}.log", std::process::id()));
+    let child = Command::new("qemu-system-x86_64")
+        .args(Accel::Kvm.args())
+        .args([
+            "-m",
+            "256",
+            "-nographic",
+            "-no-reboot",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+        ])
+        .arg("-kernel")
+        .arg(kernel)
+        .args(["-append", "console=ttyS0 panic=-1"])
+        .arg("-serial")
+        .arg(format!("file:{}", console.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        return Accel::Tcg;
+    };
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut accel = Accel::Tcg;
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if text.contains("Kernel panic") || text.contains("Run /init") || text.contains("VFS:") {
+            accel = Accel::Kvm;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&console);
+    accel
+}
+
+/// How the VM boots.
+#[derive(Debug, Clone)]
+pub enum Boot {
+    /// Direct kernel boot: kernel, initramfs, command line.
+    Kernel {
+        kernel: PathBuf,
+        initramfs: PathBuf,
+        cmdline: String,
+    },
+    /// Firmware (SeaBIOS) boots the disk's own boot loader.
+    Disk,
+    /// Firmware boots this ISO from a CD-ROM drive.
+    Iso(PathBuf),
+}
+
+/// A VM to start.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// Names the VM's folder under `out_dir` (console log, pid file).
+    pub name: String,
+    pub out_dir: PathBuf,
+    pub boot: Boot,
+    /// The system disk (virtio-blk), if any.
+    pub disk: Option<PathBuf>,
+    /// The kernel used by the KVM probe.
+    pub probe_kernel: PathBuf,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// Host loopback port forwarded to the guest's 50000 (0: pick a free one).
+    pub api_port: u16,
+}
+
+/// A running VM; killed when dropped.
+#[derive(Debug)]
+pub struct Vm {
+    pub name: String,
+    pub console: PathBuf,
+    /// `127.0.0.1:<port>` forwarded to the guest's apid.
+    pub api: SocketAddr,
+    pub accel: Accel,
+    pub started: Instant,
+    child: Child,
+}
+
+impl Vm {
+    /// Starts QEMU; returns as soon as the process runs.
+    pub fn start(config: &VmConfig) -> Result<Vm, QemuError> {
+        let dir = config.out_dir.join(&config.name);
+        std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+        let console = dir.join("console.log");
+        let _ = std::fs::remove_file(&console);
+        let port = match config.api_port {
+            0 => free_port().map_err(io("finding a free port on", "127.0.0.1"))?,
+            port => port,
+        };
+        let accel = Accel::probe(&config.probe_kernel);
+        let mut command = Command::new("qemu-system-x86_64");
+        command
+            .args(accel.args())
+            .args(["-m", &config.memory_mib.to_string(), "-smp", "2"])
+            .args(["-nographic", "-display", "none", "-monitor", "none"])
+            .arg("-serial")
+            .arg(format!("file:{}", console.display()))
+            .args([
+                "-netdev",
+                // restrict=on: the guest reaches nothing outside; only the forwarded port in.
+                &format!("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:50000"),
+            ])
+            .args(["-device", "virtio-net-pci,netdev=net0"])
+            .args(["-device", "virtio-rng-pci"]);
+        if let Boot::Kernel {
+            kernel,
+            initramfs,
+            cmdline,
+        } = &config.boot
+        {
+            command
+                .arg("-kernel")
+                .arg(kernel)
+                .arg("-initrd")
+                .arg(initramfs)
+                .args(["-append", cmdline]);
+        }
+        if let Boot::Iso(iso) = &config.boot {
+            command.arg("-cdrom").arg(iso).args(["-boot", "d"]);
+        }
+        if let Some(disk) = &config.disk {
+            let format = if disk.extension().is_some_and(|e| e == "qcow2") {
+                "qcow2"
+            } else {
+                "raw"
+            };
+            command.args([
+                "-drive",
+                &format!(
+                    "file={},format={format},if=virtio,cache=unsafe",
+                    disk.display()
+                ),
+            ]);
+        }
+        let log = dir.join("qemu.log");
+        let stderr = std::fs::File::create(&log).map_err(io("creating", &log))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(io("starting", "qemu-system-x86_64"))?;
+        let pid_file = dir.join("qemu.pid");
+        std::fs::write(&pid_file, child.id().to_string()).map_err(io("writing", &pid_file))?;
+        Ok(Vm {
+            name: config.name.clone(),
+            console,
+            api: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            accel,
+            started: Instant::now(),
+            child,
+        })
+    }
+
+    /// The QEMU process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The console log so far.
+    pub fn console_text(&self) -> String {
+        let mut text = Vec::new();
+        if let Ok(mut file) = std::fs::File::open(&self.console) {
+            let _ = file.rewind();
+            let _ = file.read_to_end(&mut text);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// Waits until the console shows `pattern` after byte `from`; returns the whole log.
+    pub fn wait_for_console(
+        &mut self,
+        pattern: &str,
+        from: usize,
+        timeout: Duration,
+    ) -> Result<String, QemuError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.console_text();
+            if text.get(from..).is_some_and(|t| t.contains(pattern)) {
+                return Ok(text);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(QemuError::Exited {
+                    name: self.name.clone(),
+                    status: status.to_string(),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(QemuError::Timeout {
+                    name: self.name.clone(),
+                    pattern: pattern.to_string(),
+                    timeout,
+                    console: self.console.clone(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// QEMU's exit status, once it has exited.
+    pub fn exit_status(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|s| s.to_string())
+    }
+
+    /// Kills QEMU (SIGKILL by PID) and waits for it.
+    pub fn kill(&mut self) {
+        if let Ok(None) = self.child.try_wait()
+            && let Ok(pid) = i32::try_from(self.child.id())
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}

@@ -1,0 +1,400 @@
+//! The OS image booted in QEMU (TCG on these machines): the ISO boots into maintenance mode;
+//! a nocloud `cidata` volume configures a node by itself;
+//! the disk image boots by itself into maintenance mode, takes a generated config over `apply-config --insecure`, answers over
+//! mutual TLS, and comes back configured after a reboot; a kernel command line without the
+//! hardening options makes machined refuse to boot; the image holds no shell or interpreter.
+//!
+//! The image comes from `cargo xtask image` (run by `scripts/test.sh` first); these tests fail
+//! with that hint when `_out/image` is missing.
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use qemu::{Boot, Vm, VmConfig};
+use tests::{binary, success};
+
+const API_READY: &str = "machined: apid answering on";
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn image_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../_out/image");
+    assert!(
+        dir.join("disk.qcow2").exists(),
+        "{} has no image: run `cargo xtask image` first",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs a command, killing it after `timeout` (user networking accepts connections before
+/// the guest listens, so a client can hang).
+fn run_bounded(command: &mut Command, timeout: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+struct Talosctl {
+    talosconfig: PathBuf,
+    port: u16,
+}
+
+impl Talosctl {
+    /// Maintenance mode: no client certificate, the node is the endpoint.
+    fn insecure(&self, args: &[&str]) -> Output {
+        let node = format!("127.0.0.1:{}", self.port);
+        run_bounded(
+            Command::new(binary("talosctl"))
+                .args(["--talosconfig", "/nonexistent", "-n", &node])
+                .args(args)
+                .arg("--insecure"),
+            Duration::from_secs(20),
+        )
+    }
+
+    /// Mutual TLS with the generated talosconfig, through the forwarded port.
+    fn secure(&self, args: &[&str]) -> Output {
+        let endpoint = format!("127.0.0.1:{}", self.port);
+        run_bounded(
+            Command::new(binary("talosctl"))
+                .arg("--talosconfig")
+                .arg(&self.talosconfig)
+                .args(["-e", &endpoint, "-n", "10.0.2.15"])
+                .args(args),
+            Duration::from_secs(20),
+        )
+    }
+}
+
+fn eventually(what: &str, vm: &Vm, mut attempt: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match attempt() {
+            Ok(()) => return,
+            Err(error) if Instant::now() > deadline => {
+                panic!("{what}: {error}\nconsole:\n{}", vm.console_text())
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+fn ok(output: Output) -> Result<String, String> {
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[test]
+fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot() {
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    // The config first: its certificates must be older than the guest's clock, which starts
+    // from the RTC's whole second.
+    success(
+        Command::new(binary("talosctl"))
+            .args([
+                "gen",
+                "config",
+                "image-test",
+                "https://10.0.2.15:6443",
+                "--output-dir",
+            ])
+            .arg(work.path())
+            .output()
+            .unwrap(),
+    );
+    let disk = work.path().join("disk.qcow2");
+    success(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+            .arg(image.join("disk.qcow2").canonicalize().unwrap())
+            .arg(&disk)
+            .output()
+            .unwrap(),
+    );
+    let mut vm = Vm::start(&VmConfig {
+        name: "disk".into(),
+        out_dir: work.path().into(),
+        boot: Boot::Disk,
+        disk: Some(disk),
+        probe_kernel: image.join("vmlinuz"),
+        memory_mib: 1024,
+        api_port: 0,
+    })
+    .unwrap();
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    let console = vm.console_text();
+    assert!(console.contains("machined: formatting STATE"), "{console}");
+    assert!(
+        console.contains("machined: EPHEMERAL (/dev/vda6) mounted at /var"),
+        "{console}"
+    );
+
+    eventually("maintenance mode answers Version", &vm, || {
+        let out = ok(talosctl.insecure(&["version"]))?;
+        out.contains("Tag:").then_some(()).ok_or(out)
+    });
+    let config = work.path().join("controlplane.yaml");
+    let applied = success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
+    assert!(applied.contains("Applied configuration"), "{applied}");
+
+    eventually("mutual TLS Version", &vm, || {
+        ok(talosctl.secure(&["version"])).map(drop)
+    });
+    eventually("apid running and healthy", &vm, || {
+        let out = ok(talosctl.secure(&["services"]))?;
+        let apid = out
+            .lines()
+            .find(|l| l.contains("apid"))
+            .unwrap_or_default()
+            .to_string();
+        (apid.contains("Running") && apid.contains("OK"))
+            .then_some(())
+            .ok_or(out)
+    });
+    let cmdline = success(talosctl.secure(&["read", "/proc/cmdline"]));
+    assert!(
+        cmdline.contains("init_on_alloc=1 slab_nomerge pti=on"),
+        "{cmdline}"
+    );
+    let dmesg = success(talosctl.secure(&["dmesg"]));
+    assert!(dmesg.contains("machined: phase mountRoot done"), "{dmesg}");
+    let logs = success(talosctl.secure(&["logs", "apid"]));
+    assert!(!logs.is_empty());
+    let mounts = success(talosctl.secure(&["read", "/proc/mounts"]));
+    let root = mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("/"))
+        .unwrap();
+    assert!(root.starts_with("/dev/loop0 / squashfs ro,"), "{root}");
+    assert!(mounts.contains("/dev/vda5 /system/state xfs"), "{mounts}");
+
+    let before_reboot = vm.console_text().len();
+    success(talosctl.secure(&["reboot"]));
+    vm.wait_for_console("machined: PID 1 started", before_reboot, BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console(API_READY, before_reboot, BOOT_TIMEOUT)
+        .unwrap();
+    let second_boot = vm.console_text()[before_reboot..].to_string();
+    assert!(
+        second_boot.contains("machined: STATE (/dev/vda5) mounted"),
+        "{second_boot}"
+    );
+    assert!(!second_boot.contains("formatting"), "{second_boot}");
+    eventually("the persisted config after the reboot", &vm, || {
+        ok(talosctl.secure(&["version"])).map(drop)
+    });
+    let maintenance = talosctl.insecure(&["version"]);
+    assert!(
+        !maintenance.status.success(),
+        "still in maintenance mode after the reboot"
+    );
+}
+
+#[test]
+fn the_iso_boots_into_maintenance_mode() {
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut vm = Vm::start(&VmConfig {
+        name: "iso".into(),
+        out_dir: work.path().into(),
+        boot: Boot::Iso(image.join("talos-rs.iso")),
+        disk: None,
+        probe_kernel: image.join("vmlinuz"),
+        memory_mib: 1024,
+        api_port: 0,
+    })
+    .unwrap();
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    assert!(vm.console_text().contains("machined: no system disk"));
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    eventually("maintenance mode answers Version", &vm, || {
+        let out = ok(talosctl.insecure(&["version"]))?;
+        out.contains("Tag:").then_some(()).ok_or(out)
+    });
+}
+
+#[test]
+fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    success(
+        Command::new(binary("talosctl"))
+            .args([
+                "gen",
+                "config",
+                "nocloud-test",
+                "https://10.0.2.15:6443",
+                "--output-dir",
+            ])
+            .arg(work.path())
+            .output()
+            .unwrap(),
+    );
+    let cidata = work.path().join("cidata");
+    std::fs::create_dir(&cidata).unwrap();
+    std::fs::copy(
+        work.path().join("controlplane.yaml"),
+        cidata.join("user-data"),
+    )
+    .unwrap();
+    std::fs::write(cidata.join("meta-data"), "instance-id: nocloud-test\n").unwrap();
+    let volume = work.path().join("cidata.iso");
+    success(
+        Command::new("xorriso")
+            .args([
+                "-as", "mkisofs", "-quiet", "-r", "-J", "-volid", "cidata", "-o",
+            ])
+            .arg(&volume)
+            .arg(&cidata)
+            .output()
+            .unwrap(),
+    );
+    // No talos.platform= on the command line: nocloud is detected from the volume label.
+    let cmdline = std::fs::read_to_string(image.join("cmdline")).unwrap();
+    let cmdline: Vec<&str> = cmdline
+        .split_whitespace()
+        .filter(|a| !a.starts_with("talos.platform="))
+        .collect();
+    let mut vm = Vm::start(&VmConfig {
+        name: "nocloud".into(),
+        out_dir: work.path().into(),
+        boot: Boot::Kernel {
+            kernel: image.join("vmlinuz"),
+            initramfs: image.join("initramfs.img"),
+            cmdline: cmdline.join(" "),
+        },
+        disk: Some(volume),
+        probe_kernel: image.join("vmlinuz"),
+        memory_mib: 1024,
+        api_port: 0,
+    })
+    .unwrap();
+    let console = vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    assert!(
+        console.contains("machined: nocloud: config taken from /dev/vda"),
+        "{console}"
+    );
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    eventually("mutual TLS Version without apply-config", &vm, || {
+        ok(talosctl.secure(&["version"])).map(drop)
+    });
+    let maintenance = talosctl.insecure(&["version"]);
+    assert!(
+        !maintenance.status.success(),
+        "the node is in maintenance mode"
+    );
+}
+
+#[test]
+fn machined_refuses_to_boot_without_the_hardening_options() {
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut vm = Vm::start(&VmConfig {
+        name: "weak".into(),
+        out_dir: work.path().into(),
+        boot: Boot::Kernel {
+            kernel: image.join("vmlinuz"),
+            initramfs: image.join("initramfs.img"),
+            cmdline: "console=ttyS0 pti=on talos.platform=metal".into(),
+        },
+        disk: None,
+        probe_kernel: image.join("vmlinuz"),
+        memory_mib: 512,
+        api_port: 0,
+    })
+    .unwrap();
+    let console = vm
+        .wait_for_console("machined: rebooting in 10 s", 0, BOOT_TIMEOUT)
+        .unwrap();
+    assert!(
+        console.contains("machined: FATAL: the kernel command line lacks required hardening options: init_on_alloc=1 slab_nomerge"),
+        "{console}"
+    );
+    assert!(!console.contains("mountRoot"), "{console}");
+}
+
+/// Names that must not be in the image: shells, coreutils, interpreters, package managers.
+const FORBIDDEN: &[&str] = &[
+    "sh", "bash", "dash", "ash", "zsh", "busybox", "toybox", "ls", "cat", "cp", "mv", "rm",
+    "chmod", "mount", "python", "python3", "perl", "ruby", "lua", "node", "apt", "apt-get", "dpkg",
+    "rpm", "yum", "dnf", "apk", "pip", "su", "sudo", "login", "getty",
+];
+
+fn check_names(listing: &str, what: &str) {
+    for path in listing.lines() {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        assert!(!FORBIDDEN.contains(&name), "{what} contains {path}");
+        assert!(
+            !name.starts_with("python") && !name.starts_with("perl"),
+            "{what} contains {path}"
+        );
+    }
+}
+
+#[test]
+fn the_image_holds_no_shell_coreutils_interpreter_or_package_manager() {
+    let image = image_dir();
+    let squashfs = success(
+        Command::new("unsquashfs")
+            .args(["-lc", "-d", ""])
+            .arg(image.join("rootfs.sqsh"))
+            .output()
+            .unwrap(),
+    );
+    assert!(squashfs.contains("/usr/bin/apid"), "{squashfs}");
+    check_names(&squashfs, "the SquashFS");
+
+    let mut archive = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(image.join("initramfs.img")).unwrap())
+        .read_to_end(&mut archive)
+        .unwrap();
+    let mut cpio = Command::new("cpio")
+        .args(["-it", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = cpio.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &archive));
+    let listing = cpio.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    for expected in [
+        "init",
+        "dev/console",
+        "rootfs.sqsh",
+        "lib/modules/load-order",
+    ] {
+        assert!(listing.lines().any(|l| l == expected), "{listing}");
+    }
+    check_names(&listing, "the initramfs");
+}

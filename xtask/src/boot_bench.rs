@@ -1,0 +1,223 @@
+//! `cargo xtask bench-boot`: boot figures of the OS image under QEMU, from the serial console's
+//! kernel timestamps (kernel start → /init → machined phases → apid answering), the host's
+//! wall clock (QEMU start → talosctl answered), the daemons' RSS read through the API, and the
+//! sizes of the image's parts.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use qemu::{Boot, Vm};
+
+use crate::bench::{cargo, release_dir, workspace_root};
+use crate::image::{self, TARGET};
+use crate::vm::{API_READY, config};
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let runs: usize = match args {
+        [flag, n] if flag == "--runs" => n.parse().context("--runs takes a number")?,
+        [] => 3,
+        _ => bail!("usage: cargo xtask bench-boot [--runs N]"),
+    };
+    let root = workspace_root();
+    cargo(&root, &["build", "--release", "-q", "-p", "talosctl"])?;
+    let talosctl = release_dir(&root).join("talosctl");
+    let outputs = image::build(&root)?;
+
+    println!("sizes:");
+    let binaries = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join(TARGET)
+        .join("image");
+    for (what, path) in [
+        (
+            "machined (static musl, profile image)",
+            binaries.join("machined"),
+        ),
+        ("apid (static musl, profile image)", binaries.join("apid")),
+        ("kernel (vmlinuz)", outputs.kernel()),
+        ("rootfs.sqsh", outputs.squashfs()),
+        ("initramfs.img (gzip)", outputs.initramfs()),
+        ("disk.qcow2", outputs.disk_qcow2()),
+    ] {
+        println!("  {what:<40} {}", mib(std::fs::metadata(&path)?.len()));
+    }
+    let raw = std::fs::metadata(outputs.disk())?;
+    println!(
+        "  {:<40} {} apparent, {} allocated",
+        "disk.raw",
+        mib(raw.len()),
+        mib(std::os::unix::fs::MetadataExt::blocks(&raw) * 512)
+    );
+
+    println!("\nkernel + initramfs boot, maintenance mode ({runs} runs):");
+    for run in 0..runs {
+        let mut vm = Vm::start(&config(&root, &outputs, "bench-initramfs", 0, false)?)?;
+        let started = vm.started;
+        vm.wait_for_console(API_READY, 0, Duration::from_secs(180))?;
+        let node = format!("127.0.0.1:{}", vm.api.port());
+        wait_for(|| bounded(Command::new(&talosctl).args(["-n", &node, "version", "--insecure"])))?;
+        let answered = started.elapsed();
+        println!(
+            "  run {}: {} ({:?}), talosctl answered {:.2} s after QEMU started",
+            run + 1,
+            timeline(&vm.console_text()),
+            vm.accel,
+            answered.as_secs_f64()
+        );
+    }
+
+    println!("\ndisk image: first boot (formats STATE and EPHEMERAL), apply-config, reboot:");
+    let work = root.join("_out/bench-boot");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    run_command(
+        Command::new(&talosctl)
+            .args([
+                "gen",
+                "config",
+                "bench",
+                "https://10.0.2.15:6443",
+                "--output-dir",
+            ])
+            .arg(&work),
+    )?;
+    let disk = work.join("disk.qcow2");
+    run_command(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+            .arg(outputs.disk_qcow2())
+            .arg(&disk),
+    )?;
+    let mut vm_config = config(&root, &outputs, "bench-disk", 0, true)?;
+    vm_config.boot = Boot::Disk;
+    vm_config.disk = Some(disk);
+    let mut vm = Vm::start(&vm_config)?;
+    vm.wait_for_console(API_READY, 0, Duration::from_secs(180))?;
+    println!("  first boot: {}", timeline(&vm.console_text()));
+    let node = format!("127.0.0.1:{}", vm.api.port());
+    let secure = |args: &[&str]| {
+        let mut command = Command::new(&talosctl);
+        command
+            .arg("--talosconfig")
+            .arg(work.join("talosconfig"))
+            .args(["-e", &node, "-n", "10.0.2.15"])
+            .args(args);
+        command
+    };
+    wait_for(|| bounded(Command::new(&talosctl).args(["-n", &node, "version", "--insecure"])))?;
+    run_command(
+        Command::new(&talosctl)
+            .args(["-n", &node, "apply-config", "--insecure", "--file"])
+            .arg(work.join("controlplane.yaml")),
+    )?;
+    wait_for(|| bounded(&mut secure(&["version"])))?;
+    let before = vm.console_text().len();
+    run_command(&mut secure(&["reboot"]))?;
+    let rebooted = Instant::now();
+    vm.wait_for_console(API_READY, before, Duration::from_secs(180))?;
+    wait_for(|| bounded(&mut secure(&["version"])))?;
+    let text = vm.console_text();
+    println!(
+        "  second boot (configured, mutual TLS): {}; reboot request → talosctl answered {:.2} s",
+        timeline(&text[before..]),
+        rebooted.elapsed().as_secs_f64()
+    );
+    let processes =
+        String::from_utf8_lossy(&bounded(&mut secure(&["processes"]))?.stdout).into_owned();
+    println!("\nRSS after boot (talosctl processes, configured node):");
+    for line in processes
+        .lines()
+        .filter(|l| l.contains("/init") || l.contains("/usr/bin/apid"))
+    {
+        // … VIRTMEM RESMEM LABEL COMMAND, sizes as "6.7 MB" and LABEL empty here.
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let Some(at) = fields.iter().position(|f| f.starts_with('/'))
+            && at >= 2
+        {
+            println!("  {:<16} {} {}", fields[at], fields[at - 2], fields[at - 1]);
+        }
+    }
+    Ok(())
+}
+
+/// `kernel→/init X s, /init→API Y ms (phase a b ms, …)` from a console log.
+fn timeline(console: &str) -> String {
+    let stamp = |pattern: &str| {
+        console
+            .lines()
+            .find(|l| l.contains(pattern))
+            .and_then(|line| {
+                let inside = line.split_once('[')?.1.split_once(']')?.0;
+                inside.trim().parse::<f64>().ok()
+            })
+    };
+    let mut parts = Vec::new();
+    if let Some(init) = stamp("Run /init as init process") {
+        parts.push(format!("kernel start → /init {init:.2} s"));
+    }
+    if let Some(api) = console.lines().find_map(|l| {
+        let rest = l.split_once(API_READY)?.1;
+        rest.split_once(", ")?
+            .1
+            .split_once(" ms after PID 1")?
+            .0
+            .parse::<f64>()
+            .ok()
+    }) {
+        parts.push(format!("PID 1 start → apid answering {api:.0} ms"));
+    }
+    let phases: Vec<String> = console
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split_once("machined: phase ")?.1;
+            let (name, took) = rest.split_once(" done in ")?;
+            Some(format!("{name} {}", took.trim_end_matches(" ms").trim()))
+        })
+        .collect();
+    parts.push(format!("phases (ms): {}", phases.join(", ")));
+    parts.join("; ")
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// Runs a command with a 20 s bound (user networking accepts before the guest listens).
+pub(crate) fn bounded(command: &mut Command) -> anyhow::Result<Output> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child.wait_with_output()?)
+}
+
+fn run_command(command: &mut Command) -> anyhow::Result<()> {
+    let output = bounded(command)?;
+    if !output.status.success() {
+        bail!("{command:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
+
+fn wait_for(mut attempt: impl FnMut() -> anyhow::Result<Output>) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if attempt().is_ok_and(|o| o.status.success()) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("no answer within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

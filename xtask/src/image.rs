@@ -1,0 +1,511 @@
+//! `cargo xtask image`: builds the talos-rs operating system into `_out/image/`.
+//!
+//! - `vmlinuz`: the pinned Debian kernel (`kernel/kernel.conf`), unpacked from its `.deb`.
+//! - `rootfs.sqsh`: the read-only root, an uncompressed SquashFS of the static musl daemons (apid, trustd, timed), the
+//!   Debian tools machined runs (mkfs) with exactly their libraries, and the rootfs modules.
+//! - `initramfs.img`: a gzip newc cpio of `/init` (machined), `/dev/console`, the boot modules
+//!   with their load order, and `rootfs.sqsh`.
+//! - `cmdline`: the default kernel command line (`kernel/cmdline.txt`).
+//! - `disk.raw`, `disk.qcow2`: the bootable system disk ([`disk`]); `talos-rs.iso`: a BIOS
+//!   ISO that boots into maintenance mode ([`iso`]).
+//!
+//! Every output is reproducible: fixed mtimes and owners, sorted entries, no xattrs; the same
+//! commit gives the same bytes (`SHA256SUMS` lists them).
+
+mod cpio;
+mod disk;
+mod iso;
+mod modinfo;
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+use crate::bench::workspace_root;
+
+/// The musl target of the image's static binaries.
+pub const TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The pinned kernel package (`kernel/kernel.conf`).
+#[derive(Debug)]
+pub struct KernelPin {
+    pub package: String,
+    pub version: String,
+    pub release: String,
+    pub sha256: String,
+}
+
+impl KernelPin {
+    pub fn load(root: &Path) -> anyhow::Result<Self> {
+        let path = root.join("kernel/kernel.conf");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let value = |key: &str| -> anyhow::Result<String> {
+            text.lines()
+                .filter(|line| !line.trim_start().starts_with('#'))
+                .find_map(|line| {
+                    let (k, v) = line.split_once('=')?;
+                    (k.trim() == key).then(|| v.trim().to_string())
+                })
+                .with_context(|| format!("{}: no {key}", path.display()))
+        };
+        Ok(KernelPin {
+            package: value("package")?,
+            version: value("version")?,
+            release: value("release")?,
+            sha256: value("sha256")?,
+        })
+    }
+
+    /// Downloads (once) and unpacks (once) the kernel package; returns the unpacked tree.
+    fn fetch(&self, cache: &Path) -> anyhow::Result<PathBuf> {
+        let tree = cache.join(format!("{}_{}", self.package, self.version));
+        if tree.join(".unpacked").exists() {
+            return Ok(tree);
+        }
+        std::fs::create_dir_all(cache)?;
+        let deb = cache.join(format!("{}_{}_amd64.deb", self.package, self.version));
+        if !deb.exists() {
+            eprintln!("image: downloading {}={}", self.package, self.version);
+            run(Command::new("apt-get")
+                .args([
+                    "download",
+                    "-q",
+                    &format!("{}={}", self.package, self.version),
+                ])
+                .current_dir(cache))?;
+        }
+        let digest = sha256_hex(&std::fs::read(&deb)?);
+        if digest != self.sha256 {
+            bail!(
+                "{}: sha256 {digest}, kernel/kernel.conf pins {}",
+                deb.display(),
+                self.sha256
+            );
+        }
+        let _ = std::fs::remove_dir_all(&tree);
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tree))?;
+        std::fs::write(tree.join(".unpacked"), b"")?;
+        Ok(tree)
+    }
+}
+
+/// Paths of the image outputs.
+#[derive(Debug)]
+pub struct Outputs {
+    pub dir: PathBuf,
+}
+
+impl Outputs {
+    pub fn new(root: &Path) -> Self {
+        Outputs {
+            dir: root.join("_out/image"),
+        }
+    }
+    pub fn kernel(&self) -> PathBuf {
+        self.dir.join("vmlinuz")
+    }
+    pub fn initramfs(&self) -> PathBuf {
+        self.dir.join("initramfs.img")
+    }
+    pub fn squashfs(&self) -> PathBuf {
+        self.dir.join("rootfs.sqsh")
+    }
+    pub fn cmdline(&self) -> PathBuf {
+        self.dir.join("cmdline")
+    }
+    pub fn disk(&self) -> PathBuf {
+        self.dir.join("disk.raw")
+    }
+    pub fn disk_qcow2(&self) -> PathBuf {
+        self.dir.join("disk.qcow2")
+    }
+    pub fn iso(&self) -> PathBuf {
+        self.dir.join("talos-rs.iso")
+    }
+}
+
+/// `cargo xtask image`.
+pub fn run_image() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let outputs = build(&root)?;
+    for line in std::fs::read_to_string(outputs.dir.join("SHA256SUMS"))?.lines() {
+        println!("{line}");
+    }
+    println!("outputs in {}", outputs.dir.display());
+    Ok(())
+}
+
+/// Builds every output of the image.
+pub fn build(root: &Path) -> anyhow::Result<Outputs> {
+    let pin = KernelPin::load(root)?;
+    let kernel_tree = pin.fetch(&root.join("_out/cache"))?;
+    let binaries = build_binaries(root)?;
+    let outputs = Outputs::new(root);
+    std::fs::create_dir_all(&outputs.dir)?;
+
+    let mut modules = modinfo::ModuleIndex::scan(
+        &kernel_tree
+            .join("lib/modules")
+            .join(&pin.release)
+            .join("kernel"),
+    )?;
+    let boot_modules = modules.load_order(
+        &read_list(&root.join("kernel/modules-boot.txt"))?,
+        &BTreeSet::new(),
+    )?;
+    let loaded: BTreeSet<String> = boot_modules.iter().map(|m| m.name.clone()).collect();
+    let disk_modules =
+        modules.load_order(&read_list(&root.join("kernel/modules-disk.txt"))?, &loaded)?;
+    let loaded: BTreeSet<String> = loaded
+        .into_iter()
+        .chain(disk_modules.iter().map(|m| m.name.clone()))
+        .collect();
+    let cidata_modules = modules.load_order(
+        &read_list(&root.join("kernel/modules-cidata.txt"))?,
+        &loaded,
+    )?;
+    let loaded: BTreeSet<String> = loaded
+        .into_iter()
+        .chain(cidata_modules.iter().map(|m| m.name.clone()))
+        .collect();
+    let rootfs_modules = modules.load_order(
+        &read_list(&root.join("kernel/modules-rootfs.txt"))?,
+        &loaded,
+    )?;
+
+    let staging = outputs.dir.join("rootfs");
+    stage_rootfs(
+        root,
+        &staging,
+        &binaries,
+        &[
+            ("lib/modules", &rootfs_modules),
+            ("lib/modules/disk", &disk_modules),
+            ("lib/modules/cidata", &cidata_modules),
+        ],
+    )?;
+    make_squashfs(&staging, &outputs.squashfs())?;
+
+    let mut entries = vec![
+        cpio::Entry::Dir {
+            path: "dev".into(),
+            mode: 0o755,
+        },
+        cpio::Entry::CharDevice {
+            path: "dev/console".into(),
+            mode: 0o600,
+            major: 5,
+            minor: 1,
+        },
+        cpio::Entry::File {
+            path: "init".into(),
+            mode: 0o755,
+            data: read(&binaries.join("machined"))?,
+        },
+        cpio::Entry::Dir {
+            path: "lib".into(),
+            mode: 0o755,
+        },
+        cpio::Entry::Dir {
+            path: "lib/modules".into(),
+            mode: 0o755,
+        },
+    ];
+    for module in &boot_modules {
+        let name = format!("{}.ko", module.name);
+        entries.push(cpio::Entry::File {
+            path: format!("lib/modules/{name}"),
+            mode: 0o644,
+            data: read(&module.path)?,
+        });
+    }
+    entries.push(cpio::Entry::File {
+        path: "lib/modules/load-order".into(),
+        mode: 0o644,
+        data: modinfo::load_order_file(&boot_modules).into_bytes(),
+    });
+    for dir in ["proc", "run", "sys", "sysroot", "tmp"] {
+        entries.push(cpio::Entry::Dir {
+            path: dir.into(),
+            mode: 0o755,
+        });
+    }
+    entries.push(cpio::Entry::File {
+        path: "rootfs.sqsh".into(),
+        mode: 0o444,
+        data: read(&outputs.squashfs())?,
+    });
+    entries.sort_by(|a, b| entry_path(a).cmp(entry_path(b)));
+    let mut archive = Vec::new();
+    cpio::write(&mut archive, &entries)?;
+    let mut gzip = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    gzip.write_all(&archive)?;
+    std::fs::write(outputs.initramfs(), gzip.finish()?)?;
+
+    std::fs::copy(
+        kernel_tree
+            .join("boot")
+            .join(format!("vmlinuz-{}", pin.release)),
+        outputs.kernel(),
+    )?;
+    let cmdline = std::fs::read_to_string(root.join("kernel/cmdline.txt"))?;
+    std::fs::write(outputs.cmdline(), format!("{}\n", cmdline.trim()))?;
+    let cmdline = std::fs::read_to_string(outputs.cmdline())?;
+    disk::build(
+        &disk::DiskInputs {
+            kernel: &outputs.kernel(),
+            initramfs: &outputs.initramfs(),
+            cmdline: cmdline.trim(),
+            work: &outputs.dir.join("disk-work"),
+        },
+        &outputs.disk(),
+        &outputs.disk_qcow2(),
+    )?;
+    iso::build(
+        &outputs.kernel(),
+        &outputs.initramfs(),
+        cmdline.trim(),
+        &outputs.dir.join("iso-work"),
+        &outputs.iso(),
+    )?;
+    write_sums(
+        &outputs,
+        &[
+            outputs.kernel(),
+            outputs.initramfs(),
+            outputs.squashfs(),
+            outputs.cmdline(),
+            outputs.disk_qcow2(),
+            outputs.iso(),
+        ],
+    )?;
+    Ok(outputs)
+}
+
+fn entry_path(entry: &cpio::Entry) -> &str {
+    match entry {
+        cpio::Entry::Dir { path, .. }
+        | cpio::Entry::File { path, .. }
+        | cpio::Entry::CharDevice { path, .. } => path,
+    }
+}
+
+/// The daemons machined runs from the root filesystem (`/usr/bin`).
+const ROOTFS_DAEMONS: &[&str] = &["apid", "trustd", "timed"];
+
+/// Static, size-optimised musl builds of the daemons; returns their directory.
+fn build_binaries(root: &Path) -> anyhow::Result<PathBuf> {
+    // ring's C parts need a C compiler for musl (musl-tools).
+    let cc_var = "CC_x86_64_unknown_linux_musl";
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .args([
+            "build",
+            "--locked",
+            "--quiet",
+            "--target",
+            TARGET,
+            "--profile",
+            "image",
+            "-p",
+            "machined",
+            "-p",
+            "apid",
+            "-p",
+            "trustd",
+            "-p",
+            "timed",
+        ])
+        .current_dir(root);
+    if std::env::var_os(cc_var).is_none() {
+        command.env(cc_var, "musl-gcc");
+    }
+    run(&mut command)?;
+    Ok(target_dir(root).join(TARGET).join("image"))
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Lays the root filesystem out in `staging` (removed first), every mode set explicitly:
+/// the daemons, the Debian programs of `rootfs/host-programs.txt` with exactly the libraries
+/// `ldd` names, module groups (each folder with its `load-order`), `rootfs/etc`.
+fn stage_rootfs(
+    root: &Path,
+    staging: &Path,
+    binaries: &Path,
+    module_groups: &[(&str, &[modinfo::Module])],
+) -> anyhow::Result<()> {
+    if staging.exists() {
+        std::fs::remove_dir_all(staging)?;
+    }
+    for dir in [
+        "boot",
+        "dev",
+        "etc",
+        "lib/modules",
+        "proc",
+        "run",
+        "sys",
+        "system",
+        "tmp",
+        "usr/bin",
+        "usr/sbin",
+        "var",
+    ] {
+        std::fs::create_dir_all(staging.join(dir))?;
+    }
+    for daemon in ROOTFS_DAEMONS {
+        let target = staging.join("usr/bin").join(daemon);
+        install(&binaries.join(daemon), &target, 0o755)?;
+    }
+    for (dir, modules) in module_groups {
+        let dir = staging.join(dir);
+        std::fs::create_dir_all(&dir)?;
+        for module in *modules {
+            let name = format!("{}.ko", module.name);
+            install(&module.path, &dir.join(&name), 0o644)?;
+        }
+        std::fs::write(dir.join("load-order"), modinfo::load_order_file(modules))?;
+    }
+    for program in read_list(&root.join("rootfs/host-programs.txt"))? {
+        let program = PathBuf::from(program);
+        let inside = staging.join(program.strip_prefix("/")?);
+        std::fs::create_dir_all(inside.parent().context("program folder")?)?;
+        install(&program, &inside, 0o755)?;
+        for library in libraries(&program)? {
+            let inside = staging.join(library.strip_prefix("/")?);
+            std::fs::create_dir_all(inside.parent().context("library folder")?)?;
+            install(&library, &inside, 0o755)?;
+        }
+    }
+    for file in std::fs::read_dir(root.join("rootfs/etc"))? {
+        let file = file?;
+        install(
+            &file.path(),
+            &staging.join("etc").join(file.file_name()),
+            0o644,
+        )?;
+    }
+    set_dir_modes(staging)?;
+    Ok(())
+}
+
+/// The shared libraries (and the loader) a dynamically linked program loads, as `ldd` says.
+fn libraries(program: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let output = Command::new("ldd").arg(program).output()?;
+    anyhow::ensure!(output.status.success(), "ldd {} failed", program.display());
+    let mut libraries: Vec<PathBuf> = String::from_utf8(output.stdout)?
+        .lines()
+        .filter_map(|line| {
+            let path = match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => line.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect();
+    libraries.sort();
+    libraries.dedup();
+    Ok(libraries)
+}
+
+fn install(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+fn set_dir_modes(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = if dir.ends_with("tmp") { 0o1777 } else { 0o755 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            set_dir_modes(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn make_squashfs(staging: &Path, out: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(out);
+    run(Command::new("mksquashfs")
+        .arg(staging)
+        .arg(out)
+        // Uncompressed: the SquashFS lives in the (gzip) initramfs, so it is in RAM already;
+        // compressing it again only costs decompression under TCG at every page fault.
+        .args([
+            "-noappend",
+            "-noI",
+            "-noD",
+            "-noF",
+            "-noX",
+            "-all-root",
+            "-no-xattrs",
+            "-mkfs-time",
+            "0",
+            "-all-time",
+            "0",
+        ])
+        .args(["-no-progress", "-quiet"]))
+}
+
+fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn write_sums(outputs: &Outputs, files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut sums = String::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        sums.push_str(&format!("{}  {name}\n", sha256_hex(&read(file)?)));
+    }
+    std::fs::write(outputs.dir.join("SHA256SUMS"), sums)?;
+    Ok(())
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs a command, failing with its command line when it fails.
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed: {status}");
+    }
+    Ok(())
+}
