@@ -16,6 +16,7 @@ mod certificates;
 mod error;
 mod etcd;
 pub mod events;
+mod kubelet;
 mod layout;
 mod local_socket;
 mod machine;

@@ -26,6 +26,7 @@ use crate::api_services::{self, ApiServices};
 use crate::error::MachinedError;
 use crate::etcd;
 use crate::events::EventBus;
+use crate::kubelet;
 use crate::layout::Layout;
 use crate::machine::{Lifecycle, Machine, Platform};
 use crate::network;
@@ -118,6 +119,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         options.etcd.clone(),
         etcd_requests,
     ));
+    let kubernetes = tokio::spawn(kubelet::keep_in_step(Arc::clone(&machine)));
     let network_settings = match &options.networkd {
         Some(program) => {
             services
@@ -165,6 +167,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     apid.abort();
     timed_settings.abort();
     etcd.abort();
+    kubernetes.abort();
     if let Some(task) = network_settings {
         task.abort();
     }

@@ -85,6 +85,16 @@ pub enum ServiceError {
         /// Why.
         source: io::Error,
     },
+    /// The service runs from a container image that is not available on the node.
+    #[error("service {id:?}: image {image} is not available: {reason}")]
+    ImageUnavailable {
+        /// The service.
+        id: String,
+        /// The image reference.
+        image: String,
+        /// Why it cannot be had.
+        reason: &'static str,
+    },
     /// The log directory or a log file could not be opened.
     #[error("service log {}: {source}", path.display())]
     LogFile {

@@ -65,6 +65,17 @@ fn three_control_planes_form_an_etcd_cluster_and_manage_it() {
         voting_members(&cluster, first).len() == 3
     });
 
+    // The Kubernetes side: manifests and kubelet configuration written, the kubelet waiting for
+    // an image this machine cannot have, and saying so.
+    let manifests = first.state_dir.join("etc/kubernetes/manifests");
+    assert!(manifests.join("talos-kube-apiserver.yaml").exists());
+    assert!(first.state_dir.join("etc/kubernetes/kubelet.yaml").exists());
+    let kubelet = success(cluster.talosctl(&["-n", &ip(first), "service", "kubelet"]));
+    assert!(
+        kubelet.contains("ghcr.io/siderolabs/kubelet") && kubelet.contains("is not available"),
+        "{kubelet}"
+    );
+
     // A second bootstrap is refused, on the bootstrapped node and on a joined one.
     for node in &cluster.nodes[..2] {
         let refused = failure(cluster.talosctl(&["-n", &ip(node), "bootstrap"]));
