@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, edit, etcd, events, r#gen, get, kubeconfig, list, logs,
-    machineconfig, memory, mounts, netstat, power, processes, read, service, time, usage, validate,
-    version,
+    apply, config, containers, copy, edit, etcd, events, r#gen, get, health, kubeconfig, list,
+    logs, machineconfig, memory, mounts, netstat, power, processes, read, service, time, usage,
+    validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -21,7 +21,7 @@ pub struct Cli {
 }
 
 /// Flags every node command takes.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct GlobalArgs {
     /// Target the specified nodes
     #[arg(short = 'n', long = "nodes", global = true, value_delimiter = ',')]
@@ -89,6 +89,8 @@ pub enum Command {
     /// Manage etcd
     #[command(subcommand)]
     Etcd(etcd::EtcdCommand),
+    /// Check cluster health
+    Health(health::HealthArgs),
     /// Get a specific resource or list of resources
     Get(get::GetArgs),
     /// Gets current server time

@@ -166,11 +166,12 @@ fn three_control_planes_form_an_etcd_cluster_and_manage_it() {
     // leave: the member goes; after a reboot the node joins again.
     // etcd refuses to reconfigure until the rejoined member has been connected a few seconds.
     let leaver = ip(&cluster.nodes[1]);
-    within(30, "leave to be accepted", || {
-        cluster
-            .talosctl(&["-n", &leaver, "etcd", "leave"])
-            .status
-            .success()
+    let mut refusal = String::new();
+    within(60, "leave to be accepted", || {
+        let output = cluster.talosctl(&["-n", &leaver, "etcd", "leave"]);
+        refusal = String::from_utf8_lossy(&output.stderr).into_owned();
+        eprintln!("leave: {refusal}");
+        output.status.success()
     });
     within(20, "two members after leave", || {
         voting_members(&cluster, &cluster.nodes[0]).len() == 2
@@ -179,4 +180,23 @@ fn three_control_planes_form_an_etcd_cluster_and_manage_it() {
     within(90, "the node that left to join again", || {
         voting_members(&cluster, &cluster.nodes[0]).len() == 3
     });
+
+    // The whole cluster checks out: APIs, etcd, services.
+    let all = format!(
+        "{},{},{}",
+        ip(&cluster.nodes[0]),
+        leaver,
+        ip(&cluster.nodes[2])
+    );
+    let health = success(cluster.talosctl(&[
+        "health",
+        "--control-plane-nodes",
+        &all,
+        "--wait-timeout",
+        "60s",
+    ]));
+    assert!(
+        health.contains("waiting for etcd members to be consistent across nodes: OK"),
+        "{health}"
+    );
 }

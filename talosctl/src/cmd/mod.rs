@@ -9,6 +9,7 @@ pub mod etcd;
 pub mod events;
 pub mod r#gen;
 pub mod get;
+pub mod health;
 pub mod kubeconfig;
 pub mod list;
 pub mod logs;
@@ -49,6 +50,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Memory(args) => memory::run(args, &cli.global),
         Command::Time(args) => time::run(args, &cli.global),
         Command::Get(args) => get::run(args, &cli.global),
+        Command::Health(args) => health::run(args, &cli.global),
         Command::Bootstrap(args) => etcd::bootstrap(args, &cli.global),
         Command::Etcd(command) => etcd::run(command, &cli.global),
         Command::Processes(args) => processes::run(args, &cli.global),
