@@ -90,8 +90,8 @@ fn jump(offset_nanos: i64) -> Result<(), TimedError> {
     let mut request = empty_timex();
     request.modes = libc::ADJ_SETOFFSET | libc::ADJ_NANO | libc::ADJ_MAXERROR | libc::ADJ_ESTERROR;
     // With ADJ_NANO the `tv_usec` field carries nanoseconds, and must not be negative.
-    request.time.tv_sec = offset_nanos.div_euclid(NANOS_PER_SECOND) as libc::time_t;
-    request.time.tv_usec = offset_nanos.rem_euclid(NANOS_PER_SECOND) as libc::suseconds_t;
+    request.time.tv_sec = offset_nanos.div_euclid(NANOS_PER_SECOND) as _;
+    request.time.tv_usec = offset_nanos.rem_euclid(NANOS_PER_SECOND) as _;
     adjtimex(&mut request, "stepping").map(drop)
 }
 
