@@ -20,6 +20,10 @@ const PROTOS: &[&str] = &[
     "cosi/v1alpha1/state.proto",
     "cosi/v1alpha1/meta.proto",
     "talosrs/timed.proto",
+    "containerd/types.proto",
+    "containerd/task.proto",
+    "containerd/containers.proto",
+    "containerd/tasks.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -19,12 +19,17 @@ use crate::certificates::{NodeTls, TRUSTD_PORT, TlsInputs};
 use crate::error::MachinedError;
 use crate::events::EventBus;
 use crate::machine::Machine;
-use crate::services::{ApiOperations, HealthCheck, ServiceError, ServiceSpec, Supervisor};
+use crate::services::{
+    ApiOperations, HealthCheck, HostMount, ServiceError, ServiceSpec, Supervisor,
+};
 use crate::time_sync;
 
 /// First and longest pause between attempts to issue certificates.
 const RETRY_INITIAL: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Memory limit of apid's and trustd's containers (each uses under 10 MiB).
+const API_SERVICE_MEMORY: u64 = 64 << 20;
 
 /// The programs and certificate lifetime of the API services.
 #[derive(Clone, Debug)]
@@ -178,12 +183,24 @@ fn apid_spec(machine: &Machine, apid: &std::path::Path, maintenance: bool) -> Se
     if maintenance {
         args.push("--maintenance".to_string());
     }
-    ServiceSpec {
+    let spec = ServiceSpec {
         args,
         env: inherited_env(),
         health_check: Some(HealthCheck::tcp(machine.api_address)),
         api: ApiOperations::NONE,
+        mounts: vec![
+            HostMount::read_only(machine.layout.machine_socket_dir()),
+            HostMount::read_only(machine.layout.apid_tls_dir()),
+        ],
+        memory_limit: Some(API_SERVICE_MEMORY),
         ..ServiceSpec::process("apid", apid)
+    };
+    // In maintenance apid is machined's own child, off containerd's path, as upstream serves
+    // maintenance from machined itself: the first API answer does not wait for containerd.
+    if maintenance {
+        spec
+    } else {
+        machine.system_service(spec)
     }
 }
 
@@ -201,13 +218,15 @@ fn trustd_spec(machine: &Machine, programs: &ApiServices) -> ServiceSpec {
         "--protected-name".to_string(),
         machine.address().to_string(),
     ];
-    ServiceSpec {
+    machine.system_service(ServiceSpec {
         args,
         env: inherited_env(),
         health_check: Some(HealthCheck::tcp(address)),
         api: ApiOperations::NONE,
+        mounts: vec![HostMount::read_only(machine.layout.trustd_tls_dir())],
+        memory_limit: Some(API_SERVICE_MEMORY),
         ..ServiceSpec::process("trustd", &programs.trustd)
-    }
+    })
 }
 
 fn publish_status(events: &EventBus, maintenance: bool) {

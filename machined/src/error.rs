@@ -36,6 +36,8 @@ pub enum MachinedError {
     Etcd { endpoint: String, reason: String },
     #[error("{0}")]
     AlreadyExists(String),
+    #[error("containerd: {0}")]
+    Containerd(String),
     #[error("trustd at {endpoint}: {reason}")]
     Trustd { endpoint: String, reason: String },
     #[error("invalid request: {0}")]
@@ -83,7 +85,9 @@ impl From<MachinedError> for Status {
             MachinedError::Pki(_) | MachinedError::Write(_) | MachinedError::Io { .. } => {
                 Code::Internal
             }
-            MachinedError::Trustd { .. } | MachinedError::Etcd { .. } => Code::Unavailable,
+            MachinedError::Trustd { .. }
+            | MachinedError::Etcd { .. }
+            | MachinedError::Containerd(_) => Code::Unavailable,
             MachinedError::AlreadyExists(_) => Code::AlreadyExists,
             MachinedError::InvalidArgument(_) => Code::InvalidArgument,
             MachinedError::FailedPrecondition(_) => Code::FailedPrecondition,

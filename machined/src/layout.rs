@@ -51,6 +51,26 @@ impl Layout {
         self.root.join("system/run/timed/timed.sock")
     }
 
+    /// Where machined's socket lives (apid's mount).
+    pub fn machine_socket_dir(&self) -> PathBuf {
+        self.root.join("system/run/machined")
+    }
+
+    /// timed's socket directory.
+    pub fn timed_socket_dir(&self) -> PathBuf {
+        self.root.join("system/run/timed")
+    }
+
+    /// containerd's API socket (OS mode).
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.root.join("system/run/containerd/containerd.sock")
+    }
+
+    /// The FIFOs containerd tasks write their output to.
+    pub fn task_output_dir(&self) -> PathBuf {
+        self.root.join("system/run/machined/task-output")
+    }
+
     /// Per-service log files.
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("var/log")
@@ -60,7 +80,7 @@ impl Layout {
     pub fn create(&self) -> Result<(), MachinedError> {
         for dir in [
             self.root.join("system/state"),
-            self.root.join("system/run/machined"),
+            self.machine_socket_dir(),
             self.apid_tls_dir(),
             self.log_dir(),
         ] {

@@ -13,6 +13,7 @@
 mod api;
 pub mod api_services;
 mod certificates;
+pub mod containerd;
 mod error;
 mod etcd;
 pub mod events;

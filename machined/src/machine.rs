@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use crate::events::EventBus;
 use crate::layout::Layout;
 use crate::node_config::NodeConfig;
-use crate::services::Supervisor;
+use crate::services::{ContainerdRunner, ServiceSpec, Supervisor};
 
 /// What a lifecycle request asks the main loop to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct Machine {
     pub manages_network: bool,
     /// The etcd task, for Bootstrap.
     pub etcd: crate::etcd::EtcdHandle,
+    /// Runs the system services as containerd tasks (OS mode); child processes without it.
+    pub containers: Option<Arc<ContainerdRunner>>,
 }
 
 impl Machine {
@@ -67,6 +69,17 @@ impl Machine {
                     .clone()
             })
             .unwrap_or_else(|| self.default_hostname.clone())
+    }
+
+    /// `spec` as a system service: a containerd task, started once containerd is up, when the
+    /// node runs containerd; a child process otherwise.
+    pub fn system_service(&self, mut spec: ServiceSpec) -> ServiceSpec {
+        if let Some(runner) = &self.containers {
+            spec.runner = Arc::clone(runner) as Arc<dyn crate::services::Runner>;
+            spec.depends_on
+                .push(crate::containerd::SERVICE_ID.to_string());
+        }
+        spec
     }
 
     /// The node's address (the IP apid listens on).

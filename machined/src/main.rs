@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             .manage_network
             .then(|| args.networkd.unwrap_or_else(|| beside("networkd"))),
         etcd: args.etcd,
+        containerd: None,
         // Relative paths would change meaning for the services machined starts.
         state_dir: std::path::absolute(&args.state_dir)?,
         api_address: args.api_address,

@@ -23,6 +23,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::api::{AuthorizationLayer, MachineApi, ResourceApi, TimeApi};
 use crate::api_services::{self, ApiServices};
+use crate::containerd::SystemContainerd;
 use crate::error::MachinedError;
 use crate::etcd;
 use crate::events::EventBus;
@@ -54,6 +55,8 @@ pub struct Options {
     pub networkd: Option<PathBuf>,
     /// The etcd program (control planes).
     pub etcd: PathBuf,
+    /// containerd, when the system services run as its tasks (OS mode).
+    pub containerd: Option<SystemContainerd>,
     /// The platform Version reports (`dev` in dev mode) and the mode configs are checked for.
     pub platform: Platform,
 }
@@ -93,6 +96,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     ])?;
     let (lifecycle, mut lifecycle_requests) = mpsc::channel(1);
     let (etcd_handle, etcd_requests) = etcd::EtcdHandle::new();
+    let containers = options
+        .containerd
+        .as_ref()
+        .map(|containerd| Arc::new(containerd.runner(&layout)));
     let machine = Arc::new(Machine {
         layout,
         platform,
@@ -106,9 +113,14 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         default_hostname: options.hostname.clone(),
         manages_network: options.networkd.is_some(),
         etcd: etcd_handle,
+        containers,
     });
 
     let (stop_api, api) = serve_api(&machine)?;
+    if let Some(containerd) = &options.containerd {
+        services.register(containerd.spec(&machine.layout)).await?;
+        services.start(crate::containerd::SERVICE_ID).await?;
+    }
     services
         .register(time_sync::timed_spec(&machine, &options.timed))
         .await?;

@@ -14,12 +14,17 @@
 //! goes `Stopping` (SIGTERM, SIGKILL after the grace period) → `Finished`. A service is up when it
 //! runs and, if it has a health check, is healthy.
 //!
-//! Limits: no containerd runner yet; a dependency that goes down does not stop its dependents
+//! In OS mode the system services run as containerd tasks ([`ContainerdRunner`], namespace
+//! `system`, specs from [`oci`]); containerd itself is a child process.
+//!
+//! Limits: a dependency that goes down does not stop its dependents
 //! (as upstream); `Skipped` is never produced (every service here has something to run).
 
 mod actor;
+mod containerd;
 mod health;
 mod log;
+mod oci;
 mod reaper;
 mod runner;
 mod spec;
@@ -29,10 +34,14 @@ mod supervisor;
 use std::io;
 use std::path::PathBuf;
 
+pub use containerd::{Containerd, ContainerdRunner, NAMESPACE as SYSTEM_NAMESPACE};
 pub use log::{LogLimits, LogReader, ServiceLog};
+pub use oci::cgroup_path;
 pub use reaper::{ChildExit, ChildReaper};
 pub use runner::{ExitNotifier, ProcessRunner, RunHandle, Runner};
-pub use spec::{ApiOperations, Backoff, HealthCheck, HealthProbe, RestartPolicy, ServiceSpec};
+pub use spec::{
+    ApiOperations, Backoff, HealthCheck, HealthProbe, HostMount, RestartPolicy, ServiceSpec,
+};
 pub use state::{HISTORY_LEN, Health, ServiceState, ServiceStateChange};
 pub use supervisor::{ServiceCondition, ServiceProcess, Supervisor, SupervisorConfig};
 
@@ -94,6 +103,16 @@ pub enum ServiceError {
         image: String,
         /// Why it cannot be had.
         reason: &'static str,
+    },
+    /// containerd refused or failed a step of running the service as a task.
+    #[error("service {id:?}: containerd could not {operation}: {message}")]
+    Containerd {
+        /// The service.
+        id: String,
+        /// The step, e.g. `create the task`.
+        operation: &'static str,
+        /// containerd's answer.
+        message: String,
     },
     /// The log directory or a log file could not be opened.
     #[error("service log {}: {source}", path.display())]

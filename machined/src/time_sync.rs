@@ -15,7 +15,7 @@ use proto::talosrs::timed::ConfigureRequest;
 use proto::talosrs::timed::timed_service_client::TimedServiceClient;
 
 use crate::machine::Machine;
-use crate::services::{ApiOperations, HealthCheck, ServiceCondition, ServiceSpec};
+use crate::services::{ApiOperations, HealthCheck, HostMount, ServiceCondition, ServiceSpec};
 
 /// How long time-sensitive services wait for sync when the config does not say.
 const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,12 +57,14 @@ pub fn timed_spec(machine: &Machine, program: &Path) -> ServiceSpec {
     if settings.disabled {
         args.push("--disabled".to_string());
     }
-    ServiceSpec {
+    machine.system_service(ServiceSpec {
         args,
         health_check: Some(HealthCheck::time_synced(socket)),
         api: ApiOperations::NONE,
+        mounts: vec![HostMount::writable(machine.layout.timed_socket_dir())],
+        memory_limit: Some(32 << 20),
         ..ServiceSpec::process("timed", program)
-    }
+    })
 }
 
 /// Pushes `machine.time` to timed whenever the active config changes; runs until the config

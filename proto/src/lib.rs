@@ -19,6 +19,7 @@
 //! | [`google::rpc`] | `google.rpc` | – (`Status` only) |
 //! | [`talosrs::networkd`] | `talosrs.networkd` | `talosrs.networkd.NetworkService` (ours: machined to networkd) |
 //! | [`talosrs::timed`] | `talosrs.timed` | `talosrs.timed.TimedService` (ours: machined to timed) |
+//! | [`containerd::services`] | `containerd.services.{containers,tasks}.v1` | containerd's `Containers` and `Tasks` (the part machined uses; clients only) |
 //!
 //! Every service module has a `*_client` and a `*_server` submodule (for example
 //! [`machine::machine_service_server::MachineServiceServer`]). `google.protobuf` well-known types
@@ -108,5 +109,45 @@ pub mod talosrs {
     #[allow(clippy::all)]
     pub mod timed {
         tonic::include_proto!("talosrs.timed");
+    }
+}
+
+/// The part of containerd's API machined uses to run system services as tasks (containerd
+/// 1.6's packages, field numbers as containerd's own protos).
+pub mod containerd {
+    /// Generated code from `protos/containerd/types.proto`.
+    #[allow(clippy::all)]
+    pub mod types {
+        tonic::include_proto!("containerd.types");
+    }
+
+    /// `containerd.v1.types` (task processes).
+    pub mod v1 {
+        /// Generated code from `protos/containerd/task.proto`.
+        #[allow(clippy::all)]
+        pub mod types {
+            tonic::include_proto!("containerd.v1.types");
+        }
+    }
+
+    /// containerd's services.
+    pub mod services {
+        /// `containerd.services.containers`.
+        pub mod containers {
+            /// Generated code from `protos/containerd/containers.proto`.
+            #[allow(clippy::all)]
+            pub mod v1 {
+                tonic::include_proto!("containerd.services.containers.v1");
+            }
+        }
+
+        /// `containerd.services.tasks`.
+        pub mod tasks {
+            /// Generated code from `protos/containerd/tasks.proto`.
+            #[allow(clippy::all)]
+            pub mod v1 {
+                tonic::include_proto!("containerd.services.tasks.v1");
+            }
+        }
     }
 }

@@ -118,6 +118,8 @@ pub enum Command {
     /// List containers
     #[command(visible_alias = "c")]
     Containers(containers::ContainersArgs),
+    /// Restart a container
+    Restart(containers::RestartArgs),
     /// Show network connections and sockets
     #[command(visible_alias = "ss")]
     Netstat(netstat::NetstatArgs),

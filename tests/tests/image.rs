@@ -94,6 +94,29 @@ fn eventually(what: &str, vm: &Vm, mut attempt: impl FnMut() -> Result<(), Strin
     }
 }
 
+/// Ok when `talosctl services` shows each of `ids` running and healthy.
+fn services_up(talosctl: &Talosctl, ids: &[&str]) -> Result<(), String> {
+    let out = ok(talosctl.secure(&["services"]))?;
+    let up = |id: &str| {
+        out.lines().any(|line| {
+            let columns: Vec<&str> = line.split_whitespace().collect();
+            columns.get(1) == Some(&id) && columns.contains(&"Running") && columns.contains(&"OK")
+        })
+    };
+    ids.iter().all(|id| up(id)).then_some(()).ok_or(out)
+}
+
+/// The PID `talosctl containers` shows for a running container `id`.
+fn container_pid(containers: &str, id: &str) -> Option<u32> {
+    containers.lines().find_map(|line| {
+        let columns: Vec<&str> = line.split_whitespace().collect();
+        // NODE NAMESPACE ID IMAGE PID STATUS
+        (columns.get(2) == Some(&id) && columns.last() == Some(&"RUNNING"))
+            .then(|| columns.get(4)?.parse().ok())
+            .flatten()
+    })
+}
+
 fn ok(output: Output) -> Result<String, String> {
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -163,17 +186,35 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
     eventually("mutual TLS Version", &vm, || {
         ok(talosctl.secure(&["version"])).map(drop)
     });
-    eventually("apid running and healthy", &vm, || {
-        let out = ok(talosctl.secure(&["services"]))?;
-        let apid = out
-            .lines()
-            .find(|l| l.contains("apid"))
-            .unwrap_or_default()
-            .to_string();
-        (apid.contains("Running") && apid.contains("OK"))
-            .then_some(())
-            .ok_or(out)
+    eventually("every service running and healthy", &vm, || {
+        services_up(&talosctl, &["containerd", "apid", "trustd", "timed"])
     });
+    // The system services are containerd tasks in namespace `system`.
+    let containers = success(talosctl.secure(&["containers"]));
+    for id in ["apid", "trustd", "timed"] {
+        assert!(container_pid(&containers, id).is_some(), "{containers}");
+    }
+    let stats = success(talosctl.secure(&["stats"]));
+    assert!(stats.lines().any(|l| l.contains(" apid ")), "{stats}");
+    let trustd_before = container_pid(&containers, "trustd");
+    success(talosctl.secure(&["restart", "trustd"]));
+    eventually("trustd restarted as a new task", &vm, || {
+        let containers = ok(talosctl.secure(&["containers"]))?;
+        let pid = container_pid(&containers, "trustd");
+        (pid.is_some() && pid != trustd_before)
+            .then_some(())
+            .ok_or(containers)
+    });
+    // etcd, once bootstrapped, runs as a task too and serves the membership API.
+    success(talosctl.secure(&["bootstrap"]));
+    eventually("etcd running and healthy", &vm, || {
+        services_up(&talosctl, &["etcd"])
+    });
+    let containers = success(talosctl.secure(&["containers"]));
+    assert!(container_pid(&containers, "etcd").is_some(), "{containers}");
+    let members = success(talosctl.secure(&["etcd", "members"]));
+    assert_eq!(members.lines().count(), 2, "{members}");
+    assert!(!success(talosctl.secure(&["logs", "etcd"])).is_empty());
     let cmdline = success(talosctl.secure(&["read", "/proc/cmdline"]));
     assert!(
         cmdline.contains("init_on_alloc=1 slab_nomerge pti=on"),

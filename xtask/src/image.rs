@@ -388,14 +388,7 @@ fn stage_rootfs(
             install(&library, &inside, 0o755)?;
         }
     }
-    for file in std::fs::read_dir(root.join("rootfs/etc"))? {
-        let file = file?;
-        install(
-            &file.path(),
-            &staging.join("etc").join(file.file_name()),
-            0o644,
-        )?;
-    }
+    install_tree(&root.join("rootfs/etc"), &staging.join("etc"))?;
     set_dir_modes(staging)?;
     Ok(())
 }
@@ -417,6 +410,21 @@ fn libraries(program: &Path) -> anyhow::Result<Vec<PathBuf>> {
     libraries.sort();
     libraries.dedup();
     Ok(libraries)
+}
+
+/// Copies the files below `from` into `to` (mode 0644), folders included.
+fn install_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            install_tree(&entry.path(), &target)?;
+        } else {
+            install(&entry.path(), &target, 0o644)?;
+        }
+    }
+    Ok(())
 }
 
 fn install(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {

@@ -1,13 +1,16 @@
 //! Containers, Stats and Restart for machined's services (namespace `system`).
 //!
-//! machined runs its services as child processes, not containerd containers, so namespace
+//! In OS mode the system services are containerd tasks: namespace `system` lists containerd's
+//! tasks there (status as containerd says), and Stats read each task's cgroup (memory.current,
+//! cpu.stat usage). In dev mode machined runs its services as child processes, so namespace
 //! `system` lists each service that has a process as one container: id and name are the service
-//! id, the image is its program, the pid its main process. Stats count that main process only
-//! (its children are not summed as a cgroup would). Kubernetes containers (namespace `k8s.io`,
+//! id, the image is its program, the pid its main process; Stats count that main process only.
+//! Kubernetes containers (namespace `k8s.io`,
 //! driver CRI) need the CRI runtime, which talos-rs does not have yet: those requests are
 //! refused as Unimplemented, as are other containerd namespaces.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use proto::common::ContainerDriver;
 use proto::machine::{
@@ -18,7 +21,7 @@ use proto::machine::{
 use super::host::on_host;
 use crate::error::MachinedError;
 use crate::machine::Machine;
-use crate::services::ServiceProcess;
+use crate::services::{Containerd, ServiceProcess, cgroup_path};
 
 /// The containerd namespace of the system services.
 pub(super) const SYSTEM_NAMESPACE: &str = "system";
@@ -71,10 +74,52 @@ pub(super) async fn containers(
     request: ContainersRequest,
 ) -> Result<ContainersResponse, MachinedError> {
     require_system_namespace(&request.namespace, request.driver)?;
+    if let Some(runner) = &machine.containers {
+        return task_containers(machine, &runner.client()).await;
+    }
     let containers = running_services(machine)
         .await?
         .into_iter()
         .map(|(service, pid)| container_info(service, pid))
+        .collect();
+    Ok(ContainersResponse {
+        messages: vec![Container {
+            metadata: None,
+            containers,
+        }],
+    })
+}
+
+/// The tasks of containerd's namespace `system`, each with its service's program as image.
+async fn task_containers(
+    machine: &Machine,
+    containerd: &Containerd,
+) -> Result<ContainersResponse, MachinedError> {
+    let tasks = containerd
+        .list_tasks()
+        .await
+        .map_err(|status| MachinedError::Containerd(status.message().to_owned()))?;
+    let programs: HashMap<String, String> = machine
+        .services
+        .processes()
+        .await?
+        .into_iter()
+        .map(|service| (service.id, service.command.display().to_string()))
+        .collect();
+    let containers = tasks
+        .into_iter()
+        .map(|task| ContainerInfo {
+            namespace: SYSTEM_NAMESPACE.to_owned(),
+            image: programs
+                .get(&task.container_id)
+                .cloned()
+                .unwrap_or_default(),
+            pid: task.pid,
+            status: task.status().as_str_name().to_owned(),
+            name: task.container_id.clone(),
+            id: task.container_id,
+            ..ContainerInfo::default()
+        })
         .collect();
     Ok(ContainersResponse {
         messages: vec![Container {
@@ -103,6 +148,9 @@ pub(super) async fn stats(
     request: StatsRequest,
 ) -> Result<StatsResponse, MachinedError> {
     require_system_namespace(&request.namespace, request.driver)?;
+    if let Some(runner) = &machine.containers {
+        return task_stats(&runner.client()).await;
+    }
     let services = running_services(machine).await?;
     let usage: HashMap<u32, (u64, f64)> = on_host(machine, |host| host.processes())
         .await?
@@ -134,6 +182,57 @@ pub(super) async fn stats(
             stats,
         }],
     })
+}
+
+/// Memory and CPU use of every task, from its cgroup.
+async fn task_stats(containerd: &Containerd) -> Result<StatsResponse, MachinedError> {
+    let tasks = containerd
+        .list_tasks()
+        .await
+        .map_err(|status| MachinedError::Containerd(status.message().to_owned()))?;
+    let stats = tasks
+        .into_iter()
+        // A task that ended since the list was taken has no cgroup any more.
+        .filter_map(|task| {
+            let cgroup = Path::new(CGROUP_ROOT)
+                .join(cgroup_path(&task.container_id).trim_start_matches('/'));
+            let (memory_usage, cpu_usage) = cgroup_usage(&cgroup).ok()?;
+            Some(Stat {
+                namespace: SYSTEM_NAMESPACE.to_owned(),
+                name: task.container_id.clone(),
+                id: task.container_id,
+                memory_usage,
+                cpu_usage,
+                pod_id: String::new(),
+            })
+        })
+        .collect();
+    Ok(StatsResponse {
+        messages: vec![Stats {
+            metadata: None,
+            stats,
+        }],
+    })
+}
+
+/// Where the cgroup2 hierarchy is mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// `memory.current` (bytes) and the CPU time of `cpu.stat` (nanoseconds) of a cgroup.
+fn cgroup_usage(cgroup: &Path) -> std::io::Result<(u64, u64)> {
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let memory = std::fs::read_to_string(cgroup.join("memory.current"))?
+        .trim()
+        .parse()
+        .map_err(|_| invalid("memory.current is not a number"))?;
+    let cpu_stat = std::fs::read_to_string(cgroup.join("cpu.stat"))?;
+    let micros: u64 = cpu_stat
+        .lines()
+        .find_map(|line| line.strip_prefix("usage_usec "))
+        .and_then(|value| value.trim().parse().ok())
+        .ok_or_else(|| invalid("cpu.stat has no usage_usec"))?;
+    Ok((memory, micros * 1000))
 }
 
 /// CPU time in whole nanoseconds, as containerd reports `cpu_usage`.
@@ -213,6 +312,20 @@ mod tests {
                 ..ContainerInfo::default()
             }
         );
+    }
+
+    #[test]
+    fn cgroup_usage_reads_memory_and_cpu_time() {
+        let cgroup = tempfile::tempdir().unwrap();
+        std::fs::write(cgroup.path().join("memory.current"), "7340032\n").unwrap();
+        std::fs::write(
+            cgroup.path().join("cpu.stat"),
+            "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n",
+        )
+        .unwrap();
+        assert_eq!(cgroup_usage(cgroup.path()).unwrap(), (7_340_032, 1_500_000));
+        std::fs::write(cgroup.path().join("cpu.stat"), "user_usec 1\n").unwrap();
+        assert!(cgroup_usage(cgroup.path()).is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use pki::EtcdPki;
 
 use crate::error::MachinedError;
 use crate::machine::Machine;
-use crate::services::{ApiOperations, HealthCheck, ServiceSpec};
+use crate::services::{ApiOperations, HealthCheck, HostMount, ServiceSpec};
 use crate::time_sync;
 
 /// etcd's client and peer ports.
@@ -312,12 +312,16 @@ impl Member {
             args.push(format!("--initial-cluster-state={state}"));
         }
         let health = std::net::SocketAddr::new(address, CLIENT_PORT);
-        ServiceSpec {
+        self.machine.system_service(ServiceSpec {
             args,
             health_check: Some(HealthCheck::tcp(health)),
             api: ApiOperations::NONE,
+            mounts: vec![
+                HostMount::writable(data_dir(&self.machine)),
+                HostMount::read_only(self.pki.dir()),
+            ],
             ..ServiceSpec::process("etcd", &self.program)
-        }
+        })
     }
 }
 

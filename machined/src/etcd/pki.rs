@@ -28,6 +28,11 @@ impl EtcdPki {
         EtcdPki { dir }
     }
 
+    /// The directory holding the files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.crt")
     }

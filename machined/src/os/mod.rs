@@ -42,6 +42,7 @@ use host::{Host as _, Power};
 use linux::LinuxHost;
 use machineconfig::RuntimeMode;
 
+use crate::containerd::SystemContainerd;
 use crate::error::MachinedError;
 use crate::machine::Platform;
 use crate::runtime::{Exit, Options};
@@ -92,6 +93,11 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
         // The image configures its own network for now (netlink.rs); networkd comes later.
         networkd: None,
         etcd: PathBuf::from(PROGRAMS).join("etcd"),
+        containerd: Some(SystemContainerd {
+            program: PathBuf::from(PROGRAMS).join("containerd"),
+            config: PathBuf::from("/etc/containerd/config.toml"),
+            task_root: PathBuf::from(sequence::TASK_ROOT),
+        }),
         platform: Platform {
             name: platform_name,
             mode,

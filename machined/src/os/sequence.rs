@@ -21,6 +21,9 @@ pub const SYSROOT: &str = "/sysroot";
 /// `load-order` has one line per level, dependencies first; the modules of one line (file
 /// names, space-separated) do not depend on each other and load concurrently.
 pub const MODULES: &str = "/lib/modules";
+/// The root filesystem of the system services' containers: the SquashFS bound again without
+/// the mounts below `/`, so a container sees only the paths its spec binds in.
+pub const TASK_ROOT: &str = "/system/rootfs";
 /// How long a fatal error stays on the console before the reboot.
 pub const FATAL_DELAY: Duration = Duration::from_secs(10);
 
@@ -174,9 +177,20 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
     })?;
     phase(host, "mountSystem", |host| {
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        host.mount(&Mount::new("tmpfs", "/system", "tmpfs", flags, "mode=0755"))
+        host.mount(&Mount::new("tmpfs", "/system", "tmpfs", flags, "mode=0755"))?;
+        host.create_dir(Path::new(TASK_ROOT))?;
+        host.mount(&Mount::new("/", TASK_ROOT, "", MsFlags::MS_BIND, ""))?;
+        // containerd's tasks get their cgroups (and memory limits) below it.
+        let hardened = flags | MsFlags::MS_NOEXEC;
+        host.mount(&Mount::new(
+            "cgroup2",
+            "/sys/fs/cgroup",
+            "cgroup2",
+            hardened,
+            "nsdelegate",
+        ))
     })?;
-    let mut mounts = vec![PathBuf::from("/system")];
+    let mut mounts = vec![PathBuf::from("/system"), PathBuf::from(TASK_ROOT)];
     mounts.extend(phase(host, "volumes", super::disks::mount_volumes)?);
     let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
     let platform = phase(host, "platform", |host| {
@@ -387,7 +401,22 @@ mod tests {
         let node = root(&mut host, Cmdline::parse(CMDLINE)).unwrap();
         assert_eq!(node.address, Ipv4Addr::new(10, 0, 2, 15));
         assert_eq!(node.hostname, "talos-10-0-2-15");
+        assert_eq!(
+            node.mounts,
+            ["/system", TASK_ROOT, "/var"].map(PathBuf::from)
+        );
         let effects = host.effects();
+        let mounted: Vec<_> = effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Action::Mount(mount) => Some(mount.target.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            mounted[..3],
+            ["/system", TASK_ROOT, "/sys/fs/cgroup"].map(PathBuf::from)
+        );
         for (key, value) in kspp::SYSCTLS {
             assert!(effects.contains(&Action::Sysctl((*key).into(), (*value).into())));
         }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use proto::talosrs::timed::timed_service_client::TimedServiceClient;
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::task::JoinHandle;
 
 use super::spec::{HealthCheck, HealthProbe};
@@ -45,6 +45,14 @@ async fn probe(probe: &HealthProbe, timeout: Duration) -> Result<(), String> {
                 )),
                 Ok(Err(status)) => Err(format!("timed: {}", status.message())),
                 Err(_) => Err(format!("timed: no answer within {timeout:?}")),
+            }
+        }
+        HealthProbe::SocketAccepts(socket) => {
+            let path = socket.display();
+            match tokio::time::timeout(timeout, UnixStream::connect(socket)).await {
+                Ok(Ok(_connection)) => Ok(()),
+                Ok(Err(error)) => Err(format!("dial unix {path}: {error}")),
+                Err(_) => Err(format!("dial unix {path}: no answer within {timeout:?}")),
             }
         }
     }

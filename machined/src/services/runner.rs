@@ -1,7 +1,7 @@
 //! How a service's program is run: the [`Runner`] seam and the child-process runner.
 //!
-//! The supervisor only needs to start a run, signal it, and hear when it ended. A containerd
-//! runner (a task in system containerd, exit from the task's wait) fits behind the same trait.
+//! The supervisor only needs to start a run, signal it, and hear when it ended; the
+//! [`ContainerdRunner`](super::ContainerdRunner) runs containerd tasks behind the same trait.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -111,7 +111,8 @@ fn check_executable(spec: &ServiceSpec) -> io::Result<()> {
     Ok(())
 }
 
-fn pump(mut output: io::PipeReader, log: &ServiceLog) {
+/// Copies `output` into `log` until its end.
+pub(super) fn pump(mut output: impl Read, log: &ServiceLog) {
     let mut buffer = vec![0u8; 16 << 10];
     loop {
         match output.read(&mut buffer) {

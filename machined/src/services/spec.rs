@@ -34,8 +34,40 @@ pub struct ServiceSpec {
     pub stop_grace: Duration,
     /// Which operations the `ServiceStart/Stop/Restart` RPCs may perform.
     pub api: ApiOperations,
+    /// Host paths the service sees when it runs in a container (a child process sees the whole
+    /// tree): its sockets, material and data.
+    pub mounts: Vec<HostMount>,
+    /// Largest memory the service's cgroup may use, in bytes (containers only).
+    pub memory_limit: Option<u64>,
     /// How the service is run.
     pub runner: Arc<dyn Runner>,
+}
+
+/// A host path bound into a service's container at the same path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostMount {
+    /// The path, on the host and in the container.
+    pub path: PathBuf,
+    /// Whether the service may write below it.
+    pub writable: bool,
+}
+
+impl HostMount {
+    /// `path`, read-only.
+    pub fn read_only(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            writable: false,
+        }
+    }
+
+    /// `path`, writable.
+    pub fn writable(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            writable: true,
+        }
+    }
 }
 
 impl ServiceSpec {
@@ -54,6 +86,8 @@ impl ServiceSpec {
             backoff: Backoff::default(),
             stop_grace: Duration::from_secs(10),
             api: ApiOperations::NONE,
+            mounts: Vec::new(),
+            memory_limit: None,
             runner: Arc::new(ProcessRunner),
         }
     }
@@ -113,6 +147,17 @@ impl HealthCheck {
         }
     }
 
+    /// A connection to the Unix socket `path`, probed every 500 ms from 100 ms after the start
+    /// (services wait for it: a slow first probe delays them all).
+    pub fn socket(path: PathBuf) -> Self {
+        Self {
+            probe: HealthProbe::SocketAccepts(path),
+            initial_delay: Duration::from_millis(100),
+            period: Duration::from_millis(500),
+            timeout: Duration::from_millis(500),
+        }
+    }
+
     /// A TCP dial of `address` with upstream's default timings (1 s, 5 s, 500 ms).
     pub fn tcp(address: SocketAddr) -> Self {
         Self {
@@ -131,6 +176,8 @@ pub enum HealthProbe {
     TcpDial(SocketAddr),
     /// Healthy when timed, asked on its socket, reports the clock in sync.
     TimeSynced(PathBuf),
+    /// Healthy when the Unix socket accepts a connection (containerd).
+    SocketAccepts(PathBuf),
 }
 
 /// The service operations the machine API may perform (upstream: kubelet allows start and

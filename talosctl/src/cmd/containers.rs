@@ -1,9 +1,9 @@
-//! `talosctl containers` (alias `c`) and `talosctl stats`: containers of the system namespace,
-//! or with `-k` the Kubernetes (CRI) ones.
+//! `talosctl containers` (alias `c`), `talosctl stats` and `talosctl restart`: containers of the
+//! system namespace, or with `-k` the Kubernetes (CRI) ones.
 
 use clap::Args;
 use proto::common::ContainerDriver;
-use proto::machine::{ContainerInfo, ContainersRequest, Stat, StatsRequest};
+use proto::machine::{ContainerInfo, ContainersRequest, RestartRequest, Stat, StatsRequest};
 
 use crate::cli::GlobalArgs;
 use crate::connection::{Session, block_on};
@@ -66,6 +66,32 @@ pub fn run_stats(args: ContainersArgs, global: &GlobalArgs) -> anyhow::Result<()
             }
         }
         print!("{}", stats_table(stats));
+        failures.finish()
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The container to restart
+    pub id: String,
+    #[command(flatten)]
+    pub namespace: ContainersArgs,
+}
+
+pub fn run_restart(args: RestartArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let (namespace, driver) = namespace(&args.namespace);
+    block_on(async {
+        let session = Session::open(global).await?;
+        let mut failures = Failures::default();
+        for target in session.targets() {
+            let request = RestartRequest {
+                namespace: namespace.clone(),
+                id: args.id.clone(),
+                driver,
+            };
+            let reply = target.machine().restart(target.request(request)?).await;
+            target.unary(reply.map(|r| r.into_inner().messages), &mut failures);
+        }
         failures.finish()
     })
 }

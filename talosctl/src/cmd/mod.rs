@@ -57,6 +57,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Mounts(args) => mounts::run(args, &cli.global),
         Command::Stats(args) => containers::run_stats(args, &cli.global),
         Command::Containers(args) => containers::run_containers(args, &cli.global),
+        Command::Restart(args) => containers::run_restart(args, &cli.global),
         Command::Netstat(args) => netstat::run(args, &cli.global),
         Command::List(args) => list::run(args, &cli.global),
         Command::Read(args) => read::run(args, &cli.global),

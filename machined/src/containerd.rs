@@ -1,0 +1,61 @@
+//! containerd in OS mode: machined runs it as a child process (as upstream's system
+//! containerd) and the system services as its tasks in namespace `system`.
+
+use std::path::PathBuf;
+
+use crate::layout::Layout;
+use crate::services::{ApiOperations, ContainerdRunner, HealthCheck, ServiceSpec};
+
+/// The service id other system services depend on.
+pub const SERVICE_ID: &str = "containerd";
+
+/// Where the image keeps containerd and what its tasks run from.
+#[derive(Clone, Debug)]
+pub struct SystemContainerd {
+    /// The containerd program.
+    pub program: PathBuf,
+    /// Its config file (which plugins it loads).
+    pub config: PathBuf,
+    /// The read-only root filesystem every task runs from.
+    pub task_root: PathBuf,
+}
+
+impl SystemContainerd {
+    /// The runner that makes tasks of this containerd.
+    pub fn runner(&self, layout: &Layout) -> ContainerdRunner {
+        ContainerdRunner::new(
+            layout.containerd_socket(),
+            self.task_root.clone(),
+            layout.task_output_dir(),
+        )
+    }
+
+    /// The containerd service: its socket, state and data where the layout puts them, healthy
+    /// once its socket accepts connections.
+    pub fn spec(&self, layout: &Layout) -> ServiceSpec {
+        let socket = layout.containerd_socket();
+        let state = socket.parent().map(PathBuf::from).unwrap_or_default();
+        let args = vec![
+            "--config".to_string(),
+            self.config.display().to_string(),
+            "--address".to_string(),
+            socket.display().to_string(),
+            "--state".to_string(),
+            state.display().to_string(),
+            "--root".to_string(),
+            layout
+                .root()
+                .join("var/lib/containerd")
+                .display()
+                .to_string(),
+        ];
+        ServiceSpec {
+            args,
+            // The runc shim is found on PATH.
+            env: vec![("PATH".to_string(), "/usr/bin:/usr/sbin".to_string())],
+            health_check: Some(HealthCheck::socket(socket)),
+            api: ApiOperations::NONE,
+            ..ServiceSpec::process(SERVICE_ID, &self.program)
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Running services as tasks of the node's containerd, in namespace `system` (OS mode).
+//!
+//! A run is: remove what an earlier run left behind, create the container (runtime
+//! `io.containerd.runc.v2`, the [`oci`](super::oci) spec, no image and no snapshot: the root is
+//! the image's own root filesystem), create the task with stdout and stderr on a FIFO that a
+//! thread copies into the service log, start it, and wait for its exit on a tokio task, which
+//! then deletes the task and the container before reporting the exit. A `Wait` cut short by a
+//! containerd restart is asked again: the shim keeps the task running meanwhile.
+//!
+//! containerd reports a task killed by signal N as exit status 128 + N; that is reported as the
+//! signal, as containerd's own clients do.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use proto::containerd::services::containers::v1::containers_client::ContainersClient;
+use proto::containerd::services::containers::v1::{
+    Container, CreateContainerRequest, DeleteContainerRequest, container,
+};
+use proto::containerd::services::tasks::v1::tasks_client::TasksClient;
+use proto::containerd::services::tasks::v1::{
+    CreateTaskRequest, DeleteTaskRequest, KillRequest, ListTasksRequest, StartRequest, WaitRequest,
+};
+use proto::containerd::v1::types::Process;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use super::ServiceError;
+use super::log::ServiceLog;
+use super::oci;
+use super::reaper::ChildExit;
+use super::runner::{ExitNotifier, RunHandle, Runner, pump};
+use super::spec::ServiceSpec;
+
+/// The containerd namespace of the system services.
+pub const NAMESPACE: &str = "system";
+
+/// The runtime (shim) every system service runs with.
+const RUNTIME: &str = "io.containerd.runc.v2";
+
+/// Limit for one containerd call that should answer at once.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Pause before asking again for an exit after containerd went away.
+const WAIT_RETRY: Duration = Duration::from_secs(1);
+
+/// Runs services as containerd tasks; see the module documentation.
+#[derive(Debug)]
+pub struct ContainerdRunner {
+    socket: PathBuf,
+    root: PathBuf,
+    fifo_dir: PathBuf,
+    channel: OnceLock<Channel>,
+    runs: AtomicU64,
+}
+
+impl ContainerdRunner {
+    /// Talks to containerd on `socket`; tasks run with `root` as their read-only root
+    /// filesystem; log FIFOs are made in `fifo_dir`.
+    pub fn new(socket: PathBuf, root: PathBuf, fifo_dir: PathBuf) -> Self {
+        Self {
+            socket,
+            root,
+            fifo_dir,
+            channel: OnceLock::new(),
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    /// A client of containerd's namespace `system`.
+    pub fn client(&self) -> Containerd {
+        let channel = self
+            .channel
+            .get_or_init(|| crate::local_socket::channel(&self.socket));
+        Containerd {
+            channel: channel.clone(),
+        }
+    }
+
+    fn new_fifo(&self, id: &str) -> io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.fifo_dir)?;
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let path = self.fifo_dir.join(format!("{id}-{run}.log"));
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))?;
+        Ok(path)
+    }
+}
+
+impl Runner for ContainerdRunner {
+    fn start(
+        &self,
+        spec: &ServiceSpec,
+        log: &ServiceLog,
+        on_exit: ExitNotifier,
+    ) -> Result<Box<dyn RunHandle>, ServiceError> {
+        let id = spec.id.clone();
+        let client = self.client();
+        let spawn_error = |source| ServiceError::Spawn {
+            id: id.clone(),
+            command: spec.command.clone(),
+            source,
+        };
+        // Bind mounts need their sources: the service's own directories are made here.
+        for mount in &spec.mounts {
+            std::fs::create_dir_all(&mount.path).map_err(spawn_error)?;
+        }
+        let fifo = self.new_fifo(&id).map_err(spawn_error)?;
+        let pump = OutputPump::start(fifo.clone(), log.clone());
+        let runtime_spec = oci::runtime_spec(spec, &self.root);
+        let started = block_on(async {
+            client.remove(&id).await;
+            client.create(&id, &runtime_spec, &fifo).await
+        });
+        let pid = match started {
+            Ok(pid) => pid,
+            Err(error) => {
+                pump.release();
+                block_on(client.remove(&id));
+                return Err(error);
+            }
+        };
+        let waiter = client.clone();
+        let task_id = id.clone();
+        tokio::spawn(async move {
+            let exit = waiter.wait(&task_id).await;
+            waiter.remove(&task_id).await;
+            on_exit(exit);
+        });
+        Ok(Box::new(TaskRun { id, pid, client }))
+    }
+}
+
+/// Runs `future` to completion from synchronous supervisor code (a multi-thread runtime).
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+}
+
+/// A client of containerd, every request in namespace [`NAMESPACE`].
+#[derive(Debug, Clone)]
+pub struct Containerd {
+    channel: Channel,
+}
+
+impl Containerd {
+    fn request<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(CALL_TIMEOUT);
+        request.metadata_mut().insert(
+            "containerd-namespace",
+            tonic::metadata::MetadataValue::from_static(NAMESPACE),
+        );
+        request
+    }
+
+    fn tasks(&self) -> TasksClient<Channel> {
+        TasksClient::new(self.channel.clone())
+    }
+
+    /// The tasks of namespace `system`.
+    pub async fn list_tasks(&self) -> Result<Vec<Process>, Status> {
+        let reply = self
+            .tasks()
+            .list(Self::request(ListTasksRequest::default()))
+            .await?;
+        Ok(reply.into_inner().tasks)
+    }
+
+    /// Creates and starts the task `id`; returns its pid.
+    async fn create(
+        &self,
+        id: &str,
+        runtime_spec: &serde_json::Value,
+        fifo: &Path,
+    ) -> Result<u32, ServiceError> {
+        let failed = |operation| {
+            let id = id.to_string();
+            move |status: Status| ServiceError::Containerd {
+                id,
+                operation,
+                message: status.message().to_string(),
+            }
+        };
+        let container = Container {
+            id: id.to_string(),
+            labels: [("talos.rs/service".to_string(), id.to_string())].into(),
+            runtime: Some(container::Runtime {
+                name: RUNTIME.to_string(),
+                options: None,
+            }),
+            spec: Some(prost_types::Any {
+                type_url: oci::SPEC_TYPE_URL.to_string(),
+                value: runtime_spec.to_string().into_bytes(),
+            }),
+            ..Container::default()
+        };
+        ContainersClient::new(self.channel.clone())
+            .create(Self::request(CreateContainerRequest {
+                container: Some(container),
+            }))
+            .await
+            .map_err(failed("create the container"))?;
+        let fifo = fifo.display().to_string();
+        self.tasks()
+            .create(Self::request(CreateTaskRequest {
+                container_id: id.to_string(),
+                stdout: fifo.clone(),
+                stderr: fifo,
+                ..CreateTaskRequest::default()
+            }))
+            .await
+            .map_err(failed("create the task"))?;
+        let started = self
+            .tasks()
+            .start(Self::request(StartRequest {
+                container_id: id.to_string(),
+                exec_id: String::new(),
+            }))
+            .await
+            .map_err(failed("start the task"))?;
+        Ok(started.into_inner().pid)
+    }
+
+    /// Sends `signal` to every process of task `id`; a task that is gone is not an error.
+    pub async fn kill(&self, id: &str, signal: Signal) -> Result<(), Status> {
+        let request = KillRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+            signal: signal as u32,
+            all: true,
+        };
+        match self.tasks().kill(Self::request(request)).await {
+            Ok(_) => Ok(()),
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Err(status) => Err(status),
+        }
+    }
+
+    /// Waits for task `id` to exit, asking again while containerd is away.
+    async fn wait(&self, id: &str) -> ChildExit {
+        loop {
+            let mut request = tonic::Request::new(WaitRequest {
+                container_id: id.to_string(),
+                exec_id: String::new(),
+            });
+            request.metadata_mut().insert(
+                "containerd-namespace",
+                tonic::metadata::MetadataValue::from_static(NAMESPACE),
+            );
+            match self.tasks().wait(request).await {
+                Ok(reply) => return exit_of(reply.into_inner().exit_status),
+                Err(status) if status.code() == Code::NotFound => {
+                    tracing::warn!(id, "the task disappeared from containerd");
+                    return ChildExit::Code(-1);
+                }
+                Err(status) => {
+                    tracing::warn!(id, error = %status.message(), "waiting for the task failed; asking again");
+                    tokio::time::sleep(WAIT_RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// Removes task and container `id`, whatever state they are in; what is not there is fine.
+    async fn remove(&self, id: &str) {
+        let _ = self.kill(id, Signal::SIGKILL).await;
+        let task = DeleteTaskRequest {
+            container_id: id.to_string(),
+        };
+        // A task still stopping refuses deletion for a moment.
+        for _ in 0..50 {
+            match self.tasks().delete(Self::request(task.clone())).await {
+                Err(status) if status.code() == Code::FailedPrecondition => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                _ => break,
+            }
+        }
+        let _ = ContainersClient::new(self.channel.clone())
+            .delete(Self::request(DeleteContainerRequest { id: id.to_string() }))
+            .await;
+    }
+}
+
+fn exit_of(status: u32) -> ChildExit {
+    let signal = status
+        .checked_sub(128)
+        .and_then(|number| Signal::try_from(number as i32).ok());
+    match signal {
+        Some(signal) => ChildExit::Signal(signal),
+        None => ChildExit::Code(status as i32),
+    }
+}
+
+#[derive(Debug)]
+struct TaskRun {
+    id: String,
+    pid: u32,
+    client: Containerd,
+}
+
+impl RunHandle for TaskRun {
+    fn started_message(&self) -> String {
+        format!(
+            "Started task {} (PID {}) for container {}",
+            self.id, self.pid, self.id
+        )
+    }
+
+    fn signal(&self, signal: Signal) -> io::Result<()> {
+        block_on(self.client.kill(&self.id, signal))
+            .map_err(|status| io::Error::other(status.message().to_string()))
+    }
+
+    fn pid(&self) -> Option<u32> {
+        Some(self.pid)
+    }
+}
+
+/// Copies what a task writes to its FIFO into the service log, on a thread of its own.
+struct OutputPump {
+    fifo: PathBuf,
+}
+
+impl OutputPump {
+    fn start(fifo: PathBuf, log: ServiceLog) -> Self {
+        let path = fifo.clone();
+        let spawned = std::thread::Builder::new()
+            .name("task-log".into())
+            .spawn(move || {
+                // Blocks until the shim opens the FIFO for writing; ends when every writer is
+                // gone (the task exited).
+                match File::open(&path) {
+                    Ok(output) => pump(output, &log),
+                    Err(error) => {
+                        tracing::warn!(path = %path.display(), %error, "cannot open the task's output")
+                    }
+                }
+                let _ = std::fs::remove_file(&path);
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start copying the task's output");
+        }
+        Self { fifo }
+    }
+
+    /// Ends a pump whose task never started: opening the FIFO for writing and closing it again
+    /// lets the blocked open return and the copy end.
+    fn release(self) {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&self.fifo);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_above_128_are_signals() {
+        assert_eq!(exit_of(0), ChildExit::Code(0));
+        assert_eq!(exit_of(2), ChildExit::Code(2));
+        assert_eq!(exit_of(137), ChildExit::Signal(Signal::SIGKILL));
+        assert_eq!(exit_of(143), ChildExit::Signal(Signal::SIGTERM));
+        assert_eq!(exit_of(255), ChildExit::Code(255));
+    }
+}
