@@ -10,11 +10,12 @@ packages=(protobuf-compiler libprotobuf-dev
   qemu-system-x86 qemu-utils squashfs-tools cpio e2fsprogs xfsprogs dosfstools mtools gdisk
   grub-pc-bin xorriso musl-tools)
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+install_missing() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   # Wait for another apt run (e.g. a second setup) rather than failing on its lock.
@@ -23,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Packages such as chrony ship a system service; tests run their own instances, so apt must
   # not start the service (a system chronyd would steer the host clock). Docker images carry a
   # policy-rc.d that forbids starts; provide one for the install where it is missing.
-  own_policy=
+  local own_policy=
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
@@ -31,7 +32,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
-fi
+}
+# Twice: an install can remove a package of the list that came from elsewhere (a backported
+# qemu-utils is removed when Debian's qemu-system-x86 comes in); the second pass puts
+# Debian's back.
+install_missing
+install_missing
 
 if ! command -v cargo >/dev/null 2>&1; then
   for dir in "$HOME/.cargo/bin" /usr/local/cargo/bin; do

@@ -233,7 +233,8 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
     assert!(mounts.contains("/dev/vda5 /system/state xfs"), "{mounts}");
 
     let before_reboot = vm.console_text().len();
-    success(talosctl.secure(&["reboot"]));
+    // The test follows the reboot on the console.
+    success(talosctl.secure(&["reboot", "--wait=false"]));
     vm.wait_for_console("machined: PID 1 started", before_reboot, BOOT_TIMEOUT)
         .unwrap();
     vm.wait_for_console(API_READY, before_reboot, BOOT_TIMEOUT)

@@ -351,7 +351,7 @@ fn stage_rootfs(
     for dir in [
         "boot",
         "dev",
-        "etc",
+        "etc/kubernetes",
         "lib/modules",
         "proc",
         "run",

@@ -110,14 +110,11 @@ async fn task_containers(
         .into_iter()
         .map(|task| ContainerInfo {
             namespace: SYSTEM_NAMESPACE.to_owned(),
-            image: programs
-                .get(&task.container_id)
-                .cloned()
-                .unwrap_or_default(),
+            image: programs.get(&task.id).cloned().unwrap_or_default(),
             pid: task.pid,
             status: task.status().as_str_name().to_owned(),
-            name: task.container_id.clone(),
-            id: task.container_id,
+            name: task.id.clone(),
+            id: task.id,
             ..ContainerInfo::default()
         })
         .collect();
@@ -194,13 +191,12 @@ async fn task_stats(containerd: &Containerd) -> Result<StatsResponse, MachinedEr
         .into_iter()
         // A task that ended since the list was taken has no cgroup any more.
         .filter_map(|task| {
-            let cgroup = Path::new(CGROUP_ROOT)
-                .join(cgroup_path(&task.container_id).trim_start_matches('/'));
+            let cgroup = Path::new(CGROUP_ROOT).join(cgroup_path(&task.id).trim_start_matches('/'));
             let (memory_usage, cpu_usage) = cgroup_usage(&cgroup).ok()?;
             Some(Stat {
                 namespace: SYSTEM_NAMESPACE.to_owned(),
-                name: task.container_id.clone(),
-                id: task.container_id,
+                name: task.id.clone(),
+                id: task.id,
                 memory_usage,
                 cpu_usage,
                 pod_id: String::new(),

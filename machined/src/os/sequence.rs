@@ -24,6 +24,8 @@ pub const MODULES: &str = "/lib/modules";
 /// The root filesystem of the system services' containers: the SquashFS bound again without
 /// the mounts below `/`, so a container sees only the paths its spec binds in.
 pub const TASK_ROOT: &str = "/system/rootfs";
+/// The Kubernetes files' folder, writable over the read-only root.
+pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
 /// How long a fatal error stays on the console before the reboot.
 pub const FATAL_DELAY: Duration = Duration::from_secs(10);
 
@@ -180,6 +182,15 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
         host.mount(&Mount::new("tmpfs", "/system", "tmpfs", flags, "mode=0755"))?;
         host.create_dir(Path::new(TASK_ROOT))?;
         host.mount(&Mount::new("/", TASK_ROOT, "", MsFlags::MS_BIND, ""))?;
+        // machined writes the kubelet's config and the static pods there from the config at
+        // every boot.
+        host.mount(&Mount::new(
+            "tmpfs",
+            KUBERNETES_DIR,
+            "tmpfs",
+            flags | MsFlags::MS_NOEXEC,
+            "mode=0755",
+        ))?;
         // containerd's tasks get their cgroups (and memory limits) below it.
         let hardened = flags | MsFlags::MS_NOEXEC;
         host.mount(&Mount::new(
@@ -190,7 +201,9 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
             "nsdelegate",
         ))
     })?;
-    let mut mounts = vec![PathBuf::from("/system"), PathBuf::from(TASK_ROOT)];
+    let mut mounts = ["/system", TASK_ROOT, KUBERNETES_DIR]
+        .map(PathBuf::from)
+        .to_vec();
     mounts.extend(phase(host, "volumes", super::disks::mount_volumes)?);
     let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
     let platform = phase(host, "platform", |host| {
@@ -403,7 +416,7 @@ mod tests {
         assert_eq!(node.hostname, "talos-10-0-2-15");
         assert_eq!(
             node.mounts,
-            ["/system", TASK_ROOT, "/var"].map(PathBuf::from)
+            ["/system", TASK_ROOT, KUBERNETES_DIR, "/var"].map(PathBuf::from)
         );
         let effects = host.effects();
         let mounted: Vec<_> = effects
@@ -414,8 +427,8 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            mounted[..3],
-            ["/system", TASK_ROOT, "/sys/fs/cgroup"].map(PathBuf::from)
+            mounted[..4],
+            ["/system", TASK_ROOT, KUBERNETES_DIR, "/sys/fs/cgroup"].map(PathBuf::from)
         );
         for (key, value) in kspp::SYSCTLS {
             assert!(effects.contains(&Action::Sysctl((*key).into(), (*value).into())));

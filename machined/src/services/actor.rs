@@ -674,6 +674,12 @@ impl Actor {
         let service = &mut self.services[index];
         service.state = state;
         service.history.push(state, message);
+        // As upstream prints `service[apid](Running): …` on the console.
+        tracing::info!(
+            "service[{}]({}): {message}",
+            service.spec.id,
+            state.as_str()
+        );
         let event = ServiceStateEvent {
             service: service.spec.id.clone(),
             action: state.action() as i32,

@@ -164,7 +164,7 @@ impl Containerd {
         TasksClient::new(self.channel.clone())
     }
 
-    /// The tasks of namespace `system`.
+    /// The tasks of namespace `system` (a task's `id` is its container's).
     pub async fn list_tasks(&self) -> Result<Vec<Process>, Status> {
         let reply = self
             .tasks()

@@ -81,6 +81,22 @@ pub fn runtime_spec(spec: &ServiceSpec, root: &Path) -> Value {
         json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                "options": ["nosuid", "nodev", "mode=1777", "size=16m"]}),
     ];
+    // The root is read-only, so runc cannot make the binds' mount points in it: each top-level
+    // folder holding a bind (`/system`, `/var`) becomes a small tmpfs first.
+    let mut parents: Vec<String> = spec
+        .mounts
+        .iter()
+        .filter_map(|mount| mount.path.components().nth(1))
+        .map(|top| format!("/{}", top.as_os_str().to_string_lossy()))
+        .collect();
+    parents.sort();
+    parents.dedup();
+    for parent in parents {
+        mounts.push(
+            json!({"destination": parent, "type": "tmpfs", "source": "tmpfs",
+                           "options": ["nosuid", "nodev", "noexec", "mode=755", "size=64k"]}),
+        );
+    }
     for mount in &spec.mounts {
         let path = mount.path.display().to_string();
         let access = if mount.writable { "rw" } else { "ro" };
@@ -167,6 +183,17 @@ mod tests {
         assert_eq!(
             binds,
             vec![("/system/secrets/apid", true), ("/system/run/apid", false)]
+        );
+        let destinations: Vec<&str> = oci["mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["destination"].as_str())
+            .collect();
+        assert_eq!(
+            destinations[4..],
+            ["/system", "/system/secrets/apid", "/system/run/apid"],
+            "one tmpfs holds the binds' mount points, before them"
         );
         let namespaces = &oci["linux"]["namespaces"];
         assert!(
