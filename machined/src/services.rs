@@ -35,6 +35,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use containerd::{Containerd, ContainerdRunner, NAMESPACE as SYSTEM_NAMESPACE};
+pub use health::answered_by_another;
 pub use log::{LogLimits, LogReader, ServiceLog};
 pub use oci::cgroup_path;
 pub use reaper::{ChildExit, ChildReaper};

@@ -114,7 +114,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     )?;
     wait_for(|| bounded(&mut secure(&["version"])))?;
     let before = vm.console_text().len();
-    run_command(&mut secure(&["reboot"]))?;
+    // The console tells when the node is back; talosctl need not track the reboot.
+    run_command(&mut secure(&["reboot", "--wait=false"]))?;
     let rebooted = Instant::now();
     vm.wait_for_console(API_READY, before, Duration::from_secs(180))?;
     wait_for(|| bounded(&mut secure(&["version"])))?;
@@ -127,20 +128,37 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let processes =
         String::from_utf8_lossy(&bounded(&mut secure(&["processes"]))?.stdout).into_owned();
     println!("\nRSS after boot (talosctl processes, configured node):");
-    for line in processes
-        .lines()
-        .filter(|l| l.contains("/init") || l.contains("/usr/bin/apid"))
-    {
+    let mut ours_bytes = 0.0;
+    for line in processes.lines() {
         // … VIRTMEM RESMEM LABEL COMMAND, sizes as "6.7 MB" and LABEL empty here.
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if let Some(at) = fields.iter().position(|f| f.starts_with('/'))
-            && at >= 2
-        {
-            println!("  {:<16} {} {}", fields[at], fields[at - 2], fields[at - 1]);
+        let Some(at) = fields.iter().position(|f| f.starts_with('/')) else {
+            continue;
+        };
+        let program = fields[at];
+        if at < 2 || !(program == "/init" || program.starts_with("/usr/")) {
+            continue;
+        }
+        let (value, unit) = (fields[at - 2], fields[at - 1]);
+        println!("  {program:<36} {value} {unit}");
+        if OUR_DAEMONS.iter().any(|daemon| program.ends_with(daemon)) {
+            let scale = match unit {
+                "kB" => 1e3,
+                "MB" => 1e6,
+                _ => 1.0,
+            };
+            ours_bytes += value.parse::<f64>().unwrap_or(0.0) * scale;
         }
     }
+    println!(
+        "  talos-rs daemons together: {:.1} MiB",
+        ours_bytes / f64::from(1 << 20)
+    );
     Ok(())
 }
+
+/// The talos-rs daemons of the image (machined is `/init`).
+const OUR_DAEMONS: &[&str] = &["/init", "/apid", "/trustd", "/timed"];
 
 /// `kernel→/init X s, /init→API Y ms (phase a b ms, …)` from a console log.
 fn timeline(console: &str) -> String {

@@ -125,7 +125,9 @@ fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool) 
         let mut host = LinuxHost::default();
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            let answered = TcpStream::connect_timeout(&address, Duration::from_millis(200))
+                .and_then(crate::services::answered_by_another);
+            if answered.is_ok() {
                 let took = started.elapsed().as_secs_f64() * 1000.0;
                 host.log(&format!(
                     "machined: apid answering on {address}, {took:.1} ms after PID 1 started"

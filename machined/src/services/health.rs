@@ -26,11 +26,29 @@ pub(super) fn spawn_prober(
     })
 }
 
+/// Checks that a TCP connection reached a listener, not itself. Dialing a local port in the
+/// ephemeral range (apid's 50000 is) can connect a socket to itself when the kernel picks that
+/// very port as the source, which looks like an answer and, after an ordinary close, keeps the
+/// port in TIME_WAIT for a minute so the service cannot bind it. Such a connection is reset.
+pub fn answered_by_another(connection: impl std::os::fd::AsFd) -> std::io::Result<()> {
+    let socket = socket2::SockRef::from(&connection);
+    let local = socket.local_addr()?.as_socket();
+    if local.is_some() && local == socket.peer_addr()?.as_socket() {
+        socket.set_linger(Some(Duration::ZERO))?;
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "nothing listens (the connection reached itself)",
+        ));
+    }
+    Ok(())
+}
+
 async fn probe(probe: &HealthProbe, timeout: Duration) -> Result<(), String> {
     match probe {
         HealthProbe::TcpDial(address) => {
             match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
-                Ok(Ok(_connection)) => Ok(()),
+                Ok(Ok(connection)) => answered_by_another(&connection)
+                    .map_err(|error| format!("dial tcp {address}: {error}")),
                 Ok(Err(error)) => Err(format!("dial tcp {address}: {error}")),
                 Err(_) => Err(format!("dial tcp {address}: no answer within {timeout:?}")),
             }
@@ -55,5 +73,38 @@ async fn probe(probe: &HealthProbe, timeout: Duration) -> Result<(), String> {
                 Err(_) => Err(format!("dial unix {path}: no answer within {timeout:?}")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{SocketAddr, TcpListener};
+
+    use socket2::{Domain, Socket, Type};
+
+    use super::*;
+
+    #[test]
+    fn a_connection_to_itself_is_no_answer_and_leaves_the_port_free() {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let address = socket.local_addr().unwrap();
+        // Bound to the address it dials: the kernel connects the socket to itself.
+        socket.connect(&address).unwrap();
+        let stream = std::net::TcpStream::from(socket);
+        assert!(answered_by_another(&stream).is_err());
+        drop(stream);
+        // No TIME_WAIT: a listener without SO_REUSEADDR can take the port at once.
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener.bind(&address).unwrap();
+    }
+
+    #[test]
+    fn a_listener_is_an_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(answered_by_another(&stream).is_ok());
     }
 }
