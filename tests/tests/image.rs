@@ -1,5 +1,6 @@
 //! The OS image booted in QEMU (TCG on these machines): the ISO boots into maintenance mode;
-//! a nocloud `cidata` volume configures a node by itself;
+//! a nocloud `cidata` volume configures a node by itself, and so does a metal node with
+//! `talos.config=http://…` (answered by a host command through QEMU's guestfwd);
 //! the disk image boots by itself into maintenance mode, takes a generated config over `apply-config --insecure`, answers over
 //! mutual TLS, and comes back configured after a reboot; a kernel command line without the
 //! hardening options makes machined refuse to boot; the image holds no shell or interpreter.
@@ -161,6 +162,7 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        host_services: Vec::new(),
     })
     .unwrap();
     let talosctl = Talosctl {
@@ -267,6 +269,7 @@ fn the_iso_boots_into_maintenance_mode() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        host_services: Vec::new(),
     })
     .unwrap();
     vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
@@ -335,6 +338,7 @@ fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        host_services: Vec::new(),
     })
     .unwrap();
     let console = vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
@@ -356,6 +360,89 @@ fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
     );
 }
 
+/// A command that answers one HTTP connection with `body`, noting the request line in
+/// `dir/request` (run by QEMU for each guest connection).
+fn config_server(dir: &Path, body: &[u8]) -> String {
+    let mut response =
+        format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    response.extend_from_slice(body);
+    std::fs::write(dir.join("response"), response).unwrap();
+    let script = dir.join("serve.sh");
+    let dir = dir.display();
+    std::fs::write(
+        &script,
+        format!("head -n 1 >{dir}/request\ncat {dir}/response\n"),
+    )
+    .unwrap();
+    format!("/bin/sh {}", script.display())
+}
+
+#[test]
+fn a_metal_node_downloads_its_config_from_talos_config() {
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    success(
+        Command::new(binary("talosctl"))
+            .args([
+                "gen",
+                "config",
+                "url-test",
+                "https://10.0.2.15:6443",
+                "--output-dir",
+            ])
+            .arg(work.path())
+            .output()
+            .unwrap(),
+    );
+    let port = 8080;
+    let server = config_server(
+        work.path(),
+        &std::fs::read(work.path().join("controlplane.yaml")).unwrap(),
+    );
+    let cmdline = std::fs::read_to_string(image.join("cmdline")).unwrap();
+    let url = format!(
+        "http://{}:{port}/config.yaml?uuid=${{uuid}}",
+        qemu::HOST_SERVICES
+    );
+    let mut vm = Vm::start(&VmConfig {
+        name: "metal-url".into(),
+        out_dir: work.path().into(),
+        boot: Boot::Kernel {
+            kernel: image.join("vmlinuz"),
+            initramfs: image.join("initramfs.img"),
+            cmdline: format!("{} talos.config={url}", cmdline.trim()),
+        },
+        disk: None,
+        probe_kernel: image.join("vmlinuz"),
+        memory_mib: 1024,
+        api_port: 0,
+        host_services: vec![(port, server)],
+    })
+    .unwrap();
+    let console = vm
+        .wait_for_console(API_READY, 0, BOOT_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}\nconsole:\n{}", vm.console_text()));
+    assert!(
+        console.contains(&format!(
+            "machined: metal: config downloaded from http://{}:{port}/config.yaml?uuid=",
+            qemu::HOST_SERVICES
+        )),
+        "{console}"
+    );
+    let request = std::fs::read_to_string(work.path().join("request")).unwrap_or_default();
+    assert!(
+        request.starts_with("GET /config.yaml?uuid=") && !request.contains("${"),
+        "the machine's UUID replaces ${{uuid}}: {request}"
+    );
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    eventually("mutual TLS Version with the downloaded config", &vm, || {
+        ok(talosctl.secure(&["version"])).map(drop)
+    });
+}
+
 #[test]
 fn machined_refuses_to_boot_without_the_hardening_options() {
     let image = image_dir();
@@ -372,6 +459,7 @@ fn machined_refuses_to_boot_without_the_hardening_options() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 512,
         api_port: 0,
+        host_services: Vec::new(),
     })
     .unwrap();
     let console = vm

@@ -84,6 +84,7 @@ pub fn config(
         probe_kernel: outputs.kernel(),
         memory_mib: 1024,
         api_port: port,
+        host_services: Vec::new(),
     })
 }
 

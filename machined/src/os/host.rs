@@ -91,6 +91,8 @@ pub trait Host {
     /// log drops it (user messages to /dev/kmsg are rate-limited by default).
     fn alert(&mut self, line: &str);
     fn sleep(&mut self, duration: Duration);
+    /// The body of a plain-HTTP GET of `url`, or what went wrong.
+    fn download(&mut self, url: &str) -> Result<Vec<u8>, String>;
     fn sync(&mut self);
     /// reboot(2); returns only if the call failed.
     fn reboot(&mut self, power: Power) -> MachinedError;
@@ -125,6 +127,7 @@ mod fake {
         Log(String),
         Alert(String),
         Sleep(Duration),
+        Download(String),
         Sync,
         Reboot(Power),
     }
@@ -138,6 +141,8 @@ mod fake {
         pub present: Vec<PathBuf>,
         /// What `read_head` returns, by path (empty when absent).
         pub heads: BTreeMap<PathBuf, Vec<u8>>,
+        /// What successive `download` calls return (an error when none is left).
+        pub downloads: Vec<Result<String, String>>,
     }
 
     impl RecordingHost {
@@ -284,6 +289,13 @@ mod fake {
         }
         fn sleep(&mut self, duration: Duration) {
             self.actions.push(Action::Sleep(duration));
+        }
+        fn download(&mut self, url: &str) -> Result<Vec<u8>, String> {
+            self.actions.push(Action::Download(url.into()));
+            if self.downloads.is_empty() {
+                return Err("nothing to download".into());
+            }
+            self.downloads.remove(0).map(String::into_bytes)
         }
         fn sync(&mut self) {
             self.actions.push(Action::Sync);

@@ -223,6 +223,10 @@ impl Host for LinuxHost {
         std::thread::sleep(duration);
     }
 
+    fn download(&mut self, url: &str) -> Result<Vec<u8>, String> {
+        super::http::get(url)
+    }
+
     fn sync(&mut self) {
         nix::unistd::sync();
     }

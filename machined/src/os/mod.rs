@@ -26,6 +26,7 @@
 mod cmdline;
 mod disks;
 mod host;
+mod http;
 mod kspp;
 mod linux;
 #[allow(unsafe_code)]

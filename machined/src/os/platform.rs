@@ -1,12 +1,17 @@
 //! The platform (reference §7.3): `talos.platform=` when given, else `nocloud` when the SMBIOS
 //! serial says `ds=nocloud…` or a volume is labelled `cidata`, else `metal`. For nocloud the
-//! `user-data` file of the cidata volume becomes the machine config when STATE holds none.
+//! `user-data` file of the cidata volume becomes the machine config when STATE holds none. For
+//! metal, `talos.config=http://…` is downloaded (after the network is up, with `${uuid}`,
+//! `${serial}`, `${mac}` and `${hostname}` substituted) and becomes the config, retried with
+//! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs, `#include` user-data, meta-data and
-//! network-config are not read; other platforms are only names.
+//! network-config are not read; `talos.config=` takes plain http only (no CA bundle in the
+//! image) and not `metal-iso`; other platforms are only names.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::mount::MsFlags;
 
@@ -37,10 +42,75 @@ pub fn detect<H: Host>(host: &mut H, cmdline: &Cmdline) -> Result<String, Machin
 }
 
 /// For `nocloud` without a persisted config: copies the cidata volume's `user-data` to STATE.
-pub fn fetch_config<H: Host>(host: &mut H, platform: &str) -> Result<(), MachinedError> {
-    if platform != "nocloud" || host.exists(Path::new(CONFIG)) {
+pub fn fetch_config<H: Host>(
+    host: &mut H,
+    platform: &str,
+    cmdline: &Cmdline,
+    hostname: &str,
+) -> Result<(), MachinedError> {
+    if host.exists(Path::new(CONFIG)) {
         return Ok(());
     }
+    match (platform, cmdline.get("talos.config")) {
+        ("nocloud", _) => from_cidata(host),
+        ("metal", Some(url)) if url != "none" => {
+            let url = expand(host, url, hostname);
+            download(host, &url)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Pauses between download attempts: about two minutes in all.
+const DOWNLOAD_BACKOFF: [u64; 9] = [1, 2, 4, 8, 15, 15, 15, 30, 30];
+
+/// Downloads the config from `url` to STATE, trying again after each pause.
+fn download<H: Host>(host: &mut H, url: &str) -> Result<(), MachinedError> {
+    for pause in DOWNLOAD_BACKOFF
+        .iter()
+        .map(|s| Some(Duration::from_secs(*s)))
+        .chain([None])
+    {
+        match host.download(url) {
+            Ok(config) => {
+                host.write_file(Path::new(CONFIG), &config, 0o600)?;
+                host.log(&format!("machined: metal: config downloaded from {url}"));
+                return Ok(());
+            }
+            Err(problem) => match pause {
+                Some(pause) => {
+                    host.log(&format!(
+                        "machined: metal: talos.config: {problem}; trying again in {pause:?}"
+                    ));
+                    host.sleep(pause);
+                }
+                None => host.log(&format!(
+                    "machined: metal: talos.config: {problem}; giving up, waiting in maintenance mode"
+                )),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// `url` with upstream's variables replaced by this machine's values.
+fn expand<H: Host>(host: &mut H, url: &str, hostname: &str) -> String {
+    let mut read = |path: &str| {
+        host.read_file(Path::new(path))
+            .map(|value| value.trim().to_string())
+            .unwrap_or_default()
+    };
+    let uuid = read("/sys/class/dmi/id/product_uuid");
+    let serial = read("/sys/class/dmi/id/product_serial");
+    let mac = read("/sys/class/net/eth0/address");
+    url.replace("${uuid}", &uuid)
+        .replace("${serial}", &serial)
+        .replace("${mac}", &mac)
+        .replace("${hostname}", hostname)
+}
+
+/// The nocloud `user-data` of a cidata volume.
+fn from_cidata<H: Host>(host: &mut H) -> Result<(), MachinedError> {
     let Some((device, fstype)) = find_cidata(host)? else {
         host.log("machined: nocloud: no cidata volume; waiting in maintenance mode");
         return Ok(());
@@ -152,7 +222,7 @@ mod tests {
     #[test]
     fn nocloud_user_data_becomes_the_config_when_state_has_none() {
         let mut host = with_cidata();
-        fetch_config(&mut host, "nocloud").unwrap();
+        fetch_config(&mut host, "nocloud", &Cmdline::parse(""), "n").unwrap();
         let effects = host.effects();
         assert!(effects.contains(&Action::LoadModule("/lib/modules/cidata/isofs.ko".into())));
         assert!(effects.contains(&Action::Mount(Mount::new(
@@ -173,7 +243,72 @@ mod tests {
         );
 
         let mut configured = with_cidata().with_file(CONFIG, "persisted");
-        fetch_config(&mut configured, "nocloud").unwrap();
+        fetch_config(&mut configured, "nocloud", &Cmdline::parse(""), "n").unwrap();
+        assert!(configured.effects().is_empty());
+    }
+
+    #[test]
+    fn metal_downloads_talos_config_with_variables_and_retries() {
+        let mut host = RecordingHost::default()
+            .with_file("/sys/class/dmi/id/product_uuid", "1234-abcd\n")
+            .with_file("/sys/class/net/eth0/address", "52:54:00:12:34:56\n");
+        host.downloads = vec![
+            Err("connecting: refused".into()),
+            Ok("version: v1alpha1\n".into()),
+        ];
+        let cmdline =
+            Cmdline::parse("talos.config=http://10.0.2.100/c/${uuid}/${mac}/${hostname}.yaml");
+        fetch_config(&mut host, "metal", &cmdline, "node-1").unwrap();
+        let url = "http://10.0.2.100/c/1234-abcd/52:54:00:12:34:56/node-1.yaml";
+        assert_eq!(
+            host.effects(),
+            vec![
+                Action::Download(url.into()),
+                Action::Sleep(Duration::from_secs(1)),
+                Action::Download(url.into()),
+                Action::WriteFile(CONFIG.into(), "version: v1alpha1\n".into(), 0o600),
+            ]
+        );
+    }
+
+    #[test]
+    fn metal_gives_up_after_the_back_off_and_skips_none_or_a_persisted_config() {
+        let mut host = RecordingHost {
+            downloads: vec![Err("404".into()); 20],
+            ..RecordingHost::default()
+        };
+        fetch_config(
+            &mut host,
+            "metal",
+            &Cmdline::parse("talos.config=http://h/c"),
+            "n",
+        )
+        .unwrap();
+        let downloads = host
+            .effects()
+            .iter()
+            .filter(|e| matches!(e, Action::Download(_)))
+            .count();
+        assert_eq!(downloads, DOWNLOAD_BACKOFF.len() + 1);
+        assert!(host.logs().last().is_some_and(|l| l.contains("giving up")));
+
+        let mut none = RecordingHost::default();
+        fetch_config(
+            &mut none,
+            "metal",
+            &Cmdline::parse("talos.config=none"),
+            "n",
+        )
+        .unwrap();
+        assert!(none.effects().is_empty());
+        let mut configured = RecordingHost::default().with_file(CONFIG, "persisted");
+        fetch_config(
+            &mut configured,
+            "metal",
+            &Cmdline::parse("talos.config=http://h/c"),
+            "n",
+        )
+        .unwrap();
         assert!(configured.effects().is_empty());
     }
 }

@@ -208,15 +208,9 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
     let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
     let platform = phase(host, "platform", |host| {
         let platform = super::platform::detect(host, &cmdline)?;
-        super::platform::fetch_config(host, &platform)?;
+        super::platform::fetch_config(host, &platform, &cmdline, &hostname)?;
         Ok(platform)
     })?;
-    if let Some(config) = cmdline.get("talos.config").filter(|c| *c != "none") {
-        host.log(&format!(
-            "machined: talos.config={config}: fetching configs is not implemented yet; waiting for \
-             apply-config in maintenance mode"
-        ));
-    }
     Ok(Node {
         cmdline,
         address,

@@ -152,7 +152,15 @@ pub struct VmConfig {
     pub memory_mib: u32,
     /// Host loopback port forwarded to the guest's 50000 (0: pick a free one).
     pub api_port: u16,
+    /// Guest connections to [`HOST_SERVICES`]`:<port>` are served by a host command started
+    /// for each one, its stdin and stdout being the connection (QEMU's `guestfwd=…-cmd:`):
+    /// the only way out of the guest that user networking allows here. The command must not
+    /// contain commas.
+    pub host_services: Vec<(u16, String)>,
 }
+
+/// The guest-side address of [`VmConfig::host_services`].
+pub const HOST_SERVICES: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 100);
 
 /// A running VM; killed when dropped.
 #[derive(Debug)]
@@ -187,8 +195,18 @@ impl Vm {
             .arg(format!("file:{}", console.display()))
             .args([
                 "-netdev",
-                // restrict=on: the guest reaches nothing outside; only the forwarded port in.
-                &format!("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:50000"),
+                // restrict=on: the guest reaches nothing outside; only the forwarded port in and
+                // the host services out.
+                &format!(
+                    "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:50000{}",
+                    config
+                        .host_services
+                        .iter()
+                        .map(|(port, command)| format!(
+                            ",guestfwd=tcp:{HOST_SERVICES}:{port}-cmd:{command}"
+                        ))
+                        .collect::<String>()
+                ),
             ])
             .args(["-device", "virtio-net-pci,netdev=net0"])
             .args(["-device", "virtio-rng-pci"]);
