@@ -1,6 +1,7 @@
 //! Running services as tasks of the node's containerd, in namespace `system` (OS mode).
 //!
-//! A run is: remove what an earlier run left behind, create the container (runtime
+//! A run, on a tokio task of its own (the supervisor does not wait: creating a task takes a
+//! second or two under TCG), is: remove what an earlier run left behind, create the container (runtime
 //! `io.containerd.runc.v2`, the [`oci`](super::oci) spec, no image and no snapshot: the root is
 //! the image's own root filesystem), create the task with stdout and stderr on a FIFO that a
 //! thread copies into the service log, start it, and wait for its exit on a tokio task, which
@@ -14,8 +15,8 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -115,32 +116,50 @@ impl Runner for ContainerdRunner {
         let fifo = self.new_fifo(&id).map_err(spawn_error)?;
         let pump = OutputPump::start(fifo.clone(), log.clone());
         let runtime_spec = oci::runtime_spec(spec, &self.root);
-        let started = block_on(async {
-            client.remove(&id).await;
-            client.create(&id, &runtime_spec, &fifo).await
-        });
-        let pid = match started {
-            Ok(pid) => pid,
-            Err(error) => {
-                pump.release();
-                block_on(client.remove(&id));
-                return Err(error);
-            }
+        let state = Arc::new(Mutex::new(TaskState::Creating { signal: None }));
+        let run = TaskRun {
+            id: id.clone(),
+            client: client.clone(),
+            state: Arc::clone(&state),
         };
-        let waiter = client.clone();
-        let task_id = id.clone();
+        let log = log.clone();
+        // Creating a task takes a second or two under TCG: the supervisor does not wait for it,
+        // so services start side by side and the API keeps answering meanwhile.
         tokio::spawn(async move {
-            let exit = waiter.wait(&task_id).await;
-            waiter.remove(&task_id).await;
+            client.remove(&id).await;
+            let pid = match client.create(&id, &runtime_spec, &fifo).await {
+                Ok(pid) => pid,
+                Err(error) => {
+                    tracing::error!(%error, "cannot start the task");
+                    log.append(format!("{error}\n").as_bytes());
+                    pump.release();
+                    client.remove(&id).await;
+                    *lock(&state) = TaskState::Ended;
+                    on_exit(ChildExit::NotStarted(error.to_string()));
+                    return;
+                }
+            };
+            let asked = std::mem::replace(&mut *lock(&state), TaskState::Started { pid });
+            if let TaskState::Creating {
+                signal: Some(signal),
+            } = asked
+                && let Err(status) = client.kill(&id, signal).await
+            {
+                tracing::warn!(id, error = %status.message(), "cannot signal the new task");
+            }
+            let exit = client.wait(&id).await;
+            client.remove(&id).await;
+            *lock(&state) = TaskState::Ended;
             on_exit(exit);
         });
-        Ok(Box::new(TaskRun { id, pid, client }))
+        Ok(Box::new(run))
     }
 }
 
-/// Runs `future` to completion from synchronous supervisor code (a multi-thread runtime).
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+fn lock(state: &Mutex<TaskState>) -> std::sync::MutexGuard<'_, TaskState> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A client of containerd, every request in namespace [`NAMESPACE`].
@@ -299,28 +318,60 @@ fn exit_of(status: u32) -> ChildExit {
     }
 }
 
+/// Where a run's task is.
+#[derive(Debug)]
+enum TaskState {
+    /// Being created; a signal asked for meanwhile is sent once it has started.
+    Creating {
+        signal: Option<Signal>,
+    },
+    Started {
+        pid: u32,
+    },
+    Ended,
+}
+
 #[derive(Debug)]
 struct TaskRun {
     id: String,
-    pid: u32,
     client: Containerd,
+    state: Arc<Mutex<TaskState>>,
 }
 
 impl RunHandle for TaskRun {
     fn started_message(&self) -> String {
-        format!(
-            "Started task {} (PID {}) for container {}",
-            self.id, self.pid, self.id
-        )
+        format!("Starting task {} for container {}", self.id, self.id)
     }
 
     fn signal(&self, signal: Signal) -> io::Result<()> {
-        block_on(self.client.kill(&self.id, signal))
-            .map_err(|status| io::Error::other(status.message().to_string()))
+        let mut state = lock(&self.state);
+        match &mut *state {
+            TaskState::Creating { signal: asked } => {
+                // SIGKILL is never replaced by a milder signal.
+                if *asked != Some(Signal::SIGKILL) {
+                    *asked = Some(signal);
+                }
+            }
+            TaskState::Started { .. } => {
+                drop(state);
+                let client = self.client.clone();
+                let id = self.id.clone();
+                tokio::spawn(async move {
+                    if let Err(status) = client.kill(&id, signal).await {
+                        tracing::warn!(id, error = %status.message(), "cannot signal the task");
+                    }
+                });
+            }
+            TaskState::Ended => {}
+        }
+        Ok(())
     }
 
     fn pid(&self) -> Option<u32> {
-        Some(self.pid)
+        match *lock(&self.state) {
+            TaskState::Started { pid } => Some(pid),
+            _ => None,
+        }
     }
 }
 

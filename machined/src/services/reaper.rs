@@ -26,18 +26,20 @@ use nix::unistd::Pid;
 use tokio::sync::oneshot;
 
 /// How a child process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChildExit {
     /// It exited with this code.
     Code(i32),
     /// A signal killed it.
     Signal(Signal),
+    /// It never started (a containerd task that could not be created): why.
+    NotStarted(String),
 }
 
 impl ChildExit {
     /// Exit code 0.
-    pub fn success(self) -> bool {
-        self == Self::Code(0)
+    pub fn success(&self) -> bool {
+        *self == Self::Code(0)
     }
 }
 
@@ -46,6 +48,7 @@ impl fmt::Display for ChildExit {
         match self {
             Self::Code(code) => write!(f, "exit code {code}"),
             Self::Signal(signal) => write!(f, "signal {}", signal.as_str()),
+            Self::NotStarted(reason) => write!(f, "it never started: {reason}"),
         }
     }
 }

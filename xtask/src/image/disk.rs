@@ -5,7 +5,7 @@
 //! |---|---|---|---|---|
 //! | 1 | EFI | EFI System | 100 MiB | empty vfat (UEFI boot is not built yet) |
 //! | 2 | BIOS | BIOS boot, legacy-bootable | 1 MiB | GRUB core.img |
-//! | 3 | BOOT | Linux data | 1000 MiB | ext4: `grub/` (grub.cfg, modules), slot `A/` (vmlinuz, initramfs.img) |
+//! | 3 | BOOT | Linux data | 1000 MiB | ext4: `grub/` (grub.cfg, modules), slot `A/` (vmlinuz, initramfs.img), slot `B/` (empty until an upgrade) |
 //! | 4 | META | Linux data | 1 MiB | zeroes |
 //! | 5 | STATE | Linux data | 100 MiB | blank: machined formats it (xfs) on first boot |
 //! | 6 | EPHEMERAL | Linux data | rest (≥ 2 GiB) | blank: machined formats it (xfs) on first boot |
@@ -201,7 +201,8 @@ fn stage_boot(inputs: &DiskInputs, dir: &Path) -> anyhow::Result<()> {
     let grub = dir.join("grub");
     let modules = grub.join("i386-pc");
     let slot = dir.join("A");
-    for d in [&modules, &slot] {
+    // Slot B stays empty until an upgrade writes it; GRUB offers it only then.
+    for d in [&modules, &slot, &dir.join("B")] {
         std::fs::create_dir_all(d)?;
     }
     let mut names: Vec<PathBuf> = std::fs::read_dir(GRUB_DIR)?
@@ -219,7 +220,7 @@ fn stage_boot(inputs: &DiskInputs, dir: &Path) -> anyhow::Result<()> {
     std::fs::write(
         grub.join("grub.cfg"),
         format!(
-            "# talos-rs: slot A boots; slot B receives upgrades (not built yet).\n\
+            "# talos-rs: slot A boots; slot B is offered once an upgrade has filled it.\n\
              serial --unit=0 --speed=115200\n\
              terminal_input serial console\n\
              terminal_output serial console\n\
@@ -228,8 +229,14 @@ fn stage_boot(inputs: &DiskInputs, dir: &Path) -> anyhow::Result<()> {
              menuentry \"talos-rs (A)\" --id A {{\n\
              \x20 linux /A/vmlinuz {}\n\
              \x20 initrd /A/initramfs.img\n\
-             }}\n",
-            inputs.cmdline
+             }}\n\
+             if [ -f /B/vmlinuz ]; then\n\
+             \x20 menuentry \"talos-rs (B)\" --id B {{\n\
+             \x20   linux /B/vmlinuz {}\n\
+             \x20   initrd /B/initramfs.img\n\
+             \x20 }}\n\
+             fi\n",
+            inputs.cmdline, inputs.cmdline
         ),
     )?;
     set_times(dir)
