@@ -16,21 +16,28 @@ use tonic::Code;
 
 use crate::error::MachinedError;
 use crate::machine::Machine;
-use crate::services::{ApiOperations, ServiceSpec};
+use crate::services::{ApiOperations, HealthCheck, HostMount, ServiceSpec};
 
 /// Pause between attempts to reach a networkd that is not answering yet.
 const APPLY_RETRY: Duration = Duration::from_millis(200);
 
-/// The networkd service.
+/// The networkd service: in a container it gets its socket and host-file folders and the
+/// capabilities for links, addresses, routes and DHCP's packet socket.
 pub fn networkd_spec(machine: &Machine, program: &Path) -> ServiceSpec {
-    ServiceSpec {
-        args: vec![
-            "--state-dir".to_string(),
-            machine.layout.root().display().to_string(),
-        ],
+    let root = machine.layout.root();
+    machine.system_service(ServiceSpec {
+        args: vec!["--state-dir".to_string(), root.display().to_string()],
         api: ApiOperations::NONE,
+        mounts: vec![
+            HostMount::writable(root.join("system/run/networkd")),
+            HostMount::writable(root.join("system/resolved")),
+            HostMount::writable(root.join("system/etc")),
+        ],
+        health_check: Some(HealthCheck::socket(machine.layout.networkd_socket())),
+        memory_limit: Some(32 << 20),
+        extra_capabilities: vec!["CAP_NET_ADMIN", "CAP_NET_RAW"],
         ..ServiceSpec::process("networkd", program)
-    }
+    })
 }
 
 /// `machine.network` of `config` as YAML (empty: nothing configured).

@@ -189,13 +189,19 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         ok(talosctl.secure(&["version"])).map(drop)
     });
     eventually("every service running and healthy", &vm, || {
-        services_up(&talosctl, &["containerd", "apid", "trustd", "timed"])
+        services_up(
+            &talosctl,
+            &["containerd", "apid", "trustd", "timed", "networkd"],
+        )
     });
     // The system services are containerd tasks in namespace `system`.
     let containers = success(talosctl.secure(&["containers"]));
-    for id in ["apid", "trustd", "timed"] {
+    for id in ["apid", "trustd", "timed", "networkd"] {
         assert!(container_pid(&containers, id).is_some(), "{containers}");
     }
+    // networkd, a task too, reports the address PID 1 gave eth0.
+    let addresses = success(talosctl.secure(&["get", "addresses"]));
+    assert!(addresses.contains("10.0.2.15/24"), "{addresses}");
     let stats = success(talosctl.secure(&["stats"]));
     assert!(stats.lines().any(|l| l.contains(" apid ")), "{stats}");
     let trustd_before = container_pid(&containers, "trustd");

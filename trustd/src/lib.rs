@@ -50,7 +50,11 @@ pub struct Config {
     pub protected_names: Vec<String>,
 }
 
-/// Serves until SIGTERM or SIGINT; SIGHUP reloads the TLS directory.
+/// How long a stop waits for open connections to finish.
+const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+
+/// Serves until SIGTERM or SIGINT (open connections get [`DRAIN_LIMIT`] to finish); SIGHUP
+/// reloads the TLS directory.
 pub async fn run(config: Config) -> Result<(), TrustdError> {
     let signal_error = |name: &'static str| move |source| TrustdError::Signal { name, source };
     let mut hangups = signal(SignalKind::hangup()).map_err(signal_error("SIGHUP"))?;
@@ -83,12 +87,21 @@ pub async fn run(config: Config) -> Result<(), TrustdError> {
             }
         }
     };
+    let (stopping, stopped) = tokio::sync::oneshot::channel();
     let shutdown = async {
         tokio::select! {
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
         }
         tracing::info!("stopping");
+        let _ = stopping.send(());
+    };
+    // Open connections get a moment to finish, not forever: a stop must not need SIGKILL.
+    let drained = async {
+        match stopped.await {
+            Ok(()) => tokio::time::sleep(DRAIN_LIMIT).await,
+            Err(_) => std::future::pending().await,
+        }
     };
     let server = tonic::transport::Server::builder()
         .add_service(SecurityServiceServer::new(service))
@@ -96,5 +109,9 @@ pub async fn run(config: Config) -> Result<(), TrustdError> {
     tokio::select! {
         result = server => result.map_err(TrustdError::Serve),
         () = reloads => Ok(()),
+        () = drained => {
+            tracing::warn!(limit = ?DRAIN_LIMIT, "connections still open: stopping anyway");
+            Ok(())
+        }
     }
 }

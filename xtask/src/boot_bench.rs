@@ -38,7 +38,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         ("apid (static musl, profile image)", binaries.join("apid")),
         ("kernel (vmlinuz)", outputs.kernel()),
         ("rootfs.sqsh", outputs.squashfs()),
-        ("initramfs.img (gzip)", outputs.initramfs()),
+        ("initramfs.img (zstd)", outputs.initramfs()),
         ("disk.qcow2", outputs.disk_qcow2()),
     ] {
         println!("  {what:<40} {}", mib(std::fs::metadata(&path)?.len()));

@@ -19,9 +19,9 @@
 //! cidata volume, whose user-data becomes the config); metal runs in mode metal, the others
 //! in mode cloud.
 //!
-//! Limits: no network configuration beyond `ip=` or QEMU's user-network default (networkd's
-//! job); `talos.config=` URLs are not fetched; system services are child processes, not
-//! containerd tasks.
+//! PID 1 gives the node its first address (`ip=` or QEMU's user-network default); the
+//! runtime then runs containerd and the system services as its tasks, networkd among them
+//! for `machine.network`. metal nodes download `talos.config=http://…`.
 
 mod cmdline;
 mod disks;
@@ -91,8 +91,9 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
             certificate_ttl: Duration::from_secs(24 * 3600),
         },
         timed: PathBuf::from(PROGRAMS).join("timed"),
-        // The image configures its own network for now (netlink.rs); networkd comes later.
-        networkd: None,
+        // PID 1 brings the first address up itself (netlink.rs) so that maintenance mode
+        // answers at once; networkd then owns `machine.network` from the config.
+        networkd: Some(PathBuf::from(PROGRAMS).join("networkd")),
         etcd: PathBuf::from(PROGRAMS).join("etcd"),
         containerd: Some(SystemContainerd {
             program: PathBuf::from(PROGRAMS).join("containerd"),

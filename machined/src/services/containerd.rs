@@ -140,12 +140,15 @@ impl Runner for ContainerdRunner {
                 }
             };
             let asked = std::mem::replace(&mut *lock(&state), TaskState::Started { pid });
+            // A stop asked for meanwhile ends the new task outright: its program has no
+            // handlers yet, and as PID 1 of its namespace it would ignore SIGTERM. Other signals
+            // (SIGHUP: reload) have nothing to do for a program that has just read everything.
             if let TaskState::Creating {
-                signal: Some(signal),
+                signal: Some(Signal::SIGTERM | Signal::SIGINT | Signal::SIGKILL),
             } = asked
-                && let Err(status) = client.kill(&id, signal).await
+                && let Err(status) = client.kill(&id, Signal::SIGKILL).await
             {
-                tracing::warn!(id, error = %status.message(), "cannot signal the new task");
+                tracing::warn!(id, error = %status.message(), "cannot stop the new task");
             }
             let exit = client.wait(&id).await;
             client.remove(&id).await;
@@ -321,7 +324,7 @@ fn exit_of(status: u32) -> ChildExit {
 /// Where a run's task is.
 #[derive(Debug)]
 enum TaskState {
-    /// Being created; a signal asked for meanwhile is sent once it has started.
+    /// Being created; a stop asked for meanwhile ends it once it has started.
     Creating {
         signal: Option<Signal>,
     },

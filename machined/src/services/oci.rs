@@ -103,6 +103,8 @@ pub fn runtime_spec(spec: &ServiceSpec, root: &Path) -> Value {
         mounts.push(json!({"destination": path, "type": "bind", "source": path,
                            "options": ["rbind", "nosuid", "nodev", access]}));
     }
+    let mut capabilities: Vec<&str> = CAPABILITIES.to_vec();
+    capabilities.extend(spec.extra_capabilities.iter().copied());
     let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
     if let Some(limit) = spec.memory_limit {
         resources["memory"] = json!({"limit": limit});
@@ -116,9 +118,9 @@ pub fn runtime_spec(spec: &ServiceSpec, root: &Path) -> Value {
             "env": env,
             "cwd": cwd,
             "capabilities": {
-                "bounding": CAPABILITIES,
-                "effective": CAPABILITIES,
-                "permitted": CAPABILITIES,
+                "bounding": capabilities,
+                "effective": capabilities,
+                "permitted": capabilities,
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1_048_576u64, "soft": 1_048_576u64}],
             "noNewPrivileges": true,
@@ -150,6 +152,7 @@ mod tests {
                 HostMount::writable("/system/run/apid"),
             ],
             memory_limit: Some(64 << 20),
+            extra_capabilities: vec!["CAP_NET_ADMIN"],
             ..ServiceSpec::process("apid", "/usr/bin/apid")
         };
         let oci = runtime_spec(&spec, Path::new("/system/rootfs"));
@@ -167,6 +170,14 @@ mod tests {
             json!({"path": "/system/rootfs", "readonly": true})
         );
         assert_eq!(oci["linux"]["cgroupsPath"], "/system/apid");
+        let bounding = &oci["process"]["capabilities"]["bounding"];
+        assert!(
+            bounding
+                .as_array()
+                .is_some_and(|c| c.contains(&json!("CAP_NET_ADMIN"))
+                    && c.contains(&json!("CAP_KILL"))
+                    && !c.contains(&json!("CAP_SYS_ADMIN")))
+        );
         assert_eq!(oci["linux"]["resources"]["memory"]["limit"], 64 << 20);
         let binds: Vec<(&str, bool)> = oci["mounts"]
             .as_array()

@@ -39,6 +39,8 @@ pub struct ServiceSpec {
     pub mounts: Vec<HostMount>,
     /// Largest memory the service's cgroup may use, in bytes (containers only).
     pub memory_limit: Option<u64>,
+    /// Capabilities a container gets beyond the default set, e.g. `CAP_NET_ADMIN`.
+    pub extra_capabilities: Vec<&'static str>,
     /// How the service is run.
     pub runner: Arc<dyn Runner>,
 }
@@ -88,6 +90,7 @@ impl ServiceSpec {
             api: ApiOperations::NONE,
             mounts: Vec::new(),
             memory_limit: None,
+            extra_capabilities: Vec::new(),
             runner: Arc::new(ProcessRunner),
         }
     }
