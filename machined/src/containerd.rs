@@ -2,9 +2,16 @@
 //! containerd) and the system services as its tasks in namespace `system`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::layout::Layout;
-use crate::services::{ApiOperations, ContainerdRunner, HealthCheck, ServiceSpec};
+use crate::services::{
+    ApiOperations, ContainerdRunner, HealthCheck, ServiceCondition, ServiceError, ServiceSpec,
+    Supervisor,
+};
+
+/// How long a node in maintenance holds containerd back for apid.
+const APID_FIRST: Duration = Duration::from_secs(10);
 
 /// The service id other system services depend on.
 pub const SERVICE_ID: &str = "containerd";
@@ -57,5 +64,29 @@ impl SystemContainerd {
             api: ApiOperations::NONE,
             ..ServiceSpec::process(SERVICE_ID, &self.program)
         }
+    }
+}
+
+/// Starts containerd once apid answers, at most [`APID_FIRST`] later: in maintenance mode apid
+/// is machined's own child and nothing needs containerd before a config arrives, so the first
+/// answer does not share the CPUs with containerd's start.
+pub async fn start_after_apid(services: Supervisor) {
+    let waited = tokio::time::timeout(APID_FIRST, async {
+        loop {
+            match services.wait_for("apid", ServiceCondition::Up).await {
+                // Not registered yet: apid's certificates are still being made.
+                Err(ServiceError::NotFound { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ => return,
+            }
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!(limit = ?APID_FIRST, "apid is not up: starting containerd anyway");
+    }
+    if let Err(error) = services.start(SERVICE_ID).await {
+        tracing::error!(%error, "cannot start containerd");
     }
 }

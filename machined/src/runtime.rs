@@ -119,7 +119,11 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     let (stop_api, api) = serve_api(&machine)?;
     if let Some(containerd) = &options.containerd {
         services.register(containerd.spec(&machine.layout)).await?;
-        services.start(crate::containerd::SERVICE_ID).await?;
+        if machine.config.current().is_some() {
+            services.start(crate::containerd::SERVICE_ID).await?;
+        } else {
+            tokio::spawn(crate::containerd::start_after_apid(services.clone()));
+        }
     }
     services
         .register(time_sync::timed_spec(&machine, &options.timed))

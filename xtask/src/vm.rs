@@ -180,6 +180,7 @@ fn demo(root: &Path, vm: &Vm, name: &str) -> anyhow::Result<()> {
     for command in [
         &["version"][..],
         &["services"],
+        &["containers"],
         &["read", "/proc/cmdline"],
         &["memory"],
     ] {
