@@ -20,6 +20,17 @@ use tests::{binary, success};
 const API_READY: &str = "machined: apid answering on";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// One VM at a time: a TCG guest takes two host cores, and two guests side by side on a
+/// two-core machine starved each other into soft lockups while runc started their tasks.
+static ONE_VM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the VM slot (held until the returned guard drops, even after a failed test).
+fn one_vm() -> std::sync::MutexGuard<'static, ()> {
+    ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn image_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../_out/image");
     assert!(
@@ -127,6 +138,7 @@ fn ok(output: Output) -> Result<String, String> {
 
 #[test]
 fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot() {
+    let _vm_slot = one_vm();
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     // The config first: its certificates must be older than the guest's clock, which starts
@@ -264,6 +276,7 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
 
 #[test]
 fn the_iso_boots_into_maintenance_mode() {
+    let _vm_slot = one_vm();
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(&VmConfig {
@@ -291,6 +304,7 @@ fn the_iso_boots_into_maintenance_mode() {
 
 #[test]
 fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
+    let _vm_slot = one_vm();
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     success(
@@ -384,6 +398,7 @@ fn config_server(dir: &Path, body: &[u8]) -> String {
 
 #[test]
 fn a_metal_node_downloads_its_config_from_talos_config() {
+    let _vm_slot = one_vm();
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     success(
@@ -450,6 +465,7 @@ fn a_metal_node_downloads_its_config_from_talos_config() {
 
 #[test]
 fn machined_refuses_to_boot_without_the_hardening_options() {
+    let _vm_slot = one_vm();
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(&VmConfig {
