@@ -128,6 +128,23 @@ fn container_pid(containers: &str, id: &str) -> Option<u32> {
     })
 }
 
+/// `talosctl gen config <cluster>` for a node at QEMU's guest address, written into `dir`.
+fn gen_config(dir: &Path, cluster: &str) {
+    success(
+        Command::new(binary("talosctl"))
+            .args([
+                "gen",
+                "config",
+                cluster,
+                "https://10.0.2.15:6443",
+                "--output-dir",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap(),
+    );
+}
+
 fn ok(output: Output) -> Result<String, String> {
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -143,19 +160,7 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
     let work = tempfile::tempdir().unwrap();
     // The config first: its certificates must be older than the guest's clock, which starts
     // from the RTC's whole second.
-    success(
-        Command::new(binary("talosctl"))
-            .args([
-                "gen",
-                "config",
-                "image-test",
-                "https://10.0.2.15:6443",
-                "--output-dir",
-            ])
-            .arg(work.path())
-            .output()
-            .unwrap(),
-    );
+    gen_config(work.path(), "image-test");
     let disk = work.path().join("disk.qcow2");
     success(
         Command::new("qemu-img")
@@ -307,19 +312,7 @@ fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
     let _vm_slot = one_vm();
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
-    success(
-        Command::new(binary("talosctl"))
-            .args([
-                "gen",
-                "config",
-                "nocloud-test",
-                "https://10.0.2.15:6443",
-                "--output-dir",
-            ])
-            .arg(work.path())
-            .output()
-            .unwrap(),
-    );
+    gen_config(work.path(), "nocloud-test");
     let cidata = work.path().join("cidata");
     std::fs::create_dir(&cidata).unwrap();
     std::fs::copy(
@@ -401,19 +394,7 @@ fn a_metal_node_downloads_its_config_from_talos_config() {
     let _vm_slot = one_vm();
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
-    success(
-        Command::new(binary("talosctl"))
-            .args([
-                "gen",
-                "config",
-                "url-test",
-                "https://10.0.2.15:6443",
-                "--output-dir",
-            ])
-            .arg(work.path())
-            .output()
-            .unwrap(),
-    );
+    gen_config(work.path(), "url-test");
     let port = 8080;
     let server = config_server(
         work.path(),

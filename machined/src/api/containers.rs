@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use proto::common::ContainerDriver;
+use proto::containerd::v1::types::Process;
 use proto::machine::{
     Container, ContainerInfo, ContainersRequest, ContainersResponse, Restart, RestartRequest,
     RestartResponse, Stat, Stats, StatsRequest, StatsResponse,
@@ -95,10 +96,7 @@ async fn task_containers(
     machine: &Machine,
     containerd: &Containerd,
 ) -> Result<ContainersResponse, MachinedError> {
-    let tasks = containerd
-        .list_tasks()
-        .await
-        .map_err(|status| MachinedError::Containerd(status.message().to_owned()))?;
+    let tasks = system_tasks(containerd).await?;
     let programs: HashMap<String, String> = machine
         .services
         .processes()
@@ -181,12 +179,17 @@ pub(super) async fn stats(
     })
 }
 
-/// Memory and CPU use of every task, from its cgroup.
-async fn task_stats(containerd: &Containerd) -> Result<StatsResponse, MachinedError> {
-    let tasks = containerd
+/// containerd's tasks in namespace `system`.
+async fn system_tasks(containerd: &Containerd) -> Result<Vec<Process>, MachinedError> {
+    containerd
         .list_tasks()
         .await
-        .map_err(|status| MachinedError::Containerd(status.message().to_owned()))?;
+        .map_err(|status| MachinedError::Containerd(status.message().to_owned()))
+}
+
+/// Memory and CPU use of every task, from its cgroup.
+async fn task_stats(containerd: &Containerd) -> Result<StatsResponse, MachinedError> {
+    let tasks = system_tasks(containerd).await?;
     let stats = tasks
         .into_iter()
         // A task that ended since the list was taken has no cgroup any more.

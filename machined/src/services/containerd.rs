@@ -130,7 +130,7 @@ impl Runner for ContainerdRunner {
             let pid = match client.create(&id, &runtime_spec, &fifo).await {
                 Ok(pid) => pid,
                 Err(error) => {
-                    tracing::error!(%error, "cannot start the task");
+                    // The supervisor reports it (Failed, with this text); the log keeps it too.
                     log.append(format!("{error}\n").as_bytes());
                     pump.release();
                     client.remove(&id).await;
@@ -172,13 +172,20 @@ pub struct Containerd {
 }
 
 impl Containerd {
-    fn request<T>(message: T) -> tonic::Request<T> {
+    /// A request in namespace [`NAMESPACE`], without a time limit (`Wait`).
+    fn in_namespace<T>(message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request.set_timeout(CALL_TIMEOUT);
         request.metadata_mut().insert(
             "containerd-namespace",
             tonic::metadata::MetadataValue::from_static(NAMESPACE),
         );
+        request
+    }
+
+    /// A request in namespace [`NAMESPACE`] that must be answered within [`CALL_TIMEOUT`].
+    fn request<T>(message: T) -> tonic::Request<T> {
+        let mut request = Self::in_namespace(message);
+        request.set_timeout(CALL_TIMEOUT);
         request
     }
 
@@ -268,14 +275,10 @@ impl Containerd {
     /// Waits for task `id` to exit, asking again while containerd is away.
     async fn wait(&self, id: &str) -> ChildExit {
         loop {
-            let mut request = tonic::Request::new(WaitRequest {
+            let request = Self::in_namespace(WaitRequest {
                 container_id: id.to_string(),
                 exec_id: String::new(),
             });
-            request.metadata_mut().insert(
-                "containerd-namespace",
-                tonic::metadata::MetadataValue::from_static(NAMESPACE),
-            );
             match self.tasks().wait(request).await {
                 Ok(reply) => return exit_of(reply.into_inner().exit_status),
                 Err(status) if status.code() == Code::NotFound => {
