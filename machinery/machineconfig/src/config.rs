@@ -61,7 +61,7 @@ impl Config {
                         name: None,
                     });
                 }
-                config.v1alpha1 = Some(text.decode()?);
+                config.v1alpha1 = Some(text.decode_again()?);
                 continue;
             };
             let kind = match kind {
@@ -139,14 +139,14 @@ impl FromStr for Config {
 
 fn decode_kind(text: &DocumentText, kind: &str) -> Result<Document, ConfigError> {
     Ok(match kind {
-        "HostnameConfig" => Document::Hostname(text.decode()?),
-        "ResolverConfig" => Document::Resolver(text.decode()?),
-        "TimeSyncConfig" => Document::TimeSync(text.decode()?),
-        "SysctlConfig" => Document::Sysctl(text.decode()?),
-        "EnvironmentConfig" => Document::Environment(text.decode()?),
-        "DiscoveryIdentityConfig" => Document::DiscoveryIdentity(text.decode()?),
-        "KubeClusterConfig" => Document::KubeCluster(text.decode()?),
-        "KubeNetworkConfig" => Document::KubeNetwork(text.decode()?),
+        "HostnameConfig" => Document::Hostname(text.decode_again()?),
+        "ResolverConfig" => Document::Resolver(text.decode_again()?),
+        "TimeSyncConfig" => Document::TimeSync(text.decode_again()?),
+        "SysctlConfig" => Document::Sysctl(text.decode_again()?),
+        "EnvironmentConfig" => Document::Environment(text.decode_again()?),
+        "DiscoveryIdentityConfig" => Document::DiscoveryIdentity(text.decode_again()?),
+        "KubeClusterConfig" => Document::KubeCluster(text.decode_again()?),
+        "KubeNetworkConfig" => Document::KubeNetwork(text.decode_again()?),
         other if UPSTREAM_KINDS.contains(&other) => {
             return Err(ConfigError::UnsupportedKind {
                 document: text.number,

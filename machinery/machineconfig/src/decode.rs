@@ -8,6 +8,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::ConfigError;
+use crate::expansion::Budget;
 
 /// One document of a YAML stream.
 #[derive(Debug)]
@@ -30,8 +31,23 @@ impl DocumentText {
             .map_or(self.first_line, |offset| self.first_line + offset)
     }
 
-    /// Strictly decodes the document.
+    /// Strictly decodes the document, after checking that its aliases do not make it expand
+    /// beyond what its size allows ([`Budget`]).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let mut track = serde_path_to_error::Track::new();
+        let deserializer = serde_path_to_error::Deserializer::new(
+            serde_yaml::Deserializer::from_str(&self.text),
+            &mut track,
+        );
+        if let Err(err) = Budget::for_text(self.text.len()).check(deserializer) {
+            return Err(self.decode_error(&serde_path_to_error::Error::new(track.path(), err)));
+        }
+        self.decode_again()
+    }
+
+    /// Strictly decodes a document that [`DocumentText::decode`] has decoded once already (its
+    /// expansion is known to be bounded), as another type.
+    pub fn decode_again<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         let deserializer = serde_yaml::Deserializer::from_str(&self.text);
         serde_path_to_error::deserialize(deserializer).map_err(|err| self.decode_error(&err))
     }
@@ -39,14 +55,9 @@ impl DocumentText {
     fn decode_error(&self, err: &serde_path_to_error::Error<serde_yaml::Error>) -> ConfigError {
         let line_shift = self.first_line - 1;
         let location = err.inner().location();
-        let line = location.as_ref().map(|l| l.line() + line_shift);
-        let column = location.as_ref().map(|l| l.column());
-        let mut message = shift_line_numbers(&err.inner().to_string(), line_shift);
-        if let (Some(line), Some(column)) = (line, column) {
-            let suffix = format!(" at line {line} column {column}");
-            if let Some(at) = message.find(&suffix) {
-                message.replace_range(at..at + suffix.len(), "");
-            }
+        let mut message = err.inner().to_string();
+        if let Some(location) = &location {
+            message = without_position(&message, location.line(), location.column(), line_shift);
         }
         // serde_yaml prefixes its own rendering of the path; the path is reported separately.
         if let Some((prefix, rest)) = message.split_once(": ")
@@ -57,8 +68,10 @@ impl DocumentText {
         }
         ConfigError::Decode {
             document: self.number,
-            line,
-            column,
+            line: location
+                .as_ref()
+                .map(|l| l.line().saturating_add(line_shift)),
+            column: location.as_ref().map(|l| l.column()),
             path: yaml_path(err.path()),
             message,
         }
@@ -99,25 +112,44 @@ fn yaml_path(path: &serde_path_to_error::Path) -> String {
     }
 }
 
-/// Adds `shift` to every "line N" in a message.
-fn shift_line_numbers(message: &str, shift: usize) -> String {
-    const WORD: &str = "line ";
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(at) = rest.find(WORD) {
-        out.push_str(&rest[..at + WORD.len()]);
-        rest = &rest[at + WORD.len()..];
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(n + shift).to_string()),
-            Err(_) => out.push_str(&rest[..digits]),
-        }
-        rest = &rest[digits..];
+/// A serde_yaml message without its position suffix ` at line L column C` (reported apart).
+///
+/// A parser error goes on with a context that has a position of its own (`did not find expected
+/// key at line 3 column 1, while parsing a block mapping at line 1 column 1`): that position is
+/// moved by `shift` lines, from the document's slice to the whole input. Nothing else is
+/// touched, so text quoted from the input (a key named "line 7") stays as written.
+fn without_position(message: &str, line: usize, column: usize, shift: usize) -> String {
+    let position = format!(" at line {line} column {column}");
+    if let Some(text) = message.strip_suffix(&position) {
+        return text.to_string();
     }
-    out.push_str(rest);
-    out
+    // Parser (libyaml) problems are fixed texts, so the first occurrence is the position.
+    match message.split_once(&format!("{position}, ")) {
+        Some((problem, context)) => format!("{problem}, {}", shift_context_line(context, shift)),
+        None => message.to_string(),
+    }
+}
+
+/// Moves the trailing ` at line N column M` of a parser context by `shift` lines.
+fn shift_context_line(context: &str, shift: usize) -> String {
+    const AT_LINE: &str = " at line ";
+    let Some(at) = context.rfind(AT_LINE) else {
+        return context.to_string();
+    };
+    let (text, position) = (&context[..at], &context[at + AT_LINE.len()..]);
+    let Some((line, column)) = position.split_once(" column ") else {
+        return context.to_string();
+    };
+    let shifted = line
+        .parse::<usize>()
+        .ok()
+        .and_then(|line| line.checked_add(shift));
+    match shifted {
+        Some(line) if column.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{text}{AT_LINE}{line} column {column}")
+        }
+        _ => context.to_string(),
+    }
 }
 
 fn is_content(line: &str) -> bool {
@@ -210,13 +242,19 @@ mod tests {
     }
 
     #[test]
-    fn shifts_line_numbers_in_messages() {
+    fn moves_only_the_parser_context_position() {
         assert_eq!(
-            shift_line_numbers(
-                "bad at line 3 column 1, while parsing at line 1 column 2",
+            without_position(
+                "did not find expected key at line 3 column 1, while parsing a block mapping at line 1 column 2",
+                3,
+                1,
                 10
             ),
-            "bad at line 13 column 1, while parsing at line 11 column 2"
+            "did not find expected key, while parsing a block mapping at line 11 column 2"
+        );
+        assert_eq!(
+            without_position("unknown field `line 7` at line 2 column 1", 2, 1, 10),
+            "unknown field `line 7`"
         );
     }
 }

@@ -19,6 +19,7 @@ mod decode;
 pub mod documents;
 mod duration;
 mod error;
+mod expansion;
 pub mod generate;
 mod machine_type;
 pub mod patch;

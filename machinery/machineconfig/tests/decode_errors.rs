@@ -224,3 +224,42 @@ fn null_collections_and_scalar_map_values_read_like_upstream() {
     assert_eq!((line, path.as_str()), (Some(3), "machine.sysctls.a"));
     assert!(message.contains("expected a string"), "{message}");
 }
+
+#[test]
+fn line_numbers_written_in_keys_are_quoted_unchanged() {
+    // An audit finding: every "line N" in a message was shifted, overflowing on this key.
+    let input = "version: v1alpha1\nmachine:\n  type: worker\n---\napiVersion: v1alpha1\nkind: HostnameConfig\n\"line 18446744073709551615\": x\n";
+    let (document, line, path, message) = decode_error(input);
+    assert_eq!((document, line), (2, Some(7)));
+    assert_eq!(path, "line 18446744073709551615");
+    assert!(
+        message.contains("unknown field `line 18446744073709551615`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn aliases_that_multiply_a_document_are_refused() {
+    // The audit's alias bomb: 20,000 aliases of a 20,001-element list (400 million nodes).
+    let n = 20_000;
+    let input = format!(
+        "version: v1alpha1\ndebug: &a [{}1]\npersist: [{}*a]\n",
+        "1,".repeat(n),
+        "*a,".repeat(n)
+    );
+    let (document, _, _, message) = decode_error(&input);
+    assert_eq!(document, 1);
+    assert!(message.contains("YAML aliases"), "{message}");
+}
+
+#[test]
+fn aliases_that_multiply_a_patch_are_refused() {
+    let n = 20_000;
+    let patch = format!(
+        "machine:\n  certSANs: &a [{}x]\ncluster:\n  apiServer:\n    certSANs: [{}*a]\n",
+        "x,".repeat(n),
+        "*a,".repeat(n)
+    );
+    let err = machineconfig::patch::Patch::parse(&patch).unwrap_err();
+    assert!(err.to_string().contains("YAML aliases"), "{err}");
+}

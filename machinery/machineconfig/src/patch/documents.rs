@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use crate::ConfigError;
+use crate::expansion::Budget;
 
 /// How a patch document finds the config document it applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,16 +71,22 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-/// Splits a YAML stream into its documents, skipping empty ones. `source` names the text in
+/// Splits a YAML stream into its documents, skipping empty ones, after checking that aliases do
+/// not make it expand beyond what its size allows. `source` names the text in
 /// errors ("config", a patch file path, "inline patch 2").
 pub fn parse_stream(text: &str, source: &str) -> Result<Vec<Value>, ConfigError> {
+    let yaml_error = |error: serde_yaml::Error| ConfigError::PatchYaml {
+        patch: source.to_owned(),
+        line: error.location().map(|location| location.line()),
+        message: error.to_string(),
+    };
+    let budget = Budget::for_text(text.len());
+    for document in serde_yaml::Deserializer::from_str(text) {
+        budget.check(document).map_err(yaml_error)?;
+    }
     let mut documents = Vec::new();
     for document in serde_yaml::Deserializer::from_str(text) {
-        let value = Value::deserialize(document).map_err(|error| ConfigError::PatchYaml {
-            patch: source.to_owned(),
-            line: error.location().map(|location| location.line()),
-            message: error.to_string(),
-        })?;
+        let value = Value::deserialize(document).map_err(yaml_error)?;
         if !value.is_null() {
             documents.push(value);
         }
