@@ -73,7 +73,7 @@ async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
             .map(certificate_roles)
             .unwrap_or_default()
     };
-    tracing::debug!(%peer, roles = ?roles.names().collect::<Vec<_>>(), "connection accepted");
+    tracing::debug!(%peer, roles = ?roles.roles().collect::<Vec<_>>(), "connection accepted");
     let roles = Arc::new(roles);
     let service = service_fn(move |request| {
         let shared = shared.clone();

@@ -109,6 +109,29 @@ fn roles_limit_what_callers_may_do_and_nothing_changes() {
     ));
     assert!(err.contains("code = PermissionDenied"), "{err}");
 
+    // A role string is one role: apid and machined must not read `x,os:admin` as admin (an
+    // audit finding: machined split on commas and answered a dry run with the config's secrets).
+    let smuggler = talosconfig_with(
+        &cluster,
+        "smuggler",
+        &ca,
+        &ca,
+        &["os:reader", "x,os:admin"],
+        valid,
+    );
+    success(talosctl_with(&smuggler, &n3, &["version"]));
+    let err = failure(talosctl_with(
+        &smuggler,
+        &n3,
+        &[
+            "apply-config",
+            "--dry-run",
+            "-f",
+            config_file.to_str().unwrap(),
+        ],
+    ));
+    assert!(err.contains("code = PermissionDenied"), "{err}");
+
     // An operator may reboot but not reset (talosctl has no reset yet: call the API).
     let operator = talosconfig_with(&cluster, "operator", &ca, &ca, &["os:operator"], valid);
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -66,8 +66,7 @@ where
                 .headers()
                 .get_all(METADATA_ROLE)
                 .iter()
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(|value| value.split(',')),
+                .filter_map(|value| value.to_str().ok()),
         );
         if let Err(denied) = authz::authorize(request.uri().path(), &roles) {
             tracing::info!(method = denied.method, "denied: not authorized");

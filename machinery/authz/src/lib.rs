@@ -1,8 +1,8 @@
 //! Talos API roles and the per-method authorization rules shared by apid and machined.
 //!
 //! - [`Role`] and [`RoleSet`]: the role strings carried in client certificates (one Subject
-//!   Organization per role) and in the multi-valued `talos-role` gRPC metadata. Unknown role
-//!   strings are kept (so they can be forwarded) but grant nothing; empty strings are ignored.
+//!   Organization per role) and in the multi-valued `talos-role` gRPC metadata. A string grants
+//!   a role only when it is exactly the role's name; any other string grants nothing.
 //! - [`allowed_roles`] and [`authorize`]: the per-method table (reference §3.2), keyed by the
 //!   full gRPC path such as `/machine.MachineService/Reboot`. Methods not in the table are
 //!   admin-only. A refusal is [`Denied`], which the servers report as `PermissionDenied`

@@ -63,12 +63,13 @@ impl fmt::Display for Role {
     }
 }
 
-/// The roles of one caller: the known ones plus any unknown strings, which are kept (to be
-/// forwarded unchanged) but grant nothing.
+/// The known roles of one caller. A role string grants its role only when it is exactly a
+/// role's name: anything else (`x,os:admin`, ` os:admin`, `OS:ADMIN`, `team:x`) grants nothing
+/// and is neither kept nor forwarded. apid and machined both read roles with [`RoleSet::parse`],
+/// so they never disagree on what a string grants.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoleSet {
     known: u8,
-    unknown: Vec<String>,
 }
 
 impl RoleSet {
@@ -77,18 +78,18 @@ impl RoleSet {
         RoleSet::default()
     }
 
-    /// Parses role strings, from certificate Subject Organizations or from the values of the
-    /// `talos-role` metadata: each is trimmed, empty ones are ignored, duplicates collapse.
+    /// Reads role strings, from certificate Subject Organizations or from the values of the
+    /// `talos-role` metadata (one role per value, never a list): each string that is exactly a
+    /// known role's name grants that role; other strings are refused (they grant nothing).
     pub fn parse<I, S>(values: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut roles = RoleSet::new();
-        for value in values {
-            roles.insert_name(value.as_ref());
-        }
-        roles
+        values
+            .into_iter()
+            .filter_map(|value| Role::from_name(value.as_ref()))
+            .collect()
     }
 
     /// Adds a known role.
@@ -96,40 +97,19 @@ impl RoleSet {
         self.known |= role.bit();
     }
 
-    /// Adds a role by name (trimmed; ignored when empty; kept as unknown when not a [`Role`]).
-    pub fn insert_name(&mut self, name: &str) {
-        let name = name.trim();
-        if name.is_empty() {
-            return;
-        }
-        match Role::from_name(name) {
-            Some(role) => self.insert(role),
-            None => {
-                if !self.unknown.iter().any(|known| known == name) {
-                    self.unknown.push(name.to_owned());
-                }
-            }
-        }
-    }
-
     /// Whether the set holds this known role.
     pub fn contains(&self, role: Role) -> bool {
         self.known & role.bit() != 0
     }
 
-    /// Whether the set holds no role strings at all, known or unknown.
+    /// Whether the set holds no role at all.
     pub fn is_empty(&self) -> bool {
-        self.known == 0 && self.unknown.is_empty()
+        self.known == 0
     }
 
-    /// Every role string of the set: the known roles in [`Role::ALL`] order, then the unknown
-    /// strings in the order they were first seen. This is what apid forwards as `talos-role`.
-    pub fn names<'a>(&'a self) -> impl Iterator<Item = &'a str> {
-        Role::ALL
-            .into_iter()
-            .filter(move |role| self.contains(*role))
-            .map(|role| -> &'a str { role.as_str() })
-            .chain(self.unknown.iter().map(String::as_str))
+    /// The roles of the set, in [`Role::ALL`] order. This is what apid forwards as `talos-role`.
+    pub fn roles(&self) -> impl Iterator<Item = Role> + '_ {
+        Role::ALL.into_iter().filter(|role| self.contains(*role))
     }
 
     pub(crate) fn known_bits(&self) -> u8 {
@@ -161,28 +141,23 @@ mod tests {
     }
 
     #[test]
-    fn parse_keeps_unknown_ignores_empty_and_duplicates() {
+    fn only_exact_role_names_grant_roles() {
         let roles = RoleSet::parse([
             "os:reader",
             "",
             " os:operator ",
+            "x,os:admin",
+            "OS:ADMIN",
             "team:x",
             "os:reader",
-            "team:x",
         ]);
-        assert!(roles.contains(Role::Reader));
-        assert!(roles.contains(Role::Operator));
-        assert!(!roles.contains(Role::Admin));
-        assert_eq!(
-            roles.names().collect::<Vec<_>>(),
-            ["os:operator", "os:reader", "team:x"]
-        );
+        assert_eq!(roles.roles().collect::<Vec<_>>(), [Role::Reader]);
     }
 
     #[test]
-    fn empty_organizations_give_an_empty_set() {
-        let roles = RoleSet::parse(["", "  "]);
+    fn no_known_role_is_an_empty_set() {
+        let roles = RoleSet::parse(["", "  ", "os:superuser"]);
         assert!(roles.is_empty());
-        assert_eq!(roles.names().count(), 0);
+        assert_eq!(roles.roles().count(), 0);
     }
 }

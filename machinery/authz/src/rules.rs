@@ -245,8 +245,8 @@ mod tests {
 
     #[test]
     fn unknown_role_strings_grant_nothing() {
-        let roles = RoleSet::parse(["os:superuser", "admin"]);
-        assert!(!roles.is_empty());
+        let roles = RoleSet::parse(["os:superuser", "admin", "x,os:admin"]);
+        assert!(roles.is_empty());
         assert!(authorize(VERSION, &roles).is_err());
     }
 
