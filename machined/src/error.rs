@@ -50,6 +50,8 @@ pub enum MachinedError {
     Unimplemented(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
 }
 
 impl MachinedError {
@@ -94,6 +96,7 @@ impl From<MachinedError> for Status {
             MachinedError::PermissionDenied(_) => Code::PermissionDenied,
             MachinedError::Unimplemented(_) => Code::Unimplemented,
             MachinedError::NotFound(_) => Code::NotFound,
+            MachinedError::ResourceExhausted(_) => Code::ResourceExhausted,
         };
         Status::new(code, error.to_string())
     }

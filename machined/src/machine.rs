@@ -40,6 +40,8 @@ pub struct Machine {
     pub config: Arc<NodeConfig>,
     pub host: hostinfo::Host,
     pub files: filebrowse::Roots,
+    /// Bounds the file walks running at once.
+    pub file_walks: crate::api::FileWalks,
     pub lifecycle: mpsc::Sender<(Lifecycle, String)>,
     /// Hostname given on the command line (dev mode), used when the config names none.
     pub default_hostname: String,

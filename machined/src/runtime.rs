@@ -109,6 +109,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         config,
         host: hostinfo::Host::new("/proc", "/sys"),
         files,
+        file_walks: Default::default(),
         lifecycle,
         default_hostname: options.hostname.clone(),
         manages_network: options.networkd.is_some(),

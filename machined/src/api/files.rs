@@ -4,15 +4,18 @@
 //! call's own error (NotFound, PermissionDenied, InvalidArgument). The walk itself runs on a
 //! blocking thread that feeds a bounded channel: it goes only as fast as the client reads, and it
 //! stops when the client goes away. A failure in the middle of a stream ends it with an error.
+//! At most [`MAX_FILE_WALKS`] walks run at once (they share tokio's blocking pool with DNS and
+//! host queries); a request beyond that is refused with ResourceExhausted.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use filebrowse::Roots;
 use proto::common::Data;
 use proto::machine::{
     CopyRequest, DiskUsageInfo, DiskUsageRequest, FileInfo, ListRequest, ReadRequest,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tonic::codegen::BoxStream;
@@ -26,50 +29,91 @@ const STREAM_DEPTH: usize = 8;
 /// Size of the `Copy` archive chunks (the last one is shorter).
 const COPY_CHUNK_BYTES: usize = 64 * 1024;
 
+/// File walks (List, Read, Copy, DiskUsage streams) that may run at once.
+pub const MAX_FILE_WALKS: usize = 8;
+
+/// The permits for file walks, shared by every request of the node.
+#[derive(Clone, Debug)]
+pub struct FileWalks(Arc<Semaphore>);
+
+impl Default for FileWalks {
+    fn default() -> Self {
+        FileWalks(Arc::new(Semaphore::new(MAX_FILE_WALKS)))
+    }
+}
+
+impl FileWalks {
+    fn start(&self) -> Result<OwnedSemaphorePermit, MachinedError> {
+        Arc::clone(&self.0).try_acquire_owned().map_err(|_| {
+            MachinedError::ResourceExhausted(format!(
+                "{MAX_FILE_WALKS} file walks are running already; try again later"
+            ))
+        })
+    }
+}
+
 pub(super) fn list(
     machine: &Machine,
     request: ListRequest,
 ) -> Result<BoxStream<FileInfo>, MachinedError> {
+    let walk = machine.file_walks.start()?;
     let entries = machine.files.list(&request)?;
-    Ok(stream_blocking(entries.map(Ok)))
+    Ok(stream_blocking(walk, |_| entries.map(Ok)))
 }
 
 pub(super) fn read(
     machine: &Machine,
     request: ReadRequest,
 ) -> Result<BoxStream<Data>, MachinedError> {
+    let walk = machine.file_walks.start()?;
     let chunks = machine.files.read(&request.path)?.into_chunks();
-    Ok(stream_blocking(chunks.map(|chunk| {
-        chunk
-            .map(|bytes| Data {
-                metadata: None,
-                bytes,
-            })
-            .map_err(|error| Status::from(MachinedError::from(error)))
-    })))
+    Ok(stream_blocking(walk, |_| {
+        chunks.map(|chunk| {
+            chunk
+                .map(|bytes| Data {
+                    metadata: None,
+                    bytes,
+                })
+                .map_err(|error| Status::from(MachinedError::from(error)))
+        })
+    }))
 }
 
 pub(super) fn copy(
     machine: &Machine,
     request: CopyRequest,
 ) -> Result<BoxStream<Data>, MachinedError> {
-    tar_gz_stream(&machine.files, request.root_path)
+    let walk = machine.file_walks.start()?;
+    tar_gz_stream(walk, &machine.files, request.root_path)
 }
 
 pub(super) fn disk_usage(
     machine: &Machine,
     request: DiskUsageRequest,
 ) -> Result<BoxStream<DiskUsageInfo>, MachinedError> {
+    let walk = machine.file_walks.start()?;
     let entries = machine.files.disk_usage(&request)?;
-    Ok(stream_blocking(entries.map(Ok)))
+    Ok(stream_blocking(walk, |client_gone| {
+        entries.stop_when(client_gone).map(Ok)
+    }))
 }
 
-/// Streams `items` from a blocking thread; the thread stops when the stream is dropped.
-fn stream_blocking<T: Send + 'static>(
-    items: impl Iterator<Item = Result<T, Status>> + Send + 'static,
-) -> BoxStream<T> {
+/// Streams the items `make_items` returns from a blocking thread, holding `walk` until it ends;
+/// the thread stops when the stream is dropped. `make_items` gets a check that tells whether
+/// the client went away, for walks that can run long between two items.
+fn stream_blocking<T, I>(
+    walk: OwnedSemaphorePermit,
+    make_items: impl FnOnce(Box<dyn Fn() -> bool + Send>) -> I,
+) -> BoxStream<T>
+where
+    T: Send + 'static,
+    I: Iterator<Item = Result<T, Status>> + Send + 'static,
+{
     let (sender, receiver) = mpsc::channel(STREAM_DEPTH);
+    let probe = sender.clone();
+    let items = make_items(Box::new(move || probe.is_closed()));
     tokio::task::spawn_blocking(move || {
+        let _walk = walk;
         for item in items {
             if sender.blocking_send(item).is_err() {
                 // The client went away.
@@ -82,7 +126,11 @@ fn stream_blocking<T: Send + 'static>(
 
 /// The gzip-compressed tar of `root_path`, written on a blocking thread in chunks of
 /// [`COPY_CHUNK_BYTES`]. Entries the archive leaves out are logged.
-fn tar_gz_stream(roots: &Roots, root_path: String) -> Result<BoxStream<Data>, MachinedError> {
+fn tar_gz_stream(
+    walk: OwnedSemaphorePermit,
+    roots: &Roots,
+    root_path: String,
+) -> Result<BoxStream<Data>, MachinedError> {
     if root_path.is_empty() {
         return Err(MachinedError::InvalidArgument(
             "copy: root_path is empty (an absolute path is needed)".to_owned(),
@@ -97,6 +145,7 @@ fn tar_gz_stream(roots: &Roots, root_path: String) -> Result<BoxStream<Data>, Ma
     let roots = roots.clone();
     let (sender, receiver) = mpsc::channel(STREAM_DEPTH);
     tokio::task::spawn_blocking(move || {
+        let _walk = walk;
         let mut chunks = ChunkSender::new(sender.clone(), COPY_CHUNK_BYTES);
         match roots.copy_tar_gz(&root_path, &mut chunks) {
             Ok(report) => {
@@ -202,6 +251,38 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
     }
 
+    fn walk(walks: &FileWalks) -> OwnedSemaphorePermit {
+        walks.start().expect("a free walk")
+    }
+
+    #[tokio::test]
+    async fn walks_are_bounded_and_a_silent_walk_ends_with_its_client() {
+        let walks = FileWalks::default();
+        let mut streams = Vec::new();
+        for _ in 0..MAX_FILE_WALKS {
+            // A walk that yields nothing until its client has gone, like `du` of a large tree
+            // whose entries are all filtered out.
+            streams.push(stream_blocking(walk(&walks), |client_gone| {
+                std::iter::from_fn(move || {
+                    while !client_gone() {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    None::<Result<(), Status>>
+                })
+            }));
+        }
+        let refused = walks.start().expect_err("all walks busy");
+        assert_eq!(Status::from(refused).code(), Code::ResourceExhausted);
+        drop(streams);
+        // Every walk notices its client left and gives its permit back.
+        let permits = Arc::clone(&walks.0);
+        let all = permits
+            .acquire_many(MAX_FILE_WALKS as u32)
+            .await
+            .expect("open");
+        drop(all);
+    }
+
     fn roots(dir: &std::path::Path) -> Roots {
         Roots::new([("/var", dir)]).expect("valid mount")
     }
@@ -210,7 +291,8 @@ mod tests {
     async fn copy_of_a_bad_path_fails_before_streaming() {
         let dir = tempfile::tempdir().expect("temp dir");
         let roots = roots(dir.path());
-        let status = |path: &str| match tar_gz_stream(&roots, path.to_owned()) {
+        let walks = FileWalks::default();
+        let status = |path: &str| match tar_gz_stream(walk(&walks), &roots, path.to_owned()) {
             Ok(_) => panic!("{path}: expected an error"),
             Err(error) => Status::from(error).code(),
         };
@@ -234,7 +316,9 @@ mod tests {
             })
             .collect();
         std::fs::write(dir.path().join("blob"), &content).expect("write fixture");
-        let stream = tar_gz_stream(&roots(dir.path()), "/var".to_owned()).expect("valid path");
+        let walks = FileWalks::default();
+        let stream =
+            tar_gz_stream(walk(&walks), &roots(dir.path()), "/var".to_owned()).expect("valid path");
         let chunks: Vec<Data> = stream.map(|item| item.expect("no error")).collect().await;
         assert!(chunks.len() >= 3, "{} chunks", chunks.len());
         assert!(
@@ -263,7 +347,8 @@ mod tests {
             let _ = progress.send(i);
             Ok(i)
         });
-        let mut stream = stream_blocking(items);
+        let walks = FileWalks::default();
+        let mut stream = stream_blocking(walk(&walks), |_| items);
         assert_eq!(stream.next().await.map(|item| item.expect("ok")), Some(0));
         drop(stream);
         // The walk can run at most the channel's depth (plus the item in hand) ahead.

@@ -26,6 +26,7 @@ use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
 pub use authorization::{AuthorizationLayer, CallerRoles};
+pub use files::FileWalks;
 pub use resources::ResourceApi;
 pub use time::TimeApi;
 

@@ -9,6 +9,18 @@ use crate::tree::{Kind, Node};
 use crate::virtual_path::VirtualPath;
 use crate::{FileBrowseError, Roots};
 
+/// The most paths one `DiskUsage` request may name.
+pub const MAX_DISK_USAGE_PATHS: usize = 64;
+
+/// Asked before each entry of a walk: whether to stop (the client went away).
+struct StopCheck(Box<dyn Fn() -> bool + Send>);
+
+impl std::fmt::Debug for StopCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopCheck")
+    }
+}
+
 /// The entries of one `DiskUsage` request, produced lazily: per requested path, every directory
 /// after its contents (post-order, like `du`), the requested path itself last.
 #[derive(Debug)]
@@ -26,6 +38,7 @@ pub struct DiskUsageEntries {
     /// `(st_dev, st_ino)` of multiply linked files already counted.
     counted: HashSet<(u64, u64)>,
     ready: VecDeque<DiskUsageInfo>,
+    stop: Option<StopCheck>,
 }
 
 /// A directory whose size is being summed.
@@ -44,14 +57,23 @@ impl Roots {
     /// less: no limit), files too with `all`; a positive `threshold` leaves out entries smaller
     /// than it, a negative one entries larger than its absolute value. A path outside the roots
     /// or not absolute fails the whole request; a missing path or unreadable entry is reported in
-    /// `DiskUsageInfo.error` and the rest goes on.
+    /// `DiskUsageInfo.error` and the rest goes on. A path named twice is walked once; more than
+    /// [`MAX_DISK_USAGE_PATHS`] paths are refused.
     pub fn disk_usage(
         &self,
         request: &DiskUsageRequest,
     ) -> Result<DiskUsageEntries, FileBrowseError> {
+        if request.paths.len() > MAX_DISK_USAGE_PATHS {
+            return Err(FileBrowseError::invalid(format!(
+                "disk usage of {} paths asked; at most {MAX_DISK_USAGE_PATHS} per request",
+                request.paths.len()
+            )));
+        }
         let mut paths = VecDeque::new();
+        let mut seen = HashSet::new();
         for path in &request.paths {
             match self.resolve(path) {
+                Ok(node) if !seen.insert(node.virt.clone()) => {}
                 Ok(node) => paths.push_back(Ok(node)),
                 Err(error @ FileBrowseError::NotFound { .. }) => paths.push_back(Err(error)),
                 Err(error) => return Err(error),
@@ -70,7 +92,18 @@ impl Roots {
             frames: Vec::new(),
             counted: HashSet::new(),
             ready: VecDeque::new(),
+            stop: None,
         })
+    }
+}
+
+impl DiskUsageEntries {
+    /// Ends the walk as soon as `stop` says so: it is asked before every entry, so a walk of a
+    /// large tree that reports little (a depth limit, a threshold) still notices a client that
+    /// went away.
+    pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + 'static) -> Self {
+        self.stop = Some(StopCheck(Box::new(stop)));
+        self
     }
 }
 
@@ -81,6 +114,11 @@ impl Iterator for DiskUsageEntries {
         loop {
             if let Some(info) = self.ready.pop_front() {
                 return Some(info);
+            }
+            if self.stop.as_ref().is_some_and(|stop| (stop.0)()) {
+                self.frames.clear();
+                self.paths.clear();
+                return None;
             }
             let Some(frame) = self.frames.last_mut() else {
                 match self.paths.pop_front()? {

@@ -36,7 +36,7 @@ mod tree;
 mod virtual_path;
 
 pub use copy::{CopyReport, SkippedEntry};
-pub use disk_usage::DiskUsageEntries;
+pub use disk_usage::{DiskUsageEntries, MAX_DISK_USAGE_PATHS};
 pub use error::FileBrowseError;
 pub use list::ListEntries;
 pub use read::{FileChunks, FileReader, READ_CHUNK_SIZE};

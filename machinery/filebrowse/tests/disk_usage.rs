@@ -184,3 +184,42 @@ fn unknown_roots_fail_the_request() {
         Err(FileBrowseError::InvalidArgument { .. })
     ));
 }
+
+#[test]
+fn paths_are_deduplicated_and_capped() {
+    let tree = Tree::build();
+    let entries = usage(
+        &tree.dev_roots(),
+        request(&["/var/log", "/var/log/", "/var/log/deep/..", "/var/log"]),
+    );
+    assert_eq!(
+        entries.iter().filter(|e| e.relative_name == ".").count(),
+        1,
+        "{entries:?}"
+    );
+    let many = vec!["/var/log"; filebrowse::MAX_DISK_USAGE_PATHS + 1];
+    let result = tree.dev_roots().disk_usage(&request(&many));
+    assert!(
+        matches!(&result, Err(FileBrowseError::InvalidArgument { reason }) if reason.contains("at most")),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_walk_stops_when_asked() {
+    let tree = Tree::build();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&asked);
+    let entries: Vec<_> = tree
+        .dev_roots()
+        .disk_usage(&DiskUsageRequest {
+            recursion_depth: 1,
+            ..request(&["/var", "/var/log"])
+        })
+        .unwrap()
+        .stop_when(move || counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 2)
+        .collect();
+    // Stopped after two entries were visited: nothing reported (the totals come last).
+    assert!(entries.is_empty(), "{entries:?}");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
