@@ -52,6 +52,10 @@ pub enum MachinedError {
     NotFound(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl MachinedError {
@@ -63,41 +67,84 @@ impl MachinedError {
 }
 
 impl From<MachinedError> for Status {
+    /// The one mapping of errors to what a client sees. Errors about the node's own inner
+    /// workings (files under the state directory, sockets, certificates, containerd) reach the
+    /// client as a generic message, with the detail in machined's log: a client learns what
+    /// failed, never where machined keeps things.
     fn from(error: MachinedError) -> Status {
         use filebrowse::FileBrowseError as F;
         use machineconfig::ConfigError as C;
-        let code = match &error {
-            MachinedError::Events(EventsError::Lagged { .. }) => Code::ResourceExhausted,
-            MachinedError::Events(_) => Code::InvalidArgument,
-            MachinedError::Service(ServiceError::NotFound { .. }) => Code::NotFound,
+        let (code, generic) = match &error {
+            MachinedError::Events(EventsError::Lagged { .. }) => (Code::ResourceExhausted, None),
+            MachinedError::Events(_) => (Code::InvalidArgument, None),
+            MachinedError::Service(ServiceError::NotFound { .. }) => (Code::NotFound, None),
             MachinedError::Service(ServiceError::NotSupportedViaApi { .. }) => {
-                Code::FailedPrecondition
+                (Code::FailedPrecondition, None)
             }
-            MachinedError::Service(_) => Code::Internal,
-            MachinedError::HostInfo(_) => Code::Internal,
-            MachinedError::Files(F::NotFound { .. }) => Code::NotFound,
-            MachinedError::Files(F::OutsideRoots { .. }) => Code::PermissionDenied,
+            MachinedError::Service(_) => (Code::Internal, Some("the service operation failed")),
+            MachinedError::HostInfo(_) => (Code::Internal, Some("reading host data failed")),
+            MachinedError::Files(F::NotFound { .. }) => (Code::NotFound, None),
+            MachinedError::Files(F::OutsideRoots { .. }) => (Code::PermissionDenied, None),
             MachinedError::Files(F::NotRegularFile { .. } | F::InvalidArgument { .. }) => {
-                Code::InvalidArgument
+                (Code::InvalidArgument, None)
             }
-            MachinedError::Files(F::Io { .. }) => Code::Internal,
-            MachinedError::Config(C::Encode(_)) => Code::Internal,
-            MachinedError::Config(_) => Code::InvalidArgument,
-            MachinedError::Kubernetes(_) => Code::FailedPrecondition,
-            MachinedError::Pki(_) | MachinedError::Write(_) | MachinedError::Io { .. } => {
-                Code::Internal
+            // File errors name the client's own (virtual) path only.
+            MachinedError::Files(F::Io { .. }) => (Code::Internal, None),
+            MachinedError::Config(C::Encode(_)) => {
+                (Code::Internal, Some("encoding the config failed"))
             }
-            MachinedError::Trustd { .. }
-            | MachinedError::Etcd { .. }
-            | MachinedError::Containerd(_) => Code::Unavailable,
-            MachinedError::AlreadyExists(_) => Code::AlreadyExists,
-            MachinedError::InvalidArgument(_) => Code::InvalidArgument,
-            MachinedError::FailedPrecondition(_) => Code::FailedPrecondition,
-            MachinedError::PermissionDenied(_) => Code::PermissionDenied,
-            MachinedError::Unimplemented(_) => Code::Unimplemented,
-            MachinedError::NotFound(_) => Code::NotFound,
-            MachinedError::ResourceExhausted(_) => Code::ResourceExhausted,
+            MachinedError::Config(_) => (Code::InvalidArgument, None),
+            MachinedError::Kubernetes(_) => (Code::FailedPrecondition, None),
+            MachinedError::Pki(_) => (Code::Internal, Some("a certificate operation failed")),
+            MachinedError::Write(_) => (Code::Internal, Some("writing the node's state failed")),
+            MachinedError::Io { .. } => {
+                (Code::Internal, Some("an I/O operation on the node failed"))
+            }
+            MachinedError::Trustd { .. } | MachinedError::Etcd { .. } => (Code::Unavailable, None),
+            MachinedError::Containerd(_) => (Code::Unavailable, Some("containerd is unavailable")),
+            MachinedError::AlreadyExists(_) => (Code::AlreadyExists, None),
+            MachinedError::InvalidArgument(_) => (Code::InvalidArgument, None),
+            MachinedError::FailedPrecondition(_) => (Code::FailedPrecondition, None),
+            MachinedError::PermissionDenied(_) => (Code::PermissionDenied, None),
+            MachinedError::Unimplemented(_) => (Code::Unimplemented, None),
+            MachinedError::NotFound(_) => (Code::NotFound, None),
+            MachinedError::ResourceExhausted(_) => (Code::ResourceExhausted, None),
+            MachinedError::DeadlineExceeded(_) => (Code::DeadlineExceeded, None),
+            MachinedError::Internal(_) => (Code::Internal, None),
         };
-        Status::new(code, error.to_string())
+        match generic {
+            Some(message) => {
+                tracing::error!(error = %error, "{message}");
+                Status::new(
+                    code,
+                    format!("{message} (the node's machined log has the details)"),
+                )
+            }
+            None => Status::new(code, error.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inner_paths_stay_in_the_log() {
+        let error = MachinedError::io("writing", "/var/lib/talos-rs/system/state/config.yaml")(
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        let status = Status::from(error);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(
+            !status.message().contains("/var/lib"),
+            "{}",
+            status.message()
+        );
+        let status = Status::from(MachinedError::Containerd(
+            "dialing /system/run/containerd/containerd.sock: refused".into(),
+        ));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains(".sock"), "{}", status.message());
     }
 }

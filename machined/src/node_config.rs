@@ -3,6 +3,9 @@
 //!
 //! One apply runs at a time. A config is decoded strictly and validated before anything
 //! changes; a rejected config leaves both the active and the persisted config as they were.
+//! A config may come from anyone in maintenance mode: it is decoded on a blocking thread, so the
+//! API's workers never wait on it, and a decode that outlives [`DECODE_DEADLINE`] fails the
+//! request (the decoder's own budget bounds its work; the apply slot stays taken until it ends).
 //! Persisting is atomic (temp file, fsync, rename, fsync of the directory).
 
 use std::path::PathBuf;
@@ -10,10 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use machineconfig::{Config, RuntimeMode};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::MachinedError;
+
+/// How long decoding and validating a config may take before the request fails.
+const DECODE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How an accepted config takes effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +45,7 @@ pub struct NodeConfig {
     file: PathBuf,
     mode: RuntimeMode,
     active: watch::Sender<Option<Arc<Config>>>,
-    apply_lock: Mutex<()>,
+    apply_lock: Arc<Mutex<()>>,
     pending_revert: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -59,7 +65,7 @@ impl NodeConfig {
             file,
             mode,
             active: watch::channel(config).0,
-            apply_lock: Mutex::new(()),
+            apply_lock: Arc::new(Mutex::new(())),
             pending_revert: std::sync::Mutex::new(None),
         };
         (Arc::new(node_config), problem)
@@ -83,12 +89,14 @@ impl NodeConfig {
         mode: ApplyMode,
         dry_run: bool,
     ) -> Result<ApplyOutcome, MachinedError> {
-        let _one_at_a_time = self.apply_lock.try_lock().map_err(|_| {
+        let one_at_a_time = Arc::clone(&self.apply_lock).try_lock_owned().map_err(|_| {
             MachinedError::FailedPrecondition("another configuration apply is in progress".into())
         })?;
-        let text = std::str::from_utf8(data)
+        let text = String::from_utf8(data.to_vec())
             .map_err(|_| MachinedError::InvalidArgument("the config is not UTF-8 text".into()))?;
-        let (config, warnings) = decode(text, self.mode)?;
+        let (_one_at_a_time, text, decoded) = self.decode_off_workers(one_at_a_time, text).await?;
+        let text = text.as_str();
+        let (config, warnings) = decoded?;
         let details = match mode {
             ApplyMode::NoReboot => "Applied configuration without a reboot".to_string(),
             ApplyMode::Staged => {
@@ -121,14 +129,16 @@ impl NodeConfig {
             });
         }
 
-        self.cancel_pending_revert();
         match mode {
             ApplyMode::NoReboot => {
+                self.cancel_pending_revert();
                 self.persist(text)?;
                 self.active.send_replace(Some(Arc::new(config)));
             }
+            // The active config is left alone, and so is a pending try-mode revert of it.
             ApplyMode::Staged => self.persist(text)?,
             ApplyMode::Try(timeout) => {
+                self.cancel_pending_revert();
                 let previous = self.active.send_replace(Some(Arc::new(config)));
                 let this = Arc::clone(self);
                 let revert = tokio::spawn(async move {
@@ -140,6 +150,34 @@ impl NodeConfig {
             }
         }
         Ok(ApplyOutcome { warnings, details })
+    }
+
+    /// [`decode`] on a blocking thread, within [`DECODE_DEADLINE`]. The apply slot travels with
+    /// the work and comes back with it, so a decode that outlives the deadline keeps the slot
+    /// until it ends.
+    async fn decode_off_workers(
+        &self,
+        slot: OwnedMutexGuard<()>,
+        text: String,
+    ) -> Result<(OwnedMutexGuard<()>, String, DecodeResult), MachinedError> {
+        let mode = self.mode;
+        let decoding = tokio::task::spawn_blocking(move || {
+            let decoded = decode(&text, mode);
+            (slot, text, decoded)
+        });
+        match tokio::time::timeout(DECODE_DEADLINE, decoding).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(failed)) => {
+                tracing::error!(error = %failed, "decoding a config failed");
+                Err(MachinedError::Internal(
+                    "the config could not be decoded".into(),
+                ))
+            }
+            Err(_) => Err(MachinedError::DeadlineExceeded(format!(
+                "decoding and validating the config took longer than {}",
+                machineconfig::format_go_duration(DECODE_DEADLINE)
+            ))),
+        }
     }
 
     fn persist(&self, text: &str) -> Result<(), MachinedError> {
@@ -165,9 +203,12 @@ impl NodeConfig {
     }
 }
 
+/// A decoded, validated config and its warnings.
+type DecodeResult = Result<(Config, Vec<String>), MachinedError>;
+
 /// Strict decoding plus validation for `mode`; returns the config and its warnings. A config
 /// without a v1alpha1 document cannot boot a node and is refused.
-fn decode(text: &str, mode: RuntimeMode) -> Result<(Config, Vec<String>), MachinedError> {
+fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
     let config = Config::from_yaml(text)?;
     if !config.is_complete() {
         return Err(MachinedError::InvalidArgument(

@@ -53,19 +53,6 @@ fn try_mode_reverts_and_reboot_keeps_the_persisted_config() {
     let file = cluster.dir.path().join("controlplane.yaml");
     let file = file.to_str().unwrap();
     let staged = "machine:\n  env:\n    STAGED: yes";
-    let out = success(cluster.talosctl(&[
-        "-n",
-        &ip,
-        "apply-config",
-        "-f",
-        file,
-        "-p",
-        staged,
-        "--mode",
-        "staged",
-    ]));
-    assert!(out.contains("Staged configuration"), "{out}");
-    assert!(cluster.nodes[1].persisted_config().contains("STAGED"));
 
     let tried = "machine:\n  certSANs: [tried.example.org]";
     let out = success(cluster.talosctl(&[
@@ -79,7 +66,7 @@ fn try_mode_reverts_and_reboot_keeps_the_persisted_config() {
         "--mode",
         "try",
         "--timeout",
-        "2s",
+        "5s",
     ]));
     assert!(out.contains("will be reverted in"), "{out}");
     // Try mode does not persist.
@@ -101,6 +88,21 @@ fn try_mode_reverts_and_reboot_keeps_the_persisted_config() {
         ]))
     };
     assert!(diff_against_active().contains("tried.example.org"));
+
+    // Staging a config meanwhile keeps the revert pending (an audit finding: it was lost).
+    let out = success(cluster.talosctl(&[
+        "-n",
+        &ip,
+        "apply-config",
+        "-f",
+        file,
+        "-p",
+        staged,
+        "--mode",
+        "staged",
+    ]));
+    assert!(out.contains("Staged configuration"), "{out}");
+    assert!(cluster.nodes[1].persisted_config().contains("STAGED"));
     eventually("try mode to revert", || {
         !diff_against_active().contains("tried.example.org")
     });
@@ -121,4 +123,100 @@ fn try_mode_reverts_and_reboot_keeps_the_persisted_config() {
         success(cluster.talosctl(&["-n", &ip, "patch", "mc", "-p", "machine: {}", "--dry-run"]));
     assert!(patched.contains("No changes"), "{patched}");
     assert!(cluster.nodes[1].persisted_config().contains("STAGED"));
+}
+
+/// Peak resident memory of a process, from /proc (KiB).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn maintenance_mode_survives_hostile_requests_and_serves_readers_only() {
+    let mut cluster = Cluster::start(30, 1);
+    let address = std::net::Ipv4Addr::new(127, 30, 0, 3);
+    let node = Node::start(address, cluster.dir.path().join("maintenance"), None);
+    cluster.nodes.push(node);
+    let ip = address.to_string();
+    let insecure = |args: &[&str]| {
+        let mut all = vec!["-e", ip.as_str(), "-n", ip.as_str()];
+        all.extend_from_slice(args);
+        cluster.talosctl_via(&cluster.nodes[1], &all)
+    };
+    eventually("maintenance API", || {
+        insecure(&["version", "--insecure"]).status.success()
+    });
+    let machined = cluster.nodes[1].machined_pid().unwrap();
+    let peak_before = peak_rss_kib(machined);
+
+    // The audit's alias bomb: 120 KB that decode into 400 million nodes.
+    let n = 20_000;
+    let bomb = cluster.dir.path().join("bomb.yaml");
+    let text = format!(
+        "version: v1alpha1\ndebug: &a [{}1]\npersist: [{}*a]\n",
+        "1,".repeat(n),
+        "*a,".repeat(n)
+    );
+    std::fs::write(&bomb, text).unwrap();
+    let refused = insecure(&["apply-config", "--insecure", "-f", bomb.to_str().unwrap()]);
+    let err = tests::failure(refused);
+    assert!(err.contains("code = InvalidArgument"), "{err}");
+    assert!(err.contains("YAML aliases"), "{err}");
+    let grown_mib = (peak_rss_kib(machined) - peak_before) / 1024;
+    assert!(
+        grown_mib < 100,
+        "machined's peak memory grew {grown_mib} MiB"
+    );
+
+    // A key that reads like a line number is quoted as written.
+    let odd = cluster.dir.path().join("odd.yaml");
+    let controlplane =
+        std::fs::read_to_string(cluster.dir.path().join("controlplane.yaml")).unwrap();
+    std::fs::write(
+        &odd,
+        format!("{controlplane}\n---\napiVersion: v1alpha1\nkind: HostnameConfig\n\"line 18446744073709551615\": x\n"),
+    )
+    .unwrap();
+    let err = tests::failure(insecure(&[
+        "apply-config",
+        "--insecure",
+        "-f",
+        odd.to_str().unwrap(),
+    ]));
+    assert!(err.contains("code = InvalidArgument"), "{err}");
+    assert!(err.contains("line 18446744073709551615"), "{err}");
+
+    // Still answering; readers may read versions and the kernel log, not files.
+    success(insecure(&["version", "--insecure"]));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (dmesg, read) = runtime.block_on(async {
+        let endpoint = apiclient::Endpoint::parse(&ip).unwrap();
+        let client = apiclient::Client::insecure(&endpoint).await.unwrap();
+        let mut machine = client.machine();
+        let dmesg = machine
+            .dmesg(proto::machine::DmesgRequest::default())
+            .await
+            .map(|_| ());
+        let read = match machine
+            .read(proto::machine::ReadRequest {
+                path: "/proc/cmdline".into(),
+            })
+            .await
+        {
+            Ok(mut stream) => stream.get_mut().message().await.map(|_| ()),
+            Err(status) => Err(status),
+        };
+        (dmesg, read)
+    });
+    dmesg.unwrap();
+    assert_eq!(
+        read.unwrap_err().code(),
+        tonic::Code::PermissionDenied,
+        "Read without a certificate"
+    );
+    assert!(cluster.nodes[1].persisted_config().is_empty());
 }

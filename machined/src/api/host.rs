@@ -58,13 +58,14 @@ pub(super) async fn on_host<T: Send + 'static>(
     let host = machine.host.clone();
     match tokio::task::spawn_blocking(move || query(&host)).await {
         Ok(result) => Ok(result?),
-        Err(error) => match error.try_into_panic() {
-            // A panic in the query is a bug: let it surface as one.
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(_) => Err(MachinedError::FailedPrecondition(
-                "reading host data: cancelled because machined is shutting down".to_owned(),
-            )),
-        },
+        // A panic in the query is a bug: the hook logged it; the caller gets an error and
+        // machined goes on.
+        Err(error) if error.is_panic() => {
+            Err(MachinedError::Internal("reading host data failed".into()))
+        }
+        Err(_) => Err(MachinedError::FailedPrecondition(
+            "reading host data: cancelled because machined is shutting down".to_owned(),
+        )),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Tracing set-up shared by every talos-rs daemon, so that all of them log alike: one line per
 //! event to stderr (machined captures it per service), level from `RUST_LOG` (default `info`),
-//! and one start-up line naming the daemon and its version.
+//! and one start-up line naming the daemon and its version. A panic is logged as an error
+//! event before it unwinds: the daemons are built to unwind, so a panic in a request ends that
+//! request's task and the daemon goes on, and the log says where it happened.
 
 use tracing_subscriber::EnvFilter;
 
@@ -13,5 +15,18 @@ pub fn init(name: &str, version: &str) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+    std::panic::set_hook(Box::new(|panic| {
+        let location = panic
+            .location()
+            .map(|at| format!("{}:{}", at.file(), at.line()))
+            .unwrap_or_default();
+        let payload = panic.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        tracing::error!(%location, "panic: {message}");
+    }));
     tracing::info!(daemon = name, version, "starting");
 }
