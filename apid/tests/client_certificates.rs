@@ -100,11 +100,7 @@ async fn only_client_auth_certificates_from_accepted_cas_get_in() {
     let both = Identity {
         crt: pki
             .authority
-            .sign_csr(
-                &csr,
-                pki::CsrPolicy::AsRequested,
-                pki::Validity::from_now(pki::CLIENT_CERTIFICATE_TTL),
-            )
+            .sign_csr(&csr, pki::Validity::from_now(pki::CLIENT_CERTIFICATE_TTL))
             .expect("signed"),
         key: key.to_pem(),
     };

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::certificates::{NodeTls, TRUSTD_PORT, TlsInputs};
 use crate::error::MachinedError;
+use crate::etcd;
 use crate::events::EventBus;
 use crate::machine::Machine;
 use crate::services::{
@@ -27,6 +28,11 @@ use crate::time_sync;
 /// First and longest pause between attempts to issue certificates.
 const RETRY_INITIAL: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// How often a control plane looks at etcd's members (trustd protects their addresses), and
+/// how long one look may take.
+const MEMBERS_PERIOD: Duration = Duration::from_secs(30);
+const MEMBERS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Memory limit of apid's and trustd's containers (each uses under 10 MiB).
 const API_SERVICE_MEMORY: u64 = 64 << 20;
@@ -53,13 +59,27 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
     let mut changes = machine.config.subscribe();
     let mut applied: Option<Applied> = None;
     let mut retry = RETRY_INITIAL;
+    let mut control_planes = Vec::new();
     loop {
         let config = changes.borrow_and_update().clone();
-        let inputs = TlsInputs::new(
+        let mut inputs = TlsInputs::new(
             machine.hostname(),
             vec![machine.address()],
             config.as_deref(),
         );
+        let control_plane = inputs
+            .trust
+            .as_ref()
+            .is_some_and(|trust| trust.machine_type.is_control_plane());
+        if control_plane {
+            // The members come and go; a failed look keeps what was known.
+            if let Ok(Ok(members)) =
+                tokio::time::timeout(MEMBERS_TIMEOUT, etcd::member_addresses(&machine)).await
+            {
+                control_planes = members;
+            }
+            inputs.control_planes = control_planes.clone();
+        }
         let changed = applied.as_ref().is_none_or(|a| a.inputs != inputs);
         let mut wake = applied.as_ref().map(|a| a.renew_at);
         if changed || wake.is_some_and(|at| Instant::now() >= at) {
@@ -91,6 +111,10 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
                     retry = (retry * 2).min(RETRY_MAX);
                 }
             }
+        }
+        if control_plane {
+            let look = Instant::now() + MEMBERS_PERIOD;
+            wake = Some(wake.map_or(look, |at| at.min(look)));
         }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
@@ -213,10 +237,6 @@ fn trustd_spec(machine: &Machine, programs: &ApiServices) -> ServiceSpec {
         machine.layout.trustd_tls_dir().display().to_string(),
         "--certificate-ttl-seconds".to_string(),
         programs.certificate_ttl.as_secs().max(1).to_string(),
-        "--protected-name".to_string(),
-        machine.hostname(),
-        "--protected-name".to_string(),
-        machine.address().to_string(),
     ];
     machine.system_service(ServiceSpec {
         args,

@@ -37,6 +37,9 @@ pub struct TlsInputs {
     pub addresses: Vec<IpAddr>,
     /// The trust settings of the active config; `None` in maintenance.
     pub trust: Option<Trust>,
+    /// Every control plane's address (etcd's members), as far as known: names trustd keeps
+    /// joining nodes from claiming.
+    pub control_planes: Vec<IpAddr>,
 }
 
 /// The parts of a config the node's certificates depend on.
@@ -105,6 +108,7 @@ pub struct TrustdTls {
     accepted_cas: String,
     server: PemCertificateAndKey,
     token: String,
+    protected_names: String,
 }
 
 /// One issue of the node's certificates.
@@ -131,6 +135,7 @@ impl TlsInputs {
             hostname,
             addresses,
             trust: config.and_then(Trust::from_config),
+            control_planes: Vec::new(),
         }
     }
 
@@ -190,11 +195,29 @@ impl TlsInputs {
             accepted_cas: trust.accepted_cas(),
             server: authority.issue_server_certificate(&self.hostname, &names, validity)?,
             token: trust.token.clone(),
+            protected_names: self.protected_names(trust, &names),
         };
         Ok(NodeTls {
             apid,
             trustd: Some(trustd),
         })
+    }
+
+    /// What no joining node may have in its certificate: this control plane's own names
+    /// (hostname, addresses, `machine.certSANs`), the control-plane endpoint's host and every
+    /// other control plane's address. One per line, sorted.
+    fn protected_names(&self, trust: &Trust, own: &SubjectAltNames) -> String {
+        let mut names: Vec<String> = own
+            .dns_names
+            .iter()
+            .cloned()
+            .chain(own.ip_addresses.iter().map(IpAddr::to_string))
+            .chain(trust.control_plane_host.iter().cloned())
+            .chain(self.control_planes.iter().map(IpAddr::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        names.iter().map(|name| format!("{name}\n")).collect()
     }
 
     /// Has a control plane's trustd sign a new key's request for apid's serving certificate.
@@ -309,6 +332,7 @@ impl TrustdTls {
                 ("server.crt", Some(server_crt), 0o644),
                 ("server.key", Some(server_key), 0o600),
                 ("token", Some(&self.token), 0o600),
+                ("protected-names", Some(&self.protected_names), 0o644),
             ],
         )
     }

@@ -9,8 +9,12 @@
 //! [`material`]); SIGHUP re-reads it, so rotated serving certificates apply to new connections
 //! while open ones carry on.
 //!
-//! Limits: no rate limiting; the peer address is logged, not matched against the request (as
-//! upstream).
+//! What a node may not claim, beyond a CA, roles and client authentication, is listed in the
+//! directory's `protected-names` (the control planes' names and addresses, `machine.certSANs`,
+//! the endpoint's host); the signed certificate carries exactly the names that were checked.
+//!
+//! Limits: no rate limiting; the peer address is logged, not matched against the request (a
+//! node may have addresses other than the one it connects from).
 
 mod error;
 pub mod material;
@@ -27,7 +31,6 @@ use proto::securityapi::security_service_server::SecurityServiceServer;
 use tokio::signal::unix::{SignalKind, signal};
 
 pub use error::TrustdError;
-pub use policy::NodePolicy;
 
 /// How trustd is run.
 #[derive(Clone, Debug, clap::Parser)]
@@ -39,15 +42,13 @@ pub struct Config {
     /// Address to listen on
     #[arg(long, default_value = "0.0.0.0:50001")]
     pub listen: SocketAddr,
-    /// Directory with ca.crt/ca.key (issuing CA), accepted-cas.crt, server.crt/server.key, token
+    /// Directory with ca.crt/ca.key (issuing CA), accepted-cas.crt, server.crt/server.key, token,
+    /// protected-names
     #[arg(long)]
     pub tls_dir: PathBuf,
     /// Lifetime of the certificates trustd signs, in seconds
     #[arg(long, default_value_t = 24 * 3600)]
     pub certificate_ttl_seconds: u64,
-    /// A name or address of this control plane that no joining node may claim (repeatable)
-    #[arg(long = "protected-name")]
-    pub protected_names: Vec<String>,
 }
 
 /// How long a stop waits for open connections to finish.
@@ -71,7 +72,6 @@ pub async fn run(config: Config) -> Result<(), TrustdError> {
     tracing::info!(address = %config.listen, "listening");
     let service = service::Signer::new(
         Arc::clone(&state),
-        NodePolicy::new(&config.protected_names),
         Duration::from_secs(config.certificate_ttl_seconds),
     );
     let reloads = {

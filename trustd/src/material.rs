@@ -6,6 +6,7 @@
 //! | `accepted-cas.crt` | every accepted CA (PEM bundle), returned to callers as `ca` |
 //! | `server.crt`, `server.key` | trustd's own serving certificate |
 //! | `token` | the machine token callers must present |
+//! | `protected-names` | names and addresses no joining node may claim, one per line |
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -16,6 +17,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::TrustdError;
+use crate::policy::NodePolicy;
 
 pub const ISSUER_CERTIFICATE: &str = "ca.crt";
 pub const ISSUER_KEY: &str = "ca.key";
@@ -23,6 +25,7 @@ pub const ACCEPTED_CAS: &str = "accepted-cas.crt";
 pub const SERVER_CERTIFICATE: &str = "server.crt";
 pub const SERVER_KEY: &str = "server.key";
 pub const TOKEN: &str = "token";
+pub const PROTECTED_NAMES: &str = "protected-names";
 
 /// One reading of the TLS directory.
 #[derive(Debug)]
@@ -31,6 +34,7 @@ pub(crate) struct Material {
     pub accepted_cas: String,
     pub token_digest: ring::digest::Digest,
     pub server: Arc<ServerConfig>,
+    pub policy: NodePolicy,
 }
 
 impl Material {
@@ -75,7 +79,14 @@ impl Material {
             .with_single_cert(chain, key)
             .map_err(tls_error)?;
         server.alpn_protocols = vec![b"h2".to_vec()];
+        let protected: Vec<String> = text(PROTECTED_NAMES)?
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(String::from)
+            .collect();
         Ok(Material {
+            policy: NodePolicy::new(&protected),
             authority,
             accepted_cas: text(ACCEPTED_CAS)?,
             token_digest: ring::digest::digest(&ring::digest::SHA256, token.as_bytes()),

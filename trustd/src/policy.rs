@@ -6,8 +6,8 @@ use pki::{ExtendedKeyUsage, RequestedCertificate};
 
 /// Checks on certificate requests. A request is refused when it asks to be a CA, carries roles
 /// (Subject Organization), asks for client authentication, names no host at all, uses a wildcard
-/// DNS name, or claims a name or address of this control plane (except 127.0.0.1 and ::1, which
-/// every node's apid certificate carries).
+/// DNS name, or claims a protected name or address: the control planes', `machine.certSANs`, the
+/// endpoint's host (except 127.0.0.1 and ::1, which every node's apid certificate carries).
 #[derive(Clone, Debug, Default)]
 pub struct NodePolicy {
     protected_names: Vec<String>,
@@ -15,7 +15,7 @@ pub struct NodePolicy {
 }
 
 impl NodePolicy {
-    /// A policy protecting `names` (host names or IP addresses of this control plane).
+    /// A policy protecting `names` (host names or IP addresses).
     pub fn new(names: &[String]) -> Self {
         let mut policy = NodePolicy::default();
         for name in names {
@@ -61,14 +61,14 @@ impl NodePolicy {
             .iter()
             .find(|n| self.protected_names.contains(&n.to_ascii_lowercase()))
         {
-            return Err(format!("name {name:?} belongs to this control plane"));
+            return Err(format!("name {name:?} belongs to the control plane"));
         }
         if let Some(ip) = sans
             .ip_addresses
             .iter()
             .find(|ip| self.protected_addresses.contains(ip))
         {
-            return Err(format!("address {ip} belongs to this control plane"));
+            return Err(format!("address {ip} belongs to the control plane"));
         }
         Ok(())
     }
@@ -125,7 +125,7 @@ mod tests {
             (request(&["*.example"], &[]), "wildcard"),
             (
                 request(&["CP-1"], &[]),
-                "\"CP-1\" belongs to this control plane",
+                "\"CP-1\" belongs to the control plane",
             ),
             (request(&[], &["10.5.0.2"]), "10.5.0.2 belongs"),
         ];

@@ -3,14 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pki::{CsrPolicy, RequestedCertificate, Validity};
+use pki::{RequestedCertificate, Validity};
 use proto::securityapi::security_service_server::SecurityService;
 use proto::securityapi::{CertificateRequest, CertificateResponse};
 use tonic::{Request, Response, Status};
 
 use crate::error::TrustdError;
 use crate::material::{Material, Reloadable};
-use crate::policy::NodePolicy;
 
 /// The metadata key carrying the machine token.
 const TOKEN_METADATA: &str = "token";
@@ -19,17 +18,12 @@ const TOKEN_METADATA: &str = "token";
 #[derive(Debug)]
 pub(crate) struct Signer {
     material: Arc<Reloadable>,
-    policy: NodePolicy,
     ttl: Duration,
 }
 
 impl Signer {
-    pub fn new(material: Arc<Reloadable>, policy: NodePolicy, ttl: Duration) -> Self {
-        Signer {
-            material,
-            policy,
-            ttl,
-        }
+    pub fn new(material: Arc<Reloadable>, ttl: Duration) -> Self {
+        Signer { material, ttl }
     }
 
     fn sign(&self, material: &Material, csr: &[u8]) -> Result<(String, String), TrustdError> {
@@ -39,13 +33,14 @@ impl Signer {
             })
         })?;
         let requested = RequestedCertificate::from_pem(csr).map_err(TrustdError::MalformedCsr)?;
-        self.policy
+        material
+            .policy
             .check(&requested)
             .map_err(TrustdError::Refused)?;
         let ttl = time::Duration::try_from(self.ttl).unwrap_or(pki::SERVER_CERTIFICATE_TTL);
         let certificate = material
             .authority
-            .sign_csr(csr, CsrPolicy::ServerOnly, Validity::from_now(ttl))
+            .sign_server_request(csr, &requested.request, Validity::from_now(ttl))
             .map_err(TrustdError::Signing)?;
         let name = requested.request.common_name.unwrap_or_default();
         Ok((certificate, name))

@@ -63,17 +63,12 @@ fn start(ip: [u8; 4]) -> Trustd {
     write(dir.path(), "ca.key", ca.key.as_deref().unwrap());
     write(dir.path(), "accepted-cas.crt", ca_crt);
     write(dir.path(), "token", TOKEN);
+    write(dir.path(), "protected-names", &format!("{ip}\ncp-1\n"));
     write_serving_certificate(dir.path(), &ca, ip);
     let child = Command::new(env!("CARGO_BIN_EXE_trustd"))
         .args(["--listen", &address.to_string(), "--tls-dir"])
         .arg(dir.path())
         .args(["--certificate-ttl-seconds", "60"])
-        .args([
-            "--protected-name",
-            &ip.to_string(),
-            "--protected-name",
-            "cp-1",
-        ])
         .spawn()
         .unwrap();
     let trustd = Trustd {
@@ -254,4 +249,33 @@ async fn sighup_serves_a_new_certificate_to_new_connections() {
         .ask(&csr(node_request("worker-2", "127.51.0.7")), Some(TOKEN))
         .await
         .unwrap();
+
+    // The protected names are reloaded too: a control plane's certSAN and another control
+    // plane's address, learnt later, are refused from then on (an audit finding: any token
+    // holder could get a serving certificate for them and impersonate apid).
+    write(
+        trustd.dir.path(),
+        "protected-names",
+        "127.51.0.6\napi.cluster.example\n127.51.0.8\n",
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let claims = [
+        node_request("api.cluster.example", "127.51.0.7"),
+        node_request("worker-2", "127.51.0.8"),
+    ];
+    for claim in claims {
+        let request = csr(claim);
+        loop {
+            match trustd.ask(&request, Some(TOKEN)).await {
+                Err(refused) => {
+                    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+                    assert!(refused.message().contains("belongs to the control plane"));
+                    break;
+                }
+                Ok(_) => assert!(Instant::now() < deadline, "still signed after SIGHUP"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

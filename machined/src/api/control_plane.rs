@@ -8,21 +8,8 @@ use proto::machine::*;
 use tonic::codegen::BoxStream;
 
 use crate::error::MachinedError;
-use crate::etcd::{self, CLIENT_PORT, EtcdPki};
+use crate::etcd;
 use crate::machine::Machine;
-
-/// A client of this node's etcd member.
-async fn local(machine: &Machine) -> Result<(etcd_client::Client, String), MachinedError> {
-    let pki = EtcdPki::new(machine.layout.root().join("system/secrets/etcd"));
-    if !pki.ca().exists() {
-        return Err(MachinedError::FailedPrecondition(
-            "etcd is not running on this node: not a control plane, or not started yet".into(),
-        ));
-    }
-    let url = etcd::url(machine.address(), CLIENT_PORT);
-    let client = etcd::connect(&pki, std::slice::from_ref(&url)).await?;
-    Ok((client, url))
-}
 
 pub async fn bootstrap(machine: &Machine) -> Result<BootstrapResponse, MachinedError> {
     machine.etcd.bootstrap().await?;
@@ -32,7 +19,7 @@ pub async fn bootstrap(machine: &Machine) -> Result<BootstrapResponse, MachinedE
 }
 
 pub async fn member_list(machine: &Machine) -> Result<EtcdMemberListResponse, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     let list = client
         .member_list()
         .await
@@ -58,7 +45,7 @@ pub async fn member_list(machine: &Machine) -> Result<EtcdMemberListResponse, Ma
 }
 
 pub async fn status(machine: &Machine) -> Result<EtcdStatusResponse, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     let status = client
         .status()
         .await
@@ -87,7 +74,7 @@ pub async fn remove_member(
     machine: &Machine,
     request: EtcdRemoveMemberByIdRequest,
 ) -> Result<EtcdRemoveMemberByIdResponse, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     let list = client
         .member_list()
         .await
@@ -110,7 +97,7 @@ pub async fn remove_member(
 /// Removes this node's member from the cluster, stops etcd and clears its data, so that the
 /// node joins again as a new member after a reboot.
 pub async fn leave(machine: &Machine) -> Result<EtcdLeaveClusterResponse, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     let own = client
         .status()
         .await
@@ -138,7 +125,7 @@ pub async fn leave(machine: &Machine) -> Result<EtcdLeaveClusterResponse, Machin
 pub async fn forfeit_leadership(
     machine: &Machine,
 ) -> Result<EtcdForfeitLeadershipResponse, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     let error = |e| etcd::etcd_error(&url, e);
     let status = client.status().await.map_err(error)?;
     let own = status.header().map(|h| h.member_id()).unwrap_or_default();
@@ -178,7 +165,7 @@ fn member_alarms(response: &etcd_client::AlarmResponse) -> Vec<EtcdMemberAlarm> 
 }
 
 pub async fn alarm_list(machine: &Machine) -> Result<EtcdAlarmListResponse, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     let alarms = client
         .alarm(AlarmAction::Get, AlarmType::None, None)
         .await
@@ -192,7 +179,7 @@ pub async fn alarm_list(machine: &Machine) -> Result<EtcdAlarmListResponse, Mach
 }
 
 pub async fn alarm_disarm(machine: &Machine) -> Result<EtcdAlarmDisarmResponse, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     let alarms = client
         .alarm(AlarmAction::Deactivate, AlarmType::None, None)
         .await
@@ -206,7 +193,7 @@ pub async fn alarm_disarm(machine: &Machine) -> Result<EtcdAlarmDisarmResponse, 
 }
 
 pub async fn defragment(machine: &Machine) -> Result<EtcdDefragmentResponse, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     client
         .defragment()
         .await
@@ -218,7 +205,7 @@ pub async fn defragment(machine: &Machine) -> Result<EtcdDefragmentResponse, Mac
 
 /// The member's snapshot, streamed as it arrives.
 pub async fn snapshot(machine: &Machine) -> Result<BoxStream<Data>, MachinedError> {
-    let (mut client, url) = local(machine).await?;
+    let (mut client, url) = etcd::local_client(machine).await?;
     let stream = client
         .snapshot()
         .await

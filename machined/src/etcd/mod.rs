@@ -31,6 +31,47 @@ pub const PEER_PORT: u16 = 2380;
 /// Pause between looks for an existing cluster, and between promotion attempts.
 const DISCOVERY_PERIOD: Duration = Duration::from_secs(2);
 
+/// A client of this node's etcd member (its client URL, with the admin certificate machined
+/// issued); FailedPrecondition where the node has no etcd PKI (not a control plane, or etcd not
+/// started yet).
+pub async fn local_client(
+    machine: &Machine,
+) -> Result<(etcd_client::Client, String), MachinedError> {
+    let pki = EtcdPki::new(machine.layout.root().join("system/secrets/etcd"));
+    if !pki.ca().exists() {
+        return Err(MachinedError::FailedPrecondition(
+            "etcd is not running on this node: not a control plane, or not started yet".into(),
+        ));
+    }
+    let url = url(machine.address(), CLIENT_PORT);
+    let client = connect(&pki, std::slice::from_ref(&url)).await?;
+    Ok((client, url))
+}
+
+/// The addresses of the etcd members' peer URLs: every control plane of the cluster, sorted.
+pub async fn member_addresses(machine: &Machine) -> Result<Vec<IpAddr>, MachinedError> {
+    let (mut client, url) = local_client(machine).await?;
+    let list = client
+        .member_list()
+        .await
+        .map_err(|e| etcd_error(&url, e))?;
+    let mut addresses: Vec<IpAddr> = list
+        .members()
+        .iter()
+        .flat_map(|member| member.peer_urls())
+        .filter_map(|peer| {
+            let host = url::Url::parse(peer).ok()?.host_str()?.to_string();
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    Ok(addresses)
+}
+
 /// A request to the etcd task.
 type Reply = oneshot::Sender<Result<(), MachinedError>>;
 

@@ -97,17 +97,6 @@ pub struct LeafCertificate<'a> {
     pub key_encipherment: bool,
 }
 
-/// How [`CertificateAuthority::sign_csr`] treats a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CsrPolicy {
-    /// `talosctl gen crt`: the subject and every requested extension are kept, except that
-    /// the result is never a CA (BasicConstraints is replaced, key identifiers are rewritten).
-    AsRequested,
-    /// trustd: a server certificate whatever was asked: KeyUsage DigitalSignature,
-    /// ExtendedKeyUsage ServerAuth only, the requested SANs, and no Subject Organization.
-    ServerOnly,
-}
-
 /// What a certificate signing request asks for, read after checking its self-signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestedCertificate {
@@ -139,10 +128,29 @@ impl RequestedCertificate {
             },
             is_ca: false,
         };
-        let Some(extensions) = csr.requested_extensions() else {
+        let mut extension_requests = info
+            .iter_attributes()
+            .filter_map(|attribute| match attribute.parsed_attribute() {
+                ParsedCriAttribute::ExtensionRequest(request) => Some(&request.extensions),
+                _ => None,
+            });
+        let Some(extensions) = extension_requests.next() else {
             return Ok(requested);
         };
+        if extension_requests.next().is_some() {
+            return Err(invalid("it carries more than one extension request".into()));
+        }
+        let mut oids = Vec::with_capacity(extensions.len());
         for extension in extensions {
+            if oids.contains(&&extension.oid) {
+                return Err(invalid(format!(
+                    "it requests extension {} twice",
+                    extension.oid
+                )));
+            }
+            oids.push(&extension.oid);
+        }
+        for extension in extensions.iter().map(|e| e.parsed_extension()) {
             match extension {
                 ParsedExtension::BasicConstraints(constraints) => {
                     requested.is_ca |= constraints.ca;
@@ -155,11 +163,24 @@ impl RequestedCertificate {
                     let sans = &mut requested.request.subject_alt_names;
                     for name in &names.general_names {
                         match name {
-                            GeneralName::DNSName(dns) => sans.dns_names.push(dns.to_string()),
+                            GeneralName::DNSName(dns) => {
+                                if sans.dns_names.iter().any(|n| n.eq_ignore_ascii_case(dns)) {
+                                    return Err(invalid(format!(
+                                        "it names {dns:?} twice as a subject alternative name"
+                                    )));
+                                }
+                                sans.dns_names.push(dns.to_string());
+                            }
                             GeneralName::IPAddress(bytes) => {
-                                sans.ip_addresses.push(ip_from_bytes(bytes).ok_or_else(|| {
+                                let ip = ip_from_bytes(bytes).ok_or_else(|| {
                                     invalid(format!("IP SAN of {} bytes", bytes.len()))
-                                })?)
+                                })?;
+                                if sans.ip_addresses.contains(&ip) {
+                                    return Err(invalid(format!(
+                                        "it names {ip} twice as a subject alternative name"
+                                    )));
+                                }
+                                sans.ip_addresses.push(ip);
                             }
                             other => {
                                 return Err(invalid(format!(
@@ -217,7 +238,7 @@ pub fn generate_csr(key: &PrivateKey, request: &CertificateRequest) -> Result<St
         extensions.push(Extension::extended_key_usage(&request.extended_key_usages)?);
     }
     extensions.extend(Extension::subject_alt_name(&request.subject_alt_names)?);
-    let der = x509_der::sign_request(&subject, key, &extensions)?;
+    let der = x509_der::sign_request(&subject, key, &[&extensions])?;
     Ok(encode_pem("CERTIFICATE REQUEST", der))
 }
 
@@ -306,54 +327,58 @@ impl CertificateAuthority {
     }
 
     /// Signs a PEM certificate signing request (label `CERTIFICATE REQUEST`) after checking
-    /// its self-signature; returns the certificate PEM.
-    pub fn sign_csr(
-        &self,
-        csr_pem: &str,
-        policy: CsrPolicy,
-        validity: Validity,
-    ) -> Result<String, PkiError> {
-        let invalid = |reason: String| PkiError::InvalidCsr { reason };
+    /// its self-signature, as `talosctl gen crt` does: the subject and every requested extension
+    /// are kept, except that the result is never a CA (BasicConstraints is replaced, key
+    /// identifiers are rewritten). Returns the certificate PEM.
+    pub fn sign_csr(&self, csr_pem: &str, validity: Validity) -> Result<String, PkiError> {
         let der = csr_der(csr_pem)?;
         let csr = parse_csr(&der)?;
         let info = &csr.certification_request_info;
-
-        let requested = info
+        let replaced = [
+            x509_der::OID_BASIC_CONSTRAINTS,
+            x509_der::OID_SUBJECT_KEY_IDENTIFIER,
+            x509_der::OID_AUTHORITY_KEY_IDENTIFIER,
+        ];
+        let kept = info
             .iter_attributes()
             .filter_map(|attribute| match attribute.parsed_attribute() {
                 ParsedCriAttribute::ExtensionRequest(request) => Some(&request.extensions),
                 _ => None,
             })
-            .flatten();
-        let (subject, extensions) = match policy {
-            CsrPolicy::AsRequested => {
-                let replaced = [
-                    x509_der::OID_BASIC_CONSTRAINTS,
-                    x509_der::OID_SUBJECT_KEY_IDENTIFIER,
-                    x509_der::OID_AUTHORITY_KEY_IDENTIFIER,
-                ];
-                let kept = requested
-                    .map(|e| (oid_arcs(&e.oid), e))
-                    .filter(|(oid, _)| !replaced.contains(&oid.as_slice()))
-                    .map(|(oid, e)| Extension::raw(oid, e.critical, e.value.to_vec()))
-                    .collect();
-                (info.subject.as_raw().to_vec(), kept)
-            }
-            CsrPolicy::ServerOnly => {
-                let mut extensions = vec![
-                    Extension::key_usage(&[KeyUsageBit::DigitalSignature]),
-                    Extension::extended_key_usage(&[ExtendedKeyUsage::ServerAuth])?,
-                ];
-                extensions.extend(
-                    requested
-                        .filter(|e| oid_arcs(&e.oid) == x509_der::OID_SUBJECT_ALT_NAME)
-                        .map(|e| Extension::raw(oid_arcs(&e.oid), e.critical, e.value.to_vec())),
-                );
-                let subject = x509_der::name_without_organization(info.subject.as_raw())
-                    .map_err(|e| invalid(format!("malformed subject name ({e})")))?;
-                (subject, extensions)
-            }
-        };
+            .flatten()
+            .map(|e| (oid_arcs(&e.oid), e))
+            .filter(|(oid, _)| !replaced.contains(&oid.as_slice()))
+            .map(|(oid, e)| Extension::raw(oid, e.critical, e.value.to_vec()))
+            .collect();
+        self.sign(
+            info.subject.as_raw(),
+            info.subject_pki.raw,
+            &info.subject_pki.subject_public_key.data,
+            validity,
+            kept,
+        )
+    }
+
+    /// trustd's signing: a server certificate for the key of `csr_pem` (its self-signature
+    /// checked) with exactly what `checked` says, whatever else the request carries: the
+    /// common name, the subject alternative names, KeyUsage DigitalSignature and
+    /// ExtendedKeyUsage ServerAuth. `checked` is what the caller read from the same request
+    /// ([`RequestedCertificate::from_pem`]) and vetted.
+    pub fn sign_server_request(
+        &self,
+        csr_pem: &str,
+        checked: &CertificateRequest,
+        validity: Validity,
+    ) -> Result<String, PkiError> {
+        let der = csr_der(csr_pem)?;
+        let csr = parse_csr(&der)?;
+        let info = &csr.certification_request_info;
+        let mut extensions = vec![
+            Extension::key_usage(&[KeyUsageBit::DigitalSignature]),
+            Extension::extended_key_usage(&[ExtendedKeyUsage::ServerAuth])?,
+        ];
+        extensions.extend(Extension::subject_alt_name(&checked.subject_alt_names)?);
+        let subject = x509_der::name(checked.common_name.as_deref(), &[]);
         self.sign(
             &subject,
             info.subject_pki.raw,
@@ -407,5 +432,77 @@ impl CertificateAuthority {
             &self.key,
         )?;
         Ok(encode_pem("CERTIFICATE", der))
+    }
+}
+
+#[cfg(test)]
+mod csr_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn san(dns: &[&str], ips: &[&str]) -> Extension {
+        Extension::subject_alt_name(&SubjectAltNames {
+            dns_names: dns.iter().map(|n| n.to_string()).collect(),
+            ip_addresses: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+        })
+        .unwrap()
+        .unwrap()
+    }
+
+    fn csr(extension_requests: &[&[Extension]]) -> String {
+        let key = PrivateKey::generate_ed25519().unwrap();
+        let subject = x509_der::name(Some("worker-1"), &[]);
+        encode_pem(
+            "CERTIFICATE REQUEST",
+            x509_der::sign_request(&subject, &key, extension_requests).unwrap(),
+        )
+    }
+
+    fn refusal(csr: &str) -> String {
+        match RequestedCertificate::from_pem(csr) {
+            Err(PkiError::InvalidCsr { reason }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_second_extension_request_is_refused() {
+        // The signer used to copy SANs from every extension request, the check saw the first.
+        let checked = [san(&["worker-1"], &["10.5.0.3"])];
+        let smuggled = [san(&["controlplane-1"], &["10.5.0.2"])];
+        let reason = refusal(&csr(&[&checked, &smuggled]));
+        assert!(
+            reason.contains("more than one extension request"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn repeated_extensions_and_names_are_refused() {
+        let reason = refusal(&csr(&[&[san(&["a"], &[]), san(&["b"], &[])]]));
+        assert!(reason.contains("twice"), "{reason}");
+        let reason = refusal(&csr(&[&[san(&["a", "A"], &[])]]));
+        assert!(reason.contains("\"A\" twice"), "{reason}");
+        let reason = refusal(&csr(&[&[san(&[], &["10.5.0.3", "10.5.0.3"])]]));
+        assert!(reason.contains("10.5.0.3 twice"), "{reason}");
+    }
+
+    #[test]
+    fn a_server_certificate_carries_exactly_the_checked_names() {
+        let pair = crate::generate_ca(crate::CaKind::Talos, Validity::from_now(CA_TTL)).unwrap();
+        let ca = CertificateAuthority::from_pair(&pair).unwrap();
+        let csr = csr(&[&[san(&["worker-1"], &["10.5.0.3"])]]);
+        let requested = RequestedCertificate::from_pem(&csr).unwrap();
+        let mut checked = requested.request.clone();
+        checked.subject_alt_names.dns_names.clear();
+        let signed = ca
+            .sign_server_request(&csr, &checked, Validity::from_now(SERVER_CERTIFICATE_TTL))
+            .unwrap();
+        let info = crate::CertificateInfo::from_pem(&signed).unwrap();
+        assert!(info.dns_names.is_empty(), "{:?}", info.dns_names);
+        assert_eq!(info.ip_addresses, ["10.5.0.3".parse::<IpAddr>().unwrap()]);
+        assert_eq!(info.extended_key_usages, [ExtendedKeyUsage::ServerAuth]);
+        assert_eq!(info.common_name.as_deref(), Some("worker-1"));
     }
 }

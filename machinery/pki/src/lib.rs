@@ -37,8 +37,8 @@ pub use bundle::{BundleCertificates, ClusterIdentity, ClusterSecrets, SecretsBun
 pub use error::PkiError;
 pub use inspect::{CertificateInfo, verify_pair, verify_signed_by};
 pub use issue::{
-    CA_TTL, CLIENT_CERTIFICATE_TTL, CertificateRequest, CsrPolicy, LeafCertificate,
-    RequestedCertificate, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_csr,
+    CA_TTL, CLIENT_CERTIFICATE_TTL, CertificateRequest, LeafCertificate, RequestedCertificate,
+    SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_csr,
 };
 pub use keys::{KeyAlgorithm, PrivateKey};
 pub use tokens::{check_secret, check_token, generate_secret, generate_token};

@@ -204,44 +204,6 @@ fn is_printable(c: char) -> bool {
     c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c)
 }
 
-/// The same distinguished name without its Organization attributes (trustd's rule: a signed
-/// server certificate can never carry roles).
-pub(crate) fn name_without_organization(name: &[u8]) -> Result<Vec<u8>, yasna::ASN1Error> {
-    let rdns: Vec<Vec<Vec<u8>>> = yasna::parse_ber(name, |r| {
-        r.collect_sequence_of(|r| r.collect_set_of(|r| r.read_der()))
-    })?;
-    let mut kept = Vec::new();
-    for rdn in rdns {
-        let mut attributes = Vec::new();
-        for attribute in rdn {
-            let oid = yasna::parse_der(&attribute, |r| {
-                r.read_sequence(|r| {
-                    let oid = r.next().read_oid()?;
-                    r.next().read_der()?;
-                    Ok(oid)
-                })
-            })?;
-            if oid.components().as_slice() != OID_ORGANIZATION {
-                attributes.push(attribute);
-            }
-        }
-        if !attributes.is_empty() {
-            kept.push(attributes);
-        }
-    }
-    Ok(yasna::construct_der(|w| {
-        w.write_sequence(|w| {
-            for attributes in &kept {
-                w.next().write_set_of(|w| {
-                    for attribute in attributes {
-                        w.next().write_der(attribute);
-                    }
-                })
-            }
-        })
-    }))
-}
-
 /// What goes into a certificate besides the serial and the signature.
 #[derive(Debug)]
 pub(crate) struct CertificateFields<'a> {
@@ -298,10 +260,12 @@ pub(crate) fn sign_certificate(
 }
 
 /// A PKCS#10 certificate request (DER) for `key`, asking for `extensions`.
+/// A PKCS#10 request: one ExtensionRequest attribute per non-empty item of `extension_requests`
+/// (a well-formed request has at most one; tests make others).
 pub(crate) fn sign_request(
     subject: &[u8],
     key: &PrivateKey,
-    extensions: &[Extension],
+    extension_requests: &[&[Extension]],
 ) -> Result<Vec<u8>, PkiError> {
     let info = yasna::construct_der(|w| {
         w.write_sequence(|w| {
@@ -310,20 +274,19 @@ pub(crate) fn sign_request(
             w.next().write_der(&key.subject_public_key_info());
             w.next().write_tagged_implicit(Tag::context(0), |w| {
                 w.write_set_of(|w| {
-                    if extensions.is_empty() {
-                        return;
+                    for extensions in extension_requests.iter().filter(|e| !e.is_empty()) {
+                        w.next().write_sequence(|w| {
+                            w.next()
+                                .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
+                            w.next().write_set(|w| {
+                                w.next().write_sequence(|w| {
+                                    for extension in *extensions {
+                                        extension.write(w.next());
+                                    }
+                                })
+                            });
+                        })
                     }
-                    w.next().write_sequence(|w| {
-                        w.next()
-                            .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
-                        w.next().write_set(|w| {
-                            w.next().write_sequence(|w| {
-                                for extension in extensions {
-                                    extension.write(w.next());
-                                }
-                            })
-                        });
-                    })
                 })
             });
         })

@@ -4,9 +4,9 @@ use std::net::IpAddr;
 
 use pki::{
     CA_TTL, CLIENT_CERTIFICATE_TTL, CaKind, CertificateAuthority, CertificateInfo,
-    CertificateRequest, CsrPolicy, ExtendedKeyUsage, KeyAlgorithm, PemCertificateAndKey, PkiError,
-    PrivateKey, RequestedCertificate, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity,
-    generate_ca, generate_csr, verify_pair, verify_signed_by,
+    CertificateRequest, ExtendedKeyUsage, KeyAlgorithm, PemCertificateAndKey, PkiError, PrivateKey,
+    RequestedCertificate, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_ca,
+    generate_csr, verify_pair, verify_signed_by,
 };
 use rcgen::PublicKeyData as _;
 use time::{Duration, OffsetDateTime};
@@ -248,11 +248,7 @@ fn csr_round_trip_keeps_what_was_asked_for() {
     assert_eq!(parsed.public_key.der_bytes(), requester.public_key_raw());
 
     let signed = ca
-        .sign_csr(
-            &csr,
-            CsrPolicy::AsRequested,
-            Validity::from_now(Duration::hours(5)),
-        )
+        .sign_csr(&csr, Validity::from_now(Duration::hours(5)))
         .unwrap();
     verify_signed_by(&signed, crt(&ca_pair)).unwrap();
     verify_pair(&signed, &requester.to_pem(), OffsetDateTime::now_utc()).unwrap();
@@ -307,11 +303,7 @@ fn a_csr_asking_to_be_a_ca_is_signed_as_a_leaf() {
         .pem()
         .unwrap();
     let signed = ca
-        .sign_csr(
-            &csr,
-            CsrPolicy::AsRequested,
-            Validity::from_now(Duration::hours(1)),
-        )
+        .sign_csr(&csr, Validity::from_now(Duration::hours(1)))
         .unwrap();
     let info = CertificateInfo::from_pem(&signed).unwrap();
     assert!(!info.is_ca);
@@ -320,7 +312,7 @@ fn a_csr_asking_to_be_a_ca_is_signed_as_a_leaf() {
 }
 
 #[test]
-fn server_only_policy_strips_roles_and_forces_server_auth() {
+fn server_requests_lose_roles_and_client_auth() {
     let (ca_pair, ca) = talos_ca();
     let requester = PrivateKey::generate_ed25519().unwrap();
     let csr = generate_csr(
@@ -336,14 +328,16 @@ fn server_only_policy_strips_roles_and_forces_server_auth() {
         },
     )
     .unwrap();
+    let requested = RequestedCertificate::from_pem(&csr).unwrap();
     let signed = ca
-        .sign_csr(
+        .sign_server_request(
             &csr,
-            CsrPolicy::ServerOnly,
+            &requested.request,
             Validity::from_now(SERVER_CERTIFICATE_TTL),
         )
         .unwrap();
     verify_signed_by(&signed, crt(&ca_pair)).unwrap();
+    verify_pair(&signed, &requester.to_pem(), OffsetDateTime::now_utc()).unwrap();
     let info = CertificateInfo::from_pem(&signed).unwrap();
     assert!(info.organizations.is_empty(), "{:?}", info.organizations);
     assert_eq!(info.common_name.as_deref(), Some("worker-1"));
@@ -369,22 +363,14 @@ fn a_tampered_csr_is_rejected() {
     der[last] ^= 0x01;
     let tampered = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der));
     let err = ca
-        .sign_csr(
-            &tampered,
-            CsrPolicy::AsRequested,
-            Validity::from_now(Duration::hours(1)),
-        )
+        .sign_csr(&tampered, Validity::from_now(Duration::hours(1)))
         .unwrap_err();
     assert!(
         matches!(&err, PkiError::InvalidCsr { reason } if reason.contains("signature")),
         "{err}"
     );
     let err = ca
-        .sign_csr(
-            crt(&talos_ca().0),
-            CsrPolicy::AsRequested,
-            Validity::from_now(Duration::hours(1)),
-        )
+        .sign_csr(crt(&talos_ca().0), Validity::from_now(Duration::hours(1)))
         .unwrap_err();
     assert!(matches!(err, PkiError::InvalidCsr { .. }), "{err}");
 }

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use pki::{
-    CertificateAuthority, CertificateRequest, CsrPolicy, PrivateKey, SecretsBundle, Validity,
-};
+use pki::{CertificateAuthority, CertificateRequest, PrivateKey, SecretsBundle, Validity};
 
 use crate::output::FileSet;
 
@@ -151,11 +149,7 @@ pub fn run(cmd: GenCommand) -> anyhow::Result<()> {
             let ca = CertificateAuthority::from_pem(&read(&crt_path)?, &read(&key_path)?)
                 .with_context(|| format!("loading CA {}", crt_path.display()))?;
             let crt = ca
-                .sign_csr(
-                    &read(&args.csr)?,
-                    CsrPolicy::AsRequested,
-                    validity(args.hours)?,
-                )
+                .sign_csr(&read(&args.csr)?, validity(args.hours)?)
                 .with_context(|| format!("signing {}", args.csr.display()))?;
             let mut files = FileSet::default();
             files.add(format!("{}.crt", args.name).into(), crt, 0o644);
