@@ -378,12 +378,17 @@ impl Reply {
             Some(mask) => u32::from(mask).leading_ones() as u8,
             None => 24,
         };
+        // Whatever the server says: 1 ≤ renew < rebind ≤ lease (RFC 2131 §4.4.5), with no
+        // arithmetic that a value near u32::MAX can overflow.
         let lease_seconds = self.lease_seconds.unwrap_or(3600).max(4);
-        let renew_seconds = self.renew_seconds.unwrap_or(lease_seconds / 2).max(1);
+        let renew_seconds = self
+            .renew_seconds
+            .unwrap_or(lease_seconds / 2)
+            .clamp(1, lease_seconds - 1);
         let rebind_seconds = self
             .rebind_seconds
             .unwrap_or(lease_seconds / 8 * 7)
-            .max(renew_seconds + 1);
+            .clamp(renew_seconds + 1, lease_seconds);
         Some(Lease {
             address: Ipv4Net::new(yiaddr, prefix).ok()?,
             router: self.router,
@@ -447,5 +452,31 @@ mod tests {
         assert_eq!(lease.dns.len(), 2);
         assert_eq!(lease.renew_seconds, 10);
         assert_eq!(lease.rebind_seconds, 105);
+    }
+
+    #[test]
+    fn lease_times_from_a_hostile_server_stay_ordered() {
+        let ack = |lease: Option<u32>, renew: Option<u32>, rebind: Option<u32>| Reply {
+            kind: ACK,
+            yiaddr: Some(Ipv4Addr::new(10, 0, 0, 9)),
+            server: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            lease_seconds: lease,
+            renew_seconds: renew,
+            rebind_seconds: rebind,
+            ..Reply::default()
+        };
+        let times = |reply: Reply| {
+            let lease = reply.lease(0).unwrap();
+            (lease.renew_seconds, lease.rebind_seconds, lease.lease_seconds)
+        };
+        // Option 58 = 0xFFFFFFFF used to overflow `renew + 1`.
+        assert_eq!(times(ack(None, Some(u32::MAX), None)), (3599, 3600, 3600));
+        let max = u32::MAX;
+        assert_eq!(
+            times(ack(Some(max), Some(max), Some(max))),
+            (max - 1, max, max)
+        );
+        assert_eq!(times(ack(Some(100), Some(0), Some(0))), (1, 2, 100));
+        assert_eq!(times(ack(Some(0), None, None)), (2, 3, 4));
     }
 }
