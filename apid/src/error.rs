@@ -117,7 +117,7 @@ pub enum ApidError {
     /// The upstream (machined's socket or another node) could not be reached.
     #[error("connection error: dialing {upstream}: {source}")]
     Connect {
-        /// `machined (<socket>)` or `<host>:<port>`.
+        /// `machined` or `<host>:<port>`.
         upstream: String,
         /// Why.
         source: io::Error,
@@ -125,10 +125,24 @@ pub enum ApidError {
     /// The HTTP/2 exchange with the upstream failed.
     #[error("connection error: {upstream}: {source}")]
     Upstream {
-        /// `machined (<socket>)` or `<host>:<port>`.
+        /// `machined` or `<host>:<port>`.
         upstream: String,
         /// Why.
         source: hyper::Error,
+    },
+    /// `nodes` named more targets than a call may fan out to.
+    #[error("{count} nodes named; a call fans out to at most {max}")]
+    TooManyTargets {
+        /// Distinct targets named.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Connections to this many other nodes are open already.
+    #[error("connections to {max} other nodes are open already")]
+    TooManyUpstreams {
+        /// The limit.
+        max: usize,
     },
 }
 
@@ -144,8 +158,12 @@ impl ApidError {
             }
             ApidError::NoForwarding { .. } => Status::permission_denied("no request forwarding"),
             ApidError::BadTarget { .. } => Status::internal(self.to_string()),
-            ApidError::Connect { .. } | ApidError::Upstream { .. } => {
-                Status::unavailable(self.to_string())
+            ApidError::TooManyTargets { .. } => Status::invalid_argument(self.to_string()),
+            ApidError::TooManyUpstreams { .. } => Status::resource_exhausted(self.to_string()),
+            // One text whatever went wrong (refused, timed out, reset, TLS): a caller learns
+            // that the target did not answer, not why; the log has the reason.
+            ApidError::Connect { upstream, .. } | ApidError::Upstream { upstream, .. } => {
+                Status::unavailable(format!("connection error: {upstream} is unavailable"))
             }
             ApidError::ReadFile { .. }
             | ApidError::CertificatePem { .. }

@@ -7,6 +7,9 @@ use http::HeaderMap;
 
 use crate::error::ApidError;
 
+/// Distinct nodes one call may fan out to.
+pub(crate) const MAX_FAN_OUT: usize = 64;
+
 /// Services whose methods may fan out with `nodes` (the classic ones with the `messages`
 /// wrapper).
 const ONE_TO_MANY_PREFIXES: [&str; 5] = [
@@ -56,7 +59,16 @@ impl RoutingPolicy {
             return Err(ApidError::NodeNotSingleValued { count: node.len() });
         }
         let targets = if has_nodes {
-            values(headers, METADATA_NODES)?
+            let mut targets = values(headers, METADATA_NODES)?;
+            let mut seen = std::collections::HashSet::new();
+            targets.retain(|target| seen.insert(target.clone()));
+            if targets.len() > MAX_FAN_OUT {
+                return Err(ApidError::TooManyTargets {
+                    count: targets.len(),
+                    max: MAX_FAN_OUT,
+                });
+            }
+            targets
         } else {
             node
         };
@@ -126,10 +138,10 @@ mod tests {
 
     const VERSION: &str = "/machine.MachineService/Version";
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (key, value) in pairs {
-            headers.append(*key, HeaderValue::from_static(value));
+            headers.append(*key, HeaderValue::from_str(value).expect("header text"));
         }
         headers
     }
@@ -195,6 +207,23 @@ mod tests {
         assert_eq!(
             policy().route("/time.TimeService/Time", &h, true).ok(),
             Some(Route::OneToMany(vec!["a".into(), "b".into()]))
+        );
+        // A target named twice is called once; more than the limit is refused.
+        let twice = headers(&[("nodes", "a"), ("nodes", "b"), ("nodes", "a")]);
+        assert_eq!(
+            policy().route(VERSION, &twice, true).ok(),
+            Some(Route::OneToMany(vec!["a".into(), "b".into()]))
+        );
+        let many: Vec<String> = (0..=MAX_FAN_OUT).map(|i| format!("node-{i}")).collect();
+        let many = headers(
+            &many
+                .iter()
+                .map(|n| ("nodes", n.as_str()))
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            code(policy().route(VERSION, &many, true)),
+            Code::InvalidArgument
         );
         let refused = policy().route("/cosi.resource.State/Get", &h, true);
         let status = refused.expect_err("refused").to_status();

@@ -1,19 +1,33 @@
 //! Accepting connections: TLS handshake, the caller's roles from its certificate, and HTTP/2
 //! serving of every call through [`crate::proxy`].
+//!
+//! At most [`MAX_CONNECTIONS`] connections are open at once (a connection beyond that is closed
+//! at once); a client has [`HANDSHAKE_TIMEOUT`] for its TLS handshake; a connection with no call
+//! in flight for [`IDLE_TIMEOUT`] is closed gracefully, and HTTP/2 pings find peers that went
+//! away without closing.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use authz::Role;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::{BodyError, ProxyBody};
 use crate::proxy;
 use crate::state::Shared;
 use crate::tls::certificate_roles;
@@ -22,6 +36,13 @@ use crate::tls::certificate_roles;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (for example out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections open at once, at most.
+pub(crate) const MAX_CONNECTIONS: usize = 4096;
+/// How long a connection may stay open with no call in flight.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// HTTP/2 pings: how often, and how long an answer may take before the peer counts as gone.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Accepts connections until `shutdown` completes, then closes every open connection.
 pub(crate) async fn serve(
@@ -30,14 +51,18 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut connections = JoinSet::new();
+    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    connections.spawn(serve_connection(shared.clone(), tcp, peer));
-                }
+                Ok((tcp, peer)) => match Arc::clone(&open).try_acquire_owned() {
+                    Ok(permit) => {
+                        connections.spawn(serve_connection(shared.clone(), tcp, peer, permit));
+                    }
+                    Err(_) => tracing::warn!(%peer, "too many connections: closed at once"),
+                },
                 Err(error) => {
                     tracing::warn!(%error, "accepting a connection failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -49,7 +74,12 @@ pub(crate) async fn serve(
     connections.shutdown().await;
 }
 
-async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    _open: OwnedSemaphorePermit,
+) {
     let _ = tcp.set_nodelay(true);
     let acceptor = TlsAcceptor::from(shared.server_tls());
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -75,15 +105,85 @@ async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr)
     };
     tracing::debug!(%peer, roles = ?roles.roles().collect::<Vec<_>>(), "connection accepted");
     let roles = Arc::new(roles);
-    let service = service_fn(move |request| {
-        let shared = shared.clone();
-        let roles = roles.clone();
-        async move { Ok::<_, Infallible>(proxy::handle(shared, roles, request).await) }
-    });
-    if let Err(error) = http2::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(tls), service)
-        .await
-    {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let service = {
+        let in_flight = Arc::clone(&in_flight);
+        service_fn(move |request| {
+            let shared = shared.clone();
+            let roles = roles.clone();
+            let call = InFlight::start(&in_flight);
+            async move {
+                let response = proxy::handle(shared, roles, request).await;
+                // A streamed reply counts as in flight until its body ends.
+                Ok::<_, Infallible>(response.map(|body| TrackedBody { body, _call: call }))
+            }
+        })
+    };
+    let connection = http2::Builder::new(TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(connection);
+    let mut idle_since = Instant::now();
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = tokio::time::sleep_until(idle_since + IDLE_TIMEOUT) => {
+                if in_flight.load(Ordering::Acquire) == 0 {
+                    tracing::debug!(%peer, "idle connection closed");
+                    connection.as_mut().graceful_shutdown();
+                    break connection.as_mut().await;
+                }
+                idle_since = Instant::now();
+            }
+        }
+    };
+    if let Err(error) = result {
         tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// A reply's body, holding its call in flight until the body is dropped.
+#[derive(Debug)]
+struct TrackedBody {
+    body: ProxyBody,
+    _call: InFlight,
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// One call in flight on a connection; dropped when the call's reply has ended.
+#[derive(Debug)]
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

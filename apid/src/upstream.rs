@@ -1,11 +1,12 @@
 //! Connections to where calls go: machined's Unix socket (plaintext HTTP/2) and other nodes'
 //! apid (mutual TLS on the remote port). One connection per upstream is kept and shared by all
-//! calls (HTTP/2 multiplexes them); a closed one is replaced on next use.
+//! calls (HTTP/2 multiplexes them); a closed one is replaced on next use. A node that cannot
+//! be dialled leaves no trace, and at most [`MAX_NODES`] nodes are kept.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ use crate::error::ApidError;
 
 /// Upper bound for dialing another node (upstream's minimum connect timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Other nodes with a kept connection, at most.
+pub(crate) const MAX_NODES: usize = 256;
 
 /// The cached upstream connections of one apid.
 #[derive(Debug)]
@@ -60,7 +63,7 @@ impl Upstreams {
     pub fn new(machined_socket: PathBuf, remote_port: u16) -> Self {
         Upstreams {
             machined: Slot::new(
-                machined_name(&machined_socket).into(),
+                "machined".into(),
                 Scheme::HTTP,
                 Authority::from_static("localhost"),
             ),
@@ -91,28 +94,44 @@ impl Upstreams {
     pub async fn node(&self, target: &str, tls: &Arc<ClientConfig>) -> Result<Upstream, ApidError> {
         let slot = self.node_slot(target)?;
         let port = self.remote_port;
-        slot.get(|| async {
-            let server_name =
-                ServerName::try_from(target.to_owned()).map_err(|_| ApidError::BadTarget {
-                    target: target.to_owned(),
-                })?;
-            let dial = async {
-                let tcp = TcpStream::connect((target, port)).await?;
-                tcp.set_nodelay(true)?;
-                TlsConnector::from(tls.clone())
-                    .connect(server_name, tcp)
+        let upstream = slot
+            .get(|| async {
+                let server_name =
+                    ServerName::try_from(target.to_owned()).map_err(|_| ApidError::BadTarget {
+                        target: target.to_owned(),
+                    })?;
+                let dial = async {
+                    let tcp = TcpStream::connect((target, port)).await?;
+                    tcp.set_nodelay(true)?;
+                    TlsConnector::from(tls.clone())
+                        .connect(server_name, tcp)
+                        .await
+                };
+                let stream = tokio::time::timeout(CONNECT_TIMEOUT, dial)
                     .await
-            };
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, dial)
-                .await
-                .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")))
-                .map_err(|source| ApidError::Connect {
-                    upstream: slot.name.to_string(),
-                    source,
-                })?;
-            handshake(stream, &slot.name).await
-        })
-        .await
+                    .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")))
+                    .map_err(|source| ApidError::Connect {
+                        upstream: slot.name.to_string(),
+                        source,
+                    })?;
+                handshake(stream, &slot.name).await
+            })
+            .await;
+        if upstream.is_err() {
+            self.forget_node(target, &slot);
+        }
+        upstream
+    }
+
+    /// Drops `target`'s slot if it is still `slot` (a dial failed).
+    fn forget_node(&self, target: &str, slot: &Arc<Slot>) {
+        let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        if nodes
+            .get(target)
+            .is_some_and(|kept| Arc::ptr_eq(kept, slot))
+        {
+            nodes.remove(target);
+        }
     }
 
     /// Drops the cached connections to other nodes (after the certificates changed). Calls
@@ -128,6 +147,13 @@ impl Upstreams {
         let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = nodes.get(target) {
             return Ok(slot.clone());
+        }
+        if nodes.len() >= MAX_NODES {
+            // Make room from slots with no open connection (none being dialled).
+            nodes.retain(|_, slot| Arc::strong_count(slot) > 1 || slot.cached().is_some());
+            if nodes.len() >= MAX_NODES {
+                return Err(ApidError::TooManyUpstreams { max: MAX_NODES });
+            }
         }
         let authority = match target.parse::<IpAddr>() {
             Ok(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.remote_port),
@@ -229,10 +255,6 @@ impl Upstream {
     }
 }
 
-fn machined_name(socket: &Path) -> String {
-    format!("machined ({})", socket.display())
-}
-
 async fn handshake<T>(io: T, upstream: &str) -> Result<SendRequest<ProxyBody>, ApidError>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -250,4 +272,33 @@ where
         }
     });
     Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_that_cannot_be_dialled_leaves_no_slot() {
+        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let upstreams = Upstreams::new(PathBuf::from("/nonexistent"), closed_port);
+        let tls = Arc::new(
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("protocols")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        );
+        for target in ["127.0.0.1", "127.0.0.2", "127.0.0.1"] {
+            let error = upstreams
+                .node(target, &tls)
+                .await
+                .expect_err("nothing listens");
+            assert!(matches!(error, ApidError::Connect { .. }), "{error}");
+        }
+        assert!(upstreams.nodes.lock().expect("lock").is_empty());
+    }
 }

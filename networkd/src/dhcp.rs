@@ -467,7 +467,11 @@ mod tests {
         };
         let times = |reply: Reply| {
             let lease = reply.lease(0).unwrap();
-            (lease.renew_seconds, lease.rebind_seconds, lease.lease_seconds)
+            (
+                lease.renew_seconds,
+                lease.rebind_seconds,
+                lease.lease_seconds,
+            )
         };
         // Option 58 = 0xFFFFFFFF used to overflow `renew + 1`.
         assert_eq!(times(ack(None, Some(u32::MAX), None)), (3599, 3600, 3600));
