@@ -4,6 +4,7 @@
 mod bench;
 mod boot_bench;
 mod etcd_bench;
+mod fuzz;
 mod image;
 mod node_bench;
 mod trustd_bench;
@@ -17,10 +18,11 @@ fn main() -> anyhow::Result<()> {
         Some("image") => image::run_image(),
         Some("qemu") => vm::run(&args[1..]),
         Some("bench-boot") => boot_bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | fuzz [--seconds N] [TARGET ...]"
             );
             std::process::exit(2);
         }

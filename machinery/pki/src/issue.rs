@@ -242,6 +242,19 @@ pub fn generate_csr(key: &PrivateKey, request: &CertificateRequest) -> Result<St
     Ok(encode_pem("CERTIFICATE REQUEST", der))
 }
 
+/// Fuzzing only: a PEM request signed by `key` whose ExtensionRequest attribute value is `raw`.
+#[cfg(fuzzing)]
+pub fn signed_request_with_raw_extensions(
+    key: &PrivateKey,
+    raw: &[u8],
+) -> Result<String, PkiError> {
+    let subject = x509_der::name(Some("fuzz"), &[]);
+    Ok(encode_pem(
+        "CERTIFICATE REQUEST",
+        x509_der::sign_request_raw(&subject, key, raw)?,
+    ))
+}
+
 impl CertificateAuthority {
     /// Issues a Talos client certificate with a new Ed25519 key: one Subject Organization per
     /// role, KeyUsage DigitalSignature, ExtendedKeyUsage exactly `[ClientAuth]` (what apid

@@ -36,6 +36,8 @@ pub use authority::{CaKind, CertificateAuthority, generate_ca, generate_ca_for_o
 pub use bundle::{BundleCertificates, ClusterIdentity, ClusterSecrets, SecretsBundle, TrustdInfo};
 pub use error::PkiError;
 pub use inspect::{CertificateInfo, verify_pair, verify_signed_by};
+#[cfg(fuzzing)]
+pub use issue::signed_request_with_raw_extensions;
 pub use issue::{
     CA_TTL, CLIENT_CERTIFICATE_TTL, CertificateRequest, LeafCertificate, RequestedCertificate,
     SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_csr,

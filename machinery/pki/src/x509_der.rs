@@ -294,6 +294,33 @@ pub(crate) fn sign_request(
     signed(info, signature_algorithm(key.algorithm()), key)
 }
 
+/// Fuzzing only: a request whose ExtensionRequest attribute holds `raw` as its value, signed by
+/// `key`, so that a fuzzer reaches what is read after the signature check.
+#[cfg(fuzzing)]
+pub(crate) fn sign_request_raw(
+    subject: &[u8],
+    key: &PrivateKey,
+    raw: &[u8],
+) -> Result<Vec<u8>, PkiError> {
+    let info = yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_u8(0);
+            w.next().write_der(subject);
+            w.next().write_der(&key.subject_public_key_info());
+            w.next().write_tagged_implicit(Tag::context(0), |w| {
+                w.write_set_of(|w| {
+                    w.next().write_sequence(|w| {
+                        w.next()
+                            .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
+                        w.next().write_der(raw);
+                    })
+                })
+            });
+        })
+    });
+    signed(info, signature_algorithm(key.algorithm()), key)
+}
+
 fn signed(body: Vec<u8>, algorithm: Vec<u8>, key: &PrivateKey) -> Result<Vec<u8>, PkiError> {
     let signature = key.sign(&body)?;
     Ok(yasna::construct_der(|w| {
