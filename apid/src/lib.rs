@@ -103,6 +103,7 @@ impl TlsReloader {
 impl Apid {
     /// Loads the TLS directory and binds the listener.
     pub async fn bind(config: Config) -> Result<Self, ApidError> {
+        raise_open_file_limit();
         let routing = RoutingPolicy {
             enabled: !config.maintenance,
             local_names: config.local_names,
@@ -173,4 +174,16 @@ pub async fn run(config: Config) -> Result<(), ApidError> {
         () = reloads => {}
     }
     Ok(())
+}
+
+/// Lets apid hold as many connections as the system allows: the soft limit on open files is
+/// raised to the hard limit (Go's runtime does the same for upstream's apid).
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!(%error, soft, hard, "cannot raise the open file limit");
+    }
 }

@@ -146,6 +146,21 @@ impl Node {
         self.machined.as_ref().map(Child::id)
     }
 
+    /// The PID of this node's apid (a child of machined, found by its TLS directory).
+    pub fn apid_pid(&self) -> Option<u32> {
+        let marker = self.state_dir.join("system/secrets/apid");
+        let marker = marker.to_string_lossy();
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+                let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                (cmdline.contains("apid") && cmdline.contains(&*marker)).then_some(pid)
+            })
+    }
+
     /// The node's persisted config.
     pub fn persisted_config(&self) -> String {
         std::fs::read_to_string(self.state_dir.join("system/state/config.yaml")).unwrap_or_default()

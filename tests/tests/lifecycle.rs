@@ -137,8 +137,8 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn maintenance_mode_survives_hostile_requests_and_serves_readers_only() {
-    let mut cluster = Cluster::start(30, 1);
-    let address = std::net::Ipv4Addr::new(127, 30, 0, 3);
+    let mut cluster = Cluster::start(34, 1);
+    let address = std::net::Ipv4Addr::new(127, 34, 0, 3);
     let node = Node::start(address, cluster.dir.path().join("maintenance"), None);
     cluster.nodes.push(node);
     let ip = address.to_string();

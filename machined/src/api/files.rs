@@ -5,7 +5,8 @@
 //! blocking thread that feeds a bounded channel: it goes only as fast as the client reads, and it
 //! stops when the client goes away. A failure in the middle of a stream ends it with an error.
 //! At most [`MAX_FILE_WALKS`] walks run at once (they share tokio's blocking pool with DNS and
-//! host queries); a request beyond that is refused with ResourceExhausted.
+//! host queries); a request beyond that waits for one to end, up to [`WALK_WAIT`], then is
+//! refused with ResourceExhausted.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -32,6 +33,9 @@ const COPY_CHUNK_BYTES: usize = 64 * 1024;
 /// File walks (List, Read, Copy, DiskUsage streams) that may run at once.
 pub const MAX_FILE_WALKS: usize = 8;
 
+/// How long a request waits for a file walk to end before it is refused.
+const WALK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The permits for file walks, shared by every request of the node.
 #[derive(Clone, Debug)]
 pub struct FileWalks(Arc<Semaphore>);
@@ -43,29 +47,33 @@ impl Default for FileWalks {
 }
 
 impl FileWalks {
-    fn start(&self) -> Result<OwnedSemaphorePermit, MachinedError> {
-        Arc::clone(&self.0).try_acquire_owned().map_err(|_| {
+    async fn start(&self) -> Result<OwnedSemaphorePermit, MachinedError> {
+        let busy = || {
             MachinedError::ResourceExhausted(format!(
                 "{MAX_FILE_WALKS} file walks are running already; try again later"
             ))
-        })
+        };
+        match tokio::time::timeout(WALK_WAIT, Arc::clone(&self.0).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) | Err(_) => Err(busy()),
+        }
     }
 }
 
-pub(super) fn list(
+pub(super) async fn list(
     machine: &Machine,
     request: ListRequest,
 ) -> Result<BoxStream<FileInfo>, MachinedError> {
-    let walk = machine.file_walks.start()?;
+    let walk = machine.file_walks.start().await?;
     let entries = machine.files.list(&request)?;
     Ok(stream_blocking(walk, |_| entries.map(Ok)))
 }
 
-pub(super) fn read(
+pub(super) async fn read(
     machine: &Machine,
     request: ReadRequest,
 ) -> Result<BoxStream<Data>, MachinedError> {
-    let walk = machine.file_walks.start()?;
+    let walk = machine.file_walks.start().await?;
     let chunks = machine.files.read(&request.path)?.into_chunks();
     Ok(stream_blocking(walk, |_| {
         chunks.map(|chunk| {
@@ -79,19 +87,19 @@ pub(super) fn read(
     }))
 }
 
-pub(super) fn copy(
+pub(super) async fn copy(
     machine: &Machine,
     request: CopyRequest,
 ) -> Result<BoxStream<Data>, MachinedError> {
-    let walk = machine.file_walks.start()?;
+    let walk = machine.file_walks.start().await?;
     tar_gz_stream(walk, &machine.files, request.root_path)
 }
 
-pub(super) fn disk_usage(
+pub(super) async fn disk_usage(
     machine: &Machine,
     request: DiskUsageRequest,
 ) -> Result<BoxStream<DiskUsageInfo>, MachinedError> {
-    let walk = machine.file_walks.start()?;
+    let walk = machine.file_walks.start().await?;
     let entries = machine.files.disk_usage(&request)?;
     Ok(stream_blocking(walk, |client_gone| {
         entries.stop_when(client_gone).map(Ok)
@@ -252,7 +260,9 @@ mod tests {
     }
 
     fn walk(walks: &FileWalks) -> OwnedSemaphorePermit {
-        walks.start().expect("a free walk")
+        Arc::clone(&walks.0)
+            .try_acquire_owned()
+            .expect("a free walk")
     }
 
     #[tokio::test]
@@ -271,8 +281,10 @@ mod tests {
                 })
             }));
         }
-        let refused = walks.start().expect_err("all walks busy");
+        tokio::time::pause();
+        let refused = walks.start().await.expect_err("all walks busy");
         assert_eq!(Status::from(refused).code(), Code::ResourceExhausted);
+        tokio::time::resume();
         drop(streams);
         // Every walk notices its client left and gives its permit back.
         let permits = Arc::clone(&walks.0);

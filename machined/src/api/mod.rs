@@ -163,22 +163,22 @@ impl MachineService for MachineApi {
     }
 
     async fn list(&self, request: Request<ListRequest>) -> Reply<BoxStream<FileInfo>> {
-        reply(files::list(&self.machine, request.into_inner()))
+        reply(files::list(&self.machine, request.into_inner()).await)
     }
 
     async fn read(&self, request: Request<ReadRequest>) -> Reply<BoxStream<Data>> {
-        reply(files::read(&self.machine, request.into_inner()))
+        reply(files::read(&self.machine, request.into_inner()).await)
     }
 
     async fn copy(&self, request: Request<CopyRequest>) -> Reply<BoxStream<Data>> {
-        reply(files::copy(&self.machine, request.into_inner()))
+        reply(files::copy(&self.machine, request.into_inner()).await)
     }
 
     async fn disk_usage(
         &self,
         request: Request<DiskUsageRequest>,
     ) -> Reply<BoxStream<DiskUsageInfo>> {
-        reply(files::disk_usage(&self.machine, request.into_inner()))
+        reply(files::disk_usage(&self.machine, request.into_inner()).await)
     }
 
     async fn logs(&self, request: Request<LogsRequest>) -> Reply<BoxStream<Data>> {
