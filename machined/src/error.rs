@@ -81,8 +81,13 @@ impl From<MachinedError> for Status {
             MachinedError::Service(ServiceError::NotSupportedViaApi { .. }) => {
                 (Code::FailedPrecondition, None)
             }
-            MachinedError::Service(_) => (Code::Internal, Some("the service operation failed")),
-            MachinedError::HostInfo(_) => (Code::Internal, Some("reading host data failed")),
+            MachinedError::Service(_) => (
+                Code::Internal,
+                Some("the service operation failed".to_string()),
+            ),
+            MachinedError::HostInfo(_) => {
+                (Code::Internal, Some("reading host data failed".to_string()))
+            }
             MachinedError::Files(F::NotFound { .. }) => (Code::NotFound, None),
             MachinedError::Files(F::OutsideRoots { .. }) => (Code::PermissionDenied, None),
             MachinedError::Files(F::NotRegularFile { .. } | F::InvalidArgument { .. }) => {
@@ -90,18 +95,34 @@ impl From<MachinedError> for Status {
             }
             // File errors name the client's own (virtual) path only.
             MachinedError::Files(F::Io { .. }) => (Code::Internal, None),
-            MachinedError::Config(C::Encode(_)) => {
-                (Code::Internal, Some("encoding the config failed"))
-            }
+            MachinedError::Config(C::Encode(_)) => (
+                Code::Internal,
+                Some("encoding the config failed".to_string()),
+            ),
             MachinedError::Config(_) => (Code::InvalidArgument, None),
             MachinedError::Kubernetes(_) => (Code::FailedPrecondition, None),
-            MachinedError::Pki(_) => (Code::Internal, Some("a certificate operation failed")),
-            MachinedError::Write(_) => (Code::Internal, Some("writing the node's state failed")),
-            MachinedError::Io { .. } => {
-                (Code::Internal, Some("an I/O operation on the node failed"))
-            }
+            MachinedError::Pki(_) => (
+                Code::Internal,
+                Some("a certificate operation failed".to_string()),
+            ),
+            // The system's reason (no space left, read-only file system) helps; the path not.
+            MachinedError::Write(atomicfile::WriteError::Io { source, .. }) => (
+                Code::Internal,
+                Some(format!("writing the node's state failed: {source}")),
+            ),
+            MachinedError::Write(_) => (
+                Code::Internal,
+                Some("writing the node's state failed".to_string()),
+            ),
+            MachinedError::Io { .. } => (
+                Code::Internal,
+                Some("an I/O operation on the node failed".to_string()),
+            ),
             MachinedError::Trustd { .. } | MachinedError::Etcd { .. } => (Code::Unavailable, None),
-            MachinedError::Containerd(_) => (Code::Unavailable, Some("containerd is unavailable")),
+            MachinedError::Containerd(_) => (
+                Code::Unavailable,
+                Some("containerd is unavailable".to_string()),
+            ),
             MachinedError::AlreadyExists(_) => (Code::AlreadyExists, None),
             MachinedError::InvalidArgument(_) => (Code::InvalidArgument, None),
             MachinedError::FailedPrecondition(_) => (Code::FailedPrecondition, None),

@@ -153,15 +153,9 @@ fn ok(output: Output) -> Result<String, String> {
     }
 }
 
-#[test]
-fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot() {
-    let _vm_slot = one_vm();
-    let image = image_dir();
-    let work = tempfile::tempdir().unwrap();
-    // The config first: its certificates must be older than the guest's clock, which starts
-    // from the RTC's whole second.
-    gen_config(work.path(), "image-test");
-    let disk = work.path().join("disk.qcow2");
+/// A copy-on-write disk over the built image, in `dir`.
+fn overlay_disk(image: &Path, dir: &Path) -> PathBuf {
+    let disk = dir.join("disk.qcow2");
     success(
         Command::new("qemu-img")
             .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
@@ -170,17 +164,33 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
             .output()
             .unwrap(),
     );
-    let mut vm = Vm::start(&VmConfig {
-        name: "disk".into(),
-        out_dir: work.path().into(),
+    disk
+}
+
+/// A VM booting `disk`, its files in `dir/name`.
+fn disk_vm(name: &str, image: &Path, dir: &Path, disk: &Path) -> VmConfig {
+    VmConfig {
+        name: name.into(),
+        out_dir: dir.into(),
         boot: Boot::Disk,
-        disk: Some(disk),
+        disk: Some(disk.into()),
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
         host_services: Vec::new(),
-    })
-    .unwrap();
+    }
+}
+
+#[test]
+fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot() {
+    let _vm_slot = one_vm();
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    // The config first: its certificates must be older than the guest's clock, which starts
+    // from the RTC's whole second.
+    gen_config(work.path(), "image-test");
+    let disk = overlay_disk(&image, work.path());
+    let mut vm = Vm::start(&disk_vm("disk", &image, work.path(), &disk)).unwrap();
     let talosctl = Talosctl {
         talosconfig: work.path().join("talosconfig"),
         port: vm.api.port(),
@@ -277,6 +287,87 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         !maintenance.status.success(),
         "still in maintenance mode after the reboot"
     );
+}
+
+#[test]
+#[ignore = "four TCG boots (minutes): `cargo xtask faults` runs it"]
+fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
+    let _vm_slot = one_vm();
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    gen_config(work.path(), "power-cut");
+    let disk = overlay_disk(&image, work.path());
+    let mut vm = Vm::start(&disk_vm("configure", &image, work.path(), &disk)).unwrap();
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    let mut talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    let config = work.path().join("controlplane.yaml");
+    let config = config.to_str().unwrap();
+    eventually("maintenance mode", &vm, || {
+        ok(talosctl.insecure(&["version"])).map(drop)
+    });
+    success(talosctl.insecure(&["apply-config", "--file", config]));
+    eventually("mutual TLS", &vm, || {
+        ok(talosctl.secure(&["version"])).map(drop)
+    });
+
+    // Cut the power at several moments of an apply; each boot must find a whole config.
+    let mut outcomes = Vec::new();
+    let mut previous: Option<String> = None;
+    for (round, delay) in [0u64, 150, 600].into_iter().enumerate() {
+        let marker = format!("ROUND: \"{round}\"");
+        let patch = format!("machine:\n  env:\n    {marker}");
+        let mut apply = Command::new(binary("talosctl"))
+            .arg("--talosconfig")
+            .arg(&talosctl.talosconfig)
+            .args([
+                "-e",
+                &format!("127.0.0.1:{}", talosctl.port),
+                "-n",
+                "10.0.2.15",
+            ])
+            .args(["apply-config", "--file", config, "-p", &patch])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        vm.kill();
+        let _ = apply.kill();
+        let _ = apply.wait();
+
+        vm = Vm::start(&disk_vm(
+            &format!("cut-{round}"),
+            &image,
+            work.path(),
+            &disk,
+        ))
+        .unwrap();
+        vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+        talosctl.port = vm.api.port();
+        // A torn config would leave the node in maintenance mode: it must answer mutual TLS.
+        eventually("the node configured after the power cut", &vm, || {
+            ok(talosctl.secure(&["version"])).map(drop)
+        });
+        let active = success(talosctl.secure(&["get", "machineconfig", "-o", "yaml"]));
+        let outcome = if active.contains(&marker) {
+            previous = Some(marker);
+            "new"
+        } else {
+            assert!(
+                previous.as_ref().is_none_or(|old| active.contains(old)),
+                "neither the old nor the new config:\n{active}"
+            );
+            "old"
+        };
+        outcomes.push((delay, outcome));
+    }
+    println!("power cut during apply-config (delay after sending -> config after boot):");
+    for (delay, outcome) in outcomes {
+        println!("  {delay:>4} ms: {outcome}");
+    }
 }
 
 #[test]
