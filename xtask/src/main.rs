@@ -1,5 +1,6 @@
-//! Project tasks that are not tests: `cargo xtask bench` and `cargo xtask bench-node` print
-//! the figures of `docs/benchmarks.md`.
+//! Project tasks that are not tests: `cargo xtask bench`, `bench-node`, `bench-boot` and
+//! `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
+//! `docs/testing.md` lists.
 
 mod bench;
 mod boot_bench;
@@ -7,6 +8,7 @@ mod etcd_bench;
 mod fuzz;
 mod image;
 mod node_bench;
+mod suites;
 mod trustd_bench;
 mod vm;
 
@@ -19,10 +21,12 @@ fn main() -> anyhow::Result<()> {
         Some("qemu") => vm::run(&args[1..]),
         Some("bench-boot") => boot_bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("faults") => suites::faults(),
+        Some("bench-load") => suites::bench_load(&args[1..]),
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | fuzz [--seconds N] [TARGET ...]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

@@ -168,7 +168,9 @@ fn document(node: &str, resource: &Resource) -> anyhow::Result<serde_yaml::Value
         .as_ref()
         .map(|s| s.yaml_spec.as_str())
         .unwrap_or_default();
-    let spec: serde_yaml::Value = serde_yaml::from_str(spec).context("the resource's YAML spec")?;
+    // A spec of several documents (a multi-document machine config) is printed as its text.
+    let spec: serde_yaml::Value =
+        serde_yaml::from_str(spec).unwrap_or_else(|_| serde_yaml::Value::String(spec.to_string()));
     let mut meta = serde_yaml::Mapping::new();
     for (key, value) in [
         ("namespace", metadata.namespace),

@@ -1,0 +1,89 @@
+//! Suites too slow for CI as a whole, run as tests of the `tests` crate with their figures
+//! printed:
+//! - `cargo xtask faults`: every fault test (tests/tests/faults.rs), the QEMU power cut during an
+//!   apply (tests/tests/image.rs, ignored in CI) and etcd losing a member (tests/tests/etcd.rs);
+//!   needs the image (`cargo xtask image`) and root.
+//! - `cargo xtask bench-load [--connections N] [--failed-auths N]`: the load test
+//!   (tests/tests/load.rs) on release builds, by default with 1,000 connections and 10,000
+//!   failing handshakes.
+
+use anyhow::{Context as _, bail};
+
+use crate::bench::{cargo, workspace_root};
+
+pub fn faults() -> anyhow::Result<()> {
+    let root = workspace_root();
+    cargo(&root, &["build", "-q", "--workspace", "--bins"])?;
+    cargo(
+        &root,
+        &[
+            "test",
+            "-q",
+            "-p",
+            "tests",
+            "--test",
+            "faults",
+            "--test",
+            "etcd",
+            "--",
+            "--nocapture",
+        ],
+    )?;
+    cargo(
+        &root,
+        &[
+            "test",
+            "-q",
+            "-p",
+            "tests",
+            "--test",
+            "image",
+            "power_cut",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ],
+    )
+}
+
+pub fn bench_load(args: &[String]) -> anyhow::Result<()> {
+    let mut connections = "1000".to_string();
+    let mut failed_auths = "10000".to_string();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} takes a number"))?;
+        value
+            .parse::<usize>()
+            .with_context(|| format!("{flag} takes a number"))?;
+        match flag.as_str() {
+            "--connections" => connections = value.clone(),
+            "--failed-auths" => failed_auths = value.clone(),
+            other => bail!("unknown flag {other}: --connections N, --failed-auths N"),
+        }
+    }
+    let root = workspace_root();
+    cargo(&root, &["build", "-q", "--release", "--bins"])?;
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "test",
+                "-q",
+                "--release",
+                "-p",
+                "tests",
+                "--test",
+                "load",
+                "--",
+                "--nocapture",
+            ])
+            .env("LOAD_CONNECTIONS", &connections)
+            .env("LOAD_FAILED_AUTHS", &failed_auths)
+            .current_dir(&root)
+            .status()?;
+    if !status.success() {
+        bail!("the load test failed: {status}");
+    }
+    Ok(())
+}
