@@ -14,6 +14,7 @@ mod api;
 pub mod api_services;
 mod certificates;
 pub mod containerd;
+mod controllers;
 mod error;
 mod etcd;
 pub mod events;

@@ -40,6 +40,9 @@ pub struct Machine {
     pub config: Arc<NodeConfig>,
     pub host: hostinfo::Host,
     pub files: filebrowse::Roots,
+    /// The node's resources (the COSI API reads them) and the controllers' graph.
+    pub resources: Arc<resources::State>,
+    pub controllers: Vec<resources::ControllerGraph>,
     /// Bounds the file walks running at once.
     pub file_walks: crate::api::FileWalks,
     pub lifecycle: mpsc::Sender<(Lifecycle, String)>,

@@ -100,7 +100,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         .containerd
         .as_ref()
         .map(|containerd| Arc::new(containerd.runner(&layout)));
+    let (resources, controllers) = crate::controllers::start(&config, &events, &options.hostname);
     let machine = Arc::new(Machine {
+        resources,
+        controllers,
         layout,
         platform,
         api_address: options.api_address,

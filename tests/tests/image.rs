@@ -345,7 +345,11 @@ fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
             &disk,
         ))
         .unwrap();
-        vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+        if let Err(error) = vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT) {
+            let console = vm.console_text();
+            let tail = &console[console.len().saturating_sub(3000)..];
+            panic!("{error}\n{tail}");
+        }
         talosctl.port = vm.api.port();
         // A torn config would leave the node in maintenance mode: it must answer mutual TLS.
         eventually("the node configured after the power cut", &vm, || {

@@ -1,10 +1,14 @@
 //! `talosctl get <type> [<id>]`: resources of the COSI API, found through the node's
 //! `ResourceDefinitions` (aliases, namespace, print columns), as a table, YAML or JSON.
+//! `-w/--watch` prints the current resources, then every change as it happens (table: a `*`
+//! column with `+` created, ` ` updated, `-` destroyed; YAML and JSON: an `event` field).
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use proto::cosi::resource::meta::ResourceDefinitionSpec;
-use proto::cosi::resource::{GetRequest, ListRequest, Resource};
+use proto::cosi::resource::{
+    EventType, GetRequest, ListRequest, Resource, WatchOptions, WatchRequest,
+};
 
 use crate::cli::{GlobalArgs, InsecureArgs};
 use crate::connection::{Session, Target, block_on};
@@ -23,6 +27,9 @@ pub struct GetArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
     pub output: Format,
+    /// Watch the resources: print the current ones, then every change
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     #[command(flatten)]
     pub access: InsecureArgs,
 }
@@ -37,6 +44,9 @@ pub enum Format {
 pub fn run(args: GetArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
         let session = Session::open_as(global, &args.access).await?;
+        if args.watch {
+            return watch(&session, &args).await;
+        }
         let mut failures = Failures::default();
         let mut found: Vec<(String, ResourceDefinitionSpec, Resource)> = Vec::new();
         for target in session.targets().iter().flat_map(Target::per_node) {
@@ -95,6 +105,132 @@ async fn fetch(
         }
     };
     Ok((definition, resources))
+}
+
+/// Follows every node's watch until interrupted; the nodes' events interleave as they come.
+async fn watch(session: &Session, args: &GetArgs) -> anyhow::Result<()> {
+    let (sender, mut events) = tokio::sync::mpsc::channel(64);
+    for target in session.targets().iter().flat_map(Target::per_node) {
+        let sender = sender.clone();
+        let resource_type = args.resource_type.clone();
+        let namespace = args.namespace.clone();
+        let id = args.id.clone();
+        tokio::spawn(async move {
+            let node = target.label();
+            if let Err(error) = follow(&target, &node, resource_type, namespace, id, &sender).await
+            {
+                let _ = sender
+                    .send(Err(format!("error from node {node}: {error:#}")))
+                    .await;
+            }
+        });
+    }
+    drop(sender);
+    let mut header_printed = false;
+    let mut failures = Failures::default();
+    while let Some(event) = events.recv().await {
+        match event {
+            Ok((node, definition, kind, resource)) => {
+                print!(
+                    "{}",
+                    render_event(
+                        &node,
+                        &definition,
+                        kind,
+                        &resource,
+                        args.output,
+                        !header_printed
+                    )?
+                );
+                header_printed = true;
+            }
+            Err(error) => failures.report(error),
+        }
+    }
+    failures.finish()
+}
+
+type WatchedEvent = Result<(String, ResourceDefinitionSpec, EventType, Resource), String>;
+
+async fn follow(
+    target: &Target,
+    node: &str,
+    resource_type: String,
+    namespace: Option<String>,
+    id: Option<String>,
+    sender: &tokio::sync::mpsc::Sender<WatchedEvent>,
+) -> anyhow::Result<()> {
+    let definition = resolve(target, &resource_type).await?;
+    let request = WatchRequest {
+        namespace: namespace.unwrap_or_else(|| definition.default_namespace.clone()),
+        r#type: definition.resource_type.clone(),
+        id,
+        options: Some(WatchOptions {
+            bootstrap_contents: true,
+            ..WatchOptions::default()
+        }),
+        api_version: 1,
+    };
+    let mut stream = target
+        .resources()
+        .watch(target.request(request)?)
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    while let Some(reply) = stream.message().await.map_err(rpc)? {
+        for event in reply.event {
+            let kind = event.event_type();
+            let Some(resource) = event.resource else {
+                continue;
+            };
+            let watched = Ok((node.to_string(), definition.clone(), kind, resource));
+            if sender.send(watched).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One watch event: a table row (after the header, the first time), or a YAML or JSON document.
+fn render_event(
+    node: &str,
+    definition: &ResourceDefinitionSpec,
+    kind: EventType,
+    resource: &Resource,
+    format: Format,
+    with_header: bool,
+) -> anyhow::Result<String> {
+    let (mark, name) = match kind {
+        EventType::Created => ("+", "created"),
+        EventType::Destroyed => ("-", "destroyed"),
+        _ => (" ", "updated"),
+    };
+    match format {
+        Format::Table => {
+            let found = [(node.to_string(), definition.clone(), resource.clone())];
+            let text = render_table(&found);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default();
+            let row = lines.next().unwrap_or_default();
+            let mut out = String::new();
+            if with_header {
+                out.push_str(&format!("*   {header}\n"));
+            }
+            out.push_str(&format!("{mark}   {row}\n"));
+            Ok(out)
+        }
+        Format::Yaml | Format::Json => {
+            let mut document = document(node, resource)?;
+            if let serde_yaml::Value::Mapping(map) = &mut document {
+                map.insert("event".into(), name.into());
+            }
+            Ok(match format {
+                Format::Json => format!("{}\n", serde_json::to_string(&document)?),
+                _ => format!("---\n{}", serde_yaml::to_string(&document)?),
+            })
+        }
+    }
 }
 
 /// The definition whose type or alias is `name` (case-insensitive).

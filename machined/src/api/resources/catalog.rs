@@ -3,10 +3,25 @@
 
 use proto::cosi::resource::meta::ResourceDefinitionSpec;
 use proto::cosi::resource::meta::resource_definition_spec::{PrintColumn, Sensitivity};
+use resources::Spec;
+
+use crate::controllers;
+
+/// Where a type's resources come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The node's resource state (Get, List and Watch).
+    State,
+    /// Asked of networkd on each call (Get and List).
+    Networkd,
+    /// This catalog.
+    Catalog,
+}
 
 /// One served resource type.
 #[derive(Debug)]
 pub struct Definition {
+    pub source: Source,
     pub resource_type: &'static str,
     pub display_type: &'static str,
     pub namespace: &'static str,
@@ -16,17 +31,22 @@ pub struct Definition {
     pub sensitive: bool,
 }
 
-pub const MACHINE_CONFIG_TYPE: &str = "MachineConfigs.config.talos.dev";
+pub const MACHINE_CONFIG_TYPE: &str = controllers::MACHINE_CONFIG_TYPE;
 pub const ADDRESS_STATUS_TYPE: &str = "AddressStatuses.net.talos.dev";
 pub const ROUTE_STATUS_TYPE: &str = "RouteStatuses.net.talos.dev";
 pub const LINK_STATUS_TYPE: &str = "LinkStatuses.net.talos.dev";
 pub const HOSTNAME_STATUS_TYPE: &str = "HostnameStatuses.net.talos.dev";
 pub const RESOLVER_STATUS_TYPE: &str = "ResolverStatuses.net.talos.dev";
 pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
+const HOSTNAME_SPEC_TYPE: &str = <controllers::HostnameSpec as Spec>::TYPE;
+const MACHINE_STATUS_TYPE: &str = <controllers::MachineStatusSpec as Spec>::TYPE;
+const MACHINE_TYPE_TYPE: &str = <controllers::MachineTypeSpec as Spec>::TYPE;
+const SERVICE_TYPE: &str = <controllers::ServiceSpec as Spec>::TYPE;
 
 /// Everything served, in the order `get rd` lists it.
 pub const DEFINITIONS: &[Definition] = &[
     Definition {
+        source: Source::Networkd,
         resource_type: ADDRESS_STATUS_TYPE,
         display_type: "AddressStatus",
         namespace: "network",
@@ -35,6 +55,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
+        source: Source::Networkd,
         resource_type: HOSTNAME_STATUS_TYPE,
         display_type: "HostnameStatus",
         namespace: "network",
@@ -43,6 +64,16 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
+        source: Source::State,
+        resource_type: HOSTNAME_SPEC_TYPE,
+        display_type: "HostnameSpec",
+        namespace: "network",
+        aliases: &["hostnamespec", "hostnamespecs"],
+        columns: &[("HOSTNAME", "{.hostname}"), ("LAYER", "{.layer}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::Networkd,
         resource_type: LINK_STATUS_TYPE,
         display_type: "LinkStatus",
         namespace: "network",
@@ -56,6 +87,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
+        source: Source::State,
         resource_type: MACHINE_CONFIG_TYPE,
         display_type: "MachineConfig",
         namespace: "config",
@@ -64,6 +96,25 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: true,
     },
     Definition {
+        source: Source::State,
+        resource_type: MACHINE_STATUS_TYPE,
+        display_type: "MachineStatus",
+        namespace: "runtime",
+        aliases: &["machinestatus", "machinestatuses"],
+        columns: &[("STAGE", "{.stage}"), ("READY", "{.status.ready}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: MACHINE_TYPE_TYPE,
+        display_type: "MachineType",
+        namespace: "config",
+        aliases: &["machinetype", "machinetypes"],
+        columns: &[("TYPE", "{.machineType}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::Networkd,
         resource_type: RESOLVER_STATUS_TYPE,
         display_type: "ResolverStatus",
         namespace: "network",
@@ -72,6 +123,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
+        source: Source::Catalog,
         resource_type: RESOURCE_DEFINITION_TYPE,
         display_type: "ResourceDefinition",
         namespace: "meta",
@@ -80,6 +132,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
+        source: Source::Networkd,
         resource_type: ROUTE_STATUS_TYPE,
         display_type: "RouteStatus",
         namespace: "network",
@@ -89,6 +142,19 @@ pub const DEFINITIONS: &[Definition] = &[
             ("GATEWAY", "{.gateway}"),
             ("LINK", "{.outLinkName}"),
             ("METRIC", "{.priority}"),
+        ],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: SERVICE_TYPE,
+        display_type: "Service",
+        namespace: "runtime",
+        aliases: &["service", "services", "svc"],
+        columns: &[
+            ("RUNNING", "{.running}"),
+            ("HEALTHY", "{.healthy}"),
+            ("HEALTH UNKNOWN", "{.unknown}"),
         ],
         sensitive: false,
     },

@@ -1,0 +1,426 @@
+//! machined's resources: what feeds the state and the controllers that turn it into more.
+//!
+//! Sources write what comes from outside the state, as the owners upstream names:
+//! - the active machine config → `MachineConfigs.config.talos.dev/v1alpha1` (owner
+//!   `ConfigController`; sensitive: admins only);
+//! - service transitions (the supervisor's events) → `Services.v1alpha1.talos.dev`, one per
+//!   service (owner `ServiceController`);
+//! - the machine stage (MachineStatus events) → `MachineStatuses.runtime.talos.dev/machine`
+//!   (owner `MachineStatusController`).
+//!
+//! Controllers (run by [`resources::Runtime`]) derive from the config: the machine type
+//! (`MachineTypes.config.talos.dev/machine-type`) and the hostname the node should have
+//! (`HostnameSpecs.net.talos.dev/hostname`: `machine.network.hostname` or the `HostnameConfig`
+//! document's, else the default).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use machineconfig::Config;
+use proto::machine::{MachineStatusEvent, ServiceStateEvent, machine_status_event};
+use resources::{Context, Controller, ControllerGraph, Kind, Requeue, Runtime, Spec, State};
+use serde::Serialize;
+
+use crate::events::{EventBus, RuntimeEvent, SubscribeOptions, Tail};
+use crate::node_config::NodeConfig;
+
+/// The machine config resource's kind and the id of the active config.
+pub const MACHINE_CONFIG_NAMESPACE: &str = "config";
+pub const MACHINE_CONFIG_TYPE: &str = "MachineConfigs.config.talos.dev";
+pub const ACTIVE_CONFIG_ID: &str = "v1alpha1";
+
+fn machine_config_kind() -> Kind {
+    Kind::new(MACHINE_CONFIG_NAMESPACE, MACHINE_CONFIG_TYPE)
+}
+
+/// `MachineTypes.config.talos.dev`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineTypeSpec {
+    pub machine_type: String,
+}
+
+impl Spec for MachineTypeSpec {
+    const TYPE: &'static str = "MachineTypes.config.talos.dev";
+    const NAMESPACE: &'static str = "config";
+}
+
+/// `HostnameSpecs.net.talos.dev`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostnameSpec {
+    pub hostname: String,
+    pub domainname: String,
+    pub layer: String,
+}
+
+impl Spec for HostnameSpec {
+    const TYPE: &'static str = "HostnameSpecs.net.talos.dev";
+    const NAMESPACE: &'static str = "network";
+}
+
+/// `Services.v1alpha1.talos.dev`.
+#[derive(Debug, Serialize)]
+pub struct ServiceSpec {
+    pub running: bool,
+    pub healthy: bool,
+    pub unknown: bool,
+}
+
+impl Spec for ServiceSpec {
+    const TYPE: &'static str = "Services.v1alpha1.talos.dev";
+    const NAMESPACE: &'static str = "runtime";
+}
+
+/// `MachineStatuses.runtime.talos.dev`.
+#[derive(Debug, Serialize)]
+pub struct MachineStatusSpec {
+    pub stage: String,
+    pub status: MachineStatusDetail,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineStatusDetail {
+    pub ready: bool,
+    pub unmet_conditions: Vec<UnmetCondition>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnmetCondition {
+    pub name: String,
+    pub reason: String,
+}
+
+impl Spec for MachineStatusSpec {
+    const TYPE: &'static str = "MachineStatuses.runtime.talos.dev";
+    const NAMESPACE: &'static str = "runtime";
+}
+
+/// Builds the state, starts its sources and controllers; returns the state and the graph.
+pub fn start(
+    config: &Arc<NodeConfig>,
+    events: &EventBus,
+    default_hostname: &str,
+) -> (Arc<State>, Vec<ControllerGraph>) {
+    let state = Arc::new(State::new());
+    tokio::spawn(feed_config(Arc::clone(config), Arc::clone(&state)));
+    tokio::spawn(feed_events(events.clone(), Arc::clone(&state)));
+    let mut runtime = Runtime::new(Arc::clone(&state));
+    runtime.register(MachineTypeController);
+    runtime.register(HostnameController {
+        default: default_hostname.to_string(),
+    });
+    let graph = runtime.graph();
+    runtime.start();
+    (state, graph)
+}
+
+/// The active config as a resource, on every change.
+async fn feed_config(config: Arc<NodeConfig>, state: Arc<State>) {
+    const OWNER: &str = "ConfigController";
+    let mut changes = config.subscribe();
+    loop {
+        let active = changes.borrow_and_update().clone();
+        let kind = machine_config_kind();
+        let written = match active.as_deref().map(Config::to_yaml) {
+            Some(Ok(yaml)) => state
+                .write(
+                    OWNER,
+                    &kind,
+                    ACTIVE_CONFIG_ID,
+                    yaml,
+                    Vec::new(),
+                    BTreeMap::new(),
+                )
+                .map(drop),
+            Some(Err(error)) => {
+                tracing::error!(%error, "cannot encode the active config");
+                Ok(())
+            }
+            None => state.destroy(OWNER, &kind, ACTIVE_CONFIG_ID).map(drop),
+        };
+        if let Err(error) = written {
+            tracing::error!(%error, "cannot publish the active config");
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Service and machine status events as resources.
+async fn feed_events(events: EventBus, state: Arc<State>) {
+    let options = SubscribeOptions {
+        tail: Tail::All,
+        actor_id: None,
+    };
+    let Ok(mut subscription) = events.subscribe(options) else {
+        return;
+    };
+    while let Ok(event) = subscription.recv().await {
+        let written = if let Some(service) = ServiceStateEvent::from_event(&event) {
+            Some(write_service(&state, &service))
+        } else {
+            MachineStatusEvent::from_event(&event)
+                .map(|status| write_machine_status(&state, &status))
+        };
+        if let Some(Err(error)) = written {
+            tracing::error!(%error, "cannot publish a status resource");
+        }
+    }
+}
+
+fn write_service(state: &State, event: &ServiceStateEvent) -> Result<(), resources::StateError> {
+    use proto::machine::service_state_event::Action;
+    let running = event.action() == Action::Running;
+    let health = event.health.clone().unwrap_or_default();
+    let spec = ServiceSpec {
+        running,
+        healthy: running && health.healthy,
+        unknown: health.unknown,
+    };
+    state
+        .write(
+            "ServiceController",
+            &Kind::of::<ServiceSpec>(),
+            &event.service,
+            spec.yaml_spec()?,
+            Vec::new(),
+            BTreeMap::new(),
+        )
+        .map(drop)
+}
+
+fn write_machine_status(
+    state: &State,
+    event: &MachineStatusEvent,
+) -> Result<(), resources::StateError> {
+    use machine_status_event::MachineStage;
+    let stage = match event.stage() {
+        MachineStage::Unknown => "unknown",
+        MachineStage::Booting => "booting",
+        MachineStage::Installing => "installing",
+        MachineStage::Maintenance => "maintenance",
+        MachineStage::Running => "running",
+        MachineStage::Rebooting => "rebooting",
+        MachineStage::ShuttingDown => "shutting down",
+        MachineStage::Resetting => "resetting",
+        MachineStage::Upgrading => "upgrading",
+    };
+    let status = event.status.clone().unwrap_or_default();
+    let spec = MachineStatusSpec {
+        stage: stage.to_string(),
+        status: MachineStatusDetail {
+            ready: status.ready,
+            unmet_conditions: status
+                .unmet_conditions
+                .into_iter()
+                .map(|c| UnmetCondition {
+                    name: c.name,
+                    reason: c.reason,
+                })
+                .collect(),
+        },
+    };
+    state
+        .write(
+            "MachineStatusController",
+            &Kind::of::<MachineStatusSpec>(),
+            "machine",
+            spec.yaml_spec()?,
+            Vec::new(),
+            BTreeMap::new(),
+        )
+        .map(drop)
+}
+
+/// The active config, decoded from its resource.
+fn active_config(context: &Context) -> Result<Option<Config>, String> {
+    match context
+        .state()
+        .get(&machine_config_kind(), ACTIVE_CONFIG_ID)
+    {
+        Some(resource) => Config::from_yaml(&resource.yaml_spec)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
+/// `machine.type` → `MachineTypes.config.talos.dev/machine-type`.
+struct MachineTypeController;
+
+impl Controller for MachineTypeController {
+    fn name(&self) -> &'static str {
+        "config.MachineTypeController"
+    }
+
+    fn inputs(&self) -> Vec<Kind> {
+        vec![machine_config_kind()]
+    }
+
+    fn outputs(&self) -> Vec<Kind> {
+        vec![Kind::of::<MachineTypeSpec>()]
+    }
+
+    fn reconcile<'a>(&'a mut self, context: &'a Context) -> BoxFuture<'a, Result<Requeue, String>> {
+        Box::pin(async move {
+            let machine_type = active_config(context)?.and_then(|config| {
+                let machine = config.v1alpha1?.machine?;
+                machine
+                    .machine_type
+                    .parse::<machineconfig::MachineType>()
+                    .ok()
+            });
+            match machine_type {
+                Some(machine_type) => {
+                    let spec = MachineTypeSpec {
+                        machine_type: machine_type.as_str().to_string(),
+                    };
+                    context
+                        .write("machine-type", &spec)
+                        .map_err(|e| e.to_string())?;
+                }
+                None => context
+                    .keep_only::<MachineTypeSpec>(&[])
+                    .map_err(|e| e.to_string())?,
+            }
+            Ok(Requeue::Never)
+        })
+    }
+}
+
+/// `machine.network.hostname` (or the node's default) → `HostnameSpecs.net.talos.dev/hostname`.
+struct HostnameController {
+    default: String,
+}
+
+impl Controller for HostnameController {
+    fn name(&self) -> &'static str {
+        "network.HostnameConfigController"
+    }
+
+    fn inputs(&self) -> Vec<Kind> {
+        vec![machine_config_kind()]
+    }
+
+    fn outputs(&self) -> Vec<Kind> {
+        vec![Kind::of::<HostnameSpec>()]
+    }
+
+    fn reconcile<'a>(&'a mut self, context: &'a Context) -> BoxFuture<'a, Result<Requeue, String>> {
+        Box::pin(async move {
+            // `machine.network.hostname`, or a HostnameConfig document's (never both: such a
+            // config is refused).
+            let configured = active_config(context)?.and_then(|config| {
+                let from_document = config.documents.iter().find_map(|document| match document {
+                    machineconfig::documents::Document::Hostname(hostname) => {
+                        hostname.hostname.clone()
+                    }
+                    _ => None,
+                });
+                config
+                    .v1alpha1
+                    .and_then(|v| v.machine?.network?.hostname)
+                    .or(from_document)
+            });
+            let (name, layer) = match configured {
+                Some(name) => (name, "configuration"),
+                None => (self.default.clone(), "default"),
+            };
+            let (hostname, domainname) = match name.split_once('.') {
+                Some((host, domain)) => (host.to_string(), domain.to_string()),
+                None => (name, String::new()),
+            };
+            let spec = HostnameSpec {
+                hostname,
+                domainname,
+                layer: layer.to_string(),
+            };
+            context
+                .write("hostname", &spec)
+                .map_err(|e| e.to_string())?;
+            Ok(Requeue::Never)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use resources::WatchOptions;
+
+    const CONFIG: &str = "version: v1alpha1\nmachine:\n  type: controlplane\n  network:\n    hostname: cp-1.example.org\n";
+
+    #[tokio::test]
+    async fn the_config_gives_the_machine_type_and_the_hostname() {
+        let state = Arc::new(State::new());
+        let mut runtime = Runtime::new(Arc::clone(&state));
+        runtime.register(MachineTypeController);
+        runtime.register(HostnameController {
+            default: "talos-default".into(),
+        });
+        let mut hostnames = state.watch(
+            &Kind::of::<HostnameSpec>(),
+            &WatchOptions {
+                bootstrap_contents: true,
+                ..WatchOptions::default()
+            },
+        );
+        let mut types = state.watch(&Kind::of::<MachineTypeSpec>(), &WatchOptions::default());
+        runtime.start();
+        // No config yet: the default hostname, no machine type.
+        let first = hostnames.next().await.unwrap();
+        assert!(first.resource.yaml_spec.contains("hostname: talos-default"));
+        assert!(first.resource.yaml_spec.contains("layer: default"));
+
+        let write = |text: &str| {
+            state
+                .write(
+                    "ConfigController",
+                    &machine_config_kind(),
+                    ACTIVE_CONFIG_ID,
+                    text.into(),
+                    Vec::new(),
+                    BTreeMap::new(),
+                )
+                .unwrap()
+        };
+        write(CONFIG);
+        let named = hostnames.next().await.unwrap();
+        assert_eq!(
+            named.resource.yaml_spec,
+            "hostname: cp-1\ndomainname: example.org\nlayer: configuration\n"
+        );
+        assert_eq!(
+            named.resource.metadata.owner,
+            "network.HostnameConfigController"
+        );
+        let machine_type = types.next().await.unwrap();
+        assert_eq!(
+            machine_type.resource.yaml_spec,
+            "machineType: controlplane\n"
+        );
+
+        write(&format!(
+            "{}---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: off\nhostname: doc-name\n",
+            CONFIG
+                .replace("controlplane", "worker")
+                .replace("  network:\n    hostname: cp-1.example.org\n", "")
+        ));
+        let from_document = hostnames.next().await.unwrap();
+        assert!(
+            from_document
+                .resource
+                .yaml_spec
+                .starts_with("hostname: doc-name\n")
+        );
+        let changed = types.next().await.unwrap();
+        assert_eq!(changed.resource.yaml_spec, "machineType: worker\n");
+        assert_eq!(changed.resource.metadata.version, 2);
+    }
+}
