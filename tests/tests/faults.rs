@@ -111,30 +111,19 @@ fn a_full_state_partition_refuses_an_apply_and_keeps_the_old_config() {
     drop(filler);
 
     let file = cluster.dir.path().join("controlplane.yaml");
+    let file = file.to_str().unwrap();
     let patch = "machine:\n  env:\n    AFTER_FULL: yes";
-    let err = failure(cluster.talosctl(&[
-        "-n",
-        &node,
-        "apply-config",
-        "-f",
-        file.to_str().unwrap(),
-        "-p",
-        patch,
-    ]));
+    let apply = |extra: &[&str]| {
+        let mut args = vec!["-n", &node, "apply-config", "-f", file, "-p", patch];
+        args.extend_from_slice(extra);
+        cluster.talosctl(&args)
+    };
+    let err = failure(apply(&[]));
     assert!(err.contains("No space left on device"), "{err}");
     assert!(!err.contains(state_dir.to_str().unwrap()), "{err}");
     assert_eq!(cluster.nodes[0].persisted_config(), before);
     // The active config is the old one: a dry run of the same patch still shows it as a change.
-    let diff = success(cluster.talosctl(&[
-        "-n",
-        &node,
-        "apply-config",
-        "-f",
-        file.to_str().unwrap(),
-        "-p",
-        patch,
-        "--dry-run",
-    ]));
+    let diff = success(apply(&["--dry-run"]));
     assert!(diff.contains("+    AFTER_FULL"), "{diff}");
     // No temporary file was left behind, and once there is room the apply goes through.
     std::fs::remove_file(state_dir.join("filler")).unwrap();
@@ -144,15 +133,7 @@ fn a_full_state_partition_refuses_an_apply_and_keeps_the_old_config() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(leftovers, ["config.yaml"], "{leftovers:?}");
-    success(cluster.talosctl(&[
-        "-n",
-        &node,
-        "apply-config",
-        "-f",
-        file.to_str().unwrap(),
-        "-p",
-        patch,
-    ]));
+    success(apply(&[]));
     assert!(cluster.nodes[0].persisted_config().contains("AFTER_FULL"));
     // The node stops before its STATE is unmounted.
     drop(cluster);

@@ -11,6 +11,7 @@ mod node_bench;
 mod suites;
 mod trustd_bench;
 mod vm;
+mod watch_bench;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,7 +1,8 @@
 //! `cargo xtask bench-node`: the node API's figures on three dev-mode nodes (release builds):
 //! Version latency and throughput through apid against a direct call on machined's socket,
 //! fan-out to three nodes against one, and the RSS of machined and apid idle and with 100
-//! concurrent `logs -f` streams; trustd's signing figures ([`crate::trustd_bench`]) and etcd's
+//! concurrent `logs -f` streams; the resource watch figures ([`crate::watch_bench`]); trustd's
+//! signing figures ([`crate::trustd_bench`]) and etcd's
 //! ([`crate::etcd_bench`]).
 
 use std::net::Ipv4Addr;
@@ -135,6 +136,8 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
         print_latency(label, &figures);
     }
 
+    let config = std::fs::read_to_string(nodes.dir.join("controlplane.yaml"))?;
+    crate::watch_bench::measure(&client, &config).await?;
     crate::trustd_bench::measure(&nodes.dir, addresses[0]).await?;
     crate::etcd_bench::measure(&client, &all[0]).await?;
 

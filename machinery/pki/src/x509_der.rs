@@ -259,39 +259,29 @@ pub(crate) fn sign_certificate(
     signed(tbs, algorithm, issuer_key)
 }
 
-/// A PKCS#10 certificate request (DER) for `key`, asking for `extensions`.
-/// A PKCS#10 request: one ExtensionRequest attribute per non-empty item of `extension_requests`
-/// (a well-formed request has at most one; tests make others).
+/// A signed PKCS#10 request (DER) for `key`: one ExtensionRequest attribute per non-empty item
+/// of `extension_requests` (a well-formed request has at most one; tests make others).
 pub(crate) fn sign_request(
     subject: &[u8],
     key: &PrivateKey,
     extension_requests: &[&[Extension]],
 ) -> Result<Vec<u8>, PkiError> {
-    let info = yasna::construct_der(|w| {
-        w.write_sequence(|w| {
-            w.next().write_u8(0);
-            w.next().write_der(subject);
-            w.next().write_der(&key.subject_public_key_info());
-            w.next().write_tagged_implicit(Tag::context(0), |w| {
-                w.write_set_of(|w| {
-                    for extensions in extension_requests.iter().filter(|e| !e.is_empty()) {
-                        w.next().write_sequence(|w| {
-                            w.next()
-                                .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
-                            w.next().write_set(|w| {
-                                w.next().write_sequence(|w| {
-                                    for extension in *extensions {
-                                        extension.write(w.next());
-                                    }
-                                })
-                            });
-                        })
-                    }
+    let values: Vec<AttributeValue<'_>> = extension_requests
+        .iter()
+        .filter(|extensions| !extensions.is_empty())
+        .map(|extensions| -> AttributeValue<'_> {
+            Box::new(move |w: yasna::DERWriter| {
+                w.write_set(|w| {
+                    w.next().write_sequence(|w| {
+                        for extension in *extensions {
+                            extension.write(w.next());
+                        }
+                    })
                 })
-            });
+            })
         })
-    });
-    signed(info, signature_algorithm(key.algorithm()), key)
+        .collect();
+    sign_request_with(subject, key, &values)
 }
 
 /// Fuzzing only: a request whose ExtensionRequest attribute holds `raw` as its value, signed by
@@ -302,6 +292,21 @@ pub(crate) fn sign_request_raw(
     key: &PrivateKey,
     raw: &[u8],
 ) -> Result<Vec<u8>, PkiError> {
+    sign_request_with(
+        subject,
+        key,
+        &[Box::new(|w: yasna::DERWriter| w.write_der(raw))],
+    )
+}
+
+/// Writes the value (a SET) of one ExtensionRequest attribute.
+type AttributeValue<'a> = Box<dyn Fn(yasna::DERWriter) + 'a>;
+
+fn sign_request_with(
+    subject: &[u8],
+    key: &PrivateKey,
+    extension_requests: &[AttributeValue<'_>],
+) -> Result<Vec<u8>, PkiError> {
     let info = yasna::construct_der(|w| {
         w.write_sequence(|w| {
             w.next().write_u8(0);
@@ -309,11 +314,13 @@ pub(crate) fn sign_request_raw(
             w.next().write_der(&key.subject_public_key_info());
             w.next().write_tagged_implicit(Tag::context(0), |w| {
                 w.write_set_of(|w| {
-                    w.next().write_sequence(|w| {
-                        w.next()
-                            .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
-                        w.next().write_der(raw);
-                    })
+                    for value in extension_requests {
+                        w.next().write_sequence(|w| {
+                            w.next()
+                                .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
+                            value(w.next());
+                        })
+                    }
                 })
             });
         })

@@ -61,15 +61,8 @@ impl Watch {
     pub async fn next(&mut self) -> Option<Arc<Event>> {
         loop {
             match self.live.recv().await {
-                Ok(event) => {
-                    if self
-                        .id
-                        .as_ref()
-                        .is_none_or(|id| *id == event.resource.metadata.id)
-                    {
-                        return Some(event);
-                    }
-                }
+                Ok(event) if self.wants(&event) => return Some(event),
+                Ok(_) => {}
                 Err(_) => return None,
             }
         }
@@ -79,18 +72,17 @@ impl Watch {
     pub fn try_next(&mut self) -> Option<Arc<Event>> {
         loop {
             match self.live.try_recv() {
-                Ok(event) => {
-                    if self
-                        .id
-                        .as_ref()
-                        .is_none_or(|id| *id == event.resource.metadata.id)
-                    {
-                        return Some(event);
-                    }
-                }
+                Ok(event) if self.wants(&event) => return Some(event),
+                Ok(_) => {}
                 Err(_) => return None,
             }
         }
+    }
+
+    fn wants(&self, event: &Event) -> bool {
+        self.id
+            .as_ref()
+            .is_none_or(|id| *id == event.resource.metadata.id)
     }
 }
 
