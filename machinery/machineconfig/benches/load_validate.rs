@@ -53,7 +53,8 @@ fn hostile_and_large(c: &mut Criterion) {
         b.iter(|| Config::from_yaml(black_box(&bomb)).expect_err("refused"))
     });
     let manifest =
-        "    apiVersion: v1\n    kind: ConfigMap\n    data:\n      key: value\n".repeat(30_000);
+        "        apiVersion: v1\n        kind: ConfigMap\n        data:\n          key: value\n"
+            .repeat(22_000);
     let large = format!(
         "version: v1alpha1\ncluster:\n  inlineManifests:\n    - name: big\n      contents: |\n{manifest}"
     );
