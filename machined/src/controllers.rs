@@ -112,7 +112,19 @@ pub fn start(
     runtime.register(HostnameController {
         default: default_hostname.to_string(),
     });
-    let graph = runtime.graph();
+    let mut graph = runtime.graph();
+    // The sources, as upstream's graph shows them: controllers with outputs only.
+    for (name, output) in [
+        ("ConfigController", machine_config_kind()),
+        ("ServiceController", Kind::of::<ServiceSpec>()),
+        ("MachineStatusController", Kind::of::<MachineStatusSpec>()),
+    ] {
+        graph.push(ControllerGraph {
+            name,
+            inputs: Vec::new(),
+            outputs: vec![output],
+        });
+    }
     runtime.start();
     (state, graph)
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::cosi::resource::state_server::StateServer;
+use proto::inspect::inspect_service_server::InspectServiceServer;
 use proto::machine::machine_service_server::MachineServiceServer;
 use proto::machine::{
     ConfigLoadErrorEvent, MachineStatusEvent, SequenceEvent, TaskEvent, machine_status_event,
@@ -21,7 +22,7 @@ use proto::time::time_service_server::TimeServiceServer;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
-use crate::api::{AuthorizationLayer, MachineApi, ResourceApi, TimeApi};
+use crate::api::{AuthorizationLayer, InspectApi, MachineApi, ResourceApi, TimeApi};
 use crate::api_services::{self, ApiServices};
 use crate::containerd::SystemContainerd;
 use crate::error::MachinedError;
@@ -217,6 +218,9 @@ fn serve_api(
         .layer(AuthorizationLayer)
         .add_service(service)
         .add_service(StateServer::new(ResourceApi::new(Arc::clone(machine))))
+        .add_service(InspectServiceServer::new(InspectApi::new(Arc::clone(
+            machine,
+        ))))
         .add_service(TimeServiceServer::new(TimeApi::new(machine)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
             let _ = stopped.await;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, edit, etcd, events, r#gen, get, health, kubeconfig, list,
-    logs, machineconfig, memory, mounts, netstat, power, processes, read, service, time, usage,
-    validate, version,
+    apply, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect, kubeconfig,
+    list, logs, machineconfig, memory, mounts, netstat, power, processes, read, service, time,
+    usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -93,6 +93,9 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Get a specific resource or list of resources
     Get(get::GetArgs),
+    /// Inspect internals of Talos
+    #[command(subcommand)]
+    Inspect(inspect::InspectCommand),
     /// Gets current server time
     Time(time::TimeArgs),
     /// Retrieve the state of a service (or all services), control service state

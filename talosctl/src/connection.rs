@@ -14,6 +14,7 @@ use apiclient::{
     ApiClientError, Client, Endpoint, NodeMessage, NodeReply, NodeTarget, SpkiFingerprint,
 };
 use proto::cosi::resource::state_client::StateClient;
+use proto::inspect::inspect_service_client::InspectServiceClient;
 use proto::machine::machine_service_client::MachineServiceClient;
 use proto::time::time_service_client::TimeServiceClient;
 use talosconfig::Talosconfig;
@@ -160,6 +161,11 @@ impl Target {
     /// A `time.TimeService` client on this target's connection.
     pub fn time(&self) -> TimeServiceClient<Channel> {
         TimeServiceClient::new(self.client.channel())
+    }
+
+    /// An `inspect.InspectService` client on this target's connection.
+    pub fn inspect(&self) -> InspectServiceClient<Channel> {
+        InspectServiceClient::new(self.client.channel())
     }
 
     /// A COSI `cosi.resource.State` client on this target's connection.

@@ -1,6 +1,6 @@
 //! The node's resources through apid: Watch follows a hostname changed by a config patch and a
-//! service restart, `talosctl get -w` prints them, and a reader can neither list nor watch the
-//! sensitive machine config. Loopback blocks 127.42.0.0/24 and 127.43.0.0/24.
+//! service restart, `talosctl get -w` prints them, `inspect dependencies` draws the controllers,
+//! and a reader can neither list nor watch the sensitive machine config. Loopback blocks 127.42.0.0/24 and 127.43.0.0/24.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
@@ -118,6 +118,16 @@ fn watches_follow_config_patches_and_service_restarts() {
             "the restart shows the service stopping first: {seen:?}"
         );
     });
+
+    // The controller graph, as `talosctl inspect dependencies` draws it.
+    let graph = success(cluster.talosctl(&["-n", &node, "inspect", "dependencies"]));
+    for edge in [
+        "\"MachineConfigs.config.talos.dev\" -> \"network.HostnameConfigController\";",
+        "\"network.HostnameConfigController\" -> \"HostnameSpecs.net.talos.dev\";",
+        "\"ConfigController\" -> \"MachineConfigs.config.talos.dev\";",
+    ] {
+        assert!(graph.contains(edge), "{edge} missing from\n{graph}");
+    }
 
     // What talosctl printed: the header, the first hostname, then the renamed one.
     let printed: Vec<String> = (&mut lines).take(3).map(Result::unwrap).collect();

@@ -11,6 +11,7 @@ mod containers;
 mod control_plane;
 mod files;
 mod host;
+mod inspect;
 mod lifecycle;
 mod logs;
 mod resources;
@@ -27,6 +28,7 @@ use tonic::{Request, Response, Status};
 
 pub use authorization::{AuthorizationLayer, CallerRoles};
 pub use files::FileWalks;
+pub use inspect::InspectApi;
 pub use resources::ResourceApi;
 pub use time::TimeApi;
 

@@ -10,6 +10,7 @@ pub mod events;
 pub mod r#gen;
 pub mod get;
 pub mod health;
+pub mod inspect;
 pub mod kubeconfig;
 pub mod list;
 pub mod logs;
@@ -50,6 +51,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Memory(args) => memory::run(args, &cli.global),
         Command::Time(args) => time::run(args, &cli.global),
         Command::Get(args) => get::run(args, &cli.global),
+        Command::Inspect(command) => inspect::run(command, &cli.global),
         Command::Health(args) => health::run(args, &cli.global),
         Command::Bootstrap(args) => etcd::bootstrap(args, &cli.global),
         Command::Etcd(command) => etcd::run(command, &cli.global),
