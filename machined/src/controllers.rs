@@ -9,7 +9,8 @@
 //!   (owner `MachineStatusController`).
 //!
 //! Controllers (run by [`resources::Runtime`]) derive from the config: the machine type
-//! (`MachineTypes.config.talos.dev/machine-type`) and the hostname the node should have
+//! (`MachineTypes.config.talos.dev/machine-type`), the Kubernetes files and specs
+//! ([`crate::kubelet`]) and the hostname the node should have
 //! (`HostnameSpecs.net.talos.dev/hostname`: `machine.network.hostname` or the `HostnameConfig`
 //! document's, else the default).
 
@@ -30,7 +31,7 @@ pub const MACHINE_CONFIG_NAMESPACE: &str = "config";
 pub const MACHINE_CONFIG_TYPE: &str = "MachineConfigs.config.talos.dev";
 pub const ACTIVE_CONFIG_ID: &str = "v1alpha1";
 
-fn machine_config_kind() -> Kind {
+pub(crate) fn machine_config_kind() -> Kind {
     Kind::new(MACHINE_CONFIG_NAMESPACE, MACHINE_CONFIG_TYPE)
 }
 
@@ -98,11 +99,13 @@ impl Spec for MachineStatusSpec {
     const NAMESPACE: &'static str = "runtime";
 }
 
-/// Builds the state, starts its sources and controllers; returns the state and the graph.
+/// Builds the state, starts its sources and controllers (`kubernetes` among them); returns the
+/// state and the graph.
 pub fn start(
     config: &Arc<NodeConfig>,
     events: &EventBus,
     default_hostname: &str,
+    kubernetes: crate::kubelet::KubernetesController,
 ) -> (Arc<State>, Vec<ControllerGraph>) {
     let state = Arc::new(State::new());
     tokio::spawn(feed_config(Arc::clone(config), Arc::clone(&state)));
@@ -112,6 +115,7 @@ pub fn start(
     runtime.register(HostnameController {
         default: default_hostname.to_string(),
     });
+    runtime.register(kubernetes);
     let mut graph = runtime.graph();
     // The sources, as upstream's graph shows them: controllers with outputs only.
     for (name, output) in [
@@ -249,7 +253,7 @@ fn write_machine_status(
 }
 
 /// The active config, decoded from its resource.
-fn active_config(context: &Context) -> Result<Option<Config>, String> {
+pub(crate) fn active_config(context: &Context) -> Result<Option<Config>, String> {
     match context
         .state()
         .get(&machine_config_kind(), ACTIVE_CONFIG_ID)

@@ -1,22 +1,28 @@
-//! The Kubernetes side of a configured node: the kubelet configuration and, on control planes,
-//! the static pod manifests of the API server, controller manager and scheduler are written under
-//! `<root>/etc/kubernetes/` from the active config, and the kubelet service is registered.
+//! The Kubernetes side of a configured node, a controller ([`KubernetesController`]): the kubelet
+//! configuration and, on control planes, the static pod manifests of the API server, controller
+//! manager and scheduler, as resources (`KubeletSpecs`, `StaticPods`) and as files under
+//! `<root>/etc/kubernetes/`, and the kubelet service registered.
 //!
 //! The kubelet runs from its container image (`machine.kubelet.image`). This machine has no
 //! container registry and no image store holding it, so the kubelet service fails to start
 //! with a message naming the missing image, retried with back-off, instead of crash-looping in
 //! silence: the boundary stated in the README.
 
-use std::path::Path;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use atomicfile::Overwrite;
+use futures_util::future::BoxFuture;
 use machineconfig::Config;
+use resources::{Context, Controller, Kind, Requeue, Spec};
+use serde::{Deserialize, Serialize};
 
+use crate::controllers::HostnameSpec;
 use crate::error::MachinedError;
-use crate::machine::Machine;
 use crate::services::{
     ApiOperations, ExitNotifier, RunHandle, Runner, ServiceError, ServiceLog, ServiceSpec,
+    Supervisor,
 };
 
 /// Runs a service from a container image, which must be in the node's image store first.
@@ -53,70 +59,162 @@ fn kubelet_image(config: &Config) -> Option<String> {
         .clone()
 }
 
-/// Writes the Kubernetes files for the active config and registers the kubelet once; runs
-/// until the config watch ends.
-pub async fn keep_in_step(machine: Arc<Machine>) {
-    let mut changes = machine.config.subscribe();
-    let mut registered = false;
-    loop {
-        let config = changes.borrow_and_update().clone();
-        if let Some(config) = config.as_deref() {
-            if let Err(error) = write_files(&machine, config) {
-                tracing::error!(%error, "cannot write the Kubernetes files");
+/// `KubeletSpecs.kubernetes.talos.dev`: what the kubelet runs with.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletSpec {
+    pub image: String,
+    pub expected_nodename: String,
+    pub config: serde_yaml::Value,
+}
+
+impl Spec for KubeletSpec {
+    const TYPE: &'static str = "KubeletSpecs.kubernetes.talos.dev";
+    const NAMESPACE: &'static str = "k8s";
+}
+
+/// `StaticPods.kubernetes.talos.dev`: one control-plane static pod.
+#[derive(Debug, Serialize)]
+pub struct StaticPodSpec {
+    pub pod: serde_yaml::Value,
+}
+
+impl Spec for StaticPodSpec {
+    const TYPE: &'static str = "StaticPods.kubernetes.talos.dev";
+    const NAMESPACE: &'static str = "k8s";
+}
+
+/// The Kubernetes side of the config: from the machine config and the node's hostname spec, the
+/// kubelet spec and the static pods as resources, their files under `etc/kubernetes/`, and the
+/// kubelet service registered once. A failed write is retried by the runtime.
+#[derive(Debug)]
+pub struct KubernetesController {
+    /// Where `etc/kubernetes` lives (the node's root).
+    pub root: PathBuf,
+    /// The node's address (dev-mode nodes live on loopback addresses).
+    pub address: IpAddr,
+    pub services: Supervisor,
+    pub registered: bool,
+}
+
+impl Controller for KubernetesController {
+    fn name(&self) -> &'static str {
+        "k8s.KubeletSpecController"
+    }
+
+    fn inputs(&self) -> Vec<Kind> {
+        vec![
+            crate::controllers::machine_config_kind(),
+            Kind::of::<HostnameSpec>(),
+        ]
+    }
+
+    fn outputs(&self) -> Vec<Kind> {
+        vec![Kind::of::<KubeletSpec>(), Kind::of::<StaticPodSpec>()]
+    }
+
+    fn reconcile<'a>(&'a mut self, context: &'a Context) -> BoxFuture<'a, Result<Requeue, String>> {
+        Box::pin(async move {
+            let (Some(config), Some(hostname)) = (
+                crate::controllers::active_config(context)?,
+                context.state().get(&Kind::of::<HostnameSpec>(), "hostname"),
+            ) else {
+                context
+                    .keep_only::<KubeletSpec>(&[])
+                    .and_then(|()| context.keep_only::<StaticPodSpec>(&[]))
+                    .map_err(|e| e.to_string())?;
+                return Ok(Requeue::Never);
+            };
+            let hostname: HostnameFields =
+                serde_yaml::from_str(&hostname.yaml_spec).map_err(|e| e.to_string())?;
+            let node = kubernetes::NodeInfo {
+                hostname: hostname.hostname.clone(),
+                domainname: Some(hostname.domainname).filter(|d| !d.is_empty()),
+                addresses: vec![self.address],
+            };
+            self.write_files(context, &config, &node)
+                .map_err(|e| e.to_string())?;
+            if let (false, Some(image)) = (self.registered, kubelet_image(&config)) {
+                self.register_kubelet(image)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.registered = true;
             }
-            if let (false, Some(image)) = (registered, kubelet_image(config)) {
-                let spec = ServiceSpec {
-                    api: ApiOperations {
-                        start: true,
-                        stop: false,
-                        restart: true,
-                    },
-                    runner: Arc::new(ImageRunner {
-                        image: image.clone(),
-                    }),
-                    ..ServiceSpec::process("kubelet", image)
-                };
-                let started = async {
-                    machine.services.register(spec).await?;
-                    machine.services.start("kubelet").await
-                };
-                match started.await {
-                    Ok(()) => registered = true,
-                    Err(error) => tracing::error!(%error, "cannot register the kubelet"),
-                }
-            }
-        }
-        if changes.changed().await.is_err() {
-            return;
-        }
+            Ok(Requeue::Never)
+        })
     }
 }
 
-fn write_files(machine: &Machine, config: &Config) -> Result<(), MachinedError> {
-    let node = kubernetes::NodeInfo {
-        hostname: machine.hostname(),
-        domainname: None,
-        // Dev-mode nodes live on loopback addresses: they are the node's addresses there.
-        addresses: vec![machine.address()],
-    };
-    let dir = machine.layout.root().join("etc/kubernetes");
-    write(
-        &dir,
-        "kubelet.yaml",
-        &kubernetes::kubelet_configuration(config, &node)?,
-    )?;
-    let control_plane = config
-        .v1alpha1
-        .as_ref()
-        .and_then(|c| c.machine.as_ref())
-        .and_then(|m| m.machine_type.parse::<machineconfig::MachineType>().ok())
-        .is_some_and(|t| t.is_control_plane());
-    if control_plane {
-        for (name, manifest) in kubernetes::static_pods(config, &node)? {
-            write(&dir.join("manifests"), &name, &manifest)?;
+/// The fields of a `HostnameSpec` this controller reads.
+#[derive(Debug, Deserialize)]
+struct HostnameFields {
+    hostname: String,
+    #[serde(default)]
+    domainname: String,
+}
+
+impl KubernetesController {
+    fn write_files(
+        &self,
+        context: &Context,
+        config: &Config,
+        node: &kubernetes::NodeInfo,
+    ) -> Result<(), MachinedError> {
+        let dir = self.root.join("etc/kubernetes");
+        let kubelet = kubernetes::kubelet_configuration(config, node)?;
+        write(&dir, "kubelet.yaml", &kubelet)?;
+        let spec = KubeletSpec {
+            image: kubelet_image(config).unwrap_or_default(),
+            expected_nodename: node.hostname.clone(),
+            config: serde_yaml::from_str(&kubelet).unwrap_or_default(),
+        };
+        context.write("kubelet", &spec).map_err(resource_error)?;
+        let control_plane = config
+            .v1alpha1
+            .as_ref()
+            .and_then(|c| c.machine.as_ref())
+            .and_then(|m| m.machine_type.parse::<machineconfig::MachineType>().ok())
+            .is_some_and(|t| t.is_control_plane());
+        let pods = if control_plane {
+            kubernetes::static_pods(config, node)?
+        } else {
+            Vec::new()
+        };
+        let mut ids = Vec::with_capacity(pods.len());
+        for (name, manifest) in &pods {
+            write(&dir.join("manifests"), name, manifest)?;
+            let id = name.trim_end_matches(".yaml");
+            let spec = StaticPodSpec {
+                pod: serde_yaml::from_str(manifest).unwrap_or_default(),
+            };
+            context.write(id, &spec).map_err(resource_error)?;
+            ids.push(id);
         }
+        context
+            .keep_only::<StaticPodSpec>(&ids)
+            .map_err(resource_error)
     }
-    Ok(())
+
+    async fn register_kubelet(&self, image: String) -> Result<(), MachinedError> {
+        let spec = ServiceSpec {
+            api: ApiOperations {
+                start: true,
+                stop: false,
+                restart: true,
+            },
+            runner: Arc::new(ImageRunner {
+                image: image.clone(),
+            }),
+            ..ServiceSpec::process("kubelet", image)
+        };
+        self.services.register(spec).await?;
+        self.services.start("kubelet").await?;
+        Ok(())
+    }
+}
+
+fn resource_error(error: resources::StateError) -> MachinedError {
+    MachinedError::Internal(error.to_string())
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), MachinedError> {

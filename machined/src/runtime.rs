@@ -101,7 +101,14 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         .containerd
         .as_ref()
         .map(|containerd| Arc::new(containerd.runner(&layout)));
-    let (resources, controllers) = crate::controllers::start(&config, &events, &options.hostname);
+    let kubernetes = kubelet::KubernetesController {
+        root: layout.root().to_path_buf(),
+        address: options.api_address.ip(),
+        services: services.clone(),
+        registered: false,
+    };
+    let (resources, controllers) =
+        crate::controllers::start(&config, &events, &options.hostname, kubernetes);
     let machine = Arc::new(Machine {
         resources,
         controllers,
@@ -140,7 +147,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         options.etcd.clone(),
         etcd_requests,
     ));
-    let kubernetes = tokio::spawn(kubelet::keep_in_step(Arc::clone(&machine)));
     let network_settings = match &options.networkd {
         Some(program) => {
             services
@@ -188,7 +194,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     apid.abort();
     timed_settings.abort();
     etcd.abort();
-    kubernetes.abort();
     if let Some(task) = network_settings {
         task.abort();
     }

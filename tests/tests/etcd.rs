@@ -70,6 +70,20 @@ fn three_control_planes_form_an_etcd_cluster_and_manage_it() {
     let manifests = first.state_dir.join("etc/kubernetes/manifests");
     assert!(manifests.join("talos-kube-apiserver.yaml").exists());
     assert!(first.state_dir.join("etc/kubernetes/kubelet.yaml").exists());
+    // The same as resources, written by their controller.
+    let pods = success(cluster.talosctl(&["-n", &ip(first), "get", "staticpods"]));
+    for pod in [
+        "talos-kube-apiserver",
+        "talos-kube-controller-manager",
+        "talos-kube-scheduler",
+    ] {
+        assert!(pods.contains(pod), "{pods}");
+    }
+    let kubelet_spec = success(cluster.talosctl(&["-n", &ip(first), "get", "kubeletspec"]));
+    assert!(
+        kubelet_spec.contains("ghcr.io/siderolabs/kubelet"),
+        "{kubelet_spec}"
+    );
     let kubelet = success(cluster.talosctl(&["-n", &ip(first), "service", "kubelet"]));
     assert!(
         kubelet.contains("ghcr.io/siderolabs/kubelet") && kubelet.contains("is not available"),

@@ -36,13 +36,20 @@ pub const MAX_FILE_WALKS: usize = 8;
 /// How long a request waits for a file walk to end before it is refused.
 const WALK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The permits for file walks, shared by every request of the node.
+/// The permits for file walks, shared by every request of the node, and how long a request
+/// waits for one.
 #[derive(Clone, Debug)]
-pub struct FileWalks(Arc<Semaphore>);
+pub struct FileWalks {
+    permits: Arc<Semaphore>,
+    wait: std::time::Duration,
+}
 
 impl Default for FileWalks {
     fn default() -> Self {
-        FileWalks(Arc::new(Semaphore::new(MAX_FILE_WALKS)))
+        FileWalks {
+            permits: Arc::new(Semaphore::new(MAX_FILE_WALKS)),
+            wait: WALK_WAIT,
+        }
     }
 }
 
@@ -53,7 +60,7 @@ impl FileWalks {
                 "{MAX_FILE_WALKS} file walks are running already; try again later"
             ))
         };
-        match tokio::time::timeout(WALK_WAIT, Arc::clone(&self.0).acquire_owned()).await {
+        match tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) | Err(_) => Err(busy()),
         }
@@ -260,14 +267,17 @@ mod tests {
     }
 
     fn walk(walks: &FileWalks) -> OwnedSemaphorePermit {
-        Arc::clone(&walks.0)
+        Arc::clone(&walks.permits)
             .try_acquire_owned()
             .expect("a free walk")
     }
 
     #[tokio::test]
     async fn walks_are_bounded_and_a_silent_walk_ends_with_its_client() {
-        let walks = FileWalks::default();
+        let walks = FileWalks {
+            wait: std::time::Duration::from_millis(100),
+            ..FileWalks::default()
+        };
         let mut streams = Vec::new();
         for _ in 0..MAX_FILE_WALKS {
             // A walk that yields nothing until its client has gone, like `du` of a large tree
@@ -281,13 +291,11 @@ mod tests {
                 })
             }));
         }
-        tokio::time::pause();
         let refused = walks.start().await.expect_err("all walks busy");
         assert_eq!(Status::from(refused).code(), Code::ResourceExhausted);
-        tokio::time::resume();
         drop(streams);
         // Every walk notices its client left and gives its permit back.
-        let permits = Arc::clone(&walks.0);
+        let permits = Arc::clone(&walks.permits);
         let all = permits
             .acquire_many(MAX_FILE_WALKS as u32)
             .await

@@ -42,6 +42,8 @@ const HOSTNAME_SPEC_TYPE: &str = <controllers::HostnameSpec as Spec>::TYPE;
 const MACHINE_STATUS_TYPE: &str = <controllers::MachineStatusSpec as Spec>::TYPE;
 const MACHINE_TYPE_TYPE: &str = <controllers::MachineTypeSpec as Spec>::TYPE;
 const SERVICE_TYPE: &str = <controllers::ServiceSpec as Spec>::TYPE;
+const KUBELET_SPEC_TYPE: &str = <crate::kubelet::KubeletSpec as Spec>::TYPE;
+const STATIC_POD_TYPE: &str = <crate::kubelet::StaticPodSpec as Spec>::TYPE;
 
 /// Everything served, in the order `get rd` lists it.
 pub const DEFINITIONS: &[Definition] = &[
@@ -70,6 +72,15 @@ pub const DEFINITIONS: &[Definition] = &[
         namespace: "network",
         aliases: &["hostnamespec", "hostnamespecs"],
         columns: &[("HOSTNAME", "{.hostname}"), ("LAYER", "{.layer}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: KUBELET_SPEC_TYPE,
+        display_type: "KubeletSpec",
+        namespace: "k8s",
+        aliases: &["kubeletspec", "kubeletspecs"],
+        columns: &[("IMAGE", "{.image}")],
         sensitive: false,
     },
     Definition {
@@ -143,6 +154,15 @@ pub const DEFINITIONS: &[Definition] = &[
             ("LINK", "{.outLinkName}"),
             ("METRIC", "{.priority}"),
         ],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: STATIC_POD_TYPE,
+        display_type: "StaticPod",
+        namespace: "k8s",
+        aliases: &["staticpod", "staticpods"],
+        columns: &[],
         sensitive: false,
     },
     Definition {
