@@ -168,23 +168,28 @@ async fn feed_config(config: Arc<NodeConfig>, state: Arc<State>) {
 
 /// Service and machine status events as resources.
 async fn feed_events(events: EventBus, state: Arc<State>) {
-    let options = SubscribeOptions {
-        tail: Tail::All,
-        actor_id: None,
-    };
-    let Ok(mut subscription) = events.subscribe(options) else {
-        return;
-    };
-    while let Ok(event) = subscription.recv().await {
-        let written = if let Some(service) = ServiceStateEvent::from_event(&event) {
-            Some(write_service(&state, &service))
-        } else {
-            MachineStatusEvent::from_event(&event)
-                .map(|status| write_machine_status(&state, &status))
+    // A subscriber that falls behind the bus's buffer is cut off: start again from what the
+    // buffer holds (writing a resource again as it is changes nothing).
+    loop {
+        let options = SubscribeOptions {
+            tail: Tail::All,
+            actor_id: None,
         };
-        if let Some(Err(error)) = written {
-            tracing::error!(%error, "cannot publish a status resource");
+        let Ok(mut subscription) = events.subscribe(options) else {
+            return;
+        };
+        while let Ok(event) = subscription.recv().await {
+            let written = if let Some(service) = ServiceStateEvent::from_event(&event) {
+                Some(write_service(&state, &service))
+            } else {
+                MachineStatusEvent::from_event(&event)
+                    .map(|status| write_machine_status(&state, &status))
+            };
+            if let Some(Err(error)) = written {
+                tracing::error!(%error, "cannot publish a status resource");
+            }
         }
+        tracing::warn!("status resources fell behind the event bus: reading it again");
     }
 }
 
