@@ -203,14 +203,7 @@ fn write_service(state: &State, event: &ServiceStateEvent) -> Result<(), resourc
         unknown: health.unknown,
     };
     state
-        .write(
-            "ServiceController",
-            &Kind::of::<ServiceSpec>(),
-            &event.service,
-            spec.yaml_spec()?,
-            Vec::new(),
-            BTreeMap::new(),
-        )
+        .write_spec("ServiceController", &event.service, &spec)
         .map(drop)
 }
 
@@ -246,14 +239,7 @@ fn write_machine_status(
         },
     };
     state
-        .write(
-            "MachineStatusController",
-            &Kind::of::<MachineStatusSpec>(),
-            "machine",
-            spec.yaml_spec()?,
-            Vec::new(),
-            BTreeMap::new(),
-        )
+        .write_spec("MachineStatusController", "machine", &spec)
         .map(drop)
 }
 

@@ -14,36 +14,20 @@ use crate::bench::{cargo, workspace_root};
 pub fn faults() -> anyhow::Result<()> {
     let root = workspace_root();
     cargo(&root, &["build", "-q", "--workspace", "--bins"])?;
-    cargo(
-        &root,
-        &[
-            "test",
-            "-q",
-            "-p",
-            "tests",
-            "--test",
-            "faults",
-            "--test",
-            "etcd",
-            "--",
-            "--nocapture",
-        ],
-    )?;
-    cargo(
-        &root,
-        &[
-            "test",
-            "-q",
-            "-p",
-            "tests",
-            "--test",
-            "image",
-            "power_cut",
-            "--",
-            "--ignored",
-            "--nocapture",
-        ],
-    )
+    let test = |args: &[&str]| {
+        let mut all = vec!["test", "-q", "-p", "tests"];
+        all.extend_from_slice(args);
+        cargo(&root, &all)
+    };
+    test(&["--test", "faults", "--test", "etcd", "--", "--nocapture"])?;
+    test(&[
+        "--test",
+        "image",
+        "power_cut",
+        "--",
+        "--ignored",
+        "--nocapture",
+    ])
 }
 
 pub fn bench_load(args: &[String]) -> anyhow::Result<()> {

@@ -52,15 +52,8 @@ impl Context {
 
     /// Writes `spec` as resource `id` of its kind (a declared output).
     pub fn write<S: Spec>(&self, id: &str, spec: &S) -> Result<bool, StateError> {
-        let kind = self.output::<S>()?;
-        self.state.write(
-            self.name,
-            &kind,
-            id,
-            spec.yaml_spec()?,
-            spec.proto_spec(),
-            BTreeMap::new(),
-        )
+        self.output::<S>()?;
+        self.state.write_spec(self.name, id, spec)
     }
 
     /// Removes every resource of `S`'s kind this controller wrote, except `keep`.

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 
-use crate::{Kind, Metadata, Phase, Resource, StateError};
+use crate::{Kind, Metadata, Phase, Resource, Spec, StateError};
 
 /// Live events a watcher may fall behind by before it is told it lagged.
 const EVENT_BUFFER: usize = 1024;
@@ -256,6 +256,18 @@ impl State {
             old,
         });
         Ok(true)
+    }
+
+    /// Writes the typed `spec` as resource `id` of its kind, as `owner` (see [`State::write`]).
+    pub fn write_spec<S: Spec>(&self, owner: &str, id: &str, spec: &S) -> Result<bool, StateError> {
+        self.write(
+            owner,
+            &Kind::of::<S>(),
+            id,
+            spec.yaml_spec()?,
+            spec.proto_spec(),
+            BTreeMap::new(),
+        )
     }
 
     /// Destroys `id` of `kind` as `owner`; returns whether it existed.
