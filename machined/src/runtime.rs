@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::cosi::resource::state_server::StateServer;
+use proto::cluster::cluster_service_server::ClusterServiceServer;
 use proto::inspect::inspect_service_server::InspectServiceServer;
 use proto::machine::machine_service_server::MachineServiceServer;
 use proto::machine::{
@@ -22,7 +23,7 @@ use proto::time::time_service_server::TimeServiceServer;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
-use crate::api::{AuthorizationLayer, InspectApi, MachineApi, ResourceApi, TimeApi};
+use crate::api::{AuthorizationLayer, HealthApi, InspectApi, MachineApi, ResourceApi, TimeApi};
 use crate::api_services::{self, ApiServices};
 use crate::containerd::SystemContainerd;
 use crate::error::MachinedError;
@@ -224,6 +225,9 @@ fn serve_api(
         .add_service(service)
         .add_service(StateServer::new(ResourceApi::new(Arc::clone(machine))))
         .add_service(InspectServiceServer::new(InspectApi::new(Arc::clone(
+            machine,
+        ))))
+        .add_service(ClusterServiceServer::new(HealthApi::new(Arc::clone(
             machine,
         ))))
         .add_service(TimeServiceServer::new(TimeApi::new(machine)))

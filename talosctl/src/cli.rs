@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect, kubeconfig,
+    apply, cluster, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect, kubeconfig,
     list, logs, machineconfig, memory, mounts, netstat, power, processes, read, service, time,
     usage, validate, version,
 };
@@ -91,6 +91,8 @@ pub enum Command {
     Etcd(etcd::EtcdCommand),
     /// Check cluster health
     Health(health::HealthArgs),
+    /// A local Talos Kubernetes cluster
+    Cluster(cluster::ClusterArgs),
     /// Get a specific resource or list of resources
     Get(get::GetArgs),
     /// Inspect internals of Talos

@@ -23,6 +23,7 @@ use tonic::Streaming;
 use tonic::transport::Channel;
 
 use crate::cli::{GlobalArgs, InsecureArgs};
+use proto::cluster::cluster_service_client::ClusterServiceClient;
 use crate::failures::Failures;
 
 /// Upstream's message when neither `--nodes` nor the context names a node.
@@ -161,6 +162,11 @@ impl Target {
     /// A `time.TimeService` client on this target's connection.
     pub fn time(&self) -> TimeServiceClient<Channel> {
         TimeServiceClient::new(self.client.channel())
+    }
+
+    /// A `cluster.ClusterService` client on this target's connection.
+    pub fn cluster(&self) -> ClusterServiceClient<Channel> {
+        ClusterServiceClient::new(self.client.channel())
     }
 
     /// An `inspect.InspectService` client on this target's connection.

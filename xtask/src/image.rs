@@ -304,7 +304,7 @@ fn entry_path(entry: &cpio::Entry) -> &str {
 const ROOTFS_DAEMONS: &[&str] = &["apid", "trustd", "timed", "networkd"];
 
 /// Static, size-optimised musl builds of the daemons; returns their directory.
-fn build_binaries(root: &Path) -> anyhow::Result<PathBuf> {
+pub fn build_binaries(root: &Path) -> anyhow::Result<PathBuf> {
     // ring's C parts need a C compiler for musl (musl-tools).
     let cc_var = "CC_x86_64_unknown_linux_musl";
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -345,7 +345,7 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Lays the root filesystem out in `staging` (removed first), every mode set explicitly:
 /// the daemons, the Debian programs of `rootfs/host-programs.txt` with exactly the libraries
 /// `ldd` names, module groups (each folder with its `load-order`), `rootfs/etc`.
-fn stage_rootfs(
+pub fn stage_rootfs(
     root: &Path,
     staging: &Path,
     binaries: &Path,
@@ -433,7 +433,7 @@ fn install_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn install(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {
+pub fn install(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::copy(from, to)
         .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;

@@ -4,6 +4,7 @@
 
 mod bench;
 mod boot_bench;
+mod docker_image;
 mod etcd_bench;
 mod fuzz;
 mod image;
@@ -19,6 +20,7 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-node") => bench::run_node(),
         Some("image") => image::run_image(),
+        Some("docker-image") => docker_image::run_docker_image(),
         Some("qemu") => vm::run(&args[1..]),
         Some("bench-boot") => boot_bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -27,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

@@ -27,6 +27,11 @@ pub(super) async fn shutdown(machine: &Machine) -> Result<ShutdownResponse, Mach
 }
 
 async fn request(machine: &Machine, what: Lifecycle) -> Result<String, MachinedError> {
+    if machine.platform.mode == machineconfig::RuntimeMode::Container {
+        return Err(MachinedError::FailedPrecondition(
+            "method is not supported in container mode".into(),
+        ));
+    }
     let actor_id = uuid::Uuid::new_v4().to_string();
     machine
         .lifecycle

@@ -10,6 +10,7 @@ mod config;
 mod containers;
 mod control_plane;
 mod files;
+mod health;
 mod host;
 mod inspect;
 mod lifecycle;
@@ -28,6 +29,7 @@ use tonic::{Request, Response, Status};
 
 pub use authorization::{AuthorizationLayer, CallerRoles};
 pub use files::FileWalks;
+pub use health::HealthApi;
 pub use inspect::InspectApi;
 pub use resources::ResourceApi;
 pub use time::TimeApi;

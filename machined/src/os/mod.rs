@@ -19,11 +19,14 @@
 //! cidata volume, whose user-data becomes the config); metal runs in mode metal, the others
 //! in mode cloud.
 //!
+//! In a container (`PLATFORM=container`) the engine has done the early boot: [`container`].
+//!
 //! PID 1 gives the node its first address (`ip=` or QEMU's user-network default); the
 //! runtime then runs containerd and the system services as its tasks, networkd among them
 //! for `machine.network`. metal nodes download `talos.config=http://…`.
 
 mod cmdline;
+pub mod container;
 mod disks;
 mod host;
 mod http;
@@ -56,6 +59,16 @@ const PROGRAMS: &str = "/usr/bin";
 
 /// Boots the machine as PID 1; never returns.
 pub fn boot() -> ! {
+    if container::selected() {
+        let code = match container::run() {
+            Ok(()) => 0,
+            Err(error) => {
+                eprintln!("machined: {error}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
     let started = Instant::now();
     let mut host = LinuxHost::default();
     let error = match run(&mut host, started) {

@@ -1,6 +1,6 @@
 //! `talosctl gen …`: secrets bundles, cluster configs and raw PKI material.
 
-mod cluster_config;
+pub(crate) mod cluster_config;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
-//! `talosctl health` (client-side checks, upstream's `--server=false`): the API of every node,
-//! etcd on the control planes (healthy, consistent membership matching the control planes) and
-//! the services of every node, each check retried until it passes or the timeout ends.
+//! `talosctl health`: by default the checks run on the node talosctl talks to
+//! (`cluster.ClusterService/HealthCheck`, its progress printed as it streams); `--server=false`
+//! runs them here: the API of every node, etcd on the control planes (healthy, consistent
+//! membership matching the control planes) and the services of every node, each check retried
+//! until it passes or the timeout ends.
 //!
 //! Kubernetes checks (nodes reporting, kubelets, control-plane pods) stop at this machine's
 //! boundary: no Kubernetes images can be had here, so the kubelet service is left out of the
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use proto::cluster::{ClusterInfo, HealthCheckRequest};
 use proto::machine::EtcdMemberListRequest;
 
 use crate::cli::GlobalArgs;
@@ -28,10 +31,23 @@ pub struct HealthArgs {
     /// Timeout to wait for the cluster to be ready
     #[arg(long, default_value = "20m")]
     pub wait_timeout: String,
+    /// Run the checks on the node (the first of --nodes, else the endpoint) instead of here
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub server: bool,
 }
 
 pub fn run(args: HealthArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let timeout = parse_go_duration(&args.wait_timeout)?;
+    if args.server {
+        let mut on = global.clone();
+        on.nodes.truncate(1);
+        let control_planes = if args.control_plane_nodes.is_empty() {
+            global.nodes.clone()
+        } else {
+            args.control_plane_nodes.clone()
+        };
+        return server_side(&on, control_planes, args.worker_nodes, timeout);
+    }
     block_on(async {
         let control_planes = if args.control_plane_nodes.is_empty() {
             global.nodes.clone()
@@ -77,6 +93,49 @@ pub fn run(args: HealthArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         )
         .await?;
         println!("skipped Kubernetes checks: no Kubernetes images can be had on this machine");
+        Ok(())
+    })
+}
+
+/// Runs `cluster.ClusterService/HealthCheck` on the node `global` addresses (one node at most)
+/// for the given nodes (discovered by the node when `control_planes` is empty), printing each
+/// progress message; fails when the node reports a failed check or the stream breaks.
+pub fn server_side(
+    global: &GlobalArgs,
+    control_planes: Vec<String>,
+    workers: Vec<String>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    block_on(async {
+        let session = Session::open(global).await?;
+        let target = &session.targets()[0];
+        let request = target.request(HealthCheckRequest {
+            wait_timeout: Some(prost_types::Duration {
+                seconds: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+                nanos: 0,
+            }),
+            cluster_info: Some(ClusterInfo {
+                control_plane_nodes: control_planes,
+                worker_nodes: workers,
+                force_endpoint: String::new(),
+            }),
+        })?;
+        let mut stream = target
+            .cluster()
+            .health_check(request)
+            .await
+            .map_err(|status| anyhow::anyhow!("health check: {}", status.message()))?
+            .into_inner();
+        while let Some(progress) = stream
+            .message()
+            .await
+            .map_err(|status| anyhow::anyhow!("health check failed: {}", status.message()))?
+        {
+            if let Some(error) = progress.metadata.as_ref().map(|m| &m.error).filter(|e| !e.is_empty()) {
+                bail!("health check failed: {error}");
+            }
+            println!("{}", progress.message);
+        }
         Ok(())
     })
 }

@@ -1,6 +1,7 @@
 //! One module per command group; each exposes its clap arguments and a `run`.
 
 pub mod apply;
+pub mod cluster;
 pub mod config;
 pub mod containers;
 pub mod copy;
@@ -52,6 +53,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Time(args) => time::run(args, &cli.global),
         Command::Get(args) => get::run(args, &cli.global),
         Command::Inspect(command) => inspect::run(command, &cli.global),
+        Command::Cluster(args) => cluster::run(args, &cli.global),
         Command::Health(args) => health::run(args, &cli.global),
         Command::Bootstrap(args) => etcd::bootstrap(args, &cli.global),
         Command::Etcd(command) => etcd::run(command, &cli.global),

@@ -107,12 +107,18 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
                     "controlplane",
                     &config,
                     &[common.clone(), specific].concat(),
+                    RuntimeMode::Metal,
                 )?
             }
             OutputType::Worker => {
                 let specific = load_patches(&args.config_patch_worker)?;
                 let config = generate::worker(&bundle, &spec)?;
-                patched("worker", &config, &[common.clone(), specific].concat())?
+                patched(
+                    "worker",
+                    &config,
+                    &[common.clone(), specific].concat(),
+                    RuntimeMode::Metal,
+                )?
             }
             OutputType::Talosconfig => talosconfig(&bundle, &args.cluster_name)?.to_yaml(),
         };
@@ -133,20 +139,25 @@ fn load_bundle(path: &Path) -> anyhow::Result<SecretsBundle> {
 }
 
 /// Applies the patches, decodes the result strictly and validates it, returning the YAML text.
-fn patched(what: &str, config: &Config, patches: &[Patch]) -> anyhow::Result<String> {
+pub(crate) fn patched(
+    what: &str,
+    config: &Config,
+    patches: &[Patch],
+    mode: RuntimeMode,
+) -> anyhow::Result<String> {
     let yaml = config.to_yaml()?;
     if patches.is_empty() {
         return Ok(yaml);
     }
     let yaml = apply_patches(&yaml, patches).with_context(|| format!("patching {what} config"))?;
     let config = Config::from_yaml(&yaml).with_context(|| format!("patched {what} config"))?;
-    crate::cmd::validate::check(&config, RuntimeMode::Metal, false)
+    crate::cmd::validate::check(&config, mode, false)
         .with_context(|| format!("patched {what} config"))?;
     Ok(config.to_yaml()?)
 }
 
 /// A talosconfig with one context named after the cluster and an `os:admin` client certificate.
-fn talosconfig(bundle: &SecretsBundle, cluster_name: &str) -> anyhow::Result<Talosconfig> {
+pub(crate) fn talosconfig(bundle: &SecretsBundle, cluster_name: &str) -> anyhow::Result<Talosconfig> {
     let roles = ["os:admin".to_string()];
     let client =
         bundle.issue_admin_certificate(&roles, Validity::from_now(CLIENT_CERTIFICATE_TTL))?;
@@ -188,7 +199,7 @@ fn write_outputs(
 }
 
 /// `1.13` → `v1.13`; anything that is not `vMAJOR.MINOR[.PATCH…]` is refused.
-fn normalize_talos_version(version: &str) -> anyhow::Result<String> {
+pub(crate) fn normalize_talos_version(version: &str) -> anyhow::Result<String> {
     let bare = version.strip_prefix('v').unwrap_or(version);
     let mut parts = bare.split(['.', '-']);
     let mut numeric = || {
