@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 cargo build --workspace --bins --locked
-# The OS image for tests/tests/image.rs (QEMU).
+# The OS image for tests/tests/image.rs (QEMU), and its root filesystem as the Docker image
+# of tests/tests/docker_cluster.rs.
 cargo xtask image
+cargo xtask docker-image
 cargo test --workspace --all-targets --locked "$@"

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::cosi::resource::state_server::StateServer;
 use proto::cluster::cluster_service_server::ClusterServiceServer;
+use proto::cosi::resource::state_server::StateServer;
 use proto::inspect::inspect_service_server::InspectServiceServer;
 use proto::machine::machine_service_server::MachineServiceServer;
 use proto::machine::{

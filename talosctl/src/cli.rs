@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, cluster, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect, kubeconfig,
-    list, logs, machineconfig, memory, mounts, netstat, power, processes, read, service, time,
-    usage, validate, version,
+    apply, cluster, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect,
+    kubeconfig, list, logs, machineconfig, memory, mounts, netstat, power, processes, read,
+    service, time, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.

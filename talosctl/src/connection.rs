@@ -23,8 +23,8 @@ use tonic::Streaming;
 use tonic::transport::Channel;
 
 use crate::cli::{GlobalArgs, InsecureArgs};
-use proto::cluster::cluster_service_client::ClusterServiceClient;
 use crate::failures::Failures;
+use proto::cluster::cluster_service_client::ClusterServiceClient;
 
 /// Upstream's message when neither `--nodes` nor the context names a node.
 pub const NODES_NOT_SET: &str = "nodes are not set for the command: please use `--nodes` flag or configuration file to set the nodes to run the command against";

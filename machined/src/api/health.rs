@@ -82,7 +82,9 @@ impl ClusterService for HealthApi {
                 match etcd::member_addresses(&machine).await {
                     Ok(found) => control_planes = found,
                     Err(error) => {
-                        reporter.fail(&format!("discovering control planes: {error}")).await;
+                        reporter
+                            .fail(&format!("discovering control planes: {error}"))
+                            .await;
                         return;
                     }
                 }
@@ -127,7 +129,8 @@ fn parse_nodes(field: &str, nodes: &[String]) -> Result<Vec<IpAddr>, Status> {
 fn forwarding_tls(machine: &Machine) -> Result<TlsSettings, MachinedError> {
     let dir = machine.layout.apid_tls_dir();
     let read = |name: &str| std::fs::read_to_string(dir.join(name));
-    let (Ok(ca_pem), Ok(crt_pem), Ok(key_pem)) = (read("ca.crt"), read("client.crt"), read("client.key"))
+    let (Ok(ca_pem), Ok(crt_pem), Ok(key_pem)) =
+        (read("ca.crt"), read("client.crt"), read("client.key"))
     else {
         return Err(MachinedError::FailedPrecondition(
             "health checks run on a configured control plane: this node holds no client certificate for the other nodes".into(),

@@ -141,11 +141,17 @@ mod tests {
         let file = dir.path().join("system/state/config.yaml");
         let encoded = base64::engine::general_purpose::STANDARD.encode("version: v1alpha1\n");
         seed_config(&file, Some(&encoded));
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "version: v1alpha1\n");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "version: v1alpha1\n"
+        );
 
         let other = base64::engine::general_purpose::STANDARD.encode("other\n");
         seed_config(&file, Some(&other));
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "version: v1alpha1\n");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "version: v1alpha1\n"
+        );
     }
 
     #[test]

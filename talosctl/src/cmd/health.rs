@@ -131,7 +131,12 @@ pub fn server_side(
             .await
             .map_err(|status| anyhow::anyhow!("health check failed: {}", status.message()))?
         {
-            if let Some(error) = progress.metadata.as_ref().map(|m| &m.error).filter(|e| !e.is_empty()) {
+            if let Some(error) = progress
+                .metadata
+                .as_ref()
+                .map(|m| &m.error)
+                .filter(|e| !e.is_empty())
+            {
                 bail!("health check failed: {error}");
             }
             println!("{}", progress.message);

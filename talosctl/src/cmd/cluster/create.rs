@@ -99,7 +99,11 @@ pub fn configs(
     let controlplane = patched(
         "controlplane",
         &generate::controlplane(&bundle, &controlplane_spec)?,
-        &[common.clone(), load_patches(&args.config_patch_controlplanes)?].concat(),
+        &[
+            common.clone(),
+            load_patches(&args.config_patch_controlplanes)?,
+        ]
+        .concat(),
         mode,
     )?;
     let worker = patched(

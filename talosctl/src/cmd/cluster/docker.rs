@@ -259,8 +259,8 @@ fn provision(
             NodeKind::Worker => &configs.worker,
         };
         let first = index == 0;
-        let container = run_node(state, &node, config, first.then_some(args))?;
-        state.nodes[index].container = Some(container);
+        run_node(state, &node, config, first.then_some(args))?;
+        state.nodes[index].container = Some(node.name.clone());
         state.save(dir)?;
         println!("{} ({}): container started", node.name, node.ip);
         if first {
@@ -386,10 +386,20 @@ pub fn destroy(name: &str, state_root: &Path, force: bool) -> anyhow::Result<()>
     let dir = ClusterState::dir(state_root, name);
     let state = ClusterState::load(&dir)?;
     let filter = format!("label={CLUSTER_LABEL}={name}");
-    let mut containers = lines(&docker(&["ps", "--all", "--quiet", "--filter", &filter])?);
-    let mut volumes = lines(&docker(&["volume", "ls", "--quiet", "--filter", &filter])?);
+    let names = "{{.Name}}";
+    let mut containers = lines(&docker(&[
+        "ps",
+        "--all",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        &filter,
+    ])?);
+    let mut volumes = lines(&docker(&[
+        "volume", "ls", "--format", names, "--filter", &filter,
+    ])?);
     let mut networks = lines(&docker(&[
-        "network", "ls", "--quiet", "--filter", &filter,
+        "network", "ls", "--format", names, "--filter", &filter,
     ])?);
     if let Some(state) = &state {
         for node in &state.nodes {
@@ -412,7 +422,7 @@ pub fn destroy(name: &str, state_root: &Path, force: bool) -> anyhow::Result<()>
             full.push(&item);
             match docker(&full) {
                 Ok(_) => println!("removed {what} {item}"),
-                Err(error) if format!("{error:#}").contains("No such") => {}
+                Err(error) if is_gone(&error) => {}
                 Err(error) => failures.push(format!("{what} {item}: {error:#}")),
             }
         }
@@ -441,6 +451,12 @@ pub fn destroy(name: &str, state_root: &Path, force: bool) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Docker's answer for something already removed.
+fn is_gone(error: &anyhow::Error) -> bool {
+    let text = format!("{error:#}");
+    text.contains("No such") || text.contains("not found")
+}
+
 fn lines(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
@@ -462,10 +478,7 @@ fn check(output: &std::process::Output, what: &str) -> anyhow::Result<String> {
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
     }
-    bail!(
-        "{what}: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    )
+    bail!("{what}: {}", String::from_utf8_lossy(&output.stderr).trim())
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub enum ClusterCommand {
 #[derive(Debug, Subcommand)]
 pub enum CreateCommand {
     /// Creates a local Docker-based Talos cluster
-    Docker(docker::DockerArgs),
+    Docker(Box<docker::DockerArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -56,12 +56,10 @@ pub fn run(args: ClusterArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let state_root = args.state.clone().unwrap_or_else(default_state_root);
     match args.command {
         ClusterCommand::Create(CreateCommand::Docker(docker_args)) => {
-            docker::create(&args.name, &state_root, docker_args, global)
+            docker::create(&args.name, &state_root, *docker_args, global)
         }
         ClusterCommand::Show => show(&args.name, &state_root),
-        ClusterCommand::Destroy(destroy) => {
-            docker::destroy(&args.name, &state_root, destroy.force)
-        }
+        ClusterCommand::Destroy(destroy) => docker::destroy(&args.name, &state_root, destroy.force),
     }
 }
 

@@ -35,7 +35,7 @@ pub struct NodeState {
     pub ip: Ipv4Addr,
     pub cpus: f64,
     pub memory_bytes: u64,
-    /// The container, once created.
+    /// The container's name, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     /// Volumes created for the node.

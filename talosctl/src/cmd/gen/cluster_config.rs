@@ -157,7 +157,10 @@ pub(crate) fn patched(
 }
 
 /// A talosconfig with one context named after the cluster and an `os:admin` client certificate.
-pub(crate) fn talosconfig(bundle: &SecretsBundle, cluster_name: &str) -> anyhow::Result<Talosconfig> {
+pub(crate) fn talosconfig(
+    bundle: &SecretsBundle,
+    cluster_name: &str,
+) -> anyhow::Result<Talosconfig> {
     let roles = ["os:admin".to_string()];
     let client =
         bundle.issue_admin_certificate(&roles, Validity::from_now(CLIENT_CERTIFICATE_TTL))?;
