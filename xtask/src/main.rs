@@ -1,9 +1,10 @@
-//! Project tasks that are not tests: `cargo xtask bench`, `bench-node`, `bench-boot` and
-//! `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
+//! Project tasks that are not tests: `cargo xtask bench`, `bench-node`, `bench-boot`,
+//! `bench-cluster` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
 //! `docs/testing.md` lists.
 
 mod bench;
 mod boot_bench;
+mod cluster_bench;
 mod docker_image;
 mod etcd_bench;
 mod fuzz;
@@ -22,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         Some("image") => image::run_image(),
         Some("docker-image") => docker_image::run_docker_image(),
         Some("qemu") => vm::run(&args[1..]),
+        Some("bench-cluster") => cluster_bench::run(&args[1..]),
         Some("bench-boot") => boot_bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("faults") => suites::faults(),
@@ -29,7 +31,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-cluster [--runs N] | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }
