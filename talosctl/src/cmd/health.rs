@@ -39,13 +39,20 @@ pub struct HealthArgs {
 pub fn run(args: HealthArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let timeout = parse_go_duration(&args.wait_timeout)?;
     if args.server {
-        let mut on = global.clone();
-        on.nodes.truncate(1);
         let control_planes = if args.control_plane_nodes.is_empty() {
             global.nodes.clone()
         } else {
             args.control_plane_nodes.clone()
         };
+        // One node runs the checks: the first of --nodes, else the first control plane.
+        let mut on = global.clone();
+        on.nodes = global
+            .nodes
+            .first()
+            .or(control_planes.first())
+            .cloned()
+            .into_iter()
+            .collect();
         return server_side(&on, control_planes, args.worker_nodes, timeout);
     }
     block_on(async {
