@@ -1,8 +1,11 @@
 //! Tracing set-up shared by every talos-rs daemon, so that all of them log alike: one line per
 //! event to stderr (machined captures it per service), level from `RUST_LOG` (default `info`),
-//! and one start-up line naming the daemon and its version. A panic is logged as an error
+//! and one start-up line naming the daemon and its version. Colour codes only when stderr is a
+//! terminal: a service's stderr is a pipe to machined, whose logs `talosctl logs` shows as text. A panic is logged as an error
 //! event before it unwinds: the daemons are built to unwind, so a panic in a request ends that
 //! request's task and the daemon goes on, and the log says where it happened.
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
@@ -14,6 +17,7 @@ pub fn init(name: &str, version: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
     std::panic::set_hook(Box::new(|panic| {
         let location = panic
