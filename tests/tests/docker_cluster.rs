@@ -158,7 +158,10 @@ fn three_control_planes_and_a_worker_stay_healthy_through_lost_members() {
     // The worker's apid certificate was signed by a control plane's trustd.
     let signed = (2..=4).any(|host| {
         let logs = success(cluster.node_command(&["-n", &cluster.ip(host), "logs", "trustd"]));
-        assert!(!logs.contains('\u{1b}'), "terminal colour codes in a log: {logs}");
+        assert!(
+            !logs.contains('\u{1b}'),
+            "terminal colour codes in a log: {logs}"
+        );
         logs.contains("signed a node certificate") && logs.contains(&format!("{name}-worker-1"))
     });
     assert!(signed, "no trustd signed the worker's certificate");
