@@ -11,11 +11,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod chrony;
+mod local_cluster;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 pub use chrony::{Chrony, free_udp_port};
+pub use local_cluster::LocalCluster;
 
 /// A built binary of the workspace (`machined`, `apid`, `talosctl`).
 pub fn binary(name: &str) -> PathBuf {

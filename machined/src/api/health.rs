@@ -409,10 +409,16 @@ impl Checks {
                         .health
                         .as_ref()
                         .is_none_or(|h| h.unknown || h.healthy);
-                    if service.state != "Running" || !healthy {
+                    if service.state != "Running" {
                         return Err(format!(
                             "node {node}: service {:?} is {}",
                             service.id, service.state
+                        ));
+                    }
+                    if !healthy {
+                        return Err(format!(
+                            "node {node}: service {:?} is running but not healthy yet",
+                            service.id
                         ));
                     }
                 }

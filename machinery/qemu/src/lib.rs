@@ -64,7 +64,8 @@ impl Accel {
         })
     }
 
-    fn args(self) -> [&'static str; 4] {
+    /// QEMU's arguments for this accelerator.
+    pub fn args(self) -> [&'static str; 4] {
         match self {
             Accel::Kvm => ["-accel", "kvm", "-cpu", "host"],
             Accel::Tcg => ["-accel", "tcg", "-cpu", "max"],

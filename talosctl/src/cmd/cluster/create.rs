@@ -4,14 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use machineconfig::generate::{self, ClusterSpec};
 use machineconfig::patch::load_patches;
 use machineconfig::{Config, RuntimeMode};
 use pki::SecretsBundle;
 use talosconfig::Talosconfig;
 
-use super::state::{ClusterState, NodeState};
+use super::sizes::{Cidr, parse_cpus, parse_memory};
+use super::state::{ClusterState, NodeKind, NodeState};
 use crate::cli::GlobalArgs;
 use crate::cmd::r#gen::cluster_config::{normalize_talos_version, patched, talosconfig};
 use crate::cmd::health;
@@ -26,12 +27,13 @@ pub struct CommonArgs {
     /// The number of worker nodes to create
     #[arg(long, default_value_t = 1)]
     pub workers: u32,
-    /// The number of CPUs to allocate to each control plane node
-    #[arg(long, default_value = "2.0")]
-    pub cpus_controlplanes: String,
-    /// The number of CPUs to allocate to each worker node
-    #[arg(long, default_value = "2.0")]
-    pub cpus_workers: String,
+    /// The number of CPUs to allocate to each control plane node (docker: 2.0; qemu: 1 under
+    /// TCG, 2 under KVM)
+    #[arg(long)]
+    pub cpus_controlplanes: Option<String>,
+    /// The number of CPUs to allocate to each worker node (as --cpus-controlplanes)
+    #[arg(long)]
+    pub cpus_workers: Option<String>,
     /// The memory of each control plane node (2GiB, 512MiB; a bare number is MiB)
     #[arg(long, default_value = "2GiB")]
     pub memory_controlplanes: String,
@@ -65,6 +67,105 @@ pub struct CommonArgs {
     /// Timeout to wait for the cluster to be ready
     #[arg(long, default_value = "20m")]
     pub wait_timeout: String,
+}
+
+/// How a provisioner's network flags read.
+pub struct Network<'a> {
+    pub provisioner: &'static str,
+    /// The name of the CIDR flag (`subnet` for docker, `cidr` for qemu).
+    pub cidr_flag: &'static str,
+    pub cidr: &'a str,
+    /// CPUs per node when the flags say nothing.
+    pub default_cpus: &'a str,
+}
+
+/// The cluster as it will be: names, addresses (control planes first, from the CIDR's second
+/// host on) and sizes, checked before anything is made.
+pub fn plan(
+    name: &str,
+    common: &CommonArgs,
+    network: &Network,
+    image: &str,
+) -> anyhow::Result<ClusterState> {
+    let valid_name = !name.is_empty()
+        && name.len() <= 48
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if !valid_name {
+        bail!(
+            "--name {name:?}: a cluster name is 1-48 lowercase letters, digits and dashes, not starting with a dash"
+        );
+    }
+    if common.controlplanes == 0 {
+        bail!("--controlplanes 0: a cluster needs at least one control plane");
+    }
+    let cidr = Cidr::parse(network.cidr_flag, network.cidr)?;
+    let count = common.controlplanes + common.workers;
+    if cidr.host(count + 1).is_none() {
+        bail!(
+            "--{} {cidr}: too small for a gateway and {count} nodes ({} control planes, {} workers)",
+            network.cidr_flag,
+            common.controlplanes,
+            common.workers
+        );
+    }
+    if !(576..=9000).contains(&common.mtu) {
+        bail!("--mtu {}: must be between 576 and 9000", common.mtu);
+    }
+    let cpus = |flag: &str, value: &Option<String>| {
+        parse_cpus(flag, value.as_deref().unwrap_or(network.default_cpus))
+    };
+    let sizes = [
+        (
+            NodeKind::Controlplane,
+            common.controlplanes,
+            cpus("cpus-controlplanes", &common.cpus_controlplanes)?,
+            parse_memory("memory-controlplanes", &common.memory_controlplanes)?,
+        ),
+        (
+            NodeKind::Worker,
+            common.workers,
+            cpus("cpus-workers", &common.cpus_workers)?,
+            parse_memory("memory-workers", &common.memory_workers)?,
+        ),
+    ];
+    let mut nodes = Vec::new();
+    for (kind, n, cpus, memory_bytes) in sizes {
+        for index in 1..=n {
+            let ip = cidr
+                .host(nodes.len() as u32 + 2)
+                .context("address beyond the network")?;
+            nodes.push(NodeState {
+                name: format!("{name}-{}-{index}", kind.as_str()),
+                kind,
+                ip,
+                cpus,
+                memory_bytes,
+                container: None,
+                pid: None,
+                disk_bytes: 0,
+                disks: Vec::new(),
+                volumes: Vec::new(),
+                ports: Vec::new(),
+            });
+        }
+    }
+    Ok(ClusterState {
+        name: name.to_string(),
+        provisioner: network.provisioner.into(),
+        cidr: cidr.to_string(),
+        gateway: cidr.host(1).context("gateway")?,
+        mtu: common.mtu,
+        image: image.to_string(),
+        network: None,
+        namespace: None,
+        helper_pid: None,
+        endpoint: String::new(),
+        kubernetes_endpoint: String::new(),
+        nodes,
+    })
 }
 
 /// The configs of a new cluster.
@@ -160,13 +261,7 @@ pub fn bring_up(
     started: Instant,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
-    let global = |nodes: Vec<String>| GlobalArgs {
-        nodes,
-        endpoints: Vec::new(),
-        talosconfig: Some(talosconfig.to_path_buf()),
-        context: Some(state.name.clone()),
-        cluster: None,
-    };
+    let global = |nodes: Vec<String>| through_endpoint(state, talosconfig, nodes);
     crate::connection::block_on(async {
         for node in &state.nodes {
             wait_for_api(node, &global(vec![node.ip.to_string()]), deadline).await?;
@@ -211,7 +306,23 @@ pub fn bring_up(
     Ok(())
 }
 
-async fn wait_for_api(
+/// Global flags that reach `nodes` through the cluster's endpoint with its own talosconfig.
+pub fn through_endpoint(
+    state: &ClusterState,
+    talosconfig: &Path,
+    nodes: Vec<String>,
+) -> GlobalArgs {
+    GlobalArgs {
+        nodes,
+        endpoints: Vec::new(),
+        talosconfig: Some(talosconfig.to_path_buf()),
+        context: Some(state.name.clone()),
+        cluster: None,
+    }
+}
+
+/// Waits until `node` answers Version over mutual TLS.
+pub async fn wait_for_api(
     node: &NodeState,
     global: &GlobalArgs,
     deadline: Instant,

@@ -16,8 +16,7 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use machineconfig::RuntimeMode;
 
-use super::create::{self, CommonArgs};
-use super::sizes::{Cidr, parse_cpus, parse_memory};
+use super::create::{self, CommonArgs, Network};
 use super::state::{ClusterState, NodeKind, NodeState};
 use crate::cli::GlobalArgs;
 use crate::humanize::parse_go_duration;
@@ -93,82 +92,22 @@ pub fn create(
     })
 }
 
-/// The cluster as it will be: names, addresses and sizes, checked before anything is made.
+/// The cluster as it will be, checked before anything is made.
 fn plan(name: &str, args: &DockerArgs) -> anyhow::Result<ClusterState> {
-    let valid_name = !name.is_empty()
-        && name.len() <= 48
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-');
-    if !valid_name {
-        bail!(
-            "--name {name:?}: a cluster name is 1-48 lowercase letters, digits and dashes, not starting with a dash"
-        );
-    }
-    let common = &args.common;
-    if common.controlplanes == 0 {
-        bail!("--controlplanes 0: a cluster needs at least one control plane");
-    }
-    let cidr = Cidr::parse("subnet", &args.subnet)?;
-    let count = common.controlplanes + common.workers;
-    if cidr.host(count + 1).is_none() {
-        bail!(
-            "--subnet {cidr}: too small for a gateway and {count} nodes ({} control planes, {} workers)",
-            common.controlplanes,
-            common.workers
-        );
-    }
-    if !(576..=9000).contains(&common.mtu) {
-        bail!("--mtu {}: must be between 576 and 9000", common.mtu);
-    }
     for port in &args.exposed_ports {
         parse_exposed_port(port)?;
     }
-    let sizes = [
-        (
-            NodeKind::Controlplane,
-            common.controlplanes,
-            parse_cpus("cpus-controlplanes", &common.cpus_controlplanes)?,
-            parse_memory("memory-controlplanes", &common.memory_controlplanes)?,
-        ),
-        (
-            NodeKind::Worker,
-            common.workers,
-            parse_cpus("cpus-workers", &common.cpus_workers)?,
-            parse_memory("memory-workers", &common.memory_workers)?,
-        ),
-    ];
-    let mut nodes = Vec::new();
-    for (kind, n, cpus, memory_bytes) in sizes {
-        for index in 1..=n {
-            let ip = cidr
-                .host(nodes.len() as u32 + 2)
-                .context("address beyond the subnet")?;
-            nodes.push(NodeState {
-                name: format!("{name}-{}-{index}", kind.as_str()),
-                kind,
-                ip,
-                cpus,
-                memory_bytes,
-                container: None,
-                volumes: Vec::new(),
-                ports: Vec::new(),
-            });
-        }
-    }
-    Ok(ClusterState {
-        name: name.to_string(),
-        provisioner: "docker".into(),
-        cidr: cidr.to_string(),
-        gateway: cidr.host(1).context("gateway")?,
-        mtu: common.mtu,
-        image: args.image.clone(),
-        network: None,
-        endpoint: String::new(),
-        kubernetes_endpoint: String::new(),
-        nodes,
-    })
+    create::plan(
+        name,
+        &args.common,
+        &Network {
+            provisioner: "docker",
+            cidr_flag: "subnet",
+            cidr: &args.subnet,
+            default_cpus: "2.0",
+        },
+        &args.image,
+    )
 }
 
 /// `HOST:CONTAINER[/tcp|udp]`.
@@ -186,10 +125,16 @@ fn parse_exposed_port(text: &str) -> anyhow::Result<(u16, u16, &str)> {
     ))
 }
 
+/// Whether the Docker engine answers.
+pub fn available() -> bool {
+    docker(&["info", "--format", "{{.ServerVersion}}"]).is_ok()
+}
+
 /// Refuses to start when Docker does not answer, the image is missing or the name is taken.
 fn preflight(name: &str, dir: &Path, image: &str) -> anyhow::Result<()> {
-    docker(&["info", "--format", "{{.ServerVersion}}"])
-        .context("Docker is not running or not reachable")?;
+    if !available() {
+        bail!("Docker is not running or not reachable (`docker info` fails)");
+    }
     if docker(&["image", "inspect", "--format", "{{.Id}}", image]).is_err() {
         bail!(
             "image {image} not found in the local Docker engine: build it with `cargo xtask docker-image` (or pass --image)"

@@ -1,11 +1,14 @@
-//! `talosctl cluster create docker|show|destroy`: local clusters, as upstream's provisioners
-//! make them. The docker provisioner ([`docker`]) runs each node as a container of the project's
-//! image on a private network; [`create`] holds what every provisioner shares (configs, the
+//! `talosctl cluster create docker|qemu`, `show`, `destroy`: local clusters, as upstream's
+//! provisioners make them. The docker provisioner ([`docker`]) runs each node as a container of
+//! the project's image on a private network; the qemu provisioner ([`qemu`]) as a VM on a bridge
+//! inside a network namespace, its ports published by [`forward`]; [`create`] holds what every provisioner shares (configs, the
 //! talosconfig, waiting for the nodes, bootstrap, health); [`state`] records what was made so
 //! that `destroy` removes exactly that.
 
 mod create;
 mod docker;
+mod forward;
+mod qemu;
 mod sizes;
 mod state;
 
@@ -37,12 +40,17 @@ pub enum ClusterCommand {
     Show,
     /// Destroys a local Talos cluster
     Destroy(DestroyArgs),
+    /// Publishes a QEMU cluster's ports on the host (started by `cluster create qemu`)
+    #[command(hide = true)]
+    Forward(forward::ForwardArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CreateCommand {
     /// Creates a local Docker-based Talos cluster
     Docker(Box<docker::DockerArgs>),
+    /// Creates a local QEMU-based Talos cluster
+    Qemu(Box<qemu::QemuArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -58,8 +66,42 @@ pub fn run(args: ClusterArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         ClusterCommand::Create(CreateCommand::Docker(docker_args)) => {
             docker::create(&args.name, &state_root, *docker_args, global)
         }
+        ClusterCommand::Create(CreateCommand::Qemu(qemu_args)) => {
+            qemu::create(&args.name, &state_root, *qemu_args, global)
+        }
         ClusterCommand::Show => show(&args.name, &state_root),
-        ClusterCommand::Destroy(destroy) => docker::destroy(&args.name, &state_root, destroy.force),
+        ClusterCommand::Destroy(destroy) => destroy_cluster(&args.name, &state_root, destroy.force),
+        ClusterCommand::Forward(forward_args) => forward::run(forward_args),
+    }
+}
+
+/// Removes the cluster as its provisioner made it; without a state file, whatever carries its
+/// name (Docker labels, the QEMU namespace).
+fn destroy_cluster(name: &str, state_root: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let dir = ClusterState::dir(state_root, name);
+    match ClusterState::load(&dir)? {
+        Some(state) if state.provisioner == "qemu" => {
+            let started = std::time::Instant::now();
+            qemu::destroy(&state, &dir)?;
+            println!(
+                "destroyed cluster {name} ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Some(_) => docker::destroy(name, state_root, force),
+        None => {
+            let found = qemu::destroy_leftovers(name)?;
+            match docker::destroy(name, state_root, force) {
+                Err(_) if !docker::available() => {
+                    if !found {
+                        println!("cluster {name}: nothing to destroy");
+                    }
+                    Ok(())
+                }
+                result => result,
+            }
+        }
     }
 }
 
@@ -111,18 +153,22 @@ fn describe(state: &ClusterState) -> String {
         .unwrap_or(4)
         .max(4);
     out.push_str(&format!(
-        "{:<width$}  {:<12}  {:<15}  {:<5}  {:<9}  {:<6}  {}\n",
+        "{:<width$}  {:<12}  {:<15}  {:<5}  {:<9}  {:<9}  {}\n",
         "NAME", "TYPE", "IP", "CPU", "RAM", "DISK", "PORTS"
     ));
     for node in &state.nodes {
         out.push_str(&format!(
-            "{:<width$}  {:<12}  {:<15}  {:<5.2}  {:<9}  {:<6}  {}\n",
+            "{:<width$}  {:<12}  {:<15}  {:<5.2}  {:<9}  {:<9}  {}\n",
             node.name,
             node.kind.as_str(),
             node.ip,
             node.cpus,
             sizes::human_bytes(node.memory_bytes),
-            "-",
+            if node.disk_bytes == 0 {
+                "-".to_string()
+            } else {
+                sizes::human_bytes(node.disk_bytes)
+            },
             or_dash(&node.ports.join(",")),
         ));
     }

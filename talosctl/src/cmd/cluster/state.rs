@@ -38,7 +38,16 @@ pub struct NodeState {
     /// The container's name, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
-    /// Volumes created for the node.
+    /// The VM's process (qemu), once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Bytes of the node's disks (qemu).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub disk_bytes: u64,
+    /// Disk files created for the node (qemu).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<PathBuf>,
+    /// Volumes created for the node (docker).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
     /// Published ports, `host address:port->container port`.
@@ -57,6 +66,12 @@ pub struct ClusterState {
     /// The network, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// The network namespace holding the cluster's bridge and taps (qemu), once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The process publishing the nodes' ports on the host (qemu), once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helper_pid: Option<u32>,
     /// apid of the first control plane as the host reaches it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub endpoint: String,
@@ -105,6 +120,10 @@ impl ClusterState {
     }
 }
 
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +139,8 @@ mod tests {
             mtu: 1500,
             image: "talos-rs/talos:v0.1.0".into(),
             network: Some("demo".into()),
+            namespace: None,
+            helper_pid: None,
             endpoint: "127.0.0.1:40000".into(),
             kubernetes_endpoint: String::new(),
             nodes: vec![NodeState {
@@ -129,6 +150,9 @@ mod tests {
                 cpus: 2.0,
                 memory_bytes: 2 << 30,
                 container: Some("abc".into()),
+                pid: None,
+                disk_bytes: 0,
+                disks: vec![],
                 volumes: vec!["demo-controlplane-1-state".into()],
                 ports: vec![],
             }],
