@@ -119,13 +119,17 @@ pub struct NodeTls {
 }
 
 impl NodeTls {
-    /// Half the lifetime of apid's serving certificate: when it is renewed.
+    /// Half the time apid's serving certificate has left (`not_before` is set back by
+    /// [`pki::CLOCK_SKEW`], so the lifetime is counted from now): when it is renewed.
     pub fn half_life(&self) -> Duration {
         let crt = self.apid.server.crt.as_deref().unwrap_or_default();
         pki::CertificateInfo::from_pem(crt)
             .ok()
-            .and_then(|info| Duration::try_from((info.not_after - info.not_before) / 2).ok())
+            .and_then(|info| {
+                Duration::try_from((info.not_after - time::OffsetDateTime::now_utc()) / 2).ok()
+            })
             .unwrap_or(Duration::from_secs(1))
+            .max(Duration::from_secs(1))
     }
 }
 

@@ -37,12 +37,17 @@ pub struct Validity {
     pub not_after: OffsetDateTime,
 }
 
+/// How far `not_before` is set back: a node whose clock is a little behind the signer's
+/// (guest clocks drift by seconds under load, and nodes without time servers never correct
+/// them) still accepts a certificate issued for it just now.
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
 impl Validity {
-    /// Valid from now for `ttl`.
+    /// Valid for `ttl` from now, and from [`CLOCK_SKEW`] before now.
     pub fn from_now(ttl: Duration) -> Self {
         let now = OffsetDateTime::now_utc();
         Validity {
-            not_before: now,
+            not_before: now - CLOCK_SKEW,
             not_after: now + ttl,
         }
     }

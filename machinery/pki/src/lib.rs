@@ -39,8 +39,8 @@ pub use inspect::{CertificateInfo, verify_pair, verify_signed_by};
 #[cfg(fuzzing)]
 pub use issue::signed_request_with_raw_extensions;
 pub use issue::{
-    CA_TTL, CLIENT_CERTIFICATE_TTL, CertificateRequest, LeafCertificate, RequestedCertificate,
-    SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_csr,
+    CA_TTL, CLIENT_CERTIFICATE_TTL, CLOCK_SKEW, CertificateRequest, LeafCertificate,
+    RequestedCertificate, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_csr,
 };
 pub use keys::{KeyAlgorithm, PrivateKey};
 pub use tokens::{check_secret, check_token, generate_secret, generate_token};

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use pki::{
-    CA_TTL, CLIENT_CERTIFICATE_TTL, CaKind, CertificateAuthority, CertificateInfo,
+    CA_TTL, CLIENT_CERTIFICATE_TTL, CLOCK_SKEW, CaKind, CertificateAuthority, CertificateInfo,
     CertificateRequest, ExtendedKeyUsage, KeyAlgorithm, PemCertificateAndKey, PkiError, PrivateKey,
     RequestedCertificate, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_ca,
     generate_csr, verify_pair, verify_signed_by,
@@ -94,7 +94,7 @@ fn cluster_cas_have_the_upstream_subject_algorithm_label_and_lifetime() {
         assert_eq!(key_label(key(&pair)), label, "{kind:?}");
         assert_eq!(
             info.not_after - info.not_before,
-            Duration::hours(87_600),
+            Duration::hours(87_600) + CLOCK_SKEW,
             "{kind:?}"
         );
         assert!(info.extended_key_usages.is_empty(), "{kind:?}");
@@ -130,7 +130,11 @@ fn client_certificate_chains_to_its_ca_with_roles_and_exactly_client_auth() {
     assert!(!info.is_ca);
     assert_eq!(info.public_key_algorithm, Some(KeyAlgorithm::Ed25519));
     assert_eq!(key_label(key(&client)), "ED25519 PRIVATE KEY");
-    assert_eq!(info.not_after - info.not_before, Duration::hours(8_760));
+    assert_eq!(
+        info.not_after - info.not_before,
+        Duration::hours(8_760) + CLOCK_SKEW,
+        "valid from {CLOCK_SKEW} before issue"
+    );
     assert!(info.dns_names.is_empty() && info.ip_addresses.is_empty());
     let (digital_signature, cert_sign, _, flags) = key_usage(crt(&client));
     assert!(digital_signature && !cert_sign);
@@ -148,7 +152,11 @@ fn client_certificate_ttl_is_configurable() {
         )
         .unwrap();
     let info = CertificateInfo::from_pem(crt(&client)).unwrap();
-    assert_eq!(info.not_after - info.not_before, Duration::hours(2));
+    assert_eq!(
+        info.not_after - info.not_before,
+        Duration::hours(2) + CLOCK_SKEW,
+        "valid from {CLOCK_SKEW} before issue"
+    );
 }
 
 #[test]
@@ -182,7 +190,11 @@ fn server_certificate_has_server_auth_and_the_sans() {
         info.issuer_common_name, None,
         "the Talos CA has only O=talos"
     );
-    assert_eq!(info.not_after - info.not_before, Duration::hours(24));
+    assert_eq!(
+        info.not_after - info.not_before,
+        Duration::hours(24) + CLOCK_SKEW,
+        "valid from {CLOCK_SKEW} before issue"
+    );
     assert_eq!(key_usage(crt(&server)).3, 1, "only DigitalSignature");
 }
 
@@ -258,7 +270,11 @@ fn csr_round_trip_keeps_what_was_asked_for() {
     assert_eq!(info.ip_addresses, [ip]);
     assert_eq!(info.extended_key_usages, [ExtendedKeyUsage::ClientAuth]);
     assert!(!info.is_ca);
-    assert_eq!(info.not_after - info.not_before, Duration::hours(5));
+    assert_eq!(
+        info.not_after - info.not_before,
+        Duration::hours(5) + CLOCK_SKEW,
+        "valid from {CLOCK_SKEW} before issue"
+    );
 }
 
 #[test]
