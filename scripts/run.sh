@@ -2,7 +2,7 @@
 # The main job: build talos-rs, generate a cluster's configs and validate them, then boot three
 # dev-mode control-plane nodes on 127.10.0.2-4 and manage them with talosctl through the first
 # node's apid. The nodes are stopped (SIGTERM, services stopped in order) on exit. Then the
-# image in QEMU, and a 3+1 cluster in Docker (`talosctl cluster create docker`).
+# image in QEMU, a 3+1 cluster in Docker and a 1+1 cluster of QEMU VMs (`talosctl cluster create`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -62,5 +62,14 @@ trap 'cluster destroy >/dev/null 2>&1 || true' EXIT
 cluster create docker --controlplanes 3 --workers 1 --subnet 10.5.0.0/24
 cluster show
 "$bin/talosctl" --talosconfig "$out/cluster-talosconfig" -n 10.5.0.5 services
+cluster destroy
+trap - EXIT
+
+# The same with QEMU VMs of the OS image (built above): one control plane and one worker on a
+# bridge inside a network namespace of their own, configured in maintenance mode.
+trap 'cluster destroy >/dev/null 2>&1 || true' EXIT
+cluster create qemu --controlplanes 1 --workers 1 --memory-controlplanes 1GiB --memory-workers 1GiB
+cluster show
+"$bin/talosctl" --talosconfig "$out/cluster-talosconfig" -n 10.5.0.3 version
 cluster destroy
 trap - EXIT

@@ -21,6 +21,7 @@ pub mod events;
 mod kubelet;
 mod layout;
 mod local_socket;
+pub mod log_shipping;
 mod machine;
 pub mod network;
 mod node_config;

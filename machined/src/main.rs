@@ -50,7 +50,11 @@ fn main() -> anyhow::Result<()> {
         machined::os::boot();
     }
     let args = Args::parse();
-    logging::init("machined", env!("CARGO_PKG_VERSION"));
+    logging::init_with_tee(
+        "machined",
+        env!("CARGO_PKG_VERSION"),
+        machined::log_shipping::machined_log_tee(),
+    );
     let own_path = std::env::current_exe()?;
     let beside = |name: &str| own_path.with_file_name(name);
     let options = Options {

@@ -143,6 +143,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         .await?;
     services.start("timed").await?;
     let timed_settings = tokio::spawn(time_sync::keep_configured(Arc::clone(&machine)));
+    let log_shipping = tokio::spawn(crate::log_shipping::keep_shipping(Arc::clone(&machine)));
     let etcd = tokio::spawn(etcd::run(
         Arc::clone(&machine),
         options.etcd.clone(),
@@ -194,6 +195,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
     timed_settings.abort();
+    log_shipping.abort();
     etcd.abort();
     if let Some(task) = network_settings {
         task.abort();

@@ -41,7 +41,7 @@ pub fn selected() -> bool {
 /// Runs the node; returns when it has stopped (the container then exits).
 pub fn run() -> Result<(), MachinedError> {
     let version = env!("CARGO_PKG_VERSION");
-    logging::init("machined", version);
+    logging::init_with_tee("machined", version, crate::log_shipping::machined_log_tee());
     tracing::info!("container platform");
     let root = PathBuf::from("/");
     seed_config(

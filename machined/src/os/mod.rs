@@ -85,7 +85,7 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
     let version = env!("CARGO_PKG_VERSION");
     let cmdline = sequence::early(host, version)?;
     let node = sequence::root(host, cmdline)?;
-    logging::init("machined", version);
+    logging::init_with_tee("machined", version, crate::log_shipping::machined_log_tee());
     let platform_name = node.platform.clone();
     let mode = if platform_name == "metal" {
         RuntimeMode::Metal

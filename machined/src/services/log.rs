@@ -5,7 +5,8 @@
 //! `<service>.log.1` (replacing the previous one) and a new file is started. Readers take the
 //! last N lines and may then follow new output as line-aligned byte chunks; they never hold up
 //! the writer (a follower that falls behind the ring skips the lines it lost). Readers of a
-//! stopped service still get what the ring holds.
+//! stopped service still get what the ring holds. Every complete line is also handed to log
+//! shipping ([`crate::log_shipping`]), which never makes the writer wait.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -50,6 +51,8 @@ pub struct ServiceLog {
 #[derive(Debug)]
 struct Shared {
     path: PathBuf,
+    /// The service, named by the file (`<service>.log`), for log shipping.
+    service: Arc<str>,
     limits: LogLimits,
     state: Mutex<State>,
     /// The sequence number after the newest line; followers wait on it.
@@ -79,8 +82,15 @@ impl ServiceLog {
         let path = path.into();
         let file = open_append(&path)?;
         let file_bytes = file.metadata()?.len();
+        let service = Arc::from(
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy())
+                .unwrap_or_default()
+                .as_ref(),
+        );
         Ok(Self {
             shared: Arc::new(Shared {
+                service,
                 path,
                 limits,
                 state: Mutex::new(State {
@@ -170,6 +180,7 @@ impl ServiceLog {
     fn commit_partial(&self, state: &mut State) {
         let line = Bytes::from(std::mem::take(&mut state.partial));
         self.write_file(state, &line);
+        crate::log_shipping::publish(&self.shared.service, &line);
         state.ring_bytes += line.len();
         state.lines.push_back(line);
         while state.ring_bytes > self.shared.limits.ring_bytes && state.lines.len() > 1 {
