@@ -8,7 +8,9 @@ packages=(protobuf-compiler libprotobuf-dev
   chrony iproute2 dnsmasq-base etcd-server etcd-client
   # the OS image (cargo xtask image/disk/qemu): QEMU, SquashFS, mkfs tools, boot loader, musl C
   qemu-system-x86 qemu-utils squashfs-tools cpio e2fsprogs xfsprogs dosfstools mtools gdisk
-  grub-pc-bin xorriso musl-tools zstd)
+  grub-pc-bin xorriso musl-tools zstd
+  # tests that open what talosctl writes (the support bundle)
+  unzip)
 
 install_missing() {
   local missing=()

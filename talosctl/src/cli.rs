@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::cmd::{
     apply, cluster, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect,
     kubeconfig, list, logs, machineconfig, memory, mounts, netstat, power, processes, read,
-    service, time, usage, validate, version,
+    service, support, time, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -93,6 +93,8 @@ pub enum Command {
     Health(health::HealthArgs),
     /// A local Talos Kubernetes cluster
     Cluster(cluster::ClusterArgs),
+    /// Dump debug information about the cluster
+    Support(support::SupportArgs),
     /// Get a specific resource or list of resources
     Get(get::GetArgs),
     /// Inspect internals of Talos

@@ -31,6 +31,7 @@ mod file_mode;
 mod humanize;
 mod node_lines;
 mod output;
+mod zip_archive;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

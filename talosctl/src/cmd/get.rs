@@ -3,7 +3,7 @@
 //! `-w/--watch` prints the current resources, then every change as it happens (table: a `*`
 //! column with `+` created, ` ` updated, `-` destroyed; YAML and JSON: an `event` field).
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use proto::cosi::resource::meta::ResourceDefinitionSpec;
 use proto::cosi::resource::{
@@ -86,23 +86,7 @@ async fn fetch(
             let reply = client.get(target.request(request)?).await.map_err(rpc)?;
             reply.into_inner().resource.into_iter().collect()
         }
-        None => {
-            let request = ListRequest {
-                namespace,
-                r#type: definition.resource_type.clone(),
-                options: None,
-            };
-            let mut stream = client
-                .list(target.request(request)?)
-                .await
-                .map_err(rpc)?
-                .into_inner();
-            let mut resources = Vec::new();
-            while let Some(reply) = stream.message().await.map_err(rpc)? {
-                resources.extend(reply.resource);
-            }
-            resources
-        }
+        None => list(target, &namespace, &definition.resource_type).await?,
     };
     Ok((definition, resources))
 }
@@ -235,6 +219,19 @@ fn render_event(
 
 /// The definition whose type or alias is `name` (case-insensitive).
 async fn resolve(target: &Target, name: &str) -> anyhow::Result<ResourceDefinitionSpec> {
+    let wanted = name.to_ascii_lowercase();
+    definitions(target)
+        .await?
+        .into_iter()
+        .find(|definition| {
+            definition.resource_type.to_ascii_lowercase() == wanted
+                || definition.all_aliases.contains(&wanted)
+        })
+        .with_context(|| format!("resource type {name:?} is not registered"))
+}
+
+/// Every resource definition the node serves.
+pub(crate) async fn definitions(target: &Target) -> anyhow::Result<Vec<ResourceDefinitionSpec>> {
     let request = ListRequest {
         namespace: "meta".into(),
         r#type: "ResourceDefinitions.meta.cosi.dev".into(),
@@ -246,20 +243,41 @@ async fn resolve(target: &Target, name: &str) -> anyhow::Result<ResourceDefiniti
         .await
         .map_err(rpc)?
         .into_inner();
-    let wanted = name.to_ascii_lowercase();
+    let mut definitions = Vec::new();
     while let Some(reply) = stream.message().await.map_err(rpc)? {
         let Some(spec) = reply.resource.and_then(|r| r.spec) else {
             continue;
         };
-        let definition = <ResourceDefinitionSpec as prost::Message>::decode(&spec.proto_spec[..])
-            .context("decoding a resource definition")?;
-        if definition.resource_type.to_ascii_lowercase() == wanted
-            || definition.all_aliases.contains(&wanted)
-        {
-            return Ok(definition);
-        }
+        definitions.push(
+            <ResourceDefinitionSpec as prost::Message>::decode(&spec.proto_spec[..])
+                .context("decoding a resource definition")?,
+        );
     }
-    bail!("resource type {name:?} is not registered")
+    Ok(definitions)
+}
+
+/// Every resource of `resource_type` in `namespace`.
+pub(crate) async fn list(
+    target: &Target,
+    namespace: &str,
+    resource_type: &str,
+) -> anyhow::Result<Vec<Resource>> {
+    let request = ListRequest {
+        namespace: namespace.to_string(),
+        r#type: resource_type.to_string(),
+        options: None,
+    };
+    let mut stream = target
+        .resources()
+        .list(target.request(request)?)
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    let mut resources = Vec::new();
+    while let Some(reply) = stream.message().await.map_err(rpc)? {
+        resources.extend(reply.resource);
+    }
+    Ok(resources)
 }
 
 fn rpc(status: tonic::Status) -> anyhow::Error {
@@ -297,7 +315,7 @@ fn render(
 }
 
 /// `node`, `metadata` and `spec` of one resource, as upstream prints them.
-fn document(node: &str, resource: &Resource) -> anyhow::Result<serde_yaml::Value> {
+pub(crate) fn document(node: &str, resource: &Resource) -> anyhow::Result<serde_yaml::Value> {
     let metadata = resource.metadata.clone().unwrap_or_default();
     let spec = resource
         .spec

@@ -60,7 +60,7 @@ pub fn run(command: InspectCommand, global: &GlobalArgs) -> anyhow::Result<()> {
 }
 
 /// The graph in Graphviz's DOT language.
-fn dot(edges: &[ControllerDependencyEdge], with_namespaces: bool) -> String {
+pub(crate) fn dot(edges: &[ControllerDependencyEdge], with_namespaces: bool) -> String {
     let resource = |edge: &ControllerDependencyEdge| {
         if with_namespaces {
             format!("{}/{}", edge.resource_namespace, edge.resource_type)

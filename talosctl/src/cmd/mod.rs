@@ -23,6 +23,7 @@ pub mod power;
 pub mod processes;
 pub mod read;
 pub mod service;
+pub mod support;
 pub mod time;
 pub mod usage;
 pub mod validate;
@@ -54,6 +55,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => get::run(args, &cli.global),
         Command::Inspect(command) => inspect::run(command, &cli.global),
         Command::Cluster(args) => cluster::run(args, &cli.global),
+        Command::Support(args) => support::run(args, &cli.global),
         Command::Health(args) => health::run(args, &cli.global),
         Command::Bootstrap(args) => etcd::bootstrap(args, &cli.global),
         Command::Etcd(command) => etcd::run(command, &cli.global),

@@ -29,7 +29,7 @@ pub fn run(_args: MountsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 }
 
 /// Sizes in GB (10^9 bytes); mounts without a size (not statfs-able) are left out.
-fn mounts_table(mounts: &[(String, MountStat)]) -> String {
+pub(crate) fn mounts_table(mounts: &[(String, MountStat)]) -> String {
     let gb = |bytes: u64| format!("{:.2}", bytes as f64 * 1e-9);
     let rows: Vec<Vec<String>> = mounts
         .iter()

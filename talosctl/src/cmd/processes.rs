@@ -41,7 +41,10 @@ pub fn run(args: ProcessesArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     })
 }
 
-fn processes_table(mut processes: Vec<(String, ProcessInfo)>, sort: SortColumn) -> String {
+pub(crate) fn processes_table(
+    mut processes: Vec<(String, ProcessInfo)>,
+    sort: SortColumn,
+) -> String {
     match sort {
         SortColumn::Rss => processes.sort_by_key(|(_, p)| std::cmp::Reverse(p.resident_memory)),
         SortColumn::Cpu => processes.sort_by(|(_, a), (_, b)| b.cpu_time.total_cmp(&a.cpu_time)),

@@ -193,7 +193,7 @@ fn services_table(services: &[(String, ServiceInfo)], now: SystemTime) -> String
 }
 
 /// The detailed view of one service on one node: its state, health and events, newest first.
-fn service_details(node: &str, service: &ServiceInfo, now: SystemTime) -> String {
+pub(crate) fn service_details(node: &str, service: &ServiceInfo, now: SystemTime) -> String {
     let mut rows = vec![
         vec!["NODE".to_string(), node.to_string()],
         vec!["ID".to_string(), service.id.clone()],
