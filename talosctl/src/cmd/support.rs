@@ -348,29 +348,39 @@ fn redact(value: &mut serde_yaml::Value) {
 /// finished node otherwise.
 #[derive(Clone)]
 struct Progress {
-    nodes: Arc<Mutex<Vec<(String, usize, usize, String)>>>,
+    nodes: Arc<Mutex<Vec<NodeProgress>>>,
     terminal: bool,
+}
+
+struct NodeProgress {
+    label: String,
+    done: usize,
+    total: usize,
+    step: String,
 }
 
 impl Progress {
     fn new(labels: Vec<String>) -> Progress {
-        let terminal = std::io::stderr().is_terminal();
+        let nodes = labels
+            .into_iter()
+            .map(|label| NodeProgress {
+                label,
+                done: 0,
+                total: 1,
+                step: String::new(),
+            })
+            .collect();
         let progress = Progress {
-            nodes: Arc::new(Mutex::new(
-                labels
-                    .into_iter()
-                    .map(|l| (l, 0, 1, String::new()))
-                    .collect(),
-            )),
-            terminal,
+            nodes: Arc::new(Mutex::new(nodes)),
+            terminal: std::io::stderr().is_terminal(),
         };
-        if terminal {
+        if progress.terminal {
             progress.draw(false);
         }
         progress
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, usize, usize, String)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<NodeProgress>> {
         self.nodes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -378,9 +388,9 @@ impl Progress {
 
     fn step(&self, index: usize, total: usize, what: &str) {
         if let Some(node) = self.lock().get_mut(index) {
-            node.1 += 1;
-            node.2 = total.max(node.1);
-            node.3 = what.to_string();
+            node.done += 1;
+            node.total = total.max(node.done);
+            node.step = what.to_string();
         }
         if self.terminal {
             self.draw(true);
@@ -393,9 +403,9 @@ impl Progress {
             let Some(node) = nodes.get_mut(index) else {
                 return;
             };
-            node.1 = node.2;
-            node.3 = "done".into();
-            format!("{}: collected {} items", node.0, node.2)
+            node.done = node.total;
+            node.step = "done".into();
+            format!("{}: collected {} items", node.label, node.total)
         };
         if self.terminal {
             self.draw(true);
@@ -410,12 +420,16 @@ impl Progress {
         if redraw {
             out.push_str(&format!("\x1b[{}A", nodes.len()));
         }
-        for (label, value, total, what) in nodes.iter() {
-            let filled = value * 20 / (*total).max(1);
+        for node in nodes.iter() {
+            let filled = (node.done * 20 / node.total.max(1)).min(20);
             out.push_str(&format!(
-                "\x1b[2K{label}: [{}{}] {value}/{total} {what}\n",
+                "\x1b[2K{}: [{}{}] {}/{} {}\n",
+                node.label,
                 "#".repeat(filled),
-                "-".repeat(20 - filled.min(20))
+                "-".repeat(20 - filled),
+                node.done,
+                node.total,
+                node.step
             ));
         }
         eprint!("{out}");
@@ -429,7 +443,7 @@ mod tests {
     #[test]
     fn every_secret_of_a_config_is_replaced() {
         let mut config: serde_yaml::Value = serde_yaml::from_str(
-            "machine:\n  token: abc.def\n  ca:\n    crt: CERT\n    key: PRIVATE\ncluster:\n  secret: s3cr3t\n  token: bootstrap\n  aescbcEncryptionSecret: aes\n  secretboxEncryptionSecret: box\n  serviceAccount:\n    key: SA\n  etcd:\n    ca:\n      crt: ETCD\n      key: ETCDKEY\n  id: cluster-id\n",
+            "machine:\n  token: abc.def\n  ca:\n    crt: CERT\n    key: PRIVATE\ncluster:\n  secret: s3cr3t\n  token: bootstrap\n  aescbcEncryptionSecret: aesvalue\n  secretboxEncryptionSecret: boxvalue\n  serviceAccount:\n    key: savalue\n  etcd:\n    ca:\n      crt: ETCD\n      key: ETCDKEY\n  id: cluster-id\n",
         )
         .unwrap();
         redact(&mut config);
@@ -439,9 +453,9 @@ mod tests {
             "PRIVATE",
             "s3cr3t",
             "bootstrap",
-            "aes\n",
-            "box",
-            "SA\n",
+            "aesvalue",
+            "boxvalue",
+            "savalue",
             "ETCDKEY",
         ] {
             assert!(!text.contains(secret), "{secret} left in {text}");
