@@ -26,6 +26,8 @@ mod machine;
 pub mod network;
 mod node_config;
 pub mod os;
+#[allow(unsafe_code)]
+mod packet_socket;
 pub mod runtime;
 pub mod services;
 mod time_sync;

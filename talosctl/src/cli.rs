@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
     apply, cluster, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect,
-    kubeconfig, list, logs, machineconfig, memory, mounts, netstat, power, processes, read,
+    kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power, processes, read,
     service, support, time, usage, validate, version,
 };
 
@@ -95,6 +95,9 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Dump debug information about the cluster
     Support(support::SupportArgs),
+    /// Capture the network packets on the node
+    #[command(visible_alias = "tcpdump")]
+    Pcap(pcap::PcapArgs),
     /// Get a specific resource or list of resources
     Get(get::GetArgs),
     /// Inspect internals of Talos

@@ -23,6 +23,7 @@
 //! terminal table.
 
 mod action;
+mod bpf;
 mod cli;
 mod cmd;
 mod connection;

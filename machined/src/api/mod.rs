@@ -15,6 +15,7 @@ mod host;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod packet_capture;
 mod resources;
 mod services;
 mod time;
@@ -195,6 +196,13 @@ impl MachineService for MachineApi {
 
     async fn dmesg(&self, request: Request<DmesgRequest>) -> Reply<BoxStream<Data>> {
         reply(logs::dmesg(request.into_inner()))
+    }
+
+    async fn packet_capture(
+        &self,
+        request: Request<PacketCaptureRequest>,
+    ) -> Reply<BoxStream<Data>> {
+        reply(packet_capture::capture(request.into_inner()))
     }
 
     async fn events(&self, request: Request<EventsRequest>) -> Reply<BoxStream<Event>> {

@@ -19,6 +19,7 @@ pub mod machineconfig;
 pub mod memory;
 pub mod mounts;
 pub mod netstat;
+pub mod pcap;
 pub mod power;
 pub mod processes;
 pub mod read;
@@ -56,6 +57,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(command) => inspect::run(command, &cli.global),
         Command::Cluster(args) => cluster::run(args, &cli.global),
         Command::Support(args) => support::run(args, &cli.global),
+        Command::Pcap(args) => pcap::run(args, &cli.global),
         Command::Health(args) => health::run(args, &cli.global),
         Command::Bootstrap(args) => etcd::bootstrap(args, &cli.global),
         Command::Etcd(command) => etcd::run(command, &cli.global),
