@@ -133,8 +133,7 @@ impl CaptureSocket {
         )
         .map_err(std::io::Error::from)?;
         let looped_out = message.address.is_some_and(|address| {
-            address.hatype() == libc::ARPHRD_LOOPBACK
-                && address.pkttype() == libc::PACKET_OUTGOING
+            address.hatype() == libc::ARPHRD_LOOPBACK && address.pkttype() == libc::PACKET_OUTGOING
         });
         Ok((!looped_out).then_some(message.bytes))
     }

@@ -102,8 +102,8 @@ pub fn plan(
         bail!("--controlplanes 0: a cluster needs at least one control plane");
     }
     let cidr = Cidr::parse(network.cidr_flag, network.cidr)?;
-    let count = common.controlplanes + common.workers;
-    if cidr.host(count + 1).is_none() {
+    let count = common.controlplanes.saturating_add(common.workers);
+    if cidr.host(count.saturating_add(1)).is_none() {
         bail!(
             "--{} {cidr}: too small for a gateway and {count} nodes ({} control planes, {} workers)",
             network.cidr_flag,

@@ -471,5 +471,6 @@ mod tests {
         assert!(error("demo", "--memory-workers 3XB").contains("unknown unit"));
         assert!(error("demo", "-p 80").contains("hostPort"));
         assert!(error("demo", "--mtu 100").contains("--mtu"));
+        assert!(error("demo", "--workers 4294967295").contains("too small"));
     }
 }
