@@ -1,5 +1,5 @@
 //! Project tasks that are not tests: `cargo xtask bench`, `bench-node`, `bench-boot`,
-//! `bench-cluster` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
+//! `bench-cluster`, `bench-shipping` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
 //! `docs/testing.md` lists.
 
 mod bench;
@@ -10,6 +10,7 @@ mod etcd_bench;
 mod fuzz;
 mod image;
 mod node_bench;
+mod shipping_bench;
 mod suites;
 mod trustd_bench;
 mod vm;
@@ -24,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         Some("docker-image") => docker_image::run_docker_image(),
         Some("qemu") => vm::run(&args[1..]),
         Some("bench-cluster") => cluster_bench::run(&args[1..]),
+        Some("bench-shipping") => shipping_bench::run(),
         Some("bench-boot") => boot_bench::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("faults") => suites::faults(),
@@ -31,7 +33,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-cluster [--runs N] | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-cluster [--runs N] | bench-shipping | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

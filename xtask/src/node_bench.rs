@@ -227,7 +227,7 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 }
 
 /// machined authorizes by the `talos-role` metadata apid sets; a direct caller sets it itself.
-fn admin_request() -> tonic::Request<()> {
+pub(crate) fn admin_request() -> tonic::Request<()> {
     let mut request = tonic::Request::new(());
     request.metadata_mut().insert(
         "talos-role",
@@ -263,7 +263,7 @@ async fn wait_for_node(client: &Client, node: &str) -> anyhow::Result<()> {
     }
 }
 
-async fn unix_client(socket: &Path) -> anyhow::Result<MachineServiceClient<Channel>> {
+pub(crate) async fn unix_client(socket: &Path) -> anyhow::Result<MachineServiceClient<Channel>> {
     let socket = socket.to_path_buf();
     let channel = Endpoint::try_from("http://machined")?
         .connect_with_connector(tower::service_fn(move |_| {
