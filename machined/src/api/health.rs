@@ -309,7 +309,7 @@ impl Checks {
                         listed.name()
                     ));
                 }
-                members.insert((listed.id(), peer_addresses(listed.peer_urls())));
+                members.insert((listed.id(), etcd::url_addresses(listed.peer_urls())));
             }
             lists.push((member, members));
         }
@@ -428,21 +428,6 @@ impl Checks {
     }
 }
 
-fn peer_addresses(urls: &[String]) -> Vec<IpAddr> {
-    let mut addresses: Vec<IpAddr> = urls
-        .iter()
-        .filter_map(|peer| {
-            let host = url::Url::parse(peer).ok()?.host_str()?.to_string();
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .ok()
-        })
-        .collect();
-    addresses.sort();
-    addresses
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,7 +455,7 @@ mod tests {
             "https://[fd00::2]:2380".to_string(),
             "junk".to_string(),
         ];
-        let addresses = peer_addresses(&urls);
+        let addresses = etcd::url_addresses(&urls);
         assert_eq!(
             addresses,
             vec![

@@ -58,7 +58,18 @@ pub async fn member_addresses(machine: &Machine) -> Result<Vec<IpAddr>, Machined
     let mut addresses: Vec<IpAddr> = list
         .members()
         .iter()
-        .flat_map(|member| member.peer_urls())
+        .flat_map(|member| url_addresses(member.peer_urls()))
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    Ok(addresses)
+}
+
+/// The IP addresses that are the hosts of `urls` (`https://10.5.0.3:2380`, `https://[fd00::2]:2380`),
+/// sorted; URLs with a host name or none are left out.
+pub fn url_addresses(urls: &[String]) -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = urls
+        .iter()
         .filter_map(|peer| {
             let host = url::Url::parse(peer).ok()?.host_str()?.to_string();
             host.trim_start_matches('[')
@@ -68,8 +79,7 @@ pub async fn member_addresses(machine: &Machine) -> Result<Vec<IpAddr>, Machined
         })
         .collect();
     addresses.sort();
-    addresses.dedup();
-    Ok(addresses)
+    addresses
 }
 
 /// A request to the etcd task.
