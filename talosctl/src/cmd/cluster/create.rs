@@ -226,13 +226,20 @@ pub fn configs(
 }
 
 /// Writes the cluster's talosconfig (endpoint and every node) into its state folder and merges
-/// it into `destination`; returns the path of the cluster's own copy.
+/// it into `--talosconfig-destination` (default: the global `--talosconfig`); returns the path
+/// of the cluster's own copy.
 pub fn save_talosconfig(
     mut config: Talosconfig,
     state: &ClusterState,
     dir: &Path,
-    destination: &Path,
+    common: &CommonArgs,
+    global: &GlobalArgs,
 ) -> anyhow::Result<PathBuf> {
+    let destination = common
+        .talosconfig_destination
+        .clone()
+        .unwrap_or_else(|| global.talosconfig_path());
+    let destination = destination.as_path();
     let context = config.context_mut(Some(&state.name))?;
     context.endpoints = vec![state.endpoint.clone()];
     context.nodes = state.nodes.iter().map(|n| n.ip.to_string()).collect();

@@ -78,12 +78,7 @@ pub fn create(
         }
         return Err(error);
     }
-    let destination = args
-        .common
-        .talosconfig_destination
-        .clone()
-        .unwrap_or_else(|| global.talosconfig_path());
-    let own = create::save_talosconfig(configs.talosconfig, &state, &dir, &destination)?;
+    let own = create::save_talosconfig(configs.talosconfig, &state, &dir, &args.common, global)?;
     create::bring_up(&state, &own, args.common.wait, timeout, started).with_context(|| {
         format!(
             "cluster {name} is left running: `talosctl cluster destroy --name {name}` removes its containers, volumes, network and {}",

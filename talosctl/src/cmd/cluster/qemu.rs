@@ -123,12 +123,13 @@ pub fn create(
         }
         return Err(error);
     }
-    let destination = args
-        .common
-        .talosconfig_destination
-        .clone()
-        .unwrap_or_else(|| global.talosconfig_path());
-    let own = create::save_talosconfig(configs.talosconfig.clone(), &state, &dir, &destination)?;
+    let own = create::save_talosconfig(
+        configs.talosconfig.clone(),
+        &state,
+        &dir,
+        &args.common,
+        global,
+    )?;
     let left_running = || {
         format!(
             "cluster {name} is left running: `talosctl cluster destroy --name {name}` removes its VMs, disks, namespace and {}",
