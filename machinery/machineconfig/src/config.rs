@@ -138,28 +138,20 @@ impl FromStr for Config {
 }
 
 fn decode_kind(text: &DocumentText, kind: &str) -> Result<Document, ConfigError> {
-    Ok(match kind {
-        "HostnameConfig" => Document::Hostname(text.decode_again()?),
-        "ResolverConfig" => Document::Resolver(text.decode_again()?),
-        "TimeSyncConfig" => Document::TimeSync(text.decode_again()?),
-        "SysctlConfig" => Document::Sysctl(text.decode_again()?),
-        "EnvironmentConfig" => Document::Environment(text.decode_again()?),
-        "DiscoveryIdentityConfig" => Document::DiscoveryIdentity(text.decode_again()?),
-        "KubeClusterConfig" => Document::KubeCluster(text.decode_again()?),
-        "KubeNetworkConfig" => Document::KubeNetwork(text.decode_again()?),
-        other if UPSTREAM_KINDS.contains(&other) => {
-            return Err(ConfigError::UnsupportedKind {
-                document: text.number,
-                line: text.content_line(),
-                kind: other.to_string(),
-            });
+    if let Some(decoded) = Document::decode(kind, text) {
+        return decoded;
+    }
+    Err(if UPSTREAM_KINDS.contains(&kind) {
+        ConfigError::UnsupportedKind {
+            document: text.number,
+            line: text.content_line(),
+            kind: kind.to_string(),
         }
-        other => {
-            return Err(ConfigError::UnknownKind {
-                document: text.number,
-                line: text.content_line(),
-                kind: other.to_string(),
-            });
+    } else {
+        ConfigError::UnknownKind {
+            document: text.number,
+            line: text.content_line(),
+            kind: kind.to_string(),
         }
     })
 }

@@ -11,6 +11,11 @@ mod runtime;
 
 use serde::Serialize;
 
+use crate::ConfigError;
+use crate::decode::DocumentText;
+use crate::v1alpha1::V1Alpha1Config;
+use crate::validate::Findings;
+
 pub use cluster::DiscoveryIdentityConfig;
 pub use k8s::{KubeClusterConfig, KubeNetworkConfig};
 pub use network::{
@@ -22,10 +27,21 @@ pub use runtime::{EnvironmentConfig, SysctlConfig};
 /// The `apiVersion` every multi-document kind carries.
 pub const API_VERSION: &str = "v1alpha1";
 
-/// A multi-document kind: its `kind` value.
+/// A multi-document kind: its `kind` value, its name when the kind is named, and its checks.
 pub trait DocumentKind {
     /// The `kind` value.
     const KIND: &'static str;
+
+    /// The `name` of a named kind (several documents of the kind may coexist, one per name).
+    fn name(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The checks of one kind, alone and against the v1alpha1 document; each problem is recorded
+/// with a path that starts with the kind (and the name of a named kind).
+pub(crate) trait CheckDocument {
+    fn check(&self, v1alpha1: Option<&V1Alpha1Config>, f: &mut Findings);
 }
 
 /// Declares a document kind: the public struct (fields without `apiVersion`/`kind`) and a
@@ -38,15 +54,49 @@ macro_rules! document_kind {
             $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty, )*
         }
     ) => {
+        $crate::documents::document_kind! {
+            $(#[$meta])*
+            pub struct $name = $kind, unnamed {
+                $( $(#[$field_meta])* pub $field : $ty, )*
+            }
+        }
+        impl $crate::documents::DocumentKind for $name {
+            const KIND: &'static str = $kind;
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident = $kind:literal, named {
+            $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $crate::documents::document_kind! {
+            $(#[$meta])*
+            pub struct $name = $kind, unnamed {
+                /// The document's name, unique among the documents of its kind.
+                #[serde(default)]
+                pub name: String,
+                $( $(#[$field_meta])* pub $field : $ty, )*
+            }
+        }
+        impl $crate::documents::DocumentKind for $name {
+            const KIND: &'static str = $kind;
+            fn name(&self) -> Option<&str> {
+                Some(&self.name)
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident = $kind:literal, unnamed {
+            $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
         #[serde(rename_all = "camelCase")]
         pub struct $name {
             $( $(#[$field_meta])* pub $field: $ty, )*
-        }
-
-        impl $crate::documents::DocumentKind for $name {
-            const KIND: &'static str = $kind;
         }
 
         impl<'de> serde::Deserialize<'de> for $name {
@@ -68,46 +118,89 @@ macro_rules! document_kind {
 }
 pub(crate) use document_kind;
 
-/// One decoded multi-document kind.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Document {
+/// Declares [`Document`], one variant per implemented kind, with its dispatch (kind, name,
+/// decoding, checks, encoding).
+macro_rules! documents {
+    ( $( $(#[$meta:meta])* $variant:ident($ty:ty), )* ) => {
+        /// One decoded multi-document kind.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Document {
+            $( $(#[$meta])* $variant($ty), )*
+        }
+
+        impl Document {
+            /// The `kind` value.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $( Document::$variant(_) => <$ty as DocumentKind>::KIND, )*
+                }
+            }
+
+            /// The `name` of a named kind.
+            pub fn name(&self) -> Option<&str> {
+                match self {
+                    $( Document::$variant(d) => d.name(), )*
+                }
+            }
+
+            /// Decodes `text` as `kind`; `None` when the kind is not implemented here.
+            pub(crate) fn decode(
+                kind: &str,
+                text: &DocumentText,
+            ) -> Option<Result<Document, ConfigError>> {
+                match kind {
+                    $( <$ty as DocumentKind>::KIND => Some(text.decode_again().map(Document::$variant)), )*
+                    _ => None,
+                }
+            }
+
+            pub(crate) fn check(&self, v1alpha1: Option<&V1Alpha1Config>, f: &mut Findings) {
+                match self {
+                    $( Document::$variant(d) => d.check(v1alpha1, f), )*
+                }
+            }
+        }
+
+        impl Serialize for Document {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( Document::$variant(d) => tagged(d).serialize(s), )*
+                }
+            }
+        }
+    };
+}
+
+documents! {
+    // network
     /// `HostnameConfig`.
     Hostname(HostnameConfig),
     /// `ResolverConfig`.
     Resolver(ResolverConfig),
     /// `TimeSyncConfig`.
     TimeSync(TimeSyncConfig),
+
+    // runtime
     /// `SysctlConfig`.
     Sysctl(SysctlConfig),
     /// `EnvironmentConfig`.
     Environment(EnvironmentConfig),
+
+    // cluster
     /// `DiscoveryIdentityConfig`.
     DiscoveryIdentity(DiscoveryIdentityConfig),
+
+    // k8s
     /// `KubeClusterConfig`.
     KubeCluster(KubeClusterConfig),
     /// `KubeNetworkConfig`.
     KubeNetwork(KubeNetworkConfig),
-}
 
-impl Document {
-    /// The `kind` value.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Document::Hostname(_) => HostnameConfig::KIND,
-            Document::Resolver(_) => ResolverConfig::KIND,
-            Document::TimeSync(_) => TimeSyncConfig::KIND,
-            Document::Sysctl(_) => SysctlConfig::KIND,
-            Document::Environment(_) => EnvironmentConfig::KIND,
-            Document::DiscoveryIdentity(_) => DiscoveryIdentityConfig::KIND,
-            Document::KubeCluster(_) => KubeClusterConfig::KIND,
-            Document::KubeNetwork(_) => KubeNetworkConfig::KIND,
-        }
-    }
+    // block, storage
 
-    /// The `name` of a named kind; every kind supported so far is a singleton.
-    pub fn name(&self) -> Option<&str> {
-        None
-    }
+    // cri
+
+    // security, container, hardware, siderolink
 }
 
 /// A document as written: `apiVersion`, `kind`, then the kind's own fields.
@@ -120,25 +213,11 @@ struct Tagged<'a, T> {
     body: &'a T,
 }
 
-impl Serialize for Document {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        fn tagged<'a, T: DocumentKind>(body: &'a T) -> Tagged<'a, T> {
-            Tagged {
-                api_version: API_VERSION,
-                kind: T::KIND,
-                body,
-            }
-        }
-        match self {
-            Document::Hostname(d) => tagged(d).serialize(s),
-            Document::Resolver(d) => tagged(d).serialize(s),
-            Document::TimeSync(d) => tagged(d).serialize(s),
-            Document::Sysctl(d) => tagged(d).serialize(s),
-            Document::Environment(d) => tagged(d).serialize(s),
-            Document::DiscoveryIdentity(d) => tagged(d).serialize(s),
-            Document::KubeCluster(d) => tagged(d).serialize(s),
-            Document::KubeNetwork(d) => tagged(d).serialize(s),
-        }
+fn tagged<T: DocumentKind>(body: &T) -> Tagged<'_, T> {
+    Tagged {
+        api_version: API_VERSION,
+        kind: T::KIND,
+        body,
     }
 }
 

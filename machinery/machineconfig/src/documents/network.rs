@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::document_kind;
+use super::{CheckDocument, DocumentKind, document_kind};
 use crate::GoDuration;
-use crate::v1alpha1::HostDns;
+use crate::v1alpha1::{HostDns, V1Alpha1Config};
+use crate::validate::{Findings, formats};
 
 /// How a hostname is picked when none is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,4 +113,79 @@ pub struct NtpConfig {
     /// Use Network Time Security.
     #[serde(rename = "useNTS", default, skip_serializing_if = "Option::is_none")]
     pub use_nts: Option<bool>,
+}
+
+impl CheckDocument for HostnameConfig {
+    fn check(&self, v1alpha1: Option<&V1Alpha1Config>, f: &mut Findings) {
+        let kind = Self::KIND;
+        let auto_on = self.auto.is_some_and(|auto| auto != AutoHostname::Off);
+        match &self.hostname {
+            Some(name) => {
+                f.check(format!("{kind}.hostname"), formats::hostname(name));
+                if auto_on {
+                    f.error(
+                        kind,
+                        "hostname and auto are mutually exclusive (unless auto is off)",
+                    );
+                }
+            }
+            None if !auto_on => f.error(kind, "either hostname or auto must be set"),
+            None => {}
+        }
+        let v1alpha1_hostname = v1alpha1
+            .and_then(|c| c.machine.as_ref())
+            .and_then(|m| m.network.as_ref())
+            .and_then(|n| n.hostname.as_ref());
+        if v1alpha1_hostname.is_some() {
+            f.error(
+                kind,
+                "a static hostname is already set in the v1alpha1 document (machine.network.hostname)",
+            );
+        }
+    }
+}
+
+impl CheckDocument for ResolverConfig {
+    fn check(&self, _: Option<&V1Alpha1Config>, f: &mut Findings) {
+        let kind = Self::KIND;
+        for (i, server) in self.nameservers.iter().enumerate() {
+            f.check(
+                format!("{kind}.nameservers[{i}].address"),
+                formats::ip(&server.address),
+            );
+        }
+        if let Some(search) = &self.search_domains {
+            for (i, domain) in search.domains.iter().enumerate() {
+                f.check(
+                    format!("{kind}.searchDomains.domains[{i}]"),
+                    formats::hostname(domain),
+                );
+            }
+        }
+        if let Some(host_dns) = &self.host_dns
+            && host_dns.forward_kube_dns_to_host == Some(true)
+            && host_dns.enabled != Some(true)
+        {
+            f.error(
+                format!("{kind}.hostDNS.forwardKubeDNSToHost"),
+                "forwardKubeDNSToHost requires hostDNS to be enabled",
+            );
+        }
+    }
+}
+
+impl CheckDocument for TimeSyncConfig {
+    fn check(&self, _: Option<&V1Alpha1Config>, f: &mut Findings) {
+        let kind = Self::KIND;
+        if let Some(ntp) = &self.ntp {
+            for (i, server) in ntp.servers.iter().enumerate() {
+                if server.is_empty() {
+                    f.error(
+                        format!("{kind}.ntp.servers[{i}]"),
+                        "server must not be empty",
+                    );
+                }
+            }
+        }
+    }
 }

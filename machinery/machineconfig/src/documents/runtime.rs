@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::document_kind;
+use super::{CheckDocument, DocumentKind, document_kind};
+use crate::v1alpha1::V1Alpha1Config;
+use crate::validate::Findings;
 
 document_kind! {
     /// `SysctlConfig`: kernel parameters.
@@ -27,5 +29,42 @@ document_kind! {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
         pub variables: BTreeMap<String, String>,
+    }
+}
+
+impl CheckDocument for SysctlConfig {
+    fn check(&self, _: Option<&V1Alpha1Config>, f: &mut Findings) {
+        let kind = Self::KIND;
+        for key in self.params.keys() {
+            if key.is_empty() || key.contains(char::is_whitespace) {
+                f.error(
+                    format!("{kind}.params"),
+                    format!("invalid parameter name {key:?}"),
+                );
+            }
+        }
+    }
+}
+
+impl CheckDocument for EnvironmentConfig {
+    fn check(&self, _: Option<&V1Alpha1Config>, f: &mut Findings) {
+        let kind = Self::KIND;
+        for key in self.variables.keys() {
+            f.check(
+                format!("{kind}.variables.{key}"),
+                environment_variable_name(key),
+            );
+        }
+    }
+}
+
+/// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn environment_variable_name(name: &str) -> Result<(), String> {
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid environment variable name"))
     }
 }

@@ -7,7 +7,7 @@
 mod certificates;
 mod cluster;
 mod documents;
-mod formats;
+pub(crate) mod formats;
 mod kubernetes_names;
 mod machine;
 mod network;
