@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "google/rpc/status.proto",
     "common/common.proto",
     "machine/machine.proto",
+    "machine/image.proto",
     "time/time.proto",
     "networkd/networkd.proto",
     "security/security.proto",

@@ -99,6 +99,42 @@ impl Spec for MachineStatusSpec {
     const NAMESPACE: &'static str = "runtime";
 }
 
+/// `MetaKeys.runtime.talos.dev`: one META entry, id `0x0a`-style.
+#[derive(Debug, Serialize)]
+pub struct MetaKeySpec {
+    pub value: String,
+}
+
+impl Spec for MetaKeySpec {
+    const TYPE: &'static str = "MetaKeys.runtime.talos.dev";
+    const NAMESPACE: &'static str = "runtime";
+}
+
+const META_OWNER: &str = "MetaController";
+
+/// META's entries as resources (after boot and after every change).
+pub(crate) fn publish_meta_keys(state: &State, meta: &crate::upgrade::meta::Meta) {
+    let ids: Vec<String> = meta
+        .values
+        .keys()
+        .map(|key| format!("0x{key:02x}"))
+        .collect();
+    for ((_, value), id) in meta.values.iter().zip(&ids) {
+        let spec = MetaKeySpec {
+            value: String::from_utf8_lossy(value).into_owned(),
+        };
+        if let Err(error) = state.write_spec(META_OWNER, id, &spec) {
+            tracing::error!(%error, "cannot publish META key {id}");
+        }
+    }
+    let kind = Kind::of::<MetaKeySpec>();
+    for stale in state.list(&kind) {
+        if !ids.contains(&stale.metadata.id) {
+            let _ = state.destroy(META_OWNER, &kind, &stale.metadata.id);
+        }
+    }
+}
+
 /// Builds the state, starts its sources and controllers (`kubernetes` among them); returns the
 /// state and the graph.
 pub fn start(
@@ -122,6 +158,7 @@ pub fn start(
         ("ConfigController", machine_config_kind()),
         ("ServiceController", Kind::of::<ServiceSpec>()),
         ("MachineStatusController", Kind::of::<MachineStatusSpec>()),
+        (META_OWNER, Kind::of::<MetaKeySpec>()),
     ] {
         graph.push(ControllerGraph {
             name,

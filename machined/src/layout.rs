@@ -76,6 +76,11 @@ impl Layout {
         self.root.join("var/log")
     }
 
+    /// Installer images imported through `ImageService.Import` (on EPHEMERAL).
+    pub fn image_dir(&self) -> PathBuf {
+        self.root.join("var/lib/talos-rs/images")
+    }
+
     /// Creates every directory of the layout.
     pub fn create(&self) -> Result<(), MachinedError> {
         for dir in [

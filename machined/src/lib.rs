@@ -31,7 +31,8 @@ mod packet_socket;
 pub mod runtime;
 pub mod services;
 mod time_sync;
+pub mod upgrade;
 
 pub use error::MachinedError;
 pub use machine::Platform;
-pub use runtime::{Exit, Options, run};
+pub use runtime::{BUILD_RELEASE, Exit, Options, run};

@@ -54,6 +54,10 @@ pub struct Machine {
     pub etcd: crate::etcd::EtcdHandle,
     /// Runs the system services as containerd tasks (OS mode); child processes without it.
     pub containers: Option<Arc<ContainerdRunner>>,
+    /// The release this node runs (`v0.1.0`), reported by Version.
+    pub release: String,
+    /// The system disk's boot slots and META (OS mode with a disk).
+    pub system_disk: Option<Arc<crate::upgrade::SystemDisk>>,
 }
 
 impl Machine {

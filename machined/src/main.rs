@@ -79,6 +79,8 @@ fn main() -> anyhow::Result<()> {
             name: "dev".into(),
             mode: machineconfig::RuntimeMode::Cloud,
         },
+        release: machined::BUILD_RELEASE.into(),
+        system_disk: None,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let exit = runtime.block_on(machined::run(options))?;

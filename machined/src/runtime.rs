@@ -14,6 +14,7 @@ use std::time::Duration;
 use proto::cluster::cluster_service_server::ClusterServiceServer;
 use proto::cosi::resource::state_server::StateServer;
 use proto::inspect::inspect_service_server::InspectServiceServer;
+use proto::machine::image_service_server::ImageServiceServer;
 use proto::machine::machine_service_server::MachineServiceServer;
 use proto::machine::{
     ConfigLoadErrorEvent, MachineStatusEvent, SequenceEvent, TaskEvent, machine_status_event,
@@ -23,7 +24,9 @@ use proto::time::time_service_server::TimeServiceServer;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
-use crate::api::{AuthorizationLayer, HealthApi, InspectApi, MachineApi, ResourceApi, TimeApi};
+use crate::api::{
+    AuthorizationLayer, HealthApi, ImageApi, InspectApi, MachineApi, ResourceApi, TimeApi,
+};
 use crate::api_services::{self, ApiServices};
 use crate::containerd::SystemContainerd;
 use crate::error::MachinedError;
@@ -61,7 +64,14 @@ pub struct Options {
     pub containerd: Option<SystemContainerd>,
     /// The platform Version reports (`dev` in dev mode) and the mode configs are checked for.
     pub platform: Platform,
+    /// The release Version reports (the image's, or this build's in dev mode).
+    pub release: String,
+    /// The system disk's boot slots and META, when the node booted from one.
+    pub system_disk: Option<Arc<crate::upgrade::SystemDisk>>,
 }
+
+/// The release of this build (`v` and the crate version), reported when no image says otherwise.
+pub const BUILD_RELEASE: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 
 /// How [`run`] ended: the caller restarts the process for a reboot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +137,8 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         manages_network: options.networkd.is_some(),
         etcd: etcd_handle,
         containers,
+        release: options.release.clone(),
+        system_disk: options.system_disk.clone(),
     });
 
     let (stop_api, api) = serve_api(&machine)?;
@@ -163,6 +175,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         Arc::clone(&machine),
         options.api_services.clone(),
     ));
+    let upgrade_trial = tokio::spawn(crate::upgrade::watch_trial(Arc::clone(&machine)));
     publish_sequence(&events, "boot", sequence_event::Action::Stop, None);
 
     let request = tokio::select! {
@@ -194,6 +207,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     // Let the reply to Reboot/Shutdown travel back through apid before apid stops.
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
+    upgrade_trial.abort();
     timed_settings.abort();
     log_shipping.abort();
     etcd.abort();
@@ -232,6 +246,10 @@ fn serve_api(
         .add_service(ClusterServiceServer::new(HealthApi::new(Arc::clone(
             machine,
         ))))
+        .add_service(
+            ImageServiceServer::new(ImageApi::new(Arc::clone(machine)))
+                .max_decoding_message_size(MAX_MESSAGE_SIZE),
+        )
         .add_service(TimeServiceServer::new(TimeApi::new(machine)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
             let _ = stopped.await;

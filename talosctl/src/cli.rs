@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::cmd::{
     apply, cluster, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect,
     kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power, processes, read,
-    service, support, time, usage, validate, version,
+    service, support, time, upgrade, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -158,4 +158,14 @@ pub enum Command {
     Reboot(power::RebootArgs),
     /// Shutdown a node
     Shutdown(power::ShutdownArgs),
+    /// Upgrade Talos on the target node
+    Upgrade(upgrade::UpgradeArgs),
+    /// Rollback a node to the previous installation
+    Rollback,
+    /// Manage CRI container images
+    #[command(subcommand)]
+    Image(upgrade::ImageCommand),
+    /// Write and delete keys in the META partition
+    #[command(subcommand)]
+    Meta(upgrade::MetaCommand),
 }

@@ -159,6 +159,11 @@ impl Target {
         self.client.machine()
     }
 
+    /// This target's connection, for the services without a helper here.
+    pub fn channel(&self) -> Channel {
+        self.client.channel()
+    }
+
     /// A `time.TimeService` client on this target's connection.
     pub fn time(&self) -> TimeServiceClient<Channel> {
         TimeServiceClient::new(self.client.channel())

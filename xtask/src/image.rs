@@ -4,15 +4,17 @@
 //! - `rootfs.sqsh`: the read-only root, an uncompressed SquashFS of the static musl daemons (apid, trustd, timed), the
 //!   Debian tools machined runs (mkfs) with exactly their libraries, and the rootfs modules.
 //! - `initramfs.img`: a zstd (-19, 32 MiB window) newc cpio of `/init` (machined), `/dev/console`, the boot modules
-//!   with their load order, and `rootfs.sqsh`.
+//!   with their load order, `rootfs.sqsh`
+//!   and `release` (the release machined reports, [`RELEASE`]).
 //! - `cmdline`: the default kernel command line (`kernel/cmdline.txt`).
+//! - `installer.tar`: the installer image `talosctl upgrade --image` installs (kernel and
+//!   initramfs in an OCI image layout tarball, crate `installer`).
 //! - `disk.raw`, `disk.qcow2`: the bootable system disk ([`disk`]); `talos-rs.iso`: a BIOS
 //!   ISO that boots into maintenance mode ([`iso`]).
 //!
 //! Every output is reproducible: fixed mtimes and owners, sorted entries, no xattrs; the same
 //! commit gives the same bytes (`SHA256SUMS` lists them).
 
-mod cpio;
 mod disk;
 mod iso;
 mod modinfo;
@@ -22,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
+
+use installer::cpio;
 
 use crate::bench::workspace_root;
 
@@ -125,7 +129,15 @@ impl Outputs {
     pub fn iso(&self) -> PathBuf {
         self.dir.join("talos-rs.iso")
     }
+    pub fn installer(&self) -> PathBuf {
+        self.dir.join("installer.tar")
+    }
 }
+
+/// The release this build reports and installs: `v` and the workspace version.
+pub const RELEASE: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+/// The installer image's name.
+pub const INSTALLER_NAME: &str = concat!("ghcr.io/talos-rs/installer:v", env!("CARGO_PKG_VERSION"));
 
 /// `cargo xtask image`.
 pub fn run_image() -> anyhow::Result<()> {
@@ -227,6 +239,11 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
         mode: 0o644,
         data: modinfo::load_order_file(&boot_modules).into_bytes(),
     });
+    entries.push(cpio::Entry::File {
+        path: "release".into(),
+        mode: 0o444,
+        data: RELEASE.as_bytes().to_vec(),
+    });
     for dir in ["proc", "run", "sys", "sysroot", "tmp"] {
         entries.push(cpio::Entry::Dir {
             path: dir.into(),
@@ -278,6 +295,15 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
         &outputs.dir.join("iso-work"),
         &outputs.iso(),
     )?;
+    installer::write(
+        std::io::BufWriter::new(std::fs::File::create(outputs.installer())?),
+        &installer::Installer {
+            name: INSTALLER_NAME,
+            release: RELEASE,
+            kernel: &read(&outputs.kernel())?,
+            initramfs: &read(&outputs.initramfs())?,
+        },
+    )?;
     write_sums(
         &outputs,
         &[
@@ -287,6 +313,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             outputs.cmdline(),
             outputs.disk_qcow2(),
             outputs.iso(),
+            outputs.installer(),
         ],
     )?;
     Ok(outputs)

@@ -23,7 +23,7 @@ pub(super) fn version(machine: &Machine) -> VersionResponse {
             metadata: None,
             version: Some(VersionInfo {
                 tag: COMPATIBLE_TALOS_TAG.to_owned(),
-                sha: concat!("talos-rs ", env!("CARGO_PKG_VERSION")).to_owned(),
+                sha: format!("talos-rs {}", machine.release),
                 built: String::new(),
                 go_version: String::new(),
                 os: std::env::consts::OS.to_owned(),

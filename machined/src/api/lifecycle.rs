@@ -26,7 +26,7 @@ pub(super) async fn shutdown(machine: &Machine) -> Result<ShutdownResponse, Mach
     })
 }
 
-async fn request(machine: &Machine, what: Lifecycle) -> Result<String, MachinedError> {
+pub(super) async fn request(machine: &Machine, what: Lifecycle) -> Result<String, MachinedError> {
     if machine.platform.mode == machineconfig::RuntimeMode::Container {
         return Err(MachinedError::FailedPrecondition(
             "method is not supported in container mode".into(),

@@ -12,6 +12,7 @@ mod control_plane;
 mod files;
 mod health;
 mod host;
+mod images;
 mod inspect;
 mod lifecycle;
 mod logs;
@@ -19,6 +20,7 @@ mod packet_capture;
 mod resources;
 mod services;
 mod time;
+mod upgrade;
 
 use std::sync::Arc;
 
@@ -31,6 +33,7 @@ use tonic::{Request, Response, Status};
 pub use authorization::{AuthorizationLayer, CallerRoles};
 pub use files::FileWalks;
 pub use health::HealthApi;
+pub use images::ImageApi;
 pub use inspect::InspectApi;
 pub use resources::ResourceApi;
 pub use time::TimeApi;
@@ -262,6 +265,22 @@ impl MachineService for MachineApi {
             &self.machine,
             request.into_inner(),
         ))
+    }
+
+    async fn upgrade(&self, request: Request<UpgradeRequest>) -> Reply<UpgradeResponse> {
+        reply(upgrade::upgrade(&self.machine, request.into_inner()).await)
+    }
+
+    async fn rollback(&self, _: Request<RollbackRequest>) -> Reply<RollbackResponse> {
+        reply(upgrade::rollback(&self.machine).await)
+    }
+
+    async fn meta_write(&self, request: Request<MetaWriteRequest>) -> Reply<MetaWriteResponse> {
+        reply(upgrade::meta_write(&self.machine, request.into_inner()).await)
+    }
+
+    async fn meta_delete(&self, request: Request<MetaDeleteRequest>) -> Reply<MetaDeleteResponse> {
+        reply(upgrade::meta_delete(&self.machine, request.into_inner()).await)
     }
 
     async fn reboot(&self, _: Request<RebootRequest>) -> Reply<RebootResponse> {

@@ -68,6 +68,8 @@ pub fn run() -> Result<(), MachinedError> {
             name: PLATFORM_NAME.into(),
             mode: RuntimeMode::Container,
         },
+        release: crate::BUILD_RELEASE.into(),
+        system_disk: None,
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;

@@ -82,10 +82,18 @@ pub fn boot() -> ! {
 }
 
 fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), MachinedError> {
-    let version = env!("CARGO_PKG_VERSION");
-    let cmdline = sequence::early(host, version)?;
+    // The image's release, in the initramfs (gone once the root is switched).
+    let release = host
+        .read_file(std::path::Path::new("/release"))
+        .map(|text| text.trim().to_string())
+        .unwrap_or_else(|_| crate::BUILD_RELEASE.to_string());
+    let cmdline = sequence::early(host, &release)?;
     let node = sequence::root(host, cmdline)?;
-    logging::init_with_tee("machined", version, crate::log_shipping::machined_log_tee());
+    logging::init_with_tee(
+        "machined",
+        &release,
+        crate::log_shipping::machined_log_tee(),
+    );
     let platform_name = node.platform.clone();
     let mode = if platform_name == "metal" {
         RuntimeMode::Metal
@@ -117,6 +125,8 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
             name: platform_name,
             mode,
         },
+        release,
+        system_disk: node.system_disk.map(std::sync::Arc::new),
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
     report_api(api_address, started, on_disk);

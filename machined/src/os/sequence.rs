@@ -45,6 +45,8 @@ pub struct Node {
     pub platform: String,
     /// What is mounted on `/system` and below, outermost first (unmounted in reverse).
     pub mounts: Vec<PathBuf>,
+    /// BOOT and META and the slot GRUB booted, when the node booted from its system disk.
+    pub system_disk: Option<crate::upgrade::SystemDisk>,
 }
 
 /// Runs `work` as the phase `name`, logging its duration (or its failure).
@@ -205,6 +207,7 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
         .map(PathBuf::from)
         .to_vec();
     mounts.extend(phase(host, "volumes", super::disks::mount_volumes)?);
+    let system_disk = system_disk(host, &cmdline)?;
     let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
     let platform = phase(host, "platform", |host| {
         let platform = super::platform::detect(host, &cmdline)?;
@@ -217,6 +220,35 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
         hostname,
         platform,
         mounts,
+        system_disk,
+    })
+}
+
+/// BOOT and META of the disk GRUB booted from (`BOOT_IMAGE=/A/vmlinuz` names the slot).
+fn system_disk<H: Host>(
+    host: &mut H,
+    cmdline: &Cmdline,
+) -> Result<Option<crate::upgrade::SystemDisk>, MachinedError> {
+    let Some(slot) = cmdline
+        .get("BOOT_IMAGE")
+        .and_then(crate::upgrade::Slot::from_boot_image)
+    else {
+        return Ok(None);
+    };
+    let partitions = super::disks::partitions(host)?;
+    Ok(match (partitions.get("BOOT"), partitions.get("META")) {
+        (Some(boot), Some(meta)) => {
+            host.log(&format!(
+                "machined: booted slot {} of the system disk",
+                slot.label()
+            ));
+            Some(crate::upgrade::SystemDisk::new(
+                boot.clone(),
+                meta.clone(),
+                slot,
+            ))
+        }
+        _ => None,
     })
 }
 

@@ -26,6 +26,7 @@ pub mod read;
 pub mod service;
 pub mod support;
 pub mod time;
+pub mod upgrade;
 pub mod usage;
 pub mod validate;
 pub mod version;
@@ -77,5 +78,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Edit(args) => edit::edit(args, &cli.global),
         Command::Reboot(args) => power::reboot(args, &cli.global),
         Command::Shutdown(args) => power::shutdown(args, &cli.global),
+        Command::Upgrade(args) => upgrade::upgrade(args, &cli.global),
+        Command::Rollback => upgrade::rollback(&cli.global),
+        Command::Image(command) => upgrade::image(command, &cli.global),
+        Command::Meta(command) => upgrade::meta(command, &cli.global),
     }
 }

@@ -68,7 +68,7 @@ pub fn reboot(args: RebootArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         RebootMode::Force => reboot_request::Mode::Force,
     };
     run(
-        Action::Reboot,
+        Sequence::Reboot,
         &args.tracking,
         global,
         |target| async move {
@@ -82,7 +82,7 @@ pub fn reboot(args: RebootArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 pub fn shutdown(args: ShutdownArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let force = args.force;
     run(
-        Action::Shutdown,
+        Sequence::Shutdown,
         &args.tracking,
         global,
         |target| async move {
@@ -93,12 +93,48 @@ pub fn shutdown(args: ShutdownArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     )
 }
 
+/// What was asked of the nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sequence {
+    Reboot,
+    Shutdown,
+    /// An upgrade reboots into the new slot unless staged.
+    Upgrade {
+        staged: bool,
+    },
+}
+
+impl Sequence {
+    fn verb(self) -> &'static str {
+        match self {
+            Sequence::Reboot => "reboot",
+            Sequence::Shutdown => "shutdown",
+            Sequence::Upgrade { .. } => "upgrade",
+        }
+    }
+
+    /// How the node's progress is tracked; `None` when nothing follows the reply.
+    fn tracked_as(self) -> Option<Action> {
+        match self {
+            Sequence::Reboot | Sequence::Upgrade { staged: false } => Some(Action::Reboot),
+            Sequence::Shutdown => Some(Action::Shutdown),
+            Sequence::Upgrade { staged: true } => None,
+        }
+    }
+}
+
 /// A reply element naming the actor id of the sequence it started.
-trait ActorReply: NodeMessage {
+pub(crate) trait ActorReply: NodeMessage {
     fn actor_id(&self) -> &str;
 }
 
 impl ActorReply for proto::machine::Reboot {
+    fn actor_id(&self) -> &str {
+        &self.actor_id
+    }
+}
+
+impl ActorReply for proto::machine::Upgrade {
     fn actor_id(&self) -> &str {
         &self.actor_id
     }
@@ -110,9 +146,9 @@ impl ActorReply for proto::machine::Shutdown {
     }
 }
 
-/// Requests `action` from every node, one call per node, then tracks them all together.
-fn run<T, F, Fut>(
-    action: Action,
+/// Requests `sequence` from every node, one call per node, then tracks them all together.
+pub(crate) fn run<T, F, Fut>(
+    sequence: Sequence,
     tracking: &TrackingArgs,
     global: &GlobalArgs,
     call: F,
@@ -122,12 +158,11 @@ where
     F: Fn(Target) -> Fut,
     Fut: Future<Output = anyhow::Result<Result<Vec<T>, tonic::Status>>>,
 {
-    let wait = tracking.wait || tracking.debug;
+    let action = sequence.tracked_as();
+    let wait = (tracking.wait || tracking.debug) && action.is_some();
+    let action = action.unwrap_or(Action::Reboot);
     let timeout = parse_go_duration(&tracking.timeout)?;
-    let verb = match action {
-        Action::Reboot => "reboot",
-        Action::Shutdown => "shutdown",
-    };
+    let verb = sequence.verb();
     block_on(async {
         let session = Session::open(global).await?;
         let mut failures = Failures::default();

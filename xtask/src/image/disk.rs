@@ -220,11 +220,22 @@ fn stage_boot(inputs: &DiskInputs, dir: &Path) -> anyhow::Result<()> {
     std::fs::write(
         grub.join("grub.cfg"),
         format!(
-            "# talos-rs: slot A boots; slot B is offered once an upgrade has filled it.\n\
+            "# talos-rs: slot A boots until an upgrade fills slot B. The environment block\n\
+             # (grubenv) holds saved_entry, the committed slot, and next_entry, a slot tried\n\
+             # once: GRUB clears it before booting it, so a trial that never commits falls\n\
+             # back to saved_entry at the next boot.\n\
              serial --unit=0 --speed=115200\n\
              terminal_input serial console\n\
              terminal_output serial console\n\
              set default=A\n\
+             load_env\n\
+             if [ -n \"${{next_entry}}\" ]; then\n\
+             \x20 set default=\"${{next_entry}}\"\n\
+             \x20 set next_entry=\n\
+             \x20 save_env next_entry\n\
+             elif [ -n \"${{saved_entry}}\" ]; then\n\
+             \x20 set default=\"${{saved_entry}}\"\n\
+             fi\n\
              set timeout=0\n\
              menuentry \"talos-rs (A)\" --id A {{\n\
              \x20 linux /A/vmlinuz {}\n\
@@ -239,7 +250,16 @@ fn stage_boot(inputs: &DiskInputs, dir: &Path) -> anyhow::Result<()> {
             inputs.cmdline, inputs.cmdline
         ),
     )?;
+    // A whole, preallocated environment block: GRUB's save_env rewrites it in place.
+    std::fs::write(grub.join("grubenv"), grub_env_block())?;
     set_times(dir)
+}
+
+/// An empty GRUB environment block: the header line, then `#` up to 1024 bytes.
+fn grub_env_block() -> Vec<u8> {
+    let mut block = b"# GRUB Environment Block\n".to_vec();
+    block.resize(1024, b'#');
+    block
 }
 
 /// `inside` and every path below `dir`, as paths inside the filesystem, sorted.

@@ -40,6 +40,7 @@ pub const RESOLVER_STATUS_TYPE: &str = "ResolverStatuses.net.talos.dev";
 pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
 const HOSTNAME_SPEC_TYPE: &str = <controllers::HostnameSpec as Spec>::TYPE;
 const MACHINE_STATUS_TYPE: &str = <controllers::MachineStatusSpec as Spec>::TYPE;
+const META_KEY_TYPE: &str = <controllers::MetaKeySpec as Spec>::TYPE;
 const MACHINE_TYPE_TYPE: &str = <controllers::MachineTypeSpec as Spec>::TYPE;
 const SERVICE_TYPE: &str = <controllers::ServiceSpec as Spec>::TYPE;
 const KUBELET_SPEC_TYPE: &str = <crate::kubelet::KubeletSpec as Spec>::TYPE;
@@ -122,6 +123,15 @@ pub const DEFINITIONS: &[Definition] = &[
         namespace: "config",
         aliases: &["machinetype", "machinetypes"],
         columns: &[("TYPE", "{.machineType}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: META_KEY_TYPE,
+        display_type: "MetaKey",
+        namespace: "runtime",
+        aliases: &["metakey", "metakeys"],
+        columns: &[("VALUE", "{.value}")],
         sensitive: false,
     },
     Definition {

@@ -1,4 +1,4 @@
-//! A `newc` cpio archive writer for the initramfs: entries in the order given, every inode
+//! A `newc` cpio archive writer (the initramfs): entries in the order given, every inode
 //! owned by root with mtime 0, so the same inputs give the same bytes.
 
 use std::io::Write;

@@ -1,0 +1,143 @@
+//! The node's installer images: imported tarballs unpacked into `<image_dir>/<id>/`
+//! (`vmlinuz`, `initramfs.img`, `image.json`), found again by name or digest.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::MachinedError;
+
+/// The largest image tarball accepted.
+pub const MAX_IMPORT_SIZE: u64 = 1 << 30;
+
+/// One stored image.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredImage {
+    pub name: String,
+    pub digest: String,
+    pub release: String,
+    pub size: u64,
+    /// Seconds since the epoch.
+    pub imported: i64,
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl StoredImage {
+    pub fn kernel(&self) -> PathBuf {
+        self.dir.join("vmlinuz")
+    }
+    pub fn initramfs(&self) -> PathBuf {
+        self.dir.join("initramfs.img")
+    }
+}
+
+/// Unpacks the tarball `tarball` (received whole) into the store; replaces an image of the
+/// same name. Blocking.
+pub fn import(store: &Path, tarball: &Path) -> Result<StoredImage, MachinedError> {
+    let staging = store.join(format!(".import-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&staging).map_err(MachinedError::io("creating", &staging))?;
+    let unpacked = match installer::unpack(tarball, &staging, installer::Limits::default()) {
+        Ok(unpacked) => unpacked,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(MachinedError::InvalidArgument(error.to_string()));
+        }
+    };
+    let dir = store.join(dir_name(&unpacked.digest));
+    let image = StoredImage {
+        name: unpacked.name,
+        digest: unpacked.digest,
+        release: unpacked.release,
+        size: unpacked.size,
+        imported: time::OffsetDateTime::now_utc().unix_timestamp(),
+        dir,
+    };
+    let json =
+        serde_json::to_vec_pretty(&image).map_err(|e| MachinedError::Internal(e.to_string()))?;
+    let meta = staging.join("image.json");
+    std::fs::write(&meta, json).map_err(MachinedError::io("writing", &meta))?;
+    if let Some(old) = find(store, &image.name)? {
+        let _ = std::fs::remove_dir_all(&old.dir);
+    }
+    let _ = std::fs::remove_dir_all(&image.dir);
+    std::fs::rename(&staging, &image.dir).map_err(MachinedError::io("storing", &image.dir))?;
+    Ok(image)
+}
+
+/// Every stored image, by name.
+pub fn list(store: &Path) -> Result<Vec<StoredImage>, MachinedError> {
+    let entries = match std::fs::read_dir(store) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(MachinedError::io("reading", store)(error)),
+    };
+    let mut images = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(text) = std::fs::read(dir.join("image.json")) else {
+            continue;
+        };
+        if let Ok(mut image) = serde_json::from_slice::<StoredImage>(&text) {
+            image.dir = dir;
+            images.push(image);
+        }
+    }
+    images.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(images)
+}
+
+/// The image named `reference` (its name or digest).
+pub fn find(store: &Path, reference: &str) -> Result<Option<StoredImage>, MachinedError> {
+    Ok(list(store)?
+        .into_iter()
+        .find(|image| image.name == reference || image.digest == reference))
+}
+
+fn dir_name(digest: &str) -> String {
+    digest.replace(':', "-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_lists_finds_and_replaces_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("images");
+        let write = |release: &str| {
+            let path = dir.path().join(format!("{release}.tar"));
+            installer::write(
+                std::fs::File::create(&path).unwrap(),
+                &installer::Installer {
+                    name: "talos-rs/installer:latest",
+                    release,
+                    kernel: b"k",
+                    initramfs: release.as_bytes(),
+                },
+            )
+            .unwrap();
+            path
+        };
+        let first = import(&store, &write("v1")).unwrap();
+        assert_eq!(
+            find(&store, "talos-rs/installer:latest").unwrap(),
+            Some(first.clone())
+        );
+        assert_eq!(find(&store, &first.digest).unwrap().unwrap().release, "v1");
+        let second = import(&store, &write("v2")).unwrap();
+        let all = list(&store).unwrap();
+        assert_eq!(all, vec![second.clone()]);
+        assert_eq!(std::fs::read(second.initramfs()).unwrap(), b"v2");
+
+        let junk = dir.path().join("junk.tar");
+        std::fs::write(&junk, b"not a tarball at all").unwrap();
+        let error = import(&store, &junk).unwrap_err();
+        assert!(error.to_string().contains("installer"), "{error}");
+        assert_eq!(list(&store).unwrap().len(), 1);
+    }
+}
