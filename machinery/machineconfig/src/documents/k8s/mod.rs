@@ -1,16 +1,16 @@
 //! Kubernetes kinds. This file holds `KubeClusterConfig`, `KubeNetworkConfig` and what the
 //! other kinds share; the rest live in submodules by topic:
 //!
-//! - [`node`]: `KubeNodeConfig`, `KubeletConfig`, `KubeStaticPodConfig`,
+//! - `node`: `KubeNodeConfig`, `KubeletConfig`, `KubeStaticPodConfig`,
 //!   `KubeCredentialProviderConfig`, `KubePrismConfig`, `KubeTalosAPIAccessConfig`;
-//! - [`components`]: `KubeAPIServerConfig`, `KubeControllerManagerConfig`,
+//! - `components`: `KubeAPIServerConfig`, `KubeControllerManagerConfig`,
 //!   `KubeSchedulerConfig`, `KubeProxyConfig`, `KubeCoreDNSConfig`, `KubeFlannelCNIConfig`;
-//! - [`secrets`]: `KubeAPIServerCAConfig`, `KubeAggregatorCAConfig`,
+//! - `secrets`: `KubeAPIServerCAConfig`, `KubeAggregatorCAConfig`,
 //!   `KubeServiceAccountConfig`, `KubeEtcdEncryptionConfig` (upstream redacts their keys and
 //!   secrets when printing; talos-rs has no redaction yet);
-//! - [`access`]: `KubeAdmissionControlConfig`, `KubeAuditPolicyConfig`,
+//! - `access`: `KubeAdmissionControlConfig`, `KubeAuditPolicyConfig`,
 //!   `KubeAuthenticationConfig`, `KubeAuthorizerConfig`;
-//! - [`manifests`]: `KubeExternalManifestConfig`, `KubeInlineManifestConfig`.
+//! - `manifests`: `KubeExternalManifestConfig`, `KubeInlineManifestConfig`.
 //!
 //! Embedded Kubernetes objects (a kubelet configuration, a pod, an audit policy, …) are kept as
 //! written, as YAML mappings.
