@@ -104,7 +104,8 @@ impl CheckDocument for KubeClusterConfig {
         if cluster.is_some_and(|c| c.cluster_name.as_deref().is_some_and(|n| !n.is_empty())) {
             conflict(f, kind, "cluster.clusterName");
         }
-        if cluster.is_some_and(|c| c.control_plane.is_some()) {
+        let endpoint = cluster.and_then(|c| c.control_plane.as_ref());
+        if endpoint.is_some_and(|cp| !cp.endpoint.is_empty()) {
             conflict(f, kind, "cluster.controlPlane.endpoint");
         }
     }
