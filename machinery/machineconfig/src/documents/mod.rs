@@ -17,7 +17,16 @@ use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::Findings;
 
 pub use cluster::DiscoveryIdentityConfig;
-pub use k8s::{KubeClusterConfig, KubeNetworkConfig};
+pub use k8s::{
+    AuthorizerType, CertificateAndKey, KubeAdmissionControlConfig, KubeAggregatorCaConfig,
+    KubeApiServerCaConfig, KubeApiServerConfig, KubeAuditPolicyConfig, KubeAuthenticationConfig,
+    KubeAuthorizerConfig, KubeClusterConfig, KubeControllerManagerConfig, KubeCoreDnsConfig,
+    KubeCredentialProviderConfig, KubeEtcdEncryptionConfig, KubeExternalManifestConfig,
+    KubeFlannelCniConfig, KubeInlineManifestConfig, KubeNetworkConfig, KubeNodeConfig,
+    KubePrismConfig, KubeProxyConfig, KubeSchedulerConfig, KubeServiceAccountConfig,
+    KubeStaticPodConfig, KubeTalosApiAccessConfig, KubeletConfig, ProxyMode,
+    ServiceAccountAccepted, ServiceAccountIssuer,
+};
 pub use network::{
     AutoHostname, HostnameConfig, NtpConfig, ResolverConfig, ResolverNameserver,
     ResolverSearchDomains, TimeSyncConfig,
@@ -195,6 +204,50 @@ documents! {
     KubeCluster(KubeClusterConfig),
     /// `KubeNetworkConfig`.
     KubeNetwork(KubeNetworkConfig),
+    /// `KubeNodeConfig`.
+    KubeNode(KubeNodeConfig),
+    /// `KubeletConfig`.
+    Kubelet(KubeletConfig),
+    /// `KubeStaticPodConfig`.
+    KubeStaticPod(KubeStaticPodConfig),
+    /// `KubeAPIServerConfig`.
+    KubeApiServer(KubeApiServerConfig),
+    /// `KubeAPIServerCAConfig`.
+    KubeApiServerCa(KubeApiServerCaConfig),
+    /// `KubeAggregatorCAConfig`.
+    KubeAggregatorCa(KubeAggregatorCaConfig),
+    /// `KubeServiceAccountConfig`.
+    KubeServiceAccount(KubeServiceAccountConfig),
+    /// `KubeEtcdEncryptionConfig`.
+    KubeEtcdEncryption(KubeEtcdEncryptionConfig),
+    /// `KubeAdmissionControlConfig`.
+    KubeAdmissionControl(KubeAdmissionControlConfig),
+    /// `KubeAuditPolicyConfig`.
+    KubeAuditPolicy(KubeAuditPolicyConfig),
+    /// `KubeAuthenticationConfig`.
+    KubeAuthentication(KubeAuthenticationConfig),
+    /// `KubeAuthorizerConfig`.
+    KubeAuthorizer(KubeAuthorizerConfig),
+    /// `KubeControllerManagerConfig`.
+    KubeControllerManager(KubeControllerManagerConfig),
+    /// `KubeSchedulerConfig`.
+    KubeScheduler(KubeSchedulerConfig),
+    /// `KubeProxyConfig`.
+    KubeProxy(KubeProxyConfig),
+    /// `KubeCoreDNSConfig`.
+    KubeCoreDns(KubeCoreDnsConfig),
+    /// `KubeFlannelCNIConfig`.
+    KubeFlannelCni(KubeFlannelCniConfig),
+    /// `KubeExternalManifestConfig`.
+    KubeExternalManifest(KubeExternalManifestConfig),
+    /// `KubeInlineManifestConfig`.
+    KubeInlineManifest(KubeInlineManifestConfig),
+    /// `KubeCredentialProviderConfig`.
+    KubeCredentialProvider(KubeCredentialProviderConfig),
+    /// `KubePrismConfig`.
+    KubePrism(KubePrismConfig),
+    /// `KubeTalosAPIAccessConfig`.
+    KubeTalosApiAccess(KubeTalosApiAccessConfig),
 
     // block, storage
 

@@ -13,7 +13,7 @@ use crate::v1alpha1::{
 use crate::{MachineType, RuntimeMode};
 
 /// Roles a pod may be granted through Kubernetes Talos API access.
-const TALOS_ROLES: &[&str] = &[
+pub(crate) const TALOS_ROLES: &[&str] = &[
     "os:admin",
     "os:operator",
     "os:reader",

@@ -8,9 +8,11 @@ mod certificates;
 mod cluster;
 mod documents;
 pub(crate) mod formats;
-mod kubernetes_names;
+pub(crate) mod kubernetes_names;
 mod machine;
 mod network;
+
+pub(crate) use machine::TALOS_ROLES;
 
 use std::fmt;
 
