@@ -8,7 +8,7 @@ mod certificates;
 mod cluster;
 mod documents;
 pub(crate) mod formats;
-mod kubernetes_names;
+pub(crate) mod kubernetes_names;
 mod machine;
 mod network;
 
