@@ -1,5 +1,8 @@
 //! Helpers shared by the runtime, block and CRI document tests.
 
+// Each test crate includes this module and uses only some of the helpers.
+#![allow(dead_code)]
+
 use machineconfig::{Config, ConfigError, RuntimeMode, ValidationIssue};
 
 /// The text of `tests/fixtures/documents/<group>/<name>.yaml`.
