@@ -326,7 +326,8 @@ impl EncryptionSpec {
         self.provider.is_some_and(|p| p != EncryptionProvider::None)
     }
 
-    fn is_empty(&self) -> bool {
+    /// Whether the spec neither enables encryption nor lists keys.
+    pub fn is_empty(&self) -> bool {
         !self.is_enabled() && self.keys.is_empty()
     }
 

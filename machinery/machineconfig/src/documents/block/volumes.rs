@@ -334,7 +334,7 @@ impl CheckDocument for VolumeConfig {
         let mount_set = self.mount.as_ref().is_some_and(|m| !m.is_empty());
         match self.name.as_str() {
             "STATE" => {
-                if provisioning != VolumeProvisioning::default() {
+                if provisioning.is_requested() {
                     f.error(
                         format!("{path}.provisioning"),
                         "the STATE volume cannot be provisioned",
@@ -419,8 +419,8 @@ impl CheckDocument for UserVolumeConfig {
         match self.volume_type.unwrap_or(VolumeType::Partition) {
             VolumeType::Directory => {
                 let given = [
-                    ("provisioning", provisioning != VolumeProvisioning::default()),
-                    ("encryption", encryption != EncryptionSpec::default()),
+                    ("provisioning", provisioning.is_requested()),
+                    ("encryption", !encryption.is_empty()),
                     ("filesystem", !filesystem.is_empty()),
                     (
                         "mount.disableAccessTime",
