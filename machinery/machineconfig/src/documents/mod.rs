@@ -4,7 +4,9 @@
 //! Each kind is a plain struct without `apiVersion`/`kind`; [`Document`] adds them when written.
 //! Kinds registered upstream but not implemented here are rejected when decoding, by name.
 
+mod block;
 mod cluster;
+mod cri;
 mod k8s;
 mod network;
 mod runtime;
@@ -16,6 +18,17 @@ use crate::decode::DocumentText;
 use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::Findings;
 
+pub use block::{
+    ByteSize, DiskSelector, EncryptionKey, EncryptionKeyKms, EncryptionKeyNodeId,
+    EncryptionKeyStatic, EncryptionKeyTpm, EncryptionKeyTpmOptions, EncryptionProvider,
+    EncryptionSpec, ExistingVolumeConfig, ExistingVolumeMount, ExternalVolumeConfig,
+    ExternalVolumeMount, FilesystemScrubConfig, FilesystemTrimConfig, FilesystemType,
+    LvmLogicalVolumeConfig, LvmLogicalVolumeProvisioning, LvmLogicalVolumeType,
+    LvmVolumeGroupConfig, RaidArrayConfig, RaidLevel, RaidMetadata, RawVolumeConfig, ScrubSpec,
+    SwapVolumeConfig, SystemVolumeFilesystem, TrimSpec, UserVolumeConfig, UserVolumeFilesystem,
+    VirtiofsMount, VolumeConfig, VolumeDiscovery, VolumeMount, VolumeProvisioning,
+    VolumeSelectorProvisioning, VolumeSize, VolumeType, XfsSpec, ZswapConfig,
+};
 pub use cluster::DiscoveryIdentityConfig;
 pub use k8s::{
     AuthorizerType, CertificateAndKey, KubeAdmissionControlConfig, KubeAggregatorCaConfig,
@@ -27,11 +40,21 @@ pub use k8s::{
     KubeStaticPodConfig, KubeTalosApiAccessConfig, KubeletConfig, ProxyMode,
     ServiceAccountAccepted, ServiceAccountIssuer,
 };
+pub use cri::{
+    CertificateAndKey as RegistryCertificateAndKey, CriBaseRuntimeSpecConfig,
+    CriCustomizationConfig, ImageCacheConfig, LocalImageCache, RegistryAuthConfig,
+    RegistryEndpoint, RegistryMirrorConfig, RegistryTlsConfig,
+};
 pub use network::{
     AutoHostname, HostnameConfig, NtpConfig, ResolverConfig, ResolverNameserver,
     ResolverSearchDomains, TimeSyncConfig,
 };
-pub use runtime::{EnvironmentConfig, SysctlConfig};
+pub use runtime::{
+    EnvironmentConfig, EtcFileConfig, EventSinkConfig, ExtensionServiceConfig,
+    ExtensionServiceConfigFile, InstallDiskSelector, InstallProvisioning, InstallerSpec,
+    KernelModuleConfig, KmsgLogConfig, OomConfig, SecurityProfileConfig, SysctlConfig, SysfsConfig,
+    UdevRulesConfig, UnattendedInstallConfig, WatchdogTimerConfig,
+};
 
 /// The `apiVersion` every multi-document kind carries.
 pub const API_VERSION: &str = "v1alpha1";
@@ -194,6 +217,28 @@ documents! {
     Sysctl(SysctlConfig),
     /// `EnvironmentConfig`.
     Environment(EnvironmentConfig),
+    /// `EtcFileConfig`.
+    EtcFile(EtcFileConfig),
+    /// `EventSinkConfig`.
+    EventSink(EventSinkConfig),
+    /// `ExtensionServiceConfig`.
+    ExtensionService(ExtensionServiceConfig),
+    /// `KernelModuleConfig`.
+    KernelModule(KernelModuleConfig),
+    /// `KmsgLogConfig`.
+    KmsgLog(KmsgLogConfig),
+    /// `OOMConfig`.
+    Oom(OomConfig),
+    /// `SecurityProfileConfig`.
+    SecurityProfile(SecurityProfileConfig),
+    /// `SysfsConfig`.
+    Sysfs(SysfsConfig),
+    /// `UdevRulesConfig`.
+    UdevRules(UdevRulesConfig),
+    /// `UnattendedInstallConfig`.
+    UnattendedInstall(UnattendedInstallConfig),
+    /// `WatchdogTimerConfig`.
+    WatchdogTimer(WatchdogTimerConfig),
 
     // cluster
     /// `DiscoveryIdentityConfig`.
@@ -250,8 +295,44 @@ documents! {
     KubeTalosApiAccess(KubeTalosApiAccessConfig),
 
     // block, storage
+    /// `VolumeConfig`.
+    Volume(VolumeConfig),
+    /// `UserVolumeConfig`.
+    UserVolume(UserVolumeConfig),
+    /// `RawVolumeConfig`.
+    RawVolume(RawVolumeConfig),
+    /// `ExistingVolumeConfig`.
+    ExistingVolume(ExistingVolumeConfig),
+    /// `ExternalVolumeConfig`.
+    ExternalVolume(ExternalVolumeConfig),
+    /// `SwapVolumeConfig`.
+    SwapVolume(SwapVolumeConfig),
+    /// `ZswapConfig`.
+    Zswap(ZswapConfig),
+    /// `FilesystemScrubConfig`.
+    FilesystemScrub(FilesystemScrubConfig),
+    /// `FilesystemTrimConfig`.
+    FilesystemTrim(FilesystemTrimConfig),
+    /// `LVMVolumeGroupConfig`.
+    LvmVolumeGroup(LvmVolumeGroupConfig),
+    /// `LVMLogicalVolumeConfig`.
+    LvmLogicalVolume(LvmLogicalVolumeConfig),
+    /// `RAIDArrayConfig`.
+    RaidArray(RaidArrayConfig),
 
     // cri
+    /// `RegistryMirrorConfig`.
+    RegistryMirror(RegistryMirrorConfig),
+    /// `RegistryAuthConfig`.
+    RegistryAuth(RegistryAuthConfig),
+    /// `RegistryTLSConfig`.
+    RegistryTls(RegistryTlsConfig),
+    /// `CRICustomizationConfig`.
+    CriCustomization(CriCustomizationConfig),
+    /// `CRIBaseRuntimeSpecConfig`.
+    CriBaseRuntimeSpec(CriBaseRuntimeSpecConfig),
+    /// `ImageCacheConfig`.
+    ImageCache(ImageCacheConfig),
 
     // security, container, hardware, siderolink
 }

@@ -7,6 +7,9 @@ use super::Findings;
 use crate::documents::Document;
 use crate::v1alpha1::V1Alpha1Config;
 
+/// Pairs of named kinds that cannot share a name (both would mount at `/var/mnt/<name>`).
+const CONFLICTING_KINDS: &[(&str, &str)] = &[("UserVolumeConfig", "ExistingVolumeConfig")];
+
 pub(super) fn validate(
     documents: &[Document],
     v1alpha1: Option<&V1Alpha1Config>,
@@ -22,5 +25,20 @@ pub(super) fn validate(
             }
         }
         document.check(v1alpha1, f);
+    }
+    for (first, second) in CONFLICTING_KINDS {
+        for document in documents.iter().filter(|d| d.kind() == *first) {
+            let name = document.name();
+            if documents
+                .iter()
+                .any(|other| other.kind() == *second && other.name() == name)
+            {
+                let name = name.unwrap_or_default();
+                f.error(
+                    format!("{second} {name:?}"),
+                    format!("a {first} of the same name exists; the two conflict"),
+                );
+            }
+        }
     }
 }

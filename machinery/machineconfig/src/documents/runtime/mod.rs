@@ -1,10 +1,24 @@
-//! Runtime kinds: `SysctlConfig`, `EnvironmentConfig`.
+//! Runtime kinds: kernel parameters and environment here; files, modules and udev rules in
+//! [`files`]; logging, events, the watchdog, OOM handling, the security profile and unattended
+//! installs in [`system`].
+
+mod files;
+mod system;
 
 use std::collections::BTreeMap;
 
 use super::{CheckDocument, DocumentKind, document_kind};
 use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::Findings;
+
+pub use files::{
+    EtcFileConfig, ExtensionServiceConfig, ExtensionServiceConfigFile, KernelModuleConfig,
+    SysfsConfig, UdevRulesConfig,
+};
+pub use system::{
+    EventSinkConfig, InstallDiskSelector, InstallProvisioning, InstallerSpec, KmsgLogConfig,
+    OomConfig, SecurityProfileConfig, UnattendedInstallConfig, WatchdogTimerConfig,
+};
 
 document_kind! {
     /// `SysctlConfig`: kernel parameters.
