@@ -215,6 +215,32 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
             "the config must contain a v1alpha1 document".into(),
         ));
     }
-    let warnings = config.validate(mode, false)?;
-    Ok((config, warnings.iter().map(ToString::to_string).collect()))
+    let mut warnings: Vec<String> = config
+        .validate(mode, false)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    warnings.extend(inactive_documents(&config));
+    Ok((config, warnings))
+}
+
+/// A warning for each document kind the node keeps but does not act on yet: accepted, never
+/// dropped silently.
+fn inactive_documents(config: &Config) -> Vec<String> {
+    use machineconfig::documents::Document;
+    config
+        .documents
+        .iter()
+        .filter(|document| !matches!(document, Document::Hostname(_)))
+        .map(|document| {
+            let name = document
+                .name()
+                .map(|name| format!(" {name:?}"))
+                .unwrap_or_default();
+            format!(
+                "{}{name}: accepted and kept in the config, not applied by talos-rs yet",
+                document.kind()
+            )
+        })
+        .collect()
 }

@@ -3,7 +3,9 @@
 //! `talos.config=http://…` (answered by a host command through QEMU's guestfwd);
 //! the disk image boots by itself into maintenance mode, takes a generated config over `apply-config --insecure`, answers over
 //! mutual TLS, and comes back configured after a reboot; a kernel command line without the
-//! hardening options makes machined refuse to boot; the image holds no shell or interpreter.
+//! hardening options makes machined refuse to boot; the image holds no shell or interpreter;
+//! an upgrade boots the other slot once and commits it when healthy, a rollback goes back, and
+//! a release that cannot boot falls back to the previous slot by itself.
 //!
 //! The image comes from `cargo xtask image` (run by `scripts/test.sh` first); these tests fail
 //! with that hint when `_out/image` is missing.
@@ -80,6 +82,10 @@ impl Talosctl {
 
     /// Mutual TLS with the generated talosconfig, through the forwarded port.
     fn secure(&self, args: &[&str]) -> Output {
+        self.secure_within(args, Duration::from_secs(20))
+    }
+
+    fn secure_within(&self, args: &[&str], timeout: Duration) -> Output {
         let endpoint = format!("127.0.0.1:{}", self.port);
         run_bounded(
             Command::new(binary("talosctl"))
@@ -87,7 +93,7 @@ impl Talosctl {
                 .arg(&self.talosconfig)
                 .args(["-e", &endpoint, "-n", "10.0.2.15"])
                 .args(args),
-            Duration::from_secs(20),
+            timeout,
         )
     }
 }
@@ -372,6 +378,152 @@ fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
     for (delay, outcome) in outcomes {
         println!("  {delay:>4} ms: {outcome}");
     }
+}
+
+/// An installer of the built kernel and initramfs with `overlay` (path, content) unpacked over
+/// the initramfs (appended as a second cpio archive, then compressed again).
+fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])]) -> PathBuf {
+    let mut initramfs = run_bounded(
+        Command::new("zstd").args(["-d", "-c"]).arg(image.join("initramfs.img")),
+        Duration::from_secs(60),
+    )
+    .stdout;
+    let entries: Vec<installer::cpio::Entry> = overlay
+        .iter()
+        .map(|(path, data)| installer::cpio::Entry::File {
+            path: path.to_string(),
+            mode: 0o444,
+            data: data.to_vec(),
+        })
+        .collect();
+    installer::cpio::write(&mut initramfs, &entries).unwrap();
+    let cpio = dir.join(format!("{name}.cpio"));
+    std::fs::write(&cpio, initramfs).unwrap();
+    let compressed = dir.join(format!("{name}.img"));
+    success(
+        Command::new("zstd")
+            .args(["-3", "-q", "-f", "-o"])
+            .arg(&compressed)
+            .arg(&cpio)
+            .output()
+            .unwrap(),
+    );
+    let path = dir.join(format!("{name}.tar"));
+    let release = overlay
+        .iter()
+        .find(|(p, _)| *p == "release")
+        .map_or("", |(_, data)| std::str::from_utf8(data).unwrap());
+    installer::write(
+        std::fs::File::create(&path).unwrap(),
+        &installer::Installer {
+            name: &format!("talos-rs/installer:{name}"),
+            release,
+            kernel: &std::fs::read(image.join("vmlinuz")).unwrap(),
+            initramfs: &std::fs::read(&compressed).unwrap(),
+        },
+    )
+    .unwrap();
+    path
+}
+
+/// Waits for the next boot (after console offset `from`) to answer over mutual TLS with every
+/// system service healthy; returns the console offset of that boot.
+fn next_boot_up(vm: &Vm, talosctl: &Talosctl, from: usize) -> usize {
+    vm.wait_for_console("machined: PID 1 started", from, BOOT_TIMEOUT)
+        .unwrap();
+    let boot = vm.console_text().rfind("machined: PID 1 started").unwrap();
+    vm.wait_for_console(API_READY, boot, BOOT_TIMEOUT).unwrap();
+    eventually("every service running and healthy", vm, || {
+        services_up(talosctl, &["containerd", "apid", "trustd", "timed", "networkd"])
+    });
+    boot
+}
+
+/// Ok when Version reports `release` and META's upgrade status contains `status`.
+fn runs(talosctl: &Talosctl, release: &str, status: &str) -> Result<(), String> {
+    let version = ok(talosctl.secure(&["version"]))?;
+    if !version.contains(&format!("talos-rs {release}")) {
+        return Err(version);
+    }
+    let meta = ok(talosctl.secure(&["get", "metakeys", "0xf0", "-o", "yaml"]))?;
+    meta.contains(status).then_some(()).ok_or(meta)
+}
+
+#[test]
+fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_release() {
+    let _vm_slot = one_vm();
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    gen_config(work.path(), "upgrade-test");
+    let upgrade = installer_with(&image, work.path(), "next", &[("release", b"v0.1.1-next")]);
+    let broken = installer_with(
+        &image,
+        work.path(),
+        "broken",
+        &[("release", b"v0.1.2-broken"), ("rootfs.sqsh", b"")],
+    );
+    let disk = overlay_disk(&image, work.path());
+    let mut vm = Vm::start(&disk_vm("upgrade", &image, work.path(), &disk)).unwrap();
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    eventually("maintenance mode answers Version", &vm, || {
+        ok(talosctl.insecure(&["version"])).map(drop)
+    });
+    let config = work.path().join("controlplane.yaml");
+    success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
+    next_boot_up(&vm, &talosctl, 0);
+    let version = success(talosctl.secure(&["version"]));
+    assert!(version.contains("talos-rs v0.1.0"), "{version}");
+
+    // Bad input first: nothing changes.
+    let same = talosctl.secure(&["upgrade", "--image", "ghcr.io/siderolabs/installer:v1.13.0"]);
+    let error = String::from_utf8_lossy(&same.stderr);
+    assert!(!same.status.success() && error.contains("pull from no registry"), "{error}");
+
+    // A → B: imported through the API, tried once, committed once healthy.
+    let before = vm.console_text().len();
+    let upgrade_arg = upgrade.to_str().unwrap();
+    let started = Instant::now();
+    success(talosctl.secure_within(
+        &["upgrade", "--image", upgrade_arg, "--wait=false"],
+        Duration::from_secs(300),
+    ));
+    let boot = next_boot_up(&vm, &talosctl, before);
+    eventually("the upgrade committed", &vm, || {
+        runs(&talosctl, "v0.1.1-next", "done: v0.1.1-next runs from slot B")
+    });
+    eprintln!("upgrade: request to committed in {:?}", started.elapsed());
+    let console = vm.console_text()[boot..].to_string();
+    assert!(console.contains("booted slot B of the system disk"), "{console}");
+    let again = talosctl.secure_within(&["upgrade", "--image", upgrade_arg], Duration::from_secs(300));
+    let error = String::from_utf8_lossy(&again.stderr);
+    assert!(error.contains("already runs v0.1.1-next"), "{error}");
+
+    // Rollback by hand: slot A's system, tried and committed the same way.
+    let before = vm.console_text().len();
+    success(talosctl.secure(&["rollback"]));
+    next_boot_up(&vm, &talosctl, before);
+    eventually("the rollback committed", &vm, || {
+        runs(&talosctl, "v0.1.0", "done: v0.1.0 runs from slot A")
+    });
+
+    // A release that cannot boot: its trial fails, GRUB falls back to A by itself, and META
+    // says why.
+    let before = vm.console_text().len();
+    success(talosctl.secure_within(
+        &["upgrade", "--image", broken.to_str().unwrap(), "--wait=false"],
+        Duration::from_secs(300),
+    ));
+    vm.wait_for_console("machined: rebooting in", before, BOOT_TIMEOUT)
+        .unwrap();
+    let fallback = vm.console_text().len();
+    next_boot_up(&vm, &talosctl, fallback);
+    eventually("back on slot A with the reason", &vm, || {
+        runs(&talosctl, "v0.1.0", "slot B did not come up healthy; slot A booted again")
+    });
 }
 
 #[test]

@@ -34,11 +34,7 @@ pub(super) async fn apply(
                 requested.as_str_name()
             )));
         }
-        (Mode::Reboot, false) => {
-            return Err(MachinedError::Unimplemented(
-                "apply mode REBOOT is not supported: use AUTO, NO_REBOOT, STAGED or TRY".into(),
-            ));
-        }
+        (Mode::Reboot, false) => (ApplyMode::NoReboot, Mode::Reboot),
         (Mode::Auto | Mode::NoReboot, false) => (ApplyMode::NoReboot, Mode::NoReboot),
         (Mode::Staged, false) => (ApplyMode::Staged, Mode::Staged),
         (Mode::Try, false) => {
@@ -58,6 +54,9 @@ pub(super) async fn apply(
         .config
         .apply(&request.data, mode, request.dry_run)
         .await?;
+    if reported == Mode::Reboot && !request.dry_run {
+        super::lifecycle::request(machine, crate::machine::Lifecycle::Reboot).await?;
+    }
     Ok(ApplyConfigurationResponse {
         messages: vec![ApplyConfiguration {
             metadata: None,
