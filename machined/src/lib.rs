@@ -34,5 +34,5 @@ mod time_sync;
 pub mod upgrade;
 
 pub use error::MachinedError;
-pub use machine::Platform;
+pub use machine::{Platform, ResetPlan};
 pub use runtime::{BUILD_RELEASE, Exit, Options, run};

@@ -17,6 +17,34 @@ pub enum Lifecycle {
     Reboot,
     /// Stop every service in order and exit.
     Shutdown,
+    /// Stop every service, wipe the system volumes, then reboot or power off.
+    Reset(ResetPlan),
+}
+
+/// What a reset wipes and how it ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResetPlan {
+    pub reboot: bool,
+    /// STATE: the machine config (the node comes back in maintenance mode).
+    pub state: bool,
+    /// EPHEMERAL: `/var`, etcd's data among it.
+    pub ephemeral: bool,
+    /// META.
+    pub meta: bool,
+}
+
+impl ResetPlan {
+    /// The GPT names of the partitions to wipe.
+    pub fn labels(&self) -> Vec<&'static str> {
+        [
+            (self.state, "STATE"),
+            (self.ephemeral, "EPHEMERAL"),
+            (self.meta, "META"),
+        ]
+        .into_iter()
+        .filter_map(|(wipe, label)| wipe.then_some(label))
+        .collect()
+    }
 }
 
 /// How machined is running.

@@ -6,7 +6,7 @@ use clap::Parser;
 use std::time::Duration;
 
 use machined::api_services::ApiServices;
-use machined::{Exit, Options, Platform};
+use machined::{Exit, Options, Platform, ResetPlan};
 
 /// machined in dev mode: one talos-rs node as an ordinary process.
 #[derive(Debug, Parser)]
@@ -43,6 +43,27 @@ struct Args {
     /// Lifetime of the apid and trustd serving certificates, renewed at half-life
     #[arg(long, default_value_t = 24 * 3600)]
     certificate_ttl_seconds: u64,
+}
+
+/// Dev mode's reset: the node's folders stand for its volumes (STATE `system/state`, EPHEMERAL
+/// `var`); the secrets derived from the config go too.
+fn reset_state(state_dir: &std::path::Path, plan: ResetPlan) -> anyhow::Result<()> {
+    let mut wiped = vec![state_dir.join("system/secrets")];
+    if plan.state {
+        wiped.push(state_dir.join("system/state"));
+    }
+    if plan.ephemeral {
+        wiped.push(state_dir.join("var"));
+    }
+    for dir in wiped {
+        match std::fs::remove_dir_all(&dir) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                anyhow::bail!("reset: removing {}: {error}", dir.display())
+            }
+            _ => tracing::info!("reset: removed {}", dir.display()),
+        }
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,10 +103,19 @@ fn main() -> anyhow::Result<()> {
         release: machined::BUILD_RELEASE.into(),
         system_disk: None,
     };
+    let state_dir = options.state_dir.clone();
     let runtime = tokio::runtime::Runtime::new()?;
     let exit = runtime.block_on(machined::run(options))?;
     drop(runtime);
-    if exit == Exit::Reboot {
+    let reboot = match exit {
+        Exit::Reboot => true,
+        Exit::Shutdown => false,
+        Exit::Reset(plan) => {
+            reset_state(&state_dir, plan)?;
+            plan.reboot
+        }
+    };
+    if reboot {
         tracing::info!("rebooting: starting machined again");
         let error = std::process::Command::new(own_path)
             .args(std::env::args_os().skip(1))

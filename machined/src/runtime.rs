@@ -34,7 +34,7 @@ use crate::etcd;
 use crate::events::EventBus;
 use crate::kubelet;
 use crate::layout::Layout;
-use crate::machine::{Lifecycle, Machine, Platform};
+use crate::machine::{Lifecycle, Machine, Platform, ResetPlan};
 use crate::network;
 use crate::node_config::NodeConfig;
 use crate::services::{LogLimits, Supervisor, SupervisorConfig};
@@ -78,6 +78,8 @@ pub const BUILD_RELEASE: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 pub enum Exit {
     Reboot,
     Shutdown,
+    /// Wipe what the plan says, then reboot or power off.
+    Reset(ResetPlan),
 }
 
 /// Runs the node until a reboot or shutdown request has stopped every service.
@@ -185,17 +187,20 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     let (exit, actor_id) = match request {
         Some((Lifecycle::Reboot, actor)) => (Exit::Reboot, Some(actor)),
         Some((Lifecycle::Shutdown, actor)) => (Exit::Shutdown, Some(actor)),
+        Some((Lifecycle::Reset(plan), actor)) => (Exit::Reset(plan), Some(actor)),
         None => (Exit::Shutdown, None),
     };
     let sequence = match exit {
         Exit::Reboot => "reboot",
         Exit::Shutdown => "shutdown",
+        Exit::Reset(_) => "reset",
     };
     let actor = actor_id.as_deref();
     publish_sequence(&events, sequence, sequence_event::Action::Start, actor);
     let stage = match exit {
         Exit::Reboot => machine_status_event::MachineStage::Rebooting,
         Exit::Shutdown => machine_status_event::MachineStage::ShuttingDown,
+        Exit::Reset(_) => machine_status_event::MachineStage::Resetting,
     };
     events.publish(
         &MachineStatusEvent {

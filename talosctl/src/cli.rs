@@ -162,6 +162,8 @@ pub enum Command {
     Upgrade(upgrade::UpgradeArgs),
     /// Rollback a node to the previous installation
     Rollback,
+    /// Reset a node
+    Reset(power::ResetArgs),
     /// Manage CRI container images
     #[command(subcommand)]
     Image(upgrade::ImageCommand),

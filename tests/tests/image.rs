@@ -428,7 +428,7 @@ fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])
 
 /// Waits for the next boot (after console offset `from`) to answer over mutual TLS with every
 /// system service healthy; returns the console offset of that boot.
-fn next_boot_up(vm: &Vm, talosctl: &Talosctl, from: usize) -> usize {
+fn next_boot_up(vm: &mut Vm, talosctl: &Talosctl, from: usize) -> usize {
     vm.wait_for_console("machined: PID 1 started", from, BOOT_TIMEOUT)
         .unwrap();
     let boot = vm.console_text().rfind("machined: PID 1 started").unwrap();
@@ -474,7 +474,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     });
     let config = work.path().join("controlplane.yaml");
     success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
-    next_boot_up(&vm, &talosctl, 0);
+    next_boot_up(&mut vm, &talosctl, 0);
     let version = success(talosctl.secure(&["version"]));
     assert!(version.contains("talos-rs v0.1.0"), "{version}");
 
@@ -491,7 +491,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
         &["upgrade", "--image", upgrade_arg, "--wait=false"],
         Duration::from_secs(300),
     ));
-    let boot = next_boot_up(&vm, &talosctl, before);
+    let boot = next_boot_up(&mut vm, &talosctl, before);
     eventually("the upgrade committed", &vm, || {
         runs(&talosctl, "v0.1.1-next", "done: v0.1.1-next runs from slot B")
     });
@@ -505,7 +505,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     // Rollback by hand: slot A's system, tried and committed the same way.
     let before = vm.console_text().len();
     success(talosctl.secure(&["rollback"]));
-    next_boot_up(&vm, &talosctl, before);
+    next_boot_up(&mut vm, &talosctl, before);
     eventually("the rollback committed", &vm, || {
         runs(&talosctl, "v0.1.0", "done: v0.1.0 runs from slot A")
     });
@@ -520,7 +520,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     vm.wait_for_console("machined: rebooting in", before, BOOT_TIMEOUT)
         .unwrap();
     let fallback = vm.console_text().len();
-    next_boot_up(&vm, &talosctl, fallback);
+    next_boot_up(&mut vm, &talosctl, fallback);
     eventually("back on slot A with the reason", &vm, || {
         runs(&talosctl, "v0.1.0", "slot B did not come up healthy; slot A booted again")
     });

@@ -1,4 +1,4 @@
-//! A node's life: maintenance mode until a config arrives, try mode reverting, reboot.
+//! A node's life: maintenance mode until a config arrives, try mode reverting, reboot, reset.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
@@ -219,4 +219,73 @@ fn maintenance_mode_survives_hostile_requests_and_serves_readers_only() {
         "Read without a certificate"
     );
     assert!(cluster.nodes[1].persisted_config().is_empty());
+}
+
+/// The voting etcd members `etcd members` lists through node `via` (none when it fails).
+fn voting_members(cluster: &Cluster, via: usize) -> usize {
+    let ip = cluster.nodes[via].address.to_string();
+    let output = cluster.talosctl_via(&cluster.nodes[via], &["-n", &ip, "etcd", "members"]);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .skip(1)
+        .filter(|line| line.trim_end().ends_with("false"))
+        .count()
+}
+
+/// Waits up to `seconds` for `attempt`.
+fn within(seconds: u64, what: &str, mut attempt: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !attempt() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_graceful_reset_leaves_etcd_and_returns_the_node_to_maintenance_mode() {
+    let cluster = Cluster::start(52, 3);
+    let ips: Vec<String> = cluster.nodes.iter().map(|n| n.address.to_string()).collect();
+    success(cluster.talosctl(&["-n", &ips[0], "bootstrap"]));
+    within(120, "three voting members", || voting_members(&cluster, 0) == 3);
+
+    // Bad input changes nothing.
+    let refused = tests::failure(cluster.talosctl(&[
+        "-n",
+        &ips[2],
+        "reset",
+        "--system-labels-to-wipe",
+        "BOOT",
+    ]));
+    assert!(refused.contains("unknown system partition label \"BOOT\""), "{refused}");
+    assert_eq!(voting_members(&cluster, 0), 3);
+
+    let reset = success(cluster.talosctl(&["-n", &ips[2], "reset", "--reboot"]));
+    assert!(reset.contains("reset"), "{reset}");
+    // The member is gone, the other two keep quorum (a write goes through).
+    within(60, "two voting members", || voting_members(&cluster, 0) == 2);
+    assert_eq!(voting_members(&cluster, 1), 2);
+    // The node came back with nothing: maintenance mode, no config, no etcd data.
+    let node = &cluster.nodes[2];
+    within(60, "maintenance mode", || {
+        cluster
+            .talosctl_via(node, &["-e", &ips[2], "-n", &ips[2], "version", "--insecure"])
+            .status
+            .success()
+    });
+    assert!(node.persisted_config().is_empty());
+    assert!(!node.state_dir.join("var/lib/etcd").exists());
+    let members = success(cluster.talosctl(&["-n", &ips[0], "etcd", "members"]));
+    assert!(!members.contains(&ips[2]), "{members}");
+}
+
+#[test]
+fn a_graceful_reset_of_the_last_etcd_member_is_refused() {
+    let cluster = Cluster::start(53, 1);
+    let ip = cluster.nodes[0].address.to_string();
+    success(cluster.talosctl(&["-n", &ip, "bootstrap"]));
+    within(60, "one voting member", || voting_members(&cluster, 0) == 1);
+    let refused = tests::failure(cluster.talosctl(&["-n", &ip, "reset"]));
+    assert!(refused.contains("last etcd member"), "{refused}");
+    assert!(!cluster.nodes[0].persisted_config().is_empty());
+    success(cluster.talosctl(&["-n", &ip, "version"]));
 }

@@ -283,6 +283,10 @@ impl MachineService for MachineApi {
         reply(upgrade::meta_delete(&self.machine, request.into_inner()).await)
     }
 
+    async fn reset(&self, request: Request<ResetRequest>) -> Reply<ResetResponse> {
+        reply(lifecycle::reset(&self.machine, request.into_inner()).await)
+    }
+
     async fn reboot(&self, _: Request<RebootRequest>) -> Reply<RebootResponse> {
         reply(lifecycle::reboot(&self.machine).await)
     }

@@ -94,6 +94,9 @@ pub trait Host {
     /// The body of a plain-HTTP GET of `url`, or what went wrong.
     fn download(&mut self, url: &str) -> Result<Vec<u8>, String>;
     fn sync(&mut self);
+    /// Overwrites the start of a block device with zeroes (its filesystem's superblock or
+    /// META's copies), synced: what a reset does to a system volume.
+    fn wipe(&mut self, device: &Path) -> Result<(), MachinedError>;
     /// reboot(2); returns only if the call failed.
     fn reboot(&mut self, power: Power) -> MachinedError;
 }
@@ -129,6 +132,7 @@ mod fake {
         Sleep(Duration),
         Download(String),
         Sync,
+        Wipe(PathBuf),
         Reboot(Power),
     }
 
@@ -299,6 +303,9 @@ mod fake {
         }
         fn sync(&mut self) {
             self.actions.push(Action::Sync);
+        }
+        fn wipe(&mut self, device: &Path) -> Result<(), MachinedError> {
+            self.ok(Action::Wipe(device.into()))
         }
         fn reboot(&mut self, power: Power) -> MachinedError {
             self.actions.push(Action::Reboot(power));

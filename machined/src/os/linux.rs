@@ -44,6 +44,9 @@ fn optional(text: &str) -> Option<&str> {
     (!text.is_empty()).then_some(text)
 }
 
+/// How much of a volume a reset overwrites: every superblock and META copy machined reads.
+const WIPE_SIZE: usize = 1 << 20;
+
 impl Host for LinuxHost {
     fn read_file(&mut self, path: &Path) -> Result<String, MachinedError> {
         std::fs::read_to_string(path).map_err(MachinedError::io("reading", path))
@@ -104,6 +107,16 @@ impl Host for LinuxHost {
         file.write_all(contents)
             .and_then(|()| file.sync_all())
             .map_err(MachinedError::io("writing", path))
+    }
+
+    fn wipe(&mut self, device: &Path) -> Result<(), MachinedError> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(device)
+            .map_err(MachinedError::io("opening", device))?;
+        file.write_all(&vec![0; WIPE_SIZE])
+            .and_then(|()| file.sync_all())
+            .map_err(MachinedError::io("wiping", device))
     }
 
     fn exists(&mut self, path: &Path) -> bool {

@@ -72,7 +72,7 @@ pub fn boot() -> ! {
     let started = Instant::now();
     let mut host = LinuxHost::default();
     let error = match run(&mut host, started) {
-        Ok((mounts, power)) => sequence::stop(&mut host, &mounts, power),
+        Ok((mounts, wipe, power)) => sequence::stop(&mut host, &mounts, &wipe, power),
         Err(error) => sequence::fatal(&mut host, &error),
     };
     host.log(&format!("machined: {error}; halting"));
@@ -81,7 +81,11 @@ pub fn boot() -> ! {
     }
 }
 
-fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), MachinedError> {
+/// Boots and runs the node; returns what to unmount, what to wipe (a reset) and how to end.
+fn run(
+    host: &mut LinuxHost,
+    started: Instant,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), MachinedError> {
     // The image's release, in the initramfs (gone once the root is switched).
     let release = host
         .read_file(std::path::Path::new("/release"))
@@ -134,11 +138,25 @@ fn run(host: &mut LinuxHost, started: Instant) -> Result<(Vec<PathBuf>, Power), 
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;
     let exit = runtime.block_on(crate::runtime::run(options))?;
     drop(runtime);
-    let power = match exit {
-        Exit::Reboot => Power::Reboot,
-        Exit::Shutdown => Power::PowerOff,
+    let (power, wipe) = match exit {
+        Exit::Reboot => (Power::Reboot, Vec::new()),
+        Exit::Shutdown => (Power::PowerOff, Vec::new()),
+        Exit::Reset(plan) => {
+            let partitions = disks::partitions(host)?;
+            let wipe = plan
+                .labels()
+                .into_iter()
+                .filter_map(|label| partitions.get(label).cloned())
+                .collect();
+            let power = if plan.reboot {
+                Power::Reboot
+            } else {
+                Power::PowerOff
+            };
+            (power, wipe)
+        }
     };
-    Ok((mounts, power))
+    Ok((mounts, wipe, power))
 }
 
 /// Logs once apid accepts connections, with the time since PID 1 started (the boot figure

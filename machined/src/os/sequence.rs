@@ -294,7 +294,12 @@ fn network<H: Host>(host: &mut H, cmdline: &Cmdline) -> Result<(Ipv4Addr, String
 
 /// Ends the node after every service stopped: sync, unmount `mounts` (innermost last in the
 /// list, so unmounted first), sync, reboot(2). Returns only if reboot(2) failed.
-pub fn stop<H: Host>(host: &mut H, mounts: &[PathBuf], power: Power) -> MachinedError {
+pub fn stop<H: Host>(
+    host: &mut H,
+    mounts: &[PathBuf],
+    wipe: &[PathBuf],
+    power: Power,
+) -> MachinedError {
     host.log(&format!("machined: all services stopped; {power:?}"));
     host.sync();
     for target in mounts.iter().rev() {
@@ -310,6 +315,12 @@ pub fn stop<H: Host>(host: &mut H, mounts: &[PathBuf], power: Power) -> Machined
             if let Err(again) = host.mount(&remount) {
                 host.log(&format!("machined: {error}; {again}"));
             }
+        }
+    }
+    for device in wipe {
+        match host.wipe(device) {
+            Ok(()) => host.log(&format!("machined: reset: wiped {}", device.display())),
+            Err(error) => host.alert(&format!("machined: reset: {error}")),
         }
     }
     host.sync();
@@ -488,6 +499,7 @@ mod tests {
         stop(
             &mut host,
             &["/system/state".into(), "/var".into()],
+            &[],
             Power::PowerOff,
         );
         assert_eq!(
@@ -498,6 +510,27 @@ mod tests {
                 Action::Unmount("/system/state".into()),
                 Action::Sync,
                 Action::Reboot(Power::PowerOff),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reset_wipes_the_volumes_once_unmounted() {
+        let mut host = RecordingHost::default();
+        stop(
+            &mut host,
+            &["/system/state".into()],
+            &["/dev/vda5".into()],
+            Power::Reboot,
+        );
+        assert_eq!(
+            host.effects(),
+            vec![
+                Action::Sync,
+                Action::Unmount("/system/state".into()),
+                Action::Wipe("/dev/vda5".into()),
+                Action::Sync,
+                Action::Reboot(Power::Reboot),
             ]
         );
     }

@@ -80,6 +80,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Shutdown(args) => power::shutdown(args, &cli.global),
         Command::Upgrade(args) => upgrade::upgrade(args, &cli.global),
         Command::Rollback => upgrade::rollback(&cli.global),
+        Command::Reset(args) => power::reset(args, &cli.global),
         Command::Image(command) => upgrade::image(command, &cli.global),
         Command::Meta(command) => upgrade::meta(command, &cli.global),
     }

@@ -1,4 +1,4 @@
-//! `talosctl reboot` and `talosctl shutdown`: the node answers at once with an actor id and
+//! `talosctl reboot`, `shutdown` and `reset`: the node answers at once with an actor id and
 //! runs the sequence on its own; with `--wait` (the default) each node is tracked to the end
 //! (see the `action` module) and the command fails if any node fails or times out.
 
@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use apiclient::NodeMessage;
 use clap::{ArgAction, Args, ValueEnum};
-use proto::machine::{RebootRequest, ShutdownRequest, reboot_request};
+use proto::machine::{
+    RebootRequest, ResetPartitionSpec, ResetRequest, ShutdownRequest, reboot_request, reset_request,
+};
 
 use crate::action::{self, Action};
 use crate::cli::GlobalArgs;
@@ -37,6 +39,42 @@ pub struct ShutdownArgs {
     pub force: bool,
     #[command(flatten)]
     pub tracking: TrackingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// If true, attempt to cordon/drain node and leave etcd (if applicable)
+    #[arg(
+        long,
+        default_value_t = true,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub graceful: bool,
+    /// If true, reboot the node after resetting instead of shutting down
+    #[arg(long)]
+    pub reboot: bool,
+    /// If set, just wipe selected system disk partitions by label but keep other partitions
+    /// intact
+    #[arg(long, value_delimiter = ',')]
+    pub system_labels_to_wipe: Vec<String>,
+    /// If set, wipes defined devices in the list
+    #[arg(long, value_delimiter = ',')]
+    pub user_disks_to_wipe: Vec<String>,
+    /// Disk reset mode
+    #[arg(long, value_enum, default_value = "all")]
+    pub wipe_mode: WipeMode,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WipeMode {
+    All,
+    SystemDisk,
+    UserDisks,
 }
 
 /// `--wait`, `--debug` and `--timeout`, as upstream's action tracker takes them.
@@ -93,6 +131,35 @@ pub fn shutdown(args: ShutdownArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     )
 }
 
+pub fn reset(args: ResetArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let request = ResetRequest {
+        graceful: args.graceful,
+        reboot: args.reboot,
+        system_partitions_to_wipe: args
+            .system_labels_to_wipe
+            .iter()
+            .map(|label| ResetPartitionSpec {
+                label: label.clone(),
+                wipe: true,
+            })
+            .collect(),
+        user_disks_to_wipe: args.user_disks_to_wipe.clone(),
+        mode: match args.wipe_mode {
+            WipeMode::All => reset_request::WipeMode::All,
+            WipeMode::SystemDisk => reset_request::WipeMode::SystemDisk,
+            WipeMode::UserDisks => reset_request::WipeMode::UserDisks,
+        } as i32,
+    };
+    run(Sequence::Reset, &args.tracking, global, |target| {
+        let request = request.clone();
+        async move {
+            let request = target.request(request)?;
+            let reply = target.machine().reset(request).await;
+            Ok(reply.map(|r| r.into_inner().messages))
+        }
+    })
+}
+
 /// What was asked of the nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sequence {
@@ -102,6 +169,9 @@ pub(crate) enum Sequence {
     Upgrade {
         staged: bool,
     },
+    /// Tracked until the node has stopped its services (it comes back, if at all, in
+    /// maintenance mode, which the talosconfig's credentials cannot follow).
+    Reset,
 }
 
 impl Sequence {
@@ -110,6 +180,7 @@ impl Sequence {
             Sequence::Reboot => "reboot",
             Sequence::Shutdown => "shutdown",
             Sequence::Upgrade { .. } => "upgrade",
+            Sequence::Reset => "reset",
         }
     }
 
@@ -117,7 +188,7 @@ impl Sequence {
     fn tracked_as(self) -> Option<Action> {
         match self {
             Sequence::Reboot | Sequence::Upgrade { staged: false } => Some(Action::Reboot),
-            Sequence::Shutdown => Some(Action::Shutdown),
+            Sequence::Shutdown | Sequence::Reset => Some(Action::Shutdown),
             Sequence::Upgrade { staged: true } => None,
         }
     }
@@ -135,6 +206,12 @@ impl ActorReply for proto::machine::Reboot {
 }
 
 impl ActorReply for proto::machine::Upgrade {
+    fn actor_id(&self) -> &str {
+        &self.actor_id
+    }
+}
+
+impl ActorReply for proto::machine::Reset {
     fn actor_id(&self) -> &str {
         &self.actor_id
     }
