@@ -5,9 +5,13 @@
 //! Kinds registered upstream but not implemented here are rejected when decoding, by name.
 
 mod cluster;
+mod container;
+mod hardware;
 mod k8s;
 mod network;
 mod runtime;
+mod security;
+mod siderolink;
 
 use serde::Serialize;
 
@@ -16,13 +20,22 @@ use crate::decode::DocumentText;
 use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::Findings;
 
-pub use cluster::DiscoveryIdentityConfig;
-pub use k8s::{KubeClusterConfig, KubeNetworkConfig};
-pub use network::{
-    AutoHostname, HostnameConfig, NtpConfig, ResolverConfig, ResolverNameserver,
-    ResolverSearchDomains, TimeSyncConfig,
+pub use cluster::{DiscoveryIdentityConfig, DiscoveryServiceConfig};
+pub use container::{
+    ContainerCapabilities, ContainerConfig, ContainerDependsOn, ContainerMount, ContainerNetwork,
+    ContainerNetworkMode, ContainerResourceLimits, ContainerResources, ContainerRunAs,
+    ContainerSecurity, HostPathMount, SecurityProfile, TmpfsMount, UserVolumeMount,
 };
+pub use hardware::PciDriverRebindConfig;
+pub use k8s::{KubeClusterConfig, KubeNetworkConfig};
+pub(crate) use network::check_across as check_network_across;
+pub use network::*;
 pub use runtime::{EnvironmentConfig, SysctlConfig};
+pub use security::{
+    ImageVerificationConfig, ImageVerificationRule, KeylessVerifier, PublicKeyVerifier,
+    TrustedRootsConfig,
+};
+pub use siderolink::SideroLinkConfig;
 
 /// The `apiVersion` every multi-document kind carries.
 pub const API_VERSION: &str = "v1alpha1";
@@ -179,6 +192,54 @@ documents! {
     Resolver(ResolverConfig),
     /// `TimeSyncConfig`.
     TimeSync(TimeSyncConfig),
+    /// `StaticHostConfig`.
+    StaticHost(StaticHostConfig),
+    /// `LinkConfig`.
+    Link(LinkConfig),
+    /// `LinkAliasConfig`.
+    LinkAlias(LinkAliasConfig),
+    /// `DummyLinkConfig`.
+    DummyLink(DummyLinkConfig),
+    /// `BondConfig`.
+    Bond(BondConfig),
+    /// `BridgeConfig`.
+    Bridge(BridgeConfig),
+    /// `VLANConfig`.
+    Vlan(VlanConfig),
+    /// `VRFConfig`.
+    Vrf(VrfConfig),
+    /// `VethConfig`.
+    Veth(VethConfig),
+    /// `WireguardConfig`.
+    Wireguard(WireguardConfig),
+    /// `EthernetConfig`.
+    Ethernet(EthernetConfig),
+    /// `DHCPv4Config`.
+    DhcpV4(DhcpV4Config),
+    /// `DHCPv6Config`.
+    DhcpV6(DhcpV6Config),
+    /// `Layer2VIPConfig`.
+    Layer2Vip(Layer2VipConfig),
+    /// `HCloudVIPConfig`.
+    HCloudVip(HCloudVipConfig),
+    /// `BlackholeRouteConfig`.
+    BlackholeRoute(BlackholeRouteConfig),
+    /// `RoutingRuleConfig`.
+    RoutingRule(RoutingRuleConfig),
+    /// `NetworkRuleConfig`.
+    NetworkRule(NetworkRuleConfig),
+    /// `NetworkDefaultActionConfig`.
+    NetworkDefaultAction(NetworkDefaultActionConfig),
+    /// `KubeSpanConfig`.
+    KubeSpan(KubeSpanConfig),
+    /// `KubeSpanEndpointsConfig`.
+    KubeSpanEndpoints(KubeSpanEndpointsConfig),
+    /// `TCPProbeConfig`.
+    TcpProbe(TcpProbeConfig),
+    /// `HTTPProbeConfig`.
+    HttpProbe(HttpProbeConfig),
+    /// `BGPInstanceConfig`.
+    BgpInstance(BgpInstanceConfig),
 
     // runtime
     /// `SysctlConfig`.
@@ -189,6 +250,8 @@ documents! {
     // cluster
     /// `DiscoveryIdentityConfig`.
     DiscoveryIdentity(DiscoveryIdentityConfig),
+    /// `DiscoveryServiceConfig`.
+    DiscoveryService(DiscoveryServiceConfig),
 
     // k8s
     /// `KubeClusterConfig`.
@@ -201,6 +264,16 @@ documents! {
     // cri
 
     // security, container, hardware, siderolink
+    /// `TrustedRootsConfig`.
+    TrustedRoots(TrustedRootsConfig),
+    /// `ImageVerificationConfig`.
+    ImageVerification(ImageVerificationConfig),
+    /// `ContainerConfig`.
+    Container(ContainerConfig),
+    /// `PCIDriverRebindConfig`.
+    PciDriverRebind(PciDriverRebindConfig),
+    /// `SideroLinkConfig`.
+    SideroLink(SideroLinkConfig),
 }
 
 /// A document as written: `apiVersion`, `kind`, then the kind's own fields.

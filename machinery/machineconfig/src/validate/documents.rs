@@ -23,4 +23,5 @@ pub(super) fn validate(
         }
         document.check(v1alpha1, f);
     }
+    crate::documents::check_network_across(documents, f);
 }
