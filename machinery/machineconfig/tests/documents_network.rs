@@ -4,7 +4,7 @@
 mod documents_support;
 
 use documents_support::*;
-use machineconfig::documents::{BondMode, Document, PortRange, RoutingTable};
+use machineconfig::documents::{BondMode, Document, FailOverMac, PortRange, RoutingTable};
 
 const GROUP: &str = "network";
 
@@ -232,6 +232,29 @@ fn typed_values_decode_as_written() {
         panic!("not a vrf");
     };
     assert_eq!(vrf.table, Some(RoutingTable::Id(77)));
+}
+
+#[test]
+fn names_are_read_in_any_case_and_written_in_upstream_spelling() {
+    let bond = text("bond.yaml");
+    let shouting = edit(&bond, "bondMode: active-backup", "bondMode: Active-Backup");
+    let shouting = edit(&shouting, "failOverMac: follow", "failOverMac: 2");
+    let config = machineconfig::Config::from_yaml(&shouting).expect("decodes");
+    let Document::Bond(decoded) = &config.documents[0] else {
+        panic!("not a bond");
+    };
+    assert_eq!(decoded.bond_mode, Some(BondMode::ActiveBackup));
+    assert_eq!(decoded.fail_over_mac, Some(FailOverMac::Follow));
+    let written = config.to_yaml().expect("encodes");
+    assert!(written.contains("bondMode: active-backup"), "{written}");
+    assert!(written.contains("failOverMac: follow"), "{written}");
+    let (_, path, message) = decode_error(&edit(&bond, "failOverMac: follow", "failOverMac: 3"));
+    assert_eq!(path, "failOverMac");
+    assert!(message.contains("none, active, follow"), "{message}");
+    let rule = edit(&text("network_rule.yaml"), "protocol: tcp", "protocol: TCP");
+    warnings(&rule);
+    let link = edit(&text("link.yaml"), "table: main", "table: MAIN");
+    warnings(&link);
 }
 
 #[test]

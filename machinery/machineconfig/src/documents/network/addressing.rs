@@ -1,24 +1,22 @@
 //! Addressing and routing kinds: `DHCPv4Config`, `DHCPv6Config`, `Layer2VIPConfig`,
 //! `HCloudVIPConfig`, `StaticHostConfig`, `BlackholeRouteConfig`, `RoutingRuleConfig`.
 
-use serde::{Deserialize, Serialize};
-
 use super::RoutingTable;
 use super::common::{hardware_addr, named, require_name};
 use crate::documents::{CheckDocument, DocumentKind, document_kind};
 use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::{Findings, formats};
 
-/// What a DHCP client identifies itself with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientIdentifier {
-    /// No client identifier.
-    None,
-    /// The link's MAC address.
-    Mac,
-    /// The DUID given in `duidRaw`.
-    Duid,
+super::common::text_enum! {
+    /// What a DHCP client identifies itself with.
+    pub enum ClientIdentifier {
+        /// No client identifier.
+        None = "none",
+        /// The link's MAC address.
+        Mac = "mac",
+        /// The DUID given in `duidRaw`.
+        Duid = "duid",
+    }
 }
 
 document_kind! {
@@ -205,20 +203,20 @@ impl CheckDocument for BlackholeRouteConfig {
     }
 }
 
-/// What a routing rule does with matching packets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoutingRuleAction {
-    /// Nothing given (a table lookup).
-    Unspec,
-    /// Look the table up.
-    Unicast,
-    /// Drop silently.
-    Blackhole,
-    /// Answer "network unreachable".
-    Unreachable,
-    /// Answer "administratively prohibited".
-    Prohibit,
+super::common::text_enum! {
+    /// What a routing rule does with matching packets.
+    pub enum RoutingRuleAction {
+        /// Nothing given (a table lookup).
+        Unspec = "unspec",
+        /// Look the table up.
+        Unicast = "unicast",
+        /// Drop silently.
+        Blackhole = "blackhole",
+        /// Answer "network unreachable".
+        Unreachable = "unreachable",
+        /// Answer "administratively prohibited".
+        Prohibit = "prohibit",
+    }
 }
 
 document_kind! {

@@ -1,52 +1,31 @@
 //! `BondConfig`: a bond over other links, with the kernel's bonding options.
 
-use serde::{Deserialize, Serialize};
-
 use super::common::{check_link, hardware_addr, link_kind, named, require_name};
 use crate::documents::{CheckDocument, DocumentKind};
 use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::{Findings, formats};
 
-/// Bonding mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BondMode {
-    /// Round robin.
-    #[serde(rename = "balance-rr")]
-    BalanceRr,
-    /// One active link, the others standing by.
-    #[serde(rename = "active-backup")]
-    ActiveBackup,
-    /// Transmit by hash.
-    #[serde(rename = "balance-xor")]
-    BalanceXor,
-    /// Transmit on every link.
-    #[serde(rename = "broadcast")]
-    Broadcast,
-    /// IEEE 802.3ad dynamic link aggregation (LACP).
-    #[serde(rename = "802.3ad")]
-    Ieee8023Ad,
-    /// Adaptive transmit load balancing.
-    #[serde(rename = "balance-tlb")]
-    BalanceTlb,
-    /// Adaptive load balancing.
-    #[serde(rename = "balance-alb")]
-    BalanceAlb,
+super::common::text_enum! {
+    /// Bonding mode.
+    pub enum BondMode {
+        /// Round robin.
+        BalanceRr = "balance-rr",
+        /// One active link, the others standing by.
+        ActiveBackup = "active-backup",
+        /// Transmit by hash.
+        BalanceXor = "balance-xor",
+        /// Transmit on every link.
+        Broadcast = "broadcast",
+        /// IEEE 802.3ad dynamic link aggregation (LACP).
+        Ieee8023Ad = "802.3ad",
+        /// Adaptive transmit load balancing.
+        BalanceTlb = "balance-tlb",
+        /// Adaptive load balancing.
+        BalanceAlb = "balance-alb",
+    }
 }
 
 impl BondMode {
-    /// The spelling used in the configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BondMode::BalanceRr => "balance-rr",
-            BondMode::ActiveBackup => "active-backup",
-            BondMode::BalanceXor => "balance-xor",
-            BondMode::Broadcast => "broadcast",
-            BondMode::Ieee8023Ad => "802.3ad",
-            BondMode::BalanceTlb => "balance-tlb",
-            BondMode::BalanceAlb => "balance-alb",
-        }
-    }
-
     /// Whether the mode has one active link at a time, so that a primary link matters.
     pub fn uses_primary(self) -> bool {
         matches!(
@@ -56,110 +35,106 @@ impl BondMode {
     }
 }
 
-/// Transmit hash policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BondXmitHashPolicy {
-    /// Layer 2 (MAC addresses).
-    #[serde(rename = "layer2")]
-    Layer2,
-    /// Layer 3 and 4 (IPs and ports).
-    #[serde(rename = "layer3+4")]
-    Layer34,
-    /// Layer 2 and 3.
-    #[serde(rename = "layer2+3")]
-    Layer23,
-    /// Encapsulated layer 2 and 3.
-    #[serde(rename = "encap2+3")]
-    Encap23,
-    /// Encapsulated layer 3 and 4.
-    #[serde(rename = "encap3+4")]
-    Encap34,
+super::common::text_enum! {
+    /// Transmit hash policy.
+    pub enum BondXmitHashPolicy {
+        /// Layer 2 (MAC addresses).
+        Layer2 = "layer2",
+        /// Layer 3 and 4 (IPs and ports).
+        Layer34 = "layer3+4",
+        /// Layer 2 and 3.
+        Layer23 = "layer2+3",
+        /// Encapsulated layer 2 and 3.
+        Encap23 = "encap2+3",
+        /// Encapsulated layer 3 and 4.
+        Encap34 = "encap3+4",
+    }
 }
 
-/// ARP monitoring validation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ArpValidate {
-    /// No validation.
-    None,
-    /// Validate on the active link.
-    Active,
-    /// Validate on backup links.
-    Backup,
-    /// Validate on every link.
-    All,
-    /// Filter ARP packets.
-    Filter,
-    /// Filter, validate on the active link.
-    FilterActive,
-    /// Filter, validate on backup links.
-    FilterBackup,
+super::common::text_enum! {
+    /// ARP monitoring validation.
+    pub enum ArpValidate {
+        /// No validation.
+        None = "none",
+        /// Validate on the active link.
+        Active = "active",
+        /// Validate on backup links.
+        Backup = "backup",
+        /// Validate on every link.
+        All = "all",
+        /// Filter ARP packets.
+        Filter = "filter",
+        /// Filter, validate on the active link.
+        FilterActive = "filter-active",
+        /// Filter, validate on backup links.
+        FilterBackup = "filter-backup",
+    }
 }
 
-/// Which ARP targets must be reachable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ArpAllTargets {
-    /// Any target.
-    Any,
-    /// Every target.
-    All,
+super::common::text_enum! {
+    /// Which ARP targets must be reachable.
+    pub enum ArpAllTargets {
+        /// Any target.
+        Any = "any",
+        /// Every target.
+        All = "all",
+    }
 }
 
-/// LACPDU rate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LacpRate {
-    /// Every 30 seconds.
-    Slow,
-    /// Every second.
-    Fast,
+super::common::text_enum! {
+    /// LACPDU rate.
+    pub enum LacpRate {
+        /// Every 30 seconds.
+        Slow = "slow",
+        /// Every second.
+        Fast = "fast",
+    }
 }
 
-/// How the bond's MAC address follows failovers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailOverMac {
-    /// Every link gets the bond's address.
-    None,
-    /// The bond takes the active link's address.
-    Active,
-    /// The new active link takes the bond's address.
-    Follow,
+super::common::text_enum! {
+    /// How the bond's MAC address follows failovers.
+    pub enum FailOverMac {
+        /// Every link gets the bond's address.
+        None = "none" | "0",
+        /// The bond takes the active link's address.
+        Active = "active" | "1",
+        /// The new active link takes the bond's address.
+        Follow = "follow" | "2",
+    }
 }
 
-/// 802.3ad aggregator selection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdSelect {
-    /// Keep the aggregator until it has no links up.
-    Stable,
-    /// Highest bandwidth.
-    Bandwidth,
-    /// Most ports.
-    Count,
+super::common::text_enum! {
+    /// 802.3ad aggregator selection.
+    pub enum AdSelect {
+        /// Keep the aggregator until it has no links up.
+        Stable = "stable",
+        /// Highest bandwidth.
+        Bandwidth = "bandwidth",
+        /// Most ports.
+        Count = "count",
+    }
 }
 
-/// 802.3ad LACP activity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdLacpActive {
-    /// Passive LACP.
-    Off,
-    /// Active LACP.
-    On,
+super::common::text_enum! {
+    /// 802.3ad LACP activity.
+    pub enum AdLacpActive {
+        /// Passive LACP.
+        Off = "off",
+        /// Active LACP.
+        On = "on",
+    }
 }
 
-/// When the primary link becomes active again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PrimaryReselect {
-    /// Whenever it comes back.
-    Always,
-    /// When it is better than the current link.
-    Better,
-    /// Only when the current link fails.
-    Failure,
+super::common::text_enum! {
+    /// When the primary link becomes active again.
+    pub enum PrimaryReselect {
+        /// Whenever it comes back.
+        Always = "always",
+        /// When it is better than the current link.
+        Better = "better",
+        /// Only when the current link fails.
+        Failure = "failure",
+    }
 }
 
 link_kind! {

@@ -55,6 +55,67 @@ macro_rules! link_kind {
 }
 pub(super) use link_kind;
 
+/// Declares a closed set of names (upstream's enums): written in the spelling given, read in any
+/// letter case as upstream does; `| "alias"` adds other accepted spellings (numbers upstream
+/// also takes). Integers are read as their decimal text.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident = $text:literal $(| $alias:literal)*, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $( $(#[$variant_meta])* $variant, )*
+        }
+
+        impl $name {
+            /// The spelling written in the configuration.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $text, )*
+                }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = $crate::documents::network::common::scalar_text(d)?;
+                match text.to_ascii_lowercase().as_str() {
+                    $( $text $(| $alias)* => Ok($name::$variant), )*
+                    _ => Err(serde::de::Error::custom(format!(
+                        "unknown value {text:?}, expected one of: {}",
+                        [$( $text ),*].join(", ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+pub(super) use text_enum;
+
+/// A scalar (string or integer) as text, for [`text_enum`].
+pub(super) fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Wire::deserialize(d)? {
+        Wire::Text(text) => text,
+        Wire::Number(n) => n.to_string(),
+    })
+}
+
 /// One static address of a link.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -190,7 +251,7 @@ impl RoutingTable {
     }
 
     fn from_name(text: &str) -> Option<Self> {
-        match text {
+        match text.to_ascii_lowercase().as_str() {
             "unspec" => Some(RoutingTable::Unspec),
             "default" => Some(RoutingTable::Default),
             "main" => Some(RoutingTable::Main),

@@ -9,14 +9,14 @@ use crate::documents::{CheckDocument, DocumentKind, document_kind};
 use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::{Findings, formats};
 
-/// What happens to ingress traffic no rule accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DefaultAction {
-    /// Accept it.
-    Accept,
-    /// Drop it.
-    Block,
+super::common::text_enum! {
+    /// What happens to ingress traffic no rule accepts.
+    pub enum DefaultAction {
+        /// Accept it.
+        Accept = "accept",
+        /// Drop it.
+        Block = "block",
+    }
 }
 
 document_kind! {
@@ -39,18 +39,18 @@ impl CheckDocument for NetworkDefaultActionConfig {
     }
 }
 
-/// A transport protocol a firewall rule matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// ICMP.
-    Icmp,
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// ICMPv6.
-    Icmpv6,
+super::common::text_enum! {
+    /// A transport protocol a firewall rule matches.
+    pub enum Protocol {
+        /// ICMP.
+        Icmp = "icmp",
+        /// TCP.
+        Tcp = "tcp",
+        /// UDP.
+        Udp = "udp",
+        /// ICMPv6.
+        Icmpv6 = "icmpv6",
+    }
 }
 
 /// A port (`80`) or an inclusive range of ports (`"8000-8100"`).

@@ -61,15 +61,14 @@ pub struct BridgeVlan {
     pub filtering: Option<bool>,
 }
 
-/// The VLAN tag protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum VlanProtocol {
-    /// IEEE 802.1Q.
-    #[serde(rename = "802.1q")]
-    Ieee8021Q,
-    /// IEEE 802.1ad (QinQ).
-    #[serde(rename = "802.1ad")]
-    Ieee8021Ad,
+super::common::text_enum! {
+    /// The VLAN tag protocol.
+    pub enum VlanProtocol {
+        /// IEEE 802.1Q.
+        Ieee8021Q = "802.1q",
+        /// IEEE 802.1ad (QinQ).
+        Ieee8021Ad = "802.1ad",
+    }
 }
 
 link_kind! {
@@ -162,24 +161,24 @@ pub struct LinkSelector {
     pub r#match: Option<String>,
 }
 
-/// A Wake-on-LAN mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WakeOnLanMode {
-    /// Wake on PHY activity.
-    Phy,
-    /// Wake on unicast messages.
-    Unicast,
-    /// Wake on multicast messages.
-    Multicast,
-    /// Wake on broadcast messages.
-    Broadcast,
-    /// Wake on the magic packet.
-    Magic,
-    /// Wake on the magic packet with a password.
-    Magicsecure,
-    /// Wake on filters.
-    Filter,
+super::common::text_enum! {
+    /// A Wake-on-LAN mode.
+    pub enum WakeOnLanMode {
+        /// Wake on PHY activity.
+        Phy = "phy",
+        /// Wake on unicast messages.
+        Unicast = "unicast",
+        /// Wake on multicast messages.
+        Multicast = "multicast",
+        /// Wake on broadcast messages.
+        Broadcast = "broadcast",
+        /// Wake on the magic packet.
+        Magic = "magic",
+        /// Wake on the magic packet with a password.
+        Magicsecure = "magicsecure",
+        /// Wake on filters.
+        Filter = "filter",
+    }
 }
 
 document_kind! {
