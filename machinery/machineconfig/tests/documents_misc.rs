@@ -31,21 +31,32 @@ fn text(file: &str) -> String {
     fixture(GROUP, file)
 }
 
+/// The kinds in a fixture: its kind, and the documents it needs besides.
+fn kinds_of(file: &str, kind: &'static str) -> Vec<&'static str> {
+    match file {
+        "discovery_service.yaml" => vec![kind, "DiscoveryIdentityConfig"],
+        "container.yaml" => vec![kind, kind],
+        _ => vec![kind],
+    }
+}
+
 #[test]
 fn every_fixture_round_trips_and_validates() {
+    let mut all_kinds = Vec::new();
     for (file, kind, name) in FIXTURES {
-        let config = assert_round_trip(&text(file), &[kind]);
+        let kinds = kinds_of(file, kind);
+        let config = assert_round_trip(&text(file), &kinds);
         assert_eq!(config.documents[0].name(), *name, "{file}");
         assert_valid(&config);
+        all_kinds.extend(kinds);
     }
     let all: Vec<String> = FIXTURES.iter().map(|(file, _, _)| text(file)).collect();
-    let kinds: Vec<&str> = FIXTURES.iter().map(|(_, kind, _)| *kind).collect();
-    assert_valid(&assert_round_trip(&all.join("---\n"), &kinds));
+    assert_valid(&assert_round_trip(&all.join("---\n"), &all_kinds));
 }
 
 #[test]
 fn container_fields_decode_as_written() {
-    let config = assert_round_trip(&text("container.yaml"), &["ContainerConfig"]);
+    let config = assert_round_trip(&text("container.yaml"), &["ContainerConfig"; 2]);
     let Document::Container(container) = &config.documents[0] else {
         panic!("not a container: {:?}", config.documents[0]);
     };
@@ -146,6 +157,14 @@ fn discovery_service_rules() {
     warnings(&edit(&discovery, "https://", "grpc://"));
     let both = format!("cluster:\n  discovery:\n    enabled: true\n---\n{discovery}");
     assert_issue(&errors(&both), path, "cluster.discovery");
+    // The service needs the cluster identity, from a document or the v1alpha1 cluster section.
+    let alone = discovery.split("---\n").next().expect("first document");
+    let issues = errors(alone);
+    assert_issue(&issues, path, "cluster ID");
+    assert_issue(&issues, path, "cluster secret");
+    let legacy = format!("cluster:\n  id: abc\n  secret: def\n---\n{alone}");
+    let issues = errors(&legacy);
+    assert!(!issues.iter().any(|i| i.path == path), "{issues:#?}");
 }
 
 #[test]
@@ -312,6 +331,19 @@ fn container_rules() {
     assert_issue(&issues, &format!("{path}.dependsOn.networks"), "\"dns\"");
     let issues = errors(&edit(&container, "    - log-shipper", "    - node-agent"));
     assert_issue(&issues, &format!("{path}.dependsOn.containers"), "itself");
+    let issues = errors(&edit(&container, "    - log-shipper", "    - metrics"));
+    assert_issue(
+        &issues,
+        &format!("{path}.dependsOn.containers"),
+        "\"metrics\" is not configured",
+    );
+    let cycle = format!("{container}dependsOn:\n  containers:\n    - node-agent\n");
+    let issues = errors(&cycle);
+    assert_issue(
+        &issues,
+        "ContainerConfig.dependsOn.containers",
+        "log-shipper -> node-agent -> log-shipper",
+    );
     let issues = errors(&edit(
         &container,
         "    - /var/lib/agent",

@@ -37,7 +37,15 @@ const FIXTURES: &[(&str, &[&str], Option<&str>)] = &[
         Some("web-ingress"),
     ),
     ("default_action.yaml", &["NetworkDefaultActionConfig"], None),
-    ("kubespan.yaml", &["KubeSpanConfig"], None),
+    (
+        "kubespan.yaml",
+        &[
+            "KubeSpanConfig",
+            "DiscoveryServiceConfig",
+            "DiscoveryIdentityConfig",
+        ],
+        None,
+    ),
     (
         "kubespan_endpoints.yaml",
         &["KubeSpanEndpointsConfig"],
@@ -630,6 +638,16 @@ fn kubespan_rules() {
     let both = format!("machine:\n  network:\n    kubespan:\n      enabled: true\n---\n{kubespan}");
     let issues = errors(&both);
     assert_issue(&issues, "KubeSpanConfig", "machine.network.kubespan");
+    // Turned on, KubeSpan needs discovery: a document, or cluster.discovery in v1alpha1.
+    let alone = kubespan.split("---\n").next().expect("first document");
+    assert_issue(&errors(alone), "KubeSpanConfig.enabled", "discovery");
+    warnings(&edit(alone, "enabled: true", "enabled: false"));
+    let legacy = "cluster:\n  discovery:\n    enabled: true\n---\n";
+    let issues = errors(&format!("{legacy}{alone}"));
+    assert!(
+        !issues.iter().any(|i| i.path == "KubeSpanConfig.enabled"),
+        "{issues:#?}"
+    );
     let endpoints = text("kubespan_endpoints.yaml");
     let issues = errors(&edit(&endpoints, "203.0.113.20:51820", "203.0.113.20"));
     assert_issue(

@@ -1,9 +1,11 @@
 //! `ContainerConfig`: a container run by the node itself, outside Kubernetes.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
 use super::network::{named, require_name};
-use super::{CheckDocument, DocumentKind, document_kind};
+use super::{CheckDocument, Document, DocumentKind, document_kind};
 use crate::v1alpha1::{V1Alpha1Config, parse_byte_size};
 use crate::validate::Findings;
 
@@ -520,5 +522,73 @@ impl CheckDocument for ContainerConfig {
         self.check_security(&path, f);
         self.check_limits(&path, f);
         self.check_depends_on(&path, f);
+    }
+}
+
+/// Checks across documents: every container a `ContainerConfig` depends on is configured, and
+/// the dependencies have no cycle.
+pub(crate) fn check_across(documents: &[Document], f: &mut Findings) {
+    let containers: BTreeMap<&str, &ContainerConfig> = documents
+        .iter()
+        .filter_map(|d| match d {
+            Document::Container(c) => Some((c.name.as_str(), c)),
+            _ => None,
+        })
+        .collect();
+    let dependencies = |container: &ContainerConfig| -> Vec<String> {
+        container
+            .depends_on
+            .as_ref()
+            .map(|d| d.containers.clone())
+            .unwrap_or_default()
+    };
+    for (name, container) in &containers {
+        for dependency in dependencies(container) {
+            if !dependency.is_empty() && !containers.contains_key(dependency.as_str()) {
+                f.error(
+                    format!(
+                        "{}.dependsOn.containers",
+                        named(ContainerConfig::KIND, name)
+                    ),
+                    format!("container {dependency:?} is not configured"),
+                );
+            }
+        }
+    }
+    // Depth-first walk; a name met again while still on the stack closes a cycle.
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut cycles: BTreeSet<String> = BTreeSet::new();
+    for start in containers.keys() {
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        while let Some((name, next)) = stack.last().copied() {
+            let deps = containers
+                .get(name)
+                .map(|c| dependencies(c))
+                .unwrap_or_default();
+            let Some(dependency) = deps.get(next) else {
+                done.insert(name);
+                stack.pop();
+                continue;
+            };
+            if let Some(top) = stack.last_mut() {
+                top.1 += 1;
+            }
+            let Some((&dependency, _)) = containers.get_key_value(dependency.as_str()) else {
+                continue;
+            };
+            if let Some(position) = stack.iter().position(|(n, _)| *n == dependency) {
+                let mut cycle: Vec<&str> = stack[position..].iter().map(|(n, _)| *n).collect();
+                cycle.push(dependency);
+                cycles.insert(cycle.join(" -> "));
+            } else if !done.contains(dependency) {
+                stack.push((dependency, 0));
+            }
+        }
+    }
+    for cycle in cycles {
+        f.error(
+            format!("{}.dependsOn.containers", ContainerConfig::KIND),
+            format!("dependency cycle: {cycle}"),
+        );
     }
 }

@@ -21,6 +21,8 @@ use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::Findings;
 
 pub use cluster::{DiscoveryIdentityConfig, DiscoveryServiceConfig};
+pub(crate) use cluster::{check_across as check_cluster_across, discovery_enabled};
+pub(crate) use container::check_across as check_container_across;
 pub use container::{
     ContainerCapabilities, ContainerConfig, ContainerDependsOn, ContainerMount, ContainerNetwork,
     ContainerNetworkMode, ContainerResourceLimits, ContainerResources, ContainerRunAs,

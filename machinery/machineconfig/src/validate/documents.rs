@@ -23,5 +23,7 @@ pub(super) fn validate(
         }
         document.check(v1alpha1, f);
     }
-    crate::documents::check_network_across(documents, f);
+    crate::documents::check_network_across(documents, v1alpha1, f);
+    crate::documents::check_cluster_across(documents, v1alpha1, f);
+    crate::documents::check_container_across(documents, f);
 }

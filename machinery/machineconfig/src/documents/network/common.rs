@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::documents::Document;
+use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::{Findings, formats};
 
 /// The path of a named document: `LinkConfig "eth0"`.
@@ -327,7 +328,12 @@ const VIP_KINDS: &[&str] = &["Layer2VIPConfig", "HCloudVIPConfig"];
 
 /// Checks across the network documents: a link is configured by one document only (a veth
 /// peer counts as a link of its own), and an address is a virtual IP of one kind only.
-pub(crate) fn check_across(documents: &[Document], f: &mut Findings) {
+pub(crate) fn check_across(
+    documents: &[Document],
+    v1alpha1: Option<&V1Alpha1Config>,
+    f: &mut Findings,
+) {
+    super::kubespan::check_across(documents, v1alpha1, f);
     // (kind, document name, link name) of every link claimed so far.
     let mut links: Vec<(&str, &str, &str)> = Vec::new();
     let mut vips: Vec<(&str, &str)> = Vec::new();

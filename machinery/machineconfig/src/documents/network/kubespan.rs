@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::wireguard::ip_port;
-use crate::documents::{CheckDocument, DocumentKind, document_kind};
+use crate::documents::{CheckDocument, Document, DocumentKind, document_kind};
 use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::{Findings, formats};
 
@@ -109,5 +109,22 @@ impl CheckDocument for KubeSpanEndpointsConfig {
                 ip_port(endpoint),
             );
         }
+    }
+}
+
+/// Checks across documents: KubeSpan turned on by a `KubeSpanConfig` needs cluster discovery.
+pub(super) fn check_across(
+    documents: &[Document],
+    v1alpha1: Option<&V1Alpha1Config>,
+    f: &mut Findings,
+) {
+    let enabled = documents
+        .iter()
+        .any(|d| matches!(d, Document::KubeSpan(k) if k.enabled == Some(true)));
+    if enabled && !crate::documents::discovery_enabled(documents, v1alpha1) {
+        f.error(
+            format!("{}.enabled", KubeSpanConfig::KIND),
+            "KubeSpan needs cluster discovery (a DiscoveryServiceConfig document, or cluster.discovery in the v1alpha1 document)",
+        );
     }
 }
