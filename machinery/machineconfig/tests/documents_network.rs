@@ -347,6 +347,7 @@ fn dummy_and_bridge_check_the_hardware_address() {
         "BridgeConfig \"br-lab\".hardwareAddr",
         "hardware address",
     );
+    warnings(&edit(&text("dummy.yaml"), "0e:2a:11:00:00:05", "\"\""));
     let issues = errors(&edit(&text("bridge.yaml"), "10.40.0.7/24", "10.40.0.7/33"));
     assert_issue(
         &issues,

@@ -204,13 +204,11 @@ pub(super) fn specified_ip(text: &str) -> Result<(), String> {
     }
 }
 
-/// A hardware (MAC) address or DUID: hex bytes, optionally separated by `:`.
+/// A hardware (MAC) address or DUID: hex bytes, optionally separated by `:`; empty means
+/// unset, as upstream reads it.
 pub(super) fn hardware_addr(text: &str) -> Result<(), String> {
     let digits: String = text.chars().filter(|c| *c != ':').collect();
-    if !digits.is_empty()
-        && digits.len().is_multiple_of(2)
-        && digits.chars().all(|c| c.is_ascii_hexdigit())
-    {
+    if digits.len().is_multiple_of(2) && digits.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(())
     } else {
         Err(format!(
