@@ -259,6 +259,35 @@ fn container_rules() {
         issues.iter().any(|i| i.path == format!("{path}.image")),
         "{issues:#?}"
     );
+    for bad in [
+        "registry.lab.internal/tools/agent:v1 2",
+        "registry.lab.internal/tools/agent:",
+        "registry.lab.internal/tools/agent@sha256:xyz",
+        "registry.lab.internal//agent",
+    ] {
+        let issues = errors(&edit(
+            &container,
+            "registry.lab.internal/tools/node-agent@sha256:0f3c2a8d9e1b4c5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a",
+            &format!("{bad:?}"),
+        ));
+        assert_issue(
+            &issues,
+            &format!("{path}.image"),
+            "not a valid image reference",
+        );
+    }
+    for good in [
+        "nginx",
+        "localhost:5000/tools/agent:1.0",
+        "ghcr.io/org/app_x:v1.2-rc.1",
+    ] {
+        let found = warnings(&edit(
+            &container,
+            "registry.lab.internal/tools/node-agent@sha256:0f3c2a8d9e1b4c5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a",
+            good,
+        ));
+        assert_issue(&found, &format!("{path}.image"), "digest");
+    }
     let tagged = edit(
         &container,
         "node-agent@sha256:0f3c2a8d9e1b4c5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a",
