@@ -384,7 +384,9 @@ fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
 /// the initramfs (appended as a second cpio archive, then compressed again).
 fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])]) -> PathBuf {
     let mut initramfs = run_bounded(
-        Command::new("zstd").args(["-d", "-c"]).arg(image.join("initramfs.img")),
+        Command::new("zstd")
+            .args(["-d", "-c"])
+            .arg(image.join("initramfs.img")),
         Duration::from_secs(60),
     )
     .stdout;
@@ -434,7 +436,10 @@ fn next_boot_up(vm: &mut Vm, talosctl: &Talosctl, from: usize) -> usize {
     let boot = vm.console_text().rfind("machined: PID 1 started").unwrap();
     vm.wait_for_console(API_READY, boot, BOOT_TIMEOUT).unwrap();
     eventually("every service running and healthy", vm, || {
-        services_up(talosctl, &["containerd", "apid", "trustd", "timed", "networkd"])
+        services_up(
+            talosctl,
+            &["containerd", "apid", "trustd", "timed", "networkd"],
+        )
     });
     boot
 }
@@ -481,7 +486,10 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     // Bad input first: nothing changes.
     let same = talosctl.secure(&["upgrade", "--image", "ghcr.io/siderolabs/installer:v1.13.0"]);
     let error = String::from_utf8_lossy(&same.stderr);
-    assert!(!same.status.success() && error.contains("pull from no registry"), "{error}");
+    assert!(
+        !same.status.success() && error.contains("pull from no registry"),
+        "{error}"
+    );
 
     // A → B: imported through the API, tried once, committed once healthy.
     let before = vm.console_text().len();
@@ -493,12 +501,22 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     ));
     let boot = next_boot_up(&mut vm, &talosctl, before);
     eventually("the upgrade committed", &vm, || {
-        runs(&talosctl, "v0.1.1-next", "done: v0.1.1-next runs from slot B")
+        runs(
+            &talosctl,
+            "v0.1.1-next",
+            "done: v0.1.1-next runs from slot B",
+        )
     });
     eprintln!("upgrade: request to committed in {:?}", started.elapsed());
     let console = vm.console_text()[boot..].to_string();
-    assert!(console.contains("booted slot B of the system disk"), "{console}");
-    let again = talosctl.secure_within(&["upgrade", "--image", upgrade_arg], Duration::from_secs(300));
+    assert!(
+        console.contains("booted slot B of the system disk"),
+        "{console}"
+    );
+    let again = talosctl.secure_within(
+        &["upgrade", "--image", upgrade_arg],
+        Duration::from_secs(300),
+    );
     let error = String::from_utf8_lossy(&again.stderr);
     assert!(error.contains("already runs v0.1.1-next"), "{error}");
 
@@ -514,7 +532,12 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     // says why.
     let before = vm.console_text().len();
     success(talosctl.secure_within(
-        &["upgrade", "--image", broken.to_str().unwrap(), "--wait=false"],
+        &[
+            "upgrade",
+            "--image",
+            broken.to_str().unwrap(),
+            "--wait=false",
+        ],
         Duration::from_secs(300),
     ));
     vm.wait_for_console("machined: rebooting in", before, BOOT_TIMEOUT)
@@ -522,7 +545,11 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     let fallback = vm.console_text().len();
     next_boot_up(&mut vm, &talosctl, fallback);
     eventually("back on slot A with the reason", &vm, || {
-        runs(&talosctl, "v0.1.0", "slot B did not come up healthy; slot A booted again")
+        runs(
+            &talosctl,
+            "v0.1.0",
+            "slot B did not come up healthy; slot A booted again",
+        )
     });
 }
 

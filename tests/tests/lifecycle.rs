@@ -236,7 +236,10 @@ fn voting_members(cluster: &Cluster, via: usize) -> usize {
 fn within(seconds: u64, what: &str, mut attempt: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while !attempt() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
@@ -244,9 +247,15 @@ fn within(seconds: u64, what: &str, mut attempt: impl FnMut() -> bool) {
 #[test]
 fn a_graceful_reset_leaves_etcd_and_returns_the_node_to_maintenance_mode() {
     let cluster = Cluster::start(52, 3);
-    let ips: Vec<String> = cluster.nodes.iter().map(|n| n.address.to_string()).collect();
+    let ips: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.address.to_string())
+        .collect();
     success(cluster.talosctl(&["-n", &ips[0], "bootstrap"]));
-    within(120, "three voting members", || voting_members(&cluster, 0) == 3);
+    within(120, "three voting members", || {
+        voting_members(&cluster, 0) == 3
+    });
 
     // Bad input changes nothing.
     let refused = tests::failure(cluster.talosctl(&[
@@ -256,19 +265,27 @@ fn a_graceful_reset_leaves_etcd_and_returns_the_node_to_maintenance_mode() {
         "--system-labels-to-wipe",
         "BOOT",
     ]));
-    assert!(refused.contains("unknown system partition label \"BOOT\""), "{refused}");
+    assert!(
+        refused.contains("unknown system partition label \"BOOT\""),
+        "{refused}"
+    );
     assert_eq!(voting_members(&cluster, 0), 3);
 
     let reset = success(cluster.talosctl(&["-n", &ips[2], "reset", "--reboot"]));
     assert!(reset.contains("reset"), "{reset}");
     // The member is gone, the other two keep quorum (a write goes through).
-    within(60, "two voting members", || voting_members(&cluster, 0) == 2);
+    within(60, "two voting members", || {
+        voting_members(&cluster, 0) == 2
+    });
     assert_eq!(voting_members(&cluster, 1), 2);
     // The node came back with nothing: maintenance mode, no config, no etcd data.
     let node = &cluster.nodes[2];
     within(60, "maintenance mode", || {
         cluster
-            .talosctl_via(node, &["-e", &ips[2], "-n", &ips[2], "version", "--insecure"])
+            .talosctl_via(
+                node,
+                &["-e", &ips[2], "-n", &ips[2], "version", "--insecure"],
+            )
             .status
             .success()
     });

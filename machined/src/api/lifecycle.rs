@@ -68,8 +68,9 @@ pub(super) async fn reset(
 /// What a reset request wipes: STATE and EPHEMERAL unless labels are named.
 fn reset_plan(request: &ResetRequest) -> Result<ResetPlan, MachinedError> {
     use reset_request::WipeMode;
-    let mode = WipeMode::try_from(request.mode)
-        .map_err(|_| MachinedError::InvalidArgument(format!("unknown wipe mode {}", request.mode)))?;
+    let mode = WipeMode::try_from(request.mode).map_err(|_| {
+        MachinedError::InvalidArgument(format!("unknown wipe mode {}", request.mode))
+    })?;
     if !request.user_disks_to_wipe.is_empty() || mode == WipeMode::UserDisks {
         return Err(MachinedError::InvalidArgument(
             "talos-rs nodes have no user disks to wipe (wipe mode all or system-disk only)".into(),
@@ -145,7 +146,12 @@ mod tests {
             system_partitions_to_wipe: vec![partition("BOOT")],
             ..ResetRequest::default()
         };
-        assert!(reset_plan(&unknown).unwrap_err().to_string().contains("BOOT"));
+        assert!(
+            reset_plan(&unknown)
+                .unwrap_err()
+                .to_string()
+                .contains("BOOT")
+        );
         let user = ResetRequest {
             user_disks_to_wipe: vec!["/dev/sdb".into()],
             ..ResetRequest::default()

@@ -6,7 +6,7 @@ use serde_yaml::Value;
 
 use crate::ConfigError;
 use crate::decode::{DocumentText, split_documents};
-use crate::documents::{API_VERSION, Document, UPSTREAM_KINDS};
+use crate::documents::{API_VERSION, Document};
 use crate::v1alpha1::V1Alpha1Config;
 
 /// Keys that make a document without `kind` the v1alpha1 document.
@@ -141,18 +141,10 @@ fn decode_kind(text: &DocumentText, kind: &str) -> Result<Document, ConfigError>
     if let Some(decoded) = Document::decode(kind, text) {
         return decoded;
     }
-    Err(if UPSTREAM_KINDS.contains(&kind) {
-        ConfigError::UnsupportedKind {
-            document: text.number,
-            line: text.content_line(),
-            kind: kind.to_string(),
-        }
-    } else {
-        ConfigError::UnknownKind {
-            document: text.number,
-            line: text.content_line(),
-            kind: kind.to_string(),
-        }
+    Err(ConfigError::UnknownKind {
+        document: text.number,
+        line: text.content_line(),
+        kind: kind.to_string(),
     })
 }
 

@@ -43,16 +43,6 @@ pub enum ConfigError {
         api_version: String,
     },
 
-    /// A kind upstream Talos registers but talos-rs does not implement.
-    #[error(
-        "document {document} (line {line}): document kind {kind:?} is not supported by talos-rs"
-    )]
-    UnsupportedKind {
-        document: usize,
-        line: usize,
-        kind: String,
-    },
-
     /// A kind nobody knows.
     #[error("document {document} (line {line}): unknown document kind {kind:?}")]
     UnknownKind {

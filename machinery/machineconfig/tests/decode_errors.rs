@@ -1,5 +1,6 @@
 //! Decoding errors name the document, the line in the input and the YAML path.
 
+use machineconfig::documents::UPSTREAM_KINDS;
 use machineconfig::{Config, ConfigError};
 
 const WORKER: &str = include_str!("fixtures/worker.yaml");
@@ -157,13 +158,16 @@ fn missing_kind_and_api_version() {
 }
 
 #[test]
-fn unsupported_and_unknown_kinds() {
-    let err =
-        Config::from_yaml("apiVersion: v1alpha1\nkind: LinkConfig\nname: eth0\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "document 1 (line 1): document kind \"LinkConfig\" is not supported by talos-rs"
-    );
+fn every_upstream_kind_is_decoded_and_others_are_unknown() {
+    for kind in UPSTREAM_KINDS {
+        match Config::from_yaml(&format!("apiVersion: v1alpha1\nkind: {kind}\n")) {
+            Err(ConfigError::UnknownKind { .. }) => panic!("{kind} is not decoded"),
+            Ok(config) => assert_eq!(config.documents[0].kind(), *kind),
+            // Decoded, but a required field is missing or so: still its own kind.
+            Err(ConfigError::Decode { .. }) => {}
+            Err(other) => panic!("{kind}: {other}"),
+        }
+    }
     let err = Config::from_yaml("apiVersion: v1alpha1\nkind: FancyConfig\n").unwrap_err();
     assert_eq!(
         err.to_string(),

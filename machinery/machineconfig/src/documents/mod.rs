@@ -1,15 +1,21 @@
-//! The multi-document kinds (`apiVersion: v1alpha1` + `kind`) that talos-rs decodes, and the
-//! list of kinds upstream registers.
+//! The multi-document kinds (`apiVersion: v1alpha1` + `kind`): every kind upstream registers,
+//! grouped as upstream groups them (network, k8s, runtime, block and storage, cri, cluster,
+//! security, container, hardware, siderolink).
 //!
 //! Each kind is a plain struct without `apiVersion`/`kind`; [`Document`] adds them when written.
-//! Kinds registered upstream but not implemented here are rejected when decoding, by name.
+//! Its checks (`CheckDocument`) live next to it; the rules across documents are in
+//! `validate/documents.rs`. A kind nobody registers is an error naming it.
 
 mod block;
 mod cluster;
+mod container;
 mod cri;
+mod hardware;
 mod k8s;
 mod network;
 mod runtime;
+mod security;
+mod siderolink;
 
 use serde::Serialize;
 
@@ -29,7 +35,20 @@ pub use block::{
     VirtiofsMount, VolumeConfig, VolumeDiscovery, VolumeMount, VolumeProvisioning,
     VolumeSelectorProvisioning, VolumeSize, VolumeType, XfsSpec, ZswapConfig,
 };
-pub use cluster::DiscoveryIdentityConfig;
+pub use cluster::{DiscoveryIdentityConfig, DiscoveryServiceConfig};
+pub(crate) use cluster::{check_across as check_cluster_across, discovery_enabled};
+pub(crate) use container::check_across as check_container_across;
+pub use container::{
+    ContainerCapabilities, ContainerConfig, ContainerDependsOn, ContainerMount, ContainerNetwork,
+    ContainerNetworkMode, ContainerResourceLimits, ContainerResources, ContainerRunAs,
+    ContainerSecurity, HostPathMount, SecurityProfile, TmpfsMount, UserVolumeMount,
+};
+pub use cri::{
+    CertificateAndKey as RegistryCertificateAndKey, CriBaseRuntimeSpecConfig,
+    CriCustomizationConfig, ImageCacheConfig, LocalImageCache, RegistryAuthConfig,
+    RegistryEndpoint, RegistryMirrorConfig, RegistryTlsConfig,
+};
+pub use hardware::PciDriverRebindConfig;
 pub use k8s::{
     AuthorizerType, CertificateAndKey, KubeAdmissionControlConfig, KubeAggregatorCaConfig,
     KubeApiServerCaConfig, KubeApiServerConfig, KubeAuditPolicyConfig, KubeAuthenticationConfig,
@@ -40,21 +59,19 @@ pub use k8s::{
     KubeStaticPodConfig, KubeTalosApiAccessConfig, KubeletConfig, ProxyMode,
     ServiceAccountAccepted, ServiceAccountIssuer,
 };
-pub use cri::{
-    CertificateAndKey as RegistryCertificateAndKey, CriBaseRuntimeSpecConfig,
-    CriCustomizationConfig, ImageCacheConfig, LocalImageCache, RegistryAuthConfig,
-    RegistryEndpoint, RegistryMirrorConfig, RegistryTlsConfig,
-};
-pub use network::{
-    AutoHostname, HostnameConfig, NtpConfig, ResolverConfig, ResolverNameserver,
-    ResolverSearchDomains, TimeSyncConfig,
-};
+pub(crate) use network::check_across as check_network_across;
+pub use network::*;
 pub use runtime::{
     EnvironmentConfig, EtcFileConfig, EventSinkConfig, ExtensionServiceConfig,
     ExtensionServiceConfigFile, InstallDiskSelector, InstallProvisioning, InstallerSpec,
     KernelModuleConfig, KmsgLogConfig, OomConfig, SecurityProfileConfig, SysctlConfig, SysfsConfig,
     UdevRulesConfig, UnattendedInstallConfig, WatchdogTimerConfig,
 };
+pub use security::{
+    ImageVerificationConfig, ImageVerificationRule, KeylessVerifier, PublicKeyVerifier,
+    TrustedRootsConfig,
+};
+pub use siderolink::SideroLinkConfig;
 
 /// The `apiVersion` every multi-document kind carries.
 pub const API_VERSION: &str = "v1alpha1";
@@ -211,6 +228,54 @@ documents! {
     Resolver(ResolverConfig),
     /// `TimeSyncConfig`.
     TimeSync(TimeSyncConfig),
+    /// `StaticHostConfig`.
+    StaticHost(StaticHostConfig),
+    /// `LinkConfig`.
+    Link(LinkConfig),
+    /// `LinkAliasConfig`.
+    LinkAlias(LinkAliasConfig),
+    /// `DummyLinkConfig`.
+    DummyLink(DummyLinkConfig),
+    /// `BondConfig`.
+    Bond(BondConfig),
+    /// `BridgeConfig`.
+    Bridge(BridgeConfig),
+    /// `VLANConfig`.
+    Vlan(VlanConfig),
+    /// `VRFConfig`.
+    Vrf(VrfConfig),
+    /// `VethConfig`.
+    Veth(VethConfig),
+    /// `WireguardConfig`.
+    Wireguard(WireguardConfig),
+    /// `EthernetConfig`.
+    Ethernet(EthernetConfig),
+    /// `DHCPv4Config`.
+    DhcpV4(DhcpV4Config),
+    /// `DHCPv6Config`.
+    DhcpV6(DhcpV6Config),
+    /// `Layer2VIPConfig`.
+    Layer2Vip(Layer2VipConfig),
+    /// `HCloudVIPConfig`.
+    HCloudVip(HCloudVipConfig),
+    /// `BlackholeRouteConfig`.
+    BlackholeRoute(BlackholeRouteConfig),
+    /// `RoutingRuleConfig`.
+    RoutingRule(RoutingRuleConfig),
+    /// `NetworkRuleConfig`.
+    NetworkRule(NetworkRuleConfig),
+    /// `NetworkDefaultActionConfig`.
+    NetworkDefaultAction(NetworkDefaultActionConfig),
+    /// `KubeSpanConfig`.
+    KubeSpan(KubeSpanConfig),
+    /// `KubeSpanEndpointsConfig`.
+    KubeSpanEndpoints(KubeSpanEndpointsConfig),
+    /// `TCPProbeConfig`.
+    TcpProbe(TcpProbeConfig),
+    /// `HTTPProbeConfig`.
+    HttpProbe(HttpProbeConfig),
+    /// `BGPInstanceConfig`.
+    BgpInstance(BgpInstanceConfig),
 
     // runtime
     /// `SysctlConfig`.
@@ -243,6 +308,8 @@ documents! {
     // cluster
     /// `DiscoveryIdentityConfig`.
     DiscoveryIdentity(DiscoveryIdentityConfig),
+    /// `DiscoveryServiceConfig`.
+    DiscoveryService(DiscoveryServiceConfig),
 
     // k8s
     /// `KubeClusterConfig`.
@@ -335,6 +402,16 @@ documents! {
     ImageCache(ImageCacheConfig),
 
     // security, container, hardware, siderolink
+    /// `TrustedRootsConfig`.
+    TrustedRoots(TrustedRootsConfig),
+    /// `ImageVerificationConfig`.
+    ImageVerification(ImageVerificationConfig),
+    /// `ContainerConfig`.
+    Container(ContainerConfig),
+    /// `PCIDriverRebindConfig`.
+    PciDriverRebind(PciDriverRebindConfig),
+    /// `SideroLinkConfig`.
+    SideroLink(SideroLinkConfig),
 }
 
 /// A document as written: `apiVersion`, `kind`, then the kind's own fields.
@@ -355,7 +432,7 @@ fn tagged<T: DocumentKind>(body: &T) -> Tagged<'_, T> {
     }
 }
 
-/// Every kind upstream registers (`pkg/machinery/config/types/*`), supported here or not.
+/// Every kind upstream registers (`pkg/machinery/config/types/*`); each is decoded here.
 pub const UPSTREAM_KINDS: &[&str] = &[
     // network
     "HostnameConfig",

@@ -41,4 +41,7 @@ pub(super) fn validate(
             }
         }
     }
+    crate::documents::check_network_across(documents, v1alpha1, f);
+    crate::documents::check_cluster_across(documents, v1alpha1, f);
+    crate::documents::check_container_across(documents, f);
 }

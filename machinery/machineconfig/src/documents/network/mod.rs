@@ -1,4 +1,39 @@
-//! Network kinds: `HostnameConfig`, `ResolverConfig`, `TimeSyncConfig`.
+//! Network kinds. `HostnameConfig`, `ResolverConfig` and `TimeSyncConfig` live here; links,
+//! addressing, firewall, KubeSpan, probes and BGP in the submodules.
+
+mod addressing;
+mod bgp;
+mod bond;
+mod common;
+mod firewall;
+mod kubespan;
+mod links;
+mod probe;
+mod wireguard;
+
+pub use addressing::{
+    BlackholeRouteConfig, ClientIdentifier, DhcpV4Config, DhcpV6Config, HCloudVipConfig,
+    Layer2VipConfig, RoutingRuleAction, RoutingRuleConfig, StaticHostConfig,
+};
+pub use bgp::{BgpBfd, BgpImportRoute, BgpInstanceConfig, BgpNeighbor};
+pub use bond::{
+    AdLacpActive, AdSelect, ArpAllTargets, ArpValidate, BondConfig, BondMode, BondXmitHashPolicy,
+    FailOverMac, LacpRate, PrimaryReselect,
+};
+pub use common::{AddressConfig, RouteConfig, RoutingTable};
+pub(crate) use common::{check_across, named, require_name};
+pub use firewall::{
+    DefaultAction, IngressRule, NetworkDefaultActionConfig, NetworkRuleConfig, PortRange, Protocol,
+    RulePortSelector,
+};
+pub use kubespan::{KubeSpanConfig, KubeSpanEndpointsConfig, KubeSpanFilters};
+pub use links::{
+    BridgeConfig, BridgeStp, BridgeVlan, DummyLinkConfig, EthernetChannels, EthernetConfig,
+    EthernetRings, LinkAliasConfig, LinkConfig, LinkSelector, VethConfig, VethPeer, VlanConfig,
+    VlanProtocol, VrfConfig, WakeOnLanMode,
+};
+pub use probe::{HttpProbeConfig, TcpProbeConfig};
+pub use wireguard::{WireguardConfig, WireguardPeer};
 
 use serde::{Deserialize, Serialize};
 
