@@ -383,13 +383,15 @@ fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
 /// An installer of the built kernel and initramfs with `overlay` (path, content) unpacked over
 /// the initramfs (appended as a second cpio archive, then compressed again).
 fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])]) -> PathBuf {
-    let mut initramfs = run_bounded(
+    let cpio = dir.join(format!("{name}.cpio"));
+    success(
         Command::new("zstd")
-            .args(["-d", "-c"])
-            .arg(image.join("initramfs.img")),
-        Duration::from_secs(60),
-    )
-    .stdout;
+            .args(["-d", "-q", "-f", "-o"])
+            .arg(&cpio)
+            .arg(image.join("initramfs.img"))
+            .output()
+            .unwrap(),
+    );
     let entries: Vec<installer::cpio::Entry> = overlay
         .iter()
         .map(|(path, data)| installer::cpio::Entry::File {
@@ -398,9 +400,12 @@ fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])
             data: data.to_vec(),
         })
         .collect();
-    installer::cpio::write(&mut initramfs, &entries).unwrap();
-    let cpio = dir.join(format!("{name}.cpio"));
-    std::fs::write(&cpio, initramfs).unwrap();
+    let mut archive = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&cpio)
+        .unwrap();
+    installer::cpio::write(&mut archive, &entries).unwrap();
+    drop(archive);
     let compressed = dir.join(format!("{name}.img"));
     success(
         Command::new("zstd")

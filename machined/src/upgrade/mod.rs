@@ -30,6 +30,8 @@ use meta::{Meta, keys};
 
 /// How long a trial boot has to reach a running, healthy node.
 pub const TRIAL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How many half-second waits for the ext4 module a BOOT mount makes.
+const EXT4_WAIT_ATTEMPTS: u32 = 240;
 /// Where BOOT is mounted while it is written.
 const BOOT_MOUNT: &str = "/system/boot";
 
@@ -221,9 +223,23 @@ impl SystemDisk {
         let target = Path::new(BOOT_MOUNT);
         std::fs::create_dir_all(target).map_err(MachinedError::io("creating", target))?;
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        mount(Some(&self.boot), target, Some("ext4"), flags, None::<&str>).map_err(|errno| {
-            MachinedError::io("mounting BOOT at", target)(std::io::Error::from(errno))
-        })?;
+        // ext4 comes with the root filesystem's modules, loaded once the API answers: a
+        // commit early in a boot waits for it.
+        let mut attempts = 0;
+        loop {
+            match mount(Some(&self.boot), target, Some("ext4"), flags, None::<&str>) {
+                Ok(()) => break,
+                Err(nix::errno::Errno::ENODEV) if attempts < EXT4_WAIT_ATTEMPTS => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(errno) => {
+                    return Err(MachinedError::io("mounting BOOT at", target)(
+                        std::io::Error::from(errno),
+                    ));
+                }
+            }
+        }
         let result = work(target);
         nix::unistd::sync();
         if let Err(errno) = umount(target) {
@@ -279,20 +295,22 @@ pub async fn watch_trial(machine: Arc<Machine>) {
                 }
             })
             .await;
-            if let Ok(Err(error)) = outcome {
-                tracing::error!(%error, "cannot record the trial's outcome");
-            }
             publish_meta(&machine, &disk).await;
-            if healthy {
-                tracing::info!(
+            match outcome {
+                Ok(Ok(())) if healthy => tracing::info!(
                     "upgrade committed: slot {} boots from now on",
                     disk.booted.label()
-                );
-            } else if let Err(error) = machine
-                .lifecycle
-                .try_send((Lifecycle::Reboot, String::new()))
-            {
-                tracing::error!(%error, "cannot reboot out of a failed trial");
+                ),
+                Ok(Ok(())) => {
+                    if let Err(error) = machine
+                        .lifecycle
+                        .try_send((Lifecycle::Reboot, String::new()))
+                    {
+                        tracing::error!(%error, "cannot reboot out of a failed trial");
+                    }
+                }
+                Ok(Err(error)) => tracing::error!(%error, "cannot record the trial's outcome"),
+                Err(error) => tracing::error!(%error, "cannot record the trial's outcome"),
             }
         }
     }
