@@ -523,3 +523,87 @@ fn parse_size(text: &str) -> f64 {
     };
     number * scale
 }
+
+/// Figures, not a check: snapshot throughput and recovery time for a database filled with
+/// `BENCH_MB` MB (default 50) of 64 KiB values. Run alone (it reuses blocks 49 and 50):
+/// `cargo test -p tests --test etcd bench_snapshot -- --ignored --nocapture` (the binaries of
+/// the same profile as the test: debug unless built with `--release`).
+#[test]
+#[ignore = "a measurement; prints figures"]
+fn bench_snapshot_and_recovery() {
+    let megabytes: usize = std::env::var("BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let mut source = Cluster::generate(49);
+    source.add_node(NodeKind::ControlPlane, 2, &[]);
+    source.wait_until_answering(&source.nodes[0]);
+    success(on_first(&source, &["bootstrap"]));
+    let node = &source.nodes[0];
+    within(60, "etcd to answer", || {
+        etcdctl(node, &["endpoint", "health"]).status.success()
+    });
+    // 16 values of 64 KiB per MiB, written by etcdctl in transactions of 16 puts.
+    let value = "v".repeat(64 * 1024);
+    for batch in 0..megabytes {
+        let mut script = String::new();
+        for i in 0..16 {
+            script.push_str(&format!("put /bench/{batch:05}-{i:02} {value}\n"));
+        }
+        let pki = node.state_dir.join("system/secrets/etcd");
+        let mut child = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints=https://{}:2379", node.address))
+            .arg(format!("--cacert={}", pki.join("ca.crt").display()))
+            .arg(format!("--cert={}", pki.join("admin.crt").display()))
+            .arg(format!("--key={}", pki.join("admin.key").display()))
+            .arg("txn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        // An empty compare section, the puts, an empty failure section.
+        let input = format!("\n{script}\n\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+
+    let snapshot = source.dir.path().join("bench.db");
+    let snapshot_arg = snapshot.to_string_lossy().into_owned();
+    let started = Instant::now();
+    success(on_first(&source, &["etcd", "snapshot", &snapshot_arg]));
+    let snapshot_time = started.elapsed();
+    let bytes = std::fs::metadata(&snapshot).unwrap().len();
+
+    let mut fresh = Cluster::generate(50);
+    fresh.add_node(NodeKind::ControlPlane, 2, &[]);
+    fresh.wait_until_answering(&fresh.nodes[0]);
+    let target = &fresh.nodes[0];
+    let started = Instant::now();
+    success(on_first(
+        &fresh,
+        &["bootstrap", "--recover-from", &snapshot_arg],
+    ));
+    let bootstrap_time = started.elapsed();
+    within(120, "the recovered etcd to answer", || {
+        etcdctl(target, &["get", "/bench/00000-00", "--keys-only"])
+            .stdout
+            .starts_with(b"/bench")
+    });
+    let recovery_time = started.elapsed();
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "snapshot: {mb:.1} MB in {:.2} s ({:.1} MB/s); recovery: upload + restore {:.2} s, \
+         keys readable after {:.2} s",
+        snapshot_time.as_secs_f64(),
+        mb / snapshot_time.as_secs_f64(),
+        bootstrap_time.as_secs_f64(),
+        recovery_time.as_secs_f64()
+    );
+}
