@@ -453,6 +453,17 @@ fn a_snapshot_recovers_the_keys_on_a_fresh_node_and_bad_input_changes_nothing() 
     assert_untouched(target);
 
     let worker = ip(&fresh.nodes[1]);
+    let worker_snapshot = fresh.dir.path().join("worker.db");
+    let refused = failure(fresh.talosctl(&[
+        "-n",
+        &worker,
+        "etcd",
+        "snapshot",
+        &worker_snapshot.to_string_lossy(),
+    ]));
+    assert!(refused.contains("FailedPrecondition"), "{refused}");
+    assert!(!worker_snapshot.exists());
+    assert!(!fresh.dir.path().join("worker.db.part").exists());
     let refused =
         failure(fresh.talosctl(&["-n", &worker, "bootstrap", "--recover-from", &snapshot_arg]));
     assert!(

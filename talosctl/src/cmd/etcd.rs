@@ -280,12 +280,44 @@ async fn upload(target: &Target, path: &Path, failures: &mut Failures) -> anyhow
 }
 
 /// Streams the snapshot into a temporary file next to `path`, checks its hash, then renames it
-/// into place and prints its status.
+/// into place and prints its status. The temporary file never outlives a failure.
 async fn snapshot(target: &Target, path: &Path, failures: &mut Failures) -> anyhow::Result<()> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".part");
     let partial = PathBuf::from(partial);
-    let mut file = std::fs::File::create(&partial)?;
+    let received = receive_snapshot(target, &partial).await;
+    let checked = match received {
+        Ok(Ok(size)) => etcdsnapshot::check_integrity(&partial, false)
+            .and_then(|()| etcdsnapshot::status(&partial))
+            .map(|status| (size, status))
+            .map_err(|e| e.to_string()),
+        Ok(Err(reported)) => Err(reported.to_string()),
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error);
+        }
+    };
+    let (size, status) = match checked {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            failures.report(format!("etcd snapshot failed: {error}"));
+            return Ok(());
+        }
+    };
+    std::fs::rename(&partial, path)?;
+    println!("etcd snapshot saved to {:?} ({size} bytes)", path.display());
+    println!("snapshot info: {}", summary(&status));
+    Ok(())
+}
+
+/// Writes the node's snapshot stream to `partial`: its size, or the node's failure (already
+/// printed) inside.
+async fn receive_snapshot(
+    target: &Target,
+    partial: &Path,
+) -> anyhow::Result<anyhow::Result<usize>> {
+    let mut file = std::fs::File::create(partial)?;
     let mut size = 0usize;
     let reply = target
         .machine()
@@ -300,24 +332,5 @@ async fn snapshot(target: &Target, path: &Path, failures: &mut Failures) -> anyh
         })
         .await?;
     file.sync_all()?;
-    drop(file);
-    if let Err(error) = failed.finish() {
-        let _ = std::fs::remove_file(&partial);
-        failures.report(format!("etcd snapshot failed: {error}"));
-        return Ok(());
-    }
-    let checked = etcdsnapshot::check_integrity(&partial, false)
-        .and_then(|()| etcdsnapshot::status(&partial));
-    let status = match checked {
-        Ok(status) => status,
-        Err(error) => {
-            let _ = std::fs::remove_file(&partial);
-            failures.report(format!("etcd snapshot failed: {error}"));
-            return Ok(());
-        }
-    };
-    std::fs::rename(&partial, path)?;
-    println!("etcd snapshot saved to {:?} ({size} bytes)", path.display());
-    println!("snapshot info: {}", summary(&status));
-    Ok(())
+    Ok(failed.finish().map(|()| size))
 }
