@@ -22,7 +22,11 @@ pub async fn bootstrap(
     } else {
         etcd::BootstrapMode::Empty
     };
-    machine.etcd.bootstrap(mode).await?;
+    let result = machine.etcd.bootstrap(mode).await;
+    if request.recover_etcd {
+        etcd::recovery::discard(machine).await;
+    }
+    result?;
     Ok(BootstrapResponse {
         messages: vec![Bootstrap::default()],
     })

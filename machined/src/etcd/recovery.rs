@@ -110,10 +110,20 @@ pub struct Restore<'a> {
     pub skip_hash_check: bool,
 }
 
+/// Removes the uploaded snapshot, if any: once the bootstrap that was to use it is over, whether
+/// it worked or not, so that a refused recovery leaves the node as it was before the upload.
+pub async fn discard(machine: &Machine) {
+    let snapshot = snapshot_path(machine);
+    match tokio::fs::remove_file(&snapshot).await {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(%error, path = %snapshot.display(), "cannot remove the etcd snapshot");
+        }
+        _ => {}
+    }
+}
+
 /// Restores the data directory from the uploaded snapshot: its integrity first, then etcdctl
-/// into a sibling directory that replaces the (member-less) data directory once complete. The
-/// snapshot is removed afterwards, whether the restore worked or not, so that a failed recovery
-/// leaves the node as it was before the upload.
+/// into a sibling directory that replaces the (member-less) data directory once complete.
 pub async fn restore(machine: &Machine, restore: Restore<'_>) -> Result<(), MachinedError> {
     let snapshot = snapshot_path(machine);
     if !snapshot.exists() {
@@ -121,15 +131,7 @@ pub async fn restore(machine: &Machine, restore: Restore<'_>) -> Result<(), Mach
             "no etcd snapshot was uploaded: send one with EtcdRecover first".into(),
         ));
     }
-    let result = restore_from(&snapshot, &restore).await;
-    if let Err(error) = tokio::fs::remove_file(&snapshot).await {
-        tracing::warn!(%error, path = %snapshot.display(), "cannot remove the etcd snapshot");
-    }
-    result
-}
-
-async fn restore_from(snapshot: &Path, restore: &Restore<'_>) -> Result<(), MachinedError> {
-    let checked = snapshot.to_path_buf();
+    let checked = snapshot.clone();
     let skip = restore.skip_hash_check;
     let status = tokio::task::spawn_blocking(move || {
         etcdsnapshot::check_integrity(&checked, skip)?;
@@ -151,7 +153,7 @@ async fn restore_from(snapshot: &Path, restore: &Restore<'_>) -> Result<(), Mach
         .env("ETCDCTL_API", "3")
         .arg("snapshot")
         .arg("restore")
-        .arg(snapshot)
+        .arg(&snapshot)
         .arg(format!("--name={}", restore.name))
         .arg(format!(
             "--initial-cluster={}={}",
