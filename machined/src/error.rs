@@ -194,4 +194,34 @@ mod tests {
         assert_eq!(status.code(), Code::Unavailable);
         assert!(!status.message().contains(".sock"), "{}", status.message());
     }
+
+    #[test]
+    fn a_refused_snapshot_says_why_but_not_where_it_is_kept() {
+        use etcdsnapshot::SnapshotError;
+        let path = std::path::PathBuf::from("/var/lib/etcd.snapshot");
+        let refusals = [
+            (
+                SnapshotError::NotSnapshot {
+                    path: path.clone(),
+                    reason: "no valid bbolt meta page".into(),
+                },
+                "no valid bbolt meta page",
+            ),
+            (
+                SnapshotError::MissingHash { path: path.clone() },
+                "no integrity hash",
+            ),
+            (SnapshotError::HashMismatch { path }, "damaged"),
+        ];
+        for (error, reason) in refusals {
+            let status = Status::from(MachinedError::Snapshot(error));
+            assert_eq!(status.code(), Code::InvalidArgument);
+            assert!(status.message().contains(reason), "{}", status.message());
+            assert!(
+                !status.message().contains("/var/lib"),
+                "{}",
+                status.message()
+            );
+        }
+    }
 }
