@@ -26,6 +26,8 @@ pub enum MachinedError {
     Write(#[from] atomicfile::WriteError),
     #[error(transparent)]
     Kubernetes(#[from] kubernetes::KubernetesError),
+    #[error(transparent)]
+    Snapshot(#[from] etcdsnapshot::SnapshotError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -72,6 +74,7 @@ impl From<MachinedError> for Status {
     /// client as a generic message, with the detail in machined's log: a client learns what
     /// failed, never where machined keeps things.
     fn from(error: MachinedError) -> Status {
+        use etcdsnapshot::SnapshotError as S;
         use filebrowse::FileBrowseError as F;
         use machineconfig::ConfigError as C;
         let (code, generic) = match &error {
@@ -101,6 +104,29 @@ impl From<MachinedError> for Status {
             ),
             MachinedError::Config(_) => (Code::InvalidArgument, None),
             MachinedError::Kubernetes(_) => (Code::FailedPrecondition, None),
+            // These name the file where the node keeps the snapshot; the client hears the reason.
+            MachinedError::Snapshot(S::NotSnapshot { reason, .. }) => (
+                Code::InvalidArgument,
+                Some(format!(
+                    "the uploaded file is not an etcd snapshot: {reason}"
+                )),
+            ),
+            MachinedError::Snapshot(S::MissingHash { .. }) => (
+                Code::InvalidArgument,
+                Some(
+                    "the snapshot has no integrity hash (a copy of a data directory's db file \
+                     needs the hash check skipped)"
+                        .to_string(),
+                ),
+            ),
+            MachinedError::Snapshot(S::HashMismatch { .. }) => (
+                Code::InvalidArgument,
+                Some("the snapshot is damaged: its sha256 does not match its hash".to_string()),
+            ),
+            MachinedError::Snapshot(S::Io { .. }) => (
+                Code::Internal,
+                Some("reading the uploaded snapshot failed".to_string()),
+            ),
             MachinedError::Pki(_) => (
                 Code::Internal,
                 Some("a certificate operation failed".to_string()),
@@ -167,5 +193,35 @@ mod tests {
         ));
         assert_eq!(status.code(), Code::Unavailable);
         assert!(!status.message().contains(".sock"), "{}", status.message());
+    }
+
+    #[test]
+    fn a_refused_snapshot_says_why_but_not_where_it_is_kept() {
+        use etcdsnapshot::SnapshotError;
+        let path = std::path::PathBuf::from("/var/lib/etcd.snapshot");
+        let refusals = [
+            (
+                SnapshotError::NotSnapshot {
+                    path: path.clone(),
+                    reason: "no valid bbolt meta page".into(),
+                },
+                "no valid bbolt meta page",
+            ),
+            (
+                SnapshotError::MissingHash { path: path.clone() },
+                "no integrity hash",
+            ),
+            (SnapshotError::HashMismatch { path }, "damaged"),
+        ];
+        for (error, reason) in refusals {
+            let status = Status::from(MachinedError::Snapshot(error));
+            assert_eq!(status.code(), Code::InvalidArgument);
+            assert!(status.message().contains(reason), "{}", status.message());
+            assert!(
+                !status.message().contains("/var/lib"),
+                "{}",
+                status.message()
+            );
+        }
     }
 }

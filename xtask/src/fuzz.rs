@@ -22,6 +22,7 @@ const TARGETS: &[&str] = &[
     "sntp_packet",
     "netlink_route",
     "api_requests",
+    "etcd_snapshot",
 ];
 
 /// The cargo-fuzz release this project is known to work with.

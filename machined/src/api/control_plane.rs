@@ -1,8 +1,8 @@
-//! Bootstrap, the etcd RPCs and Kubeconfig (the control-plane calls), answered through the node's own etcd member (its client URL,
+//! Bootstrap (empty or recovering from an uploaded snapshot), the etcd RPCs and Kubeconfig (the control-plane calls), answered through the node's own etcd member (its client URL,
 //! with the admin certificate machined issued). Every call first checks that this node runs
 //! etcd's PKI, i.e. is a control plane.
 
-use etcd_client::{AlarmAction, AlarmType};
+use etcd_client::{AlarmAction, AlarmOptions, AlarmType};
 use proto::common::Data;
 use proto::machine::*;
 use tonic::codegen::BoxStream;
@@ -11,11 +11,67 @@ use crate::error::MachinedError;
 use crate::etcd;
 use crate::machine::Machine;
 
-pub async fn bootstrap(machine: &Machine) -> Result<BootstrapResponse, MachinedError> {
-    machine.etcd.bootstrap().await?;
+pub async fn bootstrap(
+    machine: &Machine,
+    request: BootstrapRequest,
+) -> Result<BootstrapResponse, MachinedError> {
+    let mode = if request.recover_etcd {
+        etcd::BootstrapMode::Recover {
+            skip_hash_check: request.recover_skip_hash_check,
+        }
+    } else {
+        etcd::BootstrapMode::Empty
+    };
+    let result = machine.etcd.bootstrap(mode).await;
+    if request.recover_etcd {
+        etcd::recovery::discard(machine).await;
+    }
+    result?;
     Ok(BootstrapResponse {
         messages: vec![Bootstrap::default()],
     })
+}
+
+/// Stores an uploaded snapshot for `Bootstrap` with `recover_etcd`.
+pub async fn recover(
+    machine: &Machine,
+    chunks: tonic::Streaming<Data>,
+) -> Result<EtcdRecoverResponse, MachinedError> {
+    control_plane_config(machine, "etcd recovery")?;
+    let status = etcd::recovery::store(machine, chunks).await?;
+    tracing::info!(
+        hash = format!("{:08x}", status.hash),
+        revision = status.revision,
+        total_keys = status.total_keys,
+        total_size = status.total_size,
+        "etcd snapshot uploaded for recovery"
+    );
+    Ok(EtcdRecoverResponse {
+        messages: vec![EtcdRecover::default()],
+    })
+}
+
+/// The node's config if the node is a control plane; FailedPrecondition naming `what` otherwise.
+fn control_plane_config(
+    machine: &Machine,
+    what: &str,
+) -> Result<std::sync::Arc<machineconfig::Config>, MachinedError> {
+    let config = machine
+        .config
+        .current()
+        .ok_or_else(|| MachinedError::FailedPrecondition("the node has no config yet".into()))?;
+    let is_control_plane = config
+        .v1alpha1
+        .as_ref()
+        .and_then(|c| c.machine.as_ref())
+        .and_then(|m| m.machine_type.parse::<machineconfig::MachineType>().ok())
+        .is_some_and(|t| t.is_control_plane());
+    if !is_control_plane {
+        return Err(MachinedError::FailedPrecondition(format!(
+            "{what} is for control plane nodes only"
+        )));
+    }
+    Ok(config)
 }
 
 pub async fn member_list(machine: &Machine) -> Result<EtcdMemberListResponse, MachinedError> {
@@ -178,16 +234,29 @@ pub async fn alarm_list(machine: &Machine) -> Result<EtcdAlarmListResponse, Mach
     })
 }
 
+/// Deactivates every active alarm, one by one as etcd wants them named (member and type), and
+/// answers with the alarms that were disarmed.
 pub async fn alarm_disarm(machine: &Machine) -> Result<EtcdAlarmDisarmResponse, MachinedError> {
     let (mut client, url) = etcd::local_client(machine).await?;
-    let alarms = client
-        .alarm(AlarmAction::Deactivate, AlarmType::None, None)
+    let error = |e| etcd::etcd_error(&url, e);
+    let active = client
+        .alarm(AlarmAction::Get, AlarmType::None, None)
         .await
-        .map_err(|e| etcd::etcd_error(&url, e))?;
+        .map_err(error)?;
+    let mut disarmed = Vec::new();
+    for alarm in active.alarms() {
+        let mut options = AlarmOptions::new();
+        options.with_member(alarm.member_id());
+        let response = client
+            .alarm(AlarmAction::Deactivate, alarm.alarm(), Some(options))
+            .await
+            .map_err(error)?;
+        disarmed.extend(member_alarms(&response));
+    }
     Ok(EtcdAlarmDisarmResponse {
         messages: vec![EtcdAlarmDisarm {
             metadata: None,
-            member_alarms: member_alarms(&alarms),
+            member_alarms: disarmed,
         }],
     })
 }
@@ -238,21 +307,7 @@ pub async fn snapshot(machine: &Machine) -> Result<BoxStream<Data>, MachinedErro
 /// The admin kubeconfig (signed by the cluster CA) as upstream's `Kubeconfig` stream: a gzip tar
 /// holding one file, `kubeconfig`. Control planes only, like the etcd calls.
 pub fn kubeconfig(machine: &Machine) -> Result<BoxStream<Data>, MachinedError> {
-    let config = machine
-        .config
-        .current()
-        .ok_or_else(|| MachinedError::FailedPrecondition("the node has no config yet".into()))?;
-    let is_control_plane = config
-        .v1alpha1
-        .as_ref()
-        .and_then(|c| c.machine.as_ref())
-        .and_then(|m| m.machine_type.parse::<machineconfig::MachineType>().ok())
-        .is_some_and(|t| t.is_control_plane());
-    if !is_control_plane {
-        return Err(MachinedError::FailedPrecondition(
-            "kubeconfig is served by control plane nodes only".into(),
-        ));
-    }
+    let config = control_plane_config(machine, "kubeconfig")?;
     let archive =
         kubernetes::admin_kubeconfig_tar_gz(&config, kubernetes::admin_certificate_ttl(&config))?;
     let chunks: Vec<Result<Data, tonic::Status>> = archive

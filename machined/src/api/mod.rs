@@ -74,8 +74,15 @@ impl MachineService for MachineApi {
         }))
     }
 
-    async fn bootstrap(&self, _: Request<BootstrapRequest>) -> Reply<BootstrapResponse> {
-        reply(control_plane::bootstrap(&self.machine).await)
+    async fn bootstrap(&self, request: Request<BootstrapRequest>) -> Reply<BootstrapResponse> {
+        reply(control_plane::bootstrap(&self.machine, request.into_inner()).await)
+    }
+
+    async fn etcd_recover(
+        &self,
+        request: Request<tonic::Streaming<Data>>,
+    ) -> Reply<EtcdRecoverResponse> {
+        reply(control_plane::recover(&self.machine, request.into_inner()).await)
     }
 
     async fn etcd_member_list(

@@ -2,11 +2,13 @@
 //! ([`run`]): it issues the etcd PKI from `cluster.etcd.ca`, then either starts the member from
 //! its data directory, joins an existing cluster (found through the etcd client port of
 //! `cluster.controlPlane.endpoint`'s host) as a learner and promotes itself once caught up, or
-//! waits for `Bootstrap` to start a new cluster. Bootstrap is refused when the node already has
-//! etcd data or the cluster already has members.
+//! waits for `Bootstrap` to start a new cluster, empty or restored from an uploaded snapshot
+//! ([`recovery`]). Bootstrap is refused when the node already has etcd data or the cluster
+//! already has members.
 
 mod client;
 mod pki;
+pub mod recovery;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -82,28 +84,41 @@ pub fn url_addresses(urls: &[String]) -> Vec<IpAddr> {
     addresses
 }
 
+/// How a new cluster starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootstrapMode {
+    /// With no data.
+    Empty,
+    /// From the snapshot uploaded with `EtcdRecover`.
+    Recover { skip_hash_check: bool },
+}
+
 /// A request to the etcd task.
-type Reply = oneshot::Sender<Result<(), MachinedError>>;
+#[derive(Debug)]
+pub struct BootstrapCall {
+    mode: BootstrapMode,
+    reply: oneshot::Sender<Result<(), MachinedError>>,
+}
 
 /// The API's handle on the etcd task.
 #[derive(Clone, Debug)]
 pub struct EtcdHandle {
-    bootstrap: mpsc::Sender<Reply>,
+    bootstrap: mpsc::Sender<BootstrapCall>,
 }
 
 impl EtcdHandle {
-    pub fn new() -> (EtcdHandle, mpsc::Receiver<Reply>) {
+    pub fn new() -> (EtcdHandle, mpsc::Receiver<BootstrapCall>) {
         let (bootstrap, requests) = mpsc::channel(4);
         (EtcdHandle { bootstrap }, requests)
     }
 
     /// Asks the etcd task to bootstrap a new cluster with this node as its first member.
-    pub async fn bootstrap(&self) -> Result<(), MachinedError> {
+    pub async fn bootstrap(&self, mode: BootstrapMode) -> Result<(), MachinedError> {
         let (reply, answer) = oneshot::channel();
         let not_running =
             || MachinedError::FailedPrecondition("etcd is not managed on this node".into());
         self.bootstrap
-            .send(reply)
+            .send(BootstrapCall { mode, reply })
             .await
             .map_err(|_| not_running())?;
         answer.await.map_err(|_| not_running())?
@@ -150,7 +165,11 @@ pub fn data_dir(machine: &Machine) -> PathBuf {
 }
 
 /// Runs etcd on this node for as long as the config watch lives.
-pub async fn run(machine: Arc<Machine>, program: PathBuf, mut requests: mpsc::Receiver<Reply>) {
+pub async fn run(
+    machine: Arc<Machine>,
+    program: PathBuf,
+    mut requests: mpsc::Receiver<BootstrapCall>,
+) {
     let mut changes = machine.config.subscribe();
     let inputs = loop {
         let current = changes.borrow_and_update().clone();
@@ -159,8 +178,8 @@ pub async fn run(machine: Arc<Machine>, program: PathBuf, mut requests: mpsc::Re
         }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
-            Some(reply) = requests.recv() => {
-                let _ = reply.send(Err(MachinedError::FailedPrecondition(
+            Some(call) = requests.recv() => {
+                let _ = call.reply.send(Err(MachinedError::FailedPrecondition(
                     "bootstrap needs a control plane config with an etcd CA".into(),
                 )));
             }
@@ -193,9 +212,11 @@ pub async fn run(machine: Arc<Machine>, program: PathBuf, mut requests: mpsc::Re
     .await;
 }
 
-async fn refuse_forever(mut requests: mpsc::Receiver<Reply>, why: &str) {
-    while let Some(reply) = requests.recv().await {
-        let _ = reply.send(Err(MachinedError::AlreadyExists(why.to_string())));
+async fn refuse_forever(mut requests: mpsc::Receiver<BootstrapCall>, why: &str) {
+    while let Some(call) = requests.recv().await {
+        let _ = call
+            .reply
+            .send(Err(MachinedError::AlreadyExists(why.to_string())));
     }
 }
 
@@ -219,14 +240,14 @@ impl Member {
     /// Waits for an existing cluster to join or for a bootstrap request.
     async fn join_or_bootstrap(
         &self,
-        requests: &mut mpsc::Receiver<Reply>,
+        requests: &mut mpsc::Receiver<BootstrapCall>,
     ) -> Result<(), MachinedError> {
         loop {
             tokio::select! {
-                Some(reply) = requests.recv() => {
-                    let result = self.bootstrap().await;
+                Some(call) = requests.recv() => {
+                    let result = self.bootstrap(call.mode).await;
                     let done = result.is_ok();
-                    let _ = reply.send(result);
+                    let _ = call.reply.send(result);
                     if done {
                         return Ok(());
                     }
@@ -256,7 +277,7 @@ impl Member {
         (!members.is_empty()).then_some((client, members))
     }
 
-    async fn bootstrap(&self) -> Result<(), MachinedError> {
+    async fn bootstrap(&self, mode: BootstrapMode) -> Result<(), MachinedError> {
         if self.has_data() {
             return Err(MachinedError::AlreadyExists(
                 "etcd data directory is not empty".into(),
@@ -274,7 +295,20 @@ impl Member {
                 "time is not in sync yet".into(),
             ));
         }
-        let initial = format!("{}={}", self.machine.hostname(), self.peer_url());
+        let hostname = self.machine.hostname();
+        let peer_url = self.peer_url();
+        if let BootstrapMode::Recover { skip_hash_check } = mode {
+            let etcdctl = self.program.with_file_name("etcdctl");
+            let restore = recovery::Restore {
+                etcdctl: &etcdctl,
+                name: &hostname,
+                peer_url: &peer_url,
+                data_dir: &data_dir(&self.machine),
+                skip_hash_check,
+            };
+            recovery::restore(&self.machine, restore).await?;
+        }
+        let initial = format!("{hostname}={peer_url}");
         self.start(Some((initial, "new"))).await
     }
 

@@ -1,9 +1,11 @@
 //! `talosctl bootstrap` and `talosctl etcd ...`: the etcd cluster of the control planes.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use clap::{Args, Subcommand};
+use proto::common::Data;
 use proto::machine::{
     BootstrapRequest, EtcdLeaveClusterRequest, EtcdMemberListRequest, EtcdRemoveMemberByIdRequest,
     EtcdSnapshotRequest, etcd_member_alarm,
@@ -14,9 +16,20 @@ use crate::connection::{Session, Target, block_on};
 use crate::failures::Failures;
 use crate::humanize::si_bytes;
 use crate::output::table;
+use tokio::io::AsyncReadExt as _;
 
 #[derive(Debug, Args)]
-pub struct BootstrapArgs {}
+pub struct BootstrapArgs {
+    /// recover etcd cluster from the snapshot
+    #[arg(long)]
+    recover_from: Option<PathBuf>,
+    /// skip integrity check when recovering etcd (use when recovering from data directory copy)
+    #[arg(long)]
+    recover_skip_hash_check: bool,
+}
+
+/// Size of the chunks a snapshot is uploaded in.
+const UPLOAD_CHUNK: usize = 1 << 20;
 
 #[derive(Debug, Subcommand)]
 pub enum EtcdCommand {
@@ -48,13 +61,27 @@ pub enum AlarmCommand {
     Disarm,
 }
 
-pub fn bootstrap(_: BootstrapArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn bootstrap(args: BootstrapArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
         let session = Session::open(global).await?;
         session.require_one_node("bootstrap")?;
         let mut failures = Failures::default();
         for target in session.targets() {
-            let request = target.request(BootstrapRequest::default())?;
+            if let Some(path) = &args.recover_from {
+                let status = etcdsnapshot::status(path)?;
+                println!(
+                    "recovering from snapshot {:?}: {}",
+                    path.display(),
+                    summary(&status)
+                );
+                if !upload(target, path, &mut failures).await? {
+                    break;
+                }
+            }
+            let request = target.request(BootstrapRequest {
+                recover_etcd: args.recover_from.is_some(),
+                recover_skip_hash_check: args.recover_skip_hash_check,
+            })?;
             let reply = target.machine().bootstrap(request).await;
             target.unary(reply.map(|r| r.into_inner().messages), &mut failures);
         }
@@ -208,14 +235,89 @@ fn alarm_rows(node: &str, alarms: &[proto::machine::EtcdMemberAlarm]) -> Vec<Vec
         .collect()
 }
 
-/// Streams the snapshot into a temporary file next to `path`, then renames it into place.
-async fn snapshot(
+/// Upstream's one-line snapshot summary.
+fn summary(status: &etcdsnapshot::SnapshotStatus) -> String {
+    format!(
+        "hash {:08x}, revision {}, total keys {}, total size {}",
+        status.hash, status.revision, status.total_keys, status.total_size
+    )
+}
+
+/// Sends the snapshot at `path` to the node with `EtcdRecover`; false when the node refused it
+/// (reported to `failures`).
+async fn upload(target: &Target, path: &Path, failures: &mut Failures) -> anyhow::Result<bool> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    let read_error = Arc::new(Mutex::new(None));
+    let chunks = futures_util::stream::unfold(
+        (file, read_error.clone()),
+        |(mut file, read_error)| async move {
+            let mut bytes = vec![0u8; UPLOAD_CHUNK];
+            match file.read(&mut bytes).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    bytes.truncate(n);
+                    let data = Data {
+                        metadata: None,
+                        bytes,
+                    };
+                    Some((data, (file, read_error)))
+                }
+                Err(error) => {
+                    *read_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                    None
+                }
+            }
+        },
+    );
+    let reply = target.machine().etcd_recover(target.request(chunks)?).await;
+    if let Some(error) = read_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        anyhow::bail!("reading {}: {error}", path.display());
+    }
+    let stored = target.unary(reply.map(|r| r.into_inner().messages), failures);
+    Ok(!stored.is_empty())
+}
+
+/// Streams the snapshot into a temporary file next to `path`, checks its hash, then renames it
+/// into place and prints its status. The temporary file never outlives a failure.
+async fn snapshot(target: &Target, path: &Path, failures: &mut Failures) -> anyhow::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".part");
+    let partial = PathBuf::from(partial);
+    let received = receive_snapshot(target, &partial).await;
+    let checked = match received {
+        Ok(Ok(size)) => etcdsnapshot::check_integrity(&partial, false)
+            .and_then(|()| etcdsnapshot::status(&partial))
+            .map(|status| (size, status))
+            .map_err(|e| e.to_string()),
+        Ok(Err(reported)) => Err(reported.to_string()),
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error);
+        }
+    };
+    let (size, status) = match checked {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            failures.report(format!("etcd snapshot failed: {error}"));
+            return Ok(());
+        }
+    };
+    std::fs::rename(&partial, path)?;
+    println!("etcd snapshot saved to {:?} ({size} bytes)", path.display());
+    println!("snapshot info: {}", summary(&status));
+    Ok(())
+}
+
+/// Writes the node's snapshot stream to `partial`: its size, or the node's failure (already
+/// printed) inside.
+async fn receive_snapshot(
     target: &Target,
-    path: &std::path::Path,
-    failures: &mut Failures,
-) -> anyhow::Result<()> {
-    let partial = path.with_extension("part");
-    let mut file = std::fs::File::create(&partial)?;
+    partial: &Path,
+) -> anyhow::Result<anyhow::Result<usize>> {
+    let mut file = std::fs::File::create(partial)?;
     let mut size = 0usize;
     let reply = target
         .machine()
@@ -230,13 +332,5 @@ async fn snapshot(
         })
         .await?;
     file.sync_all()?;
-    drop(file);
-    if let Err(error) = failed.finish() {
-        let _ = std::fs::remove_file(&partial);
-        failures.report(format!("etcd snapshot failed: {error}"));
-        return Ok(());
-    }
-    std::fs::rename(&partial, path)?;
-    println!("etcd snapshot saved to {:?} ({size} bytes)", path.display());
-    Ok(())
+    Ok(failed.finish().map(|()| size))
 }
