@@ -117,8 +117,24 @@ async fn leave_etcd(machine: &Machine) -> Result<(), MachinedError> {
     if let Err(error) = super::control_plane::forfeit_leadership(machine).await {
         tracing::warn!(%error, "reset: cannot hand etcd leadership over");
     }
-    super::control_plane::leave(machine).await.map(drop)
+    // etcd refuses to remove a member until every other one has been active for a while
+    // ("unhealthy cluster"), as right after the cluster formed: wait for that, bounded.
+    let mut attempts = 0;
+    loop {
+        match super::control_plane::leave(machine).await {
+            Err(error)
+                if attempts < LEAVE_ATTEMPTS && error.to_string().contains("unhealthy cluster") =>
+            {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            result => return result.map(drop),
+        }
+    }
 }
+
+/// How many one-second waits a graceful reset gives etcd to accept the member's removal.
+const LEAVE_ATTEMPTS: u32 = 30;
 
 #[cfg(test)]
 mod tests {
