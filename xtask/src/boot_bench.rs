@@ -204,11 +204,16 @@ fn mib(bytes: u64) -> String {
 
 /// Runs a command with a 20 s bound (user networking accepts before the guest listens).
 pub(crate) fn bounded(command: &mut Command) -> anyhow::Result<Output> {
+    bounded_for(command, Duration::from_secs(20))
+}
+
+/// Runs a command, killing it after `timeout`.
+pub(crate) fn bounded_for(command: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + timeout;
     while child.try_wait()?.is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -219,7 +224,7 @@ pub(crate) fn bounded(command: &mut Command) -> anyhow::Result<Output> {
     Ok(child.wait_with_output()?)
 }
 
-fn run_command(command: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run_command(command: &mut Command) -> anyhow::Result<()> {
     let output = bounded(command)?;
     if !output.status.success() {
         bail!("{command:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -227,7 +232,7 @@ fn run_command(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wait_for(mut attempt: impl FnMut() -> anyhow::Result<Output>) -> anyhow::Result<()> {
+pub(crate) fn wait_for(mut attempt: impl FnMut() -> anyhow::Result<Output>) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if attempt().is_ok_and(|o| o.status.success()) {

@@ -1,4 +1,5 @@
 //! Project tasks that are not tests: `cargo xtask bench`, `bench-node`, `bench-boot`,
+//! `bench-lifecycle`,
 //! `bench-cluster`, `bench-shipping` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
 //! `docs/testing.md` lists.
 
@@ -9,6 +10,7 @@ mod docker_image;
 mod etcd_bench;
 mod fuzz;
 mod image;
+mod lifecycle_bench;
 mod node_bench;
 mod shipping_bench;
 mod suites;
@@ -27,13 +29,14 @@ fn main() -> anyhow::Result<()> {
         Some("bench-cluster") => cluster_bench::run(&args[1..]),
         Some("bench-shipping") => shipping_bench::run(),
         Some("bench-boot") => boot_bench::run(&args[1..]),
+        Some("bench-lifecycle") => lifecycle_bench::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("faults") => suites::faults(),
         Some("bench-load") => suites::bench_load(&args[1..]),
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-cluster [--runs N] | bench-shipping | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }
