@@ -23,6 +23,7 @@ const TARGETS: &[&str] = &[
     "netlink_route",
     "api_requests",
     "etcd_snapshot",
+    "installer_image",
 ];
 
 /// The cargo-fuzz release this project is known to work with.
