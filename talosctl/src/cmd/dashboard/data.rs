@@ -374,11 +374,8 @@ impl NodeData {
         });
     }
 
-    pub fn apply_hostname(&mut self, specs: &[(String, String)]) {
-        self.hostname = specs
-            .first()
-            .map(|(_, spec)| text(&yaml(spec)["hostname"]))
-            .filter(|h| !h.is_empty());
+    pub fn apply_hostname(&mut self, hostname: Option<String>) {
+        self.hostname = hostname.filter(|h| !h.is_empty());
     }
 
     /// `(id, YAML spec)` of each `AddressStatus`.
@@ -472,6 +469,21 @@ impl NodeData {
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .collect(),
         );
+    }
+
+    /// The errors, kinds with the same error together: `links, routes: <error>`.
+    pub fn error_summary(&self) -> Vec<String> {
+        let mut grouped: Vec<(Vec<&str>, &str)> = Vec::new();
+        for (kind, error) in &self.errors {
+            match grouped.iter_mut().find(|(_, e)| *e == error.as_str()) {
+                Some((kinds, _)) => kinds.push(kind.name()),
+                None => grouped.push((vec![kind.name()], error)),
+            }
+        }
+        grouped
+            .into_iter()
+            .map(|(kinds, error)| format!("{}: {error}", kinds.join(", ")))
+            .collect()
     }
 
     /// The addresses shown as the node's IPs: global ones, else all.
@@ -666,6 +678,19 @@ mod tests {
         )]);
         assert_eq!(node.gateways(), vec!["10.5.0.1"]);
         assert_eq!(node.routes[0].metric, 1024);
+    }
+
+    #[test]
+    fn kinds_with_the_same_error_are_named_together() {
+        let mut node = NodeData::default();
+        for kind in [Kind::Links, Kind::Addresses] {
+            node.errors.insert(kind, "not managed".into());
+        }
+        node.errors.insert(Kind::Memory, "denied".into());
+        assert_eq!(
+            node.error_summary(),
+            ["memory: denied", "addresses, links: not managed"]
+        );
     }
 
     #[test]

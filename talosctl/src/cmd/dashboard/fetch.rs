@@ -84,18 +84,12 @@ pub fn spawn(
         |d, v, at| d.apply_network_stats(v, at)
     );
 
-    let resources: [(Kind, &str, &str, ApplySpecs); 6] = [
+    let resources: [(Kind, &str, &str, ApplySpecs); 5] = [
         (
             Kind::MachineStatus,
             "runtime",
             "MachineStatuses.runtime.talos.dev",
             |d, specs| d.apply_machine_status(specs.first().map(|(_, spec)| spec.as_str())),
-        ),
-        (
-            Kind::Hostname,
-            "network",
-            "HostnameStatuses.net.talos.dev",
-            NodeData::apply_hostname,
         ),
         (
             Kind::Addresses,
@@ -145,6 +139,37 @@ pub fn spawn(
             move |d: &mut NodeData, specs: Vec<(String, String)>, _at| apply(d, &specs),
         ));
     }
+
+    // The hostname from `HostnameStatus`, as upstream; a node that does not manage its network
+    // (dev mode) has none, so then from the `Hostname` call.
+    let hostname_target = target.clone();
+    tasks.spawn(poller.clone().run(
+        Kind::Hostname,
+        move || {
+            let target = hostname_target.clone();
+            async move {
+                let listed = get::list(&target, "network", "HostnameStatuses.net.talos.dev").await;
+                match listed {
+                    Ok(found) => Ok(found
+                        .into_iter()
+                        .find_map(|r| r.spec)
+                        .and_then(|spec| hostname_of(&spec.yaml_spec))),
+                    Err(status_error) => {
+                        let request = target.request(()).map_err(|e| e.to_string())?;
+                        let reply = target
+                            .machine()
+                            .hostname(request)
+                            .await
+                            .map_err(|e| format!("{status_error:#}; {}", status(e)))?;
+                        Ok(Some(
+                            first(reply.into_inner().messages, &target.label())?.hostname,
+                        ))
+                    }
+                }
+            }
+        },
+        |d: &mut NodeData, hostname: Option<String>, _at| d.apply_hostname(hostname),
+    ));
 
     tasks.spawn(poller.clone().follow(Kind::Logs, target.clone()));
     tasks.spawn(poller.follow(Kind::Dmesg, target));
@@ -211,10 +236,11 @@ impl Poller {
         let mut machine = target.machine();
         let stream = match kind {
             Kind::Dmesg => {
+                // Only new records: what the kernel already holds can be thousands of lines
+                // (a dev-mode node shares the host's kernel); machined's log has the history.
                 let request = DmesgRequest {
                     follow: true,
-                    // Only the first stream reads what the kernel already has.
-                    tail: !first,
+                    tail: true,
                 };
                 machine
                     .dmesg(target.request(request).map_err(|e| e.to_string())?)
@@ -253,6 +279,12 @@ impl Poller {
         update(&mut lock(&self.node));
         self.changed.notify_one();
     }
+}
+
+/// The `hostname` of a `HostnameStatus` spec.
+fn hostname_of(spec: &str) -> Option<String> {
+    let value: serde_yaml::Value = serde_yaml::from_str(spec).ok()?;
+    value["hostname"].as_str().map(str::to_string)
 }
 
 /// The first element of a reply for one node, or the error the node put in it.

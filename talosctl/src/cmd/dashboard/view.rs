@@ -140,11 +140,7 @@ fn header_lines(view: &View, data: &NodeData) -> Vec<Line<'static>> {
         Style::new().fg(Color::DarkGray),
     )];
     if !data.errors.is_empty() {
-        let errors: Vec<String> = data
-            .errors
-            .iter()
-            .map(|(kind, error)| format!("{}: {error}", kind.name()))
-            .collect();
+        let errors = data.error_summary();
         second.push(Span::styled(
             format!("  error: {}", errors.join("; ")),
             Style::new().fg(Color::Red),
