@@ -93,7 +93,7 @@ enum Action {
     Show(Screen),
     PreviousNode,
     NextNode,
-    /// Lines (negative: back towards older log lines or up the process table).
+    /// Scrolls the log (Summary) or the process table (Monitor).
     Scroll(Scroll),
 }
 
