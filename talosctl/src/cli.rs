@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, cluster, config, containers, copy, edit, etcd, events, r#gen, get, health, inspect,
-    kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power, processes, read,
-    service, support, time, upgrade, usage, validate, version,
+    apply, cluster, config, containers, copy, dashboard, edit, etcd, events, r#gen, get, health,
+    inspect, kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power,
+    processes, read, service, support, time, upgrade, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -114,6 +114,8 @@ pub enum Command {
     Dmesg(logs::DmesgArgs),
     /// Stream runtime events
     Events(events::EventsArgs),
+    /// Cluster dashboard with node overview, logs and real-time metrics
+    Dashboard(dashboard::DashboardArgs),
     /// Show memory usage
     #[command(visible_aliases = ["m", "free"])]
     Memory(memory::MemoryArgs),

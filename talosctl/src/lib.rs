@@ -13,6 +13,9 @@
 //! `--cert-fingerprint` (pins the server key). Streams of several nodes are interleaved as their
 //! messages arrive, so `logs -f` and `dmesg -f` follow every node.
 //!
+//! `dashboard` is a terminal UI (ratatui): per node a header, the Summary, Monitor and Network
+//! screens and a live log, fed by fetchers on tokio tasks (see `cmd::dashboard`).
+//!
 //! `reboot` and `shutdown` wait by default (`--wait`, `--debug`, `--timeout`): each node is
 //! tracked through its `Events` stream until the action is done, and a reboot until the node
 //! answers again from a new boot (see the `action` module for how a dev-mode node, whose boot id

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod config;
 pub mod containers;
 pub mod copy;
+pub mod dashboard;
 pub mod edit;
 pub mod etcd;
 pub mod events;
@@ -52,6 +53,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(args) => logs::run_logs(args, &cli.global),
         Command::Dmesg(args) => logs::run_dmesg(args, &cli.global),
         Command::Events(args) => events::run(args, &cli.global),
+        Command::Dashboard(args) => dashboard::run(args, &cli.global),
         Command::Memory(args) => memory::run(args, &cli.global),
         Command::Time(args) => time::run(args, &cli.global),
         Command::Get(args) => get::run(args, &cli.global),
