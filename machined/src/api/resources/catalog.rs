@@ -37,6 +37,7 @@ pub const ROUTE_STATUS_TYPE: &str = "RouteStatuses.net.talos.dev";
 pub const LINK_STATUS_TYPE: &str = "LinkStatuses.net.talos.dev";
 pub const HOSTNAME_STATUS_TYPE: &str = "HostnameStatuses.net.talos.dev";
 pub const RESOLVER_STATUS_TYPE: &str = "ResolverStatuses.net.talos.dev";
+pub const NODE_ADDRESS_TYPE: &str = "NodeAddresses.net.talos.dev";
 pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
 const HOSTNAME_SPEC_TYPE: &str = <controllers::HostnameSpec as Spec>::TYPE;
 const MACHINE_STATUS_TYPE: &str = <controllers::MachineStatusSpec as Spec>::TYPE;
@@ -48,6 +49,18 @@ const STATIC_POD_TYPE: &str = <crate::kubelet::StaticPodSpec as Spec>::TYPE;
 
 /// Everything served, in the order `get rd` lists it.
 pub const DEFINITIONS: &[Definition] = &[
+    Definition {
+        source: Source::Networkd,
+        resource_type: NODE_ADDRESS_TYPE,
+        display_type: "NodeAddress",
+        namespace: "network",
+        aliases: &[],
+        columns: &[
+            ("Addresses", "{.addresses}"),
+            ("SortAlgorithm", "{.sortAlgorithm}"),
+        ],
+        sensitive: false,
+    },
     Definition {
         source: Source::Networkd,
         resource_type: ADDRESS_STATUS_TYPE,
