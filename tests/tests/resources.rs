@@ -326,6 +326,13 @@ fn upstream_types_answer_get_by_their_aliases() {
         );
     }
 
+    // etcd's member answers when etcd runs, and no rows before.
+    let members = rows(&cluster, &node, "etcdmembers");
+    assert!(
+        members.is_empty() || members[0].contains("local"),
+        "{members:?}"
+    );
+
     // get rd lists every type, the sensitive ones too.
     let definitions = success(cluster.talosctl(&["-n", &node, "get", "rd"]));
     for resource_type in [
@@ -348,6 +355,8 @@ fn upstream_types_answer_get_by_their_aliases() {
         "kubernetesrootsecrets.secrets.talos.dev",
         "etcdrootsecrets.secrets.talos.dev",
         "versions.runtime.talos.dev",
+        "nodeaddresses.net.talos.dev",
+        "etcdmembers.etcd.talos.dev",
     ] {
         assert!(
             definitions.contains(resource_type),

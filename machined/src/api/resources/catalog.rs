@@ -14,6 +14,8 @@ pub enum Source {
     State,
     /// Asked of networkd on each call (Get and List).
     Networkd,
+    /// Asked of the local etcd member on each call (Get and List; none where etcd does not run).
+    Etcd,
     /// This catalog.
     Catalog,
 }
@@ -38,6 +40,7 @@ pub const LINK_STATUS_TYPE: &str = "LinkStatuses.net.talos.dev";
 pub const HOSTNAME_STATUS_TYPE: &str = "HostnameStatuses.net.talos.dev";
 pub const RESOLVER_STATUS_TYPE: &str = "ResolverStatuses.net.talos.dev";
 pub const NODE_ADDRESS_TYPE: &str = "NodeAddresses.net.talos.dev";
+pub const ETCD_MEMBER_TYPE: &str = "EtcdMembers.etcd.talos.dev";
 pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
 const HOSTNAME_SPEC_TYPE: &str = <controllers::HostnameSpec as Spec>::TYPE;
 const MACHINE_STATUS_TYPE: &str = <controllers::MachineStatusSpec as Spec>::TYPE;
@@ -49,6 +52,15 @@ const STATIC_POD_TYPE: &str = <crate::kubelet::StaticPodSpec as Spec>::TYPE;
 
 /// Everything served, in the order `get rd` lists it.
 pub const DEFINITIONS: &[Definition] = &[
+    Definition {
+        source: Source::Etcd,
+        resource_type: ETCD_MEMBER_TYPE,
+        display_type: "EtcdMember",
+        namespace: "etcd",
+        aliases: &[],
+        columns: &[("Member ID", "{.memberID}")],
+        sensitive: false,
+    },
     Definition {
         source: Source::Networkd,
         resource_type: NODE_ADDRESS_TYPE,
