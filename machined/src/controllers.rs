@@ -13,8 +13,18 @@
 //! ([`crate::kubelet`]) and the hostname the node should have
 //! (`HostnameSpecs.net.talos.dev/hostname`: `machine.network.hostname` or the `HostnameConfig`
 //! document's, else the default).
+//!
+//! More sources and controllers, each in its module: [`host`] (kernel, mounts, hardware),
+//! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
+//! identity, version, affiliate and member) and [`time_status`] (timed's sync state).
+
+pub mod cluster;
+pub mod from_config;
+pub mod host;
+pub mod time_status;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
@@ -135,6 +145,22 @@ pub(crate) fn publish_meta_keys(state: &State, meta: &crate::upgrade::meta::Meta
     }
 }
 
+/// What the sources read from outside the state.
+pub struct Sources {
+    /// The node's address (apid's IP), which it announces as an affiliate.
+    pub address: IpAddr,
+    /// The release machined runs.
+    pub release: String,
+    /// procfs and sysfs.
+    pub host: hostinfo::Host,
+    /// The sysctls machined sets (their status is published).
+    pub sysctls: Vec<String>,
+    /// Where the node identity is kept.
+    pub identity_file: std::path::PathBuf,
+    /// timed's socket.
+    pub timed_socket: std::path::PathBuf,
+}
+
 /// Builds the state, starts its sources and controllers (`kubernetes` among them); returns the
 /// state and the graph.
 pub fn start(
@@ -142,28 +168,76 @@ pub fn start(
     events: &EventBus,
     default_hostname: &str,
     kubernetes: crate::kubelet::KubernetesController,
+    sources: Sources,
 ) -> (Arc<State>, Vec<ControllerGraph>) {
     let state = Arc::new(State::new());
     tokio::spawn(feed_config(Arc::clone(config), Arc::clone(&state)));
     tokio::spawn(feed_events(events.clone(), Arc::clone(&state)));
+    match cluster::load_or_create_identity(&sources.identity_file) {
+        Ok(identity) => cluster::publish_identity(&state, &identity, &sources.release),
+        Err(error) => tracing::error!(%error, "the node has no identity"),
+    }
+    tokio::spawn(host::run(sources.host, sources.sysctls, Arc::clone(&state)));
+    tokio::spawn(time_status::run(sources.timed_socket, Arc::clone(&state)));
     let mut runtime = Runtime::new(Arc::clone(&state));
     runtime.register(MachineTypeController);
     runtime.register(HostnameController {
         default: default_hostname.to_string(),
     });
     runtime.register(kubernetes);
+    for controller in from_config::controllers() {
+        runtime.register(controller);
+    }
+    runtime.register(cluster::LocalAffiliateController {
+        address: sources.address,
+        release: sources.release,
+    });
+    runtime.register(cluster::MemberController);
     let mut graph = runtime.graph();
     // The sources, as upstream's graph shows them: controllers with outputs only.
-    for (name, output) in [
-        ("ConfigController", machine_config_kind()),
-        ("ServiceController", Kind::of::<ServiceSpec>()),
-        ("MachineStatusController", Kind::of::<MachineStatusSpec>()),
-        (META_OWNER, Kind::of::<MetaKeySpec>()),
-    ] {
+    let sourced: Vec<(&'static str, Vec<Kind>)> = vec![
+        ("ConfigController", vec![machine_config_kind()]),
+        ("ServiceController", vec![Kind::of::<ServiceSpec>()]),
+        (
+            "MachineStatusController",
+            vec![Kind::of::<MachineStatusSpec>()],
+        ),
+        (META_OWNER, vec![Kind::of::<MetaKeySpec>()]),
+        (
+            "cluster.NodeIdentityController",
+            vec![Kind::of::<cluster::IdentitySpec>()],
+        ),
+        (
+            "runtime.VersionController",
+            vec![Kind::of::<cluster::VersionSpec>()],
+        ),
+        (
+            host::OWNER,
+            vec![
+                Kind::of::<host::LoadedKernelModuleSpec>(),
+                Kind::of::<host::MountStatusSpec>(),
+                Kind::of::<host::KernelCmdlineSpec>(),
+                Kind::of::<host::BootIdSpec>(),
+                Kind::of::<host::KernelParamStatusSpec>(),
+                Kind::of::<host::SecurityStateSpec>(),
+                Kind::of::<host::ProcessorSpec>(),
+                Kind::of::<host::SystemInformationSpec>(),
+                Kind::of::<host::PciDeviceSpec>(),
+            ],
+        ),
+        (
+            time_status::OWNER,
+            vec![
+                Kind::of::<time_status::TimeStatusSpec>(),
+                Kind::of::<time_status::TimeServerStatusSpec>(),
+            ],
+        ),
+    ];
+    for (name, outputs) in sourced {
         graph.push(ControllerGraph {
             name,
             inputs: Vec::new(),
-            outputs: vec![output],
+            outputs,
         });
     }
     runtime.start();

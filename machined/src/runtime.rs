@@ -120,8 +120,22 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         services: services.clone(),
         registered: false,
     };
+    // As PID 1, machined set the kernel self-protection sysctls at boot; as a process, none.
+    let sysctls = if std::process::id() == 1 {
+        crate::os::managed_sysctls()
+    } else {
+        Vec::new()
+    };
+    let sources = crate::controllers::Sources {
+        address: options.api_address.ip(),
+        release: options.release.clone(),
+        host: hostinfo::Host::new("/proc", "/sys"),
+        sysctls,
+        identity_file: layout.root().join("system/state/node-identity.yaml"),
+        timed_socket: layout.timed_socket(),
+    };
     let (resources, controllers) =
-        crate::controllers::start(&config, &events, &options.hostname, kubernetes);
+        crate::controllers::start(&config, &events, &options.hostname, kubernetes, sources);
     let machine = Arc::new(Machine {
         resources,
         controllers,

@@ -50,6 +50,16 @@ pub async fn local_client(
     Ok((client, url))
 }
 
+/// This node's etcd member id; FailedPrecondition where the node has no etcd PKI.
+pub async fn local_member_id(machine: &Machine) -> Result<u64, MachinedError> {
+    let (mut client, url) = local_client(machine).await?;
+    let status = client.status().await.map_err(|e| etcd_error(&url, e))?;
+    status
+        .header()
+        .map(|h| h.member_id())
+        .ok_or_else(|| MachinedError::Internal(format!("etcd at {url} named no member")))
+}
+
 /// The addresses of the etcd members' peer URLs: every control plane of the cluster, sorted.
 pub async fn member_addresses(machine: &Machine) -> Result<Vec<IpAddr>, MachinedError> {
     let (mut client, url) = local_client(machine).await?;

@@ -57,6 +57,14 @@ const API_PORT: u16 = 50000;
 /// Where the image keeps the daemons machined runs.
 const PROGRAMS: &str = "/usr/bin";
 
+/// The sysctls the boot sequence sets (keys as under `/proc/sys`, dots for slashes).
+pub fn managed_sysctls() -> Vec<String> {
+    kspp::SYSCTLS
+        .iter()
+        .map(|(key, _)| (*key).to_string())
+        .collect()
+}
+
 /// Boots the machine as PID 1; never returns.
 pub fn boot() -> ! {
     if container::selected() {

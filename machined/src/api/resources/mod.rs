@@ -6,7 +6,14 @@
 //!   spec, services and the machine status;
 //! - the network status resources of namespace `network` (addresses, routes, links, hostname,
 //!   resolvers), asked of networkd on each call when it runs (no Watch);
+//! - the node addresses (`NodeAddresses.net.talos.dev`: `current`, `default`), from the same;
+//! - the local etcd member (`EtcdMembers.etcd.talos.dev/local`: its member id as 16 hex digits),
+//!   asked of etcd on each call where it runs (none elsewhere);
 //! - `ResourceDefinitions.meta.cosi.dev`, describing all of these for `talosctl get`.
+//!
+//! The state's types include upstream's runtime, hardware, cluster, time, network spec and
+//! secrets types ([`crate::controllers`] lists their sources); the secrets are sensitive like the
+//! machine config.
 //!
 //! A watch follows upstream's options: the current contents first (`bootstrap_contents`, then a
 //! BOOTSTRAPPED event for `api_version` 1), or the last `tail_events` events, then every change;
@@ -212,6 +219,20 @@ fn wire(resource: &resources::Resource) -> Resource {
     }
 }
 
+/// Whether the etcd service runs (as its `Services` resource says).
+fn etcd_running(machine: &Machine) -> bool {
+    let kind = resources::Kind::of::<crate::controllers::ServiceSpec>();
+    machine
+        .resources
+        .get(&kind, "etcd")
+        .is_some_and(|service| service.yaml_spec.contains("running: true"))
+}
+
+/// An etcd member id as upstream prints it: 16 hex digits.
+fn etcd_member_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
 /// Every resource of `resource_type` in `namespace`.
 async fn all(
     machine: &Machine,
@@ -240,6 +261,15 @@ async fn all(
                 (d.resource_type.to_ascii_lowercase(), d.spec_yaml(), bytes)
             })
             .collect(),
+        Source::Etcd if !etcd_running(machine) => Vec::new(),
+        Source::Etcd => {
+            let id = crate::etcd::local_member_id(machine).await?;
+            vec![(
+                "local".to_string(),
+                format!("memberID: {}\n", etcd_member_id(id)),
+                Vec::new(),
+            )]
+        }
         Source::Networkd => {
             let status = crate::network::status(machine).await?;
             network::resources(resource_type, &status)?
@@ -265,4 +295,13 @@ async fn all(
             }),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etcd_member_ids_are_sixteen_hex_digits() {
+        assert_eq!(super::etcd_member_id(0x002f_3e1a), "00000000002f3e1a");
+        assert_eq!(super::etcd_member_id(u64::MAX), "ffffffffffffffff");
+    }
 }

@@ -6,8 +6,8 @@ use proto::talosrs::networkd::NetworkStatus;
 use serde::Serialize;
 
 use super::catalog::{
-    ADDRESS_STATUS_TYPE, HOSTNAME_STATUS_TYPE, LINK_STATUS_TYPE, RESOLVER_STATUS_TYPE,
-    ROUTE_STATUS_TYPE,
+    ADDRESS_STATUS_TYPE, HOSTNAME_STATUS_TYPE, LINK_STATUS_TYPE, NODE_ADDRESS_TYPE,
+    RESOLVER_STATUS_TYPE, ROUTE_STATUS_TYPE,
 };
 use crate::error::MachinedError;
 
@@ -67,6 +67,28 @@ struct HostnameSpec<'a> {
 struct ResolverSpec<'a> {
     dns_servers: &'a [String],
     search_domains: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeAddressSpec<'a> {
+    addresses: Vec<&'a str>,
+    sort_algorithm: &'a str,
+}
+
+/// upstream's node addresses: `current`, the node's global-scope addresses (IPv4 first, then by
+/// address), and `default`, the first of them. (Upstream's `accumulative` and filtered sets are
+/// not served: talos-rs keeps no history of addresses and has no filters.)
+fn node_addresses(status: &NetworkStatus) -> Vec<(&'static str, Vec<&str>)> {
+    let mut current: Vec<&proto::talosrs::networkd::AddressStatus> = status
+        .addresses
+        .iter()
+        .filter(|a| a.scope == "global" && a.link_name != "lo")
+        .collect();
+    current.sort_by_key(|a| (a.family != "inet4", a.address.clone()));
+    let current: Vec<&str> = current.iter().map(|a| a.address.as_str()).collect();
+    let default = current.first().map(|a| vec![*a]).unwrap_or_default();
+    vec![("current", current), ("default", default)]
 }
 
 /// `(id, YAML spec)` of every resource of `resource_type` in `status`.
@@ -151,6 +173,16 @@ pub fn resources(
             };
             vec![("resolvers".to_string(), yaml(&spec)?)]
         }
+        NODE_ADDRESS_TYPE => node_addresses(status)
+            .into_iter()
+            .map(|(id, addresses)| {
+                let spec = NodeAddressSpec {
+                    addresses,
+                    sort_algorithm: "v1",
+                };
+                Ok((id.to_string(), yaml(&spec)?))
+            })
+            .collect::<Result<Vec<_>, MachinedError>>()?,
         other => {
             return Err(MachinedError::NotFound(format!(
                 "resource type {other:?} is not a network status"
@@ -163,4 +195,49 @@ pub fn resources(
 fn yaml<T: Serialize>(spec: &T) -> Result<String, MachinedError> {
     serde_yaml::to_string(spec)
         .map_err(|e| MachinedError::InvalidArgument(format!("encoding a resource: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use proto::talosrs::networkd::AddressStatus;
+
+    use super::*;
+
+    #[test]
+    fn node_addresses_are_the_global_ones_ipv4_first() {
+        let address = |address: &str, link: &str, family: &str, scope: &str| AddressStatus {
+            address: address.into(),
+            link_name: link.into(),
+            family: family.into(),
+            scope: scope.into(),
+            ..AddressStatus::default()
+        };
+        let status = NetworkStatus {
+            addresses: vec![
+                address("127.0.0.1/8", "lo", "inet4", "host"),
+                address("fd00::2/64", "eth0", "inet6", "global"),
+                address("fe80::1/64", "eth0", "inet6", "link"),
+                address("10.5.0.3/24", "eth1", "inet4", "global"),
+                address("10.5.0.2/24", "eth0", "inet4", "global"),
+            ],
+            ..NetworkStatus::default()
+        };
+        let found = resources(NODE_ADDRESS_TYPE, &status).expect("node addresses");
+        assert_eq!(
+            found,
+            [
+                (
+                    "current".to_string(),
+                    "addresses:\n- 10.5.0.2/24\n- 10.5.0.3/24\n- fd00::2/64\nsortAlgorithm: v1\n"
+                        .to_string()
+                ),
+                (
+                    "default".to_string(),
+                    "addresses:\n- 10.5.0.2/24\nsortAlgorithm: v1\n".to_string()
+                ),
+            ]
+        );
+        let empty = resources(NODE_ADDRESS_TYPE, &NetworkStatus::default()).expect("none");
+        assert_eq!(empty[1].1, "addresses: []\nsortAlgorithm: v1\n");
+    }
 }
