@@ -474,7 +474,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     );
     let disk = overlay_disk(&image, work.path());
     let mut vm = Vm::start(&disk_vm("upgrade", &image, work.path(), &disk)).unwrap();
-    let talosctl = Talosctl {
+    let mut talosctl = Talosctl {
         talosconfig: work.path().join("talosconfig"),
         port: vm.api.port(),
     };
@@ -556,6 +556,48 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
             "slot B did not come up healthy; slot A booted again",
         )
     });
+
+    // Power cuts during an upgrade: while the image is uploaded, and once the slot is written
+    // (before the reboot). Each time the disk boots a whole system again.
+    for (round, cut_when) in ["uploading", "written to slot"].into_iter().enumerate() {
+        let before = vm.console_text().len();
+        let mut upgrading = Command::new(binary("talosctl"))
+            .arg("--talosconfig")
+            .arg(&talosctl.talosconfig)
+            .args([
+                "-e",
+                &format!("127.0.0.1:{}", talosctl.port),
+                "-n",
+                "10.0.2.15",
+            ])
+            .args(["upgrade", "--image", upgrade_arg, "--force", "--wait=false"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if cut_when == "uploading" {
+            std::thread::sleep(Duration::from_secs(2));
+        } else {
+            vm.wait_for_console(cut_when, before, BOOT_TIMEOUT).unwrap();
+        }
+        vm.kill();
+        let _ = upgrading.kill();
+        let _ = upgrading.wait();
+        vm = Vm::start(&disk_vm(
+            &format!("cut-{round}"),
+            &image,
+            work.path(),
+            &disk,
+        ))
+        .unwrap();
+        talosctl.port = vm.api.port();
+        next_boot_up(&mut vm, &talosctl, 0);
+        let version = success(talosctl.secure(&["version"]));
+        assert!(
+            version.contains("talos-rs v0.1.0") || version.contains("talos-rs v0.1.1-next"),
+            "after a power cut {cut_when}: {version}"
+        );
+    }
 }
 
 #[test]

@@ -78,7 +78,13 @@ pub fn run() -> anyhow::Result<()> {
     wait_until(Duration::from_secs(180), || {
         let output = bounded(&mut secure(&["services"])).ok()?;
         let text = String::from_utf8_lossy(&output.stdout);
-        (text.contains("networkd") && !text.contains("Waiting") && !text.contains("Starting"))
+        let running = |id: &str| {
+            text.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(id) && l.contains("Running"))
+        };
+        ["apid", "trustd", "timed", "networkd"]
+            .into_iter()
+            .all(running)
             .then_some(())
     })?;
 
