@@ -82,6 +82,13 @@ routes: [{destination: 10.55.0.0/24, gateway: 10.54.0.1}]
 
 const OTHERS: &str = "---
 apiVersion: v1alpha1
+kind: VLANConfig
+name: tn0.54
+vlanID: 54
+parent: tn0
+addresses: [{address: 10.59.0.2/24}]
+---
+apiVersion: v1alpha1
 kind: BridgeConfig
 name: br54
 links: [tn2]
@@ -128,18 +135,24 @@ fn network_documents_are_applied_changed_and_removed_live() {
         namespace.run(&["ip", "link", "set", peer, "up"]);
     }
     let original_mtu = link_field(&namespace, "tn0", "mtu");
-    // This kernel may lack dummy links (CONFIG_DUMMY); networkd then reports the link and
-    // applies the rest.
-    let dummy_supported = namespace
-        .command("ip")
-        .args(["link", "add", "probe54", "type", "dummy"])
-        .output()
-        .unwrap()
-        .status
-        .success();
-    if dummy_supported {
-        namespace.run(&["ip", "link", "del", "probe54"]);
-    }
+    // This kernel may lack dummy and VLAN links (CONFIG_DUMMY, CONFIG_VLAN_8021Q); networkd
+    // then reports the link and applies the rest.
+    let supported = |kind: &[&str]| {
+        let made = namespace
+            .command("ip")
+            .args(["link", "add"])
+            .args(kind)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if made {
+            namespace.run(&["ip", "link", "del", "probe54"]);
+        }
+        made
+    };
+    let dummy_supported = supported(&["probe54", "type", "dummy"]);
+    let vlan_supported = supported(&["link", "tn1", "name", "probe54", "type", "vlan", "id", "5"]);
 
     let cluster = Cluster::generate(54);
     let node = Node::start_in(
@@ -192,6 +205,18 @@ fn network_documents_are_applied_changed_and_removed_live() {
     } else {
         assert_eq!(link_field(&namespace, "dummy54", "ifname"), Value::Null);
         eprintln!("this kernel has no dummy links: DummyLinkConfig checked as far as the refusal");
+    }
+    // VLANConfig, where the kernel has VLANs.
+    if vlan_supported {
+        eventually("the VLAN and its address", || {
+            ip_json(&namespace, &["-d", "link", "show", "dev", "tn0.54"])
+                .first()
+                .is_some_and(|l| l["linkinfo"]["info_data"]["id"] == 54)
+                && addresses(&namespace, "tn0.54").contains(&"10.59.0.2/24".to_string())
+        });
+    } else {
+        assert_eq!(link_field(&namespace, "tn0.54", "ifname"), Value::Null);
+        eprintln!("this kernel has no VLAN links: VLANConfig checked as far as the refusal");
     }
     // StaticHostConfig and ResolverConfig: the files networkd writes.
     let hosts_file = node.state_dir.join("system/etc/hosts");
