@@ -64,12 +64,10 @@ pub fn applied_by_networkd(document: &Document) -> bool {
 /// What networkd is given of `config`: `machine.network` as YAML and the documents it applies
 /// as a YAML stream (empty: nothing configured).
 fn network_request(config: Option<&Config>) -> Result<ApplyRequest, MachinedError> {
-    let invalid = |e: &dyn std::fmt::Display| MachinedError::InvalidArgument(format!("{e}"));
     let network = config.and_then(|c| c.v1alpha1.as_ref()?.machine.as_ref()?.network.as_ref());
     let network_yaml = match network {
-        Some(network) => {
-            serde_yaml::to_string(network).map_err(|e| invalid(&format!("machine.network: {e}")))?
-        }
+        Some(network) => serde_yaml::to_string(network)
+            .map_err(|e| MachinedError::InvalidArgument(format!("machine.network: {e}")))?,
         None => String::new(),
     };
     let documents = Config {
@@ -87,7 +85,7 @@ fn network_request(config: Option<&Config>) -> Result<ApplyRequest, MachinedErro
     let documents_yaml = if documents.documents.is_empty() {
         String::new()
     } else {
-        documents.to_yaml().map_err(|e| invalid(&e))?
+        documents.to_yaml()?
     };
     Ok(ApplyRequest {
         network_yaml,
