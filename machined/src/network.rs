@@ -1,5 +1,6 @@
-//! The node's network: networkd as a service, given `machine.network` whenever the active config
-//! changes, and its status for the network resources of the COSI API.
+//! The node's network: networkd as a service, given `machine.network` and the network documents
+//! it applies ([`applied_by_networkd`]) whenever the active config changes, and its status for
+//! the network resources of the COSI API.
 //!
 //! In dev mode machined shares the host's network namespace, where changing links, addresses or
 //! routes would change the host: networkd runs only when machined is told it owns the network
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use machineconfig::Config;
+use machineconfig::documents::Document;
 use proto::talosrs::networkd::network_service_client::NetworkServiceClient;
 use proto::talosrs::networkd::{ApplyRequest, NetworkStatus};
 use tonic::Code;
@@ -40,48 +42,87 @@ pub fn networkd_spec(machine: &Machine, program: &Path) -> ServiceSpec {
     })
 }
 
-/// `machine.network` of `config` as YAML (empty: nothing configured).
-fn network_yaml(config: Option<&Config>) -> Result<String, MachinedError> {
-    let network = config.and_then(|c| c.v1alpha1.as_ref()?.machine.as_ref()?.network.as_ref());
-    match network {
-        Some(network) => serde_yaml::to_string(network)
-            .map_err(|e| MachinedError::InvalidArgument(format!("machine.network: {e}"))),
-        None => Ok(String::new()),
-    }
+/// Whether networkd applies `document`. This is the one list of the network kinds talos-rs
+/// applies: machined hands exactly these to networkd (merged there with `machine.network`) and
+/// reports every other kind as not applied. `HostnameConfig` is also applied by machined's
+/// hostname controller; networkd uses it for the hosts file and the search domain.
+pub fn applied_by_networkd(document: &Document) -> bool {
+    matches!(
+        document,
+        Document::Link(_)
+            | Document::DummyLink(_)
+            | Document::Vlan(_)
+            | Document::Bond(_)
+            | Document::Bridge(_)
+            | Document::BlackholeRoute(_)
+            | Document::StaticHost(_)
+            | Document::Resolver(_)
+            | Document::Hostname(_)
+    )
 }
 
-/// Applies `machine.network` through networkd whenever the active config changes; runs until the
-/// config watch ends. A config networkd refuses is logged and left unapplied (the network keeps
-/// its previous state, as networkd changes nothing for an invalid config).
+/// What networkd is given of `config`: `machine.network` as YAML and the documents it applies
+/// as a YAML stream (empty: nothing configured).
+fn network_request(config: Option<&Config>) -> Result<ApplyRequest, MachinedError> {
+    let network = config.and_then(|c| c.v1alpha1.as_ref()?.machine.as_ref()?.network.as_ref());
+    let network_yaml = match network {
+        Some(network) => serde_yaml::to_string(network)
+            .map_err(|e| MachinedError::InvalidArgument(format!("machine.network: {e}")))?,
+        None => String::new(),
+    };
+    let documents = Config {
+        v1alpha1: None,
+        documents: config
+            .map(|c| {
+                c.documents
+                    .iter()
+                    .filter(|d| applied_by_networkd(d))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let documents_yaml = if documents.documents.is_empty() {
+        String::new()
+    } else {
+        documents.to_yaml()?
+    };
+    Ok(ApplyRequest {
+        network_yaml,
+        kernel_ip_arg: String::new(),
+        documents_yaml,
+    })
+}
+
+/// Applies `machine.network` and the network documents through networkd whenever the active
+/// config changes; runs until the config watch ends. A config networkd refuses is logged and
+/// left unapplied (the network keeps its previous state, as networkd changes nothing for an
+/// invalid config).
 pub async fn keep_applied(machine: Arc<Machine>) {
     let mut changes = machine.config.subscribe();
     let mut networkd = client(&machine);
-    let mut applied: Option<String> = None;
+    let mut applied: Option<ApplyRequest> = None;
     loop {
-        let yaml = match network_yaml(changes.borrow_and_update().as_deref()) {
-            Ok(yaml) => yaml,
+        let request = match network_request(changes.borrow_and_update().as_deref()) {
+            Ok(request) => request,
             Err(error) => {
                 tracing::error!(%error, "cannot hand the network config to networkd");
                 applied.clone().unwrap_or_default()
             }
         };
-        if applied.as_deref() != Some(yaml.as_str()) {
-            let request = ApplyRequest {
-                network_yaml: yaml.clone(),
-                kernel_ip_arg: String::new(),
-            };
-            match networkd.apply(request).await {
+        if applied.as_ref() != Some(&request) {
+            match networkd.apply(request.clone()).await {
                 Ok(reply) => {
                     let reply = reply.into_inner();
                     for error in &reply.errors {
                         tracing::warn!(%error, "networkd could not apply a part of the network config");
                     }
                     tracing::info!(changes = reply.changes.len(), "network config applied");
-                    applied = Some(yaml);
+                    applied = Some(request);
                 }
                 Err(status) if status.code() == Code::InvalidArgument => {
                     tracing::error!(error = %status.message(), "networkd refused the network config");
-                    applied = Some(yaml);
+                    applied = Some(request);
                 }
                 Err(status) => {
                     tracing::debug!(error = %status.message(), "networkd not reachable yet");
@@ -118,4 +159,24 @@ fn client(machine: &Machine) -> NetworkServiceClient<tonic::transport::Channel> 
     NetworkServiceClient::new(crate::local_socket::channel(
         &machine.layout.networkd_socket(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOCUMENTS: &str = "apiVersion: v1alpha1\nkind: LinkConfig\nname: eth0\nmtu: 1400\n---\n\
+        apiVersion: v1alpha1\nkind: LinkAliasConfig\nname: net0\nselector:\n  match: 'true'\n---\n\
+        apiVersion: v1alpha1\nkind: StaticHostConfig\nname: 10.5.0.9\nhostnames: [db]\n";
+
+    #[test]
+    fn networkd_gets_the_kinds_it_applies_and_nothing_else() {
+        let config = Config::from_yaml(DOCUMENTS).unwrap();
+        let request = network_request(Some(&config)).unwrap();
+        assert_eq!(request.network_yaml, "");
+        let sent = Config::from_yaml(&request.documents_yaml).unwrap();
+        let kinds: Vec<&str> = sent.documents.iter().map(Document::kind).collect();
+        assert_eq!(kinds, ["LinkConfig", "StaticHostConfig"]);
+        assert_eq!(network_request(None).unwrap(), ApplyRequest::default());
+    }
 }

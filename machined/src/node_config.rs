@@ -225,13 +225,13 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 }
 
 /// A warning for each document kind the node keeps but does not act on yet: accepted, never
-/// dropped silently.
+/// dropped silently. The network kinds networkd applies are listed in
+/// [`crate::network::applied_by_networkd`].
 fn inactive_documents(config: &Config) -> Vec<String> {
-    use machineconfig::documents::Document;
     config
         .documents
         .iter()
-        .filter(|document| !matches!(document, Document::Hostname(_)))
+        .filter(|document| !crate::network::applied_by_networkd(document))
         .map(|document| {
             let name = document
                 .name()
@@ -243,4 +243,25 @@ fn inactive_documents(config: &Config) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kinds_nobody_applies_are_reported() {
+        let config = Config::from_yaml(
+            "apiVersion: v1alpha1\nkind: BridgeConfig\nname: br0\nlinks: [eth1]\n---\n\
+             apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.5.0.50\nlink: eth0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            inactive_documents(&config),
+            [
+                "Layer2VIPConfig \"10.5.0.50\": accepted and kept in the config, not applied by \
+              talos-rs yet"
+            ]
+        );
+    }
 }

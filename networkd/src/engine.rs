@@ -20,7 +20,7 @@ use crate::dhcp::{self, Lease, LeaseUpdate};
 use crate::hostfiles::{self, DEFAULT_NAMESERVERS, HostFiles};
 use crate::netlink::{Netlink, Snapshot};
 use crate::owned::{Owned, Record};
-use crate::plan::{AddressPlan, Hostname, LinkKind, Plan, RoutePlan};
+use crate::plan::{AddressPlan, Hostname, Inputs, LinkKind, Plan, RoutePlan};
 
 /// What changed, for the Apply answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub enum Command {
     /// Adopt `plan` (built from `inputs`) and reconcile.
     Apply {
         plan: Box<Plan>,
-        inputs: (String, String),
+        inputs: Inputs,
         reply: oneshot::Sender<Report>,
     },
     Status {
@@ -138,12 +138,12 @@ impl Engine {
     }
 
     /// The inputs of the last Apply before a restart, if any.
-    pub fn last_inputs(&self) -> Option<(String, String)> {
+    pub fn last_inputs(&self) -> Option<Inputs> {
         self.owned.last_inputs.clone()
     }
 
     /// Adopts `plan` and reconciles.
-    pub async fn apply(&mut self, plan: Plan, inputs: (String, String)) -> Report {
+    pub async fn apply(&mut self, plan: Plan, inputs: Inputs) -> Report {
         let ignored = plan.ignored.clone();
         self.plan = Some(plan);
         self.owned.last_inputs = Some(inputs);
@@ -289,14 +289,17 @@ impl Engine {
                 }
             }
             plan.addresses.iter_mut().for_each(|a| rename(&mut a.link));
-            plan.routes.iter_mut().for_each(|r| rename(&mut r.link));
+            plan.routes
+                .iter_mut()
+                .filter(|r| !r.blackhole)
+                .for_each(|r| rename(&mut r.link));
             if let Some(dhcp) = plan.dhcp.remove("")
                 && let Some(first) = &first
             {
                 plan.dhcp.insert(first.clone(), dhcp);
             }
             plan.addresses.retain(|a| !a.link.is_empty());
-            plan.routes.retain(|r| !r.link.is_empty());
+            plan.routes.retain(|r| r.blackhole || !r.link.is_empty());
         }
         let mut lease_dns = Vec::new();
         for (link, lease) in &self.leases {
@@ -315,6 +318,7 @@ impl Engine {
                     source: None,
                     metric: dhcp.route_metric,
                     mtu: None,
+                    blackhole: false,
                 });
             }
             lease_dns.extend(lease.dns.iter().map(|d| IpAddr::V4(*d)));
@@ -386,7 +390,7 @@ impl Engine {
             if plan.routes.contains(&route) {
                 continue;
             }
-            if let Some(link) = index(&route.link) {
+            if let Some(link) = route_link(snapshot, &route) {
                 for found in snapshot.routes.iter().filter(|r| r.matches(&route, link)) {
                     if let Err(err) = self.netlink.delete_route(found).await {
                         report.error(err);
@@ -559,8 +563,15 @@ impl Engine {
                     continue;
                 }
             }
-            if !link.is_up() {
-                match self.netlink.set_up(link).await {
+            if settings.down {
+                if link.is_up() {
+                    match self.netlink.set_up(link, false).await {
+                        Ok(()) => report.change(Action::Updated, "link", format!("{name} down")),
+                        Err(err) => report.error(err),
+                    }
+                }
+            } else if !link.is_up() {
+                match self.netlink.set_up(link, true).await {
                     Ok(()) => report.change(Action::Updated, "link", format!("{name} up")),
                     Err(err) => report.error(err),
                 }
@@ -593,13 +604,13 @@ impl Engine {
             }
         }
         for route in &plan.routes {
-            let Some(link) = snapshot.link(&route.link) else {
+            let Some(link) = route_link(&snapshot, route) else {
                 continue;
             };
-            if snapshot.routes.iter().any(|r| r.matches(route, link.index)) {
+            if snapshot.routes.iter().any(|r| r.matches(route, link)) {
                 continue;
             }
-            match self.netlink.add_route(route, link.index).await {
+            match self.netlink.add_route(route, link).await {
                 Ok(()) => {
                     self.owned.routes.insert(route.clone());
                     report.change(Action::Added, "route", route.to_string());
@@ -651,5 +662,15 @@ impl Engine {
                 Err(err) => report.error(err),
             }
         }
+    }
+}
+
+/// The index of the link `route` goes out of (0 for a blackhole route, which has none), or
+/// `None` while that link is missing.
+pub fn route_link(snapshot: &Snapshot, route: &RoutePlan) -> Option<u32> {
+    if route.blackhole {
+        Some(0)
+    } else {
+        snapshot.link(&route.link).map(|l| l.index)
     }
 }

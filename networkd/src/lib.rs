@@ -35,7 +35,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 pub use error::NetworkdError;
 
 use crate::engine::Engine;
-use crate::plan::Plan;
+use crate::plan::{Inputs, Plan};
 
 /// How networkd runs.
 #[derive(Debug, Clone)]
@@ -55,11 +55,15 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join("system/run/networkd/networkd.sock")
 }
 
-/// The inputs of `--config`/`--kernel-ip`: (`machine.network` YAML, `ip=`).
-fn start_inputs(options: &Options) -> Result<Option<(String, String)>, NetworkdError> {
+/// The inputs of `--config`/`--kernel-ip`: `machine.network` and the network documents of the
+/// machine config, and `ip=`.
+fn start_inputs(options: &Options) -> Result<Option<Inputs>, NetworkdError> {
     let kernel_ip = options.kernel_ip.clone().unwrap_or_default();
     let Some(path) = &options.config else {
-        return Ok(options.kernel_ip.clone().map(|ip| (String::new(), ip)));
+        return Ok(options.kernel_ip.clone().map(|kernel_ip| Inputs {
+            kernel_ip,
+            ..Inputs::default()
+        }));
     };
     let config_error = |message: String| NetworkdError::Config {
         path: path.clone(),
@@ -77,8 +81,19 @@ fn start_inputs(options: &Options) -> Result<Option<(String, String)>, NetworkdE
         .and_then(|v| v.machine)
         .and_then(|m| m.network)
         .unwrap_or_default();
-    let yaml = serde_yaml::to_string(&network).map_err(|e| config_error(e.to_string()))?;
-    Ok(Some((yaml, kernel_ip)))
+    let network_yaml = serde_yaml::to_string(&network).map_err(|e| config_error(e.to_string()))?;
+    let documents = machineconfig::Config {
+        v1alpha1: None,
+        documents: config.documents,
+    };
+    let documents_yaml = documents
+        .to_yaml()
+        .map_err(|e| config_error(e.to_string()))?;
+    Ok(Some(Inputs {
+        network_yaml,
+        kernel_ip,
+        documents_yaml,
+    }))
 }
 
 /// Runs networkd until `shutdown` completes.
@@ -105,9 +120,9 @@ pub async fn run(
         Some(inputs) => Some(inputs),
         None => engine.last_inputs(),
     };
-    if let Some((yaml, ip)) = inputs {
-        let plan = Plan::from_inputs(&yaml, &ip).map_err(NetworkdError::Invalid)?;
-        let report = engine.apply(plan, (yaml, ip)).await;
+    if let Some(inputs) = inputs {
+        let plan = Plan::from_inputs(&inputs).map_err(NetworkdError::Invalid)?;
+        let report = engine.apply(plan, inputs).await;
         tracing::info!(
             changes = report.changes.len(),
             errors = report.errors.len(),

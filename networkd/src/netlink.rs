@@ -81,11 +81,16 @@ pub struct Route {
 }
 
 impl Route {
-    /// Whether this kernel route is the planned one on link `index`.
+    /// Whether this kernel route is the planned one on link `index` (ignored for a blackhole
+    /// route, which has no link).
     pub fn matches(&self, plan: &RoutePlan, index: u32) -> bool {
-        self.table == MAIN_TABLE
+        let out = if plan.blackhole {
+            self.kind == "blackhole" && self.out_link.is_none()
+        } else {
+            self.out_link == Some(index)
+        };
+        out && self.table == MAIN_TABLE
             && self.destination == plan.destination
-            && self.out_link == Some(index)
             && self.priority == plan.metric
             && self.gateway == plan.gateway
     }
@@ -284,13 +289,20 @@ impl Netlink {
             ))
     }
 
-    pub async fn set_up(&self, link: &Link) -> Result<(), NetworkdError> {
+    /// Brings `link` up (or down).
+    pub async fn set_up(&self, link: &Link, up: bool) -> Result<(), NetworkdError> {
+        let message = LinkUnspec::new_with_index(link.index);
+        let (message, op) = if up {
+            (message.up(), "bringing up")
+        } else {
+            (message.down(), "bringing down")
+        };
         self.handle
             .link()
-            .set(LinkUnspec::new_with_index(link.index).up().build())
+            .set(message.build())
             .execute()
             .await
-            .map_err(failed("bringing up", format!("link {}", link.name)))
+            .map_err(failed(op, format!("link {}", link.name)))
     }
 
     /// Adds `address` to `link`; an address already there is fine.
@@ -334,12 +346,16 @@ impl Netlink {
         let mut builder = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(plan.destination.addr(), plan.destination.prefix_len())
             .map_err(invalid)?
-            .output_interface(index)
             .priority(plan.metric)
             .protocol(RouteProtocol::Static);
+        if plan.blackhole {
+            builder = builder.kind(RouteType::BlackHole);
+        } else {
+            builder = builder.output_interface(index);
+        }
         if let Some(gateway) = plan.gateway {
             builder = builder.gateway(gateway).map_err(invalid)?;
-        } else {
+        } else if !plan.blackhole {
             builder = builder.scope(RouteScope::Link);
         }
         if let Some(source) = plan.source {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::NetworkdError;
-use crate::plan::{AddressPlan, LinkKind, RoutePlan};
+use crate::plan::{AddressPlan, Inputs, LinkKind, RoutePlan};
 
 /// What networkd owns.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -27,8 +27,8 @@ pub struct Owned {
     pub addresses: BTreeSet<AddressPlan>,
     /// Routes networkd added.
     pub routes: BTreeSet<RoutePlan>,
-    /// The inputs of the last accepted Apply: `machine.network` YAML and kernel `ip=`.
-    pub last_inputs: Option<(String, String)>,
+    /// The inputs of the last accepted Apply.
+    pub last_inputs: Option<Inputs>,
 }
 
 /// The ownership record's file.

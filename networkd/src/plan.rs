@@ -1,12 +1,16 @@
-//! The desired network state ([`Plan`]) built from `machine.network` and the kernel `ip=`
-//! argument, and the checks that refuse a configuration before anything is changed.
+//! The desired network state ([`Plan`]) built from `machine.network`, the network documents
+//! (`LinkConfig`, `BondConfig`, ... see [`documents`]) and the kernel `ip=` argument, and the
+//! checks that refuse a configuration before anything is changed.
+
+mod documents;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use machineconfig::ValidationIssue;
+use machineconfig::documents::Document;
 use machineconfig::v1alpha1::{Bond, Device, NetworkConfig, Route};
+use machineconfig::{RuntimeMode, ValidationIssue};
 use serde::{Deserialize, Serialize};
 
 use crate::kernel_ip::{self, KernelIp};
@@ -53,6 +57,8 @@ pub struct LinkPlan {
     pub mtu: Option<u32>,
     /// Bond or bridge to enslave the link to.
     pub master: Option<String>,
+    /// Keep the link down (`LinkConfig` `up: false`); links are brought up otherwise.
+    pub down: bool,
 }
 
 /// A static or DHCP route.
@@ -70,10 +76,16 @@ pub struct RoutePlan {
     pub metric: u32,
     /// Route MTU.
     pub mtu: Option<u32>,
+    /// A blackhole route (`BlackholeRouteConfig`): no link, packets to it are dropped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blackhole: bool,
 }
 
 impl std::fmt::Display for RoutePlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.blackhole {
+            return write!(f, "blackhole {} metric {}", self.destination, self.metric);
+        }
         write!(f, "{} dev {}", self.destination, self.link)?;
         if let Some(gateway) = self.gateway {
             write!(f, " via {gateway}")?;
@@ -149,10 +161,29 @@ pub struct Plan {
     pub ignored: Vec<String>,
 }
 
+/// What a plan is built from: the inputs of an Apply, kept in the ownership record so that a
+/// restarted networkd resumes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inputs {
+    /// `machine.network` as YAML (empty: no settings).
+    pub network_yaml: String,
+    /// The kernel `ip=` argument (empty: none).
+    pub kernel_ip: String,
+    /// The network documents as a YAML stream (empty: none).
+    #[serde(default)]
+    pub documents_yaml: String,
+}
+
 impl Plan {
-    /// Decodes `machine.network` YAML and the kernel `ip=` argument (either may be empty) and
-    /// builds the plan, or returns every problem found.
-    pub fn from_inputs(network_yaml: &str, kernel_ip: &str) -> Result<Plan, Vec<ValidationIssue>> {
+    /// Decodes the inputs (any may be empty) and builds the plan, or returns every problem
+    /// found.
+    pub fn from_inputs(inputs: &Inputs) -> Result<Plan, Vec<ValidationIssue>> {
+        let Inputs {
+            network_yaml,
+            kernel_ip,
+            documents_yaml,
+        } = inputs;
         let network = if network_yaml.trim().is_empty() {
             NetworkConfig::default()
         } else {
@@ -170,12 +201,22 @@ impl Plan {
         } else {
             Some(kernel_ip::parse(kernel_ip.trim()).map_err(|issue| vec![issue])?)
         };
-        Plan::build(&network, kernel.as_ref())
+        let documents = if documents_yaml.trim().is_empty() {
+            Vec::new()
+        } else {
+            machineconfig::Config::from_yaml(documents_yaml)
+                .map_err(|err| vec![issue(documents::ROOT, err.to_string())])?
+                .documents
+        };
+        Plan::build(&network, &documents, kernel.as_ref())
     }
 
-    /// Builds the plan from decoded inputs, or returns every problem found.
+    /// Builds the plan from decoded inputs, or returns every problem found. A setting a
+    /// document gives wins over the same setting of `network` (as upstream layers them);
+    /// addresses and routes of both are united.
     pub fn build(
         network: &NetworkConfig,
+        documents: &[Document],
         kernel: Option<&KernelIp>,
     ) -> Result<Plan, Vec<ValidationIssue>> {
         let mut errors = match network.validate(None) {
@@ -183,6 +224,16 @@ impl Plan {
             Err(machineconfig::ConfigError::Invalid { errors }) => errors,
             Err(other) => vec![issue(ROOT, other.to_string())],
         };
+        let only_documents = machineconfig::Config {
+            v1alpha1: None,
+            documents: documents.to_vec(),
+        };
+        // The mode matters to the v1alpha1 checks only, which do not run here.
+        match only_documents.validate(RuntimeMode::Metal, false) {
+            Ok(_) => {}
+            Err(machineconfig::ConfigError::Invalid { errors: found }) => errors.extend(found),
+            Err(other) => errors.push(issue(documents::ROOT, other.to_string())),
+        }
         let mut plan = Plan::default();
         if let Some(kernel) = kernel {
             plan.add_kernel_ip(kernel);
@@ -195,19 +246,26 @@ impl Plan {
         for (i, device) in network.interfaces.iter().enumerate() {
             builder.device(&format!("{ROOT}.interfaces[{i}]"), device);
         }
+        let settings = builder.documents(documents);
         builder.check_masters(network);
-        if let Some(hostname) = &network.hostname {
+        if let Some(hostname) = network.hostname.as_ref().or(settings.hostname.as_ref()) {
             plan.hostname = Some(Hostname::parse(hostname));
         }
-        if !network.nameservers.is_empty() {
-            plan.nameservers = network
-                .nameservers
-                .iter()
-                .filter_map(|s| s.parse().ok())
-                .collect();
+        let nameservers = if settings.nameservers.is_empty() {
+            &network.nameservers
+        } else {
+            &settings.nameservers
+        };
+        if !nameservers.is_empty() {
+            plan.nameservers = nameservers.iter().filter_map(|s| s.parse().ok()).collect();
         }
-        plan.search_domains.clone_from(&network.search_domains);
+        if settings.search_domains.is_empty() {
+            plan.search_domains.clone_from(&network.search_domains);
+        } else {
+            plan.search_domains = settings.search_domains;
+        }
         if network.disable_search_domain != Some(true)
+            && !settings.disable_search_domain
             && let Some(hostname) = &plan.hostname
             && !hostname.domain.is_empty()
             && !plan.search_domains.contains(&hostname.domain)
@@ -219,6 +277,7 @@ impl Plan {
                 plan.hosts.push((ip, entry.aliases.clone()));
             }
         }
+        plan.hosts.extend(settings.hosts);
         if network
             .kubespan
             .as_ref()
@@ -255,6 +314,7 @@ impl Plan {
                 source: None,
                 metric: DEFAULT_ROUTE_METRIC,
                 mtu: None,
+                blackhole: false,
             });
         }
         if kernel.dhcp {
@@ -299,8 +359,8 @@ impl Builder<'_> {
         self.errors.push(issue(path, message));
     }
 
-    /// Claims `name` for the setting at `path`; a second claim is an error.
-    fn claim(&mut self, name: &str, path: &str) -> bool {
+    /// Whether `name` can be a kernel link name; reports it at `path` when not.
+    fn valid_name(&mut self, name: &str, path: &str) -> bool {
         if name.len() > MAX_LINK_NAME {
             self.error(
                 path,
@@ -308,8 +368,17 @@ impl Builder<'_> {
             );
             return false;
         }
-        if name.contains(['/', ' ', ':']) || name == "." || name == ".." {
+        if name.is_empty() || name.contains(['/', ' ', ':']) || name == "." || name == ".." {
             self.error(path, format!("{name:?} is not a valid link name"));
+            return false;
+        }
+        true
+    }
+
+    /// Claims `name` for the setting of `machine.network` at `path`; a second claim is an
+    /// error.
+    fn claim(&mut self, name: &str, path: &str) -> bool {
+        if !self.valid_name(name, path) {
             return false;
         }
         if let Some(first) = self.named_at.get(name) {
@@ -402,8 +471,7 @@ impl Builder<'_> {
                         parent: name.to_string(),
                         id: vlan.vlan_id,
                     }),
-                    mtu: None,
-                    master: None,
+                    ..LinkPlan::default()
                 },
             );
             self.mtu(&format!("{vlan_path}.mtu"), &vlan_name, vlan.mtu);
@@ -453,99 +521,109 @@ impl Builder<'_> {
             .map(|(i, a)| (format!("{path}.addresses[{i}]"), a.as_str()));
         let legacy = cidr.map(|c| (format!("{path}.cidr"), c));
         for (field, text) in listed.chain(legacy) {
-            let address = match text.parse::<IpNet>() {
-                Ok(net) => net,
-                Err(_) => match text.parse::<IpAddr>() {
-                    Ok(ip) => IpNet::from(ip),
-                    Err(_) => continue, // machineconfig reported it
-                },
-            };
-            let ip = address.addr();
-            if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-                self.error(field, format!("{address} cannot be a link's address"));
-                continue;
-            }
-            self.plan.addresses.push(AddressPlan {
-                link: link.to_string(),
-                address,
-            });
+            self.address(field, link, text);
         }
+    }
+
+    /// Address `text` (CIDR or bare IP) of `link`, set at `field`.
+    fn address(&mut self, field: String, link: &str, text: &str) {
+        let address = match text.parse::<IpNet>() {
+            Ok(net) => net,
+            Err(_) => match text.parse::<IpAddr>() {
+                Ok(ip) => IpNet::from(ip),
+                Err(_) => return, // machineconfig reported it
+            },
+        };
+        let ip = address.addr();
+        if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+            self.error(field, format!("{address} cannot be a link's address"));
+            return;
+        }
+        self.plan.addresses.push(AddressPlan {
+            link: link.to_string(),
+            address,
+        });
     }
 
     fn routes(&mut self, path: &str, link: &str, routes: &[Route]) {
         for (i, route) in routes.iter().enumerate() {
-            let route_path = format!("{path}.routes[{i}]");
-            let gateway = match route.gateway.as_deref().filter(|g| !g.is_empty()) {
-                None => None,
-                Some(text) => match text.parse::<IpAddr>() {
-                    Ok(ip) => Some(ip),
-                    Err(_) => continue, // machineconfig reported it
-                },
-            };
-            let destination = if route.network.is_empty() {
-                match gateway {
-                    Some(gateway) => default_destination(gateway),
-                    None => {
-                        self.error(
-                            format!("{route_path}.gateway"),
-                            "a default route (no network) needs a gateway",
-                        );
-                        continue;
-                    }
-                }
-            } else {
-                match route.network.parse::<IpNet>() {
-                    Ok(net) => net.trunc(),
-                    Err(_) => continue,
-                }
-            };
-            if let Some(gateway) = gateway {
-                if gateway.is_ipv4() != destination.addr().is_ipv4() {
-                    self.error(
-                        format!("{route_path}.gateway"),
-                        format!("gateway {gateway} is not of the family of {destination}"),
-                    );
-                    continue;
-                }
-                if gateway.is_unspecified() || gateway.is_multicast() || is_broadcast(gateway) {
-                    self.error(
-                        format!("{route_path}.gateway"),
-                        format!("{gateway} cannot be a gateway"),
-                    );
-                    continue;
-                }
-            }
-            let source = route
-                .source
-                .as_deref()
-                .and_then(|s| s.parse::<IpAddr>().ok());
-            if let Some(source) = source
-                && source.is_ipv4() != destination.addr().is_ipv4()
-            {
-                self.error(
-                    format!("{route_path}.source"),
-                    format!("source {source} is not of the family of {destination}"),
-                );
-                continue;
-            }
-            if let Some(mtu) = route.mtu
-                && !(68..=65535).contains(&mtu)
-            {
-                self.error(
-                    format!("{route_path}.mtu"),
-                    format!("MTU {mtu} is out of range (68 to 65535)"),
-                );
-                continue;
-            }
-            self.plan.routes.push(RoutePlan {
-                link: link.to_string(),
-                destination,
-                gateway,
-                source,
-                metric: route.metric.unwrap_or(DEFAULT_ROUTE_METRIC),
-                mtu: route.mtu,
-            });
+            self.route(&format!("{path}.routes[{i}]"), link, route);
         }
+    }
+
+    /// Route `route` out of `link`, set at `route_path`.
+    fn route(&mut self, route_path: &str, link: &str, route: &Route) {
+        let gateway = match route.gateway.as_deref().filter(|g| !g.is_empty()) {
+            None => None,
+            Some(text) => match text.parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => return, // machineconfig reported it
+            },
+        };
+        let destination = if route.network.is_empty() {
+            match gateway {
+                Some(gateway) => default_destination(gateway),
+                None => {
+                    self.error(
+                        format!("{route_path}.gateway"),
+                        "a default route (no network) needs a gateway",
+                    );
+                    return;
+                }
+            }
+        } else {
+            match route.network.parse::<IpNet>() {
+                Ok(net) => net.trunc(),
+                Err(_) => return,
+            }
+        };
+        if let Some(gateway) = gateway {
+            if gateway.is_ipv4() != destination.addr().is_ipv4() {
+                self.error(
+                    format!("{route_path}.gateway"),
+                    format!("gateway {gateway} is not of the family of {destination}"),
+                );
+                return;
+            }
+            if gateway.is_unspecified() || gateway.is_multicast() || is_broadcast(gateway) {
+                self.error(
+                    format!("{route_path}.gateway"),
+                    format!("{gateway} cannot be a gateway"),
+                );
+                return;
+            }
+        }
+        let source = route
+            .source
+            .as_deref()
+            .and_then(|s| s.parse::<IpAddr>().ok());
+        if let Some(source) = source
+            && source.is_ipv4() != destination.addr().is_ipv4()
+        {
+            self.error(
+                format!("{route_path}.source"),
+                format!("source {source} is not of the family of {destination}"),
+            );
+            return;
+        }
+        if let Some(mtu) = route.mtu
+            && !(68..=65535).contains(&mtu)
+        {
+            self.error(
+                format!("{route_path}.mtu"),
+                format!("MTU {mtu} is out of range (68 to 65535)"),
+            );
+            return;
+        }
+        self.plan.routes.push(RoutePlan {
+            link: link.to_string(),
+            destination,
+            gateway,
+            source,
+            metric: route.metric.unwrap_or(DEFAULT_ROUTE_METRIC),
+            mtu: route.mtu,
+            blackhole: false,
+        });
     }
 
     fn dhcp(
@@ -618,8 +696,16 @@ fn is_broadcast(ip: IpAddr) -> bool {
 mod tests {
     use super::*;
 
+    /// Inputs of `machine.network` YAML alone.
+    pub(super) fn network(yaml: &str) -> Inputs {
+        Inputs {
+            network_yaml: yaml.to_string(),
+            ..Inputs::default()
+        }
+    }
+
     fn errors(yaml: &str) -> Vec<String> {
-        match Plan::from_inputs(yaml, "") {
+        match Plan::from_inputs(&network(yaml)) {
             Ok(plan) => panic!("accepted: {plan:?}"),
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
@@ -627,7 +713,7 @@ mod tests {
 
     #[test]
     fn builds_links_addresses_routes_and_vlans() {
-        let plan = Plan::from_inputs(
+        let plan = Plan::from_inputs(&network(
             r#"
 hostname: node1.example.org
 nameservers: [10.0.0.53]
@@ -643,8 +729,7 @@ interfaces:
   - interface: eth3
     dhcp: true
 "#,
-            "",
-        )
+        ))
         .unwrap();
         assert_eq!(plan.links["eth1"].master.as_deref(), Some("bond0"));
         assert!(matches!(
@@ -720,10 +805,9 @@ interfaces:
 
     #[test]
     fn lists_what_it_does_not_implement() {
-        let plan = Plan::from_inputs(
+        let plan = Plan::from_inputs(&network(
             "interfaces: [{deviceSelector: {driver: virtio_net}}, {interface: eth1, vip: {ip: 10.0.0.9}}]",
-            "",
-        )
+        ))
         .unwrap();
         assert_eq!(
             plan.ignored,
@@ -736,10 +820,11 @@ interfaces:
 
     #[test]
     fn kernel_ip_adds_address_route_and_dns() {
-        let plan = Plan::from_inputs(
-            "",
-            "10.0.0.5::10.0.0.1:255.255.255.0:node7:eth0:off:10.0.0.53:10.0.0.54",
-        )
+        let plan = Plan::from_inputs(&Inputs {
+            kernel_ip: "10.0.0.5::10.0.0.1:255.255.255.0:node7:eth0:off:10.0.0.53:10.0.0.54"
+                .to_string(),
+            ..Inputs::default()
+        })
         .unwrap();
         assert_eq!(plan.addresses[0].address.to_string(), "10.0.0.5/24");
         assert_eq!(plan.routes[0].gateway, Some("10.0.0.1".parse().unwrap()));

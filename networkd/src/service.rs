@@ -11,8 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
 use crate::NetworkdError;
-use crate::engine::{Action, Command, Report, StatusView};
-use crate::plan::Plan;
+use crate::engine::{Action, Command, Report, StatusView, route_link};
+use crate::plan::{Inputs, Plan};
 
 /// The service; cheap to clone.
 #[derive(Debug, Clone)]
@@ -65,9 +65,13 @@ impl NetworkService for Service {
         request: Request<pb::ApplyRequest>,
     ) -> Result<Response<pb::ApplyResponse>, Status> {
         let request = request.into_inner();
-        let plan = Plan::from_inputs(&request.network_yaml, &request.kernel_ip_arg)
+        let inputs = Inputs {
+            network_yaml: request.network_yaml,
+            kernel_ip: request.kernel_ip_arg,
+            documents_yaml: request.documents_yaml,
+        };
+        let plan = Plan::from_inputs(&inputs)
             .map_err(|issues| to_status(NetworkdError::Invalid(issues)))?;
-        let inputs = (request.network_yaml, request.kernel_ip_arg);
         let report = self
             .call(|reply| Command::Apply {
                 plan: Box::new(plan),
@@ -168,11 +172,11 @@ fn network_status(view: &StatusView) -> pb::NetworkStatus {
         .iter()
         .map(|r| {
             let out = r.out_link.unwrap_or_default();
-            let managed = view.owned.routes.iter().any(|o| {
-                snapshot
-                    .link(&o.link)
-                    .is_some_and(|l| r.matches(o, l.index))
-            });
+            let managed = view
+                .owned
+                .routes
+                .iter()
+                .any(|o| route_link(snapshot, o).is_some_and(|link| r.matches(o, link)));
             pb::RouteStatus {
                 family: family(r.destination.addr()),
                 destination: if r.destination.prefix_len() == 0 {

@@ -217,6 +217,7 @@ impl Networkd {
             .apply(ApplyRequest {
                 network_yaml: yaml.to_string(),
                 kernel_ip_arg: String::new(),
+                documents_yaml: String::new(),
             })
             .await
             .map(tonic::Response::into_inner)
@@ -665,6 +666,7 @@ async fn kernel_ip_argument_and_hostname_in_own_uts_namespace() {
         .apply(ApplyRequest {
             network_yaml: "hostname: confnode".into(),
             kernel_ip_arg: "10.60.0.2::10.60.0.1:255.255.255.0:kernode:eth0:off".into(),
+            documents_yaml: String::new(),
         })
         .await
         .unwrap();
