@@ -500,10 +500,12 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     let before = vm.console_text().len();
     let upgrade_arg = upgrade.to_str().unwrap();
     let started = Instant::now();
-    success(talosctl.secure_within(
-        &["upgrade", "--image", upgrade_arg, "--wait=false"],
-        Duration::from_secs(300),
+    // `--wait` (the default) follows the reboot to the new boot's running stage.
+    let waited = success(talosctl.secure_within(
+        &["upgrade", "--image", upgrade_arg],
+        Duration::from_secs(400),
     ));
+    assert!(waited.contains("upgrade requested"), "{waited}");
     let boot = next_boot_up(&mut vm, &talosctl, before);
     eventually("the upgrade committed", &vm, || {
         runs(
