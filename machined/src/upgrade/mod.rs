@@ -112,6 +112,8 @@ impl SystemDisk {
         release: &str,
     ) -> Result<Slot, MachinedError> {
         let _guard = lock_disk();
+        // Before writing: the other slot is the fallback of a running trial.
+        refuse_during_trial(&Meta::read(&self.meta)?)?;
         let target = self.booted.other();
         self.with_boot(|boot| {
             let dir = boot.join(target.label());
@@ -145,6 +147,7 @@ impl SystemDisk {
 
     fn schedule_trial(&self, target: Slot, status: &str) -> Result<(), MachinedError> {
         let mut meta = Meta::read(&self.meta)?;
+        refuse_during_trial(&meta)?;
         meta.values
             .insert(keys::UPGRADE, self.booted.label().as_bytes().to_vec());
         meta.values
@@ -339,6 +342,18 @@ async fn publish_meta(machine: &Machine, disk: &Arc<SystemDisk>) {
     }
 }
 
+/// A trial that has not been committed yet keeps its fallback slot: nothing may overwrite it
+/// or schedule another trial meanwhile.
+fn refuse_during_trial(meta: &Meta) -> Result<(), MachinedError> {
+    match meta.get_text(keys::UPGRADE) {
+        Some(fallback) => Err(MachinedError::FailedPrecondition(format!(
+            "an upgrade is still on trial (slot {fallback} is its fallback): wait until it is \
+             committed, or reboot to fall back"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Copies `from` to `to` through a temporary file, synced, then renamed.
 fn copy_durably(from: &Path, to: &Path) -> Result<(), MachinedError> {
     let temporary = to.with_extension("new");
@@ -375,5 +390,14 @@ mod tests {
         assert_eq!(Slot::from_boot_image("/B/vmlinuz"), Some(Slot::B));
         assert_eq!(Slot::from_boot_image("/boot/vmlinuz"), None);
         assert_eq!(Slot::A.other(), Slot::B);
+    }
+
+    #[test]
+    fn nothing_overwrites_the_fallback_of_a_running_trial() {
+        let mut meta = Meta::default();
+        assert!(refuse_during_trial(&meta).is_ok());
+        meta.values.insert(keys::UPGRADE, b"A".to_vec());
+        let error = refuse_during_trial(&meta).unwrap_err().to_string();
+        assert!(error.contains("slot A is its fallback"), "{error}");
     }
 }
