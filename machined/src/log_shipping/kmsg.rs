@@ -25,6 +25,8 @@ pub(super) async fn follow(lines: broadcast::Sender<Bytes>) {
         }
     };
     while let Some(record) = log.next().await {
+        // A burst of records must not starve the destinations' tasks (the tap would drop).
+        tokio::task::consume_budget().await;
         match record {
             Ok(record) => {
                 let _ = lines.send(encode(&record, boot));
