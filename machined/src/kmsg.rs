@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+use time::OffsetDateTime;
 use tokio::io::unix::AsyncFd;
 
 /// The kernel's record device.
@@ -101,18 +102,19 @@ fn register(file: File) -> io::Result<AsyncFd<File>> {
 /// The wall-clock time the kernel booted: now − `/proc/uptime`.
 pub fn boot_time() -> io::Result<SystemTime> {
     let uptime = std::fs::read_to_string(UPTIME)?;
-    let seconds = uptime
+    let booted = uptime
         .split_whitespace()
         .next()
         .and_then(|first| first.parse::<f64>().ok())
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .and_then(|uptime| SystemTime::now().checked_sub(uptime))
         .ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("no uptime in {uptime:?}"),
             )
         })?;
-    Ok(SystemTime::now() - Duration::from_secs_f64(seconds))
+    Ok(booted)
 }
 
 /// One `/dev/kmsg` record: `<prefix>,<sequence>,<µs since boot>,<flags>[,…];<text>\n` followed
@@ -127,6 +129,16 @@ pub struct KernelRecord {
 }
 
 impl KernelRecord {
+    /// When the record was logged, for a kernel that booted at `boot_time` (the boot time for
+    /// a clock beyond the calendar).
+    pub fn logged(&self, boot_time: SystemTime) -> OffsetDateTime {
+        let boot = OffsetDateTime::from(boot_time);
+        time::Duration::try_from(self.since_boot)
+            .ok()
+            .and_then(|since_boot| boot.checked_add(since_boot))
+            .unwrap_or(boot)
+    }
+
     pub fn parse(raw: &[u8]) -> Option<Self> {
         let raw = String::from_utf8_lossy(raw);
         let (header, body) = raw.split_once(';')?;
@@ -232,6 +244,19 @@ mod tests {
         ] {
             assert_eq!(KernelRecord::parse(raw), None, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn an_absurd_clock_does_not_overflow_the_time() {
+        let record = KernelRecord::parse(b"6,1,18446744073709551615,-;x").expect("well-formed");
+        let boot = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(record.logged(boot), boot);
+        assert_eq!(
+            KernelRecord::parse(b"6,1,1500000,-;x")
+                .unwrap()
+                .logged(boot),
+            boot + Duration::from_millis(1500)
+        );
     }
 
     #[test]

@@ -12,7 +12,6 @@ use std::time::SystemTime;
 use futures_util::StreamExt;
 use proto::common::Data;
 use proto::machine::{DmesgRequest, LogsContainer, LogsContainersResponse, LogsRequest};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tonic::Status;
 use tonic::codegen::BoxStream;
@@ -101,7 +100,7 @@ pub(super) fn dmesg(request: DmesgRequest) -> Result<BoxStream<Data>, MachinedEr
 
 /// The upstream `Dmesg` line of a record, newline included.
 fn format(record: &KernelRecord, boot_time: SystemTime) -> String {
-    let logged = OffsetDateTime::from(boot_time + record.since_boot);
+    let logged = record.logged(boot_time);
     let time = logged
         .format(&Rfc3339)
         .unwrap_or_else(|_| logged.to_string());
@@ -116,6 +115,8 @@ mod tests {
     use std::fs::OpenOptions;
     use std::io::Write;
     use std::time::Duration;
+
+    use time::OffsetDateTime;
 
     use super::*;
 

@@ -41,7 +41,8 @@ pub(super) async fn follow(lines: broadcast::Sender<Bytes>) {
 
 /// One record as a JSON line.
 fn encode(record: &KernelRecord, boot: SystemTime) -> Bytes {
-    let at = time::OffsetDateTime::from(boot + record.since_boot)
+    let at = record
+        .logged(boot)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let line = serde_json::json!({
