@@ -1,7 +1,8 @@
 //! Log shipping (`machine.logging.destinations`): every service's log lines and machined's own
 //! are sent to each destination as upstream's JSON lines (`msg`, `talos-level`,
 //! `talos-service`, `talos-time`, plus the destination's `extraTags`), over TCP (one line per
-//! `\n`) or UDP (one line per datagram).
+//! `\n`) or UDP (one line per datagram). The kernel log goes the same way to its own
+//! destinations (`talos.logging.kernel` and `KmsgLogConfig` documents, see [`kmsg`]).
 //!
 //! Nothing that logs ever waits for a destination: lines go through a broadcast tap that drops
 //! the oldest when a destination falls behind, then into a bounded queue per destination. A
@@ -130,6 +131,19 @@ fn destinations(config: Option<&Config>, kernel_destination: Option<&str>) -> Ve
         }
     }
     wanted
+}
+
+/// Checks a kernel log destination given outside the config (`tcp://HOST:PORT` or
+/// `udp://HOST:PORT`), as the config checks a `KmsgLogConfig` URL.
+pub fn check_endpoint(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|error| format!("{text:?}: {error}"))?;
+    if !matches!(url.scheme(), "tcp" | "udp") {
+        return Err(format!("{text:?}: the scheme must be tcp or udp"));
+    }
+    if url.host_str().is_none() || url.port().is_none() {
+        return Err(format!("{text:?}: a host and a port are required"));
+    }
+    Ok(text.to_string())
 }
 
 /// Whether `document` is applied here (a `KmsgLogConfig`).
@@ -488,6 +502,20 @@ mod tests {
             [kernel("udp://[::1]:9")]
         );
         assert!(destinations(None, None).is_empty());
+    }
+
+    #[test]
+    fn kernel_destinations_outside_the_config_are_checked() {
+        assert!(check_endpoint("tcp://127.0.0.1:5140").is_ok());
+        assert!(check_endpoint("udp://[::1]:5140").is_ok());
+        for bad in [
+            "http://127.0.0.1:80",
+            "tcp://127.0.0.1",
+            "127.0.0.1:5140",
+            "tcp://:1",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -45,7 +45,7 @@ struct Args {
     certificate_ttl_seconds: u64,
     /// Where the kernel log (`/dev/kmsg`, when readable) is shipped, `tcp://HOST:PORT` or
     /// `udp://HOST:PORT`: what `talos.logging.kernel=` on the kernel command line says in OS mode
-    #[arg(long)]
+    #[arg(long, value_parser = machined::log_shipping::check_endpoint)]
     kernel_log_destination: Option<String>,
 }
 

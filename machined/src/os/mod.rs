@@ -48,6 +48,7 @@ use machineconfig::RuntimeMode;
 
 use crate::containerd::SystemContainerd;
 use crate::error::MachinedError;
+use crate::log_shipping;
 use crate::machine::Platform;
 use crate::runtime::{Exit, Options};
 
@@ -109,6 +110,14 @@ fn run(
         &release,
         crate::log_shipping::machined_log_tee(),
     );
+    let kernel_log_destination =
+        kernel_log_destination.and_then(|text| match log_shipping::check_endpoint(&text) {
+            Ok(endpoint) => Some(endpoint),
+            Err(error) => {
+                tracing::warn!(%error, "{KERNEL_LOG_ARGUMENT}: the kernel log is not shipped");
+                None
+            }
+        });
     let platform_name = node.platform.clone();
     let mode = if platform_name == "metal" {
         RuntimeMode::Metal
