@@ -1,7 +1,8 @@
 //! Log shipping (`machine.logging.destinations`): every service's log lines and machined's own
 //! are sent to each destination as upstream's JSON lines (`msg`, `talos-level`,
 //! `talos-service`, `talos-time`, plus the destination's `extraTags`), over TCP (one line per
-//! `\n`) or UDP (one line per datagram).
+//! `\n`) or UDP (one line per datagram). The kernel log goes the same way to its own
+//! destinations (`talos.logging.kernel` and `KmsgLogConfig` documents, see [`kmsg`]).
 //!
 //! Nothing that logs ever waits for a destination: lines go through a broadcast tap that drops
 //! the oldest when a destination falls behind, then into a bounded queue per destination. A
@@ -16,11 +17,14 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use machineconfig::Config;
+use machineconfig::documents::Document;
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 
 use crate::machine::Machine;
+
+mod kmsg;
 
 /// Lines the tap holds for a destination that has not taken them yet.
 const TAP_CAPACITY: usize = 4096;
@@ -73,44 +77,127 @@ pub fn machined_log_tee() -> impl Fn(&[u8]) + Send + Sync + 'static {
     }
 }
 
+/// Where lines go, and which lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Destination {
-    endpoint: String,
-    extra_tags: BTreeMap<String, String>,
+enum Destination {
+    /// Every service's log and machined's own (`machine.logging.destinations`).
+    Services {
+        endpoint: String,
+        extra_tags: BTreeMap<String, String>,
+    },
+    /// The kernel log (`talos.logging.kernel=` and `KmsgLogConfig` documents).
+    Kernel { endpoint: String },
 }
 
-fn destinations(config: Option<&Config>) -> Vec<Destination> {
-    config
+impl Destination {
+    fn endpoint(&self) -> &str {
+        match self {
+            Destination::Services { endpoint, .. } | Destination::Kernel { endpoint } => endpoint,
+        }
+    }
+}
+
+/// The destinations wanted: the config's service log destinations, then the kernel log's
+/// (`kernel_destination` from the kernel command line, then the `KmsgLogConfig` documents'
+/// URLs, each once).
+fn destinations(config: Option<&Config>, kernel_destination: Option<&str>) -> Vec<Destination> {
+    let mut wanted: Vec<Destination> = config
         .and_then(|c| c.v1alpha1.as_ref()?.machine.as_ref()?.logging.as_ref())
         .map(|logging| {
             logging
                 .destinations
                 .iter()
-                .map(|d| Destination {
+                .map(|d| Destination::Services {
                     endpoint: d.endpoint.clone(),
                     extra_tags: d.extra_tags.clone(),
                 })
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let documents = config.into_iter().flat_map(|c| &c.documents);
+    let kernel =
+        kernel_destination
+            .into_iter()
+            .chain(documents.filter_map(|document| match document {
+                Document::KmsgLog(kmsg) => Some(kmsg.url.as_str()),
+                _ => None,
+            }));
+    for endpoint in kernel {
+        let destination = Destination::Kernel {
+            endpoint: endpoint.to_string(),
+        };
+        if !wanted.contains(&destination) {
+            wanted.push(destination);
+        }
+    }
+    wanted
 }
 
-/// Ships to the active config's destinations; runs until the config watch ends.
-pub async fn keep_shipping(machine: Arc<Machine>) {
+/// Checks a kernel log destination given outside the config (`tcp://HOST:PORT` or
+/// `udp://HOST:PORT`), as the config checks a `KmsgLogConfig` URL.
+pub fn check_endpoint(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|error| format!("{text:?}: {error}"))?;
+    if !matches!(url.scheme(), "tcp" | "udp") {
+        return Err(format!("{text:?}: the scheme must be tcp or udp"));
+    }
+    if url.host_str().is_none() || url.port().is_none() {
+        return Err(format!("{text:?}: a host and a port are required"));
+    }
+    Ok(text.to_string())
+}
+
+/// Whether `document` is applied here (a `KmsgLogConfig`).
+pub fn applied_by_log_shipping(document: &Document) -> bool {
+    matches!(document, Document::KmsgLog(_))
+}
+
+/// Ships to the active config's destinations and the kernel log to `kernel_destination` (the
+/// kernel command line's `talos.logging.kernel`); runs until the config watch ends.
+pub async fn keep_shipping(machine: Arc<Machine>, kernel_destination: Option<String>) {
     let mut changes = machine.config.subscribe();
     let mut running: Vec<(Destination, JoinHandle<()>)> = Vec::new();
+    let kernel_tap = broadcast::channel::<Bytes>(TAP_CAPACITY).0;
+    let mut kernel_reader: Option<JoinHandle<()>> = None;
     loop {
-        let wanted = destinations(changes.borrow_and_update().as_deref());
+        let wanted = destinations(
+            changes.borrow_and_update().as_deref(),
+            kernel_destination.as_deref(),
+        );
         if running.iter().map(|(d, _)| d).ne(wanted.iter()) {
             for (_, task) in running.drain(..) {
                 task.abort();
             }
             for destination in wanted {
-                tracing::info!(endpoint = %destination.endpoint, "shipping logs");
-                let lines = tap().subscribe();
-                let task = tokio::spawn(ship(destination.clone(), lines));
+                tracing::info!(endpoint = %destination.endpoint(), "shipping logs");
+                let task = match &destination {
+                    Destination::Services {
+                        endpoint,
+                        extra_tags,
+                    } => {
+                        let tags = extra_tags.clone();
+                        tokio::spawn(ship(endpoint.clone(), tap().subscribe(), move |line| {
+                            encode(line, &tags)
+                        }))
+                    }
+                    Destination::Kernel { endpoint } => {
+                        tokio::spawn(ship(endpoint.clone(), kernel_tap.subscribe(), Bytes::clone))
+                    }
+                };
                 running.push((destination, task));
             }
+        }
+        let kernel_wanted = running
+            .iter()
+            .any(|(d, _)| matches!(d, Destination::Kernel { .. }));
+        match (&kernel_reader, kernel_wanted) {
+            (None, true) => {
+                kernel_reader = Some(tokio::spawn(kmsg::follow(kernel_tap.clone())));
+            }
+            (Some(reader), false) => {
+                reader.abort();
+                kernel_reader = None;
+            }
+            _ => {}
         }
         if changes.changed().await.is_err() {
             break;
@@ -118,6 +205,9 @@ pub async fn keep_shipping(machine: Arc<Machine>) {
     }
     for (_, task) in running {
         task.abort();
+    }
+    if let Some(reader) = kernel_reader {
+        reader.abort();
     }
 }
 
@@ -175,23 +265,28 @@ impl Queue {
     }
 }
 
-async fn ship(destination: Destination, lines: broadcast::Receiver<LogLine>) {
+/// Ships what `lines` carries, encoded by `encode`, to `endpoint`.
+async fn ship<T: Clone>(
+    endpoint: String,
+    lines: broadcast::Receiver<T>,
+    encode: impl Fn(&T) -> Bytes,
+) {
     let queue = Queue::default();
     tokio::select! {
-        () = receive(lines, &queue, &destination.extra_tags) => {}
-        () = send(&destination.endpoint, &queue) => {}
+        () = receive(lines, &queue, encode) => {}
+        () = send(&endpoint, &queue) => {}
     }
 }
 
-/// Moves lines from the tap into the queue, counting what the tap dropped.
-async fn receive(
-    mut lines: broadcast::Receiver<LogLine>,
+/// Moves lines from a tap into the queue, counting what the tap dropped.
+async fn receive<T: Clone>(
+    mut lines: broadcast::Receiver<T>,
     queue: &Queue,
-    extra_tags: &BTreeMap<String, String>,
+    encode: impl Fn(&T) -> Bytes,
 ) {
     loop {
         match lines.recv().await {
-            Ok(line) => queue.push(encode(&line, extra_tags)),
+            Ok(line) => queue.push(encode(&line)),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 queue.dropped.fetch_add(missed, Ordering::Relaxed);
             }
@@ -386,6 +481,41 @@ mod tests {
         assert_eq!(json["msg"], "{\"odd\": \"json\"}");
         assert_eq!(json["talos-level"], "info");
         assert_eq!(json["talos-time"], "2027-01-15T08:00:00Z");
+    }
+
+    #[test]
+    fn kernel_destinations_come_from_the_command_line_and_documents_once_each() {
+        let config = Config::from_yaml(
+            "apiVersion: v1alpha1\nkind: KmsgLogConfig\nname: a\nurl: tcp://10.5.0.1:5000\n---\n\
+             apiVersion: v1alpha1\nkind: KmsgLogConfig\nname: b\nurl: udp://10.5.0.1:5001\n",
+        )
+        .unwrap();
+        let kernel = |endpoint: &str| Destination::Kernel {
+            endpoint: endpoint.to_string(),
+        };
+        assert_eq!(
+            destinations(Some(&config), Some("tcp://10.5.0.1:5000")),
+            [kernel("tcp://10.5.0.1:5000"), kernel("udp://10.5.0.1:5001")]
+        );
+        assert_eq!(
+            destinations(None, Some("udp://[::1]:9")),
+            [kernel("udp://[::1]:9")]
+        );
+        assert!(destinations(None, None).is_empty());
+    }
+
+    #[test]
+    fn kernel_destinations_outside_the_config_are_checked() {
+        assert!(check_endpoint("tcp://127.0.0.1:5140").is_ok());
+        assert!(check_endpoint("udp://[::1]:5140").is_ok());
+        for bad in [
+            "http://127.0.0.1:80",
+            "tcp://127.0.0.1",
+            "127.0.0.1:5140",
+            "tcp://:1",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]

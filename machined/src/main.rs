@@ -43,6 +43,10 @@ struct Args {
     /// Lifetime of the apid and trustd serving certificates, renewed at half-life
     #[arg(long, default_value_t = 24 * 3600)]
     certificate_ttl_seconds: u64,
+    /// Where the kernel log (`/dev/kmsg`, when readable) is shipped, `tcp://HOST:PORT` or
+    /// `udp://HOST:PORT`: what `talos.logging.kernel=` on the kernel command line says in OS mode
+    #[arg(long, value_parser = machined::log_shipping::check_endpoint)]
+    kernel_log_destination: Option<String>,
 }
 
 /// Dev mode's reset: the node's folders stand for its volumes (STATE `system/state`, EPHEMERAL
@@ -102,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         },
         release: machined::BUILD_RELEASE.into(),
         system_disk: None,
+        kernel_log_destination: args.kernel_log_destination,
     };
     let state_dir = options.state_dir.clone();
     let runtime = tokio::runtime::Runtime::new()?;

@@ -226,12 +226,16 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 
 /// A warning for each document kind the node keeps but does not act on yet: accepted, never
 /// dropped silently. The network kinds networkd applies are listed in
-/// [`crate::network::applied_by_networkd`].
+/// [`crate::network::applied_by_networkd`], the kernel log's in
+/// [`crate::log_shipping::applied_by_log_shipping`].
 fn inactive_documents(config: &Config) -> Vec<String> {
     config
         .documents
         .iter()
-        .filter(|document| !crate::network::applied_by_networkd(document))
+        .filter(|document| {
+            !crate::network::applied_by_networkd(document)
+                && !crate::log_shipping::applied_by_log_shipping(document)
+        })
         .map(|document| {
             let name = document
                 .name()
@@ -253,7 +257,8 @@ mod tests {
     fn only_kinds_nobody_applies_are_reported() {
         let config = Config::from_yaml(
             "apiVersion: v1alpha1\nkind: BridgeConfig\nname: br0\nlinks: [eth1]\n---\n\
-             apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.5.0.50\nlink: eth0\n",
+             apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.5.0.50\nlink: eth0\n---\n\
+             apiVersion: v1alpha1\nkind: KmsgLogConfig\nname: sink\nurl: tcp://10.5.0.1:5000\n",
         )
         .unwrap();
         assert_eq!(

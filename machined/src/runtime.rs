@@ -68,6 +68,9 @@ pub struct Options {
     pub release: String,
     /// The system disk's boot slots and META, when the node booted from one.
     pub system_disk: Option<Arc<crate::upgrade::SystemDisk>>,
+    /// Where the kernel log goes besides the config's `KmsgLogConfig` documents: the kernel
+    /// command line's `talos.logging.kernel` (OS mode), `--kernel-log-destination` (dev mode).
+    pub kernel_log_destination: Option<String>,
 }
 
 /// The release of this build (`v` and the crate version), reported when no image says otherwise.
@@ -171,7 +174,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         .await?;
     services.start("timed").await?;
     let timed_settings = tokio::spawn(time_sync::keep_configured(Arc::clone(&machine)));
-    let log_shipping = tokio::spawn(crate::log_shipping::keep_shipping(Arc::clone(&machine)));
+    let log_shipping = tokio::spawn(crate::log_shipping::keep_shipping(
+        Arc::clone(&machine),
+        options.kernel_log_destination.clone(),
+    ));
     let etcd = tokio::spawn(etcd::run(
         Arc::clone(&machine),
         options.etcd.clone(),

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, cluster, config, containers, copy, dashboard, edit, etcd, events, r#gen, get, health,
-    inspect, kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power,
+    apply, cgroups, cluster, config, containers, copy, dashboard, edit, etcd, events, r#gen, get,
+    health, inspect, kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power,
     processes, read, service, support, time, upgrade, usage, validate, version,
 };
 
@@ -119,6 +119,9 @@ pub enum Command {
     /// Show memory usage
     #[command(visible_aliases = ["m", "free"])]
     Memory(memory::MemoryArgs),
+    /// Retrieve cgroups usage information
+    #[command(visible_alias = "cg")]
+    Cgroups(cgroups::CgroupsArgs),
     /// List running processes
     #[command(visible_aliases = ["p", "ps"])]
     Processes(processes::ProcessesArgs),

@@ -48,6 +48,7 @@ use machineconfig::RuntimeMode;
 
 use crate::containerd::SystemContainerd;
 use crate::error::MachinedError;
+use crate::log_shipping;
 use crate::machine::Platform;
 use crate::runtime::{Exit, Options};
 
@@ -56,6 +57,8 @@ const API_PORT: u16 = 50000;
 /// apid in the root filesystem.
 /// Where the image keeps the daemons machined runs.
 const PROGRAMS: &str = "/usr/bin";
+/// The kernel argument naming where the kernel log is shipped, as upstream.
+const KERNEL_LOG_ARGUMENT: &str = "talos.logging.kernel";
 
 /// The sysctls the boot sequence sets (keys as under `/proc/sys`, dots for slashes).
 pub fn managed_sysctls() -> Vec<String> {
@@ -100,12 +103,21 @@ fn run(
         .map(|text| text.trim().to_string())
         .unwrap_or_else(|_| crate::BUILD_RELEASE.to_string());
     let cmdline = sequence::early(host, &release)?;
+    let kernel_log_destination = cmdline.get(KERNEL_LOG_ARGUMENT).map(str::to_string);
     let node = sequence::root(host, cmdline)?;
     logging::init_with_tee(
         "machined",
         &release,
         crate::log_shipping::machined_log_tee(),
     );
+    let kernel_log_destination =
+        kernel_log_destination.and_then(|text| match log_shipping::check_endpoint(&text) {
+            Ok(endpoint) => Some(endpoint),
+            Err(error) => {
+                tracing::warn!(%error, "{KERNEL_LOG_ARGUMENT}: the kernel log is not shipped");
+                None
+            }
+        });
     let platform_name = node.platform.clone();
     let mode = if platform_name == "metal" {
         RuntimeMode::Metal
@@ -139,6 +151,7 @@ fn run(
         },
         release,
         system_disk: node.system_disk.map(std::sync::Arc::new),
+        kernel_log_destination,
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
     report_api(api_address, started, on_disk);

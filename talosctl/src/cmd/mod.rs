@@ -1,6 +1,7 @@
 //! One module per command group; each exposes its clap arguments and a `run`.
 
 pub mod apply;
+pub mod cgroups;
 pub mod cluster;
 pub mod config;
 pub mod containers;
@@ -64,6 +65,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Health(args) => health::run(args, &cli.global),
         Command::Bootstrap(args) => etcd::bootstrap(args, &cli.global),
         Command::Etcd(command) => etcd::run(command, &cli.global),
+        Command::Cgroups(args) => cgroups::run(args, &cli.global),
         Command::Processes(args) => processes::run(args, &cli.global),
         Command::Mounts(args) => mounts::run(args, &cli.global),
         Command::Stats(args) => containers::run_stats(args, &cli.global),
