@@ -40,14 +40,18 @@ mod zip_archive;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::FromArgMatches as _;
 
 pub use cli::Cli;
 
 /// Parses `args` (program name first), runs the command and returns the process exit code.
 /// Errors are printed to stderr as `error: …`.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let mut cli = match cli::command()
+        .try_get_matches_from(&args)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -58,6 +62,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             };
         }
     };
+    if let cli::Command::ApplyConfig(apply) = &mut cli.command {
+        apply.called_as_alias = cli::called_as_alias(&args);
+    }
+    if cli.global.siderov1_keys_dir.is_some() {
+        eprintln!("note: --siderov1-keys-dir is ignored: talos-rs has no SideroV1 authentication");
+    }
     match cmd::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<failures::AlreadyReported>() => ExitCode::FAILURE,

@@ -397,6 +397,34 @@ async fn version_of_one_node_is_labelled_with_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_json_prints_one_protojson_line_per_node_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, talosconfig) = fake_apid(dir.path()).await;
+
+    let run = talosctl(&talosconfig, &["version", "--json", "-n", "a,b"]).await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "{\"metadata\":{\"hostname\":\"a\"},\"version\":{\"tag\":\"v1.14.0\",\"sha\":\"for-a\",\
+         \"os\":\"linux\",\"arch\":\"amd64\"}}\n\
+         {\"metadata\":{\"hostname\":\"b\"},\"version\":{\"tag\":\"v1.14.0\",\"sha\":\"for-b\",\
+         \"os\":\"linux\",\"arch\":\"amd64\"}}\n"
+    );
+
+    let run = talosctl(&talosconfig, &["version", "--short", "-n", "a"]).await;
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with(concat!(
+            "Client:\ntalos-rs v",
+            env!("CARGO_PKG_VERSION"),
+            "\nServer:\n\tNODE:        a\n\tTag:         v1.14.0\n"
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_nodes_print_successes_and_report_the_failed_node() {
     let dir = tempfile::tempdir().unwrap();
     let (_, talosconfig) = fake_apid(dir.path()).await;

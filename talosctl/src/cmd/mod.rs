@@ -32,9 +32,7 @@ pub mod usage;
 pub mod validate;
 pub mod version;
 
-use clap::CommandFactory as _;
-
-use crate::cli::{Cli, Command};
+use crate::cli::{self, Cli, Command};
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -44,7 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Machineconfig(cmd) => machineconfig::run(cmd),
         Command::Config(cmd) => config::run(cmd, &cli.global),
         Command::Completion { shell } => {
-            let mut command = Cli::command();
+            let mut command = cli::command();
             clap_complete::generate(shell, &mut command, "talosctl", &mut std::io::stdout());
             Ok(())
         }

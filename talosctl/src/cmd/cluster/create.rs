@@ -325,6 +325,7 @@ pub fn through_endpoint(
         talosconfig: Some(talosconfig.to_path_buf()),
         context: Some(state.name.clone()),
         cluster: None,
+        siderov1_keys_dir: None,
     }
 }
 

@@ -1,0 +1,172 @@
+//! Upstream talosctl's conventions that scripts and habits rely on, checked on the built
+//! binary without any node: `--help` shape, the `apply` alias forms, `version`'s client block,
+//! talosconfig files from newer clients, accepted upstream-only global flags.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::path::Path;
+use std::process::Output;
+
+fn talosctl(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_talosctl"))
+        .args(args)
+        .env_remove("TALOSCONFIG")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("talosctl runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn help(command: &[&str]) -> String {
+    let mut args = command.to_vec();
+    args.push("--help");
+    let output = talosctl(&args);
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    stdout(&output)
+}
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn version_help_matches_its_golden_file() {
+    assert_eq!(help(&["version"]), fixture("version-help.txt"));
+}
+
+#[test]
+fn global_flags_have_their_own_section_on_node_commands_only() {
+    const GLOBAL: [&str; 6] = [
+        "--nodes",
+        "--endpoints",
+        "--talosconfig",
+        "--context",
+        "--cluster",
+        "--siderov1-keys-dir",
+    ];
+    for command in [
+        &["version"][..],
+        &["get"],
+        &["etcd", "members"],
+        &["apply-config"],
+        &["config", "contexts"],
+        &["service"],
+    ] {
+        let text = help(command);
+        let (local, global) = text
+            .split_once("\nGlobal Flags:\n")
+            .unwrap_or_else(|| panic!("{command:?} has no Global Flags section:\n{text}"));
+        for flag in GLOBAL {
+            assert!(global.contains(flag), "{command:?}: {flag} missing\n{text}");
+            assert!(
+                !local.contains(flag),
+                "{command:?}: {flag} not global\n{text}"
+            );
+        }
+    }
+    for command in [
+        &[][..],
+        &["gen"],
+        &["gen", "secrets"],
+        &["validate"],
+        &["machineconfig", "patch"],
+        &["completion"],
+        &["cluster", "create"],
+    ] {
+        let text = help(command);
+        assert!(!text.contains("Global Flags"), "{command:?}:\n{text}");
+        assert!(!text.contains("--nodes"), "{command:?}:\n{text}");
+    }
+}
+
+#[test]
+fn hidden_global_flags_are_still_accepted() {
+    let output = talosctl(&["-n", "10.5.0.2", "version", "--client"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = talosctl(&[
+        "--siderov1-keys-dir",
+        "/keys",
+        "version",
+        "--client",
+        "--short",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "note: --siderov1-keys-dir is ignored: talos-rs has no SideroV1 authentication\n"
+    );
+}
+
+#[test]
+fn version_client_block_is_upstreams() {
+    let tag = concat!("v", env!("CARGO_PKG_VERSION"));
+    let output = talosctl(&["version", "--client"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "Client:\n\tTag:         {tag}\n\tSHA:         talos-rs {tag}\n\tBuilt:       \n\
+             \tGo version:  \n\tOS/Arch:     linux/{arch}\n"
+        )
+    );
+    let output = talosctl(&["version", "--client", "--short"]);
+    assert_eq!(stdout(&output), format!("Client:\ntalos-rs {tag}\n"));
+}
+
+#[test]
+fn apply_takes_config_or_machineconfig_after_its_alias_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let missing = missing.to_str().unwrap();
+    // The object is accepted: the command gets as far as reading the file.
+    for object in ["config", "machineconfig", "MachineConfig"] {
+        let output = talosctl(&["apply", object, "-f", missing]);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains("reading") && stderr(&output).contains("missing.yaml"),
+            "{object}: {}",
+            stderr(&output)
+        );
+    }
+    let output = talosctl(&["apply-config", "config", "-f", missing]);
+    assert_eq!(stderr(&output), "error: expected no positional arguments\n");
+    let output = talosctl(&["apply", "cfg", "-f", missing]);
+    assert_eq!(stderr(&output), "error: unknown positional argument cfg\n");
+}
+
+#[test]
+fn a_talosconfig_from_a_newer_client_still_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("talosconfig");
+    std::fs::write(
+        &path,
+        "context: prod\nsomeNewTopLevel: true\ncontexts:\n  prod:\n    endpoints: [10.5.0.2]\n    \
+         nodes: [10.5.0.3]\n    ca: Q0E=\n    crt: Q1JU\n    key: S0VZ\n    \
+         newAuthScheme:\n      kind: future\n",
+    )
+    .unwrap();
+    let output = talosctl(&[
+        "--talosconfig",
+        path.to_str().unwrap(),
+        "config",
+        "contexts",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("prod"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("10.5.0.2"), "{}", stdout(&output));
+}
