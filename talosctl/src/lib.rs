@@ -72,8 +72,48 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<failures::AlreadyReported>() => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes joined with `: ` (as anyhow's `{:#}`), with a gRPC status worded as
+/// upstream's talosctl words it (`rpc error: code = … desc = …`) and a cause left out when the
+/// message before it already says it.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = match cause.downcast_ref::<tonic::Status>() {
+            Some(status) => apiclient::ApiClientError::from(status.clone()).to_string(),
+            None => cause.to_string(),
+        };
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_statuses_read_as_upstreams_wherever_they_are_in_the_chain() {
+        let bare = anyhow::Error::from(tonic::Status::unavailable("node is down"));
+        assert_eq!(
+            error_text(&bare),
+            "rpc error: code = Unavailable desc = node is down"
+        );
+        let wrapped = bare.context("reading the config");
+        assert_eq!(
+            error_text(&wrapped),
+            "reading the config: rpc error: code = Unavailable desc = node is down"
+        );
+        let ours = anyhow::Error::from(apiclient::ApiClientError::from(tonic::Status::cancelled(
+            "stop",
+        )));
+        assert_eq!(error_text(&ours), "rpc error: code = Canceled desc = stop");
     }
 }

@@ -170,3 +170,44 @@ fn a_talosconfig_from_a_newer_client_still_loads() {
     assert!(stdout(&output).contains("prod"), "{}", stdout(&output));
     assert!(stdout(&output).contains("10.5.0.2"), "{}", stdout(&output));
 }
+
+#[test]
+fn an_unreachable_endpoint_reads_as_upstreams_unavailable_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.yaml");
+    let talosconfig = dir.path().join("talosconfig");
+    for args in [
+        &["gen", "secrets", "-o", secrets.to_str().unwrap()][..],
+        &[
+            "gen",
+            "config",
+            "demo",
+            "https://127.0.58.1:6443",
+            "--with-secrets",
+            secrets.to_str().unwrap(),
+            "-t",
+            "talosconfig",
+            "-o",
+            talosconfig.to_str().unwrap(),
+        ],
+    ] {
+        let output = talosctl(args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    // Nothing listens on port 1 of the test block's loopback address.
+    let output = talosctl(&[
+        "--talosconfig",
+        talosconfig.to_str().unwrap(),
+        "-e",
+        "127.0.58.1:1",
+        "-n",
+        "127.0.58.1",
+        "memory",
+    ]);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output),
+        "error: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error \
+         while dialing: dial tcp 127.0.58.1:1: connect: connection refused\"\n"
+    );
+}
