@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, cluster, config, containers, copy, dashboard, edit, etcd, events, r#gen, get, health,
-    inspect, kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power,
+    apply, cluster, config, containers, copy, dashboard, docs, edit, etcd, events, r#gen, get,
+    health, inspect, kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power,
     processes, read, service, support, time, upgrade, usage, validate, version,
 };
 
@@ -132,6 +132,9 @@ pub enum Command {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
+    /// Generate documentation for the CLI or config
+    #[command(hide = true)]
+    Docs(docs::DocsArgs),
     /// Prints the version
     Version(version::VersionArgs),
     /// Bootstrap the etcd cluster on the specified node

@@ -211,3 +211,44 @@ fn an_unreachable_endpoint_reads_as_upstreams_unavailable_error() {
          while dialing: dial tcp 127.0.58.1:1: connect: connection refused\"\n"
     );
 }
+
+#[test]
+fn docs_writes_the_cli_reference_as_upstreams_cli_md() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reference");
+    let output = talosctl(&["docs", out.to_str().unwrap(), "--cli"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = std::fs::read_to_string(out.join("cli.md")).unwrap();
+    assert!(
+        text.starts_with(
+            "---\ndescription: Talosctl CLI tool reference.\ntitle: CLI\n---\n\n\
+             <!-- markdownlint-disable -->\n\n## talosctl apply-config\n\n\
+             Apply a new configuration to a node\n\n```\ntalosctl apply-config [flags]\n```\n\n\
+             ### Options\n\n```\n"
+        ),
+        "{text}"
+    );
+    let at = |heading: &str| {
+        text.find(&format!("\n{heading}\n"))
+            .unwrap_or_else(|| panic!("{heading} missing"))
+    };
+    // Children come before their parent; the root is last; hidden commands are left out.
+    assert!(at("## talosctl etcd members") < at("## talosctl etcd"));
+    assert!(text.ends_with("* [talosctl version](#talosctl-version)\t - Prints the version\n\n"));
+    assert!(!text.contains("## talosctl docs"));
+    let members = &text[at("## talosctl etcd members")..at("## talosctl etcd")];
+    let inherited = members
+        .split("### Options inherited from parent commands\n")
+        .nth(1)
+        .expect("inherited options");
+    assert!(inherited.contains("  -n, --nodes strings "), "{members}");
+    assert!(text.contains("talosctl gen config <cluster name> <cluster endpoint> [flags]"));
+
+    let output = talosctl(&["docs", out.to_str().unwrap(), "--config"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("configuration schema"),
+        "{}",
+        stderr(&output)
+    );
+}

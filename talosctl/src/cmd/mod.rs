@@ -6,6 +6,7 @@ pub mod config;
 pub mod containers;
 pub mod copy;
 pub mod dashboard;
+pub mod docs;
 pub mod edit;
 pub mod etcd;
 pub mod events;
@@ -46,6 +47,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut command, "talosctl", &mut std::io::stdout());
             Ok(())
         }
+        Command::Docs(args) => docs::run(args),
         Command::Version(args) => version::run(args, &cli.global),
         Command::Service(args) => service::run(args, &cli.global),
         Command::Logs(args) => logs::run_logs(args, &cli.global),
