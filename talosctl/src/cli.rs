@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, cluster, config, containers, copy, dashboard, docs, edit, etcd, events, r#gen, get,
-    health, inspect, kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power,
-    processes, read, service, support, time, upgrade, usage, validate, version,
+    apply, cluster, config, containers, copy, dashboard, diskfree, docs, edit, etcd, events, r#gen,
+    get, health, inspect, kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap,
+    power, processes, read, service, support, time, upgrade, usage, validate, version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -175,6 +175,9 @@ pub enum Command {
     /// List running processes
     #[command(visible_aliases = ["p", "ps"])]
     Processes(processes::ProcessesArgs),
+    /// Retrieve disk usage information for mounted volumes
+    #[command(visible_alias = "df")]
+    Diskfree(diskfree::DiskfreeArgs),
     /// List mounts
     #[command(visible_alias = "mount")]
     Mounts(mounts::MountsArgs),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod containers;
 pub mod copy;
 pub mod dashboard;
+pub mod diskfree;
 pub mod docs;
 pub mod edit;
 pub mod etcd;
@@ -65,6 +66,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Bootstrap(args) => etcd::bootstrap(args, &cli.global),
         Command::Etcd(command) => etcd::run(command, &cli.global),
         Command::Processes(args) => processes::run(args, &cli.global),
+        Command::Diskfree(args) => diskfree::run(args, &cli.global),
         Command::Mounts(args) => mounts::run(args, &cli.global),
         Command::Stats(args) => containers::run_stats(args, &cli.global),
         Command::Containers(args) => containers::run_containers(args, &cli.global),
