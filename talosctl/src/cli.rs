@@ -228,4 +228,16 @@ pub enum Command {
     /// Write and delete keys in the META partition
     #[command(subcommand)]
     Meta(upgrade::MetaCommand),
+    /// Get the list of disks from /sys/block on the machine (removed upstream)
+    #[command(hide = true)]
+    Disks,
+    /// List network interfaces (removed upstream)
+    #[command(hide = true)]
+    Interfaces,
+    /// List network routes (removed upstream)
+    #[command(hide = true, alias = "route")]
+    Routes,
+    /// Dump debug information about the cluster (removed upstream)
+    #[command(hide = true)]
+    Crashdump,
 }

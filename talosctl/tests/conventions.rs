@@ -252,3 +252,59 @@ fn docs_writes_the_cli_reference_as_upstreams_cli_md() {
         stderr(&output)
     );
 }
+
+#[test]
+fn commands_upstream_removed_say_what_replaces_them() {
+    for (args, replacement) in [
+        (&["disks"][..], "`talosctl get disks`"),
+        (&["interfaces"], "`talosctl get links`"),
+        (&["routes"], "`talosctl get routes`"),
+        (&["route"], "`talosctl get routes`"),
+        (&["crashdump"], "`talosctl support`"),
+    ] {
+        let output = talosctl(args);
+        assert!(!output.status.success(), "{args:?}");
+        let text = stderr(&output);
+        assert!(
+            text.starts_with(&format!("error: `talosctl {}` is deprecated", args[0]))
+                || text.starts_with("error: `talosctl routes` is deprecated"),
+            "{text}"
+        );
+        assert!(text.contains(replacement), "{text}");
+    }
+    assert!(!help(&[]).contains("disks"));
+}
+
+#[test]
+fn config_proxy_url_sets_shows_and_clears_the_contexts_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("talosconfig");
+    std::fs::write(
+        &path,
+        "context: a\ncontexts:\n  a:\n    endpoints: [10.5.0.2]\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--talosconfig", path, "config", "proxy-url"];
+        all.extend_from_slice(args);
+        let output = talosctl(&all);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output
+    };
+    let set = run(&[" socks5://127.0.58.1:1080 "]);
+    assert!(
+        stderr(&set).contains("does not dial through a proxy"),
+        "{}",
+        stderr(&set)
+    );
+    assert!(
+        std::fs::read_to_string(path)
+            .unwrap()
+            .contains("proxy-url: socks5://127.0.58.1:1080")
+    );
+    assert_eq!(stdout(&run(&[])), "socks5://127.0.58.1:1080\n");
+    run(&[""]);
+    assert!(!std::fs::read_to_string(path).unwrap().contains("proxy-url"));
+    assert_eq!(stdout(&run(&[])), "\n");
+}

@@ -87,5 +87,24 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Reset(args) => power::reset(args, &cli.global),
         Command::Image(command) => upgrade::image(command, &cli.global),
         Command::Meta(command) => upgrade::meta(command, &cli.global),
+        // Commands upstream removed: its messages, naming what replaces them.
+        Command::Disks => anyhow::bail!(
+            "`talosctl disks` is deprecated, please use `talosctl get disks`, `talosctl get \
+             systemdisk`, `talosctl get discoveredvolumes` instead"
+        ),
+        Command::Interfaces => anyhow::bail!(
+            "`talosctl interfaces` is deprecated, please use `talosctl get addresses` and \
+             `talosctl get links` instead"
+        ),
+        Command::Routes => {
+            anyhow::bail!(
+                "`talosctl routes` is deprecated, please use `talosctl get routes` instead"
+            )
+        }
+        Command::Crashdump => {
+            anyhow::bail!(
+                "`talosctl crashdump` is deprecated, please use `talosctl support` instead"
+            )
+        }
     }
 }
