@@ -1,13 +1,19 @@
 //! talosctl: the command-line client of talos-rs, compatible with upstream Talos's `talosctl`.
 //!
 //! Offline commands: `gen` (secrets, cluster configs, raw PKI), `validate`, `machineconfig
-//! patch`, `config` (talosconfig editing), `completion`.
+//! patch`, `config` (talosconfig editing), `completion`, `docs` (the CLI reference).
 //!
 //! Node commands (through apid, see the `apiclient` crate): `version`, `service`, `logs`,
-//! `dmesg`, `events`, `memory`, `processes`, `mounts`, `stats`, `containers`, `netstat`,
-//! `list`, `read`, `copy`, `usage`. They address all nodes in one call (`node`/`nodes`
-//! metadata) and print a NODE column first. A node's failure is printed to stderr as
-//! `error from node X: …`; the other nodes' output is still printed and the exit code is 1.
+//! `dmesg`, `events`, `memory`, `processes`, `mounts`, `diskfree`, `stats`, `containers`,
+//! `netstat`, `list`, `read`, `copy`, `usage`. They address all nodes in one call
+//! (`node`/`nodes` metadata) and print a NODE column first. A node's failure is printed to
+//! stderr as `error from node X: …`; the other nodes' output is still printed and the exit
+//! code is 1. gRPC failures read as upstream's (`rpc error: code = … desc = …`): worded by
+//! `apiclient::ApiClientError`, and by [`run`] for a status anywhere in an error's chain.
+//!
+//! The command tree (`cli::command`) follows upstream's conventions: the global flags are
+//! accepted everywhere but listed, under "Global Flags", only by the commands that talk to
+//! nodes.
 //!
 //! Commands that can reach a node in maintenance mode take `-i/--insecure` and
 //! `--cert-fingerprint` (pins the server key). Streams of several nodes are interleaved as their
