@@ -80,7 +80,39 @@ pub fn command() -> clap::Command {
     for arg in &globals {
         root = root.mut_arg(arg.get_id(), |arg| arg.hide(true));
     }
-    root
+    sorted_by_name(root)
+}
+
+/// Lists flags and subcommands by name, as cobra does, not in declaration order (positional
+/// arguments keep their order).
+fn sorted_by_name(command: clap::Command) -> clap::Command {
+    let flag_name = |arg: &clap::Arg| {
+        arg.get_long()
+            .map_or_else(|| arg.get_id().to_string(), str::to_owned)
+    };
+    let mut flags: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| !arg.is_positional())
+        .map(flag_name)
+        .collect();
+    flags.sort();
+    let mut subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    subcommands.sort();
+    command
+        .mut_args(|arg| {
+            if arg.is_positional() {
+                return arg;
+            }
+            let order = flags.iter().position(|name| *name == flag_name(&arg));
+            arg.display_order(order)
+        })
+        .mut_subcommands(|sub| {
+            let order = subcommands.iter().position(|name| name == sub.get_name());
+            sorted_by_name(sub).display_order(order)
+        })
 }
 
 /// Whether `args` (program name first) name `apply-config` by its alias `apply`: the first

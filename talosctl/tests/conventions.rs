@@ -90,6 +90,26 @@ fn global_flags_have_their_own_section_on_node_commands_only() {
 }
 
 #[test]
+fn commands_are_listed_by_name_as_cobra_lists_them() {
+    let text = help(&[]);
+    let commands: Vec<&str> = text
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|line| line.starts_with("  "))
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    let mut sorted = commands.clone();
+    sorted.sort_unstable();
+    // clap's own `help` comes last.
+    assert_eq!(commands.last(), Some(&"help"));
+    sorted.retain(|name| *name != "help");
+    assert_eq!(&commands[..commands.len() - 1], &sorted[..]);
+    assert!(commands.len() > 40, "{text}");
+}
+
+#[test]
 fn hidden_global_flags_are_still_accepted() {
     let output = talosctl(&["-n", "10.5.0.2", "version", "--client"]);
     assert!(output.status.success(), "{}", stderr(&output));
