@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, cgroups, cluster, config, containers, copy, dashboard, edit, etcd, events, r#gen, get,
-    health, inspect, kubeconfig, list, logs, machineconfig, memory, mounts, netstat, pcap, power,
-    processes, read, service, support, time, upgrade, usage, validate, version,
+    apply, cgroups, cluster, config, containers, copy, dashboard, diskfree, docs, edit, etcd,
+    events, r#gen, get, health, inspect, kubeconfig, list, logs, machineconfig, memory, mounts,
+    netstat, pcap, power, processes, read, service, support, time, upgrade, usage, validate,
+    version,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -20,26 +21,108 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The heading of the global flags in `--help`, as upstream's.
+pub const GLOBAL_FLAGS: &str = "Global Flags";
+
+/// Commands that never talk to a node (upstream's "mgmt" group): they accept the global flags
+/// but their `--help` does not list them.
+const OFFLINE_COMMANDS: &[&str] = &[
+    "gen",
+    "validate",
+    "machineconfig",
+    "completion",
+    "cluster",
+    "docs",
+];
+
 /// Flags every node command takes.
 #[derive(Clone, Debug, Args)]
 pub struct GlobalArgs {
     /// Target the specified nodes
-    #[arg(short = 'n', long = "nodes", global = true, value_delimiter = ',')]
+    #[arg(short = 'n', long = "nodes", global = true, value_delimiter = ',', help_heading = GLOBAL_FLAGS)]
     pub nodes: Vec<String>,
     /// Override default endpoints in Talos configuration
-    #[arg(short = 'e', long = "endpoints", global = true, value_delimiter = ',')]
+    #[arg(short = 'e', long = "endpoints", global = true, value_delimiter = ',', help_heading = GLOBAL_FLAGS)]
     pub endpoints: Vec<String>,
     /// The path to the Talos configuration file. Defaults to 'TALOSCONFIG' env variable if set,
     /// otherwise '$HOME/.talos/config' and '/var/run/secrets/talos.dev/config' in order.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL_FLAGS)]
     pub talosconfig: Option<PathBuf>,
     /// Context to be used in command
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL_FLAGS)]
     pub context: Option<String>,
     /// Cluster to connect to if a proxy endpoint is used. (No `-c` short form: `validate`
     /// uses `-c` for `--config`.)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL_FLAGS)]
     pub cluster: Option<String>,
+    /// The path to the SideroV1 auth PGP keys directory (accepted for upstream's scripts;
+    /// talos-rs has no SideroV1 auth and ignores it)
+    #[arg(long = "siderov1-keys-dir", global = true, help_heading = GLOBAL_FLAGS)]
+    pub siderov1_keys_dir: Option<PathBuf>,
+}
+
+/// The command tree as the binary parses and documents it: the global flags are accepted
+/// everywhere but listed, under "Global Flags", only by the commands that talk to nodes.
+pub fn command() -> clap::Command {
+    let root = Cli::command();
+    let globals: Vec<clap::Arg> = root
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .cloned()
+        .collect();
+    // A subcommand that already has an argument does not receive the root's copy, so each
+    // top-level command gets its own, hidden on the offline ones, and passes it further down.
+    let mut root = root.mut_subcommands(|sub| {
+        let offline = OFFLINE_COMMANDS.contains(&sub.get_name());
+        globals
+            .iter()
+            .fold(sub, |sub, arg| sub.arg(arg.clone().hide(offline)))
+    });
+    for arg in &globals {
+        root = root.mut_arg(arg.get_id(), |arg| arg.hide(true));
+    }
+    sorted_by_name(root)
+}
+
+/// Lists flags and subcommands by name, as cobra does, not in declaration order (positional
+/// arguments keep their order).
+fn sorted_by_name(command: clap::Command) -> clap::Command {
+    let flag_name = |arg: &clap::Arg| {
+        arg.get_long()
+            .map_or_else(|| arg.get_id().to_string(), str::to_owned)
+    };
+    let mut flags: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| !arg.is_positional())
+        .map(flag_name)
+        .collect();
+    flags.sort();
+    let mut subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    subcommands.sort();
+    command
+        .mut_args(|arg| {
+            if arg.is_positional() {
+                return arg;
+            }
+            let order = flags.iter().position(|name| *name == flag_name(&arg));
+            arg.display_order(order)
+        })
+        .mut_subcommands(|sub| {
+            let order = subcommands.iter().position(|name| name == sub.get_name());
+            sorted_by_name(sub).display_order(order)
+        })
+}
+
+/// Whether `args` (program name first) name `apply-config` by its alias `apply`: the first
+/// argument that is either name decides (a flag's value is very unlikely to be one).
+pub fn called_as_alias(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .find(|arg| *arg == "apply" || *arg == "apply-config")
+        .is_some_and(|arg| arg == "apply")
 }
 
 /// `-i/--insecure` and `--cert-fingerprint`: on the commands that can reach a node in
@@ -82,6 +165,9 @@ pub enum Command {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
+    /// Generate documentation for the CLI or config
+    #[command(hide = true)]
+    Docs(docs::DocsArgs),
     /// Prints the version
     Version(version::VersionArgs),
     /// Bootstrap the etcd cluster on the specified node
@@ -125,6 +211,9 @@ pub enum Command {
     /// List running processes
     #[command(visible_aliases = ["p", "ps"])]
     Processes(processes::ProcessesArgs),
+    /// Retrieve disk usage information for mounted volumes
+    #[command(visible_alias = "df")]
+    Diskfree(diskfree::DiskfreeArgs),
     /// List mounts
     #[command(visible_alias = "mount")]
     Mounts(mounts::MountsArgs),
@@ -175,4 +264,16 @@ pub enum Command {
     /// Write and delete keys in the META partition
     #[command(subcommand)]
     Meta(upgrade::MetaCommand),
+    /// Get the list of disks from /sys/block on the machine (removed upstream)
+    #[command(hide = true)]
+    Disks,
+    /// List network interfaces (removed upstream)
+    #[command(hide = true)]
+    Interfaces,
+    /// List network routes (removed upstream)
+    #[command(hide = true, alias = "route")]
+    Routes,
+    /// Dump debug information about the cluster (removed upstream)
+    #[command(hide = true)]
+    Crashdump,
 }

@@ -4,17 +4,30 @@ use std::time::{Duration, SystemTime};
 
 /// Bytes in SI units as go-humanize's `Bytes` writes them: `9 B`, `1.2 kB`, `83 MB`.
 pub fn si_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    humanate(bytes, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB"])
+}
+
+/// Bytes in IEC units as go-humanize's `IBytes` writes them: `9 B`, `1.2 KiB`, `960 MiB`.
+pub fn iec_bytes(bytes: u64) -> String {
+    humanate(
+        bytes,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
+    )
+}
+
+/// go-humanize's `humanateBytes`: one decimal below 10, none from 10 on.
+fn humanate(bytes: u64, base: f64, units: &[&str]) -> String {
     if bytes < 10 {
         return format!("{bytes} B");
     }
-    let exponent = (bytes as f64).log(1000.0).floor() as usize;
-    let exponent = exponent.min(UNITS.len() - 1);
-    let value = (bytes as f64 / 1000f64.powi(exponent as i32) * 10.0 + 0.5).floor() / 10.0;
+    let exponent = (bytes as f64).log(base).floor() as usize;
+    let exponent = exponent.min(units.len() - 1);
+    let value = (bytes as f64 / base.powi(exponent as i32) * 10.0 + 0.5).floor() / 10.0;
     if value < 10.0 {
-        format!("{value:.1} {}", UNITS[exponent])
+        format!("{value:.1} {}", units[exponent])
     } else {
-        format!("{value:.0} {}", UNITS[exponent])
+        format!("{value:.0} {}", units[exponent])
     }
 }
 
@@ -87,6 +100,10 @@ mod tests {
 
     #[test]
     fn si_bytes_match_go_humanize() {
+        assert_eq!(iec_bytes(9), "9 B");
+        assert_eq!(iec_bytes(1536), "1.5 KiB");
+        assert_eq!(iec_bytes(960 * 1024 * 1024), "960 MiB");
+        assert_eq!(iec_bytes(10 * 1024 * 1024 * 1024), "10 GiB");
         assert_eq!(si_bytes(0), "0 B");
         assert_eq!(si_bytes(9), "9 B");
         assert_eq!(si_bytes(10), "10 B");

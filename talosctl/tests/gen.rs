@@ -467,3 +467,41 @@ fn completion_and_client_version() {
         "{version}"
     );
 }
+
+#[test]
+fn gen_keypair_writes_a_self_signed_pair_named_after_the_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(talosctl(
+        d,
+        &[
+            "gen",
+            "keypair",
+            "--organization",
+            "edge",
+            "--ip",
+            "10.5.0.9",
+        ],
+    ));
+    let crt = read(d.join("edge.crt"));
+    let key = pki::PrivateKey::from_pem(&read(d.join("edge.key"))).unwrap();
+    let info = pki::CertificateInfo::from_pem(&crt).unwrap();
+    assert_eq!(info.organizations, ["edge"]);
+    assert!(info.is_ca);
+    assert!(info.matches_key(&key));
+    assert_eq!(key.algorithm(), pki::KeyAlgorithm::Ed25519);
+    assert_eq!(
+        info.ip_addresses,
+        ["10.5.0.9".parse::<std::net::IpAddr>().unwrap()]
+    );
+    pki::verify_signed_by(&crt, &crt).unwrap();
+    let days = (info.not_after - info.not_before).whole_days();
+    assert!((364..=366).contains(&days), "{days}");
+
+    // Existing files are left alone, as upstream; no organization is refused.
+    let error = failed(talosctl(d, &["gen", "keypair", "--organization", "edge"]));
+    assert!(error.contains("edge.crt"), "{error}");
+    assert_eq!(read(d.join("edge.crt")), crt);
+    let error = failed(talosctl(d, &["gen", "keypair"]));
+    assert!(error.contains("--organization"), "{error}");
+}

@@ -15,7 +15,8 @@ use std::task::{Context, Poll};
 use pki::{CaKind, CertificateAuthority, SubjectAltNames, Validity};
 use proto::common::{Data, Metadata};
 use proto::machine::{
-    LogsRequest, MemInfo, Memory, MemoryResponse, Version, VersionInfo, VersionResponse,
+    LogsRequest, MemInfo, Memory, MemoryResponse, MountStat, Mounts, MountsResponse, Version,
+    VersionInfo, VersionResponse,
 };
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -82,6 +83,12 @@ impl HasMetadata for Version {
 }
 
 impl HasMetadata for Memory {
+    fn set_metadata(&mut self, metadata: Metadata) {
+        self.metadata = Some(metadata);
+    }
+}
+
+impl HasMetadata for Mounts {
     fn set_metadata(&mut self, metadata: Metadata) {
         self.metadata = Some(metadata);
     }
@@ -228,6 +235,30 @@ impl tower::Service<http::Request<tonic::body::Body>> for FakeApid {
                     })
                 });
                 Ok(grpc().unary(memory, request).await)
+            }),
+            "/machine.MachineService/Mounts" => Box::pin(async move {
+                let mounts = Unary(|metadata: &MetadataMap| {
+                    Ok(MountsResponse {
+                        messages: fan_out(metadata, |_| Mounts {
+                            metadata: None,
+                            stats: vec![
+                                MountStat {
+                                    filesystem: "/dev/vda6".into(),
+                                    size: 4 << 30,
+                                    available: 3 << 30,
+                                    mounted_on: "/var".into(),
+                                },
+                                MountStat {
+                                    filesystem: "tmpfs".into(),
+                                    size: 1 << 20,
+                                    available: 1 << 20,
+                                    mounted_on: "/run".into(),
+                                },
+                            ],
+                        }),
+                    })
+                });
+                Ok(grpc().unary(mounts, request).await)
             }),
             "/machine.MachineService/Kubeconfig" => {
                 Box::pin(async move { Ok(grpc().server_streaming(KubeconfigRpc, request).await) })
@@ -397,6 +428,34 @@ async fn version_of_one_node_is_labelled_with_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_json_prints_one_protojson_line_per_node_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, talosconfig) = fake_apid(dir.path()).await;
+
+    let run = talosctl(&talosconfig, &["version", "--json", "-n", "a,b"]).await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "{\"metadata\":{\"hostname\":\"a\"},\"version\":{\"tag\":\"v1.14.0\",\"sha\":\"for-a\",\
+         \"os\":\"linux\",\"arch\":\"amd64\"}}\n\
+         {\"metadata\":{\"hostname\":\"b\"},\"version\":{\"tag\":\"v1.14.0\",\"sha\":\"for-b\",\
+         \"os\":\"linux\",\"arch\":\"amd64\"}}\n"
+    );
+
+    let run = talosctl(&talosconfig, &["version", "--short", "-n", "a"]).await;
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with(concat!(
+            "Client:\ntalos-rs v",
+            env!("CARGO_PKG_VERSION"),
+            "\nServer:\n\tNODE:        a\n\tTag:         v1.14.0\n"
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_nodes_print_successes_and_report_the_failed_node() {
     let dir = tempfile::tempdir().unwrap();
     let (_, talosconfig) = fake_apid(dir.path()).await;
@@ -459,7 +518,7 @@ async fn call_errors_show_the_grpc_code_and_missing_nodes_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_, talosconfig) = fake_apid(dir.path()).await;
 
-    let run = talosctl(&talosconfig, &["mounts", "-n", "10.5.0.2"]).await;
+    let run = talosctl(&talosconfig, &["processes", "-n", "10.5.0.2"]).await;
     assert!(!run.success);
     assert_eq!(
         run.stderr,
@@ -538,4 +597,27 @@ async fn kubeconfig_is_fetched_written_and_merged() {
     let run = talosctl(&talosconfig, &["kubeconfig", out_arg, "-n", "a,b"]).await;
     assert!(!run.success);
     assert!(run.stderr.contains("multiple nodes"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diskfree_lists_each_nodes_volumes_in_upstreams_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, talosconfig) = fake_apid(dir.path()).await;
+
+    let run = talosctl(&talosconfig, &["df", "-n", "a,bad,b"]).await;
+    assert!(!run.success);
+    assert_eq!(
+        run.stdout,
+        "NODE   VOLUME      FILESYSTEM   SIZE     USED     AVAILABLE   USAGE   MOUNT POINT\n\
+         a      EPHEMERAL   /dev/vda6    4.0GiB   1.0GiB   3.0GiB      25%     /var\n\
+         b      EPHEMERAL   /dev/vda6    4.0GiB   1.0GiB   3.0GiB      25%     /var\n"
+    );
+    assert_eq!(run.stderr, "error from node bad: connection refused\n");
+
+    let run = talosctl(&talosconfig, &["diskfree", "STATE", "-n", "a"]).await;
+    assert!(!run.success);
+    assert_eq!(
+        run.stderr,
+        "error from node a: volume \"STATE\" not mounted\n"
+    );
 }

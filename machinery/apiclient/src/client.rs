@@ -13,7 +13,7 @@ use tokio_rustls::client::TlsStream;
 use tonic::transport::Channel;
 
 use crate::endpoint::Endpoint;
-use crate::error::{ApiClientError, error_chain};
+use crate::error::{ApiClientError, error_chain, go_io_text};
 use crate::tls::{FingerprintMismatch, TlsSettings};
 
 /// How long one endpoint may take to accept TCP and finish the TLS handshake. A TCP connect to a
@@ -200,9 +200,13 @@ impl TlsDialer {
                 source,
             }
         };
+        // Worded as Go's net package words it: `dial tcp HOST:PORT: connect: connection refused`.
         let tcp = TcpStream::connect((self.endpoint.host(), self.endpoint.port()))
             .await
-            .map_err(dial_error("connecting to"))?;
+            .map_err(|error| {
+                let text = format!("connect: {}", go_io_text(&error));
+                dial_error("dial tcp")(std::io::Error::new(error.kind(), text))
+            })?;
         tcp.set_nodelay(true)
             .map_err(dial_error("setting TCP_NODELAY for"))?;
         let stream = match TlsConnector::from(self.tls.client_config())

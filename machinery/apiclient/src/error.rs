@@ -1,4 +1,6 @@
-//! The crate's one error type.
+//! The crate's one error type, and the one place where gRPC failures are put into words: as
+//! Go's gRPC words them (`rpc error: code = Unavailable desc = …`), because scripts written for
+//! upstream talosctl match that text.
 
 use std::time::Duration;
 
@@ -42,13 +44,14 @@ pub enum ApiClientError {
     #[error("connecting to {endpoint}: no TLS handshake within {timeout:?}")]
     DialTimeout { endpoint: String, timeout: Duration },
     /// No endpoint could be connected; one entry per endpoint tried: `(endpoint, reason)`.
+    /// Worded as grpc-go words a failed dial, since upstream talosctl prints that.
     #[error("{}", describe_failures(.failures))]
     Connect { failures: Vec<(String, String)> },
     /// A node name cannot be sent as gRPC metadata.
     #[error("invalid node {node:?}: {reason}")]
     InvalidNode { node: String, reason: String },
     /// The call failed as a whole, with this gRPC status.
-    #[error("rpc error: code = {:?} desc = {}", .0.code(), .0.message())]
+    #[error("{}", status_text(.0.code(), .0.message()))]
     Rpc(#[from] tonic::Status),
     /// One node of the reply reported a failure (`metadata.error`).
     #[error("error from node {node}: {message}")]
@@ -56,15 +59,40 @@ pub enum ApiClientError {
 }
 
 fn describe_failures(failures: &[(String, String)]) -> String {
-    match failures {
-        [(endpoint, reason)] => format!("failed to connect to {endpoint}: {reason}"),
-        _ => {
-            let each: Vec<String> = failures
-                .iter()
-                .map(|(endpoint, reason)| format!("{endpoint}: {reason}"))
-                .collect();
-            format!("failed to connect to any endpoint: {}", each.join("; "))
-        }
+    let reasons: Vec<&str> = failures.iter().map(|(_, reason)| reason.as_str()).collect();
+    let dialing = format!("transport: Error while dialing: {}", reasons.join("; "));
+    status_text(
+        tonic::Code::Unavailable,
+        &format!("connection error: desc = {dialing:?}"),
+    )
+}
+
+/// A gRPC status as Go's gRPC prints it (`status.Error(…).Error()`).
+pub(crate) fn status_text(code: tonic::Code, message: &str) -> String {
+    format!("rpc error: code = {} desc = {message}", go_code_name(code))
+}
+
+/// Go's name of a gRPC code (`codes.Code.String()`); tonic's differ for two of them.
+fn go_code_name(code: tonic::Code) -> String {
+    match code {
+        tonic::Code::Ok => "OK".to_owned(),
+        tonic::Code::Cancelled => "Canceled".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// An I/O error as Go's net package words it: the lower-case system message, without Rust's
+/// ` (os error N)`.
+pub(crate) fn go_io_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -97,21 +125,51 @@ mod tests {
     }
 
     #[test]
-    fn connect_failures_name_every_endpoint() {
+    fn go_code_names_differ_from_tonics_for_ok_and_canceled() {
+        assert_eq!(
+            status_text(tonic::Code::Cancelled, "stop"),
+            "rpc error: code = Canceled desc = stop"
+        );
+        assert_eq!(
+            status_text(tonic::Code::Ok, ""),
+            "rpc error: code = OK desc = "
+        );
+        assert_eq!(
+            status_text(tonic::Code::FailedPrecondition, "x"),
+            "rpc error: code = FailedPrecondition desc = x"
+        );
+    }
+
+    #[test]
+    fn connect_failures_read_as_grpc_go_dial_errors() {
         let one = ApiClientError::Connect {
-            failures: vec![("a:50000".into(), "refused".into())],
+            failures: vec![(
+                "a:50000".into(),
+                "dial tcp a:50000: connect: connection refused".into(),
+            )],
         };
-        assert_eq!(one.to_string(), "failed to connect to a:50000: refused");
+        assert_eq!(
+            one.to_string(),
+            "rpc error: code = Unavailable desc = connection error: desc = \"transport: Error \
+             while dialing: dial tcp a:50000: connect: connection refused\""
+        );
         let two = ApiClientError::Connect {
             failures: vec![
                 ("a:50000".into(), "refused".into()),
                 ("b:50000".into(), "timeout".into()),
             ],
         };
-        assert_eq!(
-            two.to_string(),
-            "failed to connect to any endpoint: a:50000: refused; b:50000: timeout"
+        assert!(
+            two.to_string().ends_with("dialing: refused; timeout\""),
+            "{two}"
         );
+    }
+
+    #[test]
+    fn io_errors_read_as_gos() {
+        let refused = std::io::Error::from_raw_os_error(111);
+        assert_eq!(go_io_text(&refused), "connection refused");
+        assert_eq!(go_io_text(&std::io::Error::other("Plain")), "plain");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use proto::common::Metadata;
 use proto::{common, machine, time};
 
-use crate::error::ApiClientError;
+use crate::error::{ApiClientError, status_text};
 
 /// A reply element or streamed message that starts with `common.Metadata metadata = 1`.
 pub trait NodeMessage {
@@ -102,7 +102,7 @@ impl<T: NodeMessage> NodeReply<T> {
                 m.status
                     .as_ref()
                     .filter(|status| status.code != 0)
-                    .map(|status| status.message.clone())
+                    .map(|status| status_text(tonic::Code::from(status.code), &status.message))
             }
         });
         let result = match failure {
@@ -202,7 +202,7 @@ mod tests {
         let reply = NodeReply::of(message, "x");
         assert_eq!(
             reply.result.expect_err("failure").to_string(),
-            "error from node w1: unavailable"
+            "error from node w1: rpc error: code = Unavailable desc = unavailable"
         );
     }
 }

@@ -5,7 +5,7 @@ use x509_parser::extensions::ParsedExtension;
 
 use crate::error::PkiError;
 use crate::inspect::{CertificateInfo, certificate_der, parse_certificate};
-use crate::issue::Validity;
+use crate::issue::{SubjectAltNames, Validity};
 use crate::keys::{PrivateKey, encode_pem};
 use crate::x509_der::{self, CertificateFields, Extension, KeyUsageBit};
 use crate::yaml_pem::PemCertificateAndKey;
@@ -50,28 +50,36 @@ impl CaKind {
 pub fn generate_ca(kind: CaKind, validity: Validity) -> Result<PemCertificateAndKey, PkiError> {
     let (common_name, organization) = kind.subject();
     let organizations: Vec<String> = organization.into_iter().map(String::from).collect();
-    self_signed_ca(kind.generate_key()?, common_name, &organizations, validity)
+    self_signed_ca(
+        kind.generate_key()?,
+        common_name,
+        &organizations,
+        &SubjectAltNames::default(),
+        validity,
+    )
 }
 
-/// Creates a self-signed Ed25519 CA whose subject is Organization `organization`
-/// (`talosctl gen ca`).
+/// Creates a self-signed Ed25519 CA whose subject is Organization `organization`, valid for
+/// the names in `sans` too (`talosctl gen ca` without names, `gen keypair` with `--ip`).
 pub fn generate_ca_for_organization(
     organization: &str,
+    sans: &SubjectAltNames,
     validity: Validity,
 ) -> Result<PemCertificateAndKey, PkiError> {
     let key = PrivateKey::generate_ed25519()?;
-    self_signed_ca(key, None, &[organization.to_string()], validity)
+    self_signed_ca(key, None, &[organization.to_string()], sans, validity)
 }
 
 fn self_signed_ca(
     key: PrivateKey,
     common_name: Option<&str>,
     organizations: &[String],
+    sans: &SubjectAltNames,
     validity: Validity,
 ) -> Result<PemCertificateAndKey, PkiError> {
     validity.check()?;
     let subject = x509_der::name(common_name, organizations);
-    let extensions = [
+    let mut extensions = vec![
         Extension::basic_constraints(true),
         Extension::key_usage(&[
             KeyUsageBit::DigitalSignature,
@@ -80,6 +88,7 @@ fn self_signed_ca(
         ]),
         Extension::subject_key_identifier(&x509_der::key_identifier(key.public_key_raw())),
     ];
+    extensions.extend(Extension::subject_alt_name(sans)?);
     let certificate = x509_der::sign_certificate(
         &CertificateFields {
             issuer: &subject,

@@ -3,7 +3,8 @@
 //! A talosconfig names a current `context` and a map of `contexts`, each with the endpoints
 //! (apid addresses the client dials), default target nodes and the client credentials (Talos CA,
 //! client certificate and key, each the base64 of its PEM text). The format is upstream Talos's,
-//! so files written by either tool load in the other.
+//! so files written by either tool load in the other. Keys this version does not know (written
+//! by a newer talosctl) are ignored, as upstream ignores them, and are not written back.
 //!
 //! This crate reads, edits and writes the file (atomically, mode 0600); it does not dial anything.
 
@@ -55,7 +56,6 @@ pub enum TalosconfigError {
 
 /// A whole talosconfig file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Talosconfig {
     /// Name of the current context.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -67,7 +67,6 @@ pub struct Talosconfig {
 
 /// One cluster's endpoints, nodes and credentials.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Context {
     /// Deprecated single endpoint; moved into `endpoints` on load.
     #[serde(default, skip_serializing)]

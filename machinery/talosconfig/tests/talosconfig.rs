@@ -46,12 +46,27 @@ fn parses_upstream_format_and_migrates_target() {
 }
 
 #[test]
-fn unknown_keys_are_rejected_with_the_file_name() {
+fn unknown_keys_are_ignored_as_upstream_ignores_them() {
+    let yaml = "context: a\nfuture-top: 1\ncontexts:\n  a:\n    endpoints: [10.5.0.2]\n    \
+                newField: {deep: [x]}\n";
+    let config = Talosconfig::parse(yaml, Path::new("/x/cfg")).unwrap();
+    let (name, context) = config.context(None).unwrap();
+    assert_eq!(name, "a");
+    assert_eq!(context.endpoints, ["10.5.0.2"]);
+    assert!(
+        !config.to_yaml().contains("newField"),
+        "{}",
+        config.to_yaml()
+    );
+}
+
+#[test]
+fn malformed_files_are_rejected_with_the_file_name() {
     let err =
-        Talosconfig::parse("contexts:\n  a:\n    endpoint: []\n", Path::new("/x/cfg")).unwrap_err();
+        Talosconfig::parse("contexts:\n  a:\n    endpoints: 7\n", Path::new("/x/cfg")).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("/x/cfg") && text.contains("endpoint"),
+        text.contains("/x/cfg") && text.contains("endpoints"),
         "{text}"
     );
 }

@@ -1,5 +1,6 @@
 //! `talosctl apply-config` (alias `apply`): send a whole machine config to nodes; also the
-//! apply step of `patch machineconfig` and `edit machineconfig`.
+//! apply step of `patch machineconfig` and `edit machineconfig`. As upstream, the alias also
+//! reads as a verb with an object: `apply config -f …` and `apply machineconfig -f …`.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,13 @@ use crate::failures::Failures;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// `config` or `machineconfig`, only after the `apply` alias
+    #[arg(hide = true)]
+    pub object: Option<String>,
+    /// Whether the command line said `apply` rather than `apply-config` (clap does not say
+    /// which alias matched; see [`crate::cli::called_as_alias`]).
+    #[arg(skip)]
+    pub called_as_alias: bool,
     /// The filename of the config to apply
     #[arg(short = 'f', long, required = true)]
     pub file: PathBuf,
@@ -76,6 +84,7 @@ impl ApplyOptions {
 }
 
 pub fn run(args: ApplyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    check_object(args.object.as_deref(), args.called_as_alias)?;
     let mut config = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     if !args.config_patch.is_empty() {
@@ -91,6 +100,19 @@ pub fn run(args: ApplyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         }
         failures.finish()
     })
+}
+
+/// Upstream's rule for the positional argument: `config` or `machineconfig` (any case), and
+/// only when called as `apply`.
+fn check_object(object: Option<&str>, called_as_alias: bool) -> anyhow::Result<()> {
+    match object {
+        None => Ok(()),
+        Some(object) if object != "config" && !object.eq_ignore_ascii_case("machineconfig") => {
+            anyhow::bail!("unknown positional argument {object}")
+        }
+        Some(_) if !called_as_alias => anyhow::bail!("expected no positional arguments"),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Sends `request` to `target` and prints what each node did.
@@ -116,4 +138,21 @@ pub async fn send(
         println!("{prefix}{}", applied.mode_details);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alias_takes_config_or_machineconfig() {
+        assert!(check_object(None, false).is_ok());
+        assert!(check_object(None, true).is_ok());
+        assert!(check_object(Some("config"), true).is_ok());
+        assert!(check_object(Some("MachineConfig"), true).is_ok());
+        let error = check_object(Some("config"), false).unwrap_err();
+        assert_eq!(error.to_string(), "expected no positional arguments");
+        let error = check_object(Some("Config"), true).unwrap_err();
+        assert_eq!(error.to_string(), "unknown positional argument Config");
+    }
 }

@@ -25,6 +25,17 @@ pub enum ConfigCommand {
         /// Nodes (IP or hostname, no port)
         nodes: Vec<String>,
     },
+    /// Set the proxy URL for the current context
+    ///
+    /// Supported schemes: socks5, http, https. Use "direct" to explicitly bypass any proxy.
+    /// Pass an empty string to clear the proxy URL. Omit the argument to display the current
+    /// proxy URL. talos-rs's talosctl stores the URL for other clients but does not dial through
+    /// it.
+    #[command(name = "proxy-url")]
+    ProxyUrl {
+        /// The proxy URL
+        url: Option<String>,
+    },
     /// Set the current context
     #[command(visible_alias = "use-context")]
     Context {
@@ -114,6 +125,21 @@ pub fn run(cmd: ConfigCommand, global: &GlobalArgs) -> anyhow::Result<()> {
         }
         ConfigCommand::Node { nodes } => {
             config.context_mut(context_name)?.nodes = nodes;
+        }
+        ConfigCommand::ProxyUrl { url: None } => {
+            let (_, context) = config.context(context_name)?;
+            println!("{}", context.proxy_url);
+            return Ok(());
+        }
+        ConfigCommand::ProxyUrl { url: Some(url) } => {
+            let url = url.trim().to_owned();
+            if !url.is_empty() {
+                eprintln!(
+                    "note: talos-rs's talosctl does not dial through a proxy; the URL is stored \
+                     for other clients"
+                );
+            }
+            config.context_mut(context_name)?.proxy_url = url;
         }
         ConfigCommand::Context { name } => config.use_context(&name)?,
         ConfigCommand::Contexts => {

@@ -109,13 +109,7 @@ async fn active_config(target: &Target) -> anyhow::Result<String> {
         .resources()
         .get(target.request(request)?)
         .await
-        .map_err(|status| {
-            anyhow::anyhow!(
-                "rpc error: code = {:?} desc = {}",
-                status.code(),
-                status.message()
-            )
-        })?;
+        .map_err(apiclient::ApiClientError::from)?;
     response
         .into_inner()
         .resource

@@ -27,6 +27,8 @@ pub enum GenCommand {
     Csr(CsrArgs),
     /// Generates an X.509 Ed25519 certificate
     Crt(CrtArgs),
+    /// Generates an X.509 Ed25519 key pair
+    Keypair(KeypairArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +99,22 @@ pub struct CrtArgs {
     pub force: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct KeypairArgs {
+    /// X.509 distinguished name for the Organization
+    #[arg(long, required = true)]
+    pub organization: String,
+    /// Generate the certificate for this IP address
+    #[arg(long)]
+    pub ip: Option<IpAddr>,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// How long a `gen keypair` certificate is valid: upstream's default certificate lifetime.
+const KEYPAIR_HOURS: i64 = 365 * 24;
+
 pub fn run(cmd: GenCommand) -> anyhow::Result<()> {
     match cmd {
         GenCommand::Secrets(args) => {
@@ -107,7 +125,11 @@ pub fn run(cmd: GenCommand) -> anyhow::Result<()> {
         }
         GenCommand::Config(args) => cluster_config::run(*args),
         GenCommand::Ca(args) => {
-            let ca = pki::generate_ca_for_organization(&args.organization, validity(args.hours)?)?;
+            let ca = pki::generate_ca_for_organization(
+                &args.organization,
+                &pki::SubjectAltNames::default(),
+                validity(args.hours)?,
+            )?;
             let (crt, key) = (ca.crt.unwrap_or_default(), ca.key.unwrap_or_default());
             let fingerprint = pki::CertificateInfo::from_pem(&crt)?.sha256_fingerprint;
             let mut files = FileSet::default();
@@ -117,6 +139,24 @@ pub fn run(cmd: GenCommand) -> anyhow::Result<()> {
                 fingerprint,
                 0o644,
             );
+            files.add(format!("{}.key", args.organization).into(), key, 0o600);
+            files.write(args.force)
+        }
+        GenCommand::Keypair(args) => {
+            // As upstream: a self-signed CA certificate and its key, named after the
+            // organization, optionally valid for one IP address.
+            let sans = pki::SubjectAltNames {
+                ip_addresses: args.ip.into_iter().collect(),
+                ..Default::default()
+            };
+            let pair = pki::generate_ca_for_organization(
+                &args.organization,
+                &sans,
+                validity(KEYPAIR_HOURS)?,
+            )?;
+            let mut files = FileSet::default();
+            let (crt, key) = (pair.crt.unwrap_or_default(), pair.key.unwrap_or_default());
+            files.add(format!("{}.crt", args.organization).into(), crt, 0o600);
             files.add(format!("{}.key", args.organization).into(), key, 0o600);
             files.write(args.force)
         }

@@ -281,11 +281,7 @@ pub(crate) async fn list(
 }
 
 fn rpc(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!(
-        "rpc error: code = {:?} desc = {}",
-        status.code(),
-        status.message()
-    )
+    apiclient::ApiClientError::from(status).into()
 }
 
 fn render(

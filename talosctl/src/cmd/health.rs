@@ -8,6 +8,7 @@
 //! boundary: no Kubernetes images can be had here, so the kubelet service is left out of the
 //! service check and the Kubernetes checks are reported as skipped.
 
+use apiclient::ApiClientError;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -131,13 +132,11 @@ pub fn server_side(
             .cluster()
             .health_check(request)
             .await
-            .map_err(|status| anyhow::anyhow!("health check: {}", status.message()))?
+            .map_err(|status| anyhow::anyhow!("health check: {}", ApiClientError::from(status)))?
             .into_inner();
-        while let Some(progress) = stream
-            .message()
-            .await
-            .map_err(|status| anyhow::anyhow!("health check failed: {}", status.message()))?
-        {
+        while let Some(progress) = stream.message().await.map_err(|status| {
+            anyhow::anyhow!("health check failed: {}", ApiClientError::from(status))
+        })? {
             if let Some(error) = progress
                 .metadata
                 .as_ref()
@@ -174,7 +173,7 @@ where
 }
 
 fn rpc(node: &str) -> impl FnOnce(tonic::Status) -> anyhow::Error + '_ {
-    move |status| anyhow::anyhow!("node {node}: {}", status.message())
+    move |status| anyhow::anyhow!("node {node}: {}", ApiClientError::from(status))
 }
 
 async fn etcd_healthy(control_planes: &[Target]) -> anyhow::Result<()> {

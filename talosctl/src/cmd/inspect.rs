@@ -48,10 +48,9 @@ pub fn run(command: InspectCommand, global: &GlobalArgs) -> anyhow::Result<()> {
                     print!("{}", dot(&edges, args.with_resources));
                 }
                 Err(status) => failures.report(format!(
-                    "error from node {}: rpc error: code = {:?} desc = {}",
+                    "error from node {}: {}",
                     target.label(),
-                    status.code(),
-                    status.message()
+                    apiclient::ApiClientError::from(status)
                 )),
             }
         }

@@ -7,6 +7,8 @@ pub mod config;
 pub mod containers;
 pub mod copy;
 pub mod dashboard;
+pub mod diskfree;
+pub mod docs;
 pub mod edit;
 pub mod etcd;
 pub mod events;
@@ -33,9 +35,7 @@ pub mod usage;
 pub mod validate;
 pub mod version;
 
-use clap::CommandFactory as _;
-
-use crate::cli::{Cli, Command};
+use crate::cli::{self, Cli, Command};
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -45,10 +45,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Machineconfig(cmd) => machineconfig::run(cmd),
         Command::Config(cmd) => config::run(cmd, &cli.global),
         Command::Completion { shell } => {
-            let mut command = Cli::command();
+            let mut command = cli::command();
             clap_complete::generate(shell, &mut command, "talosctl", &mut std::io::stdout());
             Ok(())
         }
+        Command::Docs(args) => docs::run(args),
         Command::Version(args) => version::run(args, &cli.global),
         Command::Service(args) => service::run(args, &cli.global),
         Command::Logs(args) => logs::run_logs(args, &cli.global),
@@ -67,6 +68,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Etcd(command) => etcd::run(command, &cli.global),
         Command::Cgroups(args) => cgroups::run(args, &cli.global),
         Command::Processes(args) => processes::run(args, &cli.global),
+        Command::Diskfree(args) => diskfree::run(args, &cli.global),
         Command::Mounts(args) => mounts::run(args, &cli.global),
         Command::Stats(args) => containers::run_stats(args, &cli.global),
         Command::Containers(args) => containers::run_containers(args, &cli.global),
@@ -87,5 +89,24 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Reset(args) => power::reset(args, &cli.global),
         Command::Image(command) => upgrade::image(command, &cli.global),
         Command::Meta(command) => upgrade::meta(command, &cli.global),
+        // Commands upstream removed: its messages, naming what replaces them.
+        Command::Disks => anyhow::bail!(
+            "`talosctl disks` is deprecated, please use `talosctl get disks`, `talosctl get \
+             systemdisk`, `talosctl get discoveredvolumes` instead"
+        ),
+        Command::Interfaces => anyhow::bail!(
+            "`talosctl interfaces` is deprecated, please use `talosctl get addresses` and \
+             `talosctl get links` instead"
+        ),
+        Command::Routes => {
+            anyhow::bail!(
+                "`talosctl routes` is deprecated, please use `talosctl get routes` instead"
+            )
+        }
+        Command::Crashdump => {
+            anyhow::bail!(
+                "`talosctl crashdump` is deprecated, please use `talosctl support` instead"
+            )
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! here ([`crate::bpf`]) and sent as instructions, as upstream's client does; `--duration`
 //! ends the capture, otherwise it runs until interrupted.
 
+use apiclient::ApiClientError;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -68,12 +69,12 @@ pub fn run(args: PcapArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 .machine()
                 .packet_capture(request)
                 .await
-                .map_err(|s| anyhow::anyhow!("error from node: {}", s.message()))?
+                .map_err(|s| anyhow::anyhow!("error from node: {}", ApiClientError::from(s)))?
                 .into_inner();
             while let Some(data) = stream
                 .message()
                 .await
-                .map_err(|s| anyhow::anyhow!("capture ended: {}", s.message()))?
+                .map_err(|s| anyhow::anyhow!("capture ended: {}", ApiClientError::from(s)))?
             {
                 sink.write(&data.bytes)?;
             }

@@ -1,6 +1,7 @@
 //! What every provisioner shares: the cluster's configs and talosconfig, then waiting for each
 //! node's API, the bootstrap of etcd on the first control plane, and the health checks.
 
+use apiclient::ApiClientError;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -325,6 +326,7 @@ pub fn through_endpoint(
         talosconfig: Some(talosconfig.to_path_buf()),
         context: Some(state.name.clone()),
         cluster: None,
+        siderov1_keys_dir: None,
     }
 }
 
@@ -366,7 +368,11 @@ async fn bootstrap(node: &NodeState, global: &GlobalArgs, deadline: Instant) -> 
             return Ok(());
         }
         if Instant::now() >= deadline {
-            anyhow::bail!("{}: bootstrap failed: {}", node.name, status.message());
+            anyhow::bail!(
+                "{}: bootstrap failed: {}",
+                node.name,
+                ApiClientError::from(status)
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
