@@ -99,6 +99,8 @@ fn main() -> anyhow::Result<()> {
         platform: Platform {
             name: "dev".into(),
             mode: machineconfig::RuntimeMode::Cloud,
+            metadata: None,
+            user_data_problem: None,
         },
         release: machined::BUILD_RELEASE.into(),
         system_disk: None,
