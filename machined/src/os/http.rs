@@ -7,6 +7,8 @@ use std::time::Duration;
 
 /// Limit for connecting and for each read.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Limit for a whole answer.
+const DEADLINE: Duration = Duration::from_secs(30);
 /// Largest body accepted (a machine config is a few tens of KiB).
 const MAX_BODY: u64 = 16 << 20;
 
@@ -60,9 +62,6 @@ pub fn request(
         .ok_or_else(|| format!("{url}: {host} has no address"))?;
     let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)
         .map_err(|error| format!("{url}: connecting to {address}: {error}"))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(|error| error.to_string())?;
     let target = match parsed.query() {
         Some(query) => format!("{}?{query}", parsed.path()),
         None => parsed.path().to_string(),
@@ -80,18 +79,37 @@ pub fn request(
     stream
         .write_all(head.as_bytes())
         .map_err(|error| format!("{url}: sending the request: {error}"))?;
-    let mut response = Vec::new();
     // The head comes on top of the body: allow 64 KiB for it.
     let limit = max_body.saturating_add(64 << 10);
-    stream
-        .take(limit + 1)
-        .read_to_end(&mut response)
-        .map_err(|error| format!("{url}: reading the answer: {error}"))?;
+    let response = read_bounded(&mut stream, limit)
+        .map_err(|problem| format!("{url}: reading the answer: {problem}"))?;
     let answer = parse_response(&response).map_err(|problem| format!("{url}: {problem}"))?;
     if answer.body.len() as u64 > max_body || response.len() as u64 > limit {
         return Err(format!("{url}: the answer is larger than {max_body} bytes"));
     }
     Ok(answer)
+}
+
+/// Everything the server sends until it closes, at most `limit` bytes (one more tells that
+/// it sent too much) and within [`DEADLINE`] in all, however slowly it trickles.
+fn read_bounded(stream: &mut TcpStream, limit: u64) -> Result<Vec<u8>, String> {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| format!("no complete answer within {DEADLINE:?}"))?;
+        stream
+            .set_read_timeout(Some(left.min(TIMEOUT)))
+            .map_err(|error| error.to_string())?;
+        let read = stream.read(&mut chunk).map_err(|error| error.to_string())?;
+        if read == 0 || response.len() as u64 > limit {
+            return Ok(response);
+        }
+        response.extend_from_slice(&chunk[..read]);
+    }
 }
 
 /// A whole HTTP/1.x response.
@@ -166,6 +184,11 @@ mod tests {
         assert!(get(&url).unwrap_err().contains("answered 404"));
         let url = serve_once(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\nshort");
         assert!(get(&url).unwrap_err().contains("after 5 of 100 bytes"));
+        let url = serve_once(b"HTTP/1.0 200 OK\r\n\r\n0123456789");
+        let error = request("GET", &url, &[], 4).unwrap_err();
+        assert!(error.contains("larger than 4 bytes"), "{error}");
+        let url = serve_once(b"garbage\r\n\r\n");
+        assert!(get(&url).unwrap_err().contains("no status"));
         assert!(
             get("https://10.0.2.2/config.yaml")
                 .unwrap_err()
