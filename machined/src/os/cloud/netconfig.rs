@@ -60,6 +60,19 @@ impl NetworkConfig {
                 format!("the network config has more than {MAX_ENTRIES} entries of a kind"),
             ));
         }
+        let prefixes = self
+            .addresses
+            .iter()
+            .map(|a| (a.address, a.prefix))
+            .chain(self.routes.iter().filter_map(|r| r.destination));
+        for (ip, prefix) in prefixes {
+            if prefix > if ip.is_ipv4() { 32 } else { 128 } {
+                return Err(problem(
+                    platform,
+                    format!("the network config gives {ip} a prefix of {prefix}"),
+                ));
+            }
+        }
         Ok(self)
     }
 }
@@ -499,6 +512,8 @@ mod tests {
         assert!(error("version: 1\nconfig:\n- type: physical\n  name: eth0\n  subnets:\n  - type: static\n    address: 192.0.2.1\n    netmask: 255.0.255.0\n")
             .contains("not a contiguous netmask"));
         assert!(error("[not, a, mapping").contains("network-config"));
+        assert!(error("version: 1\nconfig:\n- type: physical\n  name: eth0\n  subnets:\n  - type: static\n    address: 192.0.2.1\n    netmask: \"100\"\n")
+            .contains("gives 192.0.2.1 a prefix of 100"));
         let many: String = (0..100)
             .map(|i| format!("      - 10.0.0.{}/32\n", i % 250))
             .collect();
