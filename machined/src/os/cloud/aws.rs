@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::netconfig::NetworkConfig;
-use super::{Instance, MAX_USER_DATA, address, get, problem, value_of};
+use super::{Instance, MAX_USER_DATA, address, get, problem, value, value_of};
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
@@ -56,7 +56,31 @@ pub fn fetch(base: &str) -> Result<Instance, MachinedError> {
             values.insert(*key, body);
         }
     }
+    let mut tags = BTreeMap::new();
+    // Instance tags, when the instance allows them in its metadata (else 404).
+    if let Some(keys) = get(
+        PLATFORM,
+        &format!("{base}/latest/meta-data/tags/instance"),
+        &headers,
+        64 << 10,
+    )? {
+        let keys = value_list(&keys)?;
+        for key in keys.iter().take(MAX_TAGS) {
+            // A tag key may hold characters that are not a URL path's: skip those.
+            if !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:+=@".contains(c))
+            {
+                continue;
+            }
+            let url = format!("{base}/latest/meta-data/tags/instance/{key}");
+            if let Some(tag) = get(PLATFORM, &url, &headers, 4096)? {
+                tags.insert(key.clone(), value_of(PLATFORM, key, &tag)?);
+            }
+        }
+    }
     let mut instance = parse(&values)?;
+    instance.metadata.tags = tags;
     instance.user_data = get(
         PLATFORM,
         &format!("{base}/latest/user-data"),
@@ -64,6 +88,19 @@ pub fn fetch(base: &str) -> Result<Instance, MachinedError> {
         MAX_USER_DATA,
     )?;
     Ok(instance)
+}
+
+/// Most instance tags read (AWS allows 50 per resource).
+const MAX_TAGS: usize = 50;
+
+/// A listing: one value per line.
+fn value_list(raw: &[u8]) -> Result<Vec<String>, MachinedError> {
+    let text =
+        std::str::from_utf8(raw).map_err(|_| problem(PLATFORM, "tags/instance: not UTF-8 text"))?;
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| value(PLATFORM, "tag key", line))
+        .collect()
 }
 
 /// The meta-data values (key → body) → the instance.
@@ -200,6 +237,18 @@ mod tests {
         for (key, body) in fixture() {
             answers.insert(format!("GET /latest/meta-data/{key}"), (200, body));
         }
+        answers.insert(
+            "GET /latest/meta-data/tags/instance".into(),
+            (200, b"Name\nteam\nbad key/x\n".to_vec()),
+        );
+        answers.insert(
+            "GET /latest/meta-data/tags/instance/Name".into(),
+            (200, b"node-1".to_vec()),
+        );
+        answers.insert(
+            "GET /latest/meta-data/tags/instance/team".into(),
+            (200, b"k8s".to_vec()),
+        );
         let required = vec![
             ("PUT ", "X-aws-ec2-metadata-token-ttl-seconds: 21600"),
             ("GET ", "X-aws-ec2-metadata-token: AQAEAtoken=="),
@@ -216,6 +265,13 @@ mod tests {
             Some(&b"version: v1alpha1\n"[..])
         );
         assert!(seen.lock().unwrap()[0].starts_with("PUT /latest/api/token"));
+        let tags: Vec<_> = instance
+            .metadata
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(tags, ["Name=node-1", "team=k8s"]);
 
         // IMDSv1 only (no token endpoint): a clear error.
         answers.remove("PUT /latest/api/token");
