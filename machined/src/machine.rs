@@ -59,6 +59,9 @@ pub struct Platform {
     /// Why the provider's user data did not become the config (the node waits in
     /// maintenance mode and reports it as a config load error).
     pub user_data_problem: Option<String>,
+    /// The provider's network as `machine.network` YAML: networkd applies it while the config
+    /// has no `machine.network`.
+    pub network_yaml: Option<String>,
 }
 
 /// The node: its layout, identity, config, services, events and host views.

@@ -101,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             mode: machineconfig::RuntimeMode::Cloud,
             metadata: None,
             user_data_problem: None,
+            network_yaml: None,
         },
         release: machined::BUILD_RELEASE.into(),
         system_disk: None,

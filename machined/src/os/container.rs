@@ -69,6 +69,7 @@ pub fn run() -> Result<(), MachinedError> {
             mode: RuntimeMode::Container,
             metadata: None,
             user_data_problem: None,
+            network_yaml: None,
         },
         release: crate::BUILD_RELEASE.into(),
         system_disk: None,

@@ -139,6 +139,7 @@ fn run(
             mode,
             metadata: node.platform_metadata,
             user_data_problem: node.user_data_problem,
+            network_yaml: node.platform_network,
         },
         release,
         system_disk: node.system_disk.map(std::sync::Arc::new),

@@ -8,17 +8,19 @@
 //! aws, gcp, openstack, hcloud and digital-ocean ask their metadata service
 //! ([`super::cloud`]) at every boot, with the same back-off and a log line per failed try:
 //! what it says becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
-//! `talos.hostname=` names one), and its user data the config when STATE holds none. nocloud
-//! reads the cidata volume's `meta-data` (instance id, hostname) and `network-config`
-//! (versions 1 and 2) the same way. User data that is not a valid machine config is not
+//! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the
+//! `machine.network` networkd applies while the config has none, and its user data the config
+//! when STATE holds none. nocloud reads the cidata volume's `meta-data` (instance id,
+//! hostname) and `network-config` (versions 1 and 2) the same way. User data that is not a valid machine config is not
 //! persisted: the node waits in maintenance mode and reports why (log and config load error
 //! event); no user data → maintenance mode.
 //!
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
-//! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; the
-//! providers' network configs are reported, not applied; `talos.config=` takes plain http only
+//! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
+//! config's `machine.network` replaces the provider's network as a whole; `talos.config=` takes plain http only
 //! (no CA bundle in the image) and not `metal-iso`; other platforms are only names.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use nix::mount::MsFlags;
 use machineconfig::RuntimeMode;
 use serde::Deserialize;
 
+use super::cloud::netconfig::NetworkConfig;
 use super::cloud::{self, Provider};
 use super::cmdline::Cmdline;
 use super::host::{Host, Mount};
@@ -64,6 +67,9 @@ pub struct Outcome {
     pub hostname: Option<String>,
     /// Why the user data did not become the config.
     pub user_data_problem: Option<String>,
+    /// The provider's network as `machine.network` YAML, which networkd applies while the
+    /// config has no `machine.network`.
+    pub network_yaml: Option<String>,
 }
 
 /// Asks the platform: nocloud's cidata volume, metal's `talos.config=`, or a cloud provider's
@@ -146,9 +152,10 @@ fn from_provider<H: Host>(
         m.instance_id, m.instance_type, m.region, m.zone, m.hostname
     ));
     host.log(&format!(
-        "machined: {name}: network from the provider (reported, not applied): {}",
+        "machined: {name}: network from the provider: {}",
         instance.network
     ));
+    let network_yaml = network_yaml(host, name, &instance.network);
     let user_data_problem = match (configured, instance.user_data) {
         (true, _) => None,
         (false, None) => {
@@ -163,7 +170,37 @@ fn from_provider<H: Host>(
         metadata: Some(instance.metadata),
         hostname: None,
         user_data_problem,
+        network_yaml,
     })
+}
+
+/// `network` as `machine.network` YAML for networkd (`None` when it says nothing); links
+/// given by MAC address are found in sysfs.
+fn network_yaml<H: Host>(host: &mut H, platform: &str, network: &NetworkConfig) -> Option<String> {
+    if network.is_empty() {
+        return None;
+    }
+    let sysfs = Path::new("/sys/class/net");
+    let mut links = BTreeMap::new();
+    for name in host.list_dir(sysfs).unwrap_or_default() {
+        if let Ok(mac) = host.read_file(&sysfs.join(&name).join("address")) {
+            links.insert(mac.trim().to_ascii_lowercase(), name);
+        }
+    }
+    let (machine, missing) = network.machine_network(&links);
+    if !missing.is_empty() {
+        host.log(&format!(
+            "machined: {platform}: no link has MAC {}; its network settings are left out",
+            missing.join(", ")
+        ));
+    }
+    match serde_yaml::to_string(&machine) {
+        Ok(yaml) => Some(yaml),
+        Err(error) => {
+            host.log(&format!("machined: {platform}: network: {error}"));
+            None
+        }
+    }
 }
 
 /// Persists `data` as the config when it is a valid one; otherwise says why not.
@@ -298,9 +335,10 @@ fn from_cidata<H: Host>(host: &mut H, configured: bool) -> Result<Outcome, Machi
     }
     if let Some(text) = network {
         match cloud::netconfig::parse("nocloud", text.as_bytes()) {
-            Ok(network) => host.log(&format!(
-                "machined: nocloud: network-config (reported, not applied): {network}"
-            )),
+            Ok(network) => {
+                host.log(&format!("machined: nocloud: network-config: {network}"));
+                outcome.network_yaml = network_yaml(host, "nocloud", &network);
+            }
             Err(error) => host.log(&format!("machined: {error}")),
         }
     }

@@ -47,6 +47,8 @@ pub struct Node {
     pub platform_metadata: Option<crate::controllers::PlatformMetadataSpec>,
     /// Why the platform's user data did not become the config.
     pub user_data_problem: Option<String>,
+    /// The platform's network as `machine.network` YAML.
+    pub platform_network: Option<String>,
     /// What is mounted on `/system` and below, outermost first (unmounted in reverse).
     pub mounts: Vec<PathBuf>,
     /// BOOT and META and the slot GRUB booted, when the node booted from its system disk.
@@ -226,6 +228,7 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
         platform,
         platform_metadata: outcome.metadata,
         user_data_problem: outcome.user_data_problem,
+        platform_network: outcome.network_yaml,
         mounts,
         system_disk,
     })

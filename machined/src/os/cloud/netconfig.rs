@@ -77,6 +77,83 @@ impl NetworkConfig {
     }
 }
 
+impl NetworkConfig {
+    /// Nothing to apply (external IPs are never on a link).
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty()
+            && self.routes.is_empty()
+            && self.resolvers.is_empty()
+            && self.dhcp.is_empty()
+    }
+
+    /// The `machine.network` that applies this network through networkd. A link given by MAC
+    /// address is looked up in `links` (MAC in lower case → link name); the links not found
+    /// are returned beside, and their settings left out.
+    pub fn machine_network(
+        &self,
+        links: &BTreeMap<String, String>,
+    ) -> (machineconfig::v1alpha1::NetworkConfig, Vec<String>) {
+        use machineconfig::v1alpha1::{
+            Device, NetworkConfig as MachineNetwork, Route as MachineRoute,
+        };
+        let mut devices: BTreeMap<String, Device> = BTreeMap::new();
+        let mut missing = Vec::new();
+        let mut resolve = |link: &str| -> Option<String> {
+            let looks_like_mac =
+                link.len() == 17 && link.bytes().filter(|b| *b == b':').count() == 5;
+            let name = if looks_like_mac {
+                links.get(&link.to_ascii_lowercase()).cloned()
+            } else if link.is_empty() {
+                None
+            } else {
+                Some(link.to_string())
+            };
+            if name.is_none() && !missing.iter().any(|m| m == link) {
+                missing.push(link.to_string());
+            }
+            name
+        };
+        fn device(devices: &mut BTreeMap<String, Device>, name: String) -> &mut Device {
+            devices.entry(name.clone()).or_insert_with(|| Device {
+                interface: Some(name),
+                ..Device::default()
+            })
+        }
+        for address in &self.addresses {
+            if let Some(name) = resolve(&address.link) {
+                device(&mut devices, name)
+                    .addresses
+                    .push(format!("{}/{}", address.address, address.prefix));
+            }
+        }
+        for route in &self.routes {
+            if let Some(name) = resolve(&route.link) {
+                let network = match route.destination {
+                    Some((ip, prefix)) => format!("{ip}/{prefix}"),
+                    None if route.gateway.is_ipv4() => "0.0.0.0/0".to_string(),
+                    None => "::/0".to_string(),
+                };
+                device(&mut devices, name).routes.push(MachineRoute {
+                    network,
+                    gateway: Some(route.gateway.to_string()),
+                    ..MachineRoute::default()
+                });
+            }
+        }
+        for link in &self.dhcp {
+            if let Some(name) = resolve(link) {
+                device(&mut devices, name).dhcp = Some(true);
+            }
+        }
+        let network = MachineNetwork {
+            interfaces: devices.into_values().collect(),
+            nameservers: self.resolvers.iter().map(ToString::to_string).collect(),
+            ..MachineNetwork::default()
+        };
+        (network, missing)
+    }
+}
+
 impl fmt::Display for NetworkConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let join = |items: Vec<String>| {
@@ -523,6 +600,28 @@ mod tests {
             ))
             .contains("more than 64")
         );
+    }
+
+    #[test]
+    fn a_network_config_becomes_machine_network_with_links_found_by_mac() {
+        let network = parse("nocloud", include_bytes!("testdata/network-config-v2.yaml")).unwrap();
+        let links = BTreeMap::from([("52:54:00:00:00:02".to_string(), "eth1".to_string())]);
+        let (machine, missing) = network.machine_network(&links);
+        assert_eq!(missing, Vec::<String>::new());
+        let yaml = serde_yaml::to_string(&machine).unwrap();
+        assert_eq!(
+            yaml,
+            "interfaces:\n\
+             - interface: eth1\n  dhcp: true\n\
+             - interface: ext0\n  addresses:\n  - 192.0.2.10/24\n  - 2001:db8::10/64\n  routes:\n\
+             \x20 - network: 0.0.0.0/0\n    gateway: 192.0.2.1\n\
+             \x20 - network: ::/0\n    gateway: 2001:db8::1\n\
+             \x20 - network: 10.0.0.0/8\n    gateway: 192.0.2.254\n\
+             nameservers:\n- 192.0.2.53\n"
+        );
+        let (machine, missing) = network.machine_network(&BTreeMap::new());
+        assert_eq!(missing, ["52:54:00:00:00:02"]);
+        assert_eq!(machine.interfaces.len(), 1);
     }
 
     #[test]
