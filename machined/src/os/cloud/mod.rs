@@ -8,9 +8,11 @@
 //! hostile: every document is bounded ([`MAX_DOCUMENT`], [`MAX_USER_DATA`]), every value is
 //! checked (length, control characters, addresses), and nothing panics.
 //!
-//! Limits: the network config is parsed and reported, not yet handed to networkd (the node
-//! keeps PID 1's first address and the provider's DHCP); user data must be a plain machine
-//! config (no gzip, no MIME multipart, no `#include`).
+//! The network a provider describes becomes the `machine.network` networkd applies while the
+//! config has none ([`netconfig::NetworkConfig::machine_network`]).
+//!
+//! Limits: user data must be a plain machine config (no gzip, no MIME multipart, no
+//! `#include`); external IPs are only reported.
 
 mod aws;
 mod digitalocean;
