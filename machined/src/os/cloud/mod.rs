@@ -18,6 +18,8 @@ mod aws;
 mod digitalocean;
 mod gcp;
 mod hcloud;
+#[cfg(test)]
+mod hostile;
 pub mod netconfig;
 mod openstack;
 
