@@ -5,8 +5,8 @@
 //! `${serial}`, `${mac}` and `${hostname}` substituted) and becomes the config, retried with
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
-//! aws, gcp, openstack, hcloud and digital-ocean ask their metadata service
-//! ([`super::cloud`]) at every boot, with the same back-off and a log line per failed try:
+//! aws, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud and
+//! digital-ocean ask their metadata service ([`super::cloud`]) at every boot, with the same back-off and a log line per failed try:
 //! what it says becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
 //! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the
 //! `machine.network` networkd applies while the config has none, and its user data the config
@@ -39,7 +39,9 @@ use crate::error::MachinedError;
 
 /// The persisted config on STATE.
 const CONFIG: &str = "/system/state/config.yaml";
-/// Where the cidata volume is mounted while its user-data is read.
+/// The label of OpenStack's config drive.
+const CONFIG_DRIVE_LABEL: &str = "config-2";
+/// Where the cidata volume (or a config drive) is mounted while it is read.
 const CIDATA_MOUNT: &str = "/run/cidata";
 /// Modules for the cidata volume's filesystems (iso9660, vfat), with their `load-order`.
 pub const CIDATA_MODULES: &str = "/lib/modules/cidata";
@@ -90,6 +92,10 @@ pub fn fetch_config<H: Host>(
             download(host, &url)?;
             Outcome::default()
         }
+        ("openstack", _) => match from_config_drive(host, configured)? {
+            Some(outcome) => outcome,
+            None => from_provider(host, Provider::OpenStack, base, configured)?,
+        },
         (name, _) => match Provider::from_name(name) {
             Some(provider) => from_provider(host, provider, base, configured)?,
             None => Outcome::default(),
@@ -143,9 +149,20 @@ fn from_provider<H: Host>(
             },
         }
     }
-    let Some(instance) = answer else {
-        return Ok(Outcome::default());
-    };
+    match answer {
+        Some(instance) => from_instance(host, name, instance, configured),
+        None => Ok(Outcome::default()),
+    }
+}
+
+/// What an instance's metadata gives: logged, its network for networkd, its user data the
+/// config when STATE has none and it is valid.
+fn from_instance<H: Host>(
+    host: &mut H,
+    name: &str,
+    instance: cloud::Instance,
+    configured: bool,
+) -> Result<Outcome, MachinedError> {
     let m = &instance.metadata;
     host.log(&format!(
         "machined: {name}: instance {} ({}) in {} {}, hostname {:?}",
@@ -172,6 +189,58 @@ fn from_provider<H: Host>(
         user_data_problem,
         network_yaml,
     })
+}
+
+/// OpenStack's config drive (a volume labelled `config-2`), read as upstream does before the
+/// metadata service: `openstack/latest/meta_data.json`, `network_data.json`, `user_data`.
+/// `None` when there is no such volume or it cannot be read as one.
+fn from_config_drive<H: Host>(
+    host: &mut H,
+    configured: bool,
+) -> Result<Option<Outcome>, MachinedError> {
+    let Some((device, fstype)) = find_volume(host, CONFIG_DRIVE_LABEL)? else {
+        return Ok(None);
+    };
+    load_modules(host, Path::new(CIDATA_MODULES))?;
+    host.create_dir(Path::new(CIDATA_MOUNT))?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    host.mount(&Mount::new(
+        &device.display().to_string(),
+        CIDATA_MOUNT,
+        fstype,
+        flags,
+        "",
+    ))?;
+    let latest = Path::new(CIDATA_MOUNT).join("openstack/latest");
+    let meta = host.read_file(&latest.join("meta_data.json"));
+    let network = host.read_file(&latest.join("network_data.json")).ok();
+    let user_data = host.read_file(&latest.join("user_data")).ok();
+    host.unmount(Path::new(CIDATA_MOUNT))?;
+    let parsed = meta.and_then(|meta| {
+        cloud::openstack::parse(
+            meta.as_bytes(),
+            network.as_deref().map(str::as_bytes),
+            None,
+            None,
+        )
+    });
+    match parsed {
+        Ok(mut instance) => {
+            host.log(&format!(
+                "machined: openstack: config drive {}",
+                device.display()
+            ));
+            instance.user_data = user_data.map(String::into_bytes);
+            from_instance(host, "openstack", instance, configured).map(Some)
+        }
+        Err(error) => {
+            host.log(&format!(
+                "machined: openstack: config drive {}: {error}; asking the metadata service",
+                device.display()
+            ));
+            Ok(None)
+        }
+    }
 }
 
 /// `network` as `machine.network` YAML for networkd (`None` when it says nothing); links
@@ -360,6 +429,14 @@ fn from_cidata<H: Host>(host: &mut H, configured: bool) -> Result<Outcome, Machi
 
 /// The first block device whose iso9660 volume id or FAT label is `cidata` (any case).
 fn find_cidata<H: Host>(host: &mut H) -> Result<Option<(PathBuf, &'static str)>, MachinedError> {
+    find_volume(host, "cidata")
+}
+
+/// The first block device whose iso9660 volume id or FAT label is `label` (any case).
+fn find_volume<H: Host>(
+    host: &mut H,
+    label: &str,
+) -> Result<Option<(PathBuf, &'static str)>, MachinedError> {
     for name in host.list_dir(Path::new("/sys/class/block"))? {
         if name.starts_with("loop") || name.starts_with("ram") {
             continue;
@@ -368,24 +445,24 @@ fn find_cidata<H: Host>(host: &mut H) -> Result<Option<(PathBuf, &'static str)>,
         let Ok(head) = host.read_head(&device, 32 * 1024 + 2048) else {
             continue;
         };
-        if let Some(fstype) = cidata_filesystem(&head) {
+        if let Some(fstype) = labelled_filesystem(&head, label) {
             return Ok(Some((device, fstype)));
         }
     }
     Ok(None)
 }
 
-/// `iso9660` or `vfat` when the first bytes of a volume name it `cidata`.
-fn cidata_filesystem(head: &[u8]) -> Option<&'static str> {
+/// `iso9660` or `vfat` when the first bytes of a volume name it `label` (any case).
+fn labelled_filesystem(head: &[u8], wanted: &str) -> Option<&'static str> {
     let label = |range: std::ops::Range<usize>| {
         head.get(range)
             .map(|b| String::from_utf8_lossy(b).trim().to_ascii_lowercase())
     };
-    if head.get(32769..32774) == Some(b"CD001") && label(32808..32840)? == "cidata" {
+    if head.get(32769..32774) == Some(b"CD001") && label(32808..32840)? == wanted {
         return Some("iso9660");
     }
-    let fat32 = head.get(0x52..0x57) == Some(b"FAT32") && label(0x47..0x52)? == "cidata";
-    let fat16 = head.get(0x36..0x39) == Some(b"FAT") && label(0x2b..0x36)? == "cidata";
+    let fat32 = head.get(0x52..0x57) == Some(b"FAT32") && label(0x47..0x52)? == wanted;
+    let fat16 = head.get(0x36..0x39) == Some(b"FAT") && label(0x2b..0x36)? == wanted;
     (fat32 || fat16).then_some("vfat")
 }
 
@@ -542,6 +619,60 @@ mod tests {
         let outcome = fetch_config(&mut configured, "digital-ocean", &cmdline, "n", &base).unwrap();
         assert!(outcome.metadata.is_some() && outcome.hostname.is_none());
         assert!(configured.effects().is_empty());
+    }
+
+    #[test]
+    fn openstack_reads_its_config_drive_before_the_metadata_service() {
+        let mut host =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "isofs.ko\n");
+        host.present.push("/sys/class/block/vdb".into());
+        host.heads.insert("/dev/vdb".into(), iso_head("config-2"));
+        let latest = "/run/cidata/openstack/latest";
+        host.files.insert(
+            format!("{latest}/meta_data.json").into(),
+            r#"{"uuid":"83679162-1378-4288-a2d4-70e13ec132aa","hostname":"os-1.novalocal"}"#.into(),
+        );
+        host.files
+            .insert(format!("{latest}/user_data").into(), WORKER.into());
+        // No metadata service: the drive alone configures the node.
+        let outcome =
+            fetch_config(&mut host, "openstack", &Cmdline::parse(""), "n", NO_SERVICE).unwrap();
+        let metadata = outcome.metadata.unwrap();
+        assert_eq!(
+            metadata.provider_id,
+            "openstack:///83679162-1378-4288-a2d4-70e13ec132aa"
+        );
+        assert_eq!(outcome.hostname.as_deref(), Some("os-1"));
+        let effects = host.effects();
+        assert!(effects.contains(&Action::WriteFile(CONFIG.into(), WORKER.into(), 0o600)));
+        assert!(!effects.iter().any(|e| matches!(e, Action::Sleep(_))));
+
+        // A drive without meta_data.json: the metadata service is asked (and is silent here).
+        let mut broken =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "isofs.ko\n");
+        broken.present.push("/sys/class/block/vdb".into());
+        broken.heads.insert("/dev/vdb".into(), iso_head("CONFIG-2"));
+        let outcome = fetch_config(
+            &mut broken,
+            "openstack",
+            &Cmdline::parse(""),
+            "n",
+            NO_SERVICE,
+        )
+        .unwrap();
+        assert_eq!(outcome, Outcome::default());
+        assert!(
+            broken
+                .logs()
+                .iter()
+                .any(|l| l.contains("asking the metadata service"))
+        );
+        assert!(
+            broken
+                .effects()
+                .iter()
+                .any(|e| matches!(e, Action::Sleep(_)))
+        );
     }
 
     #[test]

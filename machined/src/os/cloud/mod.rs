@@ -21,7 +21,7 @@ mod hcloud;
 #[cfg(test)]
 mod hostile;
 pub mod netconfig;
-mod openstack;
+pub mod openstack;
 
 use std::net::IpAddr;
 
