@@ -6,19 +6,21 @@
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
 //! aws, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud and
-//! digital-ocean ask their metadata service ([`super::cloud`]) at every boot, with the same back-off and a log line per failed try:
-//! what it says becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
+//! digital-ocean ask their metadata service ([`super::cloud`]) at every boot, with the same
+//! back-off and a log line per failed try (one try when STATE holds a config): what it says
+//! becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
 //! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the
-//! `machine.network` networkd applies while the config has none, and its user data the config
-//! when STATE holds none. nocloud reads the cidata volume's `meta-data` (instance id,
-//! hostname) and `network-config` (versions 1 and 2) the same way. User data that is not a valid machine config is not
-//! persisted: the node waits in maintenance mode and reports why (log and config load error
-//! event); no user data → maintenance mode.
+//! `machine.network` networkd applies while the config has none, and its user data the
+//! config when STATE holds none. nocloud reads the cidata volume's `meta-data` (instance id,
+//! hostname) and `network-config` (versions 1 and 2) the same way. User data that is not a
+//! valid machine config is not persisted: the node waits in maintenance mode and reports why
+//! (log and config load error event); no user data → maintenance mode.
 //!
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
-//! config's `machine.network` replaces the provider's network as a whole; `talos.config=` takes plain http only
-//! (no CA bundle in the image) and not `metal-iso`; other platforms are only names.
+//! config's `machine.network` replaces the provider's network as a whole; `talos.config=`
+//! takes plain http only (no CA bundle in the image) and not `metal-iso`; other platforms are
+//! only names.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,7 +128,9 @@ fn from_provider<H: Host>(
 ) -> Result<Outcome, MachinedError> {
     let name = provider.name();
     let mut answer = None;
-    for pause in DOWNLOAD_BACKOFF
+    // With a config on STATE the node does not wait for the provider: one try.
+    let pauses: &[u64] = if configured { &[] } else { &DOWNLOAD_BACKOFF };
+    for pause in pauses
         .iter()
         .map(|s| Some(Duration::from_secs(*s)))
         .chain([None])
