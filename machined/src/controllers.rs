@@ -109,6 +109,44 @@ impl Spec for MachineStatusSpec {
     const NAMESPACE: &'static str = "runtime";
 }
 
+/// `PlatformMetadatas.talos.dev`: what the cloud provider says about the instance (id
+/// `platformmetadata`), published once at boot by the platform code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformMetadataSpec {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub platform: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub zone: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub instance_type: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub instance_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub provider_id: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub spot: bool,
+    #[serde(rename = "internalDNS", skip_serializing_if = "String::is_empty")]
+    pub internal_dns: String,
+    #[serde(rename = "externalDNS", skip_serializing_if = "String::is_empty")]
+    pub external_dns: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Spec for PlatformMetadataSpec {
+    const TYPE: &'static str = "PlatformMetadatas.talos.dev";
+    const NAMESPACE: &'static str = "runtime";
+}
+
+/// The one platform metadata resource's id and owner.
+pub const PLATFORM_METADATA_ID: &str = "platformmetadata";
+const PLATFORM_METADATA_OWNER: &str = "network.PlatformConfigController";
+
 /// `MetaKeys.runtime.talos.dev`: one META entry, id `0x0a`-style.
 #[derive(Debug, Serialize)]
 pub struct MetaKeySpec {
@@ -159,6 +197,8 @@ pub struct Sources {
     pub identity_file: std::path::PathBuf,
     /// timed's socket.
     pub timed_socket: std::path::PathBuf,
+    /// What the cloud provider said about the instance, if the platform has a metadata service.
+    pub platform_metadata: Option<PlatformMetadataSpec>,
 }
 
 /// Builds the state, starts its sources and controllers (`kubernetes` among them); returns the
@@ -176,6 +216,12 @@ pub fn start(
     match cluster::load_or_create_identity(&sources.identity_file) {
         Ok(identity) => cluster::publish_identity(&state, &identity, &sources.release),
         Err(error) => tracing::error!(%error, "the node has no identity"),
+    }
+    if let Some(metadata) = &sources.platform_metadata
+        && let Err(error) =
+            state.write_spec(PLATFORM_METADATA_OWNER, PLATFORM_METADATA_ID, metadata)
+    {
+        tracing::error!(%error, "cannot publish the platform metadata");
     }
     tokio::spawn(host::run(sources.host, sources.sysctls, Arc::clone(&state)));
     tokio::spawn(time_status::run(sources.timed_socket, Arc::clone(&state)));
@@ -203,6 +249,10 @@ pub fn start(
             vec![Kind::of::<MachineStatusSpec>()],
         ),
         (META_OWNER, vec![Kind::of::<MetaKeySpec>()]),
+        (
+            PLATFORM_METADATA_OWNER,
+            vec![Kind::of::<PlatformMetadataSpec>()],
+        ),
         (
             "cluster.NodeIdentityController",
             vec![Kind::of::<cluster::IdentitySpec>()],
@@ -473,6 +523,32 @@ mod tests {
     use resources::WatchOptions;
 
     const CONFIG: &str = "version: v1alpha1\nmachine:\n  type: controlplane\n  network:\n    hostname: cp-1.example.org\n";
+
+    #[test]
+    fn platform_metadata_is_published_with_upstreams_field_names() {
+        let state = State::new();
+        let spec = PlatformMetadataSpec {
+            platform: "aws".into(),
+            hostname: "ip-10-0-0-1".into(),
+            instance_type: "t3.small".into(),
+            spot: true,
+            internal_dns: "ip-10-0-0-1.ec2.internal".into(),
+            tags: BTreeMap::from([("team".into(), "k8s".into())]),
+            ..PlatformMetadataSpec::default()
+        };
+        state
+            .write_spec(PLATFORM_METADATA_OWNER, PLATFORM_METADATA_ID, &spec)
+            .unwrap();
+        let resource = state
+            .get(&Kind::of::<PlatformMetadataSpec>(), "platformmetadata")
+            .unwrap();
+        assert_eq!(resource.metadata.kind.namespace, "runtime");
+        assert_eq!(
+            resource.yaml_spec,
+            "platform: aws\nhostname: ip-10-0-0-1\ninstanceType: t3.small\nspot: true\n\
+             internalDNS: ip-10-0-0-1.ec2.internal\ntags:\n  team: k8s\n"
+        );
+    }
 
     #[tokio::test]
     async fn the_config_gives_the_machine_type_and_the_hostname() {

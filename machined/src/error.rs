@@ -58,6 +58,12 @@ pub enum MachinedError {
     DeadlineExceeded(String),
     #[error("{0}")]
     Internal(String),
+    /// What a cloud provider's metadata service answered (or did not).
+    #[error("{platform}: {problem}")]
+    Platform {
+        platform: &'static str,
+        problem: String,
+    },
 }
 
 impl MachinedError {
@@ -158,6 +164,7 @@ impl From<MachinedError> for Status {
             MachinedError::ResourceExhausted(_) => (Code::ResourceExhausted, None),
             MachinedError::DeadlineExceeded(_) => (Code::DeadlineExceeded, None),
             MachinedError::Internal(_) => (Code::Internal, None),
+            MachinedError::Platform { .. } => (Code::Unavailable, None),
         };
         match generic {
             Some(message) => {

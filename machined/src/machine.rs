@@ -54,6 +54,14 @@ pub struct Platform {
     pub name: String,
     /// Runtime mode reported by Version and used to validate configs.
     pub mode: machineconfig::RuntimeMode,
+    /// What the provider's metadata service said about the instance (cloud platforms).
+    pub metadata: Option<crate::controllers::PlatformMetadataSpec>,
+    /// Why the provider's user data did not become the config (the node waits in
+    /// maintenance mode and reports it as a config load error).
+    pub user_data_problem: Option<String>,
+    /// The provider's network as `machine.network` YAML: networkd applies it while the config
+    /// has no `machine.network`.
+    pub network_yaml: Option<String>,
 }
 
 /// The node: its layout, identity, config, services, events and host views.

@@ -103,6 +103,9 @@ fn main() -> anyhow::Result<()> {
         platform: Platform {
             name: "dev".into(),
             mode: machineconfig::RuntimeMode::Cloud,
+            metadata: None,
+            user_data_problem: None,
+            network_yaml: None,
         },
         release: machined::BUILD_RELEASE.into(),
         system_disk: None,

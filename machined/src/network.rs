@@ -61,14 +61,18 @@ pub fn applied_by_networkd(document: &Document) -> bool {
     )
 }
 
-/// What networkd is given of `config`: `machine.network` as YAML and the documents it applies
-/// as a YAML stream (empty: nothing configured).
-fn network_request(config: Option<&Config>) -> Result<ApplyRequest, MachinedError> {
+/// What networkd is given of `config`: `machine.network` as YAML (the platform's network,
+/// `platform_network`, when the config has none) and the documents it applies as a YAML stream
+/// (empty: nothing configured).
+fn network_request(
+    config: Option<&Config>,
+    platform_network: &str,
+) -> Result<ApplyRequest, MachinedError> {
     let network = config.and_then(|c| c.v1alpha1.as_ref()?.machine.as_ref()?.network.as_ref());
     let network_yaml = match network {
         Some(network) => serde_yaml::to_string(network)
             .map_err(|e| MachinedError::InvalidArgument(format!("machine.network: {e}")))?,
-        None => String::new(),
+        None => platform_network.to_string(),
     };
     let documents = Config {
         v1alpha1: None,
@@ -100,16 +104,18 @@ fn network_request(config: Option<&Config>) -> Result<ApplyRequest, MachinedErro
 /// invalid config).
 pub async fn keep_applied(machine: Arc<Machine>) {
     let mut changes = machine.config.subscribe();
+    let platform_network = machine.platform.network_yaml.clone().unwrap_or_default();
     let mut networkd = client(&machine);
     let mut applied: Option<ApplyRequest> = None;
     loop {
-        let request = match network_request(changes.borrow_and_update().as_deref()) {
-            Ok(request) => request,
-            Err(error) => {
-                tracing::error!(%error, "cannot hand the network config to networkd");
-                applied.clone().unwrap_or_default()
-            }
-        };
+        let request =
+            match network_request(changes.borrow_and_update().as_deref(), &platform_network) {
+                Ok(request) => request,
+                Err(error) => {
+                    tracing::error!(%error, "cannot hand the network config to networkd");
+                    applied.clone().unwrap_or_default()
+                }
+            };
         if applied.as_ref() != Some(&request) {
             match networkd.apply(request.clone()).await {
                 Ok(reply) => {
@@ -172,11 +178,30 @@ mod tests {
     #[test]
     fn networkd_gets_the_kinds_it_applies_and_nothing_else() {
         let config = Config::from_yaml(DOCUMENTS).unwrap();
-        let request = network_request(Some(&config)).unwrap();
+        let request = network_request(Some(&config), "").unwrap();
         assert_eq!(request.network_yaml, "");
         let sent = Config::from_yaml(&request.documents_yaml).unwrap();
         let kinds: Vec<&str> = sent.documents.iter().map(Document::kind).collect();
         assert_eq!(kinds, ["LinkConfig", "StaticHostConfig"]);
-        assert_eq!(network_request(None).unwrap(), ApplyRequest::default());
+        assert_eq!(network_request(None, "").unwrap(), ApplyRequest::default());
+        // Without machine.network (or without a config) the platform's network is applied.
+        let platform = "interfaces:\n- interface: eth0\n  dhcp: true\n";
+        assert_eq!(
+            network_request(None, platform).unwrap().network_yaml,
+            platform
+        );
+        assert_eq!(
+            network_request(Some(&config), platform)
+                .unwrap()
+                .network_yaml,
+            platform
+        );
+        // A config's machine.network replaces it.
+        let own = Config::from_yaml(
+            "version: v1alpha1\nmachine:\n  network:\n    nameservers: [192.0.2.53]\n",
+        )
+        .unwrap();
+        let request = network_request(Some(&own), platform).unwrap();
+        assert_eq!(request.network_yaml, "nameservers:\n- 192.0.2.53\n");
     }
 }

@@ -208,6 +208,11 @@ type DecodeResult = Result<(Config, Vec<String>), MachinedError>;
 
 /// Strict decoding plus validation for `mode`; returns the config and its warnings. A config
 /// without a v1alpha1 document cannot boot a node and is refused.
+/// Whether `text` is a machine config this node would load in `mode`.
+pub(crate) fn check(text: &str, mode: RuntimeMode) -> Result<(), MachinedError> {
+    decode(text, mode).map(|_| ())
+}
+
 fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
     let config = Config::from_yaml(text)?;
     if !config.is_complete() {

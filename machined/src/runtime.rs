@@ -100,7 +100,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     )?;
     let platform = options.platform.clone();
     let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
-    if let Some(error) = problem {
+    if let Some(error) = problem.or_else(|| platform.user_data_problem.clone()) {
         tracing::error!(%error, "cannot load the machine config: starting in maintenance mode");
         events.publish(&ConfigLoadErrorEvent { error }, None);
     }
@@ -136,6 +136,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         sysctls,
         identity_file: layout.root().join("system/state/node-identity.yaml"),
         timed_socket: layout.timed_socket(),
+        platform_metadata: platform.metadata.clone(),
     };
     let (resources, controllers) =
         crate::controllers::start(&config, &events, &options.hostname, kubernetes, sources);

@@ -12,12 +12,15 @@
 //! - `disk.raw`, `disk.qcow2`: the bootable system disk ([`disk`]); `talos-rs.iso`: a BIOS
 //!   ISO that boots into maintenance mode ([`iso`]).
 //!
+//! - `--platform NAME`: a platform's artifact, e.g. `aws-amd64.raw.zst` ([`platforms`]).
+//!
 //! Every output is reproducible: fixed mtimes and owners, sorted entries, no xattrs; the same
 //! commit gives the same bytes (`SHA256SUMS` lists them).
 
 mod disk;
 mod iso;
 mod modinfo;
+mod platforms;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -139,12 +142,28 @@ pub const RELEASE: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 /// The installer image's name.
 pub const INSTALLER_NAME: &str = concat!("ghcr.io/talos-rs/installer:v", env!("CARGO_PKG_VERSION"));
 
-/// `cargo xtask image`.
-pub fn run_image() -> anyhow::Result<()> {
+/// `cargo xtask image [--platform NAME[,NAME…] | --platform all]`.
+pub fn run_image(args: &[String]) -> anyhow::Result<()> {
+    let chosen = match args {
+        [] => Vec::new(),
+        [flag, value] if flag == "--platform" => platforms::selected(value)?,
+        _ => bail!("usage: cargo xtask image [--platform NAME[,NAME...] | --platform all]"),
+    };
     let root = workspace_root();
     let outputs = build(&root)?;
     for line in std::fs::read_to_string(outputs.dir.join("SHA256SUMS"))?.lines() {
         println!("{line}");
+    }
+    let cmdline = std::fs::read_to_string(outputs.cmdline())?;
+    for (platform, packing) in chosen {
+        let started = std::time::Instant::now();
+        let artifact = platforms::build(&outputs, cmdline.trim(), platform, packing)?;
+        println!(
+            "{}: {} bytes in {:.1} s",
+            artifact.display(),
+            std::fs::metadata(&artifact)?.len(),
+            started.elapsed().as_secs_f64()
+        );
     }
     println!("outputs in {}", outputs.dir.display());
     Ok(())

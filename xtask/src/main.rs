@@ -23,7 +23,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-node") => bench::run_node(),
-        Some("image") => image::run_image(),
+        Some("image") => image::run_image(&args[1..]),
         Some("docker-image") => docker_image::run_docker_image(),
         Some("qemu") => vm::run(&args[1..]),
         Some("bench-cluster") => cluster_bench::run(&args[1..]),
@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image [--platform NAME|all] | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

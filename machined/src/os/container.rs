@@ -67,6 +67,9 @@ pub fn run() -> Result<(), MachinedError> {
         platform: Platform {
             name: PLATFORM_NAME.into(),
             mode: RuntimeMode::Container,
+            metadata: None,
+            user_data_problem: None,
+            network_yaml: None,
         },
         release: crate::BUILD_RELEASE.into(),
         system_disk: None,

@@ -7,11 +7,46 @@ use std::time::Duration;
 
 /// Limit for connecting and for each read.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Limit for a whole answer.
+const DEADLINE: Duration = Duration::from_secs(30);
 /// Largest body accepted (a machine config is a few tens of KiB).
 const MAX_BODY: u64 = 16 << 20;
 
+/// An answer: status code, headers (names in lower case) and body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// The body of `url` when the server answers 200; otherwise what went wrong, in words.
 pub fn get(url: &str) -> Result<Vec<u8>, String> {
+    let response = request("GET", url, &[], MAX_BODY)?;
+    if response.status != 200 {
+        return Err(format!("{url}: the server answered {}", response.status));
+    }
+    Ok(response.body)
+}
+
+/// Sends `method` to `url` with `headers` (an empty body); the answer whatever its status,
+/// its body at most `max_body` bytes (more is an error).
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    max_body: u64,
+) -> Result<Response, String> {
     let parsed = url::Url::parse(url).map_err(|error| format!("{url}: {error}"))?;
     if parsed.scheme() != "http" {
         return Err(format!(
@@ -27,55 +62,96 @@ pub fn get(url: &str) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("{url}: {host} has no address"))?;
     let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)
         .map_err(|error| format!("{url}: connecting to {address}: {error}"))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(|error| error.to_string())?;
     let target = match parsed.query() {
         Some(query) => format!("{}?{query}", parsed.path()),
         None => parsed.path().to_string(),
     };
-    let request = format!(
-        "GET {target} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: talos-rs machined\r\nAccept: */*\r\n\r\n"
+    let mut head = format!(
+        "{method} {target} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: talos-rs machined\r\nAccept: */*\r\n"
     );
+    if method != "GET" {
+        head.push_str("Content-Length: 0\r\n");
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     stream
-        .write_all(request.as_bytes())
+        .write_all(head.as_bytes())
         .map_err(|error| format!("{url}: sending the request: {error}"))?;
-    let mut response = Vec::new();
-    stream
-        .take(MAX_BODY)
-        .read_to_end(&mut response)
-        .map_err(|error| format!("{url}: reading the answer: {error}"))?;
-    body_of(&response).map_err(|problem| format!("{url}: {problem}"))
+    // The head comes on top of the body: allow 64 KiB for it.
+    let limit = max_body.saturating_add(64 << 10);
+    let response = read_bounded(&mut stream, limit)
+        .map_err(|problem| format!("{url}: reading the answer: {problem}"))?;
+    let answer = parse_response(&response).map_err(|problem| format!("{url}: {problem}"))?;
+    if answer.body.len() as u64 > max_body || response.len() as u64 > limit {
+        return Err(format!("{url}: the answer is larger than {max_body} bytes"));
+    }
+    Ok(answer)
 }
 
-/// The body of a whole HTTP/1.x response with status 200.
-fn body_of(response: &[u8]) -> Result<Vec<u8>, String> {
+/// Everything the server sends until it closes, at most `limit` bytes (one more tells that
+/// it sent too much) and within [`DEADLINE`] in all, however slowly it trickles.
+fn read_bounded(stream: &mut TcpStream, limit: u64) -> Result<Vec<u8>, String> {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| format!("no complete answer within {DEADLINE:?}"))?;
+        stream
+            .set_read_timeout(Some(left.min(TIMEOUT)))
+            .map_err(|error| error.to_string())?;
+        let read = stream.read(&mut chunk).map_err(|error| error.to_string())?;
+        if read == 0 || response.len() as u64 > limit {
+            return Ok(response);
+        }
+        response.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// A whole HTTP/1.x response.
+fn parse_response(response: &[u8]) -> Result<Response, String> {
     let end = response
         .windows(4)
         .position(|window| window == b"\r\n\r\n")
         .ok_or("the answer has no end of headers")?;
     let head = String::from_utf8_lossy(&response[..end]);
-    let status = head.lines().next().unwrap_or_default();
-    let code = status.split_whitespace().nth(1).unwrap_or_default();
-    if code != "200" {
-        return Err(format!("the server answered {status:?}"));
-    }
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| format!("the answer has no status: {status_line:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            Some((name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        })
+        .collect();
     let body = &response[end + 4..];
-    let length = head.lines().skip(1).find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse::<usize>().ok())
-            .flatten()
-    });
-    match length {
-        Some(length) if body.len() < length => Err(format!(
-            "the answer ended after {} of {length} bytes",
-            body.len()
-        )),
-        Some(length) => Ok(body[..length].to_vec()),
-        None => Ok(body.to_vec()),
-    }
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse::<usize>().ok());
+    let body = match length {
+        Some(length) if body.len() < length => {
+            return Err(format!(
+                "the answer ended after {} of {length} bytes",
+                body.len()
+            ));
+        }
+        Some(length) => body[..length].to_vec(),
+        None => body.to_vec(),
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 #[cfg(test)]
@@ -105,9 +181,14 @@ mod tests {
     #[test]
     fn other_answers_and_short_bodies_are_errors_that_say_so() {
         let url = serve_once(b"HTTP/1.1 404 Not Found\r\n\r\n");
-        assert!(get(&url).unwrap_err().contains("404 Not Found"));
+        assert!(get(&url).unwrap_err().contains("answered 404"));
         let url = serve_once(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\nshort");
         assert!(get(&url).unwrap_err().contains("after 5 of 100 bytes"));
+        let url = serve_once(b"HTTP/1.0 200 OK\r\n\r\n0123456789");
+        let error = request("GET", &url, &[], 4).unwrap_err();
+        assert!(error.contains("larger than 4 bytes"), "{error}");
+        let url = serve_once(b"garbage\r\n\r\n");
+        assert!(get(&url).unwrap_err().contains("no status"));
         assert!(
             get("https://10.0.2.2/config.yaml")
                 .unwrap_err()

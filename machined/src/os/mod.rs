@@ -25,6 +25,7 @@
 //! runtime then runs containerd and the system services as its tasks, networkd among them
 //! for `machine.network`. metal nodes download `talos.config=http://…`.
 
+mod cloud;
 mod cmdline;
 pub mod container;
 mod disks;
@@ -148,6 +149,9 @@ fn run(
         platform: Platform {
             name: platform_name,
             mode,
+            metadata: node.platform_metadata,
+            user_data_problem: node.user_data_problem,
+            network_yaml: node.platform_network,
         },
         release,
         system_disk: node.system_disk.map(std::sync::Arc::new),

@@ -5,24 +5,45 @@
 //! `${serial}`, `${mac}` and `${hostname}` substituted) and becomes the config, retried with
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
+//! aws, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud and
+//! digital-ocean ask their metadata service ([`super::cloud`]) at every boot, with the same
+//! back-off and a log line per failed try (one try when STATE holds a config): what it says
+//! becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
+//! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the
+//! `machine.network` networkd applies while the config has none, and its user data the
+//! config when STATE holds none. nocloud reads the cidata volume's `meta-data` (instance id,
+//! hostname) and `network-config` (versions 1 and 2) the same way. User data that is not a
+//! valid machine config is not persisted: the node waits in maintenance mode and reports why
+//! (log and config load error event); no user data → maintenance mode.
+//!
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
-//! (virtio, not an IDE CD-ROM); `nocloud-net` URLs, `#include` user-data, meta-data and
-//! network-config are not read; `talos.config=` takes plain http only (no CA bundle in the
-//! image) and not `metal-iso`; other platforms are only names.
+//! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
+//! config's `machine.network` replaces the provider's network as a whole; `talos.config=`
+//! takes plain http only (no CA bundle in the image) and not `metal-iso`; other platforms are
+//! only names.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::mount::MsFlags;
 
+use machineconfig::RuntimeMode;
+use serde::Deserialize;
+
+use super::cloud::netconfig::NetworkConfig;
+use super::cloud::{self, Provider};
 use super::cmdline::Cmdline;
 use super::host::{Host, Mount};
 use super::sequence::load_modules;
+use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
 /// The persisted config on STATE.
 const CONFIG: &str = "/system/state/config.yaml";
-/// Where the cidata volume is mounted while its user-data is read.
+/// The label of OpenStack's config drive.
+const CONFIG_DRIVE_LABEL: &str = "config-2";
+/// Where the cidata volume (or a config drive) is mounted while it is read.
 const CIDATA_MOUNT: &str = "/run/cidata";
 /// Modules for the cidata volume's filesystems (iso9660, vfat), with their `load-order`.
 pub const CIDATA_MODULES: &str = "/lib/modules/cidata";
@@ -41,23 +62,247 @@ pub fn detect<H: Host>(host: &mut H, cmdline: &Cmdline) -> Result<String, Machin
     Ok("metal".into())
 }
 
-/// For `nocloud` without a persisted config: copies the cidata volume's `user-data` to STATE.
+/// What the platform said besides the config.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// What the provider says about the instance.
+    pub metadata: Option<PlatformMetadataSpec>,
+    /// The hostname the provider gave, once set.
+    pub hostname: Option<String>,
+    /// Why the user data did not become the config.
+    pub user_data_problem: Option<String>,
+    /// The provider's network as `machine.network` YAML, which networkd applies while the
+    /// config has no `machine.network`.
+    pub network_yaml: Option<String>,
+}
+
+/// Asks the platform: nocloud's cidata volume, metal's `talos.config=`, or a cloud provider's
+/// metadata service at `base` ([`cloud::METADATA_BASE`] in the image). User data becomes the
+/// config on STATE only when STATE holds none.
 pub fn fetch_config<H: Host>(
     host: &mut H,
     platform: &str,
     cmdline: &Cmdline,
     hostname: &str,
-) -> Result<(), MachinedError> {
-    if host.exists(Path::new(CONFIG)) {
-        return Ok(());
-    }
-    match (platform, cmdline.get("talos.config")) {
-        ("nocloud", _) => from_cidata(host),
-        ("metal", Some(url)) if url != "none" => {
+    base: &str,
+) -> Result<Outcome, MachinedError> {
+    let configured = host.exists(Path::new(CONFIG));
+    let mut outcome = match (platform, cmdline.get("talos.config")) {
+        ("nocloud", _) => from_cidata(host, configured)?,
+        ("metal", Some(url)) if url != "none" && !configured => {
             let url = expand(host, url, hostname);
-            download(host, &url)
+            download(host, &url)?;
+            Outcome::default()
         }
-        _ => Ok(()),
+        ("openstack", _) => match from_config_drive(host, configured)? {
+            Some(outcome) => outcome,
+            None => from_provider(host, Provider::OpenStack, base, configured)?,
+        },
+        (name, _) => match Provider::from_name(name) {
+            Some(provider) => from_provider(host, provider, base, configured)?,
+            None => Outcome::default(),
+        },
+    };
+    let given = outcome
+        .metadata
+        .as_ref()
+        .map(|m| m.hostname.split('.').next().unwrap_or_default().to_string())
+        .filter(|name| !name.is_empty());
+    if let Some(name) = given
+        && cmdline.get("talos.hostname").is_none()
+    {
+        match host.set_hostname(&name) {
+            Ok(()) => outcome.hostname = Some(name),
+            Err(error) => host.log(&format!("machined: {platform}: hostname {name:?}: {error}")),
+        }
+    }
+    Ok(outcome)
+}
+
+/// Asks `provider`'s metadata service, trying again after each pause.
+fn from_provider<H: Host>(
+    host: &mut H,
+    provider: Provider,
+    base: &str,
+    configured: bool,
+) -> Result<Outcome, MachinedError> {
+    let name = provider.name();
+    let mut answer = None;
+    // With a config on STATE the node does not wait for the provider: one try.
+    let pauses: &[u64] = if configured { &[] } else { &DOWNLOAD_BACKOFF };
+    for pause in pauses
+        .iter()
+        .map(|s| Some(Duration::from_secs(*s)))
+        .chain([None])
+    {
+        match provider.fetch(base) {
+            Ok(instance) => {
+                answer = Some(instance);
+                break;
+            }
+            Err(error) => match pause {
+                Some(pause) => {
+                    host.log(&format!(
+                        "machined: {error}; the metadata service at {base} does not answer as expected, trying again in {pause:?}"
+                    ));
+                    host.sleep(pause);
+                }
+                None => host.log(&format!(
+                    "machined: {error}; giving up on the metadata service at {base}, waiting in maintenance mode"
+                )),
+            },
+        }
+    }
+    match answer {
+        Some(instance) => from_instance(host, name, instance, configured),
+        None => Ok(Outcome::default()),
+    }
+}
+
+/// What an instance's metadata gives: logged, its network for networkd, its user data the
+/// config when STATE has none and it is valid.
+fn from_instance<H: Host>(
+    host: &mut H,
+    name: &str,
+    instance: cloud::Instance,
+    configured: bool,
+) -> Result<Outcome, MachinedError> {
+    let m = &instance.metadata;
+    host.log(&format!(
+        "machined: {name}: instance {} ({}) in {} {}, hostname {:?}",
+        m.instance_id, m.instance_type, m.region, m.zone, m.hostname
+    ));
+    host.log(&format!(
+        "machined: {name}: network from the provider: {}",
+        instance.network
+    ));
+    let network_yaml = network_yaml(host, name, &instance.network);
+    let user_data_problem = match (configured, instance.user_data) {
+        (true, _) => None,
+        (false, None) => {
+            host.log(&format!(
+                "machined: {name}: the instance has no user data; waiting in maintenance mode"
+            ));
+            None
+        }
+        (false, Some(data)) => accept_user_data(host, name, &data)?,
+    };
+    Ok(Outcome {
+        metadata: Some(instance.metadata),
+        hostname: None,
+        user_data_problem,
+        network_yaml,
+    })
+}
+
+/// OpenStack's config drive (a volume labelled `config-2`), read as upstream does before the
+/// metadata service: `openstack/latest/meta_data.json`, `network_data.json`, `user_data`.
+/// `None` when there is no such volume or it cannot be read as one.
+fn from_config_drive<H: Host>(
+    host: &mut H,
+    configured: bool,
+) -> Result<Option<Outcome>, MachinedError> {
+    let Some((device, fstype)) = find_volume(host, CONFIG_DRIVE_LABEL)? else {
+        return Ok(None);
+    };
+    load_modules(host, Path::new(CIDATA_MODULES))?;
+    host.create_dir(Path::new(CIDATA_MOUNT))?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    host.mount(&Mount::new(
+        &device.display().to_string(),
+        CIDATA_MOUNT,
+        fstype,
+        flags,
+        "",
+    ))?;
+    let latest = Path::new(CIDATA_MOUNT).join("openstack/latest");
+    let meta = host.read_file(&latest.join("meta_data.json"));
+    let network = host.read_file(&latest.join("network_data.json")).ok();
+    let user_data = host.read_file(&latest.join("user_data")).ok();
+    host.unmount(Path::new(CIDATA_MOUNT))?;
+    let parsed = meta.and_then(|meta| {
+        cloud::openstack::parse(
+            meta.as_bytes(),
+            network.as_deref().map(str::as_bytes),
+            None,
+            None,
+        )
+    });
+    match parsed {
+        Ok(mut instance) => {
+            host.log(&format!(
+                "machined: openstack: config drive {}",
+                device.display()
+            ));
+            instance.user_data = user_data.map(String::into_bytes);
+            from_instance(host, "openstack", instance, configured).map(Some)
+        }
+        Err(error) => {
+            host.log(&format!(
+                "machined: openstack: config drive {}: {error}; asking the metadata service",
+                device.display()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// `network` as `machine.network` YAML for networkd (`None` when it says nothing); links
+/// given by MAC address are found in sysfs.
+fn network_yaml<H: Host>(host: &mut H, platform: &str, network: &NetworkConfig) -> Option<String> {
+    if network.is_empty() {
+        return None;
+    }
+    let sysfs = Path::new("/sys/class/net");
+    let mut links = BTreeMap::new();
+    for name in host.list_dir(sysfs).unwrap_or_default() {
+        if let Ok(mac) = host.read_file(&sysfs.join(&name).join("address")) {
+            links.insert(mac.trim().to_ascii_lowercase(), name);
+        }
+    }
+    let (machine, missing) = network.machine_network(&links);
+    if !missing.is_empty() {
+        host.log(&format!(
+            "machined: {platform}: no link has MAC {}; its network settings are left out",
+            missing.join(", ")
+        ));
+    }
+    match serde_yaml::to_string(&machine) {
+        Ok(yaml) => Some(yaml),
+        Err(error) => {
+            host.log(&format!("machined: {platform}: network: {error}"));
+            None
+        }
+    }
+}
+
+/// Persists `data` as the config when it is a valid one; otherwise says why not.
+fn accept_user_data<H: Host>(
+    host: &mut H,
+    platform: &str,
+    data: &[u8],
+) -> Result<Option<String>, MachinedError> {
+    let checked = std::str::from_utf8(data)
+        .map_err(|_| "the user data is not UTF-8 text".to_string())
+        .and_then(|text| {
+            if text.trim_start().starts_with("#include") {
+                return Err("#include user data is not supported".to_string());
+            }
+            crate::node_config::check(text, RuntimeMode::Cloud).map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok(()) => {
+            host.write_file(Path::new(CONFIG), data, 0o600)?;
+            host.log(&format!(
+                "machined: {platform}: config taken from the user data"
+            ));
+            Ok(None)
+        }
+        Err(problem) => {
+            let problem = format!("{platform} user data is not a valid machine config: {problem}");
+            host.log(&format!("machined: {problem}; waiting in maintenance mode"));
+            Ok(Some(problem))
+        }
     }
 }
 
@@ -109,11 +354,24 @@ fn expand<H: Host>(host: &mut H, url: &str, hostname: &str) -> String {
         .replace("${hostname}", hostname)
 }
 
-/// The nocloud `user-data` of a cidata volume.
-fn from_cidata<H: Host>(host: &mut H) -> Result<(), MachinedError> {
+/// nocloud's `meta-data`.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct NocloudMeta {
+    #[serde(default)]
+    instance_id: String,
+    #[serde(default)]
+    local_hostname: String,
+}
+
+/// The cidata volume's `meta-data`, `network-config` and (without a persisted config)
+/// `user-data`.
+fn from_cidata<H: Host>(host: &mut H, configured: bool) -> Result<Outcome, MachinedError> {
     let Some((device, fstype)) = find_cidata(host)? else {
-        host.log("machined: nocloud: no cidata volume; waiting in maintenance mode");
-        return Ok(());
+        if !configured {
+            host.log("machined: nocloud: no cidata volume; waiting in maintenance mode");
+        }
+        return Ok(Outcome::default());
     };
     load_modules(host, Path::new(CIDATA_MODULES))?;
     host.create_dir(Path::new(CIDATA_MOUNT))?;
@@ -125,26 +383,64 @@ fn from_cidata<H: Host>(host: &mut H) -> Result<(), MachinedError> {
         flags,
         "",
     ))?;
-    let user_data = host.read_file(&Path::new(CIDATA_MOUNT).join("user-data"));
-    host.unmount(Path::new(CIDATA_MOUNT))?;
-    match user_data {
-        Ok(text) if text.trim_start().starts_with("#include") => host.log(
-            "machined: nocloud: #include user-data is not supported; waiting in maintenance mode",
-        ),
-        Ok(text) => {
-            host.write_file(Path::new(CONFIG), text.as_bytes(), 0o600)?;
-            host.log(&format!(
-                "machined: nocloud: config taken from {}",
-                device.display()
-            ));
+    let mount = Path::new(CIDATA_MOUNT);
+    let meta = host.read_file(&mount.join("meta-data")).ok();
+    let network = host.read_file(&mount.join("network-config")).ok();
+    let user_data = (!configured).then(|| host.read_file(&mount.join("user-data")));
+    host.unmount(mount)?;
+    let mut outcome = Outcome::default();
+    if let Some(text) = meta {
+        match serde_yaml::from_str::<Option<NocloudMeta>>(&text) {
+            Ok(meta) => {
+                let meta = meta.unwrap_or(NocloudMeta {
+                    instance_id: String::new(),
+                    local_hostname: String::new(),
+                });
+                outcome.metadata = Some(PlatformMetadataSpec {
+                    platform: "nocloud".into(),
+                    hostname: meta.local_hostname.trim().chars().take(253).collect(),
+                    instance_id: meta.instance_id.trim().chars().take(253).collect(),
+                    ..PlatformMetadataSpec::default()
+                });
+            }
+            Err(error) => host.log(&format!("machined: nocloud: meta-data: {error}")),
         }
-        Err(error) => host.log(&format!("machined: nocloud: {error}")),
     }
-    Ok(())
+    if let Some(text) = network {
+        match cloud::netconfig::parse("nocloud", text.as_bytes()) {
+            Ok(network) => {
+                host.log(&format!("machined: nocloud: network-config: {network}"));
+                outcome.network_yaml = network_yaml(host, "nocloud", &network);
+            }
+            Err(error) => host.log(&format!("machined: {error}")),
+        }
+    }
+    match user_data {
+        None => {}
+        Some(Ok(text)) => {
+            outcome.user_data_problem = accept_user_data(host, "nocloud", text.as_bytes())?;
+            if outcome.user_data_problem.is_none() {
+                host.log(&format!(
+                    "machined: nocloud: config taken from {}",
+                    device.display()
+                ));
+            }
+        }
+        Some(Err(error)) => host.log(&format!("machined: nocloud: {error}")),
+    }
+    Ok(outcome)
 }
 
 /// The first block device whose iso9660 volume id or FAT label is `cidata` (any case).
 fn find_cidata<H: Host>(host: &mut H) -> Result<Option<(PathBuf, &'static str)>, MachinedError> {
+    find_volume(host, "cidata")
+}
+
+/// The first block device whose iso9660 volume id or FAT label is `label` (any case).
+fn find_volume<H: Host>(
+    host: &mut H,
+    label: &str,
+) -> Result<Option<(PathBuf, &'static str)>, MachinedError> {
     for name in host.list_dir(Path::new("/sys/class/block"))? {
         if name.starts_with("loop") || name.starts_with("ram") {
             continue;
@@ -153,24 +449,24 @@ fn find_cidata<H: Host>(host: &mut H) -> Result<Option<(PathBuf, &'static str)>,
         let Ok(head) = host.read_head(&device, 32 * 1024 + 2048) else {
             continue;
         };
-        if let Some(fstype) = cidata_filesystem(&head) {
+        if let Some(fstype) = labelled_filesystem(&head, label) {
             return Ok(Some((device, fstype)));
         }
     }
     Ok(None)
 }
 
-/// `iso9660` or `vfat` when the first bytes of a volume name it `cidata`.
-fn cidata_filesystem(head: &[u8]) -> Option<&'static str> {
+/// `iso9660` or `vfat` when the first bytes of a volume name it `label` (any case).
+fn labelled_filesystem(head: &[u8], wanted: &str) -> Option<&'static str> {
     let label = |range: std::ops::Range<usize>| {
         head.get(range)
             .map(|b| String::from_utf8_lossy(b).trim().to_ascii_lowercase())
     };
-    if head.get(32769..32774) == Some(b"CD001") && label(32808..32840)? == "cidata" {
+    if head.get(32769..32774) == Some(b"CD001") && label(32808..32840)? == wanted {
         return Some("iso9660");
     }
-    let fat32 = head.get(0x52..0x57) == Some(b"FAT32") && label(0x47..0x52)? == "cidata";
-    let fat16 = head.get(0x36..0x39) == Some(b"FAT") && label(0x2b..0x36)? == "cidata";
+    let fat32 = head.get(0x52..0x57) == Some(b"FAT32") && label(0x47..0x52)? == wanted;
+    let fat16 = head.get(0x36..0x39) == Some(b"FAT") && label(0x2b..0x36)? == wanted;
     (fat32 || fat16).then_some("vfat")
 }
 
@@ -178,6 +474,12 @@ fn cidata_filesystem(head: &[u8]) -> Option<&'static str> {
 mod tests {
     use super::super::host::{Action, RecordingHost};
     use super::*;
+
+    /// A valid machine config.
+    const WORKER: &str =
+        include_str!("../../../machinery/machineconfig/tests/fixtures/worker.yaml");
+    /// A closed loopback port: no metadata service.
+    const NO_SERVICE: &str = "http://127.0.0.1:1";
 
     fn iso_head(volume: &str) -> Vec<u8> {
         let mut head = vec![0u8; 34 * 1024];
@@ -196,7 +498,7 @@ mod tests {
         host.heads.insert("/dev/vda".into(), vec![0; 64]);
         host.heads.insert("/dev/vdb".into(), iso_head("CIDATA"));
         host.files
-            .insert("/run/cidata/user-data".into(), "version: v1alpha1\n".into());
+            .insert("/run/cidata/user-data".into(), WORKER.into());
         host.files.insert(
             "/lib/modules/cidata/load-order".into(),
             "cdrom.ko fat.ko\nisofs.ko vfat.ko\n".into(),
@@ -222,7 +524,7 @@ mod tests {
     #[test]
     fn nocloud_user_data_becomes_the_config_when_state_has_none() {
         let mut host = with_cidata();
-        fetch_config(&mut host, "nocloud", &Cmdline::parse(""), "n").unwrap();
+        fetch_config(&mut host, "nocloud", &Cmdline::parse(""), "n", NO_SERVICE).unwrap();
         let effects = host.effects();
         assert!(effects.contains(&Action::LoadModule("/lib/modules/cidata/isofs.ko".into())));
         assert!(effects.contains(&Action::Mount(Mount::new(
@@ -235,16 +537,175 @@ mod tests {
         assert!(effects.contains(&Action::Unmount(CIDATA_MOUNT.into())));
         assert_eq!(
             effects.last(),
-            Some(&Action::WriteFile(
-                CONFIG.into(),
-                "version: v1alpha1\n".into(),
-                0o600
-            ))
+            Some(&Action::WriteFile(CONFIG.into(), WORKER.into(), 0o600))
         );
 
         let mut configured = with_cidata().with_file(CONFIG, "persisted");
-        fetch_config(&mut configured, "nocloud", &Cmdline::parse(""), "n").unwrap();
+        fetch_config(
+            &mut configured,
+            "nocloud",
+            &Cmdline::parse(""),
+            "n",
+            NO_SERVICE,
+        )
+        .unwrap();
+        assert!(
+            !configured
+                .effects()
+                .iter()
+                .any(|e| matches!(e, Action::WriteFile(..)))
+        );
+    }
+
+    #[test]
+    fn nocloud_meta_data_gives_metadata_and_hostname_and_bad_user_data_is_refused() {
+        let mut host = with_cidata();
+        host.files.insert(
+            "/run/cidata/meta-data".into(),
+            "instance-id: iid-node-7\nlocal-hostname: node-7.example.org\n".into(),
+        );
+        host.files.insert(
+            "/run/cidata/network-config".into(),
+            "version: 2\nethernets:\n  eth0:\n    addresses: [192.0.2.7/24]\n".into(),
+        );
+        host.files
+            .insert("/run/cidata/user-data".into(), "version: v1alpha1\n".into());
+        let outcome =
+            fetch_config(&mut host, "nocloud", &Cmdline::parse(""), "n", NO_SERVICE).unwrap();
+        let metadata = outcome.metadata.unwrap();
+        assert_eq!(
+            (metadata.instance_id.as_str(), metadata.hostname.as_str()),
+            ("iid-node-7", "node-7.example.org")
+        );
+        assert_eq!(outcome.hostname.as_deref(), Some("node-7"));
+        assert!(host.effects().contains(&Action::Hostname("node-7".into())));
+        let problem = outcome.user_data_problem.unwrap();
+        assert!(problem.contains("not a valid machine config"), "{problem}");
+        assert!(
+            !host
+                .effects()
+                .iter()
+                .any(|e| matches!(e, Action::WriteFile(..)))
+        );
+        assert!(
+            host.logs()
+                .iter()
+                .any(|l| l.contains("192.0.2.7/24 on eth0"))
+        );
+    }
+
+    #[test]
+    fn a_cloud_provider_gives_metadata_hostname_and_its_user_data_as_the_config() {
+        use super::super::cloud::testserver::{serve, table};
+        let answers = table(&[
+            (
+                "GET /metadata/v1.json",
+                br#"{"droplet_id":42,"hostname":"node-42","region":"ams3"}"#,
+            ),
+            ("GET /metadata/v1/user-data", WORKER.as_bytes()),
+        ]);
+        let (base, _) = serve(answers, Vec::new());
+        let mut host = RecordingHost::default();
+        let outcome =
+            fetch_config(&mut host, "digital-ocean", &Cmdline::parse(""), "n", &base).unwrap();
+        assert_eq!(outcome.metadata.unwrap().provider_id, "digitalocean://42");
+        assert_eq!(outcome.user_data_problem, None);
+        assert_eq!(
+            host.effects(),
+            vec![
+                Action::WriteFile(CONFIG.into(), WORKER.into(), 0o600),
+                Action::Hostname("node-42".into()),
+            ]
+        );
+        // talos.hostname= wins over the provider's; a persisted config is kept.
+        let mut configured = RecordingHost::default().with_file(CONFIG, "persisted");
+        let cmdline = Cmdline::parse("talos.hostname=mine");
+        let outcome = fetch_config(&mut configured, "digital-ocean", &cmdline, "n", &base).unwrap();
+        assert!(outcome.metadata.is_some() && outcome.hostname.is_none());
         assert!(configured.effects().is_empty());
+    }
+
+    #[test]
+    fn openstack_reads_its_config_drive_before_the_metadata_service() {
+        let mut host =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "isofs.ko\n");
+        host.present.push("/sys/class/block/vdb".into());
+        host.heads.insert("/dev/vdb".into(), iso_head("config-2"));
+        let latest = "/run/cidata/openstack/latest";
+        host.files.insert(
+            format!("{latest}/meta_data.json").into(),
+            r#"{"uuid":"83679162-1378-4288-a2d4-70e13ec132aa","hostname":"os-1.novalocal"}"#.into(),
+        );
+        host.files
+            .insert(format!("{latest}/user_data").into(), WORKER.into());
+        // No metadata service: the drive alone configures the node.
+        let outcome =
+            fetch_config(&mut host, "openstack", &Cmdline::parse(""), "n", NO_SERVICE).unwrap();
+        let metadata = outcome.metadata.unwrap();
+        assert_eq!(
+            metadata.provider_id,
+            "openstack:///83679162-1378-4288-a2d4-70e13ec132aa"
+        );
+        assert_eq!(outcome.hostname.as_deref(), Some("os-1"));
+        let effects = host.effects();
+        assert!(effects.contains(&Action::WriteFile(CONFIG.into(), WORKER.into(), 0o600)));
+        assert!(!effects.iter().any(|e| matches!(e, Action::Sleep(_))));
+
+        // A drive without meta_data.json: the metadata service is asked (and is silent here).
+        let mut broken =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "isofs.ko\n");
+        broken.present.push("/sys/class/block/vdb".into());
+        broken.heads.insert("/dev/vdb".into(), iso_head("CONFIG-2"));
+        let outcome = fetch_config(
+            &mut broken,
+            "openstack",
+            &Cmdline::parse(""),
+            "n",
+            NO_SERVICE,
+        )
+        .unwrap();
+        assert_eq!(outcome, Outcome::default());
+        assert!(
+            broken
+                .logs()
+                .iter()
+                .any(|l| l.contains("asking the metadata service"))
+        );
+        assert!(
+            broken
+                .effects()
+                .iter()
+                .any(|e| matches!(e, Action::Sleep(_)))
+        );
+    }
+
+    #[test]
+    fn a_silent_metadata_service_is_retried_with_back_off_then_maintenance() {
+        let mut host = RecordingHost::default();
+        let outcome = fetch_config(&mut host, "aws", &Cmdline::parse(""), "n", NO_SERVICE).unwrap();
+        assert_eq!(outcome, Outcome::default());
+        let sleeps: Vec<Duration> = host
+            .effects()
+            .iter()
+            .filter_map(|e| match e {
+                Action::Sleep(d) => Some(*d),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sleeps.len(), DOWNLOAD_BACKOFF.len());
+        assert_eq!(sleeps[..3], [1, 2, 4].map(Duration::from_secs));
+        let logs = host.logs();
+        assert!(
+            logs[0].contains("aws: http://127.0.0.1:1/latest/api/token: connecting"),
+            "{}",
+            logs[0]
+        );
+        assert!(logs[0].contains("does not answer as expected, trying again in 1s"));
+        assert!(
+            logs.last()
+                .unwrap()
+                .contains("giving up on the metadata service")
+        );
     }
 
     #[test]
@@ -258,7 +719,7 @@ mod tests {
         ];
         let cmdline =
             Cmdline::parse("talos.config=http://10.0.2.100/c/${uuid}/${mac}/${hostname}.yaml");
-        fetch_config(&mut host, "metal", &cmdline, "node-1").unwrap();
+        fetch_config(&mut host, "metal", &cmdline, "node-1", NO_SERVICE).unwrap();
         let url = "http://10.0.2.100/c/1234-abcd/52:54:00:12:34:56/node-1.yaml";
         assert_eq!(
             host.effects(),
@@ -282,6 +743,7 @@ mod tests {
             "metal",
             &Cmdline::parse("talos.config=http://h/c"),
             "n",
+            NO_SERVICE,
         )
         .unwrap();
         let downloads = host
@@ -298,6 +760,7 @@ mod tests {
             "metal",
             &Cmdline::parse("talos.config=none"),
             "n",
+            NO_SERVICE,
         )
         .unwrap();
         assert!(none.effects().is_empty());
@@ -307,6 +770,7 @@ mod tests {
             "metal",
             &Cmdline::parse("talos.config=http://h/c"),
             "n",
+            NO_SERVICE,
         )
         .unwrap();
         assert!(configured.effects().is_empty());

@@ -43,6 +43,12 @@ pub struct Node {
     pub hostname: String,
     /// The platform (`talos.platform=` or detected).
     pub platform: String,
+    /// What the platform said about the instance.
+    pub platform_metadata: Option<crate::controllers::PlatformMetadataSpec>,
+    /// Why the platform's user data did not become the config.
+    pub user_data_problem: Option<String>,
+    /// The platform's network as `machine.network` YAML.
+    pub platform_network: Option<String>,
     /// What is mounted on `/system` and below, outermost first (unmounted in reverse).
     pub mounts: Vec<PathBuf>,
     /// BOOT and META and the slot GRUB booted, when the node booted from its system disk.
@@ -209,16 +215,20 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
     mounts.extend(phase(host, "volumes", super::disks::mount_volumes)?);
     let system_disk = system_disk(host, &cmdline)?;
     let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
-    let platform = phase(host, "platform", |host| {
+    let (platform, outcome) = phase(host, "platform", |host| {
         let platform = super::platform::detect(host, &cmdline)?;
-        super::platform::fetch_config(host, &platform, &cmdline, &hostname)?;
-        Ok(platform)
+        let base = super::cloud::METADATA_BASE;
+        let outcome = super::platform::fetch_config(host, &platform, &cmdline, &hostname, base)?;
+        Ok((platform, outcome))
     })?;
     Ok(Node {
         cmdline,
         address,
-        hostname,
+        hostname: outcome.hostname.unwrap_or(hostname),
         platform,
+        platform_metadata: outcome.metadata,
+        user_data_problem: outcome.user_data_problem,
+        platform_network: outcome.network_yaml,
         mounts,
         system_disk,
     })

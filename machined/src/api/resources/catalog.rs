@@ -387,6 +387,20 @@ pub const DEFINITIONS: &[Definition] = &[
     },
     Definition {
         source: Source::State,
+        resource_type: <controllers::PlatformMetadataSpec as Spec>::TYPE,
+        display_type: "PlatformMetadata",
+        namespace: "runtime",
+        aliases: &[],
+        columns: &[
+            ("Platform", "{.platform}"),
+            ("Type", "{.instanceType}"),
+            ("Region", "{.region}"),
+            ("Zone", "{.zone}"),
+        ],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
         resource_type: <controllers::host::ProcessorSpec as Spec>::TYPE,
         display_type: "Processor",
         namespace: "hardware",
@@ -572,5 +586,13 @@ mod tests {
         let yaml: serde_yaml::Value = serde_yaml::from_str(&addresses.spec_yaml()).expect("yaml");
         assert_eq!(yaml["printColumns"][0]["jsonPath"], "{.address}");
         assert!(find(MACHINE_CONFIG_TYPE).expect("mc").sensitive);
+        let platform = find("PlatformMetadatas.talos.dev").expect("platform metadata");
+        assert!(
+            platform
+                .spec()
+                .all_aliases
+                .contains(&"platformmetadata".to_string())
+        );
+        assert_eq!(platform.namespace, "runtime");
     }
 }

@@ -1,0 +1,111 @@
+//! Every parser fed damaged versions of its fixtures: truncations and byte changes (a fixed
+//! pseudo-random sequence, so a failure reproduces). Each must answer `Ok` or `Err`, never
+//! panic, and never accept a value with control characters.
+
+use std::collections::BTreeMap;
+
+use super::{Instance, aws, digitalocean, gcp, hcloud, netconfig, openstack};
+use crate::error::MachinedError;
+
+/// A small linear congruential generator (Knuth's MMIX constants).
+struct Sequence(u64);
+
+impl Sequence {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// `count` damaged copies of `fixture`.
+fn damaged(fixture: &[u8], seed: u64, count: usize) -> Vec<Vec<u8>> {
+    let mut sequence = Sequence(seed);
+    let interesting = [
+        0u8, b'"', b':', b'\n', b'{', b'[', b'-', 0x1b, 0xff, b'9', b'/',
+    ];
+    (0..count)
+        .map(|_| {
+            let mut bytes = fixture.to_vec();
+            match sequence.next() % 3 {
+                0 => bytes.truncate(sequence.next() as usize % (fixture.len() + 1)),
+                _ => {
+                    for _ in 0..1 + sequence.next() % 4 {
+                        let at = sequence.next() as usize % bytes.len().max(1);
+                        let byte = interesting[sequence.next() as usize % interesting.len()];
+                        if let Some(slot) = bytes.get_mut(at) {
+                            *slot = byte;
+                        }
+                    }
+                }
+            }
+            bytes
+        })
+        .collect()
+}
+
+fn clean(instance: Result<Instance, MachinedError>) {
+    if let Ok(instance) = instance {
+        let m = &instance.metadata;
+        for value in [
+            &m.hostname,
+            &m.instance_id,
+            &m.instance_type,
+            &m.region,
+            &m.zone,
+        ] {
+            assert!(!value.chars().any(char::is_control), "{value:?}");
+        }
+    }
+}
+
+#[test]
+fn damaged_documents_are_errors_or_clean_instances_never_panics() {
+    let count = 3000;
+    for bytes in damaged(include_bytes!("testdata/gcp.json"), 1, count) {
+        clean(gcp::parse(&bytes));
+    }
+    for bytes in damaged(include_bytes!("testdata/digitalocean.json"), 2, count) {
+        clean(digitalocean::parse(&bytes));
+    }
+    let network = include_bytes!("testdata/openstack-network_data.json");
+    for bytes in damaged(
+        include_bytes!("testdata/openstack-meta_data.json"),
+        3,
+        count,
+    ) {
+        clean(openstack::parse(&bytes, Some(network), None, None));
+    }
+    let meta = include_bytes!("testdata/openstack-meta_data.json");
+    for bytes in damaged(network, 4, count) {
+        clean(openstack::parse(
+            meta,
+            Some(&bytes),
+            Some(&bytes[..bytes.len().min(8)]),
+            None,
+        ));
+    }
+    let hcloud_network = include_bytes!("testdata/hcloud-network-config.yaml");
+    for bytes in damaged(include_bytes!("testdata/hcloud-metadata.yaml"), 5, count) {
+        clean(hcloud::parse(&bytes, Some(hcloud_network)));
+    }
+    for fixture in [
+        &include_bytes!("testdata/network-config-v1.yaml")[..],
+        include_bytes!("testdata/network-config-v2.yaml"),
+        hcloud_network,
+    ] {
+        for bytes in damaged(fixture, 6, count) {
+            let _ = netconfig::parse("nocloud", &bytes)
+                .map(|network| network.machine_network(&BTreeMap::new()));
+        }
+    }
+    for bytes in damaged(b"i-0abc1234def567890", 7, 200) {
+        clean(aws::parse(&BTreeMap::from([
+            ("instance-id", bytes.clone()),
+            ("hostname", bytes.clone()),
+            ("public-ipv4", bytes),
+        ])));
+    }
+}

@@ -1,0 +1,251 @@
+//! Cloud providers' metadata services (reference §7.3): what each says about the instance
+//! (hostname, ids, type, region and zone, addresses, routes, resolvers, external IPs) and
+//! its user data, the machine config.
+//!
+//! Each provider has a module with a pure parser (the documents' bytes → [`Instance`]) and a
+//! fetcher over plain HTTP ([`super::http`]) that takes the service's base URL, so that tests
+//! point it at a server of their own on loopback. Everything a provider answers is treated as
+//! hostile: every document is bounded ([`MAX_DOCUMENT`], [`MAX_USER_DATA`]), every value is
+//! checked (length, control characters, addresses), and nothing panics.
+//!
+//! The network a provider describes becomes the `machine.network` networkd applies while the
+//! config has none ([`netconfig::NetworkConfig::machine_network`]).
+//!
+//! Limits: user data must be a plain machine config (no gzip, no MIME multipart, no
+//! `#include`); external IPs are only reported.
+
+mod aws;
+mod digitalocean;
+mod gcp;
+mod hcloud;
+#[cfg(test)]
+mod hostile;
+pub mod netconfig;
+pub mod openstack;
+
+use std::net::IpAddr;
+
+use super::http;
+use crate::controllers::PlatformMetadataSpec;
+use crate::error::MachinedError;
+
+/// Where every provider here serves its metadata (link-local, plain HTTP).
+pub const METADATA_BASE: &str = "http://169.254.169.254";
+/// Largest metadata document accepted.
+const MAX_DOCUMENT: u64 = 1 << 20;
+/// Largest user data accepted (a machine config is a few tens of KiB).
+pub const MAX_USER_DATA: u64 = 4 << 20;
+/// Longest single value (hostname, id, type, …) accepted.
+const MAX_VALUE: usize = 253;
+
+/// What a provider says about the instance.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Instance {
+    pub metadata: PlatformMetadataSpec,
+    pub network: netconfig::NetworkConfig,
+    /// The user data, when the instance has any.
+    pub user_data: Option<Vec<u8>>,
+}
+
+/// The platforms with a metadata service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Aws,
+    Gcp,
+    OpenStack,
+    Hcloud,
+    DigitalOcean,
+}
+
+impl Provider {
+    /// The provider of `talos.platform=NAME`, if NAME has a metadata service here.
+    pub fn from_name(name: &str) -> Option<Provider> {
+        Some(match name {
+            "aws" => Provider::Aws,
+            "gcp" => Provider::Gcp,
+            "openstack" => Provider::OpenStack,
+            "hcloud" => Provider::Hcloud,
+            "digital-ocean" => Provider::DigitalOcean,
+            _ => return None,
+        })
+    }
+
+    /// Upstream's platform name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Aws => "aws",
+            Provider::Gcp => "gcp",
+            Provider::OpenStack => "openstack",
+            Provider::Hcloud => "hcloud",
+            Provider::DigitalOcean => "digital-ocean",
+        }
+    }
+
+    /// Asks the metadata service at `base` (e.g. [`METADATA_BASE`]) once.
+    pub fn fetch(self, base: &str) -> Result<Instance, MachinedError> {
+        let base = base.trim_end_matches('/');
+        match self {
+            Provider::Aws => aws::fetch(base),
+            Provider::Gcp => gcp::fetch(base),
+            Provider::OpenStack => openstack::fetch(base),
+            Provider::Hcloud => hcloud::fetch(base),
+            Provider::DigitalOcean => digitalocean::fetch(base),
+        }
+    }
+}
+
+/// A failure of `platform` in words.
+fn problem(platform: &'static str, problem: impl Into<String>) -> MachinedError {
+    MachinedError::Platform {
+        platform,
+        problem: problem.into(),
+    }
+}
+
+/// GET `url`: the body of a 200, `None` for a 404 (the key or the user data does not exist).
+fn get(
+    platform: &'static str,
+    url: &str,
+    headers: &[(&str, &str)],
+    max: u64,
+) -> Result<Option<Vec<u8>>, MachinedError> {
+    let response = http::request("GET", url, headers, max).map_err(|e| problem(platform, e))?;
+    match response.status {
+        200 => Ok(Some(response.body)),
+        404 => Ok(None),
+        status => Err(problem(
+            platform,
+            format!("{url}: the metadata service answered {status}"),
+        )),
+    }
+}
+
+/// GET `url` that must exist.
+fn get_required(
+    platform: &'static str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Vec<u8>, MachinedError> {
+    get(platform, url, headers, MAX_DOCUMENT)?
+        .ok_or_else(|| problem(platform, format!("{url}: not found (404)")))
+}
+
+/// A single value: UTF-8, trimmed, at most [`MAX_VALUE`] bytes, no control characters.
+fn value(platform: &'static str, what: &str, raw: &str) -> Result<String, MachinedError> {
+    let text = raw.trim();
+    if text.len() > MAX_VALUE {
+        return Err(problem(
+            platform,
+            format!("{what}: longer than {MAX_VALUE} bytes"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(problem(
+            platform,
+            format!("{what}: {text:?} holds control characters"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// [`value`] of bytes.
+fn value_of(platform: &'static str, what: &str, raw: &[u8]) -> Result<String, MachinedError> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| problem(platform, format!("{what}: not UTF-8 text")))?;
+    value(platform, what, text)
+}
+
+/// An IP address.
+fn address(platform: &'static str, what: &str, raw: &str) -> Result<IpAddr, MachinedError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| problem(platform, format!("{what}: {raw:?} is not an IP address")))
+}
+
+/// Decodes a JSON document.
+fn json<T: serde::de::DeserializeOwned>(
+    platform: &'static str,
+    what: &str,
+    raw: &[u8],
+) -> Result<T, MachinedError> {
+    serde_json::from_slice(raw).map_err(|e| problem(platform, format!("{what}: {e}")))
+}
+
+/// Decodes a YAML document.
+fn yaml<T: serde::de::DeserializeOwned>(
+    platform: &'static str,
+    what: &str,
+    raw: &[u8],
+) -> Result<T, MachinedError> {
+    serde_yaml::from_slice(raw).map_err(|e| problem(platform, format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+pub(crate) mod testserver {
+    //! A loopback HTTP server that answers from a table and records the requests it got.
+
+    use std::collections::BTreeMap;
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    /// The requests seen (their heads), shared with the test.
+    pub type Seen = Arc<Mutex<Vec<String>>>;
+
+    /// Serves `answers` ("METHOD /path" → (status, body)) on 127.0.0.1. A request whose
+    /// line starts with the first of a `required` pair must carry the second, a header line
+    /// (compared without case), or it is answered 401.
+    pub fn serve(
+        answers: BTreeMap<String, (u16, Vec<u8>)>,
+        required: Vec<(&'static str, &'static str)>,
+    ) -> (String, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Seen = Arc::default();
+        let record = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for connection in listener.incoming() {
+                let Ok(mut connection) = connection else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && connection.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                record.lock().unwrap().push(head.clone());
+                let mut first = head.lines().next().unwrap_or_default().split(' ');
+                let key = format!(
+                    "{} {}",
+                    first.next().unwrap_or_default(),
+                    first.next().unwrap_or_default()
+                );
+                let lines: Vec<String> = head.lines().map(str::to_ascii_lowercase).collect();
+                let allowed = required.iter().all(|(prefix, header)| {
+                    !key.starts_with(prefix) || lines.contains(&header.to_ascii_lowercase())
+                });
+                let (status, body) = match answers.get(&key) {
+                    Some(answer) if allowed => answer.clone(),
+                    Some(_) => (401, Vec::new()),
+                    None => (404, Vec::new()),
+                };
+                let head = format!(
+                    "HTTP/1.0 {status} X\r\nContent-Length: {}\r\nMetadata-Flavor: Google\r\n\r\n",
+                    body.len()
+                );
+                let _ = connection.write_all(head.as_bytes());
+                let _ = connection.write_all(&body);
+            }
+        });
+        (base, seen)
+    }
+
+    /// `answers` from pairs.
+    pub fn table(pairs: &[(&str, &[u8])]) -> BTreeMap<String, (u16, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(key, body)| ((*key).to_string(), (200, body.to_vec())))
+            .collect()
+    }
+}
