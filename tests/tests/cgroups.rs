@@ -90,10 +90,13 @@ fn every_preset_prints_its_header_and_the_nodes_cgroup_tree() {
     let header = table.lines().next().unwrap_or_default();
     for row in table.lines().skip(1) {
         let name = row.split_whitespace().next().unwrap_or_default();
-        // The root and its children: their files are at a known place on this host.
+        // The root and its children (drawn at the row's start; deeper rows are indented):
+        // their files are at a known place on this host.
+        let top_level = row.starts_with("├──") || row.starts_with("└──");
         let path = match name
             .strip_prefix("├──")
             .or_else(|| name.strip_prefix("└──"))
+            .filter(|_| top_level)
         {
             Some(child) => Path::new("/sys/fs/cgroup").join(child),
             None if name == "." => Path::new("/sys/fs/cgroup").to_path_buf(),

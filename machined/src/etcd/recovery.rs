@@ -148,7 +148,11 @@ pub async fn restore(machine: &Machine, restore: Restore<'_>) -> Result<(), Mach
     );
     let staging = restore.data_dir.with_extension("restore");
     remove_dir_if_present(&staging).await?;
-    let mut command = tokio::process::Command::new(restore.etcdctl);
+    // etcdctl's output goes to a file: machined's reaper owns every child's exit, so the
+    // command runs through it (no `tokio::process`) and its pipes could not be read after.
+    let log = staging.with_extension("restore-log");
+    let stderr = std::fs::File::create(&log).map_err(MachinedError::io("creating", &log))?;
+    let mut command = std::process::Command::new(restore.etcdctl);
     command
         .env("ETCDCTL_API", "3")
         .arg("snapshot")
@@ -164,25 +168,30 @@ pub async fn restore(machine: &Machine, restore: Restore<'_>) -> Result<(), Mach
             restore.peer_url
         ))
         .arg(format!("--data-dir={}", staging.display()))
-        .stdin(std::process::Stdio::null());
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr);
     if restore.skip_hash_check {
         command.arg("--skip-hash-check");
     }
-    let output = command
-        .output()
-        .await
+    let (_, exited) = crate::services::ChildReaper::global()
+        .spawn_waitable(&mut command)
         .map_err(MachinedError::io("running", restore.etcdctl))?;
-    if !output.status.success() {
+    let exit = exited
+        .await
+        .map_err(|_| MachinedError::Internal("etcdctl's exit was not reported".into()))?;
+    let output = tokio::fs::read(&log).await.unwrap_or_default();
+    let _ = tokio::fs::remove_file(&log).await;
+    if !exit.success() {
         let _ = remove_dir_if_present(&staging).await;
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = String::from_utf8_lossy(&output);
         let mut end = stderr.len().min(MAX_LOGGED_BYTES);
         while !stderr.is_char_boundary(end) {
             end -= 1;
         }
         tracing::error!(output = %stderr[..end].trim(), "etcdctl snapshot restore failed");
         return Err(MachinedError::Internal(format!(
-            "etcdctl snapshot restore failed ({}); the node's machined log has its output",
-            output.status
+            "etcdctl snapshot restore failed ({exit}); the node's machined log has its output"
         )));
     }
     remove_dir_if_present(restore.data_dir).await?;
