@@ -127,12 +127,18 @@ fn a_full_state_partition_refuses_an_apply_and_keeps_the_old_config() {
     assert!(diff.contains("+    AFTER_FULL"), "{diff}");
     // No temporary file was left behind, and once there is room the apply goes through.
     std::fs::remove_file(state_dir.join("filler")).unwrap();
-    let leftovers: Vec<_> = std::fs::read_dir(&state_dir)
+    let mut leftovers: Vec<_> = std::fs::read_dir(&state_dir)
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    assert_eq!(leftovers, ["config.yaml"], "{leftovers:?}");
+    leftovers.sort();
+    // The config and the node identity (`Identities` resource), written at boot.
+    assert_eq!(
+        leftovers,
+        ["config.yaml", "node-identity.yaml"],
+        "{leftovers:?}"
+    );
     success(apply(&[]));
     assert!(cluster.nodes[0].persisted_config().contains("AFTER_FULL"));
     // The node stops before its STATE is unmounted.
