@@ -3,6 +3,7 @@
 //! wall clock (QEMU start → talosctl answered), the daemons' RSS read through the API, and the
 //! sizes of the image's parts.
 
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -70,31 +71,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
     println!("\ndisk image: first boot (formats STATE and EPHEMERAL), apply-config, reboot:");
     let work = root.join("_out/bench-boot");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    run_command(
-        Command::new(&talosctl)
-            .args([
-                "gen",
-                "config",
-                "bench",
-                "https://10.0.2.15:6443",
-                "--output-dir",
-            ])
-            .arg(&work),
-    )?;
-    let disk = work.join("disk.qcow2");
-    run_command(
-        Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-            .arg(outputs.disk_qcow2())
-            .arg(&disk),
-    )?;
-    let mut vm_config = config(&root, &outputs, "bench-disk", 0, true)?;
-    vm_config.boot = Boot::Disk;
-    vm_config.disk = Some(disk);
-    let mut vm = Vm::start(&vm_config)?;
-    vm.wait_for_console(API_READY, 0, Duration::from_secs(180))?;
+    let mut vm = start_disk_node(&root, &outputs, &talosctl, &work, "bench-disk")?;
     println!("  first boot: {}", timeline(&vm.console_text()));
     let node = format!("127.0.0.1:{}", vm.api.port());
     let secure = |args: &[&str]| {
@@ -155,6 +132,43 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         ours_bytes / f64::from(1 << 20)
     );
     Ok(())
+}
+
+/// Generates a cluster's configs into a fresh `work`, boots a copy-on-write disk of the image
+/// in QEMU as `name`, and returns the VM once its API answers (maintenance mode).
+pub(crate) fn start_disk_node(
+    root: &Path,
+    outputs: &image::Outputs,
+    talosctl: &Path,
+    work: &Path,
+    name: &str,
+) -> anyhow::Result<Vm> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    run_command(
+        Command::new(talosctl)
+            .args([
+                "gen",
+                "config",
+                "bench",
+                "https://10.0.2.15:6443",
+                "--output-dir",
+            ])
+            .arg(work),
+    )?;
+    let disk = work.join("disk.qcow2");
+    run_command(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+            .arg(outputs.disk_qcow2())
+            .arg(&disk),
+    )?;
+    let mut vm_config = config(root, outputs, name, 0, true)?;
+    vm_config.boot = Boot::Disk;
+    vm_config.disk = Some(disk);
+    let mut vm = Vm::start(&vm_config)?;
+    vm.wait_for_console(API_READY, 0, Duration::from_secs(180))?;
+    Ok(vm)
 }
 
 /// The talos-rs daemons of the image (machined is `/init`).

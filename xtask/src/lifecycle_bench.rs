@@ -10,12 +10,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use qemu::{Boot, Vm};
 
 use crate::bench::{cargo, release_dir, workspace_root};
-use crate::boot_bench::{bounded, bounded_for, run_command, wait_for};
+use crate::boot_bench::{bounded, bounded_for, run_command, start_disk_node, wait_for};
 use crate::image;
-use crate::vm::{API_READY, config};
+use crate::vm::API_READY;
 
 /// How often the API is asked while it is down.
 const POLL: Duration = Duration::from_millis(200);
@@ -26,31 +25,7 @@ pub fn run() -> anyhow::Result<()> {
     let talosctl = release_dir(&root).join("talosctl");
     let outputs = image::build(&root)?;
     let work = root.join("_out/bench-lifecycle");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    run_command(
-        Command::new(&talosctl)
-            .args([
-                "gen",
-                "config",
-                "bench",
-                "https://10.0.2.15:6443",
-                "--output-dir",
-            ])
-            .arg(&work),
-    )?;
-    let disk = work.join("disk.qcow2");
-    run_command(
-        Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-            .arg(outputs.disk_qcow2())
-            .arg(&disk),
-    )?;
-    let mut vm_config = config(&root, &outputs, "bench-lifecycle", 0, true)?;
-    vm_config.boot = Boot::Disk;
-    vm_config.disk = Some(disk);
-    let mut vm = Vm::start(&vm_config)?;
-    vm.wait_for_console(API_READY, 0, Duration::from_secs(180))?;
+    let mut vm = start_disk_node(&root, &outputs, &talosctl, &work, "bench-lifecycle")?;
     let node = format!("127.0.0.1:{}", vm.api.port());
     let insecure = || {
         let mut command = Command::new(&talosctl);
