@@ -1,8 +1,8 @@
-//! DHCP server replies, as networkd's client reads them off the wire.
+//! DHCP server replies, as networkd's client and machined's boot read them off the wire.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use networkd::dhcp::Reply;
+use dhcp::Reply;
 
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 7];
 

@@ -28,6 +28,8 @@ pub enum MachinedError {
     Kubernetes(#[from] kubernetes::KubernetesError),
     #[error(transparent)]
     Snapshot(#[from] etcdsnapshot::SnapshotError),
+    #[error(transparent)]
+    Dhcp(#[from] dhcp::DhcpError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -145,6 +147,10 @@ impl From<MachinedError> for Status {
             MachinedError::Write(_) => (
                 Code::Internal,
                 Some("writing the node's state failed".to_string()),
+            ),
+            MachinedError::Dhcp(_) => (
+                Code::Internal,
+                Some("a network operation on the node failed".to_string()),
             ),
             MachinedError::Io { .. } => (
                 Code::Internal,

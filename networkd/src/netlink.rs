@@ -443,7 +443,7 @@ fn bond_message(name: &str, bond: &machineconfig::v1alpha1::Bond) -> LinkMessage
     opt!(bond.primary_reselect, primary_reselect, parse BondPrimaryReselect);
     opt!(bond.fail_over_mac, fail_over_mac, parse BondFailOverMac);
     opt!(bond.ad_select, ad_select, parse BondAdSelect);
-    if let Some(mac) = bond.ad_actor_system.as_deref().and_then(parse_mac) {
+    if let Some(mac) = bond.ad_actor_system.as_deref().and_then(dhcp::parse_mac) {
         b = b.ad_actor_system(mac);
     }
     let targets: Vec<Ipv4Addr> = bond
@@ -455,15 +455,6 @@ fn bond_message(name: &str, bond: &machineconfig::v1alpha1::Bond) -> LinkMessage
         b = b.arp_ip_target(targets);
     }
     b.build()
-}
-
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|part| u8::from_str_radix(part, 16))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    bytes.try_into().ok()
 }
 
 fn decode_link(message: LinkMessage) -> Link {

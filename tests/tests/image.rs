@@ -236,6 +236,17 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
     assert!(addresses.contains("10.0.2.15/24"), "{addresses}");
     let stats = success(talosctl.secure(&["stats"]));
     assert!(stats.lines().any(|l| l.contains(" apid ")), "{stats}");
+    // Each service task has its own cgroup under `system`, drawn with its memory use.
+    let cgroups = success(talosctl.secure(&["cgroups", "--preset", "memory"]));
+    for id in ["apid", "trustd", "timed", "networkd"] {
+        let row = cgroups
+            .lines()
+            .find(|row| row.contains(&format!("──{id} ")))
+            .unwrap_or_else(|| panic!("no cgroup for {id}: {cgroups}"));
+        // NAME, then MemCurrent as a number and its unit.
+        let unit = row.split_whitespace().nth(2).unwrap_or_default();
+        assert!(["B", "KiB", "MiB", "GiB"].contains(&unit), "{id}: {row}");
+    }
     let trustd_before = container_pid(&containers, "trustd");
     success(talosctl.secure(&["restart", "trustd"]));
     eventually("trustd restarted as a new task", &vm, || {

@@ -19,6 +19,7 @@ const TARGETS: &[&str] = &[
     "talosconfig",
     "csr",
     "dhcp_reply",
+    "dhcp_request",
     "sntp_packet",
     "netlink_route",
     "api_requests",

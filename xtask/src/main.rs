@@ -1,6 +1,6 @@
 //! Project tasks that are not tests: `cargo xtask bench`, `bench-node`, `bench-boot`,
 //! `bench-lifecycle`,
-//! `bench-cluster`, `bench-shipping` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
+//! `bench-cluster`, `bench-shipping`, `bench-pcap` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
 //! `docs/testing.md` lists.
 
 mod bench;
@@ -12,6 +12,7 @@ mod fuzz;
 mod image;
 mod lifecycle_bench;
 mod node_bench;
+mod pcap_bench;
 mod shipping_bench;
 mod suites;
 mod trustd_bench;
@@ -28,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         Some("qemu") => vm::run(&args[1..]),
         Some("bench-cluster") => cluster_bench::run(&args[1..]),
         Some("bench-shipping") => shipping_bench::run(),
+        Some("bench-pcap") => pcap_bench::run(),
         Some("bench-boot") => boot_bench::run(&args[1..]),
         Some("bench-lifecycle") => lifecycle_bench::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -36,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image [--platform NAME|all] | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image [--platform NAME|all] | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

@@ -97,7 +97,7 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn talosctl(bin: &Path, args: &[&str], last: &Path) -> anyhow::Result<()> {
+pub fn talosctl(bin: &Path, args: &[&str], last: &Path) -> anyhow::Result<()> {
     let status = Command::new(bin.join("talosctl"))
         .args(args)
         .arg(last)
@@ -178,7 +178,7 @@ async fn drive(state: &Path, pid: u32, lines: &AtomicU64) -> anyhow::Result<(f64
 }
 
 /// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -191,7 +191,7 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     Ok(field(14).unwrap_or(0) + field(15).unwrap_or(0))
 }
 
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()

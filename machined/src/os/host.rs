@@ -77,6 +77,13 @@ pub trait Host {
         prefix: u8,
     ) -> Result<(), MachinedError>;
     fn add_default_route(&mut self, link: &str, gateway: Ipv4Addr) -> Result<(), MachinedError>;
+    /// Asks the network on `link` (up, without an address) for a DHCP lease, waiting at most
+    /// `timeout`; `None` when no server answered.
+    fn dhcp_lease(
+        &mut self,
+        link: &str,
+        timeout: Duration,
+    ) -> Result<Option<dhcp::Lease>, MachinedError>;
     /// Runs a program with only the environment `env` to completion; fails unless it exits 0.
     /// Only before the service supervisor starts: afterwards its reaper owns every child.
     fn run(
@@ -125,6 +132,7 @@ mod fake {
         LinkUp(String),
         Address(String, Ipv4Addr, u8),
         DefaultRoute(String, Ipv4Addr),
+        DhcpLease(String),
         Run(PathBuf, Vec<String>),
         WriteFile(PathBuf, String, u32),
         Log(String),
@@ -147,6 +155,8 @@ mod fake {
         pub heads: BTreeMap<PathBuf, Vec<u8>>,
         /// What successive `download` calls return (an error when none is left).
         pub downloads: Vec<Result<String, String>>,
+        /// What `dhcp_lease` returns.
+        pub lease: Option<dhcp::Lease>,
     }
 
     impl RecordingHost {
@@ -284,6 +294,14 @@ mod fake {
             gateway: Ipv4Addr,
         ) -> Result<(), MachinedError> {
             self.ok(Action::DefaultRoute(link.into(), gateway))
+        }
+        fn dhcp_lease(
+            &mut self,
+            link: &str,
+            _timeout: Duration,
+        ) -> Result<Option<dhcp::Lease>, MachinedError> {
+            self.actions.push(Action::DhcpLease(link.into()));
+            Ok(self.lease.clone())
         }
         fn log(&mut self, line: &str) {
             self.actions.push(Action::Log(line.into()));

@@ -205,6 +205,19 @@ impl Host for LinuxHost {
         netlink::add_default_route(link, gateway)
     }
 
+    fn dhcp_lease(
+        &mut self,
+        link: &str,
+        timeout: Duration,
+    ) -> Result<Option<dhcp::Lease>, MachinedError> {
+        let path = Path::new("/sys/class/net").join(link).join("address");
+        let text = std::fs::read_to_string(&path).map_err(MachinedError::io("reading", &path))?;
+        let mac = dhcp::parse_mac(text.trim()).ok_or_else(|| {
+            MachinedError::Internal(format!("{}: not a hardware address", path.display()))
+        })?;
+        Ok(dhcp::acquire(link, mac, timeout)?)
+    }
+
     fn log(&mut self, line: &str) {
         if self.kmsg.is_none() {
             self.kmsg = std::fs::OpenOptions::new()

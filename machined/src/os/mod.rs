@@ -21,7 +21,7 @@
 //!
 //! In a container (`PLATFORM=container`) the engine has done the early boot: [`container`].
 //!
-//! PID 1 gives the node its first address (`ip=` or QEMU's user-network default); the
+//! PID 1 gives the node its first address (`ip=`, else a DHCP lease on eth0); the
 //! runtime then runs containerd and the system services as its tasks, networkd among them
 //! for `machine.network`. metal nodes download `talos.config=http://…`.
 

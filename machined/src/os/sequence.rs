@@ -29,10 +29,10 @@ pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
 /// How long a fatal error stays on the console before the reboot.
 pub const FATAL_DELAY: Duration = Duration::from_secs(10);
 
-/// The address used when the kernel command line has no `ip=`: QEMU user networking's guest
-/// address (networkd, when it exists, takes over addressing).
-pub const DEFAULT_ADDRESS: (Ipv4Addr, u8, Ipv4Addr) =
-    (Ipv4Addr::new(10, 0, 2, 15), 24, Ipv4Addr::new(10, 0, 2, 2));
+/// How long the boot waits for a DHCP lease when the kernel command line has no `ip=`.
+pub const DHCP_TIMEOUT: Duration = Duration::from_secs(15);
+/// The link the boot gives the node's first address to.
+const FIRST_LINK: &str = "eth0";
 
 /// What the early boot found out about the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +262,8 @@ fn system_disk<H: Host>(
     })
 }
 
+/// The node's first address: `ip=` as given, else a DHCP lease on the first link (as upstream
+/// does when nothing configures the network); loopback only when neither gives one.
 fn network<H: Host>(host: &mut H, cmdline: &Cmdline) -> Result<(Ipv4Addr, String), MachinedError> {
     host.link_up("lo")?;
     let configured = match cmdline.static_address() {
@@ -272,26 +274,43 @@ fn network<H: Host>(host: &mut H, cmdline: &Cmdline) -> Result<(Ipv4Addr, String
         }
         None => None,
     };
-    let (address, prefix, gateway, device, hostname) = match configured {
-        Some(a) => (a.address, a.prefix, a.gateway, a.device, a.hostname),
-        None => {
-            let (address, prefix, gateway) = DEFAULT_ADDRESS;
-            (address, prefix, Some(gateway), "eth0".to_string(), None)
-        }
-    };
-    let address = if host.exists(&Path::new("/sys/class/net").join(&device)) {
-        host.link_up(&device)?;
-        host.add_address(&device, address, prefix)?;
-        if let Some(gateway) = gateway {
-            host.add_default_route(&device, gateway)?;
-        }
-        host.log(&format!("machined: {device} has {address}/{prefix}"));
-        address
-    } else {
+    let device = configured
+        .as_ref()
+        .map_or(FIRST_LINK.to_string(), |a| a.device.clone());
+    let mut hostname = configured.as_ref().and_then(|a| a.hostname.clone());
+    let address = if !host.exists(&Path::new("/sys/class/net").join(&device)) {
         host.log(&format!(
             "machined: no link {device}: the node only has loopback"
         ));
         Ipv4Addr::LOCALHOST
+    } else {
+        host.link_up(&device)?;
+        let assigned = match configured {
+            Some(a) => Some((a.address, a.prefix, a.gateway, "ip=".to_string())),
+            None => lease(host, &device).map(|lease| {
+                hostname = lease.hostname;
+                let from = format!("DHCP from {}", lease.server);
+                (
+                    lease.address.addr(),
+                    lease.address.prefix_len(),
+                    lease.router,
+                    from,
+                )
+            }),
+        };
+        match assigned {
+            Some((address, prefix, gateway, from)) => {
+                host.add_address(&device, address, prefix)?;
+                if let Some(gateway) = gateway {
+                    host.add_default_route(&device, gateway)?;
+                }
+                host.log(&format!(
+                    "machined: {device} has {address}/{prefix} ({from})"
+                ));
+                address
+            }
+            None => Ipv4Addr::LOCALHOST,
+        }
     };
     let hostname = cmdline
         .get("talos.hostname")
@@ -300,6 +319,24 @@ fn network<H: Host>(host: &mut H, cmdline: &Cmdline) -> Result<(Ipv4Addr, String
         .unwrap_or_else(|| format!("talos-{}", address.to_string().replace('.', "-")));
     host.set_hostname(&hostname)?;
     Ok((address, hostname))
+}
+
+/// A DHCP lease on `device`, or `None` (logged) when none came within [`DHCP_TIMEOUT`].
+fn lease<H: Host>(host: &mut H, device: &str) -> Option<dhcp::Lease> {
+    match host.dhcp_lease(device, DHCP_TIMEOUT) {
+        Ok(Some(lease)) => Some(lease),
+        Ok(None) => {
+            host.log(&format!(
+                "machined: no DHCP server answered on {device} within {} s: the node only has loopback",
+                DHCP_TIMEOUT.as_secs()
+            ));
+            None
+        }
+        Err(error) => {
+            host.log(&format!("machined: {error}: the node only has loopback"));
+            None
+        }
+    }
 }
 
 /// Ends the node after every service stopped: sync, unmount `mounts` (innermost last in the
@@ -455,8 +492,23 @@ mod tests {
     }
 
     #[test]
-    fn root_stage_sets_sysctls_and_the_default_qemu_address() {
-        let mut host = RecordingHost::default();
+    fn root_stage_sets_sysctls_and_the_address_of_a_dhcp_lease() {
+        let mut host = RecordingHost {
+            lease: Some(dhcp::Lease {
+                address: "10.0.2.15/24".parse().unwrap(),
+                router: Some(Ipv4Addr::new(10, 0, 2, 2)),
+                dns: vec![],
+                server: Ipv4Addr::new(10, 0, 2, 2),
+                hostname: None,
+                mtu: None,
+                lease_seconds: 86_400,
+                renew_seconds: 43_200,
+                rebind_seconds: 75_600,
+                acquired: std::time::SystemTime::now(),
+                renewals: 0,
+            }),
+            ..RecordingHost::default()
+        };
         host.present.push("/sys/class/net/eth0".into());
         let node = root(&mut host, Cmdline::parse(CMDLINE)).unwrap();
         assert_eq!(node.address, Ipv4Addr::new(10, 0, 2, 15));
@@ -483,10 +535,57 @@ mod tests {
         assert!(effects.ends_with(&[
             Action::LinkUp("lo".into()),
             Action::LinkUp("eth0".into()),
+            Action::DhcpLease("eth0".into()),
             Action::Address("eth0".into(), Ipv4Addr::new(10, 0, 2, 15), 24),
             Action::DefaultRoute("eth0".into(), Ipv4Addr::new(10, 0, 2, 2)),
             Action::Hostname("talos-10-0-2-15".into()),
         ]));
+    }
+
+    #[test]
+    fn without_ip_or_a_dhcp_answer_the_node_has_loopback_and_a_lease_names_it() {
+        let mut host = RecordingHost::default();
+        host.present.push("/sys/class/net/eth0".into());
+        let node = root(&mut host, Cmdline::parse(CMDLINE)).unwrap();
+        assert_eq!(node.address, Ipv4Addr::LOCALHOST);
+        assert!(
+            host.logs()
+                .iter()
+                .any(|l| l.contains("no DHCP server answered on eth0"))
+        );
+        assert!(
+            !host
+                .effects()
+                .iter()
+                .any(|e| matches!(e, Action::Address(..)))
+        );
+
+        let mut host = RecordingHost {
+            lease: Some(dhcp::Lease {
+                address: "10.5.0.3/24".parse().unwrap(),
+                router: None,
+                dns: vec![],
+                server: Ipv4Addr::new(10, 5, 0, 1),
+                hostname: Some("demo-worker-1".into()),
+                mtu: None,
+                lease_seconds: 60,
+                renew_seconds: 30,
+                rebind_seconds: 52,
+                acquired: std::time::SystemTime::now(),
+                renewals: 0,
+            }),
+            ..RecordingHost::default()
+        };
+        host.present.push("/sys/class/net/eth0".into());
+        let node = root(&mut host, Cmdline::parse(CMDLINE)).unwrap();
+        assert_eq!(
+            (node.address, node.hostname.as_str()),
+            (Ipv4Addr::new(10, 5, 0, 3), "demo-worker-1")
+        );
+        assert!(
+            host.logs()
+                .contains(&"machined: eth0 has 10.5.0.3/24 (DHCP from 10.5.0.1)".to_string())
+        );
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! `talosctl cluster forward` (hidden): the process that publishes a QEMU cluster's ports on the
-//! host. It binds its listeners on the host's loopback first, then moves itself into the
-//! cluster's network namespace, so that every connection it accepts on the host is relayed to a
-//! node's address inside the namespace. `cluster create qemu` starts it detached and records its
-//! PID; `cluster destroy` ends it.
+//! host and gives its nodes their addresses. It binds its listeners on the host's loopback
+//! first, then moves itself into the cluster's network namespace, so that every connection it
+//! accepts on the host is relayed to a node's address inside the namespace; there it also serves
+//! DHCP on the cluster's bridge, each node's address, gateway, name and MTU bound to its
+//! hardware address (as upstream's provisioner runs a DHCP server for its VMs). `cluster create
+//! qemu` starts it detached and records its PID; `cluster destroy` ends it.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
+use dhcp::server::{Binding, Request, answer};
 use nix::sched::CloneFlags;
 
 #[derive(Debug, clap::Args)]
@@ -18,6 +21,25 @@ pub struct ForwardArgs {
     /// LISTEN=TARGET, e.g. 127.0.0.1:40000=10.5.0.2:50000
     #[arg(long = "route", required = true)]
     pub routes: Vec<String>,
+    /// Serve DHCP on this link of the namespace, from this address: LINK=ADDRESS
+    #[arg(long)]
+    pub dhcp: Option<String>,
+    /// A DHCP binding: MAC=ADDRESS/PREFIX=HOSTNAME, e.g. 52:54:0a:05:00:02=10.5.0.2/24=node-1
+    #[arg(long = "lease")]
+    pub leases: Vec<String>,
+    /// The MTU the DHCP server hands out
+    #[arg(long)]
+    pub mtu: Option<u16>,
+}
+
+/// How long a node's lease lasts (nodes do not renew what PID 1 obtained at boot).
+const LEASE_SECONDS: u32 = 7 * 24 * 3600;
+
+/// The DHCP server's link, own address and bindings.
+struct DhcpServer {
+    link: String,
+    address: Ipv4Addr,
+    bindings: Vec<([u8; 6], Binding)>,
 }
 
 pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
@@ -26,6 +48,11 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
         .iter()
         .map(|route| parse_route(route))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let dhcp = args
+        .dhcp
+        .as_deref()
+        .map(|server| parse_dhcp(server, &args.leases, args.mtu))
+        .transpose()?;
     // Bound on the host, before the move: sockets keep the namespace they were made in.
     let mut listeners = Vec::new();
     for (listen, target) in routes {
@@ -48,6 +75,10 @@ pub fn run(args: ForwardArgs) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 tasks.push(tokio::spawn(relay(listener, target)));
             }
+            if let Some(server) = dhcp {
+                let socket = dhcp_socket(&server)?;
+                tasks.push(tokio::spawn(serve_dhcp(socket, server)));
+            }
             for task in tasks {
                 task.await?;
             }
@@ -63,6 +94,85 @@ fn parse_route(text: &str) -> anyhow::Result<(SocketAddr, SocketAddr)> {
         bail!("--route {text:?}: ports are published on loopback only");
     }
     Ok((listen, target.parse().with_context(bad)?))
+}
+
+fn parse_dhcp(server: &str, leases: &[String], mtu: Option<u16>) -> anyhow::Result<DhcpServer> {
+    let (link, address) = server
+        .split_once('=')
+        .with_context(|| format!("--dhcp {server:?}: expected LINK=ADDRESS"))?;
+    let address = address
+        .parse()
+        .with_context(|| format!("--dhcp {server:?}: not an IPv4 address"))?;
+    let bindings = leases
+        .iter()
+        .map(|lease| {
+            let bad = || format!("--lease {lease:?}: expected MAC=ADDRESS/PREFIX=HOSTNAME");
+            let mut parts = lease.splitn(3, '=');
+            let (Some(mac), Some(net), Some(name)) = (parts.next(), parts.next(), parts.next())
+            else {
+                bail!(bad());
+            };
+            let mac = dhcp::parse_mac(mac).with_context(bad)?;
+            let binding = Binding {
+                address: net.parse().with_context(bad)?,
+                router: Some(address),
+                hostname: Some(name.to_string()),
+                mtu,
+                lease_seconds: LEASE_SECONDS,
+            };
+            Ok((mac, binding))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(DhcpServer {
+        link: link.to_string(),
+        address,
+        bindings,
+    })
+}
+
+/// UDP port 67 on the server's link, able to broadcast (made inside the namespace).
+fn dhcp_socket(server: &DhcpServer) -> anyhow::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_broadcast(true)?;
+    socket
+        .bind_device(Some(server.link.as_bytes()))
+        .with_context(|| format!("binding DHCP to {}", server.link))?;
+    socket
+        .bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, dhcp::SERVER_PORT).into())
+        .context("binding DHCP's port 67")?;
+    socket.set_nonblocking(true)?;
+    Ok(tokio::net::UdpSocket::from_std(socket.into())?)
+}
+
+/// Answers every request of a bound client: broadcast while it has no address, else to it.
+async fn serve_dhcp(socket: tokio::net::UdpSocket, server: DhcpServer) {
+    let mut buffer = [0u8; 1500];
+    loop {
+        let Ok((len, _)) = socket.recv_from(&mut buffer).await else {
+            continue;
+        };
+        let Some(request) = Request::parse(&buffer[..len]) else {
+            continue;
+        };
+        let binding = server
+            .bindings
+            .iter()
+            .find(|(mac, _)| *mac == request.mac)
+            .map(|(_, binding)| binding);
+        let Some(reply) = answer(&request, binding, server.address) else {
+            continue;
+        };
+        let to = if request.broadcast || request.ciaddr.is_unspecified() {
+            Ipv4Addr::BROADCAST
+        } else {
+            request.ciaddr
+        };
+        let _ = socket
+            .send_to(&reply, SocketAddrV4::new(to, dhcp::CLIENT_PORT))
+            .await;
+    }
 }
 
 async fn relay(listener: tokio::net::TcpListener, target: SocketAddr) {
@@ -94,5 +204,35 @@ mod tests {
                 .contains("loopback only")
         );
         assert!(parse_route("127.0.0.1:1").is_err());
+    }
+
+    #[test]
+    fn leases_bind_a_hardware_address_to_an_address_and_a_name() {
+        let server = parse_dhcp(
+            "talos0=10.5.0.1",
+            &["52:54:0a:05:00:02=10.5.0.2/24=demo-controlplane-1".to_string()],
+            Some(1500),
+        )
+        .unwrap();
+        assert_eq!(
+            (server.link.as_str(), server.address),
+            ("talos0", Ipv4Addr::new(10, 5, 0, 1))
+        );
+        let (mac, binding) = &server.bindings[0];
+        assert_eq!(mac, &[0x52, 0x54, 10, 5, 0, 2]);
+        assert_eq!(binding.address.to_string(), "10.5.0.2/24");
+        assert_eq!(binding.router, Some(server.address));
+        assert_eq!(binding.hostname.as_deref(), Some("demo-controlplane-1"));
+        for bad in [
+            "52:54:0a:05:00:02=10.5.0.2/24",
+            "nope=10.5.0.2/24=n",
+            "52:54:0a:05:00:02=10.5.0.2=n",
+        ] {
+            assert!(
+                parse_dhcp("talos0=10.5.0.1", &[bad.to_string()], None).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse_dhcp("talos0", &[], None).is_err());
     }
 }

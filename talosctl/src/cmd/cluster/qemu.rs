@@ -1,10 +1,11 @@
 //! The qemu provisioner: each node a QEMU VM booted from the project's image (`cargo xtask
-//! image`): the kernel and initramfs booted directly with the node's address on the command
-//! line (`ip=`), its system disk a copy-on-write overlay of the image's disk. The VMs share one
-//! L2 network: a bridge and one tap per VM inside a network namespace the command creates
-//! (`talos-NAME`), the gateway being the CIDR's first host. The host reaches the nodes only
-//! through ports published on its loopback by a helper process ([`super::forward`]): every
-//! node's apid (50000) and the first control plane's Kubernetes API (6443).
+//! image`): the kernel and initramfs booted directly, its system disk a copy-on-write overlay of
+//! the image's disk. The VMs share one L2 network: a bridge and one tap per VM inside a network
+//! namespace the command creates (`talos-NAME`), the gateway being the CIDR's first host. A
+//! helper process ([`super::forward`]) serves DHCP on that bridge (each node's address and name
+//! bound to its VM's hardware address) and publishes ports on the host's loopback, the only way
+//! the host reaches the nodes: every node's apid (50000) and the first control plane's
+//! Kubernetes API (6443).
 //!
 //! Nodes boot into maintenance mode; talosctl then applies each node's config over the insecure
 //! API, as upstream's `cluster create qemu` does (preset `maintenance` stops before that).
@@ -337,9 +338,18 @@ fn publish_ports(state: &mut ClusterState, dir: &Path) -> anyhow::Result<()> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args(["cluster", "forward", "--netns"])
-        .arg(namespace_path(&namespace));
+        .arg(namespace_path(&namespace))
+        .args(["--dhcp", &format!("{BRIDGE}={}", state.gateway)])
+        .args(["--mtu", &state.mtu.to_string()]);
     for route in &routes {
         command.args(["--route", route]);
+    }
+    let prefix = state.cidr.split_once('/').map_or("24", |(_, p)| p);
+    for node in &state.nodes {
+        command.args([
+            "--lease",
+            &format!("{}={}/{prefix}={}", mac_of(node.ip), node.ip, node.name),
+        ]);
     }
     let child = detached(&mut command, log)?;
     state.helper_pid = Some(child);
@@ -384,18 +394,8 @@ fn start_vm(
     tap: &str,
     vm: &VmSettings,
 ) -> anyhow::Result<u32> {
-    let prefix: u8 = state
-        .cidr
-        .split_once('/')
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or(24);
-    let netmask = Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0));
-    let append = format!(
-        "{} ip={}::{}:{netmask}:{}:eth0:off {}",
-        vm.image.cmdline, node.ip, state.gateway, node.name, vm.extra_args
-    );
-    let [a, b, c, d] = node.ip.octets();
-    let mac = format!("52:54:{a:02x}:{b:02x}:{c:02x}:{d:02x}");
+    let append = format!("{} {}", vm.image.cmdline, vm.extra_args);
+    let mac = mac_of(node.ip);
     let pid_file = node_dir.join("qemu.pid");
     let _ = std::fs::remove_file(&pid_file);
     let mut command = Command::new("ip");
@@ -443,6 +443,12 @@ fn start_vm(
         .and_then(|text| text.trim().parse().ok())
         .with_context(|| format!("{}: QEMU wrote no PID to {}", node.name, pid_file.display()))?;
     Ok(pid)
+}
+
+/// The hardware address of the node at `ip` (its DHCP binding).
+fn mac_of(ip: Ipv4Addr) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!("52:54:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
 }
 
 /// Waits until the node answers Version over the insecure API (maintenance mode).
