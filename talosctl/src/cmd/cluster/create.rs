@@ -13,6 +13,7 @@ use pki::SecretsBundle;
 use talosconfig::Talosconfig;
 
 use super::sizes::{Cidr, parse_cpus, parse_memory};
+use super::spinner::Spinner;
 use super::state::{ClusterState, NodeKind, NodeState};
 use crate::cli::GlobalArgs;
 use crate::cmd::r#gen::cluster_config::{normalize_talos_version, patched, talosconfig};
@@ -272,7 +273,9 @@ pub fn bring_up(
     let global = |nodes: Vec<String>| through_endpoint(state, talosconfig, nodes);
     crate::connection::block_on(async {
         for node in &state.nodes {
+            let waiting = Spinner::start(format!("{}: waiting for its API", node.name));
             wait_for_api(node, &global(vec![node.ip.to_string()]), deadline).await?;
+            drop(waiting);
             println!(
                 "{}: API up ({:.1} s)",
                 node.name,
@@ -283,7 +286,9 @@ pub fn bring_up(
             .control_planes()
             .next()
             .context("the cluster has no control plane")?;
+        let waiting = Spinner::start(format!("{}: bootstrapping etcd", first.name));
         bootstrap(first, &global(vec![first.ip.to_string()]), deadline).await?;
+        drop(waiting);
         println!(
             "{}: etcd bootstrapped ({:.1} s)",
             first.name,

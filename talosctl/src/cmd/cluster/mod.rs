@@ -10,6 +10,7 @@ mod docker;
 mod forward;
 mod qemu;
 mod sizes;
+mod spinner;
 mod state;
 
 use std::path::PathBuf;

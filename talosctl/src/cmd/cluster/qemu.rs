@@ -24,6 +24,7 @@ use proto::machine::ApplyConfigurationRequest;
 
 use super::create::{self, CommonArgs, Network};
 use super::sizes::parse_memory;
+use super::spinner::Spinner;
 use super::state::{ClusterState, NodeKind, NodeState};
 use crate::cli::GlobalArgs;
 use crate::humanize::parse_go_duration;
@@ -303,7 +304,9 @@ fn provision(
         state.nodes[index].pid = Some(pid);
         state.save(dir)?;
         let port = api_port(&state.nodes[index])?;
+        let waiting = Spinner::start(format!("{}: booting", node.name));
         wait_for_maintenance(&node, port, &node_dir)?;
+        drop(waiting);
         println!(
             "{} ({}): booted, maintenance API up ({:.1} s)",
             node.name,
@@ -495,6 +498,7 @@ fn apply_configs(
             };
             let endpoint = Endpoint::parse(&format!("127.0.0.1:{}", api_port(node)?))?;
             let deadline = Instant::now() + BOOT_TIMEOUT;
+            let waiting = Spinner::start(format!("{}: applying its config", node.name));
             loop {
                 let attempt = async {
                     let client = Client::insecure(&endpoint).await?;
@@ -515,6 +519,7 @@ fn apply_configs(
             }
             let global = create::through_endpoint(state, talosconfig, vec![node.ip.to_string()]);
             create::wait_for_api(node, &global, Instant::now() + BOOT_TIMEOUT).await?;
+            drop(waiting);
             println!(
                 "{}: config applied, API up over mutual TLS ({:.1} s)",
                 node.name,
