@@ -12,6 +12,7 @@
 
 mod api;
 pub mod api_services;
+mod block;
 mod certificates;
 pub mod containerd;
 mod controllers;

@@ -20,12 +20,14 @@ use proto::machine::{
     ConfigLoadErrorEvent, MachineStatusEvent, SequenceEvent, TaskEvent, machine_status_event,
     sequence_event, task_event,
 };
+use proto::storage::storage_service_server::StorageServiceServer;
 use proto::time::time_service_server::TimeServiceServer;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::api::{
-    AuthorizationLayer, HealthApi, ImageApi, InspectApi, MachineApi, ResourceApi, TimeApi,
+    AuthorizationLayer, HealthApi, ImageApi, InspectApi, MachineApi, ResourceApi, StorageApi,
+    TimeApi,
 };
 use crate::api_services::{self, ApiServices};
 use crate::containerd::SystemContainerd;
@@ -276,6 +278,9 @@ fn serve_api(
             ImageServiceServer::new(ImageApi::new(Arc::clone(machine)))
                 .max_decoding_message_size(MAX_MESSAGE_SIZE),
         )
+        .add_service(StorageServiceServer::new(StorageApi::new(Arc::clone(
+            machine,
+        ))))
         .add_service(TimeServiceServer::new(TimeApi::new(machine)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
             let _ = stopped.await;

@@ -8,7 +8,7 @@ use crate::cmd::{
     apply, cgroups, cluster, config, containers, copy, dashboard, diskfree, docs, edit, etcd,
     events, r#gen, get, health, inspect, kubeconfig, list, logs, machineconfig, memory, mounts,
     netstat, pcap, power, processes, read, service, support, time, upgrade, usage, validate,
-    version,
+    version, wipe,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -264,6 +264,9 @@ pub enum Command {
     /// Write and delete keys in the META partition
     #[command(subcommand)]
     Meta(upgrade::MetaCommand),
+    /// Wipe block device or volumes
+    #[command(subcommand)]
+    Wipe(wipe::WipeCommand),
     /// Get the list of disks from /sys/block on the machine (removed upstream)
     #[command(hide = true)]
     Disks,

@@ -254,7 +254,9 @@ fn docs_writes_the_cli_reference_as_upstreams_cli_md() {
     };
     // Children come before their parent; the root is last; hidden commands are left out.
     assert!(at("## talosctl etcd members") < at("## talosctl etcd"));
-    assert!(text.ends_with("* [talosctl version](#talosctl-version)\t - Prints the version\n\n"));
+    assert!(
+        text.ends_with("* [talosctl wipe](#talosctl-wipe)\t - Wipe block device or volumes\n\n")
+    );
     assert!(!text.contains("## talosctl docs"));
     let members = &text[at("## talosctl etcd members")..at("## talosctl etcd")];
     let inherited = members

@@ -19,6 +19,7 @@ mod logs;
 mod packet_capture;
 mod resources;
 mod services;
+mod storage;
 mod time;
 mod upgrade;
 
@@ -36,6 +37,7 @@ pub use health::HealthApi;
 pub use images::ImageApi;
 pub use inspect::InspectApi;
 pub use resources::ResourceApi;
+pub use storage::StorageApi;
 pub use time::TimeApi;
 
 use crate::error::MachinedError;

@@ -3,7 +3,7 @@
 //! that node failed, `metadata.error`.
 
 use proto::common::Metadata;
-use proto::{common, machine, time};
+use proto::{common, machine, storage, time};
 
 use crate::error::{ApiClientError, status_text};
 
@@ -25,6 +25,8 @@ macro_rules! node_messages {
 
 node_messages!(
     time::Time,
+    storage::BlockDeviceWipe,
+    storage::Disks,
     common::Data,
     common::Empty,
     machine::ApplyConfiguration,

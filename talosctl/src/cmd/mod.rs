@@ -34,6 +34,7 @@ pub mod upgrade;
 pub mod usage;
 pub mod validate;
 pub mod version;
+pub mod wipe;
 
 use crate::cli::{self, Cli, Command};
 
@@ -89,6 +90,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Reset(args) => power::reset(args, &cli.global),
         Command::Image(command) => upgrade::image(command, &cli.global),
         Command::Meta(command) => upgrade::meta(command, &cli.global),
+        Command::Wipe(command) => wipe::run(command, &cli.global),
         // Commands upstream removed: its messages, naming what replaces them.
         Command::Disks => anyhow::bail!(
             "`talosctl disks` is deprecated, please use `talosctl get disks`, `talosctl get \
