@@ -2,8 +2,9 @@
 //! apid on loopback; traffic between two sockets on `lo` (a bulk TCP stream and small UDP
 //! datagrams), each for [`RUN`], measured three ways: without a capture, with `talosctl pcap -i
 //! lo` whose filter matches none of it (every packet still runs the BPF program), and with a
-//! capture of all of it streamed through apid to talosctl (`-o /dev/null`). Printed: TCP MB/s,
-//! UDP datagrams/s, and the CPU of machined and apid while the capture runs.
+//! capture of all of it streamed through apid to talosctl (`-o /dev/null`). Printed, as medians
+//! of [`ROUNDS`] interleaved rounds: TCP MB/s, UDP datagrams/s, and the CPU of machined and apid
+//! while the capture runs.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -22,6 +23,8 @@ const NODE: &str = "127.69.0.2";
 const TRAFFIC: &str = "127.69.0.1";
 const RUN: Duration = Duration::from_secs(5);
 const UDP_PAYLOAD: usize = 100;
+/// Rounds of the three cases, interleaved; medians are printed.
+const ROUNDS: usize = 3;
 
 pub fn run() -> anyhow::Result<()> {
     let root = workspace_root();
@@ -75,11 +78,8 @@ fn measure(bin: &Path, out: &Path, machined: u32) -> anyhow::Result<()> {
     let (tcp_port, udp_port) = (tcp.local_addr()?.port(), udp.local_addr()?.port());
     let traffic = Traffic { tcp, udp };
     println!(
-        "packet capture on lo, one dev node (release), {} s of traffic per case",
+        "packet capture on lo, one dev node (release), {} s of traffic per case, median of {ROUNDS} rounds",
         RUN.as_secs()
-    );
-    println!(
-        "  case                          TCP MB/s   UDP datagrams/s   machined CPU   apid CPU"
     );
     let cases = [
         ("no capture", None),
@@ -92,43 +92,83 @@ fn measure(bin: &Path, out: &Path, machined: u32) -> anyhow::Result<()> {
             Some(format!("tcp port {tcp_port} or udp port {udp_port}")),
         ),
     ];
-    for (label, filter) in cases {
-        let mut capture = match &filter {
-            Some(filter) => Some(
-                talosctl
-                    .command(&[
-                        "pcap",
-                        "-i",
-                        "lo",
-                        "--bpf-filter",
-                        filter,
-                        "-o",
-                        "/dev/null",
-                        "--duration",
-                        &format!("{}s", 2 * RUN.as_secs() + 3),
-                    ])
-                    .spawn()?,
-            ),
-            None => None,
-        };
-        std::thread::sleep(Duration::from_secs(1));
-        let cpu_before = (cpu_ticks(machined)?, cpu_ticks(apid)?);
-        let started = Instant::now();
-        let mb_per_s = traffic.tcp_bulk()?;
-        let datagrams_per_s = traffic.udp_small()?;
-        let elapsed = started.elapsed().as_secs_f64();
-        let cpu = |before: u64, pid: u32| -> anyhow::Result<f64> {
-            Ok((cpu_ticks(pid)? - before) as f64 / ticks_per_second() / elapsed * 100.0)
-        };
-        let (machined_cpu, apid_cpu) = (cpu(cpu_before.0, machined)?, cpu(cpu_before.1, apid)?);
-        if let Some(capture) = capture.as_mut() {
-            stop(capture);
+    let mut figures = vec![Vec::new(); cases.len()];
+    for _ in 0..ROUNDS {
+        for (case, (_, filter)) in cases.iter().enumerate() {
+            figures[case].push(one_case(
+                &talosctl,
+                &traffic,
+                filter.as_deref(),
+                machined,
+                apid,
+            )?);
         }
+    }
+    println!(
+        "  case                          TCP MB/s   UDP datagrams/s   machined CPU   apid CPU"
+    );
+    for ((label, _), runs) in cases.iter().zip(&figures) {
+        let median = |field: fn(&[f64; 4]) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(field).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
         println!(
-            "  {label:<29} {mb_per_s:>8.0}   {datagrams_per_s:>15.0}   {machined_cpu:>11.0}%   {apid_cpu:>7.0}%"
+            "  {label:<29} {:>8.0}   {:>15.0}   {:>11.0}%   {:>7.0}%",
+            median(|f| f[0]),
+            median(|f| f[1]),
+            median(|f| f[2]),
+            median(|f| f[3])
         );
     }
     Ok(())
+}
+
+/// One case: [TCP MB/s, UDP datagrams/s, machined CPU %, apid CPU %].
+fn one_case(
+    talosctl: &Talosctl,
+    traffic: &Traffic,
+    filter: Option<&str>,
+    machined: u32,
+    apid: u32,
+) -> anyhow::Result<[f64; 4]> {
+    let mut capture = match filter {
+        Some(filter) => Some(
+            talosctl
+                .command(&[
+                    "pcap",
+                    "-i",
+                    "lo",
+                    "--bpf-filter",
+                    filter,
+                    "-o",
+                    "/dev/null",
+                    "--duration",
+                    &format!("{}s", 2 * RUN.as_secs() + 3),
+                ])
+                .spawn()?,
+        ),
+        None => None,
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu_before = (cpu_ticks(machined)?, cpu_ticks(apid)?);
+    let started = Instant::now();
+    let mb_per_s = traffic.tcp_bulk()?;
+    let datagrams_per_s = traffic.udp_small()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = |before: u64, pid: u32| -> anyhow::Result<f64> {
+        Ok((cpu_ticks(pid)? - before) as f64 / ticks_per_second() / elapsed * 100.0)
+    };
+    let figures = [
+        mb_per_s,
+        datagrams_per_s,
+        cpu(cpu_before.0, machined)?,
+        cpu(cpu_before.1, apid)?,
+    ];
+    if let Some(capture) = capture.as_mut() {
+        stop(capture);
+    }
+    Ok(figures)
 }
 
 struct Talosctl {

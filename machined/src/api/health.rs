@@ -24,7 +24,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::error::MachinedError;
-use crate::etcd::{self, CLIENT_PORT};
+use crate::etcd;
 use crate::machine::Machine;
 
 /// The wait when the request names none (upstream's default).
@@ -266,30 +266,11 @@ impl Checks {
     }
 
     async fn etcd_client(&self, member: IpAddr) -> Result<etcd_client::Client, String> {
-        let pki = etcd::EtcdPki::new(self.machine.layout.root().join("system/secrets/etcd"));
-        etcd::connect(&pki, &[etcd::url(member, CLIENT_PORT)])
-            .await
-            .map_err(|error| format!("etcd on {member}: {error}"))
+        etcd::member_client(&self.machine, member).await
     }
 
     async fn etcd_healthy(&self) -> Result<(), String> {
-        for &member in &self.control_planes {
-            let mut client = self.etcd_client(member).await?;
-            let status = client
-                .status()
-                .await
-                .map_err(|error| format!("etcd on {member}: {error}"))?;
-            if !status.errors().is_empty() {
-                return Err(format!(
-                    "etcd on {member} reports {}",
-                    status.errors().join(", ")
-                ));
-            }
-            if status.leader() == 0 {
-                return Err(format!("etcd on {member} has no leader"));
-            }
-        }
-        Ok(())
+        etcd::members_healthy(&self.machine, &self.control_planes).await
     }
 
     /// Every member's list, as IDs and peer addresses; learners are not healthy yet.

@@ -29,10 +29,30 @@ fn system_disk(machine: &Machine) -> Result<Arc<SystemDisk>, MachinedError> {
     })
 }
 
+/// Refuses an upgrade whose reboot could cost etcd its quorum: on a control plane, every
+/// member must be healthy before this one goes down for the reboot. A node whose own member does
+/// not answer (a worker, etcd not started, or already down) loses nothing more by rebooting.
+async fn etcd_allows_upgrade(machine: &Machine) -> Result<(), MachinedError> {
+    let Ok(members) = crate::etcd::member_addresses(machine).await else {
+        return Ok(());
+    };
+    crate::etcd::members_healthy(machine, &members)
+        .await
+        .map_err(|failure| {
+            MachinedError::FailedPrecondition(format!(
+                "etcd is not healthy ({failure}): this control plane's reboot could cost the \
+                 cluster its quorum; use --force to upgrade anyway"
+            ))
+        })
+}
+
 pub(super) async fn upgrade(
     machine: &Machine,
     request: UpgradeRequest,
 ) -> Result<UpgradeResponse, MachinedError> {
+    if !request.force {
+        etcd_allows_upgrade(machine).await?;
+    }
     let disk = system_disk(machine)?;
     let reference = request.image.trim();
     if reference.is_empty() {

@@ -77,6 +77,39 @@ pub async fn member_addresses(machine: &Machine) -> Result<Vec<IpAddr>, Machined
     Ok(addresses)
 }
 
+/// A client of the member at `member`, with this node's etcd admin identity.
+pub async fn member_client(
+    machine: &Machine,
+    member: IpAddr,
+) -> Result<etcd_client::Client, String> {
+    let pki = EtcdPki::new(machine.layout.root().join("system/secrets/etcd"));
+    connect(&pki, &[url(member, CLIENT_PORT)])
+        .await
+        .map_err(|error| format!("etcd on {member}: {error}"))
+}
+
+/// Whether every member at `members` answers without errors and knows a leader; the first
+/// failure, naming its member, otherwise.
+pub async fn members_healthy(machine: &Machine, members: &[IpAddr]) -> Result<(), String> {
+    for &member in members {
+        let mut client = member_client(machine, member).await?;
+        let status = client
+            .status()
+            .await
+            .map_err(|error| format!("etcd on {member}: {error}"))?;
+        if !status.errors().is_empty() {
+            return Err(format!(
+                "etcd on {member} reports {}",
+                status.errors().join(", ")
+            ));
+        }
+        if status.leader() == 0 {
+            return Err(format!("etcd on {member} has no leader"));
+        }
+    }
+    Ok(())
+}
+
 /// The IP addresses that are the hosts of `urls` (`https://10.5.0.3:2380`, `https://[fd00::2]:2380`),
 /// sorted; URLs with a host name or none are left out.
 pub fn url_addresses(urls: &[String]) -> Vec<IpAddr> {
