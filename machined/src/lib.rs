@@ -15,6 +15,7 @@ pub mod api_services;
 mod certificates;
 pub mod containerd;
 mod controllers;
+mod cri;
 mod error;
 mod etcd;
 pub mod events;

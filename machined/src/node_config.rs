@@ -232,7 +232,7 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 /// A warning for each document kind the node keeps but does not act on yet: accepted, never
 /// dropped silently. The network kinds networkd applies are listed in
 /// [`crate::network::applied_by_networkd`], the kernel log's in
-/// [`crate::log_shipping::applied_by_log_shipping`].
+/// [`crate::log_shipping::applied_by_log_shipping`], the CRI's in [`crate::cri::applied_by_cri`].
 fn inactive_documents(config: &Config) -> Vec<String> {
     config
         .documents
@@ -240,6 +240,7 @@ fn inactive_documents(config: &Config) -> Vec<String> {
         .filter(|document| {
             !crate::network::applied_by_networkd(document)
                 && !crate::log_shipping::applied_by_log_shipping(document)
+                && !crate::cri::applied_by_cri(document)
         })
         .map(|document| {
             let name = document
