@@ -152,15 +152,23 @@ fn invalid_values_are_reported() {
     assert_invalid(
         &doc(
             "CRICustomizationConfig",
-            "name: customization\ncontent: x\n",
+            "name: customization\ncontent: 'x = 1'\n",
         ),
         "CRICustomizationConfig.name",
         "reserved",
     );
     assert_invalid(
-        &doc("CRICustomizationConfig", "name: '-gpu'\ncontent: x\n"),
+        &doc("CRICustomizationConfig", "name: '-gpu'\ncontent: 'x = 1'\n"),
         "CRICustomizationConfig.name",
         "alphanumeric",
+    );
+    assert_invalid(
+        &doc(
+            "CRICustomizationConfig",
+            "name: gpu\ncontent: |\n  [plugins]\n  a = \n",
+        ),
+        "CRICustomizationConfig \"gpu\".content",
+        "not valid TOML (line 2 of the content)",
     );
     assert_invalid(
         &doc("CRIBaseRuntimeSpecConfig", "overrides: [1, 2]\n"),

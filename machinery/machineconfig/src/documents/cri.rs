@@ -122,6 +122,18 @@ fn is_set(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.is_empty())
 }
 
+/// A TOML parse error as one line: its line in `text` and what was wrong.
+fn toml_problem(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("not valid TOML (line {line} of the content): {message}")
+        }
+        None => format!("not valid TOML: {message}"),
+    }
+}
+
 /// A PEM block of any type: `-----BEGIN X-----`, base64, `-----END X-----`.
 fn pem_block(text: &str) -> Result<(), String> {
     let begin = text
@@ -215,6 +227,12 @@ impl CheckDocument for CriCustomizationConfig {
             format!("{kind}.name"),
             kubernetes_names::qualified_name(&self.name),
         );
+        if let Err(error) = self.content.parse::<toml::Table>() {
+            f.error(
+                format!("{kind} {:?}.content", self.name),
+                toml_problem(&self.content, &error),
+            );
+        }
         if self.name == LEGACY_CUSTOMIZATION_NAME {
             f.error(
                 format!("{kind}.name"),
