@@ -41,9 +41,7 @@ fn config_with(cluster: &Cluster, documents: &str) -> String {
 /// A documents block in YAML with `pem` as a literal block at `indent` spaces.
 fn block(pem: &str, indent: usize) -> String {
     let pad = " ".repeat(indent);
-    pem.lines()
-        .map(|line| format!("{pad}{line}\n"))
-        .collect()
+    pem.lines().map(|line| format!("{pad}{line}\n")).collect()
 }
 
 fn documents(ca: &str, client_cert: &str, client_key: &str) -> String {
@@ -111,7 +109,13 @@ fn apply(cluster: &Cluster, name: &str, config: &str) -> Output {
     std::fs::write(&file, config).unwrap();
     talosctl(
         cluster,
-        &["apply-config", "--mode", "no-reboot", "-f", &file.to_string_lossy()],
+        &[
+            "apply-config",
+            "--mode",
+            "no-reboot",
+            "-f",
+            &file.to_string_lossy(),
+        ],
     )
 }
 
@@ -153,19 +157,29 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
     let mut cluster = Cluster::generate(BLOCK);
     let config = config_with(&cluster, &documents(&ca_pem, &client_cert, &client_key));
     let state_dir = cluster.dir.path().join("node-2");
-    let node = Node::start(Ipv4Addr::new(127, BLOCK, 0, 2), state_dir.clone(), Some(&config));
+    let node = Node::start(
+        Ipv4Addr::new(127, BLOCK, 0, 2),
+        state_dir.clone(),
+        Some(&config),
+    );
     cluster.nodes.push(node);
     cluster.wait_until_answering(&cluster.nodes[0]);
 
     let conf_d = state_dir.join("etc/cri/conf.d");
     let hosts = conf_d.join("hosts");
     let docker = hosts.join("docker.io");
-    eventually("docker.io's hosts.toml", || docker.join("hosts.toml").exists());
+    eventually("docker.io's hosts.toml", || {
+        docker.join("hosts.toml").exists()
+    });
 
     // docker.io: the first mirror as a host with the TLS of mirror.local:5000, the last as the
     // server (skipFallback).
     let toml = read_toml(&docker.join("hosts.toml")).unwrap();
-    assert_eq!(toml["server"].as_str(), Some("http://last.local/v2"), "{toml}");
+    assert_eq!(
+        toml["server"].as_str(),
+        Some("http://last.local/v2"),
+        "{toml}"
+    );
     assert_eq!(toml["override_path"].as_bool(), Some(true), "{toml}");
     let mirror = &toml["host"]["https://mirror.local:5000"];
     assert_eq!(
@@ -188,7 +202,10 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
     );
     // ghcr.io from machine.registries; tls-only.local from its TLS document alone.
     let ghcr = read_toml(&hosts.join("ghcr.io/hosts.toml")).unwrap();
-    assert!(ghcr["host"].get("https://ghcr.mirror.local").is_some(), "{ghcr}");
+    assert!(
+        ghcr["host"].get("https://ghcr.mirror.local").is_some(),
+        "{ghcr}"
+    );
     let tls_only = read_toml(&hosts.join("tls-only.local/hosts.toml")).unwrap();
     assert_eq!(tls_only["server"].as_str(), Some("https://tls-only.local"));
     assert_eq!(tls_only["skip_verify"].as_bool(), Some(true));
@@ -220,15 +237,18 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
         !hosts.join("tls-only.local").exists()
     });
     eventually("docker.io's new mirror", || {
-        read_toml(&docker.join("hosts.toml"))
-            .is_some_and(|t| t.get("server").is_none() && t["host"].get("https://only.local").is_some())
+        read_toml(&docker.join("hosts.toml")).is_some_and(|t| {
+            t.get("server").is_none() && t["host"].get("https://only.local").is_some()
+        })
     });
     assert!(!ca_file.exists(), "the CA of a removed TLS config is left");
     let cri = read_toml(&conf_d.join("cri.toml")).unwrap();
     let images = &cri["plugins"][IMAGES_PLUGIN];
     assert!(images.get("snapshotter").is_none(), "{cri}");
     assert!(
-        images["registry"]["configs"].get("registry-1.docker.io").is_none(),
+        images["registry"]["configs"]
+            .get("registry-1.docker.io")
+            .is_none(),
         "{cri}"
     );
 
@@ -261,5 +281,9 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
         assert!(error.contains(named), "{named:?} not in: {error}");
     }
     assert_eq!(cluster.nodes[0].persisted_config(), persisted);
-    assert_eq!(snapshot(&conf_d), before, "a refused config changed the CRI files");
+    assert_eq!(
+        snapshot(&conf_d),
+        before,
+        "a refused config changed the CRI files"
+    );
 }

@@ -66,10 +66,11 @@ pub fn generate(spec: &RegistriesSpec, base: &Path) -> Result<HostsDirectories, 
         let mut files = Vec::new();
         let mut entries = Vec::new();
         for endpoint in &mirror.endpoints {
-            let host = endpoint_host(&endpoint.endpoint).ok_or_else(|| MachinedError::CriConfig {
-                what: format!("registry {registry:?}"),
-                reason: format!("mirror endpoint {:?} is not a URL", endpoint.endpoint),
-            })?;
+            let host =
+                endpoint_host(&endpoint.endpoint).ok_or_else(|| MachinedError::CriConfig {
+                    what: format!("registry {registry:?}"),
+                    reason: format!("mirror endpoint {:?} is not a URL", endpoint.endpoint),
+                })?;
             let mut table = Table::new();
             table.insert(
                 "capabilities".into(),
@@ -107,7 +108,13 @@ pub fn generate(spec: &RegistriesSpec, base: &Path) -> Result<HostsDirectories, 
         }
         let mut files = Vec::new();
         let mut table = Table::new();
-        add_tls(&mut table, &mut files, registry, tls, &base.join(&directory));
+        add_tls(
+            &mut table,
+            &mut files,
+            registry,
+            tls,
+            &base.join(&directory),
+        );
         let server = format!("https://{}", default_host(registry));
         files.push(HostsFile {
             name: "hosts.toml".into(),
@@ -151,7 +158,10 @@ fn add_tls(table: &mut Table, files: &mut Vec<HostsFile>, host: &str, tls: &Tls,
 }
 
 /// `hosts.toml`: the root entry's `server` and settings, then each host table in order.
-fn render(root: Option<(String, Table)>, hosts: Vec<(String, Table)>) -> Result<String, MachinedError> {
+fn render(
+    root: Option<(String, Table)>,
+    hosts: Vec<(String, Table)>,
+) -> Result<String, MachinedError> {
     let mut document = Table::new();
     if let Some((server, settings)) = root {
         document.insert("server".into(), Value::String(server));
@@ -256,7 +266,10 @@ mod tests {
     #[test]
     fn directory_names_follow_upstream() {
         assert_eq!(directory_name("*"), "_default");
-        assert_eq!(directory_name("registry.local:5000"), "registry.local_5000_");
+        assert_eq!(
+            directory_name("registry.local:5000"),
+            "registry.local_5000_"
+        );
         assert_eq!(directory_name("ghcr.io"), "ghcr.io");
     }
 
@@ -265,7 +278,14 @@ mod tests {
         let mut spec = RegistriesSpec::default();
         spec.mirrors.insert(
             "docker.io".into(),
-            mirror(&["https://b.example", "https://a.example:5000", "http://c.example"], true),
+            mirror(
+                &[
+                    "https://b.example",
+                    "https://a.example:5000",
+                    "http://c.example",
+                ],
+                true,
+            ),
         );
         spec.tls.insert(
             "a.example:5000".into(),

@@ -23,8 +23,8 @@ use machineconfig::documents::Document;
 use resources::{Context, Controller, Kind, Requeue};
 
 use crate::error::MachinedError;
-pub use registries::RegistriesSpec;
 use registries::REGISTRIES_ID;
+pub use registries::RegistriesSpec;
 
 /// Whether this controller applies `document` (it is not reported as unapplied).
 pub fn applied_by_cri(document: &Document) -> bool {
@@ -66,7 +66,8 @@ impl Controller for CriConfigController {
                 return Ok(Requeue::Never);
             };
             let spec = RegistriesSpec::from_config(Some(&config)).map_err(|e| e.to_string())?;
-            self.write_files(&config, &spec).map_err(|e| e.to_string())?;
+            self.write_files(&config, &spec)
+                .map_err(|e| e.to_string())?;
             context
                 .write(REGISTRIES_ID, &spec)
                 .map_err(|e| e.to_string())?;

@@ -45,10 +45,7 @@ pub fn registries_part(spec: &RegistriesSpec, hosts_dir: &Path) -> Result<String
         configs.insert(default_host(registry).to_string(), Value::Table(config));
     }
     let mut registry = Table::new();
-    registry.insert(
-        "config_path".into(),
-        hosts_dir.display().to_string().into(),
-    );
+    registry.insert("config_path".into(), hosts_dir.display().to_string().into());
     registry.insert("configs".into(), Value::Table(configs));
     let document = nest(&["plugins", IMAGES_PLUGIN, "registry"], registry);
     toml::to_string(&document).map_err(|e| MachinedError::CriConfig {
@@ -83,14 +80,18 @@ pub fn physical_parts(dir: &Path) -> Result<Parts, MachinedError> {
         if !name.ends_with(".part") || !path.is_file() {
             continue;
         }
-        let size = entry.metadata().map_err(MachinedError::io("reading", &path))?.len();
+        let size = entry
+            .metadata()
+            .map_err(MachinedError::io("reading", &path))?
+            .len();
         if size > MAX_PART_BYTES {
             return Err(MachinedError::CriConfig {
                 what: path.display().to_string(),
                 reason: format!("larger than {MAX_PART_BYTES} bytes"),
             });
         }
-        let contents = std::fs::read_to_string(&path).map_err(MachinedError::io("reading", &path))?;
+        let contents =
+            std::fs::read_to_string(&path).map_err(MachinedError::io("reading", &path))?;
         parts.insert(
             name,
             Part {
@@ -107,12 +108,13 @@ pub fn merge(parts: &Parts) -> Result<String, MachinedError> {
     let mut merged = Table::new();
     let mut header = String::new();
     for (name, part) in parts {
-        let table: Table = part.contents.parse().map_err(|e: toml::de::Error| {
-            MachinedError::CriConfig {
-                what: format!("{name} ({})", part.origin),
-                reason: e.to_string(),
-            }
-        })?;
+        let table: Table =
+            part.contents
+                .parse()
+                .map_err(|e: toml::de::Error| MachinedError::CriConfig {
+                    what: format!("{name} ({})", part.origin),
+                    reason: e.to_string(),
+                })?;
         merge_tables(&mut merged, table);
         let digest = ring::digest::digest(&ring::digest::SHA256, part.contents.as_bytes());
         let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
@@ -166,7 +168,10 @@ mod tests {
             .parse()
             .unwrap();
         let registry = &part["plugins"][IMAGES_PLUGIN]["registry"];
-        assert_eq!(registry["config_path"].as_str(), Some("/etc/cri/conf.d/hosts"));
+        assert_eq!(
+            registry["config_path"].as_str(),
+            Some("/etc/cri/conf.d/hosts")
+        );
         let auth = &registry["configs"]["registry-1.docker.io"]["auth"];
         assert_eq!(auth["username"].as_str(), Some("u"));
         assert_eq!(auth["identitytoken"].as_str(), Some(""));
@@ -175,8 +180,14 @@ mod tests {
     #[test]
     fn later_parts_win_tables_merge_and_arrays_append() {
         let parts = Parts::from([
-            ("01-a.part".to_string(), part("x = 1\nlist = [1]\n[t]\na = 1\n")),
-            ("20-b.part".to_string(), part("x = 2\nlist = [2]\n[t]\nb = 2\n")),
+            (
+                "01-a.part".to_string(),
+                part("x = 1\nlist = [1]\n[t]\na = 1\n"),
+            ),
+            (
+                "20-b.part".to_string(),
+                part("x = 2\nlist = [2]\n[t]\nb = 2\n"),
+            ),
         ]);
         let merged = merge(&parts).unwrap();
         assert!(merged.starts_with("## test (sha256:"), "{merged}");

@@ -141,12 +141,13 @@ impl RegistriesSpec {
                     spec.auths.insert(auth.name.clone(), auth_spec);
                 }
                 Document::RegistryTls(tls) => {
-                    let client_identity = tls.client_identity.as_ref().map(|identity| {
-                        PemCertificateAndKey {
-                            crt: non_empty(identity.cert.as_ref()),
-                            key: non_empty(identity.key.as_ref()),
-                        }
-                    });
+                    let client_identity =
+                        tls.client_identity
+                            .as_ref()
+                            .map(|identity| PemCertificateAndKey {
+                                crt: non_empty(identity.cert.as_ref()),
+                                key: non_empty(identity.key.as_ref()),
+                            });
                     let tls_spec = Tls {
                         client_identity,
                         ca: non_empty(tls.ca.as_ref()),
