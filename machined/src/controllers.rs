@@ -233,6 +233,9 @@ pub fn start(
     runtime.register(crate::cri::CriConfigController {
         root: kubernetes.root.clone(),
     });
+    runtime.register(crate::etc_files::EtcFilesController {
+        root: kubernetes.root.clone(),
+    });
     runtime.register(kubernetes);
     for controller in from_config::controllers() {
         runtime.register(controller);

@@ -46,17 +46,10 @@ impl Runner for ImageRunner {
     }
 }
 
-/// The kubelet image of `config`.
-fn kubelet_image(config: &Config) -> Option<String> {
-    config
-        .v1alpha1
-        .as_ref()?
-        .machine
-        .as_ref()?
-        .kubelet
-        .as_ref()?
-        .image
-        .clone()
+/// Whether the Kubernetes controller applies `document` (it is not reported as unapplied): the
+/// `KubeletConfig` document shapes the kubelet configuration.
+pub fn applied_by_kubelet(document: &machineconfig::documents::Document) -> bool {
+    matches!(document, machineconfig::documents::Document::Kubelet(_))
 }
 
 /// `KubeletSpecs.kubernetes.talos.dev`: what the kubelet runs with.
@@ -134,7 +127,7 @@ impl Controller for KubernetesController {
             };
             self.write_files(context, &config, &node)
                 .map_err(|e| e.to_string())?;
-            if let (false, Some(image)) = (self.registered, kubelet_image(&config)) {
+            if let (false, Some(image)) = (self.registered, kubernetes::kubelet_image(&config)) {
                 self.register_kubelet(image)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -164,7 +157,7 @@ impl KubernetesController {
         let kubelet = kubernetes::kubelet_configuration(config, node)?;
         write(&dir, "kubelet.yaml", &kubelet)?;
         let spec = KubeletSpec {
-            image: kubelet_image(config).unwrap_or_default(),
+            image: kubernetes::kubelet_image(config).unwrap_or_default(),
             expected_nodename: node.hostname.clone(),
             config: serde_yaml::from_str(&kubelet).unwrap_or_default(),
         };

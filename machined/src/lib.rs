@@ -17,6 +17,7 @@ pub mod containerd;
 mod controllers;
 mod cri;
 mod error;
+mod etc_files;
 mod etcd;
 pub mod events;
 mod kmsg;

@@ -232,7 +232,9 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 /// A warning for each document kind the node keeps but does not act on yet: accepted, never
 /// dropped silently. The network kinds networkd applies are listed in
 /// [`crate::network::applied_by_networkd`], the kernel log's in
-/// [`crate::log_shipping::applied_by_log_shipping`], the CRI's in [`crate::cri::applied_by_cri`].
+/// [`crate::log_shipping::applied_by_log_shipping`], the CRI's in [`crate::cri::applied_by_cri`],
+/// the `/etc` files' in [`crate::etc_files::applied_by_etc_files`], the kubelet's in
+/// [`crate::kubelet::applied_by_kubelet`].
 fn inactive_documents(config: &Config) -> Vec<String> {
     config
         .documents
@@ -241,6 +243,8 @@ fn inactive_documents(config: &Config) -> Vec<String> {
             !crate::network::applied_by_networkd(document)
                 && !crate::log_shipping::applied_by_log_shipping(document)
                 && !crate::cri::applied_by_cri(document)
+                && !crate::etc_files::applied_by_etc_files(document)
+                && !crate::kubelet::applied_by_kubelet(document)
         })
         .map(|document| {
             let name = document

@@ -110,6 +110,11 @@ fn invalid_values_are_reported() {
         "managed by Talos",
     );
     assert_invalid(
+        &doc("EtcFileConfig", "name: a/../cri/x.part\ncontents: x\n"),
+        "EtcFileConfig \"a/../cri/x.part\".name",
+        "/etc/cri/x.part is managed by Talos",
+    );
+    assert_invalid(
         &doc("EtcFileConfig", "contents: x\n"),
         "EtcFileConfig.name",
         "required",

@@ -1,0 +1,114 @@
+//! A `KubeletConfig` document in place of `machine.kubelet`, rendered into the kubelet
+//! configuration a dev-mode node writes (`etc/kubernetes/kubelet.yaml`): its overrides, cluster
+//! DNS and seccomp default, changed live; a protected field or a conflict with
+//! `machine.kubelet` is refused with the file and the config as they were. Loopback block
+//! 127.64.0.0/24 (node .3).
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Output;
+
+use serde::Deserialize as _;
+use serde_yaml::Value;
+use tests::{Cluster, Node, eventually, failure, success};
+
+const BLOCK: u8 = 64;
+
+fn kubelet_document(max_pods: u32) -> String {
+    format!(
+        "apiVersion: v1alpha1
+kind: KubeletConfig
+image: ghcr.io/siderolabs/kubelet:v1.34.0
+clusterDNS: [10.96.0.53]
+defaultRuntimeSeccompProfileEnabled: true
+config:
+  maxPods: {max_pods}
+  systemReserved:
+    memory: 1Gi
+"
+    )
+}
+
+/// The generated control-plane config, with `machine.kubelet` removed unless `keep_kubelet`,
+/// followed by `documents`.
+fn config_with(cluster: &Cluster, keep_kubelet: bool, documents: &str) -> String {
+    let mut out = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&cluster.controlplane_config()) {
+        let mut value = Value::deserialize(document).unwrap();
+        if value["version"] == "v1alpha1" && !keep_kubelet {
+            value["machine"].as_mapping_mut().unwrap().remove("kubelet");
+        }
+        out.push(serde_yaml::to_string(&value).unwrap());
+    }
+    format!("{}---\n{documents}", out.join("---\n"))
+}
+
+fn apply(cluster: &Cluster, config: &str) -> Output {
+    let file = cluster.dir.path().join("apply.yaml");
+    std::fs::write(&file, config).unwrap();
+    let node = cluster.nodes[0].address.to_string();
+    cluster.talosctl(&[
+        "-n",
+        &node,
+        "apply-config",
+        "--mode",
+        "no-reboot",
+        "-f",
+        &file.to_string_lossy(),
+    ])
+}
+
+fn kubelet_yaml(path: &Path) -> Option<Value> {
+    serde_yaml::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+#[test]
+fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
+    let mut cluster = Cluster::generate(BLOCK);
+    let state_dir = cluster.dir.path().join("node-3");
+    let config = config_with(&cluster, false, &kubelet_document(50));
+    let node = Node::start(Ipv4Addr::new(127, BLOCK, 0, 3), state_dir.clone(), Some(&config));
+    cluster.nodes.push(node);
+    cluster.wait_until_answering(&cluster.nodes[0]);
+
+    let file = state_dir.join("etc/kubernetes/kubelet.yaml");
+    eventually("kubelet.yaml", || file.exists());
+    let kubelet = kubelet_yaml(&file).unwrap();
+    assert_eq!(kubelet["maxPods"], 50, "{kubelet:?}");
+    assert_eq!(kubelet["clusterDNS"][0], "10.96.0.53");
+    assert_eq!(kubelet["seccompDefault"], true);
+    assert_eq!(kubelet["systemReserved"]["memory"], "1Gi");
+    assert_eq!(kubelet["systemReserved"]["pid"], "100", "merged, not replaced");
+
+    let applied = apply(&cluster, &config_with(&cluster, false, &kubelet_document(60)));
+    let warnings = String::from_utf8_lossy(&applied.stderr).into_owned();
+    success(applied);
+    assert!(
+        !warnings.contains("KubeletConfig"),
+        "reported as not applied: {warnings}"
+    );
+    eventually("maxPods 60", || {
+        kubelet_yaml(&file).is_some_and(|k| k["maxPods"] == 60)
+    });
+
+    let before = std::fs::read(&file).unwrap();
+    let persisted = cluster.nodes[0].persisted_config();
+    let protected = kubelet_document(60).replace(
+        "config:\n",
+        "config:\n  authentication: {anonymous: {enabled: true}}\n",
+    );
+    let error = failure(apply(&cluster, &config_with(&cluster, false, &protected)));
+    assert!(
+        error.contains("KubeletConfig.config.authentication"),
+        "{error}"
+    );
+    let error = failure(apply(
+        &cluster,
+        &config_with(&cluster, true, &kubelet_document(60)),
+    ));
+    assert!(error.contains("machine.kubelet"), "{error}");
+    assert_eq!(cluster.nodes[0].persisted_config(), persisted);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
