@@ -69,7 +69,11 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
     let mut cluster = Cluster::generate(BLOCK);
     let state_dir = cluster.dir.path().join("node-3");
     let config = config_with(&cluster, false, &kubelet_document(50));
-    let node = Node::start(Ipv4Addr::new(127, BLOCK, 0, 3), state_dir.clone(), Some(&config));
+    let node = Node::start(
+        Ipv4Addr::new(127, BLOCK, 0, 3),
+        state_dir.clone(),
+        Some(&config),
+    );
     cluster.nodes.push(node);
     cluster.wait_until_answering(&cluster.nodes[0]);
 
@@ -80,9 +84,15 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
     assert_eq!(kubelet["clusterDNS"][0], "10.96.0.53");
     assert_eq!(kubelet["seccompDefault"], true);
     assert_eq!(kubelet["systemReserved"]["memory"], "1Gi");
-    assert_eq!(kubelet["systemReserved"]["pid"], "100", "merged, not replaced");
+    assert_eq!(
+        kubelet["systemReserved"]["pid"], "100",
+        "merged, not replaced"
+    );
 
-    let applied = apply(&cluster, &config_with(&cluster, false, &kubelet_document(60)));
+    let applied = apply(
+        &cluster,
+        &config_with(&cluster, false, &kubelet_document(60)),
+    );
     let warnings = String::from_utf8_lossy(&applied.stderr).into_owned();
     success(applied);
     assert!(

@@ -70,7 +70,11 @@ fn etc_file_documents_are_written_changed_and_removed_live() {
     let mut cluster = Cluster::generate(BLOCK);
     let state_dir = cluster.dir.path().join("node-2");
     let config = config_with(&cluster, FILES);
-    let node = Node::start(Ipv4Addr::new(127, BLOCK, 0, 2), state_dir.clone(), Some(&config));
+    let node = Node::start(
+        Ipv4Addr::new(127, BLOCK, 0, 2),
+        state_dir.clone(),
+        Some(&config),
+    );
     cluster.nodes.push(node);
     cluster.wait_until_answering(&cluster.nodes[0]);
 
@@ -97,7 +101,10 @@ fn etc_file_documents_are_written_changed_and_removed_live() {
     for (name, named) in [
         ("../outside", "must be a relative path inside /etc"),
         ("hosts", "managed by Talos"),
-        ("app/../kubernetes/kubelet.yaml", "/etc/kubernetes/kubelet.yaml is managed by Talos"),
+        (
+            "app/../kubernetes/kubelet.yaml",
+            "/etc/kubernetes/kubelet.yaml is managed by Talos",
+        ),
     ] {
         let document =
             format!("apiVersion: v1alpha1\nkind: EtcFileConfig\nname: {name}\ncontents: x\n");

@@ -351,7 +351,10 @@ config:
     assert_eq!(kubelet["seccompDefault"], true);
     assert_eq!(kubelet["maxPods"], 50);
     assert_eq!(kubelet["systemReserved"]["memory"], "1Gi");
-    assert_eq!(kubelet["systemReserved"]["pid"], "100", "merged, not replaced");
+    assert_eq!(
+        kubelet["systemReserved"]["pid"], "100",
+        "merged, not replaced"
+    );
 }
 
 #[test]
