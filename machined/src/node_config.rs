@@ -268,7 +268,10 @@ mod tests {
         let config = Config::from_yaml(
             "apiVersion: v1alpha1\nkind: BridgeConfig\nname: br0\nlinks: [eth1]\n---\n\
              apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.5.0.50\nlink: eth0\n---\n\
-             apiVersion: v1alpha1\nkind: KmsgLogConfig\nname: sink\nurl: tcp://10.5.0.1:5000\n",
+             apiVersion: v1alpha1\nkind: KmsgLogConfig\nname: sink\nurl: tcp://10.5.0.1:5000\n---\n\
+             apiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: docker.io\n---\n\
+             apiVersion: v1alpha1\nkind: EtcFileConfig\nname: motd\ncontents: hi\n---\n\
+             apiVersion: v1alpha1\nkind: KubeletConfig\nimage: ghcr.io/siderolabs/kubelet:v1.34.0\n",
         )
         .unwrap();
         assert_eq!(

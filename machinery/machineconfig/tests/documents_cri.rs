@@ -152,6 +152,11 @@ fn invalid_values_are_reported() {
         "PEM",
     );
     assert_invalid(
+        &doc("RegistryTLSConfig", "name: '*'\ninsecureSkipVerify: true\n"),
+        "RegistryTLSConfig.name",
+        "every registry",
+    );
+    assert_invalid(
         &doc("RegistryTLSConfig", "insecureSkipVerify: true\n"),
         "RegistryTLSConfig.name",
         "required",

@@ -194,6 +194,15 @@ impl CheckDocument for RegistryTlsConfig {
             f.error(format!("{kind}.name"), "the registry name is required");
         }
         let path = format!("{kind} {:?}", self.name);
+        let effective = is_set(&self.ca)
+            || self.client_identity.is_some()
+            || self.insecure_skip_verify.unwrap_or(false);
+        if self.name == "*" && effective {
+            f.error(
+                format!("{kind}.name"),
+                "TLS settings for every registry (\"*\") are not supported: containerd's host files cannot express them",
+            );
+        }
         if let Some(ca) = self.ca.as_deref().filter(|ca| !ca.is_empty())
             && CertificateInfo::from_pem(ca).is_err()
         {

@@ -352,13 +352,37 @@ fn check_registries(registries: &RegistriesConfig, f: &mut Findings) {
         }
     }
     for (host, config) in &registries.config {
-        if config.is_none() {
+        let path = format!("machine.registries.config.{host}");
+        let Some(tls) = config.as_ref().map(|c| c.tls.as_ref()) else {
+            f.error(path, "registry config must not be null");
+            continue;
+        };
+        let Some(tls) = tls else { continue };
+        let ca = tls.ca.as_deref().filter(|ca| !ca.is_empty());
+        if let Some(ca) = ca {
+            f.check(format!("{path}.tls.ca"), base64_certificate(ca));
+        }
+        let effective =
+            ca.is_some() || tls.client_identity.is_some() || tls.insecure_skip_verify == Some(true);
+        if host == "*" && effective {
             f.error(
-                format!("machine.registries.config.{host}"),
-                "registry config must not be null",
+                format!("{path}.tls"),
+                "TLS settings for every registry (\"*\") are not supported: containerd's host files cannot express them",
             );
         }
     }
+}
+
+/// Base64 of a PEM certificate bundle.
+fn base64_certificate(text: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    let pem = String::from_utf8(bytes).map_err(|_| "not base64 of PEM text".to_string())?;
+    pki::CertificateInfo::from_pem(&pem)
+        .map(|_| ())
+        .map_err(|e| format!("not a base64-encoded PEM certificate: {e}"))
 }
 
 fn check_encryption(path: &str, config: &EncryptionConfig, f: &mut Findings) {
