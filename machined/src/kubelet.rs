@@ -1,7 +1,9 @@
 //! The Kubernetes side of a configured node, a controller ([`KubernetesController`]): the kubelet
-//! configuration and, on control planes, the static pod manifests of the API server, controller
-//! manager and scheduler, as resources (`KubeletSpecs`, `StaticPods`) and as files under
-//! `<root>/etc/kubernetes/`, and the kubelet service registered.
+//! configuration (shaped by `machine.kubelet` or a `KubeletConfig` document), the static pod
+//! manifests of the API server, controller manager and scheduler on control planes and of each
+//! `KubeStaticPodConfig` document, as resources (`KubeletSpecs`, `StaticPods`) and as files
+//! under `<root>/etc/kubernetes/` (a pod that goes away takes its manifest), and the kubelet
+//! service registered.
 //!
 //! The kubelet runs from its container image (`machine.kubelet.image`). This machine has no
 //! container registry and no image store holding it, so the kubelet service fails to start
@@ -15,6 +17,7 @@ use std::sync::Arc;
 use atomicfile::Overwrite;
 use futures_util::future::BoxFuture;
 use machineconfig::Config;
+use machineconfig::documents::Document;
 use resources::{Context, Controller, Kind, Requeue, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -47,9 +50,21 @@ impl Runner for ImageRunner {
 }
 
 /// Whether the Kubernetes controller applies `document` (it is not reported as unapplied): the
-/// `KubeletConfig` document shapes the kubelet configuration.
-pub fn applied_by_kubelet(document: &machineconfig::documents::Document) -> bool {
-    matches!(document, machineconfig::documents::Document::Kubelet(_))
+/// `KubeletConfig` document shapes the kubelet configuration, each `KubeStaticPodConfig` is a
+/// manifest beside the control plane's.
+pub fn applied_by_kubelet(document: &Document) -> bool {
+    matches!(document, Document::Kubelet(_) | Document::KubeStaticPod(_))
+}
+
+/// The `KubeStaticPodConfig` documents: (name, pod manifest).
+fn user_static_pods(config: &Config) -> impl Iterator<Item = (&str, &serde_yaml::Mapping)> {
+    config
+        .documents
+        .iter()
+        .filter_map(|document| match document {
+            Document::KubeStaticPod(pod) => Some((pod.name.as_str(), &pod.pod)),
+            _ => None,
+        })
 }
 
 /// `KubeletSpecs.kubernetes.talos.dev`: what the kubelet runs with.
@@ -168,20 +183,46 @@ impl KubernetesController {
             .and_then(|c| c.machine.as_ref())
             .and_then(|m| m.machine_type.parse::<machineconfig::MachineType>().ok())
             .is_some_and(|t| t.is_control_plane());
-        let pods = if control_plane {
+        let mut pods = if control_plane {
             kubernetes::static_pods(config, node)?
         } else {
             Vec::new()
         };
+        for (name, pod) in user_static_pods(config) {
+            let file = format!("{name}.yaml");
+            if pods.iter().any(|(taken, _)| *taken == file) {
+                return Err(MachinedError::InvalidArgument(format!(
+                    "KubeStaticPodConfig {name:?}: the name of a control-plane static pod"
+                )));
+            }
+            let manifest = serde_yaml::to_string(pod).map_err(|e| {
+                MachinedError::Internal(format!("encoding KubeStaticPodConfig {name:?}: {e}"))
+            })?;
+            pods.push((file, manifest));
+        }
+        let manifests = dir.join("manifests");
         let mut ids = Vec::with_capacity(pods.len());
         for (name, manifest) in &pods {
-            write(&dir.join("manifests"), name, manifest)?;
+            write(&manifests, name, manifest)?;
             let id = name.trim_end_matches(".yaml");
             let spec = StaticPodSpec {
                 pod: serde_yaml::from_str(manifest).unwrap_or_default(),
             };
             context.write(id, &spec).map_err(resource_error)?;
             ids.push(id);
+        }
+        // The manifests of pods this controller wrote before and no longer wants.
+        for resource in context.state().list(&Kind::of::<StaticPodSpec>()) {
+            let id = resource.metadata.id.as_str();
+            if resource.metadata.owner == self.name() && !ids.contains(&id) {
+                let path = manifests.join(format!("{id}.yaml"));
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(MachinedError::io("removing", &path)(e));
+                    }
+                    _ => {}
+                }
+            }
         }
         context
             .keep_only::<StaticPodSpec>(&ids)

@@ -1,6 +1,7 @@
 //! A `KubeletConfig` document in place of `machine.kubelet`, rendered into the kubelet
 //! configuration a dev-mode node writes (`etc/kubernetes/kubelet.yaml`): its overrides, cluster
-//! DNS and seccomp default, changed live; a protected field or a conflict with
+//! DNS and seccomp default, changed live; a `KubeStaticPodConfig` written as a manifest beside
+//! the control plane's and removed with its document; a protected field or a conflict with
 //! `machine.kubelet` is refused with the file and the config as they were. Loopback block
 //! 127.64.0.0/24 (node .3).
 
@@ -15,6 +16,18 @@ use serde_yaml::Value;
 use tests::{Cluster, Node, eventually, failure, success};
 
 const BLOCK: u8 = 64;
+
+const STATIC_POD: &str = "---
+apiVersion: v1alpha1
+kind: KubeStaticPodConfig
+name: node-agent
+pod:
+  apiVersion: v1
+  kind: Pod
+  metadata: {name: node-agent, namespace: kube-system}
+  spec:
+    containers: [{name: agent, image: registry.example/agent:1.0}]
+";
 
 fn kubelet_document(max_pods: u32) -> String {
     format!(
@@ -68,7 +81,7 @@ fn kubelet_yaml(path: &Path) -> Option<Value> {
 fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
     let mut cluster = Cluster::generate(BLOCK);
     let state_dir = cluster.dir.path().join("node-3");
-    let config = config_with(&cluster, false, &kubelet_document(50));
+    let config = config_with(&cluster, false, &(kubelet_document(50) + STATIC_POD));
     let node = Node::start(
         Ipv4Addr::new(127, BLOCK, 0, 3),
         state_dir.clone(),
@@ -89,6 +102,14 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
         "merged, not replaced"
     );
 
+    let manifests = state_dir.join("etc/kubernetes/manifests");
+    let pod = kubelet_yaml(&manifests.join("node-agent.yaml")).unwrap();
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        "registry.example/agent:1.0"
+    );
+    assert!(manifests.join("talos-kube-apiserver.yaml").exists());
+
     let applied = apply(
         &cluster,
         &config_with(&cluster, false, &kubelet_document(60)),
@@ -102,6 +123,10 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
     eventually("maxPods 60", || {
         kubelet_yaml(&file).is_some_and(|k| k["maxPods"] == 60)
     });
+    eventually("the removed static pod's manifest gone", || {
+        !manifests.join("node-agent.yaml").exists()
+    });
+    assert!(manifests.join("talos-kube-apiserver.yaml").exists());
 
     let before = std::fs::read(&file).unwrap();
     let persisted = cluster.nodes[0].persisted_config();
