@@ -225,6 +225,15 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
     );
     assert_eq!(images["snapshotter"].as_str(), Some("overlayfs"));
 
+    // The same as a resource (sensitive: the generated admin talosconfig reads it).
+    let resource = success(talosctl(
+        &cluster,
+        &["get", "registryconfigs", "-o", "yaml"],
+    ));
+    for expected in ["https://mirror.local:5000", "skipFallback: true", "puller"] {
+        assert!(resource.contains(expected), "{expected} not in {resource}");
+    }
+
     // A change applies live: one mirror with fallback, the TLS-only registry gone.
     let applied = apply(&cluster, "changed.yaml", &config_with(&cluster, CHANGED));
     let warnings = String::from_utf8_lossy(&applied.stderr).into_owned();
