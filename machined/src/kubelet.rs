@@ -2,8 +2,8 @@
 //! configuration (shaped by `machine.kubelet` or a `KubeletConfig` document), the static pod
 //! manifests of the API server, controller manager and scheduler on control planes and of each
 //! `KubeStaticPodConfig` document, as resources (`KubeletSpecs`, `StaticPods`) and as files
-//! under `<root>/etc/kubernetes/` (a pod that goes away takes its manifest), and the kubelet
-//! service registered.
+//! under `<root>/etc/kubernetes/` (a pod that goes away takes its manifest), the
+//! `KubeCredentialProviderConfig` file there, and the kubelet service registered.
 //!
 //! The kubelet runs from its container image (`machine.kubelet.image`). This machine has no
 //! container registry and no image store holding it, so the kubelet service fails to start
@@ -49,11 +49,18 @@ impl Runner for ImageRunner {
     }
 }
 
+/// Where the kubelet's image credential providers are configured (under `etc/kubernetes`).
+const CREDENTIAL_PROVIDER_CONFIG: &str = "kubelet-credentialproviderconfig.yaml";
+
 /// Whether the Kubernetes controller applies `document` (it is not reported as unapplied): the
 /// `KubeletConfig` document shapes the kubelet configuration, each `KubeStaticPodConfig` is a
-/// manifest beside the control plane's.
+/// manifest beside the control plane's, `KubeCredentialProviderConfig` is the kubelet's
+/// credential provider configuration.
 pub fn applied_by_kubelet(document: &Document) -> bool {
-    matches!(document, Document::Kubelet(_) | Document::KubeStaticPod(_))
+    matches!(
+        document,
+        Document::Kubelet(_) | Document::KubeStaticPod(_) | Document::KubeCredentialProvider(_)
+    )
 }
 
 /// The `KubeStaticPodConfig` documents: (name, pod manifest).
@@ -177,6 +184,7 @@ impl KubernetesController {
             config: serde_yaml::from_str(&kubelet).unwrap_or_default(),
         };
         context.write("kubelet", &spec).map_err(resource_error)?;
+        self.write_credential_provider_config(config, &dir)?;
         let control_plane = config
             .v1alpha1
             .as_ref()
@@ -227,6 +235,32 @@ impl KubernetesController {
         context
             .keep_only::<StaticPodSpec>(&ids)
             .map_err(resource_error)
+    }
+
+    /// `KubeCredentialProviderConfig`'s configuration as
+    /// `etc/kubernetes/kubelet-credentialproviderconfig.yaml`, removed without the document.
+    fn write_credential_provider_config(
+        &self,
+        config: &Config,
+        dir: &Path,
+    ) -> Result<(), MachinedError> {
+        let path = dir.join(CREDENTIAL_PROVIDER_CONFIG);
+        let configuration = config.documents.iter().find_map(|document| match document {
+            Document::KubeCredentialProvider(provider) => Some(&provider.configuration),
+            _ => None,
+        });
+        let Some(configuration) = configuration else {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(MachinedError::io("removing", &path)(e))
+                }
+                _ => Ok(()),
+            };
+        };
+        let text = serde_yaml::to_string(configuration).map_err(|e| {
+            MachinedError::Internal(format!("encoding KubeCredentialProviderConfig: {e}"))
+        })?;
+        write(dir, CREDENTIAL_PROVIDER_CONFIG, &text)
     }
 
     async fn register_kubelet(&self, image: String) -> Result<(), MachinedError> {

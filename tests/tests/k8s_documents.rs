@@ -1,7 +1,8 @@
 //! A `KubeletConfig` document in place of `machine.kubelet`, rendered into the kubelet
 //! configuration a dev-mode node writes (`etc/kubernetes/kubelet.yaml`): its overrides, cluster
 //! DNS and seccomp default, changed live; a `KubeStaticPodConfig` written as a manifest beside
-//! the control plane's and removed with its document; a protected field or a conflict with
+//! the control plane's and a `KubeCredentialProviderConfig` as the kubelet's credential provider
+//! configuration, both removed with their documents; a protected field or a conflict with
 //! `machine.kubelet` is refused with the file and the config as they were. Loopback block
 //! 127.64.0.0/24 (node .3).
 
@@ -27,6 +28,17 @@ pod:
   metadata: {name: node-agent, namespace: kube-system}
   spec:
     containers: [{name: agent, image: registry.example/agent:1.0}]
+---
+apiVersion: v1alpha1
+kind: KubeCredentialProviderConfig
+configuration:
+  apiVersion: kubelet.config.k8s.io/v1
+  kind: CredentialProviderConfig
+  providers:
+    - name: registry-helper
+      apiVersion: credentialprovider.kubelet.k8s.io/v1
+      matchImages: [registry.example]
+      defaultCacheDuration: 10m
 ";
 
 fn kubelet_document(max_pods: u32) -> String {
@@ -109,6 +121,9 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
         "registry.example/agent:1.0"
     );
     assert!(manifests.join("talos-kube-apiserver.yaml").exists());
+    let providers = state_dir.join("etc/kubernetes/kubelet-credentialproviderconfig.yaml");
+    let provider = kubelet_yaml(&providers).unwrap();
+    assert_eq!(provider["providers"][0]["name"], "registry-helper");
 
     let applied = apply(
         &cluster,
@@ -122,6 +137,9 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
     );
     eventually("maxPods 60", || {
         kubelet_yaml(&file).is_some_and(|k| k["maxPods"] == 60)
+    });
+    eventually("the credential provider configuration gone", || {
+        !providers.exists()
     });
     eventually("the removed static pod's manifest gone", || {
         !manifests.join("node-agent.yaml").exists()
