@@ -280,6 +280,11 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
             "RegistryMirrorConfig \"quay.io\".endpoints[0].url",
         ),
         (
+            "apiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: ../../../system/state\n\
+             endpoints: [{url: 'https://mirror.local'}]\n",
+            "RegistryMirrorConfig.name",
+        ),
+        (
             "apiVersion: v1alpha1\nkind: CRICustomizationConfig\nname: broken\ncontent: '[unclosed'\n",
             "CRICustomizationConfig \"broken\".content",
         ),

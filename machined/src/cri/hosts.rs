@@ -25,17 +25,24 @@ pub struct HostsFile {
 /// Directory name → its files.
 pub type HostsDirectories = BTreeMap<String, Vec<HostsFile>>;
 
-/// The directory a registry's files live in.
-pub fn directory_name(registry: &str) -> String {
+/// The directory a registry's files live in. A name that could leave the hosts directory
+/// (validation refuses it first) is an error.
+pub fn directory_name(registry: &str) -> Result<String, MachinedError> {
     if registry == "*" {
-        return "_default".to_string();
+        return Ok("_default".to_string());
     }
-    match registry.rfind(':') {
+    if registry.is_empty() || registry.starts_with('.') || registry.contains(['/', '\\', '\0']) {
+        return Err(MachinedError::CriConfig {
+            what: format!("registry {registry:?}"),
+            reason: "not a registry host name".into(),
+        });
+    }
+    Ok(match registry.rfind(':') {
         Some(colon) if colon > 0 => {
             format!("{}_{}_", &registry[..colon], &registry[colon + 1..])
         }
         _ => registry.to_string(),
-    }
+    })
 }
 
 /// The host containerd talks to for `registry` (Docker Hub's registry lives elsewhere).
@@ -62,7 +69,7 @@ fn endpoint_host(endpoint: &str) -> Option<String> {
 pub fn generate(spec: &RegistriesSpec, base: &Path) -> Result<HostsDirectories, MachinedError> {
     let mut directories = HostsDirectories::new();
     for (registry, mirror) in &spec.mirrors {
-        let directory = directory_name(registry);
+        let directory = directory_name(registry)?;
         let mut files = Vec::new();
         let mut entries = Vec::new();
         for endpoint in &mirror.endpoints {
@@ -96,7 +103,7 @@ pub fn generate(spec: &RegistriesSpec, base: &Path) -> Result<HostsDirectories, 
         directories.insert(directory, files);
     }
     for (registry, tls) in &spec.tls {
-        let directory = directory_name(registry);
+        let directory = directory_name(registry)?;
         if directories.contains_key(&directory) || !tls.is_effective() {
             continue;
         }

@@ -152,6 +152,11 @@ fn invalid_values_are_reported() {
         "PEM",
     );
     assert_invalid(
+        &doc("RegistryAuthConfig", "name: a/../../b\nusername: u\n"),
+        "RegistryAuthConfig.name",
+        "not a registry host",
+    );
+    assert_invalid(
         &doc("RegistryTLSConfig", "name: '*'\ninsecureSkipVerify: true\n"),
         "RegistryTLSConfig.name",
         "every registry",

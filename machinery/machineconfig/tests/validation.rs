@@ -1187,6 +1187,9 @@ fn registry_tls_needs_a_base64_certificate_and_no_wildcard() {
         .config
         .insert("bad.example".into(), Some(tls("not base64!", false)));
     registries.config.insert("*".into(), Some(tls("", true)));
+    registries
+        .mirrors
+        .insert("../state".into(), Some(RegistryMirror::default()));
     let errs = errors(&config);
     assert_issue(
         &errs,
@@ -1194,4 +1197,9 @@ fn registry_tls_needs_a_base64_certificate_and_no_wildcard() {
         "not base64",
     );
     assert_issue(&errs, "machine.registries.config.*.tls", "every registry");
+    assert_issue(
+        &errs,
+        "machine.registries.mirrors.../state",
+        "not a registry host",
+    );
 }

@@ -151,6 +151,8 @@ impl CheckDocument for RegistryMirrorConfig {
         let kind = Self::KIND;
         if self.name.is_empty() {
             f.error(format!("{kind}.name"), "the registry name is required");
+        } else {
+            f.check(format!("{kind}.name"), formats::registry_host(&self.name));
         }
         for (i, endpoint) in self.endpoints.iter().enumerate() {
             let path = format!("{kind} {:?}.endpoints[{i}].url", self.name);
@@ -168,6 +170,8 @@ impl CheckDocument for RegistryAuthConfig {
         let kind = Self::KIND;
         if self.name.is_empty() {
             f.error(format!("{kind}.name"), "the registry name is required");
+        } else {
+            f.check(format!("{kind}.name"), formats::registry_host(&self.name));
         }
         let path = format!("{kind} {:?}", self.name);
         let username = is_set(&self.username);
@@ -192,6 +196,8 @@ impl CheckDocument for RegistryTlsConfig {
         let kind = Self::KIND;
         if self.name.is_empty() {
             f.error(format!("{kind}.name"), "the registry name is required");
+        } else {
+            f.check(format!("{kind}.name"), formats::registry_host(&self.name));
         }
         let path = format!("{kind} {:?}", self.name);
         let effective = is_set(&self.ca)

@@ -339,6 +339,7 @@ fn check_static_pod(path: &str, pod: &Value, f: &mut Findings) {
 fn check_registries(registries: &RegistriesConfig, f: &mut Findings) {
     for (host, mirror) in &registries.mirrors {
         let path = format!("machine.registries.mirrors.{host}");
+        f.check(&path, formats::registry_host(host));
         match mirror {
             None => f.error(path, "registry mirror must not be null"),
             Some(mirror) => {
@@ -353,6 +354,7 @@ fn check_registries(registries: &RegistriesConfig, f: &mut Findings) {
     }
     for (host, config) in &registries.config {
         let path = format!("machine.registries.config.{host}");
+        f.check(&path, formats::registry_host(host));
         let Some(tls) = config.as_ref().map(|c| c.tls.as_ref()) else {
             f.error(path, "registry config must not be null");
             continue;
