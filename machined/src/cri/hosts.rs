@@ -272,12 +272,15 @@ mod tests {
 
     #[test]
     fn directory_names_follow_upstream() {
-        assert_eq!(directory_name("*"), "_default");
+        assert_eq!(directory_name("*").unwrap(), "_default");
         assert_eq!(
-            directory_name("registry.local:5000"),
+            directory_name("registry.local:5000").unwrap(),
             "registry.local_5000_"
         );
-        assert_eq!(directory_name("ghcr.io"), "ghcr.io");
+        assert_eq!(directory_name("ghcr.io").unwrap(), "ghcr.io");
+        for outside in ["..", "../state", "a/b", ""] {
+            assert!(directory_name(outside).is_err(), "{outside}");
+        }
     }
 
     #[test]
