@@ -1,9 +1,9 @@
 //! The Kubernetes side of a configured node, a controller ([`KubernetesController`]): the kubelet
 //! configuration (shaped by `machine.kubelet` or a `KubeletConfig` document), the static pod
-//! manifests of the API server, controller manager and scheduler on control planes and of each
-//! `KubeStaticPodConfig` document, as resources (`KubeletSpecs`, `StaticPods`) and as files
-//! under `<root>/etc/kubernetes/` (a pod that goes away takes its manifest), the
-//! `KubeCredentialProviderConfig` file there, and the kubelet service registered.
+//! manifests of the API server, controller manager and scheduler on control planes and of the
+//! user's pods (`machine.pods`, `KubeStaticPodConfig`), as resources (`KubeletSpecs`,
+//! `StaticPods`) and as files under `<root>/etc/kubernetes/` (a pod that goes away takes its
+//! manifest), the `KubeCredentialProviderConfig` file there, and the kubelet service registered.
 //!
 //! The kubelet runs from its container image (`machine.kubelet.image`). This machine has no
 //! container registry and no image store holding it, so the kubelet service fails to start
@@ -63,15 +63,51 @@ pub fn applied_by_kubelet(document: &Document) -> bool {
     )
 }
 
-/// The `KubeStaticPodConfig` documents: (name, pod manifest).
-fn user_static_pods(config: &Config) -> impl Iterator<Item = (&str, &serde_yaml::Mapping)> {
-    config
-        .documents
+/// The user's static pods, (name, pod manifest): `machine.pods` (named `<namespace>-<name>` from
+/// their metadata, `default` for what is missing, as upstream) and the `KubeStaticPodConfig`
+/// documents. A name that cannot be a file name is refused (validation refuses it first).
+fn user_static_pods(config: &Config) -> Result<Vec<(String, serde_yaml::Value)>, MachinedError> {
+    let v1alpha1 = config
+        .v1alpha1
+        .as_ref()
+        .and_then(|c| c.machine.as_ref())
+        .map(|m| m.pods.as_slice())
+        .unwrap_or_default();
+    let mut pods: Vec<(String, serde_yaml::Value)> = v1alpha1
         .iter()
-        .filter_map(|document| match document {
-            Document::KubeStaticPod(pod) => Some((pod.name.as_str(), &pod.pod)),
-            _ => None,
+        .map(|pod| {
+            let field = |key: &str| {
+                pod["metadata"][key]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string()
+            };
+            (
+                format!("{}-{}", field("namespace"), field("name")),
+                pod.clone(),
+            )
         })
+        .collect();
+    for document in &config.documents {
+        if let Document::KubeStaticPod(pod) = document {
+            pods.push((
+                pod.name.clone(),
+                serde_yaml::Value::Mapping(pod.pod.clone()),
+            ));
+        }
+    }
+    for (name, _) in &pods {
+        let usable = !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        if !usable {
+            return Err(MachinedError::InvalidArgument(format!(
+                "static pod {name:?}: not usable as a manifest file name"
+            )));
+        }
+    }
+    Ok(pods)
 }
 
 /// `KubeletSpecs.kubernetes.talos.dev`: what the kubelet runs with.
@@ -196,15 +232,15 @@ impl KubernetesController {
         } else {
             Vec::new()
         };
-        for (name, pod) in user_static_pods(config) {
+        for (name, pod) in user_static_pods(config)? {
             let file = format!("{name}.yaml");
             if pods.iter().any(|(taken, _)| *taken == file) {
                 return Err(MachinedError::InvalidArgument(format!(
-                    "KubeStaticPodConfig {name:?}: the name of a control-plane static pod"
+                    "static pod {name:?}: the name of another static pod"
                 )));
             }
-            let manifest = serde_yaml::to_string(pod).map_err(|e| {
-                MachinedError::Internal(format!("encoding KubeStaticPodConfig {name:?}: {e}"))
+            let manifest = serde_yaml::to_string(&pod).map_err(|e| {
+                MachinedError::Internal(format!("encoding static pod {name:?}: {e}"))
             })?;
             pods.push((file, manifest));
         }

@@ -1,7 +1,7 @@
 //! A `KubeletConfig` document in place of `machine.kubelet`, rendered into the kubelet
 //! configuration a dev-mode node writes (`etc/kubernetes/kubelet.yaml`): its overrides, cluster
-//! DNS and seccomp default, changed live; a `KubeStaticPodConfig` written as a manifest beside
-//! the control plane's and a `KubeCredentialProviderConfig` as the kubelet's credential provider
+//! DNS and seccomp default, changed live; `machine.pods` and a `KubeStaticPodConfig` written as
+//! manifests beside the control plane's and a `KubeCredentialProviderConfig` as the kubelet's credential provider
 //! configuration, both removed with their documents; a protected field or a conflict with
 //! `machine.kubelet` is refused with the file and the config as they were. Loopback block
 //! 127.64.0.0/24 (node .3).
@@ -56,14 +56,21 @@ config:
     )
 }
 
-/// The generated control-plane config, with `machine.kubelet` removed unless `keep_kubelet`,
-/// followed by `documents`.
+/// The generated control-plane config with a pod in `machine.pods`, `machine.kubelet` removed
+/// unless `keep_kubelet`, followed by `documents`.
 fn config_with(cluster: &Cluster, keep_kubelet: bool, documents: &str) -> String {
     let mut out = Vec::new();
     for document in serde_yaml::Deserializer::from_str(&cluster.controlplane_config()) {
         let mut value = Value::deserialize(document).unwrap();
-        if value["version"] == "v1alpha1" && !keep_kubelet {
-            value["machine"].as_mapping_mut().unwrap().remove("kubelet");
+        if value["version"] == "v1alpha1" {
+            if !keep_kubelet {
+                value["machine"].as_mapping_mut().unwrap().remove("kubelet");
+            }
+            value["machine"]["pods"] = serde_yaml::from_str(
+                "[{apiVersion: v1, kind: Pod, metadata: {name: v1alpha1-agent, namespace: kube-system}, \
+                 spec: {containers: [{name: agent, image: registry.example/agent:2.0}]}}]",
+            )
+            .unwrap();
         }
         out.push(serde_yaml::to_string(&value).unwrap());
     }
@@ -121,6 +128,11 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
         "registry.example/agent:1.0"
     );
     assert!(manifests.join("talos-kube-apiserver.yaml").exists());
+    let v1alpha1_pod = kubelet_yaml(&manifests.join("kube-system-v1alpha1-agent.yaml")).unwrap();
+    assert_eq!(
+        v1alpha1_pod["spec"]["containers"][0]["image"],
+        "registry.example/agent:2.0"
+    );
     let providers = state_dir.join("etc/kubernetes/kubelet-credentialproviderconfig.yaml");
     let provider = kubelet_yaml(&providers).unwrap();
     assert_eq!(provider["providers"][0]["name"], "registry-helper");

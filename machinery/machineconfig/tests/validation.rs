@@ -1203,3 +1203,18 @@ fn registry_tls_needs_a_base64_certificate_and_no_wildcard() {
         "not a registry host",
     );
 }
+
+#[test]
+fn static_pod_names_must_be_dns_names() {
+    let mut config = worker();
+    let pod: serde_yaml::Value = serde_yaml::from_str(
+        "{apiVersion: v1, kind: Pod, metadata: {name: ../escape, namespace: kube-system}}",
+    )
+    .unwrap();
+    config.machine.as_mut().unwrap().pods = vec![pod];
+    assert_issue(
+        &errors(&config),
+        "machine.pods[0].metadata.name",
+        "not a valid DNS name",
+    );
+}

@@ -334,6 +334,16 @@ fn check_static_pod(path: &str, pod: &Value, f: &mut Findings) {
     if fields.get("kind").and_then(Value::as_str) != Some("Pod") {
         f.error(format!("{path}.kind"), "a static pod must have kind Pod");
     }
+    // The node names the pod's manifest after these.
+    for key in ["name", "namespace"] {
+        if let Some(value) = pod["metadata"].get(key) {
+            let checked = value
+                .as_str()
+                .ok_or_else(|| "must be a string".to_string())
+                .and_then(formats::dns_name);
+            f.check(format!("{path}.metadata.{key}"), checked);
+        }
+    }
 }
 
 fn check_registries(registries: &RegistriesConfig, f: &mut Findings) {
