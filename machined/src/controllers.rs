@@ -230,6 +230,12 @@ pub fn start(
     runtime.register(HostnameController {
         default: default_hostname.to_string(),
     });
+    runtime.register(crate::cri::CriConfigController {
+        root: kubernetes.root.clone(),
+    });
+    runtime.register(crate::etc_files::EtcFilesController {
+        root: kubernetes.root.clone(),
+    });
     runtime.register(kubernetes);
     for controller in from_config::controllers() {
         runtime.register(controller);

@@ -60,6 +60,10 @@ pub enum MachinedError {
     DeadlineExceeded(String),
     #[error("{0}")]
     Internal(String),
+    /// The containerd CRI configuration could not be made from the config (`what`: the part or
+    /// registry).
+    #[error("CRI configuration, {what}: {reason}")]
+    CriConfig { what: String, reason: String },
     /// What a cloud provider's metadata service answered (or did not).
     #[error("{platform}: {problem}")]
     Platform {
@@ -169,7 +173,7 @@ impl From<MachinedError> for Status {
             MachinedError::NotFound(_) => (Code::NotFound, None),
             MachinedError::ResourceExhausted(_) => (Code::ResourceExhausted, None),
             MachinedError::DeadlineExceeded(_) => (Code::DeadlineExceeded, None),
-            MachinedError::Internal(_) => (Code::Internal, None),
+            MachinedError::Internal(_) | MachinedError::CriConfig { .. } => (Code::Internal, None),
             MachinedError::Platform { .. } => (Code::Unavailable, None),
         };
         match generic {

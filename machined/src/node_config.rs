@@ -232,7 +232,9 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 /// A warning for each document kind the node keeps but does not act on yet: accepted, never
 /// dropped silently. The network kinds networkd applies are listed in
 /// [`crate::network::applied_by_networkd`], the kernel log's in
-/// [`crate::log_shipping::applied_by_log_shipping`].
+/// [`crate::log_shipping::applied_by_log_shipping`], the CRI's in [`crate::cri::applied_by_cri`],
+/// the `/etc` files' in [`crate::etc_files::applied_by_etc_files`], the kubelet's in
+/// [`crate::kubelet::applied_by_kubelet`].
 fn inactive_documents(config: &Config) -> Vec<String> {
     config
         .documents
@@ -240,6 +242,9 @@ fn inactive_documents(config: &Config) -> Vec<String> {
         .filter(|document| {
             !crate::network::applied_by_networkd(document)
                 && !crate::log_shipping::applied_by_log_shipping(document)
+                && !crate::cri::applied_by_cri(document)
+                && !crate::etc_files::applied_by_etc_files(document)
+                && !crate::kubelet::applied_by_kubelet(document)
         })
         .map(|document| {
             let name = document
@@ -263,7 +268,10 @@ mod tests {
         let config = Config::from_yaml(
             "apiVersion: v1alpha1\nkind: BridgeConfig\nname: br0\nlinks: [eth1]\n---\n\
              apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.5.0.50\nlink: eth0\n---\n\
-             apiVersion: v1alpha1\nkind: KmsgLogConfig\nname: sink\nurl: tcp://10.5.0.1:5000\n",
+             apiVersion: v1alpha1\nkind: KmsgLogConfig\nname: sink\nurl: tcp://10.5.0.1:5000\n---\n\
+             apiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: docker.io\n---\n\
+             apiVersion: v1alpha1\nkind: EtcFileConfig\nname: motd\ncontents: hi\n---\n\
+             apiVersion: v1alpha1\nkind: KubeletConfig\nimage: ghcr.io/siderolabs/kubelet:v1.34.0\n",
         )
         .unwrap();
         assert_eq!(

@@ -28,11 +28,12 @@ pub enum KubernetesError {
         /// The flag name, without `--`.
         flag: String,
     },
-    /// `machine.kubelet.extraConfig` tried to set a field that Talos owns.
-    #[error(
-        "machine.kubelet.extraConfig: the field {field} is set by Talos and cannot be overridden"
-    )]
+    /// `machine.kubelet.extraConfig` or `KubeletConfig.config` tried to set a field that Talos
+    /// owns.
+    #[error("{key}: the field {field} is set by Talos and cannot be overridden")]
     DeniedKubeletField {
+        /// Where the field was set.
+        key: &'static str,
         /// The top-level KubeletConfiguration field.
         field: String,
     },

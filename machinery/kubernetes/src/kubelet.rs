@@ -1,9 +1,13 @@
 //! The kubelet's `KubeletConfiguration` as upstream Talos writes it
-//! (`/etc/kubernetes/kubelet.yaml`), with `machine.kubelet.extraConfig` merged over it.
+//! (`/etc/kubernetes/kubelet.yaml`), with `machine.kubelet.extraConfig` merged over it, or,
+//! when the config has a `KubeletConfig` document instead of `machine.kubelet` (validation
+//! refuses both), that document's `config`, `clusterDNS` and
+//! `defaultRuntimeSeccompProfileEnabled`.
 
 use std::net::IpAddr;
 
 use machineconfig::Config;
+use machineconfig::documents::{Document, KubeletConfig};
 use serde_json::{Value, json};
 
 use crate::KubernetesError;
@@ -32,21 +36,52 @@ const PROTECTED_FIELDS: &[&str] = &[
     "cgroupRoot",
 ];
 
-/// The kubelet's cluster DNS addresses: `machine.kubelet.clusterDNS`, else the tenth address
+/// The config's `KubeletConfig` document, if it has one.
+pub fn kubelet_document(config: &Config) -> Option<&KubeletConfig> {
+    config.documents.iter().find_map(|document| match document {
+        Document::Kubelet(kubelet) => Some(kubelet),
+        _ => None,
+    })
+}
+
+/// The kubelet's image: the `KubeletConfig` document's, else `machine.kubelet.image`.
+pub fn kubelet_image(config: &Config) -> Option<String> {
+    if let Some(document) = kubelet_document(config) {
+        return Some(document.image.clone()).filter(|image| !image.is_empty());
+    }
+    config
+        .v1alpha1
+        .as_ref()?
+        .machine
+        .as_ref()?
+        .kubelet
+        .as_ref()?
+        .image
+        .clone()
+}
+
+/// The kubelet's cluster DNS addresses: `clusterDNS` of the `KubeletConfig` document or
+/// `machine.kubelet.clusterDNS`, else the tenth address
 /// of each service CIDR (`10.96.0.10`).
 pub fn cluster_dns(config: &Config) -> Result<Vec<IpAddr>, KubernetesError> {
     let (machine, cluster) = cluster::sections(config)?;
-    let configured = machine
-        .kubelet
-        .as_ref()
-        .map(|k| k.cluster_dns.as_slice())
-        .unwrap_or_default();
+    let (key, configured) = match kubelet_document(config) {
+        Some(document) => ("KubeletConfig.clusterDNS", document.cluster_dns.as_slice()),
+        None => (
+            "machine.kubelet.clusterDNS",
+            machine
+                .kubelet
+                .as_ref()
+                .map(|k| k.cluster_dns.as_slice())
+                .unwrap_or_default(),
+        ),
+    };
     if !configured.is_empty() {
         return configured
             .iter()
             .map(|text| {
                 text.parse().map_err(|_| KubernetesError::InvalidValue {
-                    key: "machine.kubelet.clusterDNS",
+                    key,
                     value: text.clone(),
                     reason: "not an IP address".into(),
                 })
@@ -119,37 +154,51 @@ pub fn kubelet_configuration(config: &Config, node: &NodeInfo) -> Result<String,
     {
         document["staticPodPath"] = json!(MANIFESTS_DIR);
     }
-    if kubelet
-        .and_then(|k| k.default_runtime_seccomp_profile_enabled)
-        .unwrap_or(false)
-    {
+    let kubelet_document = kubelet_document(config);
+    let seccomp_default = match kubelet_document {
+        Some(d) => d.default_runtime_seccomp_profile_enabled,
+        None => kubelet.and_then(|k| k.default_runtime_seccomp_profile_enabled),
+    };
+    if seccomp_default.unwrap_or(false) {
         document["seccompDefault"] = json!(true);
     }
     if let Some(extra) = kubelet.and_then(|k| k.extra_config.as_ref()) {
-        let extra: Value =
-            serde_json::to_value(extra).map_err(|e| KubernetesError::InvalidValue {
-                key: "machine.kubelet.extraConfig",
-                value: format!("{extra:?}"),
-                reason: e.to_string(),
-            })?;
-        let Value::Object(fields) = extra else {
-            return Err(KubernetesError::InvalidValue {
-                key: "machine.kubelet.extraConfig",
-                value: extra.to_string(),
-                reason: "not a mapping".into(),
-            });
-        };
-        for (field, value) in fields {
-            if PROTECTED_FIELDS.contains(&field.as_str()) {
-                return Err(KubernetesError::DeniedKubeletField { field });
-            }
-            merge(&mut document[field.as_str()], value);
-        }
+        merge_over(&mut document, "machine.kubelet.extraConfig", extra)?;
+    }
+    if let Some(overrides) = kubelet_document.filter(|d| !d.config.is_empty()) {
+        merge_over(&mut document, "KubeletConfig.config", &overrides.config)?;
     }
     serde_yaml::to_string(&document).map_err(|source| KubernetesError::Encode {
         what: "KubeletConfiguration",
         source,
     })
+}
+
+/// Merges the mapping `extra` (found at `key`) over `document`; Talos's own fields are refused.
+fn merge_over(
+    document: &mut Value,
+    key: &'static str,
+    extra: &impl serde::Serialize,
+) -> Result<(), KubernetesError> {
+    let extra: Value = serde_json::to_value(extra).map_err(|e| KubernetesError::InvalidValue {
+        key,
+        value: String::new(),
+        reason: e.to_string(),
+    })?;
+    let Value::Object(fields) = extra else {
+        return Err(KubernetesError::InvalidValue {
+            key,
+            value: extra.to_string(),
+            reason: "not a mapping".into(),
+        });
+    };
+    for (field, value) in fields {
+        if PROTECTED_FIELDS.contains(&field.as_str()) {
+            return Err(KubernetesError::DeniedKubeletField { key, field });
+        }
+        merge(&mut document[field.as_str()], value);
+    }
+    Ok(())
 }
 
 /// Deep merge: mappings merge key by key, anything else replaces.

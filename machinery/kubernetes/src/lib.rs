@@ -44,7 +44,7 @@ pub use kubeconfig::{
 };
 pub use kubelet::{
     CONTAINER_RUNTIME_ENDPOINT, KUBELET_CLIENT_CA_FILE, MANIFESTS_DIR, RESOLV_CONF, cluster_dns,
-    kubelet_configuration,
+    kubelet_configuration, kubelet_document, kubelet_image,
 };
 pub use static_pods::{
     API_SERVER_CONFIG_DIR, API_SERVER_SECRETS_DIR, AUDIT_LOG_DIR, CONTROLLER_MANAGER_SECRETS_DIR,

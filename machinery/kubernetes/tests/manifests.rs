@@ -312,6 +312,52 @@ cluster:
 }
 
 #[test]
+fn a_kubelet_config_document_takes_the_place_of_machine_kubelet() {
+    let yaml = config_with("").to_yaml().unwrap();
+    let mut documents: Vec<Value> = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let v1alpha1 = documents
+        .iter_mut()
+        .find(|d| d["version"] == "v1alpha1")
+        .unwrap();
+    v1alpha1["machine"]
+        .as_mapping_mut()
+        .unwrap()
+        .remove("kubelet");
+    let mut text: Vec<String> = documents
+        .iter()
+        .map(|d| serde_yaml::to_string(d).unwrap())
+        .collect();
+    let document = "apiVersion: v1alpha1
+kind: KubeletConfig
+image: ghcr.io/siderolabs/kubelet:v1.34.0
+clusterDNS: [10.96.0.53]
+defaultRuntimeSeccompProfileEnabled: true
+config:
+  maxPods: 50
+  systemReserved:
+    memory: 1Gi
+";
+    text.push(document.to_string());
+    let config = Config::from_yaml(&text.join("---\n")).unwrap();
+    assert_eq!(
+        kubernetes::kubelet_image(&config).as_deref(),
+        Some("ghcr.io/siderolabs/kubelet:v1.34.0")
+    );
+    let kubelet: Value =
+        serde_yaml::from_str(&kubelet_configuration(&config, &node()).unwrap()).unwrap();
+    assert_eq!(kubelet["clusterDNS"][0], "10.96.0.53");
+    assert_eq!(kubelet["seccompDefault"], true);
+    assert_eq!(kubelet["maxPods"], 50);
+    assert_eq!(kubelet["systemReserved"]["memory"], "1Gi");
+    assert_eq!(
+        kubelet["systemReserved"]["pid"], "100",
+        "merged, not replaced"
+    );
+}
+
+#[test]
 fn workers_get_a_kubelet_configuration_too() {
     let bundle = SecretsBundle::generate().unwrap();
     let config = worker(&bundle, &ClusterSpec::new("demo", "https://10.5.0.2:6443")).unwrap();

@@ -1,23 +1,27 @@
 //! CRI document kinds: full documents round-trip, unknown fields are refused, invalid values
 //! are reported with the kind and field, named kinds refuse duplicates.
 
-mod documents_rt_support;
+mod documents_support;
 
-use documents_rt_support::*;
+use documents_support::*;
 use machineconfig::documents::Document;
 
 const GROUP: &str = "cri";
 
 /// (fixture, kind, named).
 const KINDS: &[(&str, &str, bool)] = &[
-    ("registry_mirror", "RegistryMirrorConfig", true),
-    ("registry_auth", "RegistryAuthConfig", true),
-    ("registry_auth_token", "RegistryAuthConfig", true),
-    ("registry_auth_basic", "RegistryAuthConfig", true),
-    ("registry_tls", "RegistryTLSConfig", true),
-    ("cri_customization", "CRICustomizationConfig", true),
-    ("cri_base_runtime_spec", "CRIBaseRuntimeSpecConfig", false),
-    ("image_cache", "ImageCacheConfig", false),
+    ("registry_mirror.yaml", "RegistryMirrorConfig", true),
+    ("registry_auth.yaml", "RegistryAuthConfig", true),
+    ("registry_auth_token.yaml", "RegistryAuthConfig", true),
+    ("registry_auth_basic.yaml", "RegistryAuthConfig", true),
+    ("registry_tls.yaml", "RegistryTLSConfig", true),
+    ("cri_customization.yaml", "CRICustomizationConfig", true),
+    (
+        "cri_base_runtime_spec.yaml",
+        "CRIBaseRuntimeSpecConfig",
+        false,
+    ),
+    ("image_cache.yaml", "ImageCacheConfig", false),
 ];
 
 fn doc(kind: &str, body: &str) -> String {
@@ -27,13 +31,16 @@ fn doc(kind: &str, body: &str) -> String {
 #[test]
 fn full_documents_round_trip() {
     for (file, kind, _) in KINDS {
-        assert_round_trip(&fixture(GROUP, file), kind);
+        assert_valid_round_trip(&fixture(GROUP, file), kind);
     }
 }
 
 #[test]
 fn decoded_values() {
-    let config = assert_round_trip(&fixture(GROUP, "registry_mirror"), "RegistryMirrorConfig");
+    let config = assert_valid_round_trip(
+        &fixture(GROUP, "registry_mirror.yaml"),
+        "RegistryMirrorConfig",
+    );
     let Document::RegistryMirror(mirror) = &config.documents[0] else {
         panic!("not a RegistryMirrorConfig");
     };
@@ -42,8 +49,8 @@ fn decoded_values() {
     assert_eq!(mirror.endpoints[0].override_path, Some(true));
     assert_eq!(mirror.skip_fallback, Some(true));
 
-    let config = assert_round_trip(
-        &fixture(GROUP, "cri_base_runtime_spec"),
+    let config = assert_valid_round_trip(
+        &fixture(GROUP, "cri_base_runtime_spec.yaml"),
         "CRIBaseRuntimeSpecConfig",
     );
     let Document::CriBaseRuntimeSpec(spec) = &config.documents[0] else {
@@ -59,7 +66,7 @@ fn decoded_values() {
 #[test]
 fn unknown_fields_are_rejected() {
     for (file, _, _) in KINDS {
-        assert_unknown_field_rejected(&fixture(GROUP, file));
+        assert_unknown_top_level_field(&fixture(GROUP, file));
     }
     let (line, path, _) = decode_error(&doc(
         "RegistryMirrorConfig",
@@ -135,7 +142,7 @@ fn invalid_values_are_reported() {
         "RegistryTLSConfig \"r\".clientIdentity.cert",
         "required",
     );
-    let tls = fixture(GROUP, "registry_tls");
+    let tls = fixture(GROUP, "registry_tls.yaml");
     let start = tls.find("  key: |").expect("key in fixture");
     let end = tls.find("ca: |").expect("ca in fixture");
     let bad_key = format!("{}  key: just text\n{}", &tls[..start], &tls[end..]);
@@ -145,6 +152,16 @@ fn invalid_values_are_reported() {
         "PEM",
     );
     assert_invalid(
+        &doc("RegistryAuthConfig", "name: a/../../b\nusername: u\n"),
+        "RegistryAuthConfig.name",
+        "not a registry host",
+    );
+    assert_invalid(
+        &doc("RegistryTLSConfig", "name: '*'\ninsecureSkipVerify: true\n"),
+        "RegistryTLSConfig.name",
+        "every registry",
+    );
+    assert_invalid(
         &doc("RegistryTLSConfig", "insecureSkipVerify: true\n"),
         "RegistryTLSConfig.name",
         "required",
@@ -152,15 +169,23 @@ fn invalid_values_are_reported() {
     assert_invalid(
         &doc(
             "CRICustomizationConfig",
-            "name: customization\ncontent: x\n",
+            "name: customization\ncontent: 'x = 1'\n",
         ),
         "CRICustomizationConfig.name",
         "reserved",
     );
     assert_invalid(
-        &doc("CRICustomizationConfig", "name: '-gpu'\ncontent: x\n"),
+        &doc("CRICustomizationConfig", "name: '-gpu'\ncontent: 'x = 1'\n"),
         "CRICustomizationConfig.name",
         "alphanumeric",
+    );
+    assert_invalid(
+        &doc(
+            "CRICustomizationConfig",
+            "name: gpu\ncontent: |\n  [plugins]\n  a = \n",
+        ),
+        "CRICustomizationConfig \"gpu\".content",
+        "not valid TOML (line 2 of the content)",
     );
     assert_invalid(
         &doc("CRIBaseRuntimeSpecConfig", "overrides: [1, 2]\n"),
@@ -171,13 +196,13 @@ fn invalid_values_are_reported() {
 
 #[test]
 fn conflicts_with_the_v1alpha1_document() {
-    let spec = fixture(GROUP, "cri_base_runtime_spec");
+    let spec = fixture(GROUP, "cri_base_runtime_spec.yaml");
     assert_invalid(
         &with_v1alpha1("  baseRuntimeSpecOverrides:\n    process: {}\n", &spec),
         "CRIBaseRuntimeSpecConfig",
         "baseRuntimeSpecOverrides",
     );
-    let cache = fixture(GROUP, "image_cache");
+    let cache = fixture(GROUP, "image_cache.yaml");
     assert_invalid(
         &with_v1alpha1(
             "  features:\n    imageCache:\n      localEnabled: true\n",
@@ -201,7 +226,7 @@ fn conflicts_with_the_v1alpha1_document() {
 fn named_kinds_refuse_duplicates() {
     for (file, kind, named) in KINDS {
         if *named {
-            assert_duplicate_rejected(&fixture(GROUP, file), kind);
+            assert_duplicate_refused(&fixture(GROUP, file), kind);
         }
     }
 }

@@ -2,9 +2,12 @@
 //! wrong types are decode errors with their line, invalid values and conflicts with the
 //! v1alpha1 document are validation errors naming the kind and field, named kinds are unique.
 
+mod documents_support;
+
+use documents_support::*;
 use machineconfig::documents::{AuthorizerType, Document, ProxyMode};
 use machineconfig::v1alpha1::ArgValue;
-use machineconfig::{Config, ConfigError, RuntimeMode, ValidationIssue};
+use machineconfig::{Config, ConfigError, RuntimeMode};
 
 /// Every k8s kind, every field set, valid on its own.
 const FULL: &str = include_str!("fixtures/documents/k8s/full.yaml");
@@ -59,47 +62,6 @@ fn document(kind: &str) -> String {
         .into_iter()
         .find(|doc| doc.contains(&format!("\nkind: {kind}\n")))
         .unwrap_or_else(|| panic!("{kind} is in the fixture"))
-}
-
-/// The errors validation reports (panics when it passes).
-fn errors(input: &str) -> Vec<ValidationIssue> {
-    let config = Config::from_yaml(input).unwrap_or_else(|e| panic!("decodes: {e}\n{input}"));
-    match config.validate(RuntimeMode::Metal, false) {
-        Err(ConfigError::Invalid { errors }) => errors,
-        Err(other) => panic!("unexpected error {other}"),
-        Ok(warnings) => panic!("validation passed (warnings: {warnings:?}):\n{input}"),
-    }
-}
-
-/// The warnings of a config that validates.
-fn warnings(input: &str) -> Vec<ValidationIssue> {
-    let config = Config::from_yaml(input).unwrap_or_else(|e| panic!("decodes: {e}\n{input}"));
-    config
-        .validate(RuntimeMode::Metal, false)
-        .unwrap_or_else(|e| panic!("validates: {e}\n{input}"))
-}
-
-fn assert_issue(issues: &[ValidationIssue], path: &str, text: &str) {
-    assert!(
-        issues
-            .iter()
-            .any(|i| i.path == path && i.message.contains(text)),
-        "no issue at {path:?} containing {text:?} in:\n{issues:#?}"
-    );
-}
-
-/// The decode error's (line, path, message).
-fn decode_error(input: &str) -> (Option<usize>, String, String) {
-    match Config::from_yaml(input) {
-        Err(ConfigError::Decode {
-            line,
-            path,
-            message,
-            ..
-        }) => (line, path, message),
-        Err(other) => panic!("expected a decode error, got {other}"),
-        Ok(_) => panic!("expected a decode error, the input decoded:\n{input}"),
-    }
 }
 
 fn line_of(input: &str, needle: &str) -> usize {
@@ -565,7 +527,7 @@ fn invalid_values_are_reported_with_the_kind_and_field() {
         let text = document(kind);
         assert!(text.contains(from), "{kind}: {from:?} not in\n{text}");
         let input = text.replacen(from, to, 1);
-        assert_issue(&errors(&input), path, message);
+        assert_issue(&validation_errors(&input), path, message);
     }
 }
 
@@ -618,7 +580,7 @@ fn required_objects_and_names_must_be_present() {
         ),
     ];
     for (input, path) in cases {
-        let errors = errors(input);
+        let errors = validation_errors(input);
         assert!(
             errors.iter().any(|e| e.path == path),
             "no error at {path:?}: {errors:#?}"
@@ -636,7 +598,11 @@ fn disabled_components_need_no_image() {
         let input = format!("apiVersion: v1alpha1\nkind: {kind}\nenabled: false\n");
         assert!(warnings(&input).is_empty(), "{kind}");
         let enabled = input.replace("enabled: false", "enabled: true");
-        assert_issue(&errors(&enabled), &format!("{kind}.image"), "required");
+        assert_issue(
+            &validation_errors(&enabled),
+            &format!("{kind}.image"),
+            "required",
+        );
     }
 }
 
@@ -679,7 +645,7 @@ fn settings_already_in_the_v1alpha1_document_conflict() {
     );
     for (kind, key) in cases {
         let input = format!("{with_node_ip}---\n{}", document(kind));
-        let errors = errors(&input);
+        let errors = validation_errors(&input);
         assert!(
             errors
                 .iter()
@@ -719,7 +685,11 @@ fn settings_already_in_the_v1alpha1_document_conflict() {
     ];
     for (kind, key) in cases {
         let input = format!("{components}---\n{}", document(kind));
-        assert_issue(&errors(&input), kind, &format!("{key} is already set"));
+        assert_issue(
+            &validation_errors(&input),
+            kind,
+            &format!("{key} is already set"),
+        );
     }
 
     let secretbox = WORKER.replace(
@@ -728,7 +698,7 @@ fn settings_already_in_the_v1alpha1_document_conflict() {
     );
     let input = format!("{secretbox}---\n{}", document("KubeEtcdEncryptionConfig"));
     assert_issue(
-        &errors(&input),
+        &validation_errors(&input),
         "KubeEtcdEncryptionConfig",
         "cluster.secretboxEncryptionSecret is already set",
     );

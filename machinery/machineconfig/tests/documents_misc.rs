@@ -116,8 +116,8 @@ fn closed_sets_refuse_other_values() {
 #[test]
 fn named_kinds_refuse_a_second_document_with_the_same_name() {
     for (file, kind, name) in FIXTURES {
-        if let Some(name) = name {
-            assert_duplicate_refused(&text(file), kind, name);
+        if name.is_some() {
+            assert_duplicate_refused(&text(file), kind);
         }
     }
 }
@@ -134,7 +134,7 @@ fn named_kinds_need_a_name() {
                 format!("name: {name:?}\n")
             };
             assert_issue(
-                &errors(&edit(&document, &from, "")),
+                &validation_errors(&edit(&document, &from, "")),
                 &format!("{kind}.name"),
                 "required",
             );
@@ -146,9 +146,9 @@ fn named_kinds_need_a_name() {
 fn discovery_service_rules() {
     let discovery = text("discovery_service.yaml");
     let path = "DiscoveryServiceConfig \"lab-discovery\"";
-    let issues = errors(&edit(&discovery, "https://discovery", "tcp://discovery"));
+    let issues = validation_errors(&edit(&discovery, "https://discovery", "tcp://discovery"));
     assert_issue(&issues, &format!("{path}.endpoint"), "http, https or grpc");
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &discovery,
         "endpoint: https://discovery.lab.internal:8443\n",
         "",
@@ -156,14 +156,14 @@ fn discovery_service_rules() {
     assert_issue(&issues, &format!("{path}.endpoint"), "required");
     warnings(&edit(&discovery, "https://", "grpc://"));
     let both = format!("cluster:\n  discovery:\n    enabled: true\n---\n{discovery}");
-    assert_issue(&errors(&both), path, "cluster.discovery");
+    assert_issue(&validation_errors(&both), path, "cluster.discovery");
     // The service needs the cluster identity, from a document or the v1alpha1 cluster section.
     let alone = discovery.split("---\n").next().expect("first document");
-    let issues = errors(alone);
+    let issues = validation_errors(alone);
     assert_issue(&issues, path, "cluster ID");
     assert_issue(&issues, path, "cluster secret");
     let legacy = format!("cluster:\n  id: abc\n  secret: def\n---\n{alone}");
-    let issues = errors(&legacy);
+    let issues = validation_errors(&legacy);
     assert!(!issues.iter().any(|i| i.path == path), "{issues:#?}");
 }
 
@@ -176,7 +176,7 @@ fn trusted_roots_need_certificates() {
         .expect("prefix")
         .to_string()
         + "certificates: \"\"\n";
-    let issues = errors(&without);
+    let issues = validation_errors(&without);
     assert_issue(&issues, "TrustedRootsConfig \"lab-ca\".certificates", "PEM");
 }
 
@@ -184,15 +184,15 @@ fn trusted_roots_need_certificates() {
 fn image_verification_rules() {
     let rules = text("image_verification.yaml");
     let k = "ImageVerificationConfig.rules";
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &rules,
         "    skip: true",
         "    skip: true\n    deny: true",
     ));
     assert_issue(&issues, &format!("{k}[2]"), "skip and deny");
-    let issues = errors(&edit(&rules, "    deny: true", "    deny: false"));
+    let issues = validation_errors(&edit(&rules, "    deny: true", "    deny: false"));
     assert_issue(&issues, &format!("{k}[3]"), "needs a verifier");
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &rules,
         "    skip: true",
         "    skip: true\n    publicKey: {}",
@@ -203,7 +203,7 @@ fn image_verification_rules() {
         &format!("{k}[2].publicKey.certificate"),
         "required",
     );
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &rules,
         "      issuer: https://token.actions.githubusercontent.com\n",
         "",
@@ -215,20 +215,24 @@ fn image_verification_rules() {
         "",
     );
     warnings(&no_subject);
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &no_subject,
         "      subjectRegex: ^https://github\\.com/lab-org/.*$\n",
         "",
     ));
     assert_issue(&issues, &format!("{k}[0].keyless.subject"), "subjectRegex");
-    let issues = errors(&edit(&rules, "  - image: \"*\"\n", "  - image: \"\"\n"));
+    let issues = validation_errors(&edit(&rules, "  - image: \"*\"\n", "  - image: \"\"\n"));
     assert_issue(&issues, &format!("{k}[3].image"), "required");
     let both = edit(
         &rules,
         "    skip: true",
         "    keyless:\n      issuer: x\n      subject: y\n    publicKey:\n      certificate: z",
     );
-    assert_issue(&errors(&both), &format!("{k}[2]"), "mutually exclusive");
+    assert_issue(
+        &validation_errors(&both),
+        &format!("{k}[2]"),
+        "mutually exclusive",
+    );
     // Tags, digests and bare names in patterns only warn.
     let found = warnings(&edit(
         &rules,
@@ -248,9 +252,9 @@ fn image_verification_rules() {
 fn container_rules() {
     let container = text("container.yaml");
     let path = "ContainerConfig \"node-agent\"";
-    let issues = errors(&edit(&container, "name: node-agent", "name: Node_Agent"));
+    let issues = validation_errors(&edit(&container, "name: node-agent", "name: Node_Agent"));
     assert_issue(&issues, "ContainerConfig \"Node_Agent\".name", "lower case");
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &container,
         "image: registry",
         "image: Registry.lab.internal/Tools",
@@ -265,7 +269,7 @@ fn container_rules() {
         "registry.lab.internal/tools/agent@sha256:xyz",
         "registry.lab.internal//agent",
     ] {
-        let issues = errors(&edit(
+        let issues = validation_errors(&edit(
             &container,
             "registry.lab.internal/tools/node-agent@sha256:0f3c2a8d9e1b4c5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a",
             &format!("{bad:?}"),
@@ -294,41 +298,41 @@ fn container_rules() {
         "node-agent:v1.2",
     );
     assert_issue(&warnings(&tagged), &format!("{path}.image"), "digest");
-    let issues = errors(&edit(&container, "AGENT_MODE=node", "AGENT_MODE"));
+    let issues = validation_errors(&edit(&container, "AGENT_MODE=node", "AGENT_MODE"));
     assert_issue(&issues, &format!("{path}.environment[0]"), "KEY=value");
-    let issues = errors(&edit(&container, "uid: 1000", "uid: -1"));
+    let issues = validation_errors(&edit(&container, "uid: 1000", "uid: -1"));
     assert_issue(&issues, &format!("{path}.runAs.uid"), "negative");
-    let issues = errors(&edit(&container, "destination: /data", "destination: data"));
+    let issues = validation_errors(&edit(&container, "destination: /data", "destination: data"));
     assert_issue(
         &issues,
         &format!("{path}.mounts[0].userVolume.destination"),
         "absolute",
     );
-    let issues = errors(&edit(&container, "        - noexec", "        - ro"));
+    let issues = validation_errors(&edit(&container, "        - noexec", "        - ro"));
     assert_issue(
         &issues,
         &format!("{path}.mounts[0].userVolume.options"),
         "mutually exclusive",
     );
-    let issues = errors(&edit(&container, "        - nosuid", "        - sync"));
+    let issues = validation_errors(&edit(&container, "        - nosuid", "        - sync"));
     assert_issue(
         &issues,
         &format!("{path}.mounts[1].tmpfs.options"),
         "\"sync\"",
     );
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &container,
         "destination: /host/log",
         "destination: /tmp",
     ));
     assert_issue(&issues, &format!("{path}.mounts[2]"), "twice");
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &container,
         "  - tmpfs:",
         "  - hostPath:\n      source: /a\n      destination: /b\n    tmpfs:",
     ));
     assert_issue(&issues, &format!("{path}.mounts[1]"), "exactly one");
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &container,
         "NET_BIND_SERVICE",
         "CAP_NET_BIND_SERVICE",
@@ -338,42 +342,42 @@ fn container_rules() {
         &format!("{path}.security.capabilities.add"),
         "CAP_",
     );
-    let issues = errors(&edit(&container, "      - NET_BIND_SERVICE", "      - ALL"));
+    let issues = validation_errors(&edit(&container, "      - NET_BIND_SERVICE", "      - ALL"));
     assert_issue(
         &issues,
         &format!("{path}.security.capabilities.add"),
         "privileged",
     );
-    let issues = errors(&edit(&container, "cpu: 500m", "cpu: \"0.5\""));
+    let issues = validation_errors(&edit(&container, "cpu: 500m", "cpu: \"0.5\""));
     assert_issue(
         &issues,
         &format!("{path}.resources.limits.cpu"),
         "millicores",
     );
-    let issues = errors(&edit(&container, "memory: 256MiB", "memory: lots"));
+    let issues = validation_errors(&edit(&container, "memory: 256MiB", "memory: lots"));
     assert_issue(
         &issues,
         &format!("{path}.resources.limits.memory"),
         "not a size",
     );
-    let issues = errors(&edit(&container, "    - etcfiles", "    - dns"));
+    let issues = validation_errors(&edit(&container, "    - etcfiles", "    - dns"));
     assert_issue(&issues, &format!("{path}.dependsOn.networks"), "\"dns\"");
-    let issues = errors(&edit(&container, "    - log-shipper", "    - node-agent"));
+    let issues = validation_errors(&edit(&container, "    - log-shipper", "    - node-agent"));
     assert_issue(&issues, &format!("{path}.dependsOn.containers"), "itself");
-    let issues = errors(&edit(&container, "    - log-shipper", "    - metrics"));
+    let issues = validation_errors(&edit(&container, "    - log-shipper", "    - metrics"));
     assert_issue(
         &issues,
         &format!("{path}.dependsOn.containers"),
         "\"metrics\" is not configured",
     );
     let cycle = format!("{container}dependsOn:\n  containers:\n    - node-agent\n");
-    let issues = errors(&cycle);
+    let issues = validation_errors(&cycle);
     assert_issue(
         &issues,
         "ContainerConfig.dependsOn.containers",
         "log-shipper -> node-agent -> log-shipper",
     );
-    let issues = errors(&edit(
+    let issues = validation_errors(&edit(
         &container,
         "    - /var/lib/agent",
         "    - var/lib/agent",
@@ -384,7 +388,7 @@ fn container_rules() {
 #[test]
 fn pci_driver_rebind_needs_a_driver() {
     let rebind = text("pci_driver_rebind.yaml");
-    let issues = errors(&edit(&rebind, "targetDriver: vfio-pci\n", ""));
+    let issues = validation_errors(&edit(&rebind, "targetDriver: vfio-pci\n", ""));
     assert_issue(
         &issues,
         "PCIDriverRebindConfig \"0000:41:00.0\".targetDriver",
@@ -395,11 +399,12 @@ fn pci_driver_rebind_needs_a_driver() {
 #[test]
 fn siderolink_rules() {
     let link = text("siderolink.yaml");
-    let issues = errors(&edit(&link, "https://omni", "http://omni"));
+    let issues = validation_errors(&edit(&link, "https://omni", "http://omni"));
     assert_issue(&issues, "SideroLinkConfig.apiUrl", "https or grpc");
-    let issues = errors(&edit(&link, ":8090/?", ":8090/api?"));
+    let issues = validation_errors(&edit(&link, ":8090/?", ":8090/api?"));
     assert_issue(&issues, "SideroLinkConfig.apiUrl", "path");
-    let issues = errors("apiVersion: v1alpha1\nkind: SideroLinkConfig\nuniqueToken: x\n");
+    let issues =
+        validation_errors("apiVersion: v1alpha1\nkind: SideroLinkConfig\nuniqueToken: x\n");
     assert_issue(&issues, "SideroLinkConfig.apiUrl", "required");
     warnings(&edit(&link, "https://", "grpc://"));
 }

@@ -1,45 +1,48 @@
 //! Runtime document kinds: full documents round-trip, unknown fields are refused, invalid
 //! values are reported with the kind and field, named kinds refuse duplicates.
 
-mod documents_rt_support;
+mod documents_support;
 
-use documents_rt_support::*;
+use documents_support::*;
 use machineconfig::documents::Document;
 
 const GROUP: &str = "runtime";
 
 /// (fixture, kind, named).
 const KINDS: &[(&str, &str, bool)] = &[
-    ("etc_file", "EtcFileConfig", true),
-    ("event_sink", "EventSinkConfig", false),
-    ("extension_service", "ExtensionServiceConfig", true),
-    ("kernel_module", "KernelModuleConfig", true),
-    ("kmsg_log", "KmsgLogConfig", true),
-    ("oom", "OOMConfig", false),
-    ("security_profile", "SecurityProfileConfig", false),
-    ("sysfs", "SysfsConfig", false),
-    ("udev_rules", "UdevRulesConfig", false),
-    ("unattended_install", "UnattendedInstallConfig", false),
-    ("watchdog_timer", "WatchdogTimerConfig", false),
+    ("etc_file.yaml", "EtcFileConfig", true),
+    ("event_sink.yaml", "EventSinkConfig", false),
+    ("extension_service.yaml", "ExtensionServiceConfig", true),
+    ("kernel_module.yaml", "KernelModuleConfig", true),
+    ("kmsg_log.yaml", "KmsgLogConfig", true),
+    ("oom.yaml", "OOMConfig", false),
+    ("security_profile.yaml", "SecurityProfileConfig", false),
+    ("sysfs.yaml", "SysfsConfig", false),
+    ("udev_rules.yaml", "UdevRulesConfig", false),
+    ("unattended_install.yaml", "UnattendedInstallConfig", false),
+    ("watchdog_timer.yaml", "WatchdogTimerConfig", false),
 ];
 
 #[test]
 fn full_documents_round_trip() {
     for (file, kind, _) in KINDS {
-        assert_round_trip(&fixture(GROUP, file), kind);
+        assert_valid_round_trip(&fixture(GROUP, file), kind);
     }
 }
 
 #[test]
 fn decoded_values() {
-    let config = assert_round_trip(&fixture(GROUP, "etc_file"), "EtcFileConfig");
+    let config = assert_valid_round_trip(&fixture(GROUP, "etc_file.yaml"), "EtcFileConfig");
     let Document::EtcFile(etc) = &config.documents[0] else {
         panic!("not an EtcFileConfig");
     };
     assert_eq!(etc.mode.map(|m| m.0), Some(0o600));
     assert!(etc.contents.starts_with("InitiatorName="));
 
-    let config = assert_round_trip(&fixture(GROUP, "watchdog_timer"), "WatchdogTimerConfig");
+    let config = assert_valid_round_trip(
+        &fixture(GROUP, "watchdog_timer.yaml"),
+        "WatchdogTimerConfig",
+    );
     let Document::WatchdogTimer(watchdog) = &config.documents[0] else {
         panic!("not a WatchdogTimerConfig");
     };
@@ -52,7 +55,7 @@ fn decoded_values() {
 #[test]
 fn unknown_fields_are_rejected() {
     for (file, _, _) in KINDS {
-        assert_unknown_field_rejected(&fixture(GROUP, file));
+        assert_unknown_top_level_field(&fixture(GROUP, file));
     }
     let (line, path, message) = decode_error(
         "apiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: x\nconfigFiles:\n  - content: a\n    mountpath: /x\n",
@@ -105,6 +108,11 @@ fn invalid_values_are_reported() {
         &doc("EtcFileConfig", "name: kubernetes/x.conf\ncontents: x\n"),
         "EtcFileConfig \"kubernetes/x.conf\".name",
         "managed by Talos",
+    );
+    assert_invalid(
+        &doc("EtcFileConfig", "name: a/../cri/x.part\ncontents: x\n"),
+        "EtcFileConfig \"a/../cri/x.part\".name",
+        "/etc/cri/x.part is managed by Talos",
     );
     assert_invalid(
         &doc("EtcFileConfig", "contents: x\n"),
@@ -214,10 +222,10 @@ fn unattended_install_without_an_image_is_a_warning() {
 fn unattended_install_conflicts_with_machine_install() {
     let input = with_v1alpha1(
         "  install:\n    disk: /dev/sda\n",
-        &fixture(GROUP, "unattended_install"),
+        &fixture(GROUP, "unattended_install.yaml"),
     );
     assert_invalid(&input, "UnattendedInstallConfig", "machine.install");
-    let fine = with_v1alpha1("", &fixture(GROUP, "unattended_install"));
+    let fine = with_v1alpha1("", &fixture(GROUP, "unattended_install.yaml"));
     let errors = validation_errors(&fine);
     assert!(
         errors
@@ -231,7 +239,7 @@ fn unattended_install_conflicts_with_machine_install() {
 fn named_kinds_refuse_duplicates() {
     for (file, kind, named) in KINDS {
         if *named {
-            assert_duplicate_rejected(&fixture(GROUP, file), kind);
+            assert_duplicate_refused(&fixture(GROUP, file), kind);
         }
     }
     // Different names coexist.

@@ -1165,3 +1165,56 @@ fn certificates_must_parse_be_cas_match_their_keys_and_be_current() {
     assert_issue(&errs, "cluster.serviceAccount.key", "");
     assert_eq!(errs.len(), 5, "{errs:?}");
 }
+
+#[test]
+fn registry_tls_needs_a_base64_certificate_and_no_wildcard() {
+    let mut config = worker();
+    let tls = |ca: &str, insecure: bool| RegistryConfig {
+        tls: Some(RegistryTls {
+            ca: Some(ca.to_string()),
+            insecure_skip_verify: Some(insecure),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let registries = config
+        .machine
+        .as_mut()
+        .unwrap()
+        .registries
+        .get_or_insert_default();
+    registries
+        .config
+        .insert("bad.example".into(), Some(tls("not base64!", false)));
+    registries.config.insert("*".into(), Some(tls("", true)));
+    registries
+        .mirrors
+        .insert("../state".into(), Some(RegistryMirror::default()));
+    let errs = errors(&config);
+    assert_issue(
+        &errs,
+        "machine.registries.config.bad.example.tls.ca",
+        "not base64",
+    );
+    assert_issue(&errs, "machine.registries.config.*.tls", "every registry");
+    assert_issue(
+        &errs,
+        "machine.registries.mirrors.../state",
+        "not a registry host",
+    );
+}
+
+#[test]
+fn static_pod_names_must_be_dns_names() {
+    let mut config = worker();
+    let pod: serde_yaml::Value = serde_yaml::from_str(
+        "{apiVersion: v1, kind: Pod, metadata: {name: ../escape, namespace: kube-system}}",
+    )
+    .unwrap();
+    config.machine.as_mut().unwrap().pods = vec![pod];
+    assert_issue(
+        &errors(&config),
+        "machine.pods[0].metadata.name",
+        "not a valid DNS name",
+    );
+}

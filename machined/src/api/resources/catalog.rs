@@ -49,6 +49,7 @@ const MACHINE_TYPE_TYPE: &str = <controllers::MachineTypeSpec as Spec>::TYPE;
 const SERVICE_TYPE: &str = <controllers::ServiceSpec as Spec>::TYPE;
 const KUBELET_SPEC_TYPE: &str = <crate::kubelet::KubeletSpec as Spec>::TYPE;
 const STATIC_POD_TYPE: &str = <crate::kubelet::StaticPodSpec as Spec>::TYPE;
+const REGISTRIES_TYPE: &str = <crate::cri::RegistriesSpec as Spec>::TYPE;
 
 /// Everything served, in the order `get rd` lists it.
 pub const DEFINITIONS: &[Definition] = &[
@@ -108,6 +109,15 @@ pub const DEFINITIONS: &[Definition] = &[
         aliases: &["kubeletspec", "kubeletspecs"],
         columns: &[("IMAGE", "{.image}")],
         sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: REGISTRIES_TYPE,
+        display_type: "RegistriesConfig",
+        namespace: "cri",
+        aliases: &["registryconfig", "registryconfigs", "registriesconfig"],
+        columns: &[],
+        sensitive: true,
     },
     Definition {
         source: Source::Networkd,

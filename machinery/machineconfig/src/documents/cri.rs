@@ -122,6 +122,18 @@ fn is_set(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.is_empty())
 }
 
+/// A TOML parse error as one line: its line in `text` and what was wrong.
+fn toml_problem(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("not valid TOML (line {line} of the content): {message}")
+        }
+        None => format!("not valid TOML: {message}"),
+    }
+}
+
 /// A PEM block of any type: `-----BEGIN X-----`, base64, `-----END X-----`.
 fn pem_block(text: &str) -> Result<(), String> {
     let begin = text
@@ -139,6 +151,8 @@ impl CheckDocument for RegistryMirrorConfig {
         let kind = Self::KIND;
         if self.name.is_empty() {
             f.error(format!("{kind}.name"), "the registry name is required");
+        } else {
+            f.check(format!("{kind}.name"), formats::registry_host(&self.name));
         }
         for (i, endpoint) in self.endpoints.iter().enumerate() {
             let path = format!("{kind} {:?}.endpoints[{i}].url", self.name);
@@ -156,6 +170,8 @@ impl CheckDocument for RegistryAuthConfig {
         let kind = Self::KIND;
         if self.name.is_empty() {
             f.error(format!("{kind}.name"), "the registry name is required");
+        } else {
+            f.check(format!("{kind}.name"), formats::registry_host(&self.name));
         }
         let path = format!("{kind} {:?}", self.name);
         let username = is_set(&self.username);
@@ -180,8 +196,19 @@ impl CheckDocument for RegistryTlsConfig {
         let kind = Self::KIND;
         if self.name.is_empty() {
             f.error(format!("{kind}.name"), "the registry name is required");
+        } else {
+            f.check(format!("{kind}.name"), formats::registry_host(&self.name));
         }
         let path = format!("{kind} {:?}", self.name);
+        let effective = is_set(&self.ca)
+            || self.client_identity.is_some()
+            || self.insecure_skip_verify.unwrap_or(false);
+        if self.name == "*" && effective {
+            f.error(
+                format!("{kind}.name"),
+                "TLS settings for every registry (\"*\") are not supported: containerd's host files cannot express them",
+            );
+        }
         if let Some(ca) = self.ca.as_deref().filter(|ca| !ca.is_empty())
             && CertificateInfo::from_pem(ca).is_err()
         {
@@ -215,6 +242,12 @@ impl CheckDocument for CriCustomizationConfig {
             format!("{kind}.name"),
             kubernetes_names::qualified_name(&self.name),
         );
+        if let Err(error) = self.content.parse::<toml::Table>() {
+            f.error(
+                format!("{kind} {:?}.content", self.name),
+                toml_problem(&self.content, &error),
+            );
+        }
         if self.name == LEGACY_CUSTOMIZATION_NAME {
             f.error(
                 format!("{kind}.name"),

@@ -152,6 +152,31 @@ pub fn wireguard_key(text: &str) -> Result<(), String> {
     }
 }
 
+/// A registry as containerd names it: `*` (every registry), or a host name or IP address
+/// (IPv6 in brackets) with an optional `:port`. Nothing else: the name becomes a directory.
+pub fn registry_host(text: &str) -> Result<(), String> {
+    if text == "*" {
+        return Ok(());
+    }
+    let invalid = || {
+        format!(
+            "{text:?} is not a registry host (a host name or IP address, optionally with :port, or \"*\")"
+        )
+    };
+    let host = match text.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
+            port.parse::<u16>().map_err(|_| invalid())?;
+            host
+        }
+        _ => text,
+    };
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host.parse::<IpAddr>().is_ok() || hostname(host).is_ok(),
+    };
+    if host_ok { Ok(()) } else { Err(invalid()) }
+}
+
 /// `host:port` (IPv6 hosts in brackets).
 pub fn host_port(text: &str) -> Result<(), String> {
     let invalid = || format!("{text:?} is not a valid host:port");
@@ -170,6 +195,24 @@ pub fn host_port(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_hosts() {
+        for good in [
+            "*",
+            "docker.io",
+            "registry.local:5000",
+            "10.5.0.1:5000",
+            "[fd00::1]:5000",
+            "fd00::1",
+            "localhost",
+        ] {
+            assert!(registry_host(good).is_ok(), "{good}");
+        }
+        for bad in ["", "..", "../state", "a/b", "host:port", "a b", "*.io"] {
+            assert!(registry_host(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn addresses_and_subnets() {

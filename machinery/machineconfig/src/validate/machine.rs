@@ -334,11 +334,22 @@ fn check_static_pod(path: &str, pod: &Value, f: &mut Findings) {
     if fields.get("kind").and_then(Value::as_str) != Some("Pod") {
         f.error(format!("{path}.kind"), "a static pod must have kind Pod");
     }
+    // The node names the pod's manifest after these.
+    for key in ["name", "namespace"] {
+        if let Some(value) = pod["metadata"].get(key) {
+            let checked = value
+                .as_str()
+                .ok_or_else(|| "must be a string".to_string())
+                .and_then(formats::dns_name);
+            f.check(format!("{path}.metadata.{key}"), checked);
+        }
+    }
 }
 
 fn check_registries(registries: &RegistriesConfig, f: &mut Findings) {
     for (host, mirror) in &registries.mirrors {
         let path = format!("machine.registries.mirrors.{host}");
+        f.check(&path, formats::registry_host(host));
         match mirror {
             None => f.error(path, "registry mirror must not be null"),
             Some(mirror) => {
@@ -352,13 +363,38 @@ fn check_registries(registries: &RegistriesConfig, f: &mut Findings) {
         }
     }
     for (host, config) in &registries.config {
-        if config.is_none() {
+        let path = format!("machine.registries.config.{host}");
+        f.check(&path, formats::registry_host(host));
+        let Some(tls) = config.as_ref().map(|c| c.tls.as_ref()) else {
+            f.error(path, "registry config must not be null");
+            continue;
+        };
+        let Some(tls) = tls else { continue };
+        let ca = tls.ca.as_deref().filter(|ca| !ca.is_empty());
+        if let Some(ca) = ca {
+            f.check(format!("{path}.tls.ca"), base64_certificate(ca));
+        }
+        let effective =
+            ca.is_some() || tls.client_identity.is_some() || tls.insecure_skip_verify == Some(true);
+        if host == "*" && effective {
             f.error(
-                format!("machine.registries.config.{host}"),
-                "registry config must not be null",
+                format!("{path}.tls"),
+                "TLS settings for every registry (\"*\") are not supported: containerd's host files cannot express them",
             );
         }
     }
+}
+
+/// Base64 of a PEM certificate bundle.
+fn base64_certificate(text: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    let pem = String::from_utf8(bytes).map_err(|_| "not base64 of PEM text".to_string())?;
+    pki::CertificateInfo::from_pem(&pem)
+        .map(|_| ())
+        .map_err(|e| format!("not a base64-encoded PEM certificate: {e}"))
 }
 
 fn check_encryption(path: &str, config: &EncryptionConfig, f: &mut Findings) {

@@ -1,6 +1,7 @@
-//! Helpers shared by the multi-document kind tests: fixture loading, round trips, decode
-//! errors and validation issues.
+//! Helpers shared by every multi-document kind test (`documents_*.rs`): fixture loading, round
+//! trips, decode errors, validation issues, duplicates.
 
+// Each test crate includes this module and uses only some of the helpers.
 #![allow(dead_code)]
 
 use machineconfig::{Config, ConfigError, RuntimeMode, ValidationIssue};
@@ -16,7 +17,7 @@ pub fn fixture(group: &str, file: &str) -> String {
 }
 
 /// Every document of a YAML stream as a plain YAML value.
-fn values(text: &str) -> Vec<serde_yaml::Value> {
+pub fn values(text: &str) -> Vec<serde_yaml::Value> {
     serde_yaml::Deserializer::from_str(text)
         .map(|doc| serde_yaml::Value::deserialize(doc).expect("valid YAML"))
         .filter(|value| !value.is_null())
@@ -38,6 +39,14 @@ pub fn assert_round_trip(text: &str, kinds: &[&str]) -> Config {
     config
 }
 
+/// [`assert_round_trip`] of one document of `kind` that also validates without errors.
+#[track_caller]
+pub fn assert_valid_round_trip(text: &str, kind: &str) -> Config {
+    let config = assert_round_trip(text, &[kind]);
+    assert_valid(&config);
+    config
+}
+
 /// The warnings of a config that must validate.
 #[track_caller]
 pub fn assert_valid(config: &Config) -> Vec<ValidationIssue> {
@@ -48,7 +57,7 @@ pub fn assert_valid(config: &Config) -> Vec<ValidationIssue> {
 
 /// The validation errors of `text` (which must decode and fail validation).
 #[track_caller]
-pub fn errors(text: &str) -> Vec<ValidationIssue> {
+pub fn validation_errors(text: &str) -> Vec<ValidationIssue> {
     let config = Config::from_yaml(text).unwrap_or_else(|err| panic!("decoding: {err}\n{text}"));
     match config.validate(RuntimeMode::Metal, false) {
         Err(ConfigError::Invalid { errors }) => errors,
@@ -72,6 +81,22 @@ pub fn assert_issue(issues: &[ValidationIssue], path: &str, text: &str) {
             .iter()
             .any(|i| i.path == path && i.message.contains(text)),
         "no issue at {path:?} containing {text:?} in:\n{issues:#?}"
+    );
+}
+
+/// Validation of `text` reports an error at `path` whose message contains `message`.
+#[track_caller]
+pub fn assert_invalid(text: &str, path: &str, message: &str) {
+    assert_issue(&validation_errors(text), path, message);
+}
+
+/// `text` validates, with a warning at `path`.
+#[track_caller]
+pub fn assert_warning(text: &str, path: &str) {
+    let warnings = warnings(text);
+    assert!(
+        warnings.iter().any(|w| w.path == path),
+        "expected a warning at {path:?}, got {warnings:?}"
     );
 }
 
@@ -116,18 +141,35 @@ pub fn assert_unknown_field(text: &str, after: &str, line: &str, path: &str) {
     assert!(message.contains(field), "{message}");
 }
 
-/// Two documents of `text` (one named document) in one stream are refused.
+/// An unknown top-level field after `kind:` is a decode error at its line.
 #[track_caller]
-pub fn assert_duplicate_refused(text: &str, kind: &str, name: &str) {
-    let input = format!("{text}---\n{text}");
+pub fn assert_unknown_top_level_field(text: &str) {
+    assert_unknown_field(text, "kind:", "surpriseField: 1", "surpriseField");
+}
+
+/// Two copies of `text` (one named document of `kind`) in one stream are refused, naming the
+/// kind and the document's name.
+#[track_caller]
+pub fn assert_duplicate_refused(text: &str, kind: &str) {
+    let single = Config::from_yaml(text).unwrap_or_else(|err| panic!("decoding: {err}\n{text}"));
+    let name = single.documents[0].name().map(str::to_string);
+    assert!(name.is_some(), "{kind} is not a named kind");
+    let input = format!("{}\n---\n{text}", text.trim_end());
     match Config::from_yaml(&input) {
         Err(ConfigError::DuplicateDocument {
             kind: k, name: n, ..
         }) => {
             assert_eq!(k, kind);
-            assert_eq!(n.as_deref(), Some(name));
+            assert_eq!(n, name);
         }
         Err(other) => panic!("expected a duplicate document error, got {other}"),
         Ok(_) => panic!("expected a duplicate document error, the input decoded"),
     }
+}
+
+/// A minimal v1alpha1 document with `machine_extra` (indented for `machine:`), then `document`.
+pub fn with_v1alpha1(machine_extra: &str, document: &str) -> String {
+    format!(
+        "version: v1alpha1\nmachine:\n  type: worker\n  token: abcdef.0123456789abcdef\n{machine_extra}cluster:\n  controlPlane:\n    endpoint: https://10.5.0.2:6443\n---\n{document}"
+    )
 }

@@ -103,34 +103,33 @@ const MANAGED_ETC_DIRECTORIES: &[&str] = &[
     "ssl",
 ];
 
-/// A file name relative to `/etc` that stays inside it, is not hidden and is not Talos's own.
+/// A file name relative to `/etc` that stays inside it, is not hidden and is not Talos's own
+/// (checked on the name with `.` and `..` resolved, so `a/../cri/x` is Talos's too).
 fn etc_file_path(path: &str) -> Result<(), String> {
-    let mut depth = 0usize;
+    let mut parts: Vec<&str> = Vec::new();
     let mut escapes = false;
     for part in path.split('/') {
         match part {
             "" | "." => {}
-            ".." => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => escapes = true,
-            },
-            _ => depth += 1,
+            ".." => escapes |= parts.pop().is_none(),
+            _ => parts.push(part),
         }
     }
-    if path.starts_with('/') || path.starts_with('.') || escapes || depth == 0 {
+    if path.starts_with('/') || path.starts_with('.') || escapes || parts.is_empty() {
         return Err(format!(
             "{path:?} must be a relative path inside /etc (not absolute, not hidden, no \"..\" above /etc)"
         ));
     }
-    let managed = MANAGED_ETC_FILES.contains(&path)
+    let resolved = parts.join("/");
+    let managed = MANAGED_ETC_FILES.contains(&resolved.as_str())
         || MANAGED_ETC_DIRECTORIES.iter().any(|dir| {
-            path == *dir
-                || path
+            resolved == *dir
+                || resolved
                     .strip_prefix(dir)
                     .is_some_and(|rest| rest.starts_with('/'))
         });
     if managed {
-        return Err(format!("/etc/{path} is managed by Talos"));
+        return Err(format!("/etc/{resolved} is managed by Talos"));
     }
     Ok(())
 }
