@@ -6,9 +6,9 @@ use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 use crate::cmd::{
     apply, cgroups, cluster, config, containers, copy, dashboard, diskfree, docs, edit, etcd,
-    events, r#gen, get, health, inspect, kubeconfig, list, logs, machineconfig, memory, mounts,
-    netstat, pcap, power, processes, read, service, support, time, upgrade, usage, validate,
-    version, wipe,
+    events, r#gen, get, health, inspect, kubeconfig, kubernetes, list, logs, machineconfig, memory,
+    mounts, netstat, pcap, power, processes, read, service, support, time, upgrade, usage,
+    validate, version, wipe,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -267,6 +267,11 @@ pub enum Command {
     /// Wipe block device or volumes
     #[command(subcommand)]
     Wipe(wipe::WipeCommand),
+    /// Upgrade Kubernetes control plane in the Talos cluster
+    UpgradeK8s(kubernetes::UpgradeK8sArgs),
+    /// Run conformance tests
+    #[command(subcommand)]
+    Conformance(kubernetes::ConformanceCommand),
     /// Get the list of disks from /sys/block on the machine (removed upstream)
     #[command(hide = true)]
     Disks,

@@ -330,3 +330,23 @@ fn config_proxy_url_sets_shows_and_clears_the_contexts_proxy() {
     assert!(!std::fs::read_to_string(path).unwrap().contains("proxy-url"));
     assert_eq!(stdout(&run(&[])), "\n");
 }
+
+#[test]
+fn kubernetes_commands_say_that_no_kubernetes_runs_here() {
+    for args in [
+        &["upgrade-k8s", "--to", "1.34.0"][..],
+        &["conformance", "kubernetes", "--mode", "certified"],
+        &["conformance", "k8s"],
+    ] {
+        let output = talosctl(args);
+        assert!(!output.status.success(), "{args:?} passed");
+        let error = stderr(&output);
+        assert!(
+            error.contains("do not run kube-apiserver") && error.contains("no Kubernetes API"),
+            "{args:?}: {error}"
+        );
+    }
+    // Upstream's flags parse.
+    assert!(help(&["upgrade-k8s"]).contains("--upgrade-kubelet"));
+    assert!(help(&["conformance", "kubernetes"]).contains("--mode"));
+}

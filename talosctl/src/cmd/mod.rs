@@ -17,6 +17,7 @@ pub mod get;
 pub mod health;
 pub mod inspect;
 pub mod kubeconfig;
+pub mod kubernetes;
 pub mod list;
 pub mod logs;
 pub mod machineconfig;
@@ -91,6 +92,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Image(command) => upgrade::image(command, &cli.global),
         Command::Meta(command) => upgrade::meta(command, &cli.global),
         Command::Wipe(command) => wipe::run(command, &cli.global),
+        Command::UpgradeK8s(args) => kubernetes::upgrade_k8s(&args),
+        Command::Conformance(command) => kubernetes::conformance(&command),
         // Commands upstream removed: its messages, naming what replaces them.
         Command::Disks => anyhow::bail!(
             "`talosctl disks` is deprecated, please use `talosctl get disks`, `talosctl get \
