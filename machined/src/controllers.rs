@@ -15,7 +15,9 @@
 //! document's, else the default). Two hand the config to the daemons that apply it once their
 //! `Services` resource says they run: `machine.time` to timed
 //! ([`crate::time_sync::TimedConfigController`]) and `machine.network` with the network
-//! documents to networkd ([`crate::network::NetworkdConfigController`]).
+//! documents to networkd ([`crate::network::NetworkdConfigController`]). The log destinations
+//! follow the config too ([`crate::log_shipping::LogShippingController`]), and control planes
+//! publish what etcd runs with ([`crate::etcd::spec`]).
 //!
 //! More sources and controllers, each in its module: [`host`] (kernel, mounts, hardware),
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
@@ -204,6 +206,8 @@ pub struct Sources {
     pub networkd_socket: Option<std::path::PathBuf>,
     /// `machine.network` as the platform gives it (YAML), for a config without one.
     pub platform_network: String,
+    /// Where the kernel log goes besides the config's `KmsgLogConfig` documents.
+    pub kernel_log_destination: Option<String>,
     /// What the cloud provider said about the instance, if the platform has a metadata service.
     pub platform_metadata: Option<PlatformMetadataSpec>,
 }
@@ -241,6 +245,13 @@ pub fn start(
             sources.platform_network,
         ));
     }
+    runtime.register(crate::etcd::spec::EtcdSpecController {
+        address: sources.address,
+        default_hostname: default_hostname.to_string(),
+    });
+    runtime.register(crate::log_shipping::LogShippingController::new(
+        sources.kernel_log_destination,
+    ));
     tokio::spawn(time_status::run(sources.timed_socket, Arc::clone(&state)));
     runtime.register(MachineTypeController);
     runtime.register(HostnameController {

@@ -138,6 +138,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         timed_socket: layout.timed_socket(),
         networkd_socket: options.networkd.as_ref().map(|_| layout.networkd_socket()),
         platform_network: platform.network_yaml.clone().unwrap_or_default(),
+        kernel_log_destination: options.kernel_log_destination.clone(),
         platform_metadata: platform.metadata.clone(),
     };
     let (resources, controllers) =
@@ -176,10 +177,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         .register(time_sync::timed_spec(&machine, &options.timed))
         .await?;
     services.start("timed").await?;
-    let log_shipping = tokio::spawn(crate::log_shipping::keep_shipping(
-        Arc::clone(&machine),
-        options.kernel_log_destination.clone(),
-    ));
     let etcd = tokio::spawn(etcd::run(
         Arc::clone(&machine),
         options.etcd.clone(),
@@ -231,7 +228,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
     upgrade_trial.abort();
-    log_shipping.abort();
     etcd.abort();
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);
     services.stop_all().await?;
