@@ -12,7 +12,12 @@
 //! (`MachineTypes.config.talos.dev/machine-type`), the Kubernetes files and specs
 //! ([`crate::kubelet`]) and the hostname the node should have
 //! (`HostnameSpecs.net.talos.dev/hostname`: `machine.network.hostname` or the `HostnameConfig`
-//! document's, else the default).
+//! document's, else the default). Two hand the config to the daemons that apply it once their
+//! `Services` resource says they run: `machine.time` to timed
+//! ([`crate::time_sync::TimedConfigController`]) and `machine.network` with the network
+//! documents to networkd ([`crate::network::NetworkdConfigController`]). The log destinations
+//! follow the config too ([`crate::log_shipping::LogShippingController`]), and control planes
+//! publish what etcd runs with ([`crate::etcd::spec`]).
 //!
 //! More sources and controllers, each in its module: [`host`] (kernel, mounts, hardware),
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
@@ -31,7 +36,7 @@ use futures_util::future::BoxFuture;
 use machineconfig::Config;
 use proto::machine::{MachineStatusEvent, ServiceStateEvent, machine_status_event};
 use resources::{Context, Controller, ControllerGraph, Kind, Requeue, Runtime, Spec, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::events::{EventBus, RuntimeEvent, SubscribeOptions, Tail};
 use crate::node_config::NodeConfig;
@@ -72,7 +77,7 @@ impl Spec for HostnameSpec {
 }
 
 /// `Services.v1alpha1.talos.dev`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ServiceSpec {
     pub running: bool,
     pub healthy: bool,
@@ -197,6 +202,12 @@ pub struct Sources {
     pub identity_file: std::path::PathBuf,
     /// timed's socket.
     pub timed_socket: std::path::PathBuf,
+    /// networkd's socket, when machined runs networkd (it owns the network).
+    pub networkd_socket: Option<std::path::PathBuf>,
+    /// `machine.network` as the platform gives it (YAML), for a config without one.
+    pub platform_network: String,
+    /// Where the kernel log goes besides the config's `KmsgLogConfig` documents.
+    pub kernel_log_destination: Option<String>,
     /// What the cloud provider said about the instance, if the platform has a metadata service.
     pub platform_metadata: Option<PlatformMetadataSpec>,
 }
@@ -224,8 +235,24 @@ pub fn start(
         tracing::error!(%error, "cannot publish the platform metadata");
     }
     tokio::spawn(host::run(sources.host, sources.sysctls, Arc::clone(&state)));
-    tokio::spawn(time_status::run(sources.timed_socket, Arc::clone(&state)));
     let mut runtime = Runtime::new(Arc::clone(&state));
+    runtime.register(crate::time_sync::TimedConfigController::new(
+        crate::time_sync::timed_client(&sources.timed_socket),
+    ));
+    if let Some(socket) = &sources.networkd_socket {
+        runtime.register(crate::network::NetworkdConfigController::new(
+            crate::network::networkd_client(socket),
+            sources.platform_network,
+        ));
+    }
+    runtime.register(crate::etcd::spec::EtcdSpecController {
+        address: sources.address,
+        default_hostname: default_hostname.to_string(),
+    });
+    runtime.register(crate::log_shipping::LogShippingController::new(
+        sources.kernel_log_destination,
+    ));
+    tokio::spawn(time_status::run(sources.timed_socket, Arc::clone(&state)));
     runtime.register(MachineTypeController);
     runtime.register(HostnameController {
         default: default_hostname.to_string(),
@@ -408,6 +435,14 @@ fn write_machine_status(
     state
         .write_spec("MachineStatusController", "machine", &spec)
         .map(drop)
+}
+
+/// Whether the `Services` resource says service `id` runs (false when there is none).
+pub(crate) fn service_is_running(state: &State, id: &str) -> bool {
+    state
+        .get(&Kind::of::<ServiceSpec>(), id)
+        .and_then(|resource| serde_yaml::from_str::<ServiceSpec>(&resource.yaml_spec).ok())
+        .is_some_and(|spec| spec.running)
 }
 
 /// The active config, decoded from its resource.

@@ -46,6 +46,14 @@ impl Layout {
         self.root.join("system/run/networkd/networkd.sock")
     }
 
+    /// The `hosts` and `resolv.conf` files networkd writes (as its `HostFiles::under`).
+    pub fn network_etc_files(&self) -> [PathBuf; 2] {
+        [
+            self.root.join("system/etc/hosts"),
+            self.root.join("system/resolved/resolv.conf"),
+        ]
+    }
+
     /// timed's API socket.
     pub fn timed_socket(&self) -> PathBuf {
         self.root.join("system/run/timed/timed.sock")

@@ -8,7 +8,7 @@
 //! the oldest when a destination falls behind, then into a bounded queue per destination. A
 //! destination that is down is retried with back-off (1 s doubling to 30 s) while its queue
 //! keeps the newest lines; what is dropped is counted and reported in machined's log. The
-//! destinations follow the active config.
+//! destinations follow the active config ([`LogShippingController`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,13 +16,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use machineconfig::Config;
 use machineconfig::documents::Document;
+use resources::{Context, Controller, Kind, Requeue};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 
-use crate::machine::Machine;
+use crate::controllers;
 
 mod kmsg;
 
@@ -152,62 +154,91 @@ pub fn applied_by_log_shipping(document: &Document) -> bool {
 }
 
 /// Ships to the active config's destinations and the kernel log to `kernel_destination` (the
-/// kernel command line's `talos.logging.kernel`); runs until the config watch ends.
-pub async fn keep_shipping(machine: Arc<Machine>, kernel_destination: Option<String>) {
-    let mut changes = machine.config.subscribe();
-    let mut running: Vec<(Destination, JoinHandle<()>)> = Vec::new();
-    let kernel_tap = broadcast::channel::<Bytes>(TAP_CAPACITY).0;
-    let mut kernel_reader: Option<JoinHandle<()>> = None;
-    loop {
-        let wanted = destinations(
-            changes.borrow_and_update().as_deref(),
-            kernel_destination.as_deref(),
-        );
-        if running.iter().map(|(d, _)| d).ne(wanted.iter()) {
-            for (_, task) in running.drain(..) {
-                task.abort();
-            }
-            for destination in wanted {
-                tracing::info!(endpoint = %destination.endpoint(), "shipping logs");
-                let task = match &destination {
-                    Destination::Services {
-                        endpoint,
-                        extra_tags,
-                    } => {
-                        let tags = extra_tags.clone();
-                        tokio::spawn(ship(endpoint.clone(), tap().subscribe(), move |line| {
-                            encode(line, &tags)
-                        }))
-                    }
-                    Destination::Kernel { endpoint } => {
-                        tokio::spawn(ship(endpoint.clone(), kernel_tap.subscribe(), Bytes::clone))
-                    }
-                };
-                running.push((destination, task));
-            }
+/// kernel command line's `talos.logging.kernel`): on each config change, when the wanted
+/// destinations differ from the running ones, stops those and starts the new ones; reads the
+/// kernel log only while a kernel destination runs.
+#[derive(Debug)]
+pub struct LogShippingController {
+    kernel_destination: Option<String>,
+    running: Vec<(Destination, JoinHandle<()>)>,
+    kernel_tap: broadcast::Sender<Bytes>,
+    kernel_reader: Option<JoinHandle<()>>,
+}
+
+impl LogShippingController {
+    pub fn new(kernel_destination: Option<String>) -> Self {
+        LogShippingController {
+            kernel_destination,
+            running: Vec::new(),
+            kernel_tap: broadcast::channel(TAP_CAPACITY).0,
+            kernel_reader: None,
         }
-        let kernel_wanted = running
+    }
+
+    fn ship_to(&mut self, wanted: Vec<Destination>) {
+        if self.running.iter().map(|(d, _)| d).eq(wanted.iter()) {
+            return;
+        }
+        for (_, task) in self.running.drain(..) {
+            task.abort();
+        }
+        for destination in wanted {
+            tracing::info!(endpoint = %destination.endpoint(), "shipping logs");
+            let task = match &destination {
+                Destination::Services {
+                    endpoint,
+                    extra_tags,
+                } => {
+                    let tags = extra_tags.clone();
+                    tokio::spawn(ship(endpoint.clone(), tap().subscribe(), move |line| {
+                        encode(line, &tags)
+                    }))
+                }
+                Destination::Kernel { endpoint } => tokio::spawn(ship(
+                    endpoint.clone(),
+                    self.kernel_tap.subscribe(),
+                    Bytes::clone,
+                )),
+            };
+            self.running.push((destination, task));
+        }
+        let kernel_wanted = self
+            .running
             .iter()
             .any(|(d, _)| matches!(d, Destination::Kernel { .. }));
-        match (&kernel_reader, kernel_wanted) {
+        match (&self.kernel_reader, kernel_wanted) {
             (None, true) => {
-                kernel_reader = Some(tokio::spawn(kmsg::follow(kernel_tap.clone())));
+                self.kernel_reader = Some(tokio::spawn(kmsg::follow(self.kernel_tap.clone())));
             }
             (Some(reader), false) => {
                 reader.abort();
-                kernel_reader = None;
+                self.kernel_reader = None;
             }
             _ => {}
         }
-        if changes.changed().await.is_err() {
-            break;
-        }
     }
-    for (_, task) in running {
-        task.abort();
+}
+
+impl Controller for LogShippingController {
+    fn name(&self) -> &'static str {
+        "runtime.LogShippingController"
     }
-    if let Some(reader) = kernel_reader {
-        reader.abort();
+
+    fn inputs(&self) -> Vec<Kind> {
+        vec![controllers::machine_config_kind()]
+    }
+
+    fn outputs(&self) -> Vec<Kind> {
+        Vec::new()
+    }
+
+    fn reconcile<'a>(&'a mut self, context: &'a Context) -> BoxFuture<'a, Result<Requeue, String>> {
+        Box::pin(async move {
+            let config = controllers::active_config(context)?;
+            let wanted = destinations(config.as_ref(), self.kernel_destination.as_deref());
+            self.ship_to(wanted);
+            Ok(Requeue::Never)
+        })
     }
 }
 
@@ -534,5 +565,70 @@ mod tests {
         assert_eq!(queue.dropped.load(Ordering::Relaxed), 6);
         assert_eq!(queue.lock().front(), Some(&Bytes::from("6")));
         assert_eq!(queue.lock().back(), Some(&Bytes::from("newest")));
+    }
+
+    #[tokio::test]
+    async fn the_controller_ships_to_the_configured_destination_and_stops_when_it_goes() {
+        use tokio::io::AsyncBufReadExt as _;
+
+        // A TCP sink on this test's loopback block.
+        let sink = tokio::net::TcpListener::bind("127.10.67.1:0")
+            .await
+            .unwrap();
+        let endpoint = format!("tcp://{}", sink.local_addr().unwrap());
+        let state = Arc::new(resources::State::new());
+        let write_config = |text: String| {
+            state
+                .write(
+                    "ConfigController",
+                    &controllers::machine_config_kind(),
+                    controllers::ACTIVE_CONFIG_ID,
+                    text,
+                    Vec::new(),
+                    BTreeMap::new(),
+                )
+                .unwrap()
+        };
+        write_config(format!(
+            "version: v1alpha1\nmachine:\n  logging:\n    destinations:\n    \
+             - endpoint: {endpoint}\n      format: json_lines\n      extraTags:\n        node: cp-1\n"
+        ));
+        let mut runtime = resources::Runtime::new(Arc::clone(&state));
+        runtime.register(LogShippingController::new(None));
+        runtime.start();
+
+        // The destination connects at once and sends what is published from then on: publish
+        // until a line arrives.
+        let service: Arc<str> = Arc::from("unit");
+        let (connection, _) = tokio::time::timeout(Duration::from_secs(10), sink.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(connection).lines();
+        let first = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                publish(&service, b"hello from the controller test\n");
+                tokio::select! {
+                    line = lines.next_line() => break line.unwrap().unwrap(),
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(first["talos-service"], "unit");
+        assert_eq!(first["node"], "cp-1");
+
+        // The destination leaves the config: its connection is closed.
+        write_config("version: v1alpha1\nmachine:\n  type: worker\n".into());
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(_)) = lines.next_line().await {}
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "the connection to a removed destination stays open"
+        );
     }
 }

@@ -7,21 +7,20 @@
 //! (`--manage-network`, for a machined started inside a network namespace of its own).
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use machineconfig::Config;
 use machineconfig::documents::Document;
 use proto::talosrs::networkd::network_service_client::NetworkServiceClient;
-use proto::talosrs::networkd::{ApplyRequest, NetworkStatus};
-use tonic::Code;
+use proto::talosrs::networkd::{ApplyRequest, ApplyResponse, NetworkStatus};
+use resources::{Context, Controller, Kind, Requeue};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
 
+use crate::controllers;
 use crate::error::MachinedError;
 use crate::machine::Machine;
 use crate::services::{ApiOperations, HealthCheck, HostMount, ServiceSpec};
-
-/// Pause between attempts to reach a networkd that is not answering yet.
-const APPLY_RETRY: Duration = Duration::from_millis(200);
 
 /// The networkd service: in a container it gets its socket and host-file folders and the
 /// capabilities for links, addresses, routes and DHCP's packet socket.
@@ -98,48 +97,98 @@ fn network_request(
     })
 }
 
-/// Applies `machine.network` and the network documents through networkd whenever the active
-/// config changes; runs until the config watch ends. A config networkd refuses is logged and
-/// left unapplied (the network keeps its previous state, as networkd changes nothing for an
-/// invalid config).
-pub async fn keep_applied(machine: Arc<Machine>) {
-    let mut changes = machine.config.subscribe();
-    let platform_network = machine.platform.network_yaml.clone().unwrap_or_default();
-    let mut networkd = client(&machine);
-    let mut applied: Option<ApplyRequest> = None;
-    loop {
-        let request =
-            match network_request(changes.borrow_and_update().as_deref(), &platform_network) {
+/// What the network controller needs of networkd: its `Apply` call.
+pub trait NetworkdClient: Send + 'static {
+    fn apply(&mut self, request: ApplyRequest) -> BoxFuture<'_, Result<ApplyResponse, Status>>;
+}
+
+impl NetworkdClient for NetworkServiceClient<Channel> {
+    fn apply(&mut self, request: ApplyRequest) -> BoxFuture<'_, Result<ApplyResponse, Status>> {
+        Box::pin(async move {
+            NetworkServiceClient::apply(self, request)
+                .await
+                .map(tonic::Response::into_inner)
+        })
+    }
+}
+
+/// The networkd client of the node whose networkd listens on `socket`.
+pub fn networkd_client(socket: &Path) -> NetworkServiceClient<Channel> {
+    NetworkServiceClient::new(crate::local_socket::channel(socket))
+}
+
+/// Hands `machine.network` and the network documents to networkd: reconciles when the config or
+/// a service changes, applies once networkd runs (again after each restart) and otherwise only
+/// when the request differs from the last one networkd answered. A config networkd refuses is
+/// logged and left unapplied (the network keeps its previous state, as networkd changes nothing
+/// for an invalid config); a networkd that does not answer yet is retried by the runtime.
+#[derive(Debug)]
+pub struct NetworkdConfigController<C> {
+    networkd: C,
+    /// `machine.network` as the platform gives it, for a config without one.
+    platform_network: String,
+    applied: Option<ApplyRequest>,
+}
+
+impl<C: NetworkdClient> NetworkdConfigController<C> {
+    pub fn new(networkd: C, platform_network: String) -> Self {
+        NetworkdConfigController {
+            networkd,
+            platform_network,
+            applied: None,
+        }
+    }
+}
+
+impl<C: NetworkdClient> Controller for NetworkdConfigController<C> {
+    fn name(&self) -> &'static str {
+        "network.NetworkdConfigController"
+    }
+
+    fn inputs(&self) -> Vec<Kind> {
+        vec![
+            controllers::machine_config_kind(),
+            Kind::of::<controllers::ServiceSpec>(),
+        ]
+    }
+
+    fn outputs(&self) -> Vec<Kind> {
+        Vec::new()
+    }
+
+    fn reconcile<'a>(&'a mut self, context: &'a Context) -> BoxFuture<'a, Result<Requeue, String>> {
+        Box::pin(async move {
+            if !controllers::service_is_running(context.state(), "networkd") {
+                // A networkd that starts again starts empty: it gets the config again.
+                self.applied = None;
+                return Ok(Requeue::Never);
+            }
+            let config = controllers::active_config(context)?;
+            let request = match network_request(config.as_ref(), &self.platform_network) {
                 Ok(request) => request,
                 Err(error) => {
                     tracing::error!(%error, "cannot hand the network config to networkd");
-                    applied.clone().unwrap_or_default()
+                    self.applied.clone().unwrap_or_default()
                 }
             };
-        if applied.as_ref() != Some(&request) {
-            match networkd.apply(request.clone()).await {
+            if self.applied.as_ref() == Some(&request) {
+                return Ok(Requeue::Never);
+            }
+            match self.networkd.apply(request.clone()).await {
                 Ok(reply) => {
-                    let reply = reply.into_inner();
                     for error in &reply.errors {
                         tracing::warn!(%error, "networkd could not apply a part of the network config");
                     }
                     tracing::info!(changes = reply.changes.len(), "network config applied");
-                    applied = Some(request);
                 }
                 Err(status) if status.code() == Code::InvalidArgument => {
                     tracing::error!(error = %status.message(), "networkd refused the network config");
-                    applied = Some(request);
                 }
-                Err(status) => {
-                    tracing::debug!(error = %status.message(), "networkd not reachable yet");
-                    tokio::time::sleep(APPLY_RETRY).await;
-                    continue;
-                }
+                Err(status) => return Err(format!("networkd: {}", status.message())),
             }
-        }
-        if changes.changed().await.is_err() {
-            return;
-        }
+            self.applied = Some(request);
+            Ok(Requeue::Never)
+        })
     }
 }
 
@@ -161,15 +210,129 @@ pub async fn status(machine: &Machine) -> Result<NetworkStatus, MachinedError> {
         })
 }
 
-fn client(machine: &Machine) -> NetworkServiceClient<tonic::transport::Channel> {
-    NetworkServiceClient::new(crate::local_socket::channel(
-        &machine.layout.networkd_socket(),
-    ))
+fn client(machine: &Machine) -> NetworkServiceClient<Channel> {
+    networkd_client(&machine.layout.networkd_socket())
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use resources::{Runtime, State};
+    use tokio::sync::mpsc;
+
     use super::*;
+
+    /// Records every request and answers each with the last of `answers` (`None`: success;
+    /// success once they are used up).
+    #[derive(Debug)]
+    struct FakeNetworkd {
+        calls: mpsc::UnboundedSender<ApplyRequest>,
+        answers: Vec<Option<Status>>,
+    }
+
+    impl NetworkdClient for FakeNetworkd {
+        fn apply(&mut self, request: ApplyRequest) -> BoxFuture<'_, Result<ApplyResponse, Status>> {
+            Box::pin(async move {
+                self.calls.send(request).unwrap();
+                match self.answers.pop().flatten() {
+                    Some(status) => Err(status),
+                    None => Ok(ApplyResponse::default()),
+                }
+            })
+        }
+    }
+
+    fn write_config(state: &State, text: &str) {
+        state
+            .write(
+                "ConfigController",
+                &controllers::machine_config_kind(),
+                controllers::ACTIVE_CONFIG_ID,
+                text.into(),
+                Vec::new(),
+                BTreeMap::new(),
+            )
+            .unwrap();
+    }
+
+    fn write_networkd_running(state: &State, running: bool) {
+        let spec = controllers::ServiceSpec {
+            running,
+            healthy: running,
+            unknown: false,
+        };
+        state
+            .write_spec("ServiceController", "networkd", &spec)
+            .unwrap();
+    }
+
+    /// Gives the runtime time to act on what was written (a pass takes microseconds; a
+    /// retry comes after 0.5 s).
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+
+    #[tokio::test]
+    async fn networkd_gets_the_config_once_it_runs_retried_refused_and_again_after_a_restart() {
+        const MTU: &str = "version: v1alpha1\nmachine:\n  network:\n    interfaces:\n    - interface: eth0\n      mtu: 1400\n";
+        let platform = "interfaces:\n- interface: eth0\n  dhcp: true\n";
+        let state = Arc::new(State::new());
+        let (calls, mut requests) = mpsc::unbounded_channel();
+        let fake = FakeNetworkd {
+            calls,
+            // Popped from the end: unreachable, applied, refused.
+            answers: vec![
+                Some(Status::invalid_argument("eth0: bad mtu")),
+                None,
+                Some(Status::unavailable("not listening yet")),
+            ],
+        };
+        let mut runtime = Runtime::new(Arc::clone(&state));
+        runtime.register(NetworkdConfigController::new(fake, platform.into()));
+        runtime.start();
+        settle().await;
+        assert!(requests.try_recv().is_err(), "networkd is not running yet");
+
+        // Maintenance (no config): the platform's network, retried until networkd answers.
+        write_networkd_running(&state, true);
+        for _ in 0..2 {
+            assert_eq!(requests.recv().await.unwrap().network_yaml, platform);
+        }
+        settle().await;
+        assert!(requests.try_recv().is_err(), "applied: not sent again");
+
+        // A config: its machine.network. networkd refuses it: logged, not retried.
+        write_config(&state, MTU);
+        let refused = requests.recv().await.unwrap();
+        assert!(refused.network_yaml.contains("mtu: 1400"), "{refused:?}");
+        settle().await;
+        assert!(
+            requests.try_recv().is_err(),
+            "a refused config is not retried"
+        );
+
+        // networkd restarts: it gets the config again.
+        write_networkd_running(&state, false);
+        settle().await;
+        write_networkd_running(&state, true);
+        assert_eq!(requests.recv().await.unwrap(), refused);
+        write_config(&state, &MTU.replace("1400", "1300"));
+        assert!(
+            requests
+                .recv()
+                .await
+                .unwrap()
+                .network_yaml
+                .contains("mtu: 1300")
+        );
+        settle().await;
+        assert!(requests.try_recv().is_err());
+    }
 
     const DOCUMENTS: &str = "apiVersion: v1alpha1\nkind: LinkConfig\nname: eth0\nmtu: 1400\n---\n\
         apiVersion: v1alpha1\nkind: LinkAliasConfig\nname: net0\nselector:\n  match: 'true'\n---\n\

@@ -138,6 +138,9 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         sysctls,
         identity_file: layout.root().join("system/state/node-identity.yaml"),
         timed_socket: layout.timed_socket(),
+        networkd_socket: options.networkd.as_ref().map(|_| layout.networkd_socket()),
+        platform_network: platform.network_yaml.clone().unwrap_or_default(),
+        kernel_log_destination: options.kernel_log_destination.clone(),
         platform_metadata: platform.metadata.clone(),
     };
     let (resources, controllers) =
@@ -176,26 +179,17 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         .register(time_sync::timed_spec(&machine, &options.timed))
         .await?;
     services.start("timed").await?;
-    let timed_settings = tokio::spawn(time_sync::keep_configured(Arc::clone(&machine)));
-    let log_shipping = tokio::spawn(crate::log_shipping::keep_shipping(
-        Arc::clone(&machine),
-        options.kernel_log_destination.clone(),
-    ));
     let etcd = tokio::spawn(etcd::run(
         Arc::clone(&machine),
         options.etcd.clone(),
         etcd_requests,
     ));
-    let network_settings = match &options.networkd {
-        Some(program) => {
-            services
-                .register(network::networkd_spec(&machine, program))
-                .await?;
-            services.start("networkd").await?;
-            Some(tokio::spawn(network::keep_applied(Arc::clone(&machine))))
-        }
-        None => None,
-    };
+    if let Some(program) = &options.networkd {
+        services
+            .register(network::networkd_spec(&machine, program))
+            .await?;
+        services.start("networkd").await?;
+    }
     let apid = tokio::spawn(api_services::keep_in_step(
         Arc::clone(&machine),
         options.api_services.clone(),
@@ -236,12 +230,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
     upgrade_trial.abort();
-    timed_settings.abort();
-    log_shipping.abort();
     etcd.abort();
-    if let Some(task) = network_settings {
-        task.abort();
-    }
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);
     services.stop_all().await?;
     publish_task(&events, "stopAllServices", task_event::Action::Stop, actor);

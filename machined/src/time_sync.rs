@@ -1,5 +1,5 @@
 //! Time sync: timed as a service (its health is "the clock is in sync"), kept configured from
-//! `machine.time`, and the bounded wait time-sensitive services do before they start (upstream:
+//! `machine.time` by a controller ([`TimedConfigController`]), and the bounded wait time-sensitive services do before they start (upstream:
 //! `machine.time.bootTimeout`; after it they start anyway).
 //!
 //! Dev mode runs timed with `--measure-only`, since the clock is the host's, and never reaches
@@ -7,20 +7,22 @@
 //! mode) turns sync off there, which timed reports as in sync.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use machineconfig::Config;
 use proto::talosrs::timed::ConfigureRequest;
 use proto::talosrs::timed::timed_service_client::TimedServiceClient;
+use resources::{Context, Controller, Kind, Requeue};
+use tonic::Status;
+use tonic::transport::Channel;
 
+use crate::controllers;
 use crate::machine::Machine;
 use crate::services::{ApiOperations, HealthCheck, HostMount, ServiceCondition, ServiceSpec};
 
 /// How long time-sensitive services wait for sync when the config does not say.
 const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
-/// Pause between attempts to configure a timed that is not answering yet.
-const CONFIGURE_RETRY: Duration = Duration::from_millis(200);
 
 /// `machine.time` as timed is configured from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,35 +69,79 @@ pub fn timed_spec(machine: &Machine, program: &Path) -> ServiceSpec {
     })
 }
 
-/// Pushes `machine.time` to timed whenever the active config changes; runs until the config
-/// watch ends.
-pub async fn keep_configured(machine: Arc<Machine>) {
-    let mut changes = machine.config.subscribe();
-    let mut timed =
-        TimedServiceClient::new(crate::local_socket::channel(&machine.layout.timed_socket()));
-    let mut configured: Option<TimeSettings> = None;
-    loop {
-        let settings = TimeSettings::of(changes.borrow_and_update().as_deref());
-        if configured.as_ref() != Some(&settings) {
+/// What the timed controller needs of timed: its `Configure` call.
+pub trait TimedClient: Send + 'static {
+    fn configure(&mut self, request: ConfigureRequest) -> BoxFuture<'_, Result<(), Status>>;
+}
+
+impl TimedClient for TimedServiceClient<Channel> {
+    fn configure(&mut self, request: ConfigureRequest) -> BoxFuture<'_, Result<(), Status>> {
+        Box::pin(async move { TimedServiceClient::configure(self, request).await.map(drop) })
+    }
+}
+
+/// The timed client of the node whose timed listens on `socket`.
+pub fn timed_client(socket: &Path) -> TimedServiceClient<Channel> {
+    TimedServiceClient::new(crate::local_socket::channel(socket))
+}
+
+/// Pushes `machine.time` to timed: reconciles when the config or a service changes, configures
+/// timed once it runs (again after each restart) and otherwise only when the settings differ
+/// from what it last accepted. A timed that does not answer yet is retried by the runtime.
+#[derive(Debug)]
+pub struct TimedConfigController<C> {
+    timed: C,
+    configured: Option<TimeSettings>,
+}
+
+impl<C: TimedClient> TimedConfigController<C> {
+    pub fn new(timed: C) -> Self {
+        TimedConfigController {
+            timed,
+            configured: None,
+        }
+    }
+}
+
+impl<C: TimedClient> Controller for TimedConfigController<C> {
+    fn name(&self) -> &'static str {
+        "time.TimedConfigController"
+    }
+
+    fn inputs(&self) -> Vec<Kind> {
+        vec![
+            controllers::machine_config_kind(),
+            Kind::of::<controllers::ServiceSpec>(),
+        ]
+    }
+
+    fn outputs(&self) -> Vec<Kind> {
+        Vec::new()
+    }
+
+    fn reconcile<'a>(&'a mut self, context: &'a Context) -> BoxFuture<'a, Result<Requeue, String>> {
+        Box::pin(async move {
+            if !controllers::service_is_running(context.state(), "timed") {
+                // A timed that starts again is configured again.
+                self.configured = None;
+                return Ok(Requeue::Never);
+            }
+            let settings = TimeSettings::of(controllers::active_config(context)?.as_ref());
+            if self.configured.as_ref() == Some(&settings) {
+                return Ok(Requeue::Never);
+            }
             let request = ConfigureRequest {
                 servers: settings.servers.clone(),
                 disabled: settings.disabled,
             };
-            match timed.configure(request).await {
-                Ok(_) => {
-                    tracing::info!(servers = ?settings.servers, disabled = settings.disabled, "timed configured");
-                    configured = Some(settings);
-                }
-                Err(status) => {
-                    tracing::debug!(error = %status.message(), "timed not configured yet");
-                    tokio::time::sleep(CONFIGURE_RETRY).await;
-                    continue;
-                }
-            }
-        }
-        if changes.changed().await.is_err() {
-            return;
-        }
+            self.timed
+                .configure(request)
+                .await
+                .map_err(|status| format!("timed: {}", status.message()))?;
+            tracing::info!(servers = ?settings.servers, disabled = settings.disabled, "timed configured");
+            self.configured = Some(settings);
+            Ok(Requeue::Never)
+        })
     }
 }
 
@@ -131,5 +177,125 @@ pub async fn wait_until_synced(machine: &Machine) -> bool {
             );
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use resources::{Runtime, State};
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// Records every request; refuses the first `failures` of them.
+    #[derive(Debug)]
+    struct FakeTimed {
+        calls: mpsc::UnboundedSender<ConfigureRequest>,
+        failures: usize,
+    }
+
+    impl TimedClient for FakeTimed {
+        fn configure(&mut self, request: ConfigureRequest) -> BoxFuture<'_, Result<(), Status>> {
+            Box::pin(async move {
+                self.calls.send(request).unwrap();
+                if self.failures > 0 {
+                    self.failures -= 1;
+                    return Err(Status::unavailable("not listening yet"));
+                }
+                Ok(())
+            })
+        }
+    }
+
+    fn write_config(state: &State, text: &str) {
+        state
+            .write(
+                "ConfigController",
+                &controllers::machine_config_kind(),
+                controllers::ACTIVE_CONFIG_ID,
+                text.into(),
+                Vec::new(),
+                BTreeMap::new(),
+            )
+            .unwrap();
+    }
+
+    fn write_timed_running(state: &State, running: bool) {
+        let spec = controllers::ServiceSpec {
+            running,
+            healthy: false,
+            unknown: true,
+        };
+        state
+            .write_spec("ServiceController", "timed", &spec)
+            .unwrap();
+    }
+
+    /// Gives the runtime time to act on what was written (a pass takes microseconds; a
+    /// retry comes after 0.5 s).
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+
+    #[tokio::test]
+    async fn timed_is_configured_once_it_runs_retried_and_only_on_change() {
+        const SERVERS: &str =
+            "version: v1alpha1\nmachine:\n  time:\n    servers: [ntp.example.org]\n";
+        let state = Arc::new(State::new());
+        let (calls, mut requests) = mpsc::unbounded_channel();
+        let mut runtime = Runtime::new(Arc::clone(&state));
+        runtime.register(TimedConfigController::new(FakeTimed { calls, failures: 1 }));
+        let failures = runtime.failures();
+        write_config(&state, SERVERS);
+        runtime.start();
+        settle().await;
+        assert!(requests.try_recv().is_err(), "timed is not running yet");
+
+        write_timed_running(&state, true);
+        let wanted = ConfigureRequest {
+            servers: vec!["ntp.example.org".into()],
+            disabled: false,
+        };
+        for _ in 0..2 {
+            assert_eq!(requests.recv().await.unwrap(), wanted);
+        }
+        settle().await;
+        assert!(requests.try_recv().is_err(), "accepted: not sent again");
+        assert!(
+            failures.lock().unwrap().is_empty(),
+            "recovered after the retries"
+        );
+
+        // Another change to the config, the same time settings: nothing to tell timed.
+        write_config(
+            &state,
+            &SERVERS.replace("machine:\n", "machine:\n  type: worker\n"),
+        );
+        settle().await;
+        assert!(requests.try_recv().is_err());
+
+        // No servers: sync off.
+        write_config(&state, "version: v1alpha1\nmachine:\n  type: worker\n");
+        assert_eq!(
+            requests.recv().await.unwrap(),
+            ConfigureRequest {
+                servers: Vec::new(),
+                disabled: true,
+            }
+        );
+        // A timed that stopped is not called; once it runs again it is configured again.
+        write_timed_running(&state, false);
+        write_config(&state, SERVERS);
+        settle().await;
+        assert!(requests.try_recv().is_err());
+        write_timed_running(&state, true);
+        assert_eq!(requests.recv().await.unwrap(), wanted);
+        settle().await;
+        assert!(requests.try_recv().is_err());
     }
 }

@@ -86,6 +86,23 @@ fn networkd_applies_the_network_config_live_and_talosctl_get_shows_it() {
         route.contains("dst: 10.78.0.0/24") && route.contains("gateway: 10.77.0.1"),
         "{route}"
     );
+    // The address is up; the namespace has no default route.
+    let status = success(talosctl(
+        &namespace,
+        &cluster,
+        &["get", "netstatus", "-o", "yaml"],
+    ));
+    assert!(
+        status.contains("id: status")
+            && status.contains("addressReady: true")
+            && status.contains("connectivityReady: false"),
+        "{status}"
+    );
+    // A control plane publishes what its etcd member runs with.
+    eventually("the etcd spec", || {
+        let spec = talosctl(&namespace, &cluster, &["get", "etcdspec", "-o", "yaml"]);
+        String::from_utf8_lossy(&spec.stdout).contains("- 127.36.0.2")
+    });
     let definitions = success(talosctl(&namespace, &cluster, &["get", "rd"]));
     assert!(
         definitions.contains("addressstatuses.net.talos.dev"),

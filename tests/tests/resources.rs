@@ -128,6 +128,11 @@ fn watches_follow_config_patches_and_service_restarts() {
         "\"MachineConfigs.config.talos.dev\" -> \"network.HostnameConfigController\";",
         "\"network.HostnameConfigController\" -> \"HostnameSpecs.net.talos.dev\";",
         "\"ConfigController\" -> \"MachineConfigs.config.talos.dev\";",
+        // The controllers that hand the config to the daemons read the services too.
+        "\"MachineConfigs.config.talos.dev\" -> \"time.TimedConfigController\";",
+        "\"Services.v1alpha1.talos.dev\" -> \"time.TimedConfigController\";",
+        "\"MachineConfigs.config.talos.dev\" -> \"runtime.LogShippingController\";",
+        "\"etcd.SpecController\" -> \"EtcdSpecs.etcd.talos.dev\";",
     ] {
         assert!(graph.contains(edge), "{edge} missing from\n{graph}");
     }

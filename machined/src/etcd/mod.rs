@@ -9,6 +9,7 @@
 mod client;
 mod pki;
 pub mod recovery;
+pub mod spec;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

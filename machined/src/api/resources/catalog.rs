@@ -40,6 +40,7 @@ pub const LINK_STATUS_TYPE: &str = "LinkStatuses.net.talos.dev";
 pub const HOSTNAME_STATUS_TYPE: &str = "HostnameStatuses.net.talos.dev";
 pub const RESOLVER_STATUS_TYPE: &str = "ResolverStatuses.net.talos.dev";
 pub const NODE_ADDRESS_TYPE: &str = "NodeAddresses.net.talos.dev";
+pub const NETWORK_STATUS_TYPE: &str = "NetworkStatuses.net.talos.dev";
 pub const ETCD_MEMBER_TYPE: &str = "EtcdMembers.etcd.talos.dev";
 pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
 const HOSTNAME_SPEC_TYPE: &str = <controllers::HostnameSpec as Spec>::TYPE;
@@ -60,6 +61,20 @@ pub const DEFINITIONS: &[Definition] = &[
         namespace: "etcd",
         aliases: &[],
         columns: &[("Member ID", "{.memberID}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: <crate::etcd::spec::EtcdSpec as Spec>::TYPE,
+        display_type: "EtcdSpec",
+        namespace: "etcd",
+        aliases: &[],
+        columns: &[
+            ("Name", "{.name}"),
+            ("AdvertisedAddresses", "{.advertisedAddresses}"),
+            ("ListenPeerAddresses", "{.listenPeerAddresses}"),
+            ("ListenClientAddresses", "{.listenClientAddresses}"),
+        ],
         sensitive: false,
     },
     Definition {
@@ -167,6 +182,15 @@ pub const DEFINITIONS: &[Definition] = &[
         namespace: "runtime",
         aliases: &["metakey", "metakeys"],
         columns: &[("VALUE", "{.value}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::Networkd,
+        resource_type: NETWORK_STATUS_TYPE,
+        display_type: "NetworkStatus",
+        namespace: "network",
+        aliases: &["netstatus", "netstatuses"],
+        columns: &[],
         sensitive: false,
     },
     Definition {

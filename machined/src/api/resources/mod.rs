@@ -6,7 +6,9 @@
 //!   spec, services and the machine status;
 //! - the network status resources of namespace `network` (addresses, routes, links, hostname,
 //!   resolvers), asked of networkd on each call when it runs (no Watch);
-//! - the node addresses (`NodeAddresses.net.talos.dev`: `current`, `default`), from the same;
+//! - the node addresses (`NodeAddresses.net.talos.dev`: `current`, `default`) and the network
+//!   status (`NetworkStatuses.net.talos.dev/status`: address, default route, hostname, `hosts`
+//!   and `resolv.conf` ready), from the same;
 //! - the local etcd member (`EtcdMembers.etcd.talos.dev/local`: its member id as 16 hex digits),
 //!   asked of etcd on each call where it runs (none elsewhere);
 //! - `ResourceDefinitions.meta.cosi.dev`, describing all of these for `talosctl get`.
@@ -272,7 +274,12 @@ async fn all(
         }
         Source::Networkd => {
             let status = crate::network::status(machine).await?;
-            network::resources(resource_type, &status)?
+            let etc_files_ready = machine
+                .layout
+                .network_etc_files()
+                .iter()
+                .all(|file| file.exists());
+            network::resources(resource_type, &status, etc_files_ready)?
                 .into_iter()
                 .map(|(id, yaml)| (id, yaml, Vec::new()))
                 .collect()

@@ -6,8 +6,8 @@ use proto::talosrs::networkd::NetworkStatus;
 use serde::Serialize;
 
 use super::catalog::{
-    ADDRESS_STATUS_TYPE, HOSTNAME_STATUS_TYPE, LINK_STATUS_TYPE, NODE_ADDRESS_TYPE,
-    RESOLVER_STATUS_TYPE, ROUTE_STATUS_TYPE,
+    ADDRESS_STATUS_TYPE, HOSTNAME_STATUS_TYPE, LINK_STATUS_TYPE, NETWORK_STATUS_TYPE,
+    NODE_ADDRESS_TYPE, RESOLVER_STATUS_TYPE, ROUTE_STATUS_TYPE,
 };
 use crate::error::MachinedError;
 
@@ -76,6 +76,36 @@ struct NodeAddressSpec<'a> {
     sort_algorithm: &'a str,
 }
 
+/// `NetworkStatuses.net.talos.dev/status`: whether the node has an address, a default route,
+/// a hostname, and its `hosts` and `resolv.conf` files.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkStatusSpec {
+    address_ready: bool,
+    connectivity_ready: bool,
+    hostname_ready: bool,
+    etc_files_ready: bool,
+}
+
+impl NetworkStatusSpec {
+    fn of(status: &NetworkStatus, etc_files_ready: bool) -> Self {
+        let current = node_addresses(status)
+            .into_iter()
+            .find(|(id, _)| *id == "current")
+            .map(|(_, addresses)| addresses)
+            .unwrap_or_default();
+        NetworkStatusSpec {
+            address_ready: !current.is_empty(),
+            connectivity_ready: status.routes.iter().any(|r| r.destination.ends_with("/0")),
+            hostname_ready: status
+                .hostname
+                .as_ref()
+                .is_some_and(|h| !h.hostname.is_empty()),
+            etc_files_ready,
+        }
+    }
+}
+
 /// upstream's node addresses: `current`, the node's global-scope addresses (IPv4 first, then by
 /// address), and `default`, the first of them. (Upstream's `accumulative` and filtered sets are
 /// not served: talos-rs keeps no history of addresses and has no filters.)
@@ -91,10 +121,12 @@ fn node_addresses(status: &NetworkStatus) -> Vec<(&'static str, Vec<&str>)> {
     vec![("current", current), ("default", default)]
 }
 
-/// `(id, YAML spec)` of every resource of `resource_type` in `status`.
+/// `(id, YAML spec)` of every resource of `resource_type` in `status` (`etc_files_ready`: the
+/// `hosts` and `resolv.conf` files exist).
 pub fn resources(
     resource_type: &str,
     status: &NetworkStatus,
+    etc_files_ready: bool,
 ) -> Result<Vec<(String, String)>, MachinedError> {
     let items = match resource_type {
         ADDRESS_STATUS_TYPE => status
@@ -173,6 +205,10 @@ pub fn resources(
             };
             vec![("resolvers".to_string(), yaml(&spec)?)]
         }
+        NETWORK_STATUS_TYPE => vec![(
+            "status".to_string(),
+            yaml(&NetworkStatusSpec::of(status, etc_files_ready))?,
+        )],
         NODE_ADDRESS_TYPE => node_addresses(status)
             .into_iter()
             .map(|(id, addresses)| {
@@ -199,7 +235,9 @@ fn yaml<T: Serialize>(spec: &T) -> Result<String, MachinedError> {
 
 #[cfg(test)]
 mod tests {
-    use proto::talosrs::networkd::AddressStatus;
+    #![allow(clippy::unwrap_used)]
+
+    use proto::talosrs::networkd::{AddressStatus, HostnameStatus, RouteStatus};
 
     use super::*;
 
@@ -222,7 +260,7 @@ mod tests {
             ],
             ..NetworkStatus::default()
         };
-        let found = resources(NODE_ADDRESS_TYPE, &status).expect("node addresses");
+        let found = resources(NODE_ADDRESS_TYPE, &status, false).expect("node addresses");
         assert_eq!(
             found,
             [
@@ -237,7 +275,55 @@ mod tests {
                 ),
             ]
         );
-        let empty = resources(NODE_ADDRESS_TYPE, &NetworkStatus::default()).expect("none");
+        let empty = resources(NODE_ADDRESS_TYPE, &NetworkStatus::default(), false).expect("none");
         assert_eq!(empty[1].1, "addresses: []\nsortAlgorithm: v1\n");
+    }
+
+    #[test]
+    fn the_network_status_says_what_is_ready() {
+        let nothing = resources(NETWORK_STATUS_TYPE, &NetworkStatus::default(), false).unwrap();
+        assert_eq!(
+            nothing,
+            [(
+                "status".to_string(),
+                "addressReady: false\nconnectivityReady: false\nhostnameReady: false\n\
+                 etcFilesReady: false\n"
+                    .to_string()
+            )]
+        );
+        let status = NetworkStatus {
+            addresses: vec![AddressStatus {
+                address: "10.5.0.2/24".into(),
+                link_name: "eth0".into(),
+                family: "inet4".into(),
+                scope: "global".into(),
+                ..AddressStatus::default()
+            }],
+            routes: vec![RouteStatus {
+                destination: "0.0.0.0/0".into(),
+                gateway: "10.5.0.1".into(),
+                ..RouteStatus::default()
+            }],
+            hostname: Some(HostnameStatus {
+                hostname: "cp-1".into(),
+                domainname: String::new(),
+            }),
+            ..NetworkStatus::default()
+        };
+        let ready = resources(NETWORK_STATUS_TYPE, &status, true).unwrap();
+        assert_eq!(
+            ready[0].1,
+            "addressReady: true\nconnectivityReady: true\nhostnameReady: true\netcFilesReady: true\n"
+        );
+        // A route to one network only is no connectivity.
+        let local = NetworkStatus {
+            routes: vec![RouteStatus {
+                destination: "10.5.0.0/24".into(),
+                ..RouteStatus::default()
+            }],
+            ..status
+        };
+        let local = resources(NETWORK_STATUS_TYPE, &local, true).unwrap();
+        assert!(local[0].1.contains("connectivityReady: false"));
     }
 }
