@@ -18,6 +18,7 @@
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
 //! identity, version, affiliate and member) and [`time_status`] (timed's sync state).
 
+pub mod boot_artifacts;
 pub mod cluster;
 pub mod from_config;
 pub mod host;
@@ -199,6 +200,8 @@ pub struct Sources {
     pub timed_socket: std::path::PathBuf,
     /// What the cloud provider said about the instance, if the platform has a metadata service.
     pub platform_metadata: Option<PlatformMetadataSpec>,
+    /// The digests of what booted, as PID 1 measures them (none in dev mode and containers).
+    pub boot_artifacts: Option<tokio::sync::watch::Receiver<Vec<boot_artifacts::BootArtifact>>>,
 }
 
 /// Builds the state, starts its sources and controllers (`kubernetes` among them); returns the
@@ -225,6 +228,9 @@ pub fn start(
     }
     tokio::spawn(host::run(sources.host, sources.sysctls, Arc::clone(&state)));
     tokio::spawn(time_status::run(sources.timed_socket, Arc::clone(&state)));
+    if let Some(measured) = sources.boot_artifacts {
+        tokio::spawn(boot_artifacts::run(measured, Arc::clone(&state)));
+    }
     let mut runtime = Runtime::new(Arc::clone(&state));
     runtime.register(MachineTypeController);
     runtime.register(HostnameController {
@@ -274,6 +280,10 @@ pub fn start(
                 Kind::of::<host::SystemInformationSpec>(),
                 Kind::of::<host::PciDeviceSpec>(),
             ],
+        ),
+        (
+            boot_artifacts::OWNER,
+            vec![Kind::of::<boot_artifacts::BootArtifactSpec>()],
         ),
         (
             time_status::OWNER,

@@ -68,6 +68,9 @@ pub struct Options {
     pub release: String,
     /// The system disk's boot slots and META, when the node booted from one.
     pub system_disk: Option<Arc<crate::upgrade::SystemDisk>>,
+    /// The digests of what booted, as PID 1 measures them (OS mode).
+    pub boot_artifacts:
+        Option<tokio::sync::watch::Receiver<Vec<crate::controllers::boot_artifacts::BootArtifact>>>,
     /// Where the kernel log goes besides the config's `KmsgLogConfig` documents: the kernel
     /// command line's `talos.logging.kernel` (OS mode), `--kernel-log-destination` (dev mode).
     pub kernel_log_destination: Option<String>,
@@ -137,6 +140,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         identity_file: layout.root().join("system/state/node-identity.yaml"),
         timed_socket: layout.timed_socket(),
         platform_metadata: platform.metadata.clone(),
+        boot_artifacts: options.boot_artifacts.clone(),
     };
     let (resources, controllers) =
         crate::controllers::start(&config, &events, &options.hostname, kubernetes, sources);

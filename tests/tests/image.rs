@@ -271,6 +271,8 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         .unwrap();
     assert!(root.starts_with("/dev/loop0 / squashfs ro,"), "{root}");
     assert!(mounts.contains("/dev/vda5 /system/state xfs"), "{mounts}");
+    modules_locked_after_loading_the_images_modules(&talosctl, &vm);
+    booted_artifacts_match_the_build(&talosctl, &vm, &image);
 
     let before_reboot = vm.console_text().len();
     // The test follows the reboot on the console.
@@ -293,6 +295,93 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         !maintenance.status.success(),
         "still in maintenance mode after the reboot"
     );
+}
+
+/// Module loading is locked once the image's modules (networkd's link kinds, WireGuard,
+/// netfilter) are in: `kernel.modules_disabled` reads 1 through Read and KernelParamStatus.
+fn modules_locked_after_loading_the_images_modules(talosctl: &Talosctl, vm: &Vm) {
+    eventually("kernel.modules_disabled = 1", vm, || {
+        let value = ok(talosctl.secure(&["read", "/proc/sys/kernel/modules_disabled"]))?;
+        (value.trim() == "1").then_some(()).ok_or(value)
+    });
+    eventually(
+        "KernelParamStatus kernel.modules_disabled current 1",
+        vm,
+        || {
+            let status = ok(talosctl.secure(&[
+                "get",
+                "kernelparamstatuses",
+                "kernel.modules_disabled",
+                "-o",
+                "yaml",
+            ]))?;
+            let current = yaml_documents(&status)?
+                .first()
+                .and_then(|d| d["spec"]["current"].as_str().map(str::to_string));
+            (current.as_deref() == Some("1"))
+                .then_some(())
+                .ok_or(status)
+        },
+    );
+    let modules = success(talosctl.secure(&["read", "/proc/modules"]));
+    for name in [
+        "bonding",
+        "8021q",
+        "dummy",
+        "wireguard",
+        "nf_tables",
+        "ext4",
+    ] {
+        assert!(
+            modules.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name} not loaded before the lock:\n{modules}"
+        );
+    }
+    let console = vm.console_text();
+    assert!(
+        console.contains("machined: kernel module loading locked (kernel.modules_disabled=1)"),
+        "{console}"
+    );
+}
+
+/// The documents of `talosctl get -o yaml`.
+fn yaml_documents(text: &str) -> Result<Vec<serde_yaml::Value>, String> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|document| {
+            <serde_yaml::Value as serde::Deserialize>::deserialize(document)
+                .map_err(|e| format!("{e}: {text}"))
+        })
+        .collect()
+}
+
+/// `BootArtifacts` (kernel and initramfs read back from the booted slot, the SquashFS root)
+/// carry the digests the build wrote into `SHA256SUMS`.
+fn booted_artifacts_match_the_build(talosctl: &Talosctl, vm: &Vm, image: &Path) {
+    let sums = std::fs::read_to_string(image.join("SHA256SUMS")).unwrap();
+    let built = |name: &str| {
+        sums.lines()
+            .find_map(|l| l.strip_suffix(&format!("  {name}")))
+            .unwrap_or_else(|| panic!("{name} not in SHA256SUMS:\n{sums}"))
+            .to_string()
+    };
+    let mut published = std::collections::BTreeMap::new();
+    eventually("three boot artifacts published", vm, || {
+        let out = ok(talosctl.secure(&["get", "bootartifacts", "-o", "yaml"]))?;
+        published.clear();
+        for value in yaml_documents(&out)? {
+            let id = value["metadata"]["id"].as_str().unwrap_or_default();
+            let digest = value["spec"]["sha256"].as_str().unwrap_or_default();
+            published.insert(id.to_string(), digest.to_string());
+        }
+        (published.len() == 3).then_some(()).ok_or(out)
+    });
+    for name in ["vmlinuz", "initramfs.img", "rootfs.sqsh"] {
+        assert_eq!(
+            published.get(name),
+            Some(&built(name)),
+            "{name}: {published:?}"
+        );
+    }
 }
 
 #[test]

@@ -218,6 +218,15 @@ impl SystemDisk {
         meta.write(&self.meta)
     }
 
+    /// Runs `read` on the booted slot's folder of BOOT (`A/` or `B/`), under the disk lock.
+    pub fn read_booted_slot<T>(
+        &self,
+        read: impl FnOnce(&Path) -> Result<T, MachinedError>,
+    ) -> Result<T, MachinedError> {
+        let _guard = lock_disk();
+        self.with_boot(|boot| read(&boot.join(self.booted.label())))
+    }
+
     /// Runs `work` with BOOT mounted read-write at [`BOOT_MOUNT`].
     fn with_boot<T>(
         &self,
