@@ -240,6 +240,11 @@ fn inactive_documents(config: &Config) -> Vec<String> {
         .filter(|document| {
             !crate::network::applied_by_networkd(document)
                 && !crate::log_shipping::applied_by_log_shipping(document)
+                // Installer imports check their signatures against it (upgrade::verify).
+                && !matches!(
+                    document,
+                    machineconfig::documents::Document::ImageVerification(_)
+                )
         })
         .map(|document| {
             let name = document

@@ -469,9 +469,22 @@ fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
     }
 }
 
+/// The project key `cargo xtask image` signed the build with (`_out/keys`).
+fn project_key(image: &Path) -> cosign::SigningKey {
+    let path = image.join("../keys/cosign.key");
+    cosign::SigningKey::from_pem(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
 /// An installer of the built kernel and initramfs with `overlay` (path, content) unpacked over
-/// the initramfs (appended as a second cpio archive, then compressed again).
-fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])]) -> PathBuf {
+/// the initramfs (appended as a second cpio archive, then compressed again), signed by
+/// `signer` (none: unsigned).
+fn installer_with(
+    image: &Path,
+    dir: &Path,
+    name: &str,
+    overlay: &[(&str, &[u8])],
+    signer: Option<&cosign::SigningKey>,
+) -> PathBuf {
     let cpio = dir.join(format!("{name}.cpio"));
     success(
         Command::new("zstd")
@@ -516,6 +529,7 @@ fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])
             release,
             kernel: &std::fs::read(image.join("vmlinuz")).unwrap(),
             initramfs: &std::fs::read(&compressed).unwrap(),
+            signer,
         },
     )
     .unwrap();
@@ -554,12 +568,18 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "upgrade-test");
-    let upgrade = installer_with(&image, work.path(), "next", &[("release", b"v0.1.1-next")]);
+    let key = project_key(&image);
+    let next = [("release", &b"v0.1.1-next"[..])];
+    let upgrade = installer_with(&image, work.path(), "next", &next, Some(&key));
+    let unsigned = installer_with(&image, work.path(), "unsigned", &next, None);
+    let stranger = cosign::SigningKey::generate().unwrap();
+    let foreign = installer_with(&image, work.path(), "foreign", &next, Some(&stranger));
     let broken = installer_with(
         &image,
         work.path(),
         "broken",
         &[("release", b"v0.1.2-broken"), ("rootfs.sqsh", b"")],
+        Some(&key),
     );
     let disk = overlay_disk(&image, work.path());
     let mut vm = Vm::start(&disk_vm("upgrade", &image, work.path(), &disk)).unwrap();
@@ -583,6 +603,26 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     assert!(
         !same.status.success() && error.contains("pull from no registry"),
         "{error}"
+    );
+    // Unsigned, or signed by a key the node does not trust: refused at import, nothing stored.
+    for (installer, reason) in [
+        (&unsigned, "not signed"),
+        (&foreign, "no valid signature by the image's default key"),
+    ] {
+        let refused = talosctl.secure_within(
+            &["upgrade", "--image", installer.to_str().unwrap()],
+            Duration::from_secs(120),
+        );
+        let error = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && error.contains(reason),
+            "{error}"
+        );
+    }
+    let stored = success(talosctl.secure(&["image", "list"]));
+    assert!(
+        !stored.contains("unsigned") && !stored.contains("foreign"),
+        "{stored}"
     );
 
     // A → B: imported through the API, tried once, committed once healthy.

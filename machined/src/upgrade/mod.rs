@@ -16,6 +16,7 @@
 pub mod grubenv;
 pub mod images;
 pub mod meta;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
