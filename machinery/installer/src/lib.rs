@@ -59,6 +59,14 @@ fn digest_of(data: &[u8]) -> String {
     digest_text(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
 }
 
+fn digest_text(sha256: &[u8]) -> String {
+    let mut text = String::from("sha256:");
+    for byte in sha256 {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -75,12 +83,4 @@ mod tests {
         assert_eq!(repository_of("installer@sha256:ab"), "installer");
         assert_eq!(repository_of("installer"), "installer");
     }
-}
-
-fn digest_text(sha256: &[u8]) -> String {
-    let mut text = String::from("sha256:");
-    for byte in sha256 {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
 }
