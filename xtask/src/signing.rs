@@ -81,13 +81,25 @@ pub fn signing_key(root: &Path) -> anyhow::Result<cosign::SigningKey> {
     cosign::SigningKey::from_pem(&text).with_context(|| format!("{}", private.display()))
 }
 
-/// Writes `NAME.sig` beside each file of `SHA256SUMS` and beside `SHA256SUMS` itself.
+/// Writes `NAME.sig` beside each file of `SHA256SUMS` and beside `SHA256SUMS` itself, and
+/// says how long it took.
 pub fn sign_outputs(outputs: &Outputs, key: &cosign::SigningKey) -> anyhow::Result<()> {
-    for name in listed(outputs)?.keys().map(String::as_str).chain([SUMS]) {
+    let started = std::time::Instant::now();
+    let mut bytes = 0;
+    let listed = listed(outputs)?;
+    for name in listed.keys().map(String::as_str).chain([SUMS]) {
         let path = outputs.dir.join(name);
         let data = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+        bytes += data.len();
         std::fs::write(outputs.dir.join(format!("{name}.sig")), key.sign(&data)?)?;
     }
+    eprintln!(
+        "image: signed {} files ({} MiB) with key {} in {:.2} s",
+        listed.len() + 1,
+        bytes >> 20,
+        key.public_key().fingerprint(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
