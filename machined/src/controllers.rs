@@ -23,6 +23,7 @@
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
 //! identity, version, affiliate and member) and [`time_status`] (timed's sync state).
 
+pub mod boot_artifacts;
 pub mod cluster;
 pub mod from_config;
 pub mod host;
@@ -210,6 +211,8 @@ pub struct Sources {
     pub kernel_log_destination: Option<String>,
     /// What the cloud provider said about the instance, if the platform has a metadata service.
     pub platform_metadata: Option<PlatformMetadataSpec>,
+    /// The digests of what booted, as PID 1 measures them (none in dev mode and containers).
+    pub boot_artifacts: Option<tokio::sync::watch::Receiver<Vec<boot_artifacts::BootArtifact>>>,
 }
 
 /// Builds the state, starts its sources and controllers (`kubernetes` among them); returns the
@@ -235,6 +238,9 @@ pub fn start(
         tracing::error!(%error, "cannot publish the platform metadata");
     }
     tokio::spawn(host::run(sources.host, sources.sysctls, Arc::clone(&state)));
+    if let Some(measured) = sources.boot_artifacts {
+        tokio::spawn(boot_artifacts::run(measured, Arc::clone(&state)));
+    }
     let mut runtime = Runtime::new(Arc::clone(&state));
     runtime.register(crate::time_sync::TimedConfigController::new(
         crate::time_sync::timed_client(&sources.timed_socket),
@@ -307,6 +313,10 @@ pub fn start(
                 Kind::of::<host::SystemInformationSpec>(),
                 Kind::of::<host::PciDeviceSpec>(),
             ],
+        ),
+        (
+            boot_artifacts::OWNER,
+            vec![Kind::of::<boot_artifacts::BootArtifactSpec>()],
         ),
         (
             time_status::OWNER,

@@ -109,6 +109,7 @@ fn main() -> anyhow::Result<()> {
         },
         release: machined::BUILD_RELEASE.into(),
         system_disk: None,
+        boot_artifacts: None,
         kernel_log_destination: args.kernel_log_destination,
     };
     let state_dir = options.state_dir.clone();

@@ -245,6 +245,11 @@ fn inactive_documents(config: &Config) -> Vec<String> {
                 && !crate::cri::applied_by_cri(document)
                 && !crate::etc_files::applied_by_etc_files(document)
                 && !crate::kubelet::applied_by_kubelet(document)
+                // Installer imports check their signatures against it (upgrade::verify).
+                && !matches!(
+                    document,
+                    machineconfig::documents::Document::ImageVerification(_)
+                )
         })
         .map(|document| {
             let name = document

@@ -70,6 +70,9 @@ pub struct Options {
     pub release: String,
     /// The system disk's boot slots and META, when the node booted from one.
     pub system_disk: Option<Arc<crate::upgrade::SystemDisk>>,
+    /// The digests of what booted, as PID 1 measures them (OS mode).
+    pub boot_artifacts:
+        Option<tokio::sync::watch::Receiver<Vec<crate::controllers::boot_artifacts::BootArtifact>>>,
     /// Where the kernel log goes besides the config's `KmsgLogConfig` documents: the kernel
     /// command line's `talos.logging.kernel` (OS mode), `--kernel-log-destination` (dev mode).
     pub kernel_log_destination: Option<String>,
@@ -142,6 +145,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         platform_network: platform.network_yaml.clone().unwrap_or_default(),
         kernel_log_destination: options.kernel_log_destination.clone(),
         platform_metadata: platform.metadata.clone(),
+        boot_artifacts: options.boot_artifacts.clone(),
     };
     let (resources, controllers) =
         crate::controllers::start(&config, &events, &options.hostname, kubernetes, sources);

@@ -282,6 +282,8 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         .unwrap();
     assert!(root.starts_with("/dev/loop0 / squashfs ro,"), "{root}");
     assert!(mounts.contains("/dev/vda5 /system/state xfs"), "{mounts}");
+    modules_locked_after_loading_the_images_modules(&talosctl, &vm);
+    booted_artifacts_match_the_build(&talosctl, &vm, &image);
 
     let before_reboot = vm.console_text().len();
     // The test follows the reboot on the console.
@@ -304,6 +306,93 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         !maintenance.status.success(),
         "still in maintenance mode after the reboot"
     );
+}
+
+/// Module loading is locked once the image's modules (networkd's link kinds, WireGuard,
+/// netfilter) are in: `kernel.modules_disabled` reads 1 through Read and KernelParamStatus.
+fn modules_locked_after_loading_the_images_modules(talosctl: &Talosctl, vm: &Vm) {
+    eventually("kernel.modules_disabled = 1", vm, || {
+        let value = ok(talosctl.secure(&["read", "/proc/sys/kernel/modules_disabled"]))?;
+        (value.trim() == "1").then_some(()).ok_or(value)
+    });
+    eventually(
+        "KernelParamStatus kernel.modules_disabled current 1",
+        vm,
+        || {
+            let status = ok(talosctl.secure(&[
+                "get",
+                "kernelparamstatuses",
+                "kernel.modules_disabled",
+                "-o",
+                "yaml",
+            ]))?;
+            let current = yaml_documents(&status)?
+                .first()
+                .and_then(|d| d["spec"]["current"].as_str().map(str::to_string));
+            (current.as_deref() == Some("1"))
+                .then_some(())
+                .ok_or(status)
+        },
+    );
+    let modules = success(talosctl.secure(&["read", "/proc/modules"]));
+    for name in [
+        "bonding",
+        "8021q",
+        "dummy",
+        "wireguard",
+        "nf_tables",
+        "ext4",
+    ] {
+        assert!(
+            modules.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name} not loaded before the lock:\n{modules}"
+        );
+    }
+    let console = vm.console_text();
+    assert!(
+        console.contains("machined: kernel module loading locked (kernel.modules_disabled=1)"),
+        "{console}"
+    );
+}
+
+/// The documents of `talosctl get -o yaml`.
+fn yaml_documents(text: &str) -> Result<Vec<serde_yaml::Value>, String> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|document| {
+            <serde_yaml::Value as serde::Deserialize>::deserialize(document)
+                .map_err(|e| format!("{e}: {text}"))
+        })
+        .collect()
+}
+
+/// `BootArtifacts` (kernel and initramfs read back from the booted slot, the SquashFS root)
+/// carry the digests the build wrote into `SHA256SUMS`.
+fn booted_artifacts_match_the_build(talosctl: &Talosctl, vm: &Vm, image: &Path) {
+    let sums = std::fs::read_to_string(image.join("SHA256SUMS")).unwrap();
+    let built = |name: &str| {
+        sums.lines()
+            .find_map(|l| l.strip_suffix(&format!("  {name}")))
+            .unwrap_or_else(|| panic!("{name} not in SHA256SUMS:\n{sums}"))
+            .to_string()
+    };
+    let mut published = std::collections::BTreeMap::new();
+    eventually("three boot artifacts published", vm, || {
+        let out = ok(talosctl.secure(&["get", "bootartifacts", "-o", "yaml"]))?;
+        published.clear();
+        for value in yaml_documents(&out)? {
+            let id = value["metadata"]["id"].as_str().unwrap_or_default();
+            let digest = value["spec"]["sha256"].as_str().unwrap_or_default();
+            published.insert(id.to_string(), digest.to_string());
+        }
+        (published.len() == 3).then_some(()).ok_or(out)
+    });
+    for name in ["vmlinuz", "initramfs.img", "rootfs.sqsh"] {
+        assert_eq!(
+            published.get(name),
+            Some(&built(name)),
+            "{name}: {published:?}"
+        );
+    }
 }
 
 #[test]
@@ -391,9 +480,22 @@ fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
     }
 }
 
+/// The project key `cargo xtask image` signed the build with (`_out/keys`).
+fn project_key(image: &Path) -> cosign::SigningKey {
+    let path = image.join("../keys/cosign.key");
+    cosign::SigningKey::from_pem(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
 /// An installer of the built kernel and initramfs with `overlay` (path, content) unpacked over
-/// the initramfs (appended as a second cpio archive, then compressed again).
-fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])]) -> PathBuf {
+/// the initramfs (appended as a second cpio archive, then compressed again), signed by
+/// `signer` (none: unsigned).
+fn installer_with(
+    image: &Path,
+    dir: &Path,
+    name: &str,
+    overlay: &[(&str, &[u8])],
+    signer: Option<&cosign::SigningKey>,
+) -> PathBuf {
     let cpio = dir.join(format!("{name}.cpio"));
     success(
         Command::new("zstd")
@@ -438,6 +540,7 @@ fn installer_with(image: &Path, dir: &Path, name: &str, overlay: &[(&str, &[u8])
             release,
             kernel: &std::fs::read(image.join("vmlinuz")).unwrap(),
             initramfs: &std::fs::read(&compressed).unwrap(),
+            signer,
         },
     )
     .unwrap();
@@ -476,12 +579,18 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "upgrade-test");
-    let upgrade = installer_with(&image, work.path(), "next", &[("release", b"v0.1.1-next")]);
+    let key = project_key(&image);
+    let next = [("release", &b"v0.1.1-next"[..])];
+    let upgrade = installer_with(&image, work.path(), "next", &next, Some(&key));
+    let unsigned = installer_with(&image, work.path(), "unsigned", &next, None);
+    let stranger = cosign::SigningKey::generate().unwrap();
+    let foreign = installer_with(&image, work.path(), "foreign", &next, Some(&stranger));
     let broken = installer_with(
         &image,
         work.path(),
         "broken",
         &[("release", b"v0.1.2-broken"), ("rootfs.sqsh", b"")],
+        Some(&key),
     );
     let disk = overlay_disk(&image, work.path());
     let mut vm = Vm::start(&disk_vm("upgrade", &image, work.path(), &disk)).unwrap();
@@ -505,6 +614,26 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     assert!(
         !same.status.success() && error.contains("pull from no registry"),
         "{error}"
+    );
+    // Unsigned, or signed by a key the node does not trust: refused at import, nothing stored.
+    for (installer, reason) in [
+        (&unsigned, "not signed"),
+        (&foreign, "no valid signature by the image's default key"),
+    ] {
+        let refused = talosctl.secure_within(
+            &["upgrade", "--image", installer.to_str().unwrap()],
+            Duration::from_secs(120),
+        );
+        let error = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && error.contains(reason),
+            "{error}"
+        );
+    }
+    let stored = success(talosctl.secure(&["image", "list"]));
+    assert!(
+        !stored.contains("unsigned") && !stored.contains("foreign"),
+        "{stored}"
     );
 
     // A → B: imported through the API, tried once, committed once healthy.

@@ -15,7 +15,9 @@
 //! - `--platform NAME`: a platform's artifact, e.g. `aws-amd64.raw.zst` ([`platforms`]).
 //!
 //! Every output is reproducible: fixed mtimes and owners, sorted entries, no xattrs; the same
-//! commit gives the same bytes (`SHA256SUMS` lists them).
+//! commit gives the same bytes (`SHA256SUMS` lists them), except the installer, whose manifest
+//! signature ECDSA randomises. Every output and `SHA256SUMS` are signed with the project key
+//! (`NAME.sig`), whose public half the SquashFS carries ([`signing`]).
 
 mod disk;
 mod iso;
@@ -31,6 +33,7 @@ use anyhow::{Context as _, bail};
 use installer::cpio;
 
 use crate::bench::workspace_root;
+use crate::signing;
 
 /// The musl target of the image's static binaries.
 pub const TARGET: &str = "x86_64-unknown-linux-musl";
@@ -176,6 +179,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
     let binaries = build_binaries(root)?;
     let outputs = Outputs::new(root);
     std::fs::create_dir_all(&outputs.dir)?;
+    let key = signing::signing_key(root)?;
 
     let mut modules = modinfo::ModuleIndex::scan(
         &kernel_tree
@@ -218,6 +222,9 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             ("lib/modules/cidata", &cidata_modules),
         ],
     )?;
+    let public_key = staging.join(signing::IMAGE_PUBLIC_KEY);
+    std::fs::create_dir_all(public_key.parent().context("key folder")?)?;
+    std::fs::write(&public_key, key.public_key().to_pem())?;
     make_squashfs(&staging, &outputs.squashfs())?;
 
     let mut entries = vec![
@@ -321,6 +328,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             release: RELEASE,
             kernel: &read(&outputs.kernel())?,
             initramfs: &read(&outputs.initramfs())?,
+            signer: Some(&key),
         },
     )?;
     write_sums(
@@ -335,6 +343,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             outputs.installer(),
         ],
     )?;
+    signing::sign_outputs(&outputs, &key)?;
     Ok(outputs)
 }
 

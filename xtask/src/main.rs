@@ -14,6 +14,7 @@ mod lifecycle_bench;
 mod node_bench;
 mod pcap_bench;
 mod shipping_bench;
+mod signing;
 mod suites;
 mod trustd_bench;
 mod vm;
@@ -25,6 +26,8 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-node") => bench::run_node(),
         Some("image") => image::run_image(&args[1..]),
+        Some("keys") => signing::run_keys(&args[1..]),
+        Some("verify") => signing::run_verify(&args[1..]),
         Some("docker-image") => docker_image::run_docker_image(),
         Some("qemu") => vm::run(&args[1..]),
         Some("bench-cluster") => cluster_bench::run(&args[1..]),
@@ -38,7 +41,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image [--platform NAME|all] | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

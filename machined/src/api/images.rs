@@ -1,6 +1,7 @@
 //! `machine.ImageService` for installer images: Import (upload of an image layout tarball),
 //! List, Remove; Pull answers that no registry is reachable. Only the `system` namespace holds
-//! them (upstream's CRI namespace needs Kubernetes).
+//! them (upstream's CRI namespace needs Kubernetes). An import is refused unless its signature
+//! checks out (`upgrade::verify`): nothing unverified is stored, so Upgrade never writes it.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::error::MachinedError;
 use crate::machine::Machine;
 use crate::upgrade::images::{self, MAX_IMPORT_SIZE};
+use crate::upgrade::verify;
 
 /// `machine.ImageService` served from a [`Machine`].
 #[derive(Clone, Debug)]
@@ -95,10 +97,17 @@ impl ImageService for ImageApi {
         let imported = match received {
             Ok(()) => {
                 let (store, upload) = (store.clone(), upload.clone());
-                tokio::task::spawn_blocking(move || images::import(&store, &upload))
-                    .await
-                    .map_err(|e| MachinedError::Internal(e.to_string()))
-                    .and_then(|result| result)
+                let config = self.machine.config.current();
+                let root = self.machine.layout.root().to_path_buf();
+                tokio::task::spawn_blocking(move || {
+                    images::import(&store, &upload, |unpacked| {
+                        let policy = verify::policy(&unpacked.name, config.as_deref(), &root)?;
+                        verify::check(unpacked, &policy)
+                    })
+                })
+                .await
+                .map_err(|e| MachinedError::Internal(e.to_string()))
+                .and_then(|result| result)
             }
             Err(error) => Err(error),
         };

@@ -73,6 +73,7 @@ pub fn run() -> Result<(), MachinedError> {
         },
         release: crate::BUILD_RELEASE.into(),
         system_disk: None,
+        boot_artifacts: None,
         kernel_log_destination: None,
     };
     let runtime = tokio::runtime::Runtime::new()

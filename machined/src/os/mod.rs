@@ -35,6 +35,8 @@ mod kspp;
 mod linux;
 #[allow(unsafe_code)]
 mod loopdev;
+mod measure;
+mod modules;
 mod netlink;
 mod platform;
 mod sequence;
@@ -65,7 +67,9 @@ const KERNEL_LOG_ARGUMENT: &str = "talos.logging.kernel";
 pub fn managed_sysctls() -> Vec<String> {
     kspp::SYSCTLS
         .iter()
-        .map(|(key, _)| (*key).to_string())
+        .map(|(key, _)| *key)
+        .chain([modules::MODULES_DISABLED])
+        .map(str::to_string)
         .collect()
 }
 
@@ -103,6 +107,8 @@ fn run(
         .read_file(std::path::Path::new("/release"))
         .map(|text| text.trim().to_string())
         .unwrap_or_else(|_| crate::BUILD_RELEASE.to_string());
+    // Read again after the root switch, when the initramfs is out of reach.
+    let squashfs = std::fs::File::open(measure::SQUASHFS).ok();
     let cmdline = sequence::early(host, &release)?;
     let kernel_log_destination = cmdline.get(KERNEL_LOG_ARGUMENT).map(str::to_string);
     let node = sequence::root(host, cmdline)?;
@@ -127,6 +133,8 @@ fn run(
     };
     let api_address = SocketAddr::new(node.address.into(), API_PORT);
     let mounts = node.mounts.clone();
+    let system_disk = node.system_disk.map(std::sync::Arc::new);
+    let (measured, boot_artifacts) = tokio::sync::watch::channel(Vec::new());
     let options = Options {
         state_dir: "/".into(),
         api_address,
@@ -154,11 +162,21 @@ fn run(
             network_yaml: node.platform_network,
         },
         release,
-        system_disk: node.system_disk.map(std::sync::Arc::new),
+        system_disk: system_disk.clone(),
+        boot_artifacts: Some(boot_artifacts),
         kernel_log_destination,
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
-    report_api(api_address, started, on_disk);
+    report_api(
+        api_address,
+        started,
+        on_disk,
+        Measure {
+            squashfs,
+            system_disk,
+            measured,
+        },
+    );
     let runtime = tokio::runtime::Runtime::new()
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;
     let exit = runtime.block_on(crate::runtime::run(options))?;
@@ -184,11 +202,19 @@ fn run(
     Ok((mounts, wipe, power))
 }
 
+/// What the boot measures once the API answers ([`measure`]).
+struct Measure {
+    squashfs: Option<std::fs::File>,
+    system_disk: Option<std::sync::Arc<crate::upgrade::SystemDisk>>,
+    measured: tokio::sync::watch::Sender<Vec<crate::controllers::boot_artifacts::BootArtifact>>,
+}
+
 /// Logs once apid accepts connections, with the time since PID 1 started (the boot figure
-/// `cargo xtask bench-boot` reads); then loads the root filesystem's modules (after the disk
-/// group when no system disk needed it): containerd's and Kubernetes' needs, which stay off
-/// the path to a working API.
-fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool) {
+/// `cargo xtask bench-boot` reads); then loads the rest of the image's modules (the disk group
+/// when no system disk needed it, cidata, the root filesystem's: containerd's and Kubernetes'
+/// needs, which stay off the path to a working API), locks module loading ([`modules`]) and
+/// measures what booted.
+fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool, measure: Measure) {
     std::thread::spawn(move || {
         let mut host = LinuxHost::default();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -204,13 +230,33 @@ fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool) 
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = sequence::phase(&mut host, "loadRootfsModules", |host| {
-            // Some (netfilter) need libcrc32c from the disk group.
-            if !disk_modules_loaded {
-                sequence::load_modules(host, std::path::Path::new(disks::DISK_MODULES))?;
-            }
-            sequence::load_modules(host, std::path::Path::new(platform::CIDATA_MODULES))?;
-            sequence::load_modules(host, std::path::Path::new(sequence::MODULES))
-        });
+        // Some (netfilter) need libcrc32c from the disk group.
+        let disk = std::path::Path::new(disks::DISK_MODULES);
+        let groups: Vec<&std::path::Path> = [disk]
+            .into_iter()
+            .filter(|_| !disk_modules_loaded)
+            .chain([
+                std::path::Path::new(platform::CIDATA_MODULES),
+                std::path::Path::new(sequence::MODULES),
+            ])
+            .collect();
+        let config = std::path::Path::new(platform::CONFIG);
+        if let Err(error) = sequence::phase(&mut host, "loadRootfsModules", |host| {
+            modules::load_rest_and_lock(host, &groups, config)
+        }) {
+            host.alert(&format!(
+                "machined: kernel module loading is not locked: {error}"
+            ));
+        }
+        let Measure {
+            mut squashfs,
+            system_disk,
+            measured,
+        } = measure;
+        let artifacts = measure::measure(squashfs.as_mut(), system_disk.as_deref());
+        for (name, spec) in &artifacts {
+            host.log(&format!("machined: booted {name} sha256 {}", spec.sha256));
+        }
+        measured.send_replace(artifacts);
     });
 }

@@ -40,7 +40,7 @@ use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
 /// The persisted config on STATE.
-const CONFIG: &str = "/system/state/config.yaml";
+pub const CONFIG: &str = "/system/state/config.yaml";
 /// The label of OpenStack's config drive.
 const CONFIG_DRIVE_LABEL: &str = "config-2";
 /// Where the cidata volume (or a config drive) is mounted while it is read.

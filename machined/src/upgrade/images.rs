@@ -1,5 +1,7 @@
 //! The node's installer images: imported tarballs unpacked into `<image_dir>/<id>/`
-//! (`vmlinuz`, `initramfs.img`, `image.json`), found again by name or digest.
+//! (`vmlinuz`, `initramfs.img`, `image.json`), found again by name or digest. An image is
+//! stored only once its signature checks out ([`super::verify`]), so Upgrade installs only
+//! verified images.
 
 use std::path::{Path, PathBuf};
 
@@ -32,9 +34,13 @@ impl StoredImage {
     }
 }
 
-/// Unpacks the tarball `tarball` (received whole) into the store; replaces an image of the
-/// same name. Blocking.
-pub fn import(store: &Path, tarball: &Path) -> Result<StoredImage, MachinedError> {
+/// Unpacks the tarball `tarball` (received whole) into the store once `verify` accepts it;
+/// replaces an image of the same name. Blocking.
+pub fn import(
+    store: &Path,
+    tarball: &Path,
+    verify: impl FnOnce(&installer::Unpacked) -> Result<(), MachinedError>,
+) -> Result<StoredImage, MachinedError> {
     let staging = store.join(format!(".import-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&staging).map_err(MachinedError::io("creating", &staging))?;
     let unpacked = match installer::unpack(tarball, &staging, installer::Limits::default()) {
@@ -44,6 +50,10 @@ pub fn import(store: &Path, tarball: &Path) -> Result<StoredImage, MachinedError
             return Err(MachinedError::InvalidArgument(error.to_string()));
         }
     };
+    if let Err(error) = verify(&unpacked) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(error);
+    }
     let dir = store.join(dir_name(&unpacked.digest));
     let image = StoredImage {
         name: unpacked.name,
@@ -118,26 +128,62 @@ mod tests {
                     release,
                     kernel: b"k",
                     initramfs: release.as_bytes(),
+                    signer: None,
                 },
             )
             .unwrap();
             path
         };
-        let first = import(&store, &write("v1")).unwrap();
+        let first = import(&store, &write("v1"), accept).unwrap();
         assert_eq!(
             find(&store, "talos-rs/installer:latest").unwrap(),
             Some(first.clone())
         );
         assert_eq!(find(&store, &first.digest).unwrap().unwrap().release, "v1");
-        let second = import(&store, &write("v2")).unwrap();
+        let second = import(&store, &write("v2"), accept).unwrap();
         let all = list(&store).unwrap();
         assert_eq!(all, vec![second.clone()]);
         assert_eq!(std::fs::read(second.initramfs()).unwrap(), b"v2");
 
         let junk = dir.path().join("junk.tar");
         std::fs::write(&junk, b"not a tarball at all").unwrap();
-        let error = import(&store, &junk).unwrap_err();
+        let error = import(&store, &junk, accept).unwrap_err();
         assert!(error.to_string().contains("installer"), "{error}");
         assert_eq!(list(&store).unwrap().len(), 1);
+    }
+
+    fn accept(_: &installer::Unpacked) -> Result<(), MachinedError> {
+        Ok(())
+    }
+
+    #[test]
+    fn a_refused_image_leaves_the_store_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("images");
+        let path = dir.path().join("unsigned.tar");
+        installer::write(
+            std::fs::File::create(&path).unwrap(),
+            &installer::Installer {
+                name: "talos-rs/installer:v1",
+                release: "v1",
+                kernel: b"k",
+                initramfs: b"i",
+                signer: None,
+            },
+        )
+        .unwrap();
+        let key = cosign::SigningKey::generate().unwrap();
+        let root = dir.path().join("root");
+        let key_file = root.join(super::super::verify::DEFAULT_KEY);
+        std::fs::create_dir_all(key_file.parent().unwrap()).unwrap();
+        std::fs::write(&key_file, key.public_key().to_pem()).unwrap();
+        let error = import(&store, &path, |unpacked| {
+            let policy = super::super::verify::policy(&unpacked.name, None, &root)?;
+            super::super::verify::check(unpacked, &policy)
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("not signed"), "{error}");
+        assert!(list(&store).unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
     }
 }

@@ -16,6 +16,7 @@
 pub mod grubenv;
 pub mod images;
 pub mod meta;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -218,14 +219,35 @@ impl SystemDisk {
         meta.write(&self.meta)
     }
 
+    /// Runs `read` on the booted slot's folder of BOOT (`A/` or `B/`), mounted read-only,
+    /// under the disk lock.
+    pub fn read_booted_slot<T>(
+        &self,
+        read: impl FnOnce(&Path) -> Result<T, MachinedError>,
+    ) -> Result<T, MachinedError> {
+        let _guard = lock_disk();
+        self.with_boot_mounted(MsFlags::MS_RDONLY, |boot| {
+            read(&boot.join(self.booted.label()))
+        })
+    }
+
     /// Runs `work` with BOOT mounted read-write at [`BOOT_MOUNT`].
     fn with_boot<T>(
         &self,
         work: impl FnOnce(&Path) -> Result<T, MachinedError>,
     ) -> Result<T, MachinedError> {
+        self.with_boot_mounted(MsFlags::empty(), work)
+    }
+
+    /// Runs `work` with BOOT mounted at [`BOOT_MOUNT`] with `extra` mount flags.
+    fn with_boot_mounted<T>(
+        &self,
+        extra: MsFlags,
+        work: impl FnOnce(&Path) -> Result<T, MachinedError>,
+    ) -> Result<T, MachinedError> {
         let target = Path::new(BOOT_MOUNT);
         std::fs::create_dir_all(target).map_err(MachinedError::io("creating", target))?;
-        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | extra;
         // ext4 comes with the root filesystem's modules, loaded once the API answers: a
         // commit early in a boot waits for it.
         let mut attempts = 0;

@@ -44,6 +44,15 @@ pub struct Unpacked {
     pub digest: String,
     /// The layer's size in bytes.
     pub size: u64,
+    /// cosign's signatures of the manifest found beside it (none when unsigned).
+    pub signatures: Vec<Signature>,
+}
+
+/// One cosign signature: the simple-signing payload and the base64 signature over it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    pub payload: Vec<u8>,
+    pub signature: String,
 }
 
 /// Unpacks the installer tarball `tarball` into `dest` (which must exist): `dest/vmlinuz` and
@@ -54,11 +63,27 @@ pub fn unpack(tarball: &Path, dest: &Path, limits: Limits) -> Result<Unpacked, I
         .get("index.json")
         .ok_or_else(|| invalid("no index.json"))?;
     let index: Value = parse_json("index.json", index)?;
-    let descriptor = index["manifests"]
+    let manifests = index["manifests"]
         .as_array()
-        .and_then(|m| m.iter().find(|d| d["mediaType"] == MANIFEST_MEDIA_TYPE))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let is_signature = |d: &Value| {
+        d["annotations"][NAME_ANNOTATION]
+            .as_str()
+            .is_some_and(|n| n.ends_with(".sig"))
+    };
+    let descriptor = manifests
+        .iter()
+        .find(|d| d["mediaType"] == MANIFEST_MEDIA_TYPE && !is_signature(d))
         .ok_or_else(|| invalid("index.json lists no image manifest"))?;
     let manifest_digest = digest_field(descriptor)?;
+    let signature_tag = cosign::signature_tag(&manifest_digest);
+    let signatures = manifests
+        .iter()
+        .filter(|d| d["annotations"][NAME_ANNOTATION] == signature_tag.as_str())
+        .map(|d| signatures_in(&blobs, d))
+        .collect::<Result<Vec<_>, _>>()?
+        .concat();
     let manifest: Value = parse_json("the manifest", blob(&blobs, &manifest_digest)?)?;
     let config: Value = parse_json(
         "the image config",
@@ -92,7 +117,37 @@ pub fn unpack(tarball: &Path, dest: &Path, limits: Limits) -> Result<Unpacked, I
         release,
         digest: manifest_digest,
         size,
+        signatures,
     })
+}
+
+/// The payload layers of a signature manifest and their signatures.
+fn signatures_in(
+    blobs: &BTreeMap<String, Vec<u8>>,
+    descriptor: &Value,
+) -> Result<Vec<Signature>, InstallerError> {
+    let manifest: Value = parse_json(
+        "the signature manifest",
+        blob(blobs, &digest_field(descriptor)?)?,
+    )?;
+    let layers = manifest["layers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    layers
+        .iter()
+        .filter(|layer| layer["mediaType"] == cosign::PAYLOAD_MEDIA_TYPE)
+        .take(8)
+        .map(|layer| {
+            let signature = layer["annotations"][cosign::SIGNATURE_ANNOTATION]
+                .as_str()
+                .ok_or_else(|| invalid("a signature layer has no signature annotation"))?;
+            Ok(Signature {
+                payload: blob(blobs, &digest_field(layer)?)?.to_vec(),
+                signature: signature.to_string(),
+            })
+        })
+        .collect()
 }
 
 fn invalid(message: impl Into<String>) -> InstallerError {
@@ -283,6 +338,7 @@ mod tests {
                 release,
                 kernel: b"kernel bytes",
                 initramfs: b"initramfs bytes",
+                signer: None,
             },
         )
         .unwrap();
@@ -304,6 +360,39 @@ mod tests {
             std::fs::read(out.join("initramfs.img")).unwrap(),
             b"initramfs bytes"
         );
+    }
+
+    #[test]
+    fn a_signed_installer_carries_cosign_s_signature_of_its_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = cosign::SigningKey::generate().unwrap();
+        let path = dir.path().join("signed.tar");
+        write(
+            File::create(&path).unwrap(),
+            &Installer {
+                name: "ghcr.io/talos-rs/installer:v1",
+                release: "v1",
+                kernel: b"k",
+                initramfs: b"i",
+                signer: Some(&key),
+            },
+        )
+        .unwrap();
+        let unpacked = unpack(&path, dir.path(), Limits::default()).unwrap();
+        assert_eq!(unpacked.name, "ghcr.io/talos-rs/installer:v1");
+        let [signature] = unpacked.signatures.as_slice() else {
+            panic!("{:?}", unpacked.signatures);
+        };
+        key.public_key()
+            .verify("payload", &signature.payload, &signature.signature)
+            .unwrap();
+        assert_eq!(
+            cosign::payload_digest(&signature.payload).unwrap(),
+            unpacked.digest
+        );
+        let unsigned = installer_file(dir.path(), "v1");
+        let unpacked = unpack(&unsigned, dir.path(), Limits::default()).unwrap();
+        assert!(unpacked.signatures.is_empty());
     }
 
     #[test]

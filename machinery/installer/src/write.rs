@@ -18,6 +18,8 @@ pub struct Installer<'a> {
     pub release: &'a str,
     pub kernel: &'a [u8],
     pub initramfs: &'a [u8],
+    /// Signs the manifest in cosign's format when set.
+    pub signer: Option<&'a cosign::SigningKey>,
 }
 
 /// Writes `installer` as an OCI image layout tarball.
@@ -38,27 +40,70 @@ pub fn write(out: impl Write, installer: &Installer) -> Result<(), InstallerErro
         "layers": [{ "mediaType": LAYER_MEDIA_TYPE, "digest": layer_digest, "size": layer.len() }],
     }))
     .map_err(|e| InstallerError::Invalid(e.to_string()))?;
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "manifests": [{
+    let mut manifests = vec![json!({
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "digest": digest_of(&manifest),
+        "size": manifest.len(),
+        "annotations": { NAME_ANNOTATION: installer.name },
+    })];
+    let mut blobs = vec![config, manifest, layer];
+    if let Some(signer) = installer.signer {
+        let manifest_digest = digest_of(&blobs[1]);
+        let signature = signature_blobs(installer.name, &manifest_digest, signer)?;
+        manifests.push(json!({
             "mediaType": MANIFEST_MEDIA_TYPE,
-            "digest": digest_of(&manifest),
-            "size": manifest.len(),
-            "annotations": { NAME_ANNOTATION: installer.name },
-        }],
-    }))
-    .map_err(|e| InstallerError::Invalid(e.to_string()))?;
+            "digest": digest_of(&signature[1]),
+            "size": signature[1].len(),
+            "annotations": { NAME_ANNOTATION: cosign::signature_tag(&manifest_digest) },
+        }));
+        blobs.extend(signature);
+    }
+    let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "manifests": manifests }))
+        .map_err(|e| InstallerError::Invalid(e.to_string()))?;
 
     let mut tar = tar::Builder::new(out);
     append(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     append(&mut tar, "index.json", &index)?;
-    for blob in [&config, &manifest, &layer] {
+    for blob in &blobs {
         let name = format!("blobs/sha256/{}", &digest_of(blob)["sha256:".len()..]);
         append(&mut tar, &name, blob)?;
     }
     tar.into_inner()
         .and_then(|mut out| out.flush())
         .map_err(InstallerError::io("writing the installer"))
+}
+
+/// cosign's signature of the manifest `digest`: its config, manifest and payload blobs.
+fn signature_blobs(
+    name: &str,
+    digest: &str,
+    signer: &cosign::SigningKey,
+) -> Result<[Vec<u8>; 3], InstallerError> {
+    let payload = cosign::payload(crate::repository_of(name), digest);
+    let signature = signer
+        .sign(&payload)
+        .map_err(|e| InstallerError::Invalid(format!("signing the manifest: {e}")))?;
+    let payload_digest = digest_of(&payload);
+    let config = serde_json::to_vec(&json!({
+        "architecture": "",
+        "os": "",
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [payload_digest] },
+    }))
+    .map_err(|e| InstallerError::Invalid(e.to_string()))?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": { "mediaType": CONFIG_MEDIA_TYPE, "digest": digest_of(&config), "size": config.len() },
+        "layers": [{
+            "mediaType": cosign::PAYLOAD_MEDIA_TYPE,
+            "digest": payload_digest,
+            "size": payload.len(),
+            "annotations": { cosign::SIGNATURE_ANNOTATION: signature },
+        }],
+    }))
+    .map_err(|e| InstallerError::Invalid(e.to_string()))?;
+    Ok([config, manifest, payload])
 }
 
 /// The layer: a tar of the kernel and the initramfs at upstream's installer paths.

@@ -362,6 +362,15 @@ pub const DEFINITIONS: &[Definition] = &[
     },
     Definition {
         source: Source::State,
+        resource_type: <controllers::boot_artifacts::BootArtifactSpec as Spec>::TYPE,
+        display_type: "BootArtifact",
+        namespace: "runtime",
+        aliases: &[],
+        columns: &[("SHA256", "{.sha256}"), ("Source", "{.source}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
         resource_type: <controllers::host::LoadedKernelModuleSpec as Spec>::TYPE,
         display_type: "LoadedKernelModule",
         namespace: "runtime",
