@@ -6,8 +6,8 @@ use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 use crate::cmd::{
     apply, cgroups, cluster, config, containers, copy, dashboard, diskfree, docs, edit, etcd,
-    events, r#gen, get, health, inspect, kubeconfig, kubernetes, list, logs, machineconfig, memory,
-    mounts, netstat, pcap, power, processes, read, service, support, time, upgrade, usage,
+    events, r#gen, get, health, inject, inspect, kubeconfig, kubernetes, list, logs, machineconfig,
+    memory, mounts, netstat, pcap, power, processes, read, service, support, time, upgrade, usage,
     validate, version, wipe,
 };
 
@@ -272,6 +272,9 @@ pub enum Command {
     /// Run conformance tests
     #[command(subcommand)]
     Conformance(kubernetes::ConformanceCommand),
+    /// Inject Talos API resources into Kubernetes manifests
+    #[command(subcommand)]
+    Inject(inject::InjectCommand),
     /// Get the list of disks from /sys/block on the machine (removed upstream)
     #[command(hide = true)]
     Disks,

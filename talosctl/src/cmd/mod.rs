@@ -15,6 +15,7 @@ pub mod events;
 pub mod r#gen;
 pub mod get;
 pub mod health;
+pub mod inject;
 pub mod inspect;
 pub mod kubeconfig;
 pub mod kubernetes;
@@ -94,6 +95,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Wipe(command) => wipe::run(command, &cli.global),
         Command::UpgradeK8s(args) => kubernetes::upgrade_k8s(&args),
         Command::Conformance(command) => kubernetes::conformance(&command),
+        Command::Inject(command) => inject::run(command),
         // Commands upstream removed: its messages, naming what replaces them.
         Command::Disks => anyhow::bail!(
             "`talosctl disks` is deprecated, please use `talosctl get disks`, `talosctl get \
