@@ -1,5 +1,8 @@
 //! The ISO (`talos-rs.iso`): BIOS El Torito boot through GRUB into the kernel + initramfs,
-//! hence maintenance mode (nothing is installed to a disk yet). Built with grub-mkimage and
+//! hence maintenance mode (nothing is installed to a disk yet). GRUB also hands the kernel,
+//! the initramfs and the command line to the booted system as files under `/install` of the
+//! initramfs (`initrd … newc:NAME:FILE`): what a node installs to its disk as slot A is exactly
+//! what it booted from the ISO, with no CD-ROM driver or filesystem. Built with grub-mkimage and
 //! xorriso directly (not grub-mkrescue, whose temporary files carry the current time): volume
 //! dates are the epoch, file dates one second after it, and the boot catalog is hidden, so the
 //! ISO is reproducible.
@@ -24,6 +27,7 @@ pub fn build(
     std::fs::create_dir_all(grub.join("i386-pc"))?;
     std::fs::copy(kernel, work.join("boot/vmlinuz"))?;
     std::fs::copy(initramfs, work.join("boot/initramfs.img"))?;
+    std::fs::write(work.join("boot/cmdline"), format!("{cmdline}\n"))?;
     std::fs::write(
         grub.join("grub.cfg"),
         format!(
@@ -33,7 +37,8 @@ pub fn build(
              set timeout=0\n\
              menuentry \"talos-rs (maintenance)\" {{\n\
              \x20 linux /boot/vmlinuz {cmdline}\n\
-             \x20 initrd /boot/initramfs.img\n\
+             \x20 initrd /boot/initramfs.img newc:/install/vmlinuz:/boot/vmlinuz \
+             newc:/install/initramfs.img:/boot/initramfs.img newc:/install/cmdline:/boot/cmdline\n\
              }}\n"
         ),
     )?;
