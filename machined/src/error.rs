@@ -28,6 +28,8 @@ pub enum MachinedError {
     Kubernetes(#[from] kubernetes::KubernetesError),
     #[error(transparent)]
     Snapshot(#[from] etcdsnapshot::SnapshotError),
+    #[error(transparent)]
+    BootDisk(#[from] bootdisk::BootDiskError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -132,6 +134,14 @@ impl From<MachinedError> for Status {
             MachinedError::Snapshot(S::Io { .. }) => (
                 Code::Internal,
                 Some("reading the uploaded snapshot failed".to_string()),
+            ),
+            MachinedError::BootDisk(bootdisk::BootDiskError::DiskTooSmall { .. }) => {
+                (Code::FailedPrecondition, None)
+            }
+            // GRUB's files in the root filesystem are wrong: the image is broken.
+            MachinedError::BootDisk(_) => (
+                Code::Internal,
+                Some("the image's GRUB files cannot be installed".to_string()),
             ),
             MachinedError::Pki(_) => (
                 Code::Internal,

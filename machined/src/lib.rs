@@ -18,6 +18,7 @@ mod controllers;
 mod error;
 mod etcd;
 pub mod events;
+mod install;
 mod kmsg;
 mod kubelet;
 mod layout;

@@ -110,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         release: machined::BUILD_RELEASE.into(),
         system_disk: None,
         kernel_log_destination: args.kernel_log_destination,
+        install_media: None,
     };
     let state_dir = options.state_dir.clone();
     let runtime = tokio::runtime::Runtime::new()?;

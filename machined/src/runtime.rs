@@ -68,6 +68,8 @@ pub struct Options {
     pub release: String,
     /// The system disk's boot slots and META, when the node booted from one.
     pub system_disk: Option<Arc<crate::upgrade::SystemDisk>>,
+    /// The ISO's install files, when the node booted from it ([`crate::install`]).
+    pub install_media: Option<PathBuf>,
     /// Where the kernel log goes besides the config's `KmsgLogConfig` documents: the kernel
     /// command line's `talos.logging.kernel` (OS mode), `--kernel-log-destination` (dev mode).
     pub kernel_log_destination: Option<String>,
@@ -159,6 +161,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         containers,
         release: options.release.clone(),
         system_disk: options.system_disk.clone(),
+        install_media: options.install_media.clone(),
     });
 
     let (stop_api, api) = serve_api(&machine)?;

@@ -74,6 +74,7 @@ pub fn run() -> Result<(), MachinedError> {
         release: crate::BUILD_RELEASE.into(),
         system_disk: None,
         kernel_log_destination: None,
+        install_media: None,
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;

@@ -34,7 +34,7 @@ mod http;
 mod kspp;
 mod linux;
 #[allow(unsafe_code)]
-mod loopdev;
+pub(crate) mod loopdev;
 mod netlink;
 mod platform;
 mod sequence;
@@ -156,6 +156,7 @@ fn run(
         release,
         system_disk: node.system_disk.map(std::sync::Arc::new),
         kernel_log_destination,
+        install_media: node.install_media,
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
     report_api(api_address, started, on_disk);

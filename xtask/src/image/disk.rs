@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use bootdisk::layout::{self, MIB, SECTOR};
 use anyhow::Context as _;
 use bootdisk::grub;
+use bootdisk::layout::{self, MIB, SECTOR};
 
 use super::run;
 
