@@ -480,6 +480,41 @@ mod tests {
     }
 
     #[test]
+    fn booted_from_the_iso_the_install_files_follow_the_root_and_disks_are_left_alone() {
+        let mut host = initramfs().with_file("/install/vmlinuz", "kernel");
+        early(&mut host, "test").unwrap();
+        let effects = host.effects();
+        let bind = Action::Mount(Mount::new(
+            "/install",
+            "/sysroot/boot",
+            "",
+            MsFlags::MS_BIND,
+            "",
+        ));
+        let bound = effects.iter().position(|a| *a == bind).unwrap();
+        let switched = effects
+            .iter()
+            .position(|a| *a == Action::ChangeRoot("/sysroot".into()))
+            .unwrap();
+        assert!(bound < switched);
+
+        let mut host = RecordingHost::default()
+            .with_file("/boot/vmlinuz", "kernel")
+            .with_file(
+                "/sys/class/block/vda5/uevent",
+                "DEVNAME=vda5\nPARTN=5\nPARTNAME=STATE\n",
+            );
+        let node = root(&mut host, Cmdline::parse(CMDLINE)).unwrap();
+        assert_eq!(node.install_media, Some(PathBuf::from("/boot")));
+        assert!(!node.mounts.contains(&PathBuf::from("/system/state")));
+        assert!(
+            host.logs()
+                .iter()
+                .any(|l| l.contains("booted from the install medium"))
+        );
+    }
+
+    #[test]
     fn root_stage_sets_sysctls_and_the_default_qemu_address() {
         let mut host = RecordingHost::default();
         host.present.push("/sys/class/net/eth0".into());
