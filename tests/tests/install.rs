@@ -194,7 +194,8 @@ fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
 
     let before_install = node.vm.console_text().len();
     let config = good.join("controlplane.yaml");
-    let applied = ok(node.insecure(&["apply-config", "--file", config.to_str().unwrap()])).unwrap();
+    let applied = ok(node.insecure(&["apply-config", "--file", config.to_str().unwrap()]))
+        .unwrap_or_else(|error| panic!("{error}\nconsole:\n{}", node.vm.console_text()));
     assert!(applied.contains("Installed to the disk"), "{applied}");
     let installed = node.next_boot(before_install);
     let install_log = &node.vm.console_text()[before_install..];

@@ -21,6 +21,9 @@ const MOUNT_DIR: &str = "/system/install";
 /// How long the kernel may take to show the new partitions.
 const PARTITIONS_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long a mount waits for its filesystem's module.
+const MODULE_DEADLINE: Duration = Duration::from_secs(120);
+
 /// Everything one install writes.
 pub struct System<'a> {
     pub target: &'a Target,
@@ -191,8 +194,18 @@ fn with_mounted(
     let target = PathBuf::from(MOUNT_DIR);
     std::fs::create_dir_all(&target).map_err(MachinedError::io("creating", &target))?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    nix::mount::mount(Some(device), &target, Some(fstype), flags, None::<&str>)
-        .map_err(|errno| MachinedError::io("mounting", device)(errno.into()))?;
+    // ext4 comes with the root filesystem's modules, loaded once the API answers: an install
+    // requested early in a boot waits for it.
+    let deadline = Instant::now() + MODULE_DEADLINE;
+    loop {
+        match nix::mount::mount(Some(device), &target, Some(fstype), flags, None::<&str>) {
+            Ok(()) => break,
+            Err(nix::errno::Errno::ENODEV) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(errno) => return Err(MachinedError::io("mounting", device)(errno.into())),
+        }
+    }
     let result = work(&target);
     nix::unistd::sync();
     let unmounted = nix::mount::umount(&target)
