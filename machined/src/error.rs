@@ -29,6 +29,8 @@ pub enum MachinedError {
     #[error(transparent)]
     Snapshot(#[from] etcdsnapshot::SnapshotError),
     #[error(transparent)]
+    BootDisk(#[from] bootdisk::BootDiskError),
+    #[error(transparent)]
     Dhcp(#[from] dhcp::DhcpError),
     #[error("{what} {path}: {source}")]
     Io {
@@ -138,6 +140,14 @@ impl From<MachinedError> for Status {
             MachinedError::Snapshot(S::Io { .. }) => (
                 Code::Internal,
                 Some("reading the uploaded snapshot failed".to_string()),
+            ),
+            MachinedError::BootDisk(bootdisk::BootDiskError::DiskTooSmall { .. }) => {
+                (Code::FailedPrecondition, None)
+            }
+            // GRUB's files in the root filesystem are wrong: the image is broken.
+            MachinedError::BootDisk(_) => (
+                Code::Internal,
+                Some("the image's GRUB files cannot be installed".to_string()),
             ),
             MachinedError::Pki(_) => (
                 Code::Internal,

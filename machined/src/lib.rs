@@ -21,6 +21,7 @@ mod error;
 mod etc_files;
 mod etcd;
 pub mod events;
+mod install;
 mod kmsg;
 mod kubelet;
 mod layout;

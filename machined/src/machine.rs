@@ -94,6 +94,8 @@ pub struct Machine {
     pub release: String,
     /// The system disk's boot slots and META (OS mode with a disk).
     pub system_disk: Option<Arc<crate::upgrade::SystemDisk>>,
+    /// The ISO's install files (kernel, initramfs, command line), when the node booted from it.
+    pub install_media: Option<std::path::PathBuf>,
 }
 
 impl Machine {

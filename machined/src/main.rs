@@ -111,6 +111,7 @@ fn main() -> anyhow::Result<()> {
         system_disk: None,
         boot_artifacts: None,
         kernel_log_destination: args.kernel_log_destination,
+        install_media: None,
     };
     let state_dir = options.state_dir.clone();
     let runtime = tokio::runtime::Runtime::new()?;

@@ -89,6 +89,19 @@ impl NodeConfig {
         mode: ApplyMode,
         dry_run: bool,
     ) -> Result<ApplyOutcome, MachinedError> {
+        self.apply_with(data, mode, dry_run, None).await
+    }
+
+    /// [`NodeConfig::apply`], running `before` (on a blocking thread, holding the apply slot)
+    /// once the config is valid and before it is persisted or activated: an error from it
+    /// leaves the node's config as it was.
+    pub async fn apply_with(
+        self: &Arc<Self>,
+        data: &[u8],
+        mode: ApplyMode,
+        dry_run: bool,
+        before: Option<BeforeApply>,
+    ) -> Result<ApplyOutcome, MachinedError> {
         let one_at_a_time = Arc::clone(&self.apply_lock).try_lock_owned().map_err(|_| {
             MachinedError::FailedPrecondition("another configuration apply is in progress".into())
         })?;
@@ -129,6 +142,15 @@ impl NodeConfig {
             });
         }
 
+        let config = match before {
+            None => config,
+            Some(before) => {
+                let owned = text.to_string();
+                tokio::task::spawn_blocking(move || before(&config, &owned).map(|()| config))
+                    .await
+                    .map_err(|e| MachinedError::Internal(format!("preparing the apply: {e}")))??
+            }
+        };
         match mode {
             ApplyMode::NoReboot => {
                 self.cancel_pending_revert();
@@ -202,6 +224,9 @@ impl NodeConfig {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// Work done with a valid config (and its text) before it is applied (an install).
+pub type BeforeApply = Box<dyn FnOnce(&Config, &str) -> Result<(), MachinedError> + Send>;
 
 /// A decoded, validated config and its warnings.
 type DecodeResult = Result<(Config, Vec<String>), MachinedError>;

@@ -73,6 +73,8 @@ pub struct Options {
     /// The digests of what booted, as PID 1 measures them (OS mode).
     pub boot_artifacts:
         Option<tokio::sync::watch::Receiver<Vec<crate::controllers::boot_artifacts::BootArtifact>>>,
+    /// The ISO's install files, when the node booted from it ([`crate::install`]).
+    pub install_media: Option<PathBuf>,
     /// Where the kernel log goes besides the config's `KmsgLogConfig` documents: the kernel
     /// command line's `talos.logging.kernel` (OS mode), `--kernel-log-destination` (dev mode).
     pub kernel_log_destination: Option<String>,
@@ -168,6 +170,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         containers,
         release: options.release.clone(),
         system_disk: options.system_disk.clone(),
+        install_media: options.install_media.clone(),
     });
 
     let (stop_api, api) = serve_api(&machine)?;

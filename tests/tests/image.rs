@@ -759,7 +759,10 @@ fn the_iso_boots_into_maintenance_mode() {
     })
     .unwrap();
     vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
-    assert!(vm.console_text().contains("machined: no system disk"));
+    assert!(
+        vm.console_text()
+            .contains("machined: booted from the install medium")
+    );
     let talosctl = Talosctl {
         talosconfig: work.path().join("talosconfig"),
         port: vm.api.port(),

@@ -2,7 +2,8 @@
 //!
 //! - `vmlinuz`: the pinned Debian kernel (`kernel/kernel.conf`), unpacked from its `.deb`.
 //! - `rootfs.sqsh`: the read-only root, an uncompressed SquashFS of the static musl daemons (apid, trustd, timed), the
-//!   Debian tools machined runs (mkfs) with exactly their libraries, and the rootfs modules.
+//!   Debian tools machined runs (mkfs) with exactly their libraries, the rootfs modules, and
+//!   GRUB's boot.img, modules and the system disk's core.img for installs.
 //! - `initramfs.img`: a zstd (-19, 32 MiB window) newc cpio of `/init` (machined), `/dev/console`, the boot modules
 //!   with their load order, `rootfs.sqsh`
 //!   and `release` (the release machined reports, [`RELEASE`]).
@@ -135,6 +136,10 @@ impl Outputs {
     pub fn iso(&self) -> PathBuf {
         self.dir.join("talos-rs.iso")
     }
+    /// GRUB's core.img for the system disk (patched for its BIOS partition).
+    pub fn core_img(&self) -> PathBuf {
+        self.dir.join("core.img")
+    }
     pub fn installer(&self) -> PathBuf {
         self.dir.join("installer.tar")
     }
@@ -211,6 +216,8 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
         &loaded,
     )?;
 
+    let core_img = outputs.core_img();
+    disk::core_img(&core_img)?;
     let staging = outputs.dir.join("rootfs");
     stage_rootfs(
         root,
@@ -225,6 +232,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
     let public_key = staging.join(signing::IMAGE_PUBLIC_KEY);
     std::fs::create_dir_all(public_key.parent().context("key folder")?)?;
     std::fs::write(&public_key, key.public_key().to_pem())?;
+    stage_grub(&staging, &core_img)?;
     make_squashfs(&staging, &outputs.squashfs())?;
 
     let mut entries = vec![
@@ -309,6 +317,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             kernel: &outputs.kernel(),
             initramfs: &outputs.initramfs(),
             cmdline: cmdline.trim(),
+            core_img: &core_img,
             work: &outputs.dir.join("disk-work"),
         },
         &outputs.disk(),
@@ -356,6 +365,8 @@ fn entry_path(entry: &cpio::Entry) -> &str {
 }
 
 /// The daemons machined runs from the root filesystem (`/usr/bin`).
+/// Where the root filesystem keeps GRUB's files for installs.
+const GRUB_ASSETS: &str = "usr/lib/grub/i386-pc";
 const ROOTFS_DAEMONS: &[&str] = &["apid", "trustd", "timed", "networkd"];
 
 /// Static, size-optimised musl builds of the daemons; returns their directory.
@@ -452,6 +463,25 @@ pub fn stage_rootfs(
     install_tree(&root.join("rootfs/etc"), &staging.join("etc"))?;
     set_dir_modes(staging)?;
     Ok(())
+}
+
+/// What a node installing itself writes for GRUB, in `usr/lib/grub/i386-pc` of the root:
+/// Debian's boot.img and modules, and the system disk's patched core.img.
+fn stage_grub(staging: &Path, core_img: &Path) -> anyhow::Result<()> {
+    let target = staging.join(GRUB_ASSETS);
+    std::fs::create_dir_all(&target)?;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(disk::GRUB_DIR)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    for path in names {
+        let name = path.file_name().context("GRUB file name")?;
+        if path.extension().is_some_and(|e| e == "mod" || e == "lst") || name == "boot.img" {
+            install(&path, &target.join(name), 0o644)?;
+        }
+    }
+    install(core_img, &target.join("core.img"), 0o644)?;
+    set_dir_modes(staging)
 }
 
 /// The shared libraries (and the loader) a dynamically linked program loads, as `ldd` says.

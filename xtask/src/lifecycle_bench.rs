@@ -4,7 +4,8 @@
 //! API; `upgrade --force` of that installer (request → the API stops answering → answers
 //! again from the new slot → the trial is committed in META), so the API downtime is the gap
 //! between the last answer before the reboot and the first after it; and `reset --reboot`
-//! (request → maintenance mode answering).
+//! (request → maintenance mode answering). Then the ISO installing itself to a blank disk
+//! (request → the installed node answering over mutual TLS).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -136,6 +137,73 @@ pub fn run() -> anyhow::Result<()> {
         "reset --reboot (STATE and EPHEMERAL wiped): request → maintenance mode answering {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    vm.kill();
+    drop(vm);
+    install_from_iso(&root, &outputs, &talosctl)
+}
+
+/// The ISO with a blank 6 GiB disk; apply-config with `machine.install.disk` (request →
+/// installed, answered) → the installed node answering over mutual TLS.
+fn install_from_iso(
+    root: &std::path::Path,
+    outputs: &image::Outputs,
+    talosctl: &std::path::Path,
+) -> anyhow::Result<()> {
+    let work = root.join("_out/bench-install");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    run_command(
+        Command::new(talosctl)
+            .args(["gen", "config", "bench", "https://10.0.2.15:6443"])
+            .args(["--install-disk", "/dev/vda", "--output-dir"])
+            .arg(&work),
+    )?;
+    let disk = work.join("blank.qcow2");
+    run_command(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&disk)
+            .arg("6G"),
+    )?;
+    let mut vm_config = crate::vm::config(root, outputs, "bench-install", 0, true)?;
+    vm_config.boot = qemu::Boot::Iso(outputs.iso());
+    vm_config.disk = Some(disk);
+    let mut vm = qemu::Vm::start(&vm_config)?;
+    vm.wait_for_console(API_READY, 0, Duration::from_secs(180))?;
+    let node = format!("127.0.0.1:{}", vm.api.port());
+    wait_for(|| bounded(Command::new(talosctl).args(["-n", &node, "version", "--insecure"])))?;
+    let started = Instant::now();
+    let applied = bounded_for(
+        Command::new(talosctl)
+            .args(["-n", &node, "apply-config", "--insecure", "--file"])
+            .arg(work.join("controlplane.yaml")),
+        Duration::from_secs(300),
+    )?;
+    if !applied.status.success() {
+        bail!("install: {}", String::from_utf8_lossy(&applied.stderr));
+    }
+    let installed = started.elapsed();
+    let talosconfig = work.join("talosconfig");
+    wait_until(Duration::from_secs(240), || {
+        answers(
+            Command::new(talosctl)
+                .arg("--talosconfig")
+                .arg(&talosconfig)
+                .args(["-e", &node, "-n", "10.0.2.15", "version"]),
+        )
+    })?;
+    println!(
+        "install from the ISO to a blank disk: request answered (disk written) {:.2} s; \
+         request → installed node answering over mutual TLS {:.2} s",
+        installed.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    let console = vm.console_text();
+    for line in console.lines().filter(|l| l.contains("install: ")) {
+        println!("  {}", line.split("machined").last().unwrap_or(line).trim());
+    }
+    vm.kill();
+    let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! ApplyConfiguration and GenerateClientConfiguration.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use proto::machine::apply_configuration_request::Mode;
@@ -8,7 +10,7 @@ use proto::machine::*;
 use super::CallerRoles;
 use crate::error::MachinedError;
 use crate::machine::Machine;
-use crate::node_config::ApplyMode;
+use crate::node_config::{ApplyMode, BeforeApply};
 
 /// Try mode's default timeout, as upstream.
 const DEFAULT_TRY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,11 +52,22 @@ pub(super) async fn apply(
             (ApplyMode::Try(timeout), Mode::Try)
         }
     };
-    let outcome = machine
+    // Booted from the ISO: a config naming an install disk is installed there first.
+    let installed = Arc::new(AtomicBool::new(false));
+    let before = machine
+        .install_media
+        .as_ref()
+        .filter(|_| maintenance && !request.dry_run)
+        .map(|dir| install_first(crate::install::Media::new(dir), Arc::clone(&installed)));
+    let mut outcome = machine
         .config
-        .apply(&request.data, mode, request.dry_run)
+        .apply_with(&request.data, mode, request.dry_run, before)
         .await?;
-    if reported == Mode::Reboot && !request.dry_run {
+    let installed = installed.load(Ordering::SeqCst);
+    if installed {
+        outcome.details = "Installed to the disk; rebooting into the installed system".into();
+    }
+    if (reported == Mode::Reboot || installed) && !request.dry_run {
         super::lifecycle::request(machine, crate::machine::Lifecycle::Reboot).await?;
     }
     Ok(ApplyConfigurationResponse {
@@ -64,6 +77,20 @@ pub(super) async fn apply(
             mode: reported as i32,
             mode_details: outcome.details,
         }],
+    })
+}
+
+/// The install of a config's `machine.install.disk`, run before the config is applied;
+/// sets `installed` when it wrote the disk.
+fn install_first(media: crate::install::Media, installed: Arc<AtomicBool>) -> BeforeApply {
+    Box::new(move |config, text| {
+        let Some(plan) = crate::install::Plan::from_config(config)? else {
+            tracing::info!("the config names no install disk: it runs from memory");
+            return Ok(());
+        };
+        crate::install::install(&plan, &media, text)?;
+        installed.store(true, Ordering::SeqCst);
+        Ok(())
     })
 }
 

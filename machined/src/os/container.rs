@@ -75,6 +75,7 @@ pub fn run() -> Result<(), MachinedError> {
         system_disk: None,
         boot_artifacts: None,
         kernel_log_destination: None,
+        install_media: None,
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;

@@ -67,13 +67,22 @@ pub fn partitions<H: Host>(host: &mut H) -> Result<BTreeMap<String, PathBuf>, Ma
 }
 
 /// Mounts STATE and EPHEMERAL (formatting them first when they hold no filesystem); a volume
-/// without a partition gets a tmpfs. Returns the mount points, outermost first.
-pub fn mount_volumes<H: Host>(host: &mut H) -> Result<Vec<PathBuf>, MachinedError> {
-    let partitions = partitions(host)?;
+/// without a partition, or any volume when `use_disks` is false (booted from the ISO), gets a
+/// tmpfs. Returns the mount points, outermost first.
+pub fn mount_volumes<H: Host>(
+    host: &mut H,
+    use_disks: bool,
+) -> Result<Vec<PathBuf>, MachinedError> {
+    let partitions = if use_disks {
+        partitions(host)?
+    } else {
+        host.log("machined: booted from the install medium: disks stay untouched until an install");
+        BTreeMap::new()
+    };
     let on_disk = VOLUMES.iter().any(|v| partitions.contains_key(v.label));
     if on_disk {
         load_modules(host, Path::new(DISK_MODULES))?;
-    } else {
+    } else if use_disks {
         host.log("machined: no system disk: STATE and EPHEMERAL are in memory");
     }
     let mut mounted = Vec::new();
@@ -164,7 +173,7 @@ mod tests {
     #[test]
     fn formats_only_blank_volumes_then_mounts_them() {
         let mut host = disk(true);
-        let mounted = mount_volumes(&mut host).unwrap();
+        let mounted = mount_volumes(&mut host, true).unwrap();
         assert_eq!(
             mounted,
             vec![PathBuf::from("/system/state"), PathBuf::from("/var")]
@@ -206,7 +215,7 @@ mod tests {
     fn without_a_disk_var_is_tmpfs_and_no_module_is_loaded() {
         let mut host =
             RecordingHost::default().with_file("/sys/class/block/loop0/uevent", "DEVNAME=loop0\n");
-        let mounted = mount_volumes(&mut host).unwrap();
+        let mounted = mount_volumes(&mut host, true).unwrap();
         assert_eq!(mounted, vec![PathBuf::from("/var")]);
         assert!(
             !host

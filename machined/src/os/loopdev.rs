@@ -1,4 +1,5 @@
-//! The loop-device seam: the two ioctls that attach a file to a free loop device. This is the
+//! The block-device seam: the two ioctls that attach a file to a free loop device, and the one
+//! that re-reads a disk's partition table (an install). This is the
 //! only module of machined allowed `unsafe`; each block says why it is sound.
 
 use std::fs::File;
@@ -47,4 +48,22 @@ pub fn attach(file: &Path) -> Result<PathBuf, MachinedError> {
         ));
     }
     Ok(device)
+}
+
+/// `BLKRRPART` (linux/fs.h): the kernel reads the disk's partition table again.
+const BLKRRPART: u32 = 0x125F;
+
+/// Makes the kernel read the partition table of the whole disk `disk` again (its partition
+/// devices appear or change). Fails while a partition of it is in use.
+pub fn reread_partitions(disk: &File, path: &Path) -> Result<(), MachinedError> {
+    // SAFETY: BLKRRPART takes no argument; the descriptor is open for the whole call.
+    let result = unsafe { nix::libc::ioctl(disk.as_raw_fd(), BLKRRPART as _) };
+    if result < 0 {
+        return Err(
+            MachinedError::io("re-reading the partition table of", path)(
+                std::io::Error::last_os_error(),
+            ),
+        );
+    }
+    Ok(())
 }

@@ -34,7 +34,7 @@ mod http;
 mod kspp;
 mod linux;
 #[allow(unsafe_code)]
-mod loopdev;
+pub(crate) mod loopdev;
 mod measure;
 mod modules;
 mod netlink;
@@ -165,6 +165,7 @@ fn run(
         system_disk: system_disk.clone(),
         boot_artifacts: Some(boot_artifacts),
         kernel_log_destination,
+        install_media: node.install_media,
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
     report_api(

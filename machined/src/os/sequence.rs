@@ -26,6 +26,11 @@ pub const MODULES: &str = "/lib/modules";
 pub const TASK_ROOT: &str = "/system/rootfs";
 /// The Kubernetes files' folder, writable over the read-only root.
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+/// What the ISO's GRUB hands over for an install (kernel, initramfs, command line), in the
+/// initramfs ...
+pub const INSTALL_FILES: &str = "/install";
+/// ... and where they are once the SquashFS is `/` (its empty `/boot`, bound over).
+pub const INSTALL_MEDIA: &str = "/boot";
 /// How long a fatal error stays on the console before the reboot.
 pub const FATAL_DELAY: Duration = Duration::from_secs(10);
 
@@ -53,6 +58,8 @@ pub struct Node {
     pub mounts: Vec<PathBuf>,
     /// BOOT and META and the slot GRUB booted, when the node booted from its system disk.
     pub system_disk: Option<crate::upgrade::SystemDisk>,
+    /// The install files, when the node booted from the ISO.
+    pub install_media: Option<PathBuf>,
 }
 
 /// Runs `work` as the phase `name`, logging its duration (or its failure).
@@ -149,6 +156,15 @@ pub fn early<H: Host>(host: &mut H, version: &str) -> Result<Cmdline, MachinedEr
             MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
             "",
         ))?;
+        if host.exists(&Path::new(INSTALL_FILES).join("vmlinuz")) {
+            host.mount(&Mount::new(
+                INSTALL_FILES,
+                &format!("{SYSROOT}{INSTALL_MEDIA}"),
+                "",
+                MsFlags::MS_BIND,
+                "",
+            ))?;
+        }
         for mount in pseudo_mounts() {
             host.move_mount(
                 &mount.target,
@@ -212,7 +228,15 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
     let mut mounts = ["/system", TASK_ROOT, KUBERNETES_DIR]
         .map(PathBuf::from)
         .to_vec();
-    mounts.extend(phase(host, "volumes", super::disks::mount_volumes)?);
+    // Booted from the ISO, the node leaves every disk alone until it installs to one.
+    let install_media = Path::new(INSTALL_MEDIA).join("vmlinuz");
+    let install_media = host
+        .exists(&install_media)
+        .then(|| PathBuf::from(INSTALL_MEDIA));
+    let use_disks = install_media.is_none();
+    mounts.extend(phase(host, "volumes", |host| {
+        super::disks::mount_volumes(host, use_disks)
+    })?);
     let system_disk = system_disk(host, &cmdline)?;
     let (address, hostname) = phase(host, "network", |host| network(host, &cmdline))?;
     let (platform, outcome) = phase(host, "platform", |host| {
@@ -231,6 +255,7 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
         platform_network: outcome.network_yaml,
         mounts,
         system_disk,
+        install_media,
     })
 }
 
@@ -488,6 +513,41 @@ mod tests {
                 Action::Sync,
                 Action::Reboot(Power::Reboot)
             ]
+        );
+    }
+
+    #[test]
+    fn booted_from_the_iso_the_install_files_follow_the_root_and_disks_are_left_alone() {
+        let mut host = initramfs().with_file("/install/vmlinuz", "kernel");
+        early(&mut host, "test").unwrap();
+        let effects = host.effects();
+        let bind = Action::Mount(Mount::new(
+            "/install",
+            "/sysroot/boot",
+            "",
+            MsFlags::MS_BIND,
+            "",
+        ));
+        let bound = effects.iter().position(|a| *a == bind).unwrap();
+        let switched = effects
+            .iter()
+            .position(|a| *a == Action::ChangeRoot("/sysroot".into()))
+            .unwrap();
+        assert!(bound < switched);
+
+        let mut host = RecordingHost::default()
+            .with_file("/boot/vmlinuz", "kernel")
+            .with_file(
+                "/sys/class/block/vda5/uevent",
+                "DEVNAME=vda5\nPARTN=5\nPARTNAME=STATE\n",
+            );
+        let node = root(&mut host, Cmdline::parse(CMDLINE)).unwrap();
+        assert_eq!(node.install_media, Some(PathBuf::from("/boot")));
+        assert!(!node.mounts.contains(&PathBuf::from("/system/state")));
+        assert!(
+            host.logs()
+                .iter()
+                .any(|l| l.contains("booted from the install medium"))
         );
     }
 

@@ -134,7 +134,7 @@ pub enum Boot {
     },
     /// Firmware (SeaBIOS) boots the disk's own boot loader.
     Disk,
-    /// Firmware boots this ISO from a CD-ROM drive.
+    /// Firmware boots this ISO from a CD-ROM drive (the first boot; reboots try the disk first).
     Iso(PathBuf),
 }
 
@@ -225,7 +225,12 @@ impl Vm {
                 .args(["-append", cmdline]);
         }
         if let Boot::Iso(iso) = &config.boot {
-            command.arg("-cdrom").arg(iso).args(["-boot", "d"]);
+            // The CD-ROM boots once; a reboot then tries the disk first (an installed system)
+            // and falls back to the CD-ROM when the disk is not bootable.
+            command
+                .arg("-cdrom")
+                .arg(iso)
+                .args(["-boot", "order=cd,once=d"]);
         }
         if let Some(disk) = &config.disk {
             let format = if disk.extension().is_some_and(|e| e == "qcow2") {

@@ -1,11 +1,17 @@
 //! The ISO (`talos-rs.iso`): BIOS El Torito boot through GRUB into the kernel + initramfs,
-//! hence maintenance mode (nothing is installed to a disk yet). Built with grub-mkimage and
-//! xorriso directly (not grub-mkrescue, whose temporary files carry the current time): volume
-//! dates are the epoch, file dates one second after it, and the boot catalog is hidden, so the
-//! ISO is reproducible.
+//! hence maintenance mode (nothing is installed to a disk yet). GRUB loads a second,
+//! uncompressed archive after the initramfs, `install.cpio`: `/install/vmlinuz`,
+//! `/install/initramfs.img` and `/install/cmdline`, copies of what it boots. What a node
+//! installs to its disk as slot A is thus exactly what it booted, with no CD-ROM driver or
+//! filesystem. (GRUB 2.06's own `newc:` files cannot do this: their names lack the NUL the
+//! kernel requires.) Built with grub-mkimage and xorriso directly (not grub-mkrescue, whose
+//! temporary files carry the current time): volume dates are the epoch, file dates one second
+//! after it, and the boot catalog is hidden, so the ISO is reproducible.
 
 use std::path::Path;
 use std::process::Command;
+
+use installer::cpio;
 
 use super::run;
 
@@ -24,6 +30,32 @@ pub fn build(
     std::fs::create_dir_all(grub.join("i386-pc"))?;
     std::fs::copy(kernel, work.join("boot/vmlinuz"))?;
     std::fs::copy(initramfs, work.join("boot/initramfs.img"))?;
+    let mut archive = Vec::new();
+    cpio::write(
+        &mut archive,
+        &[
+            cpio::Entry::Dir {
+                path: "install".into(),
+                mode: 0o755,
+            },
+            cpio::Entry::File {
+                path: "install/cmdline".into(),
+                mode: 0o444,
+                data: format!("{cmdline}\n").into_bytes(),
+            },
+            cpio::Entry::File {
+                path: "install/initramfs.img".into(),
+                mode: 0o444,
+                data: std::fs::read(initramfs)?,
+            },
+            cpio::Entry::File {
+                path: "install/vmlinuz".into(),
+                mode: 0o444,
+                data: std::fs::read(kernel)?,
+            },
+        ],
+    )?;
+    std::fs::write(work.join("boot/install.cpio"), archive)?;
     std::fs::write(
         grub.join("grub.cfg"),
         format!(
@@ -33,7 +65,7 @@ pub fn build(
              set timeout=0\n\
              menuentry \"talos-rs (maintenance)\" {{\n\
              \x20 linux /boot/vmlinuz {cmdline}\n\
-             \x20 initrd /boot/initramfs.img\n\
+             \x20 initrd /boot/initramfs.img /boot/install.cpio\n\
              }}\n"
         ),
     )?;

@@ -94,6 +94,7 @@ pub fn build(
             kernel: &outputs.kernel(),
             initramfs: &outputs.initramfs(),
             cmdline: &cmdline_for(cmdline, platform),
+            core_img: &outputs.core_img(),
             work: &work.join("disk"),
         },
         &raw,
