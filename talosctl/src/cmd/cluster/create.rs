@@ -187,12 +187,16 @@ pub fn configs(
     args: &CommonArgs,
     mode: RuntimeMode,
     host_names: &[String],
+    install_disk: Option<&str>,
 ) -> anyhow::Result<Configs> {
-    let base = ClusterSpec {
+    let mut base = ClusterSpec {
         kubernetes_version: args.kubernetes_version.clone(),
         talos_version: normalize_talos_version(&args.talos_version)?,
         ..ClusterSpec::new(name, endpoint)
     };
+    if let Some(disk) = install_disk {
+        base.install_disk = disk.to_string();
+    }
     let controlplane_spec = ClusterSpec {
         additional_sans: host_names.to_vec(),
         ..base.clone()

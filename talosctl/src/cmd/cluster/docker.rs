@@ -66,6 +66,7 @@ pub fn create(
         &args.common,
         RuntimeMode::Container,
         &[args.host_ip.to_string()],
+        None,
     )?;
     let timeout = parse_go_duration(&args.common.wait_timeout)?;
 

@@ -36,11 +36,16 @@ const BRIDGE: &str = "talos0";
 /// How long a VM may take to answer in maintenance mode, and applying a config may be retried
 /// (upstream: 2 minutes).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+/// Where the iso preset's nodes install themselves: their first virtio disk.
+const INSTALL_DISK: &str = "/dev/vda";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
     /// Boot from an overlay of the image's disk and apply each node's config
     DiskImage,
+    /// Boot the ISO with blank disks; each node installs itself to its first disk when its
+    /// config is applied, then boots from it
+    Iso,
     /// Stop once the nodes answer in maintenance mode, before any config is applied
     Maintenance,
 }
@@ -68,6 +73,9 @@ pub struct QemuArgs {
     /// The disk image each system disk overlays
     #[arg(long, default_value = "_out/image/disk.qcow2")]
     pub disk_image_path: PathBuf,
+    /// The ISO the nodes boot with the iso preset
+    #[arg(long, default_value = "_out/image/talos-rs.iso")]
+    pub iso_path: PathBuf,
     /// More kernel arguments for every node
     #[arg(long)]
     pub extra_boot_kernel_args: Option<String>,
@@ -84,6 +92,12 @@ pub fn create(
     let dir = ClusterState::dir(state_root, name);
     preflight(name, &dir)?;
     let image = Image::find(&args)?;
+    if image.iso.is_some() && args.extra_boot_kernel_args.is_some() {
+        bail!(
+            "--extra-boot-kernel-args: the ISO's command line is fixed; patch \
+             machine.install.extraKernelArgs into the configs instead (--config-patch)"
+        );
+    }
     let disk_sizes = parse_disks(&args.disks)?;
     let accel = ::qemu::Accel::probe(&image.kernel);
     let default_cpus = match accel {
@@ -107,6 +121,7 @@ pub fn create(
         &args.common,
         RuntimeMode::Metal,
         &["127.0.0.1".to_string()],
+        image.iso.is_some().then_some(INSTALL_DISK),
     )?;
     let timeout = parse_go_duration(&args.common.wait_timeout)?;
     println!("booting {} VMs under {accel:?}", state.nodes.len());
@@ -148,12 +163,13 @@ pub fn create(
     create::bring_up(&state, &own, args.common.wait, timeout, started).with_context(left_running)
 }
 
-/// The image's files.
+/// The image's files; `iso` with the iso preset.
 struct Image {
     kernel: PathBuf,
     initramfs: PathBuf,
     disk: PathBuf,
     cmdline: String,
+    iso: Option<PathBuf>,
 }
 
 impl Image {
@@ -177,11 +193,20 @@ impl Image {
                 cmdline_file.display()
             )
         })?;
+        let iso = if args.presets.contains(&Preset::Iso) {
+            if args.presets.contains(&Preset::DiskImage) {
+                bail!("--presets: iso and disk-image both choose how the nodes boot: pick one");
+            }
+            Some(absolute(&args.iso_path, "iso-path")?)
+        } else {
+            None
+        };
         Ok(Image {
             initramfs: absolute(&args.initrd_path, "initrd-path")?,
             disk: absolute(&args.disk_image_path, "disk-image-path")?,
             cmdline: cmdline.trim().to_string(),
             kernel,
+            iso,
         })
     }
 }
@@ -293,7 +318,7 @@ fn provision(
             let path = node_dir.join(format!("disk-{disk_index}.qcow2"));
             let mut command = Command::new("qemu-img");
             command.args(["create", "-q", "-f", "qcow2"]);
-            if disk_index == 0 {
+            if disk_index == 0 && vm.image.iso.is_none() {
                 command.args(["-F", "qcow2", "-b"]).arg(&vm.image.disk);
             }
             run(command.arg(&path).arg(size.to_string()))?;
@@ -417,20 +442,28 @@ fn start_vm(
         .arg("-pidfile")
         .arg(&pid_file)
         .arg("-serial")
-        .arg(format!("file:{}", node_dir.join("console.log").display()))
-        .arg("-kernel")
-        .arg(&vm.image.kernel)
-        .arg("-initrd")
-        .arg(&vm.image.initramfs)
-        .args(["-append", append.trim()])
-        .args([
-            "-netdev",
-            &format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
-            "-device",
-            &format!("virtio-net-pci,netdev=net0,mac={mac}"),
-            "-device",
-            "virtio-rng-pci",
-        ]);
+        .arg(format!("file:{}", node_dir.join("console.log").display()));
+    match &vm.image.iso {
+        // The ISO boots once; the reboot after the install boots the disk.
+        Some(iso) => command
+            .arg("-cdrom")
+            .arg(iso)
+            .args(["-boot", "order=cd,once=d"]),
+        None => command
+            .arg("-kernel")
+            .arg(&vm.image.kernel)
+            .arg("-initrd")
+            .arg(&vm.image.initramfs)
+            .args(["-append", append.trim()]),
+    };
+    command.args([
+        "-netdev",
+        &format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
+        "-device",
+        &format!("virtio-net-pci,netdev=net0,mac={mac}"),
+        "-device",
+        "virtio-rng-pci",
+    ]);
     for disk in &node.disks {
         command.args([
             "-drive",
