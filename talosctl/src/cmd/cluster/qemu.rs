@@ -8,7 +8,10 @@
 //! Kubernetes API (6443).
 //!
 //! Nodes boot into maintenance mode; talosctl then applies each node's config over the insecure
-//! API, as upstream's `cluster create qemu` does (preset `maintenance` stops before that).
+//! API, as upstream's `cluster create qemu` does (preset `maintenance` stops before that). With
+//! preset `iso` the VMs boot the ISO with blank disks instead; their configs carry
+//! `machine.install.disk: /dev/vda`, so each node installs itself when its config arrives and
+//! reboots from that disk.
 //! Under TCG a node gets one vCPU unless told otherwise, and the VMs are started one after
 //! another, each once the previous one answers.
 
