@@ -12,6 +12,7 @@
 
 mod api;
 pub mod api_services;
+pub mod boot_clock;
 mod certificates;
 pub mod containerd;
 mod controllers;

@@ -71,6 +71,7 @@ fn reset_state(state_dir: &std::path::Path, plan: ResetPlan) -> anyhow::Result<(
 }
 
 fn main() -> anyhow::Result<()> {
+    machined::boot_clock::mark_start();
     if std::process::id() == 1 {
         machined::os::boot();
     }

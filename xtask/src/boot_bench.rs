@@ -67,12 +67,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             vm.accel,
             answered.as_secs_f64()
         );
+        if run == 0 {
+            print_timeline(&vm.console_text());
+        }
     }
 
     println!("\ndisk image: first boot (formats STATE and EPHEMERAL), apply-config, reboot:");
     let work = root.join("_out/bench-boot");
     let mut vm = start_disk_node(&root, &outputs, &talosctl, &work, "bench-disk")?;
     println!("  first boot: {}", timeline(&vm.console_text()));
+    print_timeline(&vm.console_text());
     let node = format!("127.0.0.1:{}", vm.api.port());
     let secure = |args: &[&str]| {
         let mut command = Command::new(&talosctl);
@@ -102,6 +106,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         timeline(&text[before..]),
         rebooted.elapsed().as_secs_f64()
     );
+    print_timeline(&text[before..]);
     let processes =
         String::from_utf8_lossy(&bounded(&mut secure(&["processes"]))?.stdout).into_owned();
     println!("\nRSS after boot (talosctl processes, configured node):");
@@ -174,7 +179,7 @@ pub(crate) fn start_disk_node(
 /// The talos-rs daemons of the image (machined is `/init`).
 const OUR_DAEMONS: &[&str] = &["/init", "/apid", "/trustd", "/timed"];
 
-/// `kernel→/init X s, /init→API Y ms (phase a b ms, …)` from a console log.
+/// `kernel start → /init X s; PID 1 start → apid answering Y ms` from a console log.
 fn timeline(console: &str) -> String {
     let stamp = |pattern: &str| {
         console
@@ -200,16 +205,62 @@ fn timeline(console: &str) -> String {
     }) {
         parts.push(format!("PID 1 start → apid answering {api:.0} ms"));
     }
-    let phases: Vec<String> = console
-        .lines()
-        .filter_map(|l| {
-            let rest = l.split_once("machined: phase ")?.1;
-            let (name, took) = rest.split_once(" done in ")?;
-            Some(format!("{name} {}", took.trim_end_matches(" ms").trim()))
-        })
-        .collect();
-    parts.push(format!("phases (ms): {}", phases.join(", ")));
     parts.join("; ")
+}
+
+/// The boot's timeline from a console log, one line per milestone in time order: phases (with
+/// their durations), service state changes and apid's first answer, each at its time since
+/// PID 1 started (machined stamps them with `at … ms` / `at_ms=`).
+fn print_timeline(console: &str) {
+    let mut milestones: Vec<(f64, String)> = Vec::new();
+    for line in console.lines().map(strip_ansi) {
+        if let Some(rest) = line.split_once("machined: phase ").map(|(_, r)| r)
+            && let Some((name, rest)) = rest.split_once(" done in ")
+            && let Some((took, at)) = rest.split_once(" ms, at ")
+            && let Ok(at) = at.trim_end_matches(" ms").trim().parse::<f64>()
+        {
+            milestones.push((at, format!("phase {name} done ({took} ms)")));
+        } else if let Some(rest) = line.split_once("service[").map(|(_, r)| r)
+            && let Some((what, rest)) = rest.split_once("): ")
+            && let Some(at) = rest
+                .split_once("at_ms=")
+                .and_then(|(_, v)| v.split_whitespace().next())
+                .and_then(|v| v.trim_matches('"').parse::<f64>().ok())
+        {
+            let message = rest.split_once(" at_ms=").map_or(rest, |(m, _)| m);
+            milestones.push((at, format!("service {what}): {message}")));
+        } else if let Some(rest) = line.split_once(API_READY).map(|(_, r)| r)
+            && let Some(at) = rest
+                .split_once(", ")
+                .and_then(|(_, v)| v.split_once(" ms after PID 1"))
+                .and_then(|(v, _)| v.parse::<f64>().ok())
+        {
+            milestones.push((at, "apid answering (machined's probe)".to_string()));
+        }
+    }
+    milestones.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (at, what) in milestones {
+        println!("    {at:>8.0} ms  {what}");
+    }
+}
+
+/// `line` without terminal escape sequences (the console is a terminal, so machined colours).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-byte (a letter).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn mib(bytes: u64) -> String {

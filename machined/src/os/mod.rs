@@ -81,9 +81,8 @@ pub fn boot() -> ! {
         };
         std::process::exit(code);
     }
-    let started = Instant::now();
     let mut host = LinuxHost::default();
-    let error = match run(&mut host, started) {
+    let error = match run(&mut host) {
         Ok((mounts, wipe, power)) => sequence::stop(&mut host, &mounts, &wipe, power),
         Err(error) => sequence::fatal(&mut host, &error),
     };
@@ -94,10 +93,7 @@ pub fn boot() -> ! {
 }
 
 /// Boots and runs the node; returns what to unmount, what to wipe (a reset) and how to end.
-fn run(
-    host: &mut LinuxHost,
-    started: Instant,
-) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), MachinedError> {
+fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), MachinedError> {
     // The image's release, in the initramfs (gone once the root is switched).
     let release = host
         .read_file(std::path::Path::new("/release"))
@@ -158,7 +154,7 @@ fn run(
         kernel_log_destination,
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
-    report_api(api_address, started, on_disk);
+    report_api(api_address, on_disk);
     let runtime = tokio::runtime::Runtime::new()
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;
     let exit = runtime.block_on(crate::runtime::run(options))?;
@@ -188,7 +184,7 @@ fn run(
 /// `cargo xtask bench-boot` reads); then loads the root filesystem's modules (after the disk
 /// group when no system disk needed it): containerd's and Kubernetes' needs, which stay off
 /// the path to a working API.
-fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool) {
+fn report_api(address: SocketAddr, disk_modules_loaded: bool) {
     std::thread::spawn(move || {
         let mut host = LinuxHost::default();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -196,7 +192,7 @@ fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool) 
             let answered = TcpStream::connect_timeout(&address, Duration::from_millis(200))
                 .and_then(crate::services::answered_by_another);
             if answered.is_ok() {
-                let took = started.elapsed().as_secs_f64() * 1000.0;
+                let took = crate::boot_clock::since_start_ms();
                 host.log(&format!(
                     "machined: apid answering on {address}, {took:.1} ms after PID 1 started"
                 ));
