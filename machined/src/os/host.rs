@@ -15,6 +15,8 @@ use crate::error::MachinedError;
 pub enum Power {
     Reboot,
     PowerOff,
+    /// Start the kernel staged with [`kexec`](super::kexec) (a reboot without firmware).
+    Kexec,
 }
 
 /// One mount(2) call.

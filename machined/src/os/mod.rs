@@ -31,6 +31,8 @@ pub mod container;
 mod disks;
 mod host;
 mod http;
+#[allow(unsafe_code)]
+pub(crate) mod kexec;
 mod kspp;
 mod linux;
 #[allow(unsafe_code)]
@@ -123,6 +125,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
     };
     let api_address = SocketAddr::new(node.address.into(), API_PORT);
     let mounts = node.mounts.clone();
+    let system_disk = node.system_disk.map(std::sync::Arc::new);
     let options = Options {
         state_dir: "/".into(),
         api_address,
@@ -150,7 +153,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
             network_yaml: node.platform_network,
         },
         release,
-        system_disk: node.system_disk.map(std::sync::Arc::new),
+        system_disk: system_disk.clone(),
         kernel_log_destination,
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
@@ -177,7 +180,34 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
             (power, wipe)
         }
     };
+    let power = match (power, &system_disk) {
+        (Power::Reboot, Some(disk)) => kexec_or_firmware(host, disk),
+        _ => power,
+    };
     Ok((mounts, wipe, power))
+}
+
+/// A plain reboot starts the same system again by kexec when GRUB would boot the slot that
+/// is running (no upgrade trial or rollback pending): firmware, GRUB and its reading of the
+/// initramfs through the firmware are skipped. Anything else, or any failure, reboots through
+/// the firmware.
+fn kexec_or_firmware(host: &mut LinuxHost, disk: &crate::upgrade::SystemDisk) -> Power {
+    let staged = host
+        .read_file(std::path::Path::new("/proc/cmdline"))
+        .and_then(|cmdline| disk.stage_kexec(&cmdline));
+    match staged {
+        Ok(true) => {
+            host.log("machined: reboot by kexec into the running slot");
+            Power::Kexec
+        }
+        Ok(false) => Power::Reboot,
+        Err(error) => {
+            host.log(&format!(
+                "machined: kexec not staged ({error}): rebooting through the firmware"
+            ));
+            Power::Reboot
+        }
+    }
 }
 
 /// Logs once apid accepts connections, with the time since PID 1 started (the boot figure
