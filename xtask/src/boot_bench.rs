@@ -229,6 +229,13 @@ fn timeline(console: &str) -> String {
 /// their durations), service state changes and apid's first answer, each at its time since
 /// PID 1 started (machined stamps them with `at … ms` / `at_ms=`).
 fn print_timeline(console: &str) {
+    for (at, what) in milestones(console) {
+        println!("    {at:>8.0} ms  {what}");
+    }
+}
+
+/// The milestones [`print_timeline`] prints: (ms since PID 1 started, what), in time order.
+fn milestones(console: &str) -> Vec<(f64, String)> {
     let mut milestones: Vec<(f64, String)> = Vec::new();
     for line in console.lines().map(strip_ansi) {
         if let Some(rest) = line.split_once("machined: phase ").map(|(_, r)| r)
@@ -238,14 +245,15 @@ fn print_timeline(console: &str) {
         {
             milestones.push((at, format!("phase {name} done ({took} ms)")));
         } else if let Some(rest) = line.split_once("service[").map(|(_, r)| r)
-            && let Some((what, rest)) = rest.split_once("): ")
+            && let Some((id, rest)) = rest.split_once("](")
+            && let Some((state, rest)) = rest.split_once("): ")
             && let Some(at) = rest
                 .split_once("at_ms=")
                 .and_then(|(_, v)| v.split_whitespace().next())
                 .and_then(|v| v.trim_matches('"').parse::<f64>().ok())
         {
             let message = rest.split_once(" at_ms=").map_or(rest, |(m, _)| m);
-            milestones.push((at, format!("service {what}): {message}")));
+            milestones.push((at, format!("service {id} {state}: {message}")));
         } else if let Some(rest) = line.split_once(API_READY).map(|(_, r)| r)
             && let Some(at) = rest
                 .split_once(", ")
@@ -256,9 +264,7 @@ fn print_timeline(console: &str) {
         }
     }
     milestones.sort_by(|a, b| a.0.total_cmp(&b.0));
-    for (at, what) in milestones {
-        println!("    {at:>8.0} ms  {what}");
-    }
+    milestones
 }
 
 /// `line` without terminal escape sequences (the console is a terminal, so machined colours).
@@ -324,5 +330,31 @@ pub(crate) fn wait_for(mut attempt: impl FnMut() -> anyhow::Result<Output>) -> a
             bail!("no answer within 60 s");
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeline_orders_phases_services_and_the_first_answer() {
+        let console = "[    2.100000] machined: phase loadModules done in 480.2 ms, at 490.0 ms\n\
+            2026-12-05T03:00:00Z \x1b[32m INFO\x1b[0m service[containerd](Running): Health \
+            check successful \x1b[3mat_ms\x1b[0m\x1b[2m=\x1b[0m3012.5\n\
+            [    4.000000] machined: apid answering on 10.0.2.15:50000, 2950.1 ms after PID 1 started\n\
+            [    1.900000] machined: phase mountPseudo done in 1.0 ms, at 3.0 ms\n";
+        assert_eq!(
+            milestones(console),
+            vec![
+                (3.0, "phase mountPseudo done (1.0 ms)".to_string()),
+                (490.0, "phase loadModules done (480.2 ms)".to_string()),
+                (2950.1, "apid answering (machined's probe)".to_string()),
+                (
+                    3012.5,
+                    "service containerd Running: Health check successful".to_string()
+                ),
+            ]
+        );
     }
 }
