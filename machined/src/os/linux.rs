@@ -247,7 +247,7 @@ impl Host for LinuxHost {
     fn reboot(&mut self, power: Power) -> MachinedError {
         let mode = match power {
             Power::Reboot => RebootMode::RB_AUTOBOOT,
-            Power::PowerOff => RebootMode::RB_POWER_OFF,
+            Power::Off => RebootMode::RB_POWER_OFF,
             Power::Kexec => RebootMode::RB_KEXEC,
         };
         if power == Power::Kexec

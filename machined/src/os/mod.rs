@@ -164,7 +164,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
     drop(runtime);
     let (power, wipe) = match exit {
         Exit::Reboot => (Power::Reboot, Vec::new()),
-        Exit::Shutdown => (Power::PowerOff, Vec::new()),
+        Exit::Shutdown => (Power::Off, Vec::new()),
         Exit::Reset(plan) => {
             let partitions = disks::partitions(host)?;
             let wipe = plan
@@ -175,7 +175,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
             let power = if plan.reboot {
                 Power::Reboot
             } else {
-                Power::PowerOff
+                Power::Off
             };
             (power, wipe)
         }

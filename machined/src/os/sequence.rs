@@ -514,7 +514,7 @@ mod tests {
             &mut host,
             &["/system/state".into(), "/var".into()],
             &[],
-            Power::PowerOff,
+            Power::Off,
         );
         assert_eq!(
             host.effects(),
@@ -523,7 +523,7 @@ mod tests {
                 Action::Unmount("/var".into()),
                 Action::Unmount("/system/state".into()),
                 Action::Sync,
-                Action::Reboot(Power::PowerOff),
+                Action::Reboot(Power::Off),
             ]
         );
     }
