@@ -127,7 +127,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         (pid1_started - services_stopped).as_secs_f64(),
         (answered - pid1_started).as_secs_f64()
     );
-    print_timeline(&text[before..]);
+    // From the second boot's first line: the first boot's shutdown is on its own clock.
+    let second_boot = text.rfind("machined: PID 1 started").unwrap_or(before);
+    print_timeline(&text[second_boot..]);
     let processes =
         String::from_utf8_lossy(&bounded(&mut secure(&["processes"]))?.stdout).into_owned();
     println!("\nRSS after boot (talosctl processes, configured node):");
