@@ -120,9 +120,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         timeline(&text[before..]),
         answered.as_secs_f64()
     );
+    let how = if text[before..].contains("machined: reboot by kexec") {
+        "kexec"
+    } else {
+        "firmware, GRUB"
+    };
     println!(
-        "  reboot legs: request → services stopped {:.2} s, → firmware, GRUB, kernel → PID 1 \
-         {:.2} s, → talosctl answered {:.2} s",
+        "  reboot legs: request → services stopped {:.2} s, → {how}, kernel → PID 1 {:.2} s, \
+         → talosctl answered {:.2} s",
         services_stopped.as_secs_f64(),
         (pid1_started - services_stopped).as_secs_f64(),
         (answered - pid1_started).as_secs_f64()
