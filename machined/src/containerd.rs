@@ -38,7 +38,9 @@ impl SystemContainerd {
     }
 
     /// The containerd service: its socket, state and data where the layout puts them, healthy
-    /// once its socket accepts connections.
+    /// once its socket accepts connections. Its root holds only the metadata database (no
+    /// images, no snapshots: tasks run from the image's root), so it lives in memory beside
+    /// the state, as upstream's system containerd: containerd needs no disk to start.
     pub fn spec(&self, layout: &Layout) -> ServiceSpec {
         let socket = layout.containerd_socket();
         let state = socket.parent().map(PathBuf::from).unwrap_or_default();
@@ -50,11 +52,7 @@ impl SystemContainerd {
             "--state".to_string(),
             state.display().to_string(),
             "--root".to_string(),
-            layout
-                .root()
-                .join("var/lib/containerd")
-                .display()
-                .to_string(),
+            layout.containerd_root().display().to_string(),
         ];
         ServiceSpec {
             args,

@@ -74,6 +74,11 @@ impl Layout {
         self.root.join("system/run/containerd/containerd.sock")
     }
 
+    /// The system containerd's root (its metadata database), in memory in OS mode.
+    pub fn containerd_root(&self) -> PathBuf {
+        self.root.join("system/var/lib/containerd")
+    }
+
     /// The FIFOs containerd tasks write their output to.
     pub fn task_output_dir(&self) -> PathBuf {
         self.root.join("system/run/machined/task-output")

@@ -13,6 +13,7 @@
 mod api;
 pub mod api_services;
 mod block;
+pub mod boot_clock;
 mod certificates;
 pub mod containerd;
 mod controllers;

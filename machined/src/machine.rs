@@ -13,8 +13,10 @@ use crate::services::{ContainerdRunner, ServiceSpec, Supervisor};
 /// What a lifecycle request asks the main loop to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lifecycle {
-    /// Stop every service in order and start the node again.
+    /// Stop every service in order and start the node again (by kexec where it can).
     Reboot,
+    /// Reboot through the firmware, never by kexec (RebootRequest mode POWERCYCLE).
+    PowerCycle,
     /// Stop every service in order and exit.
     Shutdown,
     /// Stop every service, wipe the system volumes, then reboot or power off.

@@ -71,6 +71,7 @@ fn reset_state(state_dir: &std::path::Path, plan: ResetPlan) -> anyhow::Result<(
 }
 
 fn main() -> anyhow::Result<()> {
+    machined::boot_clock::mark_start();
     if std::process::id() == 1 {
         machined::os::boot();
     }
@@ -118,7 +119,7 @@ fn main() -> anyhow::Result<()> {
     let exit = runtime.block_on(machined::run(options))?;
     drop(runtime);
     let reboot = match exit {
-        Exit::Reboot => true,
+        Exit::Reboot | Exit::PowerCycle => true,
         Exit::Shutdown => false,
         Exit::Reset(plan) => {
             reset_state(&state_dir, plan)?;

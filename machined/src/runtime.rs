@@ -87,6 +87,8 @@ pub const BUILD_RELEASE: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Reboot,
+    /// A reboot through the firmware (no kexec).
+    PowerCycle,
     Shutdown,
     /// Wipe what the plan says, then reboot or power off.
     Reset(ResetPlan),
@@ -210,19 +212,20 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     };
     let (exit, actor_id) = match request {
         Some((Lifecycle::Reboot, actor)) => (Exit::Reboot, Some(actor)),
+        Some((Lifecycle::PowerCycle, actor)) => (Exit::PowerCycle, Some(actor)),
         Some((Lifecycle::Shutdown, actor)) => (Exit::Shutdown, Some(actor)),
         Some((Lifecycle::Reset(plan), actor)) => (Exit::Reset(plan), Some(actor)),
         None => (Exit::Shutdown, None),
     };
     let sequence = match exit {
-        Exit::Reboot => "reboot",
+        Exit::Reboot | Exit::PowerCycle => "reboot",
         Exit::Shutdown => "shutdown",
         Exit::Reset(_) => "reset",
     };
     let actor = actor_id.as_deref();
     publish_sequence(&events, sequence, sequence_event::Action::Start, actor);
     let stage = match exit {
-        Exit::Reboot => machine_status_event::MachineStage::Rebooting,
+        Exit::Reboot | Exit::PowerCycle => machine_status_event::MachineStage::Rebooting,
         Exit::Shutdown => machine_status_event::MachineStage::ShuttingDown,
         Exit::Reset(_) => machine_status_event::MachineStage::Resetting,
     };

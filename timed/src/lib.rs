@@ -207,6 +207,9 @@ pub fn initial_settings(options: &Options) -> Result<Settings, TimedError> {
     Settings::new(&servers, disabled || options.disabled)
 }
 
+/// How long open connections may take to finish once timed is told to stop.
+const DRAIN: Duration = Duration::from_millis(500);
+
 /// Runs timed until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<(), TimedError> {
     let settings = initial_settings(&options)?;
@@ -245,15 +248,32 @@ pub async fn run(options: Options) -> Result<(), TimedError> {
         state: state_rx,
         query_timeout: options.query_timeout,
     };
-    let served = tonic::transport::Server::builder()
+    let (signalled, drain) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
         .add_service(TimeServiceServer::new(api.clone()))
         .add_service(TimedServiceServer::new(api))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await
-        .map_err(|source| TimedError::Serve {
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        });
+    // A client's open stream (machined watches the clock) would hold a graceful shutdown until
+    // SIGKILL: once signalled, open connections get DRAIN to finish.
+    let served = tokio::select! {
+        result = server => result.map_err(|source| TimedError::Serve {
             socket: socket.clone(),
             source,
-        });
+        }),
+        () = async {
+            if drain.await.is_ok() {
+                tokio::time::sleep(DRAIN).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::info!(limit = ?DRAIN, "connections still open: stopping anyway");
+            Ok(())
+        }
+    };
     sync_task.abort();
     let _ = std::fs::remove_file(&socket);
     tracing::info!("timed stopped");

@@ -240,6 +240,25 @@ async fn sigterm_stops_timed_and_removes_its_socket() {
 }
 
 #[tokio::test]
+async fn sigterm_stops_timed_while_a_client_watches_its_status() {
+    let silent = Silent::bind();
+    let mut timed = Timed::start(&args(&silent.server, FAST)).await;
+    // machined keeps such a stream open for as long as timed runs.
+    let mut client = timed.timed().await;
+    let mut watch = client.watch_status(()).await.unwrap().into_inner();
+    watch.message().await.unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(timed.pid()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), timed.wait())
+        .await
+        .expect("timed still runs 5 s after SIGTERM with a watcher connected");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
 async fn ipv6_literals_and_host_names_are_queried() {
     let chrony = Chrony::start();
     let v6 = format!("[::1]:{}", chrony.port);

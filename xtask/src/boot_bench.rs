@@ -15,15 +15,23 @@ use crate::image::{self, TARGET};
 use crate::vm::{API_READY, config};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let runs: usize = match args {
+    // `--prebuilt`: the image in _out and the release talosctl as they are, so that a bench run
+    // under the machine's QEMU lock does not build first.
+    let prebuilt = args.iter().any(|arg| arg == "--prebuilt");
+    let args: Vec<&String> = args.iter().filter(|arg| *arg != "--prebuilt").collect();
+    let runs: usize = match args[..] {
         [flag, n] if flag == "--runs" => n.parse().context("--runs takes a number")?,
         [] => 3,
-        _ => bail!("usage: cargo xtask bench-boot [--runs N]"),
+        _ => bail!("usage: cargo xtask bench-boot [--runs N] [--prebuilt]"),
     };
     let root = workspace_root();
-    cargo(&root, &["build", "--release", "-q", "-p", "talosctl"])?;
     let talosctl = release_dir(&root).join("talosctl");
-    let outputs = image::build(&root)?;
+    let outputs = if prebuilt {
+        image::Outputs::new(&root)
+    } else {
+        cargo(&root, &["build", "--release", "-q", "-p", "talosctl"])?;
+        image::build(&root)?
+    };
 
     println!("sizes:");
     let binaries = std::env::var_os("CARGO_TARGET_DIR")
@@ -67,12 +75,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             vm.accel,
             answered.as_secs_f64()
         );
+        if run == 0 {
+            print_timeline(&vm.console_text());
+        }
     }
 
     println!("\ndisk image: first boot (formats STATE and EPHEMERAL), apply-config, reboot:");
     let work = root.join("_out/bench-boot");
     let mut vm = start_disk_node(&root, &outputs, &talosctl, &work, "bench-disk")?;
     println!("  first boot: {}", timeline(&vm.console_text()));
+    print_timeline(&vm.console_text());
     let node = format!("127.0.0.1:{}", vm.api.port());
     let secure = |args: &[&str]| {
         let mut command = Command::new(&talosctl);
@@ -94,14 +106,35 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // The console tells when the node is back; talosctl need not track the reboot.
     run_command(&mut secure(&["reboot", "--wait=false"]))?;
     let rebooted = Instant::now();
-    vm.wait_for_console(API_READY, before, Duration::from_secs(180))?;
+    // The reboot's legs, by when the console shows them (polled, so ± a few tens of ms).
+    let stopped = vm.wait_for_console("machined: all services stopped", before, BOOT_LIMIT)?;
+    let services_stopped = rebooted.elapsed();
+    let pid1 = vm.wait_for_console("machined: PID 1 started", stopped.len(), BOOT_LIMIT)?;
+    let pid1_started = rebooted.elapsed();
+    vm.wait_for_console(API_READY, pid1.len(), BOOT_LIMIT)?;
     wait_for(|| bounded(&mut secure(&["version"])))?;
+    let answered = rebooted.elapsed();
     let text = vm.console_text();
     println!(
         "  second boot (configured, mutual TLS): {}; reboot request → talosctl answered {:.2} s",
         timeline(&text[before..]),
-        rebooted.elapsed().as_secs_f64()
+        answered.as_secs_f64()
     );
+    let how = if text[before..].contains("machined: reboot by kexec") {
+        "kexec"
+    } else {
+        "firmware, GRUB"
+    };
+    println!(
+        "  reboot legs: request → services stopped {:.2} s, → {how}, kernel → PID 1 {:.2} s, \
+         → talosctl answered {:.2} s",
+        services_stopped.as_secs_f64(),
+        (pid1_started - services_stopped).as_secs_f64(),
+        (answered - pid1_started).as_secs_f64()
+    );
+    // From the second boot's first line: the first boot's shutdown is on its own clock.
+    let second_boot = text.rfind("machined: PID 1 started").unwrap_or(before);
+    print_timeline(&text[second_boot..]);
     let processes =
         String::from_utf8_lossy(&bounded(&mut secure(&["processes"]))?.stdout).into_owned();
     println!("\nRSS after boot (talosctl processes, configured node):");
@@ -171,10 +204,13 @@ pub(crate) fn start_disk_node(
     Ok(vm)
 }
 
+/// How long any one boot (or shutdown) may take before the bench gives up.
+const BOOT_LIMIT: Duration = Duration::from_secs(180);
+
 /// The talos-rs daemons of the image (machined is `/init`).
 const OUR_DAEMONS: &[&str] = &["/init", "/apid", "/trustd", "/timed"];
 
-/// `kernel→/init X s, /init→API Y ms (phase a b ms, …)` from a console log.
+/// `kernel start → PID 1 X s; PID 1 start → apid answering Y ms` from a console log.
 fn timeline(console: &str) -> String {
     let stamp = |pattern: &str| {
         console
@@ -186,8 +222,9 @@ fn timeline(console: &str) -> String {
             })
     };
     let mut parts = Vec::new();
-    if let Some(init) = stamp("Run /init as init process") {
-        parts.push(format!("kernel start → /init {init:.2} s"));
+    // machined's first line, at the kernel's notice level (kernel info lines may be hidden).
+    if let Some(init) = stamp("machined: PID 1 started") {
+        parts.push(format!("kernel start → PID 1 {init:.2} s"));
     }
     if let Some(api) = console.lines().find_map(|l| {
         let rest = l.split_once(API_READY)?.1;
@@ -200,16 +237,68 @@ fn timeline(console: &str) -> String {
     }) {
         parts.push(format!("PID 1 start → apid answering {api:.0} ms"));
     }
-    let phases: Vec<String> = console
-        .lines()
-        .filter_map(|l| {
-            let rest = l.split_once("machined: phase ")?.1;
-            let (name, took) = rest.split_once(" done in ")?;
-            Some(format!("{name} {}", took.trim_end_matches(" ms").trim()))
-        })
-        .collect();
-    parts.push(format!("phases (ms): {}", phases.join(", ")));
     parts.join("; ")
+}
+
+/// The boot's timeline from a console log, one line per milestone in time order: phases (with
+/// their durations), service state changes and apid's first answer, each at its time since
+/// PID 1 started (machined stamps them with `at … ms` / `at_ms=`).
+fn print_timeline(console: &str) {
+    for (at, what) in milestones(console) {
+        println!("    {at:>8.0} ms  {what}");
+    }
+}
+
+/// The milestones [`print_timeline`] prints: (ms since PID 1 started, what), in time order.
+fn milestones(console: &str) -> Vec<(f64, String)> {
+    let mut milestones: Vec<(f64, String)> = Vec::new();
+    for line in console.lines().map(strip_ansi) {
+        if let Some(rest) = line.split_once("machined: phase ").map(|(_, r)| r)
+            && let Some((name, rest)) = rest.split_once(" done in ")
+            && let Some((took, at)) = rest.split_once(" ms, at ")
+            && let Ok(at) = at.trim_end_matches(" ms").trim().parse::<f64>()
+        {
+            milestones.push((at, format!("phase {name} done ({took} ms)")));
+        } else if let Some(rest) = line.split_once("service[").map(|(_, r)| r)
+            && let Some((id, rest)) = rest.split_once("](")
+            && let Some((state, rest)) = rest.split_once("): ")
+            && let Some(at) = rest
+                .split_once("at_ms=")
+                .and_then(|(_, v)| v.split_whitespace().next())
+                .and_then(|v| v.trim_matches('"').parse::<f64>().ok())
+        {
+            let message = rest.split_once(" at_ms=").map_or(rest, |(m, _)| m);
+            milestones.push((at, format!("service {id} {state}: {message}")));
+        } else if let Some(rest) = line.split_once(API_READY).map(|(_, r)| r)
+            && let Some(at) = rest
+                .split_once(", ")
+                .and_then(|(_, v)| v.split_once(" ms after PID 1"))
+                .and_then(|(v, _)| v.parse::<f64>().ok())
+        {
+            milestones.push((at, "apid answering (machined's probe)".to_string()));
+        }
+    }
+    milestones.sort_by(|a, b| a.0.total_cmp(&b.0));
+    milestones
+}
+
+/// `line` without terminal escape sequences (the console is a terminal, so machined colours).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-byte (a letter).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn mib(bytes: u64) -> String {
@@ -256,5 +345,31 @@ pub(crate) fn wait_for(mut attempt: impl FnMut() -> anyhow::Result<Output>) -> a
             bail!("no answer within 60 s");
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeline_orders_phases_services_and_the_first_answer() {
+        let console = "[    2.100000] machined: phase loadModules done in 480.2 ms, at 490.0 ms\n\
+            2026-12-05T03:00:00Z \x1b[32m INFO\x1b[0m service[containerd](Running): Health \
+            check successful \x1b[3mat_ms\x1b[0m\x1b[2m=\x1b[0m3012.5\n\
+            [    4.000000] machined: apid answering on 10.0.2.15:50000, 2950.1 ms after PID 1 started\n\
+            [    1.900000] machined: phase mountPseudo done in 1.0 ms, at 3.0 ms\n";
+        assert_eq!(
+            milestones(console),
+            vec![
+                (3.0, "phase mountPseudo done (1.0 ms)".to_string()),
+                (490.0, "phase loadModules done (480.2 ms)".to_string()),
+                (2950.1, "apid answering (machined's probe)".to_string()),
+                (
+                    3012.5,
+                    "service containerd Running: Health check successful".to_string()
+                ),
+            ]
+        );
     }
 }

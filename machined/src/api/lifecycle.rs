@@ -7,8 +7,17 @@ use proto::machine::*;
 use crate::error::MachinedError;
 use crate::machine::{Lifecycle, Machine, ResetPlan};
 
-pub(super) async fn reboot(machine: &Machine) -> Result<RebootResponse, MachinedError> {
-    let actor_id = request(machine, Lifecycle::Reboot).await?;
+/// DEFAULT reboots by kexec where it can, POWERCYCLE always through the firmware; FORCE is a
+/// DEFAULT reboot (services are stopped in order either way: no Kubernetes drain to skip).
+pub(super) async fn reboot(
+    machine: &Machine,
+    request_mode: reboot_request::Mode,
+) -> Result<RebootResponse, MachinedError> {
+    let what = match request_mode {
+        reboot_request::Mode::Powercycle => Lifecycle::PowerCycle,
+        reboot_request::Mode::Default | reboot_request::Mode::Force => Lifecycle::Reboot,
+    };
+    let actor_id = request(machine, what).await?;
     Ok(RebootResponse {
         messages: vec![Reboot {
             metadata: None,

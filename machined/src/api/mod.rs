@@ -296,8 +296,9 @@ impl MachineService for MachineApi {
         reply(lifecycle::reset(&self.machine, request.into_inner()).await)
     }
 
-    async fn reboot(&self, _: Request<RebootRequest>) -> Reply<RebootResponse> {
-        reply(lifecycle::reboot(&self.machine).await)
+    async fn reboot(&self, request: Request<RebootRequest>) -> Reply<RebootResponse> {
+        let mode = request.get_ref().mode();
+        reply(lifecycle::reboot(&self.machine, mode).await)
     }
 
     async fn shutdown(&self, _: Request<ShutdownRequest>) -> Reply<ShutdownResponse> {

@@ -14,7 +14,9 @@ use crate::error::MachinedError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Power {
     Reboot,
-    PowerOff,
+    Off,
+    /// Start the kernel staged with [`kexec`](super::kexec) (a reboot without firmware).
+    Kexec,
 }
 
 /// One mount(2) call.

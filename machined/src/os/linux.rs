@@ -260,8 +260,17 @@ impl Host for LinuxHost {
     fn reboot(&mut self, power: Power) -> MachinedError {
         let mode = match power {
             Power::Reboot => RebootMode::RB_AUTOBOOT,
-            Power::PowerOff => RebootMode::RB_POWER_OFF,
+            Power::Off => RebootMode::RB_POWER_OFF,
+            Power::Kexec => RebootMode::RB_KEXEC,
         };
+        if power == Power::Kexec
+            && let Err(error) = reboot(mode)
+        {
+            self.log(&format!(
+                "machined: kexec failed ({error}): rebooting through the firmware"
+            ));
+            return self.reboot(Power::Reboot);
+        }
         match reboot(mode) {
             Ok(never) => match never {},
             Err(e) => errno("rebooting", "/")(e),

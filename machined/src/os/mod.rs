@@ -31,6 +31,8 @@ pub mod container;
 mod disks;
 mod host;
 mod http;
+#[allow(unsafe_code)]
+pub(crate) mod kexec;
 mod kspp;
 mod linux;
 #[allow(unsafe_code)]
@@ -85,9 +87,8 @@ pub fn boot() -> ! {
         };
         std::process::exit(code);
     }
-    let started = Instant::now();
     let mut host = LinuxHost::default();
-    let error = match run(&mut host, started) {
+    let error = match run(&mut host) {
         Ok((mounts, wipe, power)) => sequence::stop(&mut host, &mounts, &wipe, power),
         Err(error) => sequence::fatal(&mut host, &error),
     };
@@ -98,10 +99,7 @@ pub fn boot() -> ! {
 }
 
 /// Boots and runs the node; returns what to unmount, what to wipe (a reset) and how to end.
-fn run(
-    host: &mut LinuxHost,
-    started: Instant,
-) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), MachinedError> {
+fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), MachinedError> {
     // The image's release, in the initramfs (gone once the root is switched).
     let release = host
         .read_file(std::path::Path::new("/release"))
@@ -170,11 +168,10 @@ fn run(
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
     report_api(
         api_address,
-        started,
         on_disk,
         Measure {
             squashfs,
-            system_disk,
+            system_disk: system_disk.clone(),
             measured,
         },
     );
@@ -182,9 +179,10 @@ fn run(
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;
     let exit = runtime.block_on(crate::runtime::run(options))?;
     drop(runtime);
+    let kexec_allowed = exit == Exit::Reboot;
     let (power, wipe) = match exit {
-        Exit::Reboot => (Power::Reboot, Vec::new()),
-        Exit::Shutdown => (Power::PowerOff, Vec::new()),
+        Exit::Reboot | Exit::PowerCycle => (Power::Reboot, Vec::new()),
+        Exit::Shutdown => (Power::Off, Vec::new()),
         Exit::Reset(plan) => {
             let partitions = disks::partitions(host)?;
             let wipe = plan
@@ -195,10 +193,14 @@ fn run(
             let power = if plan.reboot {
                 Power::Reboot
             } else {
-                Power::PowerOff
+                Power::Off
             };
             (power, wipe)
         }
+    };
+    let power = match (power, &system_disk) {
+        (Power::Reboot, Some(disk)) if kexec_allowed => kexec_or_firmware(host, disk),
+        _ => power,
     };
     Ok((mounts, wipe, power))
 }
@@ -210,12 +212,35 @@ struct Measure {
     measured: tokio::sync::watch::Sender<Vec<crate::controllers::boot_artifacts::BootArtifact>>,
 }
 
+/// A plain reboot starts the same system again by kexec when GRUB would boot the slot that
+/// is running (no upgrade trial or rollback pending): firmware, GRUB and its reading of the
+/// initramfs through the firmware are skipped. Anything else, or any failure, reboots through
+/// the firmware.
+fn kexec_or_firmware(host: &mut LinuxHost, disk: &crate::upgrade::SystemDisk) -> Power {
+    let staged = host
+        .read_file(std::path::Path::new("/proc/cmdline"))
+        .and_then(|cmdline| disk.stage_kexec(&cmdline));
+    match staged {
+        Ok(true) => {
+            host.log("machined: reboot by kexec into the running slot");
+            Power::Kexec
+        }
+        Ok(false) => Power::Reboot,
+        Err(error) => {
+            host.log(&format!(
+                "machined: kexec not staged ({error}): rebooting through the firmware"
+            ));
+            Power::Reboot
+        }
+    }
+}
+
 /// Logs once apid accepts connections, with the time since PID 1 started (the boot figure
 /// `cargo xtask bench-boot` reads); then loads the rest of the image's modules (the disk group
 /// when no system disk needed it, cidata, the root filesystem's: containerd's and Kubernetes'
 /// needs, which stay off the path to a working API), locks module loading ([`modules`]) and
 /// measures what booted.
-fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool, measure: Measure) {
+fn report_api(address: SocketAddr, disk_modules_loaded: bool, measure: Measure) {
     std::thread::spawn(move || {
         let mut host = LinuxHost::default();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -223,7 +248,7 @@ fn report_api(address: SocketAddr, started: Instant, disk_modules_loaded: bool, 
             let answered = TcpStream::connect_timeout(&address, Duration::from_millis(200))
                 .and_then(crate::services::answered_by_another);
             if answered.is_ok() {
-                let took = started.elapsed().as_secs_f64() * 1000.0;
+                let took = crate::boot_clock::since_start_ms();
                 host.log(&format!(
                     "machined: apid answering on {address}, {took:.1} ms after PID 1 started"
                 ));

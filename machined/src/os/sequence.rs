@@ -1,6 +1,7 @@
 //! The boot sequence of OS mode, phase by phase, over a [`Host`]. Every phase is logged to the
-//! kernel log with its duration (`machined: phase <name> done in <ms> ms`), which is what the
-//! serial console shows and what `cargo xtask bench-boot` reads.
+//! kernel log with its duration and when it ended (`machined: phase <name> done in <ms> ms, at
+//! <ms> ms`, since PID 1 started), which is what the serial console shows and what
+//! `cargo xtask bench-boot` reads.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -71,10 +72,13 @@ pub fn phase<H: Host, T>(
     let started = Instant::now();
     let result = work(host);
     let took = started.elapsed().as_secs_f64() * 1000.0;
+    let at = crate::boot_clock::since_start_ms();
     match &result {
-        Ok(_) => host.log(&format!("machined: phase {name} done in {took:.1} ms")),
+        Ok(_) => host.log(&format!(
+            "machined: phase {name} done in {took:.1} ms, at {at:.1} ms"
+        )),
         Err(error) => host.log(&format!(
-            "machined: phase {name} failed after {took:.1} ms: {error}"
+            "machined: phase {name} failed after {took:.1} ms, at {at:.1} ms: {error}"
         )),
     }
     result
@@ -669,7 +673,7 @@ mod tests {
             &mut host,
             &["/system/state".into(), "/var".into()],
             &[],
-            Power::PowerOff,
+            Power::Off,
         );
         assert_eq!(
             host.effects(),
@@ -678,7 +682,7 @@ mod tests {
                 Action::Unmount("/var".into()),
                 Action::Unmount("/system/state".into()),
                 Action::Sync,
-                Action::Reboot(Power::PowerOff),
+                Action::Reboot(Power::Off),
             ]
         );
     }

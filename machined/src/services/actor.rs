@@ -674,8 +674,10 @@ impl Actor {
         let service = &mut self.services[index];
         service.state = state;
         service.history.push(state, message);
-        // As upstream prints `service[apid](Running): …` on the console.
+        // As upstream prints `service[apid](Running): …` on the console; `at_ms` places it on
+        // the boot timeline.
         tracing::info!(
+            at_ms = %format_args!("{:.1}", crate::boot_clock::since_start_ms()),
             "service[{}]({}): {message}",
             service.spec.id,
             state.as_str()

@@ -5,8 +5,17 @@ use std::time::Duration;
 use proto::talosrs::timed::timed_service_client::TimedServiceClient;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::spec::{HealthCheck, HealthProbe};
+
+/// Until a service is first healthy, within [`STARTING_WINDOW`] of its first probe, it is
+/// probed every [`STARTING_PERIOD`] instead of its period: whoever waits for it (its dependents,
+/// the boot) learns it is up within that time, not a whole period later.
+const STARTING_PERIOD: Duration = Duration::from_millis(100);
+
+/// How long a starting service is probed every [`STARTING_PERIOD`] at most.
+const STARTING_WINDOW: Duration = Duration::from_secs(30);
 
 /// Probes `check` until aborted or until `report` returns false (nobody listens any more).
 /// `report` gets `Ok` for a healthy probe and the error text otherwise.
@@ -16,12 +25,21 @@ pub(super) fn spawn_prober(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(check.initial_delay).await;
+        let starting_until = Instant::now() + STARTING_WINDOW;
+        let mut healthy_once = false;
         loop {
             let result = probe(&check.probe, check.timeout).await;
+            healthy_once |= result.is_ok();
             if !report(result) {
                 return;
             }
-            tokio::time::sleep(check.period).await;
+            let starting = !healthy_once && Instant::now() < starting_until;
+            let wait = if starting {
+                check.period.min(STARTING_PERIOD)
+            } else {
+                check.period
+            };
+            tokio::time::sleep(wait).await;
         }
     })
 }

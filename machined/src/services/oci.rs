@@ -4,7 +4,8 @@
 //! mount, PID and IPC namespaces, on the host's network (apid, trustd and etcd serve the node's
 //! addresses), with a fresh `/proc`, a `/dev` holding only runc's default devices, a read-only
 //! `/sys`, a private `/tmp`, the host paths its spec names, a small capability set, no new
-//! privileges, and its own cgroup `/system/<id>` with the spec's memory limit.
+//! privileges, and its own cgroup `/system/<id>` with the spec's memory limit. All system
+//! services share one runc shim.
 
 use std::path::Path;
 
@@ -49,6 +50,11 @@ const READ_ONLY: &[&str] = &[
     "/proc/sys",
     "/proc/sysrq-trigger",
 ];
+
+/// The runc shim's grouping annotation: every system service with the same value shares one
+/// shim process instead of starting one each (two Go processes fewer per service at boot, and
+/// 12–19 MB of memory each).
+const SHIM_GROUP: &str = "io.containerd.runc.v2.group";
 
 /// The cgroup of a system service.
 pub fn cgroup_path(id: &str) -> String {
@@ -126,6 +132,7 @@ pub fn runtime_spec(spec: &ServiceSpec, root: &Path) -> Value {
             "noNewPrivileges": true,
         },
         "root": {"path": root.display().to_string(), "readonly": true},
+        "annotations": {SHIM_GROUP: "system"},
         "mounts": mounts,
         "linux": {
             "cgroupsPath": cgroup_path(&spec.id),
@@ -170,6 +177,10 @@ mod tests {
             json!({"path": "/system/rootfs", "readonly": true})
         );
         assert_eq!(oci["linux"]["cgroupsPath"], "/system/apid");
+        assert_eq!(
+            oci["annotations"]["io.containerd.runc.v2.group"], "system",
+            "system services share one shim"
+        );
         let bounding = &oci["process"]["capabilities"]["bounding"];
         assert!(
             bounding

@@ -161,11 +161,12 @@ impl HealthCheck {
         }
     }
 
-    /// A TCP dial of `address` with upstream's default timings (1 s, 5 s, 500 ms).
+    /// A TCP dial of `address` every 5 s and within 500 ms (upstream's timings), from 100 ms
+    /// after the start (upstream waits 1 s: a boot would wait for it).
     pub fn tcp(address: SocketAddr) -> Self {
         Self {
             probe: HealthProbe::TcpDial(address),
-            initial_delay: Duration::from_secs(1),
+            initial_delay: Duration::from_millis(100),
             period: Duration::from_secs(5),
             timeout: Duration::from_millis(500),
         }

@@ -231,6 +231,39 @@ impl SystemDisk {
         })
     }
 
+    /// Stages the running slot's kernel and initramfs for a kexec reboot with `cmdline` (this
+    /// boot's), when GRUB would boot that slot next: no trial (`next_entry`) pending and
+    /// `saved_entry` (A when unset) naming it. Returns whether it staged them. Blocking.
+    pub fn stage_kexec(&self, cmdline: &str) -> Result<bool, MachinedError> {
+        let _guard = lock_disk();
+        self.with_boot_mounted(MsFlags::MS_RDONLY, |boot| {
+            let env_path = boot.join("grub/grubenv");
+            let block =
+                std::fs::read(&env_path).map_err(MachinedError::io("reading", &env_path))?;
+            let env = GrubEnv::parse(&block)?;
+            let next = env
+                .get("next_entry")
+                .filter(|entry| !entry.is_empty())
+                .is_some();
+            let saved = env
+                .get("saved_entry")
+                .and_then(Slot::parse)
+                .unwrap_or(Slot::A);
+            if next || saved != self.booted {
+                return Ok(false);
+            }
+            let slot = boot.join(self.booted.label());
+            let open = |name: &str| {
+                let path = slot.join(name);
+                std::fs::File::open(&path).map_err(MachinedError::io("opening", &path))
+            };
+            let (kernel, initramfs) = (open("vmlinuz")?, open("initramfs.img")?);
+            crate::os::kexec::load(&kernel, &initramfs, cmdline)
+                .map_err(MachinedError::io("staging by kexec_file_load", &slot))?;
+            Ok(true)
+        })
+    }
+
     /// Runs `work` with BOOT mounted read-write at [`BOOT_MOUNT`].
     fn with_boot<T>(
         &self,
