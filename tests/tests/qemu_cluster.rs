@@ -123,6 +123,10 @@ fn the_iso_preset_installs_each_node_to_its_blank_disk() {
         &path("talos-rs.iso"),
         "--vmlinuz-path",
         &path("vmlinuz"),
+        "--initrd-path",
+        &path("initramfs.img"),
+        "--disk-image-path",
+        &path("disk.qcow2"),
         "--extra-boot-kernel-args",
         "console=ttyS0",
     ]));
