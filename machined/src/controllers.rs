@@ -566,6 +566,39 @@ impl Controller for HostnameController {
     }
 }
 
+/// Inputs written as their owners write them, for tests that run one controller alone.
+#[cfg(test)]
+pub mod test_inputs {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The active machine config, as the config source publishes it.
+    pub fn write_config(state: &State, text: &str) {
+        state
+            .write(
+                "ConfigController",
+                &machine_config_kind(),
+                ACTIVE_CONFIG_ID,
+                text.into(),
+                Vec::new(),
+                BTreeMap::new(),
+            )
+            .unwrap();
+    }
+
+    /// Service `id`'s state, as the service controller publishes it.
+    pub fn write_service(state: &State, id: &str, spec: &ServiceSpec) {
+        state.write_spec("ServiceController", id, spec).unwrap();
+    }
+
+    /// Gives the runtime time to act on what was written (a pass takes microseconds; a
+    /// retry comes after 0.5 s).
+    pub async fn settle() {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -218,14 +218,13 @@ fn client(machine: &Machine) -> NetworkServiceClient<Channel> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::collections::BTreeMap;
     use std::sync::Arc;
-    use std::time::Duration;
 
     use resources::{Runtime, State};
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::controllers::test_inputs::{settle, write_config, write_service};
 
     /// Records every request and answers each with the last of `answers` (`None`: success;
     /// success once they are used up).
@@ -247,34 +246,13 @@ mod tests {
         }
     }
 
-    fn write_config(state: &State, text: &str) {
-        state
-            .write(
-                "ConfigController",
-                &controllers::machine_config_kind(),
-                controllers::ACTIVE_CONFIG_ID,
-                text.into(),
-                Vec::new(),
-                BTreeMap::new(),
-            )
-            .unwrap();
-    }
-
     fn write_networkd_running(state: &State, running: bool) {
         let spec = controllers::ServiceSpec {
             running,
             healthy: running,
             unknown: false,
         };
-        state
-            .write_spec("ServiceController", "networkd", &spec)
-            .unwrap();
-    }
-
-    /// Gives the runtime time to act on what was written (a pass takes microseconds; a
-    /// retry comes after 0.5 s).
-    async fn settle() {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        write_service(state, "networkd", &spec);
     }
 
     #[tokio::test]

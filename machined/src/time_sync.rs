@@ -184,13 +184,13 @@ pub async fn wait_until_synced(machine: &Machine) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use resources::{Runtime, State};
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::controllers::test_inputs::{settle, write_config, write_service};
 
     /// Records every request; refuses the first `failures` of them.
     #[derive(Debug)]
@@ -212,34 +212,13 @@ mod tests {
         }
     }
 
-    fn write_config(state: &State, text: &str) {
-        state
-            .write(
-                "ConfigController",
-                &controllers::machine_config_kind(),
-                controllers::ACTIVE_CONFIG_ID,
-                text.into(),
-                Vec::new(),
-                BTreeMap::new(),
-            )
-            .unwrap();
-    }
-
     fn write_timed_running(state: &State, running: bool) {
         let spec = controllers::ServiceSpec {
             running,
             healthy: false,
             unknown: true,
         };
-        state
-            .write_spec("ServiceController", "timed", &spec)
-            .unwrap();
-    }
-
-    /// Gives the runtime time to act on what was written (a pass takes microseconds; a
-    /// retry comes after 0.5 s).
-    async fn settle() {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        write_service(state, "timed", &spec);
     }
 
     #[tokio::test]
