@@ -397,6 +397,23 @@ impl Cluster {
         self.talosctl_via(&self.nodes[0], args)
     }
 
+    /// Applies `config` (written to `name` in the cluster's folder) to the first node in
+    /// no-reboot mode; the command's output.
+    pub fn apply_no_reboot(&self, name: &str, config: &str) -> Output {
+        let file = self.dir.path().join(name);
+        std::fs::write(&file, config).expect("writing the config to apply");
+        let node = self.nodes[0].address.to_string();
+        self.talosctl(&[
+            "-n",
+            &node,
+            "apply-config",
+            "--mode",
+            "no-reboot",
+            "-f",
+            &file.to_string_lossy(),
+        ])
+    }
+
     /// Runs talosctl with this cluster's talosconfig, dialling `endpoint`.
     pub fn talosctl_via(&self, endpoint: &Node, args: &[&str]) -> Output {
         Command::new(binary("talosctl"))

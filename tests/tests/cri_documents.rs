@@ -103,22 +103,6 @@ fn talosctl(cluster: &Cluster, args: &[&str]) -> Output {
     cluster.talosctl(&all)
 }
 
-/// Applies `config` in no-reboot mode; returns the command's output.
-fn apply(cluster: &Cluster, name: &str, config: &str) -> Output {
-    let file = cluster.dir.path().join(name);
-    std::fs::write(&file, config).unwrap();
-    talosctl(
-        cluster,
-        &[
-            "apply-config",
-            "--mode",
-            "no-reboot",
-            "-f",
-            &file.to_string_lossy(),
-        ],
-    )
-}
-
 fn read_toml(path: &Path) -> Option<Table> {
     let text = std::fs::read_to_string(path).ok()?;
     Some(
@@ -235,7 +219,7 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
     }
 
     // A change applies live: one mirror with fallback, the TLS-only registry gone.
-    let applied = apply(&cluster, "changed.yaml", &config_with(&cluster, CHANGED));
+    let applied = cluster.apply_no_reboot("changed.yaml", &config_with(&cluster, CHANGED));
     let warnings = String::from_utf8_lossy(&applied.stderr).into_owned();
     success(applied);
     assert!(
@@ -291,7 +275,7 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
     ];
     for (document, named) in bad_documents {
         let config = config_with(&cluster, &format!("{CHANGED}---\n{document}"));
-        let error = failure(apply(&cluster, "bad.yaml", &config));
+        let error = failure(cluster.apply_no_reboot("bad.yaml", &config));
         assert!(error.contains(named), "{named:?} not in: {error}");
     }
     assert_eq!(cluster.nodes[0].persisted_config(), persisted);

@@ -10,7 +10,6 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::Output;
 
 use serde::Deserialize as _;
 use serde_yaml::Value;
@@ -77,21 +76,6 @@ fn config_with(cluster: &Cluster, keep_kubelet: bool, documents: &str) -> String
     format!("{}---\n{documents}", out.join("---\n"))
 }
 
-fn apply(cluster: &Cluster, config: &str) -> Output {
-    let file = cluster.dir.path().join("apply.yaml");
-    std::fs::write(&file, config).unwrap();
-    let node = cluster.nodes[0].address.to_string();
-    cluster.talosctl(&[
-        "-n",
-        &node,
-        "apply-config",
-        "--mode",
-        "no-reboot",
-        "-f",
-        &file.to_string_lossy(),
-    ])
-}
-
 fn kubelet_yaml(path: &Path) -> Option<Value> {
     serde_yaml::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
@@ -137,8 +121,8 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
     let provider = kubelet_yaml(&providers).unwrap();
     assert_eq!(provider["providers"][0]["name"], "registry-helper");
 
-    let applied = apply(
-        &cluster,
+    let applied = cluster.apply_no_reboot(
+        "apply.yaml",
         &config_with(&cluster, false, &kubelet_document(60)),
     );
     let warnings = String::from_utf8_lossy(&applied.stderr).into_owned();
@@ -164,13 +148,14 @@ fn a_kubelet_config_document_shapes_the_kubelet_configuration() {
         "config:\n",
         "config:\n  authentication: {anonymous: {enabled: true}}\n",
     );
-    let error = failure(apply(&cluster, &config_with(&cluster, false, &protected)));
+    let error =
+        failure(cluster.apply_no_reboot("apply.yaml", &config_with(&cluster, false, &protected)));
     assert!(
         error.contains("KubeletConfig.config.authentication"),
         "{error}"
     );
-    let error = failure(apply(
-        &cluster,
+    let error = failure(cluster.apply_no_reboot(
+        "apply.yaml",
         &config_with(&cluster, true, &kubelet_document(60)),
     ));
     assert!(error.contains("machine.kubelet"), "{error}");

@@ -8,7 +8,6 @@
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::Output;
 
 use tests::{Cluster, Node, eventually, failure, success};
 
@@ -43,21 +42,6 @@ fn config_with(cluster: &Cluster, documents: &str) -> String {
     )
 }
 
-fn apply(cluster: &Cluster, config: &str) -> Output {
-    let file = cluster.dir.path().join("apply.yaml");
-    std::fs::write(&file, config).unwrap();
-    let node = cluster.nodes[0].address.to_string();
-    cluster.talosctl(&[
-        "-n",
-        &node,
-        "apply-config",
-        "--mode",
-        "no-reboot",
-        "-f",
-        &file.to_string_lossy(),
-    ])
-}
-
 /// The file's contents and permission bits, if it exists.
 fn file(path: &Path) -> Option<(String, u32)> {
     let contents = std::fs::read_to_string(path).ok()?;
@@ -85,7 +69,7 @@ fn etc_file_documents_are_written_changed_and_removed_live() {
     assert_eq!(file(&motd), Some(("welcome\n".to_string(), 0o644)));
     assert_eq!(file(&settings), Some(("level = 1\n".to_string(), 0o600)));
 
-    let applied = apply(&cluster, &config_with(&cluster, CHANGED));
+    let applied = cluster.apply_no_reboot("apply.yaml", &config_with(&cluster, CHANGED));
     let warnings = String::from_utf8_lossy(&applied.stderr).into_owned();
     success(applied);
     assert!(
@@ -109,7 +93,7 @@ fn etc_file_documents_are_written_changed_and_removed_live() {
         let document =
             format!("apiVersion: v1alpha1\nkind: EtcFileConfig\nname: {name}\ncontents: x\n");
         let config = config_with(&cluster, &format!("{CHANGED}---\n{document}"));
-        let error = failure(apply(&cluster, &config));
+        let error = failure(cluster.apply_no_reboot("apply.yaml", &config));
         assert!(
             error.contains(&format!("EtcFileConfig {name:?}.name")) && error.contains(named),
             "{name}: {error}"
