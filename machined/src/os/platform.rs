@@ -197,14 +197,13 @@ fn from_instance<H: Host>(
 
 /// OpenStack's config drive (a volume labelled `config-2`), read as upstream does before the
 /// metadata service: `openstack/latest/meta_data.json`, `network_data.json`, `user_data`.
-/// `None` when there is no such volume or it cannot be read as one.
-fn from_config_drive<H: Host>(
+/// Mounts a config drive or cidata volume read-only at [`CIDATA_MOUNT`] (loading the modules
+/// its file systems need).
+fn mount_data_volume<H: Host>(
     host: &mut H,
-    configured: bool,
-) -> Result<Option<Outcome>, MachinedError> {
-    let Some((device, fstype)) = find_volume(host, CONFIG_DRIVE_LABEL)? else {
-        return Ok(None);
-    };
+    device: &Path,
+    fstype: &str,
+) -> Result<(), MachinedError> {
     load_modules(host, Path::new(CIDATA_MODULES))?;
     host.create_dir(Path::new(CIDATA_MOUNT))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -214,7 +213,18 @@ fn from_config_drive<H: Host>(
         fstype,
         flags,
         "",
-    ))?;
+    ))
+}
+
+/// `None` when there is no such volume or it cannot be read as one.
+fn from_config_drive<H: Host>(
+    host: &mut H,
+    configured: bool,
+) -> Result<Option<Outcome>, MachinedError> {
+    let Some((device, fstype)) = find_volume(host, CONFIG_DRIVE_LABEL)? else {
+        return Ok(None);
+    };
+    mount_data_volume(host, &device, fstype)?;
     let latest = Path::new(CIDATA_MOUNT).join("openstack/latest");
     let meta = host.read_file(&latest.join("meta_data.json"));
     let network = host.read_file(&latest.join("network_data.json")).ok();
@@ -373,16 +383,7 @@ fn from_cidata<H: Host>(host: &mut H, configured: bool) -> Result<Outcome, Machi
         }
         return Ok(Outcome::default());
     };
-    load_modules(host, Path::new(CIDATA_MODULES))?;
-    host.create_dir(Path::new(CIDATA_MOUNT))?;
-    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    host.mount(&Mount::new(
-        &device.display().to_string(),
-        CIDATA_MOUNT,
-        fstype,
-        flags,
-        "",
-    ))?;
+    mount_data_volume(host, &device, fstype)?;
     let mount = Path::new(CIDATA_MOUNT);
     let meta = host.read_file(&mount.join("meta-data")).ok();
     let network = host.read_file(&mount.join("network-config")).ok();
