@@ -151,6 +151,8 @@ async fn serve_dhcp(socket: tokio::net::UdpSocket, server: DhcpServer) {
     let mut buffer = [0u8; 1500];
     loop {
         let Ok((len, _)) = socket.recv_from(&mut buffer).await else {
+            // A socket error that repeats must not spin the helper.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let Some(request) = Request::parse(&buffer[..len]) else {
