@@ -28,13 +28,15 @@ pub enum QemuError {
         source: std::io::Error,
     },
     #[error(
-        "VM {name}: {pattern:?} did not appear on the console within {timeout:?} (see {console})"
+        "VM {name}: {pattern:?} did not appear on the console within {timeout:?} (see {console}); \
+         its last lines:\n{tail}"
     )]
     Timeout {
         name: String,
         pattern: String,
         timeout: Duration,
         console: PathBuf,
+        tail: String,
     },
     #[error("VM {name} exited: {status}")]
     Exited { name: String, status: String },
@@ -306,6 +308,7 @@ impl Vm {
                     pattern: pattern.to_string(),
                     timeout,
                     console: self.console.clone(),
+                    tail: last_lines(&text, 60),
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -338,4 +341,10 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
+}
+
+/// The last `count` lines of `text`: what a timed-out wait shows of the console.
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
 }
