@@ -75,6 +75,12 @@ pub struct Config {
     /// a `node`/`nodes` target equal to one of them is served locally.
     #[arg(long = "local-name")]
     pub local_names: Vec<String>,
+    /// Connections open at once, at most: one beyond that is closed at once.
+    #[arg(long, default_value_t = server::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a connection may stay open with no call in flight before it is closed.
+    #[arg(long, default_value_t = server::IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout_seconds: u64,
 }
 
 /// A bound apid, ready to serve.
@@ -83,6 +89,7 @@ pub struct Apid {
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
+    limits: server::Limits,
 }
 
 /// Re-reads apid's TLS directory on demand; clones share one apid.
@@ -110,6 +117,10 @@ impl Apid {
         };
         let upstreams = Upstreams::new(config.machined_socket, config.remote_port);
         let shared = Shared::new(config.tls_dir, config.maintenance, routing, upstreams)?;
+        let limits = server::Limits {
+            max_connections: config.max_connections,
+            idle_timeout: std::time::Duration::from_secs(config.idle_timeout_seconds),
+        };
         let listen_error = |source| ApidError::Listen {
             address: config.listen,
             source,
@@ -122,6 +133,7 @@ impl Apid {
             listener,
             local_addr,
             shared: Arc::new(shared),
+            limits,
         })
     }
 
@@ -139,7 +151,7 @@ impl Apid {
 
     /// Serves until `shutdown` completes, then closes all connections.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        server::serve(self.listener, self.shared, shutdown).await;
+        server::serve(self.listener, self.shared, self.limits, shutdown).await;
     }
 }
 

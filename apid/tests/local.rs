@@ -1,13 +1,18 @@
 //! apid on one node: calls relayed to machined, authorization, routing refusals, maintenance
-//! mode and nodes without a client certificate.
+//! mode, nodes without a client certificate, and the limits on connections.
 
 mod support;
 
+use std::time::{Duration, Instant};
+
+use proto::machine::machine_service_client::MachineServiceClient;
 use proto::machine::{LogsRequest, RebootRequest};
 use support::machined::{LOG_LINES, Machined};
 use support::{
-    Pki, RunningApid, config, free_port, ip, machine_client, path, temp_dir, with_metadata,
+    Pki, RunningApid, channel, client_tls, config, free_port, ip, machine_client, path, temp_dir,
+    tls_connect, with_metadata,
 };
+use tokio::io::AsyncReadExt as _;
 use tonic::Code;
 
 struct Node {
@@ -252,4 +257,88 @@ async fn machined_down_is_unavailable() {
         reply.messages[0].version.as_ref().map(|v| v.tag.as_str()),
         Some("late")
     );
+}
+
+#[tokio::test]
+async fn a_connection_beyond_the_cap_is_closed_until_one_is_freed() {
+    let node = node("127.0.17.2", true, |config| config.max_connections = 2).await;
+    let tls = client_tls(&node.pki.ca_crt, Some(&node.pki.client(&["os:reader"])));
+    let connect = || async {
+        MachineServiceClient::new(
+            channel(node.apid.addr, tls.clone())
+                .await
+                .expect("connects"),
+        )
+    };
+    let mut first = connect().await;
+    let mut second = connect().await;
+    first.version(()).await.expect("first connection served");
+    second.version(()).await.expect("second connection served");
+
+    let third = tls_connect(node.apid.addr, tls.clone()).await;
+    assert!(third.is_err(), "a third connection must be closed at once");
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(stream) = tls_connect(node.apid.addr, tls.clone()).await {
+            drop(stream);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the freed slot never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second
+        .version(())
+        .await
+        .expect("the open connection still served");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_but_a_followed_log_is_not() {
+    let node = node("127.0.18.2", true, |config| config.idle_timeout_seconds = 1).await;
+    let tls = client_tls(&node.pki.ca_crt, Some(&node.pki.client(&["os:reader"])));
+
+    // A client that connects and never calls: closed once the idle timeout passes.
+    let opened = Instant::now();
+    let mut idle = tls_connect(node.apid.addr, tls.clone())
+        .await
+        .expect("connects");
+    let mut received = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(20), idle.read_to_end(&mut received)).await;
+    assert!(closed.is_ok(), "an idle connection stayed open for 20 s");
+    assert!(
+        opened.elapsed() >= Duration::from_millis(900),
+        "closed after {:?}, before the idle timeout",
+        opened.elapsed()
+    );
+
+    // A followed log is a call in flight: its connection outlives the idle timeout threefold.
+    let mut client = machine_client(
+        node.apid.addr,
+        &node.pki.ca_crt,
+        Some(&node.pki.client(&["os:reader"])),
+    )
+    .await;
+    let mut logs = client
+        .logs(LogsRequest {
+            id: "apid".into(),
+            follow: true,
+            ..Default::default()
+        })
+        .await
+        .expect("Logs")
+        .into_inner();
+    let following = Instant::now();
+    let mut lines = 0;
+    while following.elapsed() < Duration::from_secs(3) {
+        let message = logs.message().await.expect("the stream goes on");
+        assert!(
+            message.is_some(),
+            "the followed log ended after {lines} lines"
+        );
+        lines += 1;
+    }
+    assert!(lines > LOG_LINES + 20, "{lines} lines in 3 s");
 }

@@ -141,6 +141,8 @@ pub fn config(ip: IpAddr, port: u16, tls_dir: &Path, machined: &Path) -> Config 
         maintenance: false,
         remote_port: port,
         local_names: vec![],
+        max_connections: 4096,
+        idle_timeout_seconds: 300,
     }
 }
 
