@@ -282,6 +282,12 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         .unwrap();
     assert!(root.starts_with("/dev/loop0 / squashfs ro,"), "{root}");
     assert!(mounts.contains("/dev/vda5 /system/state xfs"), "{mounts}");
+    // /etc is in memory over the read-only root: the config's files are written there.
+    assert!(mounts.contains("tmpfs /etc tmpfs"), "{mounts}");
+    let console = vm.console_text();
+    for failure in ["Read-only file system", "printk_devkmsg"] {
+        assert!(!console.contains(failure), "{console}");
+    }
     modules_locked_after_loading_the_images_modules(&talosctl, &vm);
     booted_artifacts_match_the_build(&talosctl, &vm, &image);
 

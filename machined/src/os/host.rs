@@ -55,6 +55,9 @@ pub trait Host {
     fn exists(&mut self, path: &Path) -> bool;
     /// Creates `path` and its parents.
     fn create_dir(&mut self, path: &Path) -> Result<(), MachinedError>;
+    /// Copies the directories, files and symbolic links below `from` into the existing
+    /// directory `to`, with their modes.
+    fn copy_tree(&mut self, from: &Path, to: &Path) -> Result<(), MachinedError>;
     fn mount(&mut self, mount: &Mount) -> Result<(), MachinedError>;
     /// Moves the mount at `from` to `to` (MS_MOVE).
     fn move_mount(&mut self, from: &Path, to: &Path) -> Result<(), MachinedError>;
@@ -123,6 +126,7 @@ mod fake {
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum Action {
         CreateDir(PathBuf),
+        CopyTree(PathBuf, PathBuf),
         Mount(Mount),
         MoveMount(PathBuf, PathBuf),
         Unmount(PathBuf),
@@ -250,6 +254,9 @@ mod fake {
         }
         fn create_dir(&mut self, path: &Path) -> Result<(), MachinedError> {
             self.ok(Action::CreateDir(path.into()))
+        }
+        fn copy_tree(&mut self, from: &Path, to: &Path) -> Result<(), MachinedError> {
+            self.ok(Action::CopyTree(from.into(), to.into()))
         }
         fn mount(&mut self, mount: &Mount) -> Result<(), MachinedError> {
             self.ok(Action::Mount(mount.clone()))

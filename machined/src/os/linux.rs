@@ -127,6 +127,10 @@ impl Host for LinuxHost {
         std::fs::create_dir_all(path).map_err(MachinedError::io("creating", path))
     }
 
+    fn copy_tree(&mut self, from: &Path, to: &Path) -> Result<(), MachinedError> {
+        copy_tree(from, to)
+    }
+
     fn mount(&mut self, m: &Mount) -> Result<(), MachinedError> {
         mount(
             optional(&m.source),
@@ -276,4 +280,38 @@ impl Host for LinuxHost {
             Err(e) => errno("rebooting", "/")(e),
         }
     }
+}
+
+/// [`Host::copy_tree`] on this machine.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), MachinedError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let entries = std::fs::read_dir(from).map_err(MachinedError::io("reading", from))?;
+    for entry in entries {
+        let entry = entry.map_err(MachinedError::io("reading", from))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry
+            .file_type()
+            .map_err(MachinedError::io("reading", &source))?;
+        if kind.is_symlink() {
+            let link =
+                std::fs::read_link(&source).map_err(MachinedError::io("reading", &source))?;
+            std::os::unix::fs::symlink(link, &target)
+                .map_err(MachinedError::io("linking", &target))?;
+            continue;
+        }
+        let mode = entry
+            .metadata()
+            .map_err(MachinedError::io("reading", &source))?
+            .permissions()
+            .mode();
+        if kind.is_dir() {
+            std::fs::create_dir(&target).map_err(MachinedError::io("creating", &target))?;
+            copy_tree(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target).map_err(MachinedError::io("copying", &target))?;
+        }
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+            .map_err(MachinedError::io("setting the mode of", &target))?;
+    }
+    Ok(())
 }

@@ -243,19 +243,7 @@ fn kexec_or_firmware(host: &mut LinuxHost, disk: &crate::upgrade::SystemDisk) ->
 fn report_api(address: SocketAddr, disk_modules_loaded: bool, measure: Measure) {
     std::thread::spawn(move || {
         let mut host = LinuxHost::default();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            let answered = TcpStream::connect_timeout(&address, Duration::from_millis(200))
-                .and_then(crate::services::answered_by_another);
-            if answered.is_ok() {
-                let took = crate::boot_clock::since_start_ms();
-                host.log(&format!(
-                    "machined: apid answering on {address}, {took:.1} ms after PID 1 started"
-                ));
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let answered = wait_for_api(&mut host, address, Duration::from_millis(10), API_WAIT);
         // Some (netfilter) need libcrc32c from the disk group.
         let disk = std::path::Path::new(disks::DISK_MODULES);
         let groups: Vec<&std::path::Path> = [disk]
@@ -284,5 +272,38 @@ fn report_api(address: SocketAddr, disk_modules_loaded: bool, measure: Measure) 
             host.log(&format!("machined: booted {name} sha256 {}", spec.sha256));
         }
         measured.send_replace(artifacts);
+        if !answered {
+            host.alert(&format!(
+                "machined: apid does not answer on {address} {API_WAIT:?} after the boot"
+            ));
+            wait_for_api(&mut host, address, Duration::from_secs(1), Duration::MAX);
+        }
     });
+}
+
+/// How long the boot waits for apid before it loads the rest of the modules anyway.
+const API_WAIT: Duration = Duration::from_secs(120);
+
+/// Polls apid every `every` until it answers (logged, with the time since PID 1 started) or
+/// `patience` runs out; returns whether it answered.
+fn wait_for_api(
+    host: &mut LinuxHost,
+    address: SocketAddr,
+    every: Duration,
+    patience: Duration,
+) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < patience {
+        let answered = TcpStream::connect_timeout(&address, Duration::from_millis(200))
+            .and_then(crate::services::answered_by_another);
+        if answered.is_ok() {
+            let took = crate::boot_clock::since_start_ms();
+            host.log(&format!(
+                "machined: apid answering on {address}, {took:.1} ms after PID 1 started"
+            ));
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    false
 }

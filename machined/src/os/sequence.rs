@@ -25,8 +25,9 @@ pub const MODULES: &str = "/lib/modules";
 /// The root filesystem of the system services' containers: the SquashFS bound again without
 /// the mounts below `/`, so a container sees only the paths its spec binds in.
 pub const TASK_ROOT: &str = "/system/rootfs";
-/// The Kubernetes files' folder, writable over the read-only root.
-pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+/// `/etc`, in memory over the read-only root and filled from it at every boot: machined writes
+/// the Kubernetes files, containerd's CRI files and the `EtcFileConfig` files there.
+pub const ETC: &str = "/etc";
 /// What the ISO's GRUB hands over for an install (kernel, initramfs, command line), in the
 /// initramfs ...
 pub const INSTALL_FILES: &str = "/install";
@@ -124,12 +125,15 @@ pub fn early<H: Host>(host: &mut H, version: &str) -> Result<Cmdline, MachinedEr
         }
         Ok(())
     })?;
-    // Without this (or printk.devkmsg=on) the kernel drops all but a burst of our lines.
-    if let Err(error) = host.set_sysctl("kernel.printk_devkmsg", "on") {
+    let cmdline = Cmdline::parse(&host.read_file(Path::new("/proc/cmdline"))?);
+    // Without this the kernel drops all but a burst of our lines; `printk.devkmsg=` on the
+    // command line decides instead (and makes the sysctl refuse writes).
+    if cmdline.get("printk.devkmsg").is_none()
+        && let Err(error) = host.set_sysctl("kernel.printk_devkmsg", "on")
+    {
         host.alert(&format!("machined: {error}"));
     }
     host.log(&format!("machined: PID 1 started, version {version}"));
-    let cmdline = Cmdline::parse(&host.read_file(Path::new("/proc/cmdline"))?);
     host.log(&format!(
         "machined: consoles {}",
         cmdline.all("console").join(" ")
@@ -210,15 +214,14 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
         host.mount(&Mount::new("tmpfs", "/system", "tmpfs", flags, "mode=0755"))?;
         host.create_dir(Path::new(TASK_ROOT))?;
         host.mount(&Mount::new("/", TASK_ROOT, "", MsFlags::MS_BIND, ""))?;
-        // machined writes the kubelet's config and the static pods there from the config at
-        // every boot.
         host.mount(&Mount::new(
             "tmpfs",
-            KUBERNETES_DIR,
+            ETC,
             "tmpfs",
             flags | MsFlags::MS_NOEXEC,
             "mode=0755",
         ))?;
+        host.copy_tree(&Path::new(TASK_ROOT).join("etc"), Path::new(ETC))?;
         // containerd's tasks get their cgroups (and memory limits) below it.
         let hardened = flags | MsFlags::MS_NOEXEC;
         host.mount(&Mount::new(
@@ -229,9 +232,7 @@ pub fn root<H: Host>(host: &mut H, cmdline: Cmdline) -> Result<Node, MachinedErr
             "nsdelegate",
         ))
     })?;
-    let mut mounts = ["/system", TASK_ROOT, KUBERNETES_DIR]
-        .map(PathBuf::from)
-        .to_vec();
+    let mut mounts = ["/system", TASK_ROOT, ETC].map(PathBuf::from).to_vec();
     // Booted from the ISO, the node leaves every disk alone until it installs to one.
     let install_media = Path::new(INSTALL_MEDIA).join("vmlinuz");
     let install_media = host
@@ -434,6 +435,18 @@ mod tests {
     }
 
     #[test]
+    fn printk_devkmsg_is_set_unless_the_command_line_decides() {
+        let devkmsg = Action::Sysctl("kernel.printk_devkmsg".into(), "on".into());
+        let mut host = initramfs();
+        early(&mut host, "test").unwrap();
+        assert!(host.effects().contains(&devkmsg));
+        let cmdline = format!("{} printk.devkmsg=on", CMDLINE.trim_end());
+        let mut host = initramfs().with_file("/proc/cmdline", &cmdline);
+        early(&mut host, "test").unwrap();
+        assert!(!host.effects().contains(&devkmsg));
+    }
+
+    #[test]
     fn early_boot_mounts_loads_modules_in_order_and_switches_root() {
         let mut host = initramfs();
         let cmdline = early(&mut host, "test").unwrap();
@@ -579,7 +592,7 @@ mod tests {
         assert_eq!(node.hostname, "talos-10-0-2-15");
         assert_eq!(
             node.mounts,
-            ["/system", TASK_ROOT, KUBERNETES_DIR, "/var"].map(PathBuf::from)
+            ["/system", TASK_ROOT, ETC, "/var"].map(PathBuf::from)
         );
         let effects = host.effects();
         let mounted: Vec<_> = effects
@@ -591,8 +604,12 @@ mod tests {
             .collect();
         assert_eq!(
             mounted[..4],
-            ["/system", TASK_ROOT, KUBERNETES_DIR, "/sys/fs/cgroup"].map(PathBuf::from)
+            ["/system", TASK_ROOT, ETC, "/sys/fs/cgroup"].map(PathBuf::from)
         );
+        assert!(effects.contains(&Action::CopyTree(
+            Path::new(TASK_ROOT).join("etc"),
+            ETC.into()
+        )));
         for (key, value) in kspp::SYSCTLS {
             assert!(effects.contains(&Action::Sysctl((*key).into(), (*value).into())));
         }
