@@ -600,7 +600,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     );
     let disk = overlay_disk(&image, work.path());
     let mut vm = Vm::start(&disk_vm("upgrade", &image, work.path(), &disk)).unwrap();
-    let mut talosctl = Talosctl {
+    let talosctl = Talosctl {
         talosconfig: work.path().join("talosconfig"),
         port: vm.api.port(),
     };
@@ -704,9 +704,35 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
             "slot B did not come up healthy; slot A booted again",
         )
     });
+}
 
-    // Power cuts during an upgrade: while the image is uploaded, and once the slot is written
-    // (before the reboot). Each time the disk boots a whole system again.
+#[test]
+#[ignore = "three TCG boots (minutes): `cargo xtask faults` runs it"]
+fn a_power_cut_during_an_upgrade_boots_the_old_or_the_new_release() {
+    let _vm_slot = one_vm();
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    gen_config(work.path(), "upgrade-cut");
+    let key = project_key(&image);
+    let next = [("release", &b"v0.1.1-next"[..])];
+    let upgrade = installer_with(&image, work.path(), "next", &next, Some(&key));
+    let upgrade_arg = upgrade.to_str().unwrap();
+    let disk = overlay_disk(&image, work.path());
+    let mut vm = Vm::start(&disk_vm("upgrade-cut", &image, work.path(), &disk)).unwrap();
+    let mut talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    eventually("maintenance mode answers Version", &vm, || {
+        ok(talosctl.insecure(&["version"])).map(drop)
+    });
+    let config = work.path().join("controlplane.yaml");
+    success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
+    next_boot_up(&mut vm, &talosctl, 0);
+
+    // While the image is uploaded, and once the slot is written (before the reboot). Each time
+    // the disk boots a whole system again.
     for (round, cut_when) in ["uploading", "written to slot"].into_iter().enumerate() {
         let before = vm.console_text().len();
         let mut upgrading = Command::new(binary("talosctl"))

@@ -1,8 +1,8 @@
 //! Suites too slow for CI as a whole, run as tests of the `tests` crate with their figures
 //! printed:
-//! - `cargo xtask faults`: every fault test (tests/tests/faults.rs), the QEMU power cut during an
-//!   apply (tests/tests/image.rs, ignored in CI) and etcd losing a member (tests/tests/etcd.rs);
-//!   needs the image (`cargo xtask image`) and root.
+//! - `cargo xtask faults`: every fault test (tests/tests/faults.rs), the QEMU power cuts during an
+//!   apply and during an upgrade (tests/tests/image.rs, ignored in CI) and etcd losing a member
+//!   (tests/tests/etcd.rs); needs the image (`cargo xtask image`) and root.
 //! - `cargo xtask bench-load [--connections N] [--failed-auths N]`: the load test
 //!   (tests/tests/load.rs) on release builds, by default with 1,000 connections and 10,000
 //!   failing handshakes.
