@@ -22,6 +22,7 @@ mod error;
 mod etc_files;
 mod etcd;
 pub mod events;
+mod glob;
 mod install;
 mod kmsg;
 mod kubelet;

@@ -1,9 +1,10 @@
 //! Installing from the ISO, in QEMU (TCG), one boot chain: the ISO boots with a blank disk
 //! into maintenance mode; a config naming a disk that does not exist is refused with the
 //! disks there are, and the node stays in maintenance mode; a config with
-//! `machine.install.disk` and an extra kernel argument installs to the disk and reboots into
+//! `machine.install` and an extra kernel argument installs to the disk and reboots into
 //! it; the installed node answers over mutual TLS with its config, boots slot A with the extra
 //! argument on its command line, and a second reboot boots the disk again without installing.
+//! The install disk is chosen by `machine.install.diskSelector` (its size).
 //!
 //! The image comes from `cargo xtask image`.
 
@@ -121,20 +122,16 @@ fn ok(output: Output) -> Result<String, String> {
     }
 }
 
-fn gen_config(dir: &Path, disk: &str, name: &str) -> PathBuf {
+/// Configs whose `machine.install` holds `install` (JSON members) and the extra kernel argument.
+fn gen_config(dir: &Path, install: &str, name: &str) -> PathBuf {
     let out = dir.join(name);
-    let patch =
-        format!("{{\"machine\":{{\"install\":{{\"extraKernelArgs\":[\"{EXTRA_ARG}\"]}}}}}}");
+    let patch = format!(
+        "{{\"machine\":{{\"install\":{{{install},\"extraKernelArgs\":[\"{EXTRA_ARG}\"]}}}}}}"
+    );
     success(
         Command::new(binary("talosctl"))
             .args(["gen", "config", "install-test", "https://10.0.2.15:6443"])
-            .args([
-                "--install-disk",
-                disk,
-                "--config-patch",
-                &patch,
-                "--output-dir",
-            ])
+            .args(["--config-patch", &patch, "--output-dir"])
             .arg(&out)
             .output()
             .unwrap(),
@@ -147,8 +144,13 @@ fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     // Configs first: their certificates must be older than the guest's clock.
-    let good = gen_config(work.path(), "/dev/vda", "good");
-    let missing = gen_config(work.path(), "/dev/vdz", "missing");
+    // The disk is found by its size (6 GiB); vdz is not there.
+    let good = gen_config(
+        work.path(),
+        "\"disk\":\"\",\"diskSelector\":{\"size\":\">= 5GB\"}",
+        "good",
+    );
+    let missing = gen_config(work.path(), "\"disk\":\"/dev/vdz\"", "missing");
     let disk = work.path().join("blank.qcow2");
     success(
         Command::new("qemu-img")

@@ -84,7 +84,14 @@ pub(super) async fn apply(
 /// sets `installed` when it wrote the disk.
 fn install_first(media: crate::install::Media, installed: Arc<AtomicBool>) -> BeforeApply {
     Box::new(move |config, text| {
-        let Some(plan) = crate::install::Plan::from_config(config)? else {
+        let disks = || {
+            crate::block::BlockDevices {
+                sys: "/sys".into(),
+                dev: "/dev".into(),
+            }
+            .disks(None)
+        };
+        let Some(plan) = crate::install::Plan::from_config(config, disks)? else {
             tracing::info!("the config names no install disk: it runs from memory");
             return Ok(());
         };

@@ -16,15 +16,20 @@
 //! partitions are cleared first). A node that booted from its disk never installs (no
 //! [`Media`]); nor does dev mode.
 //!
-//! Limits: BIOS boot only (EFI stays blank); `diskSelector` is not supported; the wipe is
-//! a fast one (tables and filesystem signatures), not every byte.
+//! The disk is `machine.install.disk`, or the first disk `machine.install.diskSelector`
+//! matches ([`select`]).
+//!
+//! Limits: BIOS boot only (EFI stays blank); the wipe is a fast one (tables and filesystem
+//! signatures), not every byte.
 
+mod select;
 mod target;
 mod write;
 
 use std::path::{Path, PathBuf};
 
 use machineconfig::Config;
+use proto::storage::Disk;
 
 use crate::error::MachinedError;
 pub use target::Target;
@@ -66,8 +71,12 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The install `config` asks for; `None` without `machine.install.disk`.
-    pub fn from_config(config: &Config) -> Result<Option<Plan>, MachinedError> {
+    /// The install `config` asks for; `None` without `machine.install.disk` or `diskSelector`.
+    /// A selector is matched against `disks()`, the machine's disks.
+    pub fn from_config(
+        config: &Config,
+        disks: impl FnOnce() -> Vec<Disk>,
+    ) -> Result<Option<Plan>, MachinedError> {
         let Some(install) = config
             .v1alpha1
             .as_ref()
@@ -75,13 +84,11 @@ impl Plan {
         else {
             return Ok(None);
         };
-        if install.disk_selector.is_some() && install.disk.is_none() {
-            return Err(MachinedError::InvalidArgument(
-                "machine.install.diskSelector is not supported: name the disk in \
-                 machine.install.disk"
-                    .into(),
-            ));
-        }
+        let disk = match (&install.disk, &install.disk_selector) {
+            (Some(disk), _) if !disk.is_empty() => disk.clone(),
+            (_, Some(selector)) => select::select(selector, &disks())?,
+            _ => return Ok(None),
+        };
         for arg in &install.extra_kernel_args {
             if arg.is_empty() || arg.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(MachinedError::InvalidArgument(format!(
@@ -89,7 +96,7 @@ impl Plan {
                 )));
             }
         }
-        Ok(install.disk.as_ref().map(|disk| Plan {
+        Ok(Some(Plan {
             disk: PathBuf::from(disk),
             wipe: install.wipe,
             extra_kernel_args: install.extra_kernel_args.clone(),
@@ -137,22 +144,57 @@ mod tests {
 
     #[test]
     fn the_plan_comes_from_machine_install() {
-        let plan = Plan::from_config(&config(
-            "    disk: /dev/vda\n    wipe: true\n    extraKernelArgs: [talos.test=1]\n",
-        ))
+        let plan = Plan::from_config(
+            &config("    disk: /dev/vda\n    wipe: true\n    extraKernelArgs: [talos.test=1]\n"),
+            Vec::new,
+        )
         .unwrap()
         .unwrap();
         assert_eq!(plan.disk, PathBuf::from("/dev/vda"));
         assert!(plan.wipe);
         assert_eq!(plan.extra_kernel_args, ["talos.test=1"]);
         assert_eq!(
-            Plan::from_config(&config("    wipe: true\n")).unwrap(),
+            Plan::from_config(&config("    wipe: true\n"), Vec::new).unwrap(),
             None
         );
-        let error = Plan::from_config(&config(
-            "    disk: /dev/vda\n    extraKernelArgs: [\"a b\"]\n",
-        ))
+        let error = Plan::from_config(
+            &config("    disk: /dev/vda\n    extraKernelArgs: [\"a b\"]\n"),
+            Vec::new,
+        )
         .unwrap_err();
         assert!(error.to_string().contains("\"a b\""), "{error}");
+    }
+
+    #[test]
+    fn a_disk_selector_chooses_among_the_machines_disks() {
+        let disks = || {
+            let mut small = Disk {
+                device_name: "/dev/vda".into(),
+                name: "vda".into(),
+                size: 2 << 30,
+                ..Disk::default()
+            };
+            small.set_type(proto::storage::disk::DiskType::Hdd);
+            let mut large = small.clone();
+            large.device_name = "/dev/vdb".into();
+            large.name = "vdb".into();
+            large.size = 20 << 30;
+            vec![small, large]
+        };
+        let plan = Plan::from_config(&config("    diskSelector:\n      size: '>= 10GB'\n"), disks)
+            .unwrap()
+            .unwrap();
+        assert_eq!(plan.disk, PathBuf::from("/dev/vdb"));
+        // The disk named wins over a selector, and no disk is looked at.
+        let plan = Plan::from_config(
+            &config("    disk: /dev/vda\n    diskSelector:\n      size: '>= 10GB'\n"),
+            || unreachable!("the disks are not read"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(plan.disk, PathBuf::from("/dev/vda"));
+        let error =
+            Plan::from_config(&config("    diskSelector:\n      type: nvme\n"), disks).unwrap_err();
+        assert!(error.to_string().contains("matches no disk"), "{error}");
     }
 }

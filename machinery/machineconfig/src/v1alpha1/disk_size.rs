@@ -51,6 +51,38 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// `machine.install.diskSelector.size`: a size, alone (equal) or after `==`, `<=`, `>=`, `<`
+/// or `>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeMatcher {
+    comparison: &'static str,
+    bytes: u64,
+}
+
+impl SizeMatcher {
+    pub fn parse(text: &str) -> Result<SizeMatcher, String> {
+        let text = text.trim();
+        let (comparison, amount) = ["<=", ">=", "==", "<", ">"]
+            .into_iter()
+            .find_map(|op| Some((op, text.strip_prefix(op)?)))
+            .unwrap_or(("==", text));
+        let bytes =
+            parse_byte_size(amount).map_err(|err| format!("invalid size matcher: {err}"))?;
+        Ok(SizeMatcher { comparison, bytes })
+    }
+
+    /// Whether a disk of `size` bytes matches.
+    pub fn matches(&self, size: u64) -> bool {
+        match self.comparison {
+            "<=" => size <= self.bytes,
+            ">=" => size >= self.bytes,
+            "<" => size < self.bytes,
+            ">" => size > self.bytes,
+            _ => size == self.bytes,
+        }
+    }
+}
+
 impl fmt::Display for DiskSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} bytes", self.0)
@@ -96,6 +128,17 @@ impl Visitor<'_> for DiskSizeVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_matchers_compare() {
+        let at_least = SizeMatcher::parse(">= 4GB").unwrap();
+        assert!(at_least.matches(4_000_000_000) && !at_least.matches(3_999_999_999));
+        let below = SizeMatcher::parse("<1GiB").unwrap();
+        assert!(below.matches((1 << 30) - 1) && !below.matches(1 << 30));
+        assert!(SizeMatcher::parse("8GiB").unwrap().matches(8 << 30));
+        let error = SizeMatcher::parse(">= lots").unwrap_err();
+        assert!(error.starts_with("invalid size matcher"), "{error}");
+    }
 
     #[test]
     fn parses_numbers_and_units() {

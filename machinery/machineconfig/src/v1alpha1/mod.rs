@@ -22,7 +22,7 @@ pub(crate) mod string_map;
 use serde::{Deserialize, Serialize};
 
 pub use cluster::*;
-pub use disk_size::{DiskSize, parse_byte_size};
+pub use disk_size::{DiskSize, SizeMatcher, parse_byte_size};
 pub use extra_args::{ArgValue, ExtraArgs};
 pub use features::*;
 pub use file_mode::FileMode;

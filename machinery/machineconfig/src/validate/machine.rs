@@ -8,7 +8,7 @@ use serde_yaml::Value;
 use super::{Findings, formats, kubernetes_names, network};
 use crate::v1alpha1::{
     DiskConfig, EncryptionConfig, InstallConfig, KubeletConfig, MachineConfig, MachineFeatures,
-    RegistriesConfig, parse_byte_size,
+    RegistriesConfig, SizeMatcher,
 };
 use crate::{MachineType, RuntimeMode};
 
@@ -292,14 +292,9 @@ fn check_install(install: &InstallConfig, mode: RuntimeMode, f: &mut Findings) {
             );
         }
         if let Some(size) = &selector.size {
-            let trimmed = size.trim();
-            let amount = ["<=", ">=", "==", "<", ">"]
-                .iter()
-                .find_map(|op| trimmed.strip_prefix(op))
-                .unwrap_or(trimmed);
             f.check(
                 "machine.install.diskSelector.size",
-                parse_byte_size(amount).map_err(|err| format!("invalid size matcher: {err}")),
+                SizeMatcher::parse(size),
             );
         }
     }
