@@ -1,0 +1,467 @@
+//! `talosctl rotate-ca`: replaces the Talos API CA (and the Kubernetes CA in the configs) across
+//! a running cluster without losing access, in upstream's order. Every node must answer first,
+//! or nothing changes. Then, node by node, control planes first: the new CA is accepted; it
+//! becomes the issuer with the old one still accepted (nodes reissue their certificates and
+//! apid reloads, no reboot); the talosconfig gets a client certificate from the new CA; the old
+//! CA is dropped. The run is a dry run unless `--dry-run=false`: it then prints each node's
+//! config diff and changes nothing.
+//!
+//! The Kubernetes half changes only what needs no Kubernetes: the new CA in `cluster.ca`, the
+//! old one in `cluster.acceptedCAs`. Refreshing what the old CA issued inside Kubernetes
+//! (kubelet certificates, kubeconfigs, pods) needs the API server, so it is skipped and said;
+//! the old Kubernetes CA stays accepted.
+
+mod plan;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{ArgAction, Args};
+use machineconfig::{Config, MachineType};
+use pki::{CaKind, CertificateAuthority, PemCertificateAndKey, Validity};
+use proto::machine::ApplyConfigurationRequest;
+use proto::machine::apply_configuration_request::Mode;
+use talosconfig::{Credentials, Talosconfig};
+
+use crate::cli::GlobalArgs;
+use crate::cmd::edit::active_config;
+use crate::connection::{Session, Target, block_on};
+use crate::failures::Failures;
+use plan::{Authority, Rotation, Step};
+
+/// How long a node may take to serve and accept the new certificates after an apply.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+const SETTLE_PAUSE: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Args)]
+pub struct RotateCaArgs {
+    /// Rotate Talos API CA
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value_t = true, default_missing_value = "true")]
+    pub talos: bool,
+    /// Rotate Kubernetes API CA
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value_t = true, default_missing_value = "true")]
+    pub kubernetes: bool,
+    /// Dry-run mode (no changes to the cluster)
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value_t = true, default_missing_value = "true")]
+    pub dry_run: bool,
+    /// Path to the output new talosconfig
+    #[arg(short = 'o', long, default_value = "talosconfig")]
+    pub output: PathBuf,
+    /// Specify IPs of control plane nodes
+    #[arg(long, value_delimiter = ',')]
+    pub control_plane_nodes: Vec<String>,
+    /// Specify IPs of worker nodes
+    #[arg(long, value_delimiter = ',')]
+    pub worker_nodes: Vec<String>,
+    /// Specify IPs of init node
+    #[arg(long)]
+    pub init_node: Option<String>,
+}
+
+/// One node and its config as the rotation goes.
+struct Node {
+    name: String,
+    config: Config,
+}
+
+pub fn run(args: RotateCaArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    block_on(async {
+        let started = Instant::now();
+        let talosconfig = Talosconfig::load(&global.talosconfig_path())?;
+        let (context_name, context) = talosconfig.context(global.context.as_deref())?;
+        let current = context.credentials(context_name)?;
+        let listed = listed_nodes(&args, global, &context.nodes)?;
+        let mut global = global.clone();
+        global.nodes = listed.clone();
+
+        println!(
+            "> Starting CA rotation, dry-run mode {}",
+            if args.dry_run { "true" } else { "false" }
+        );
+        println!("> Using config context: {context_name:?}");
+        let mut nodes = read_every_node(&global, &listed).await?;
+        order_control_planes_first(&mut nodes, &args);
+        println!("> Cluster topology:");
+        for node in &nodes {
+            println!("  - {}: {}", node.name, machine_type(&node.config));
+        }
+
+        let mut credentials = current.clone();
+        if args.talos {
+            credentials = rotate_talos(&args, &global, &mut nodes, &current).await?;
+            if !args.dry_run {
+                let mut rotated = talosconfig.clone();
+                *rotated.context_mut(Some(context_name))? = context.with_credentials(&credentials);
+                rotated.save(&args.output, atomicfile::Overwrite::Allow)?;
+                println!("> Wrote the new talosconfig to {}", args.output.display());
+            }
+        }
+        if args.kubernetes {
+            rotate_kubernetes(&args, &global, &mut nodes, &credentials).await?;
+        }
+        if args.dry_run {
+            println!("> Dry-run mode: nothing was changed");
+        } else {
+            println!("> CA rotation done in {:.1?}", started.elapsed());
+        }
+        Ok(())
+    })
+}
+
+/// The nodes named by the flags, else by `--nodes`, else by the context.
+fn listed_nodes(
+    args: &RotateCaArgs,
+    global: &GlobalArgs,
+    context_nodes: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let mut nodes: Vec<String> = args
+        .init_node
+        .iter()
+        .chain(&args.control_plane_nodes)
+        .chain(&args.worker_nodes)
+        .cloned()
+        .collect();
+    if nodes.is_empty() {
+        nodes = if global.nodes.is_empty() {
+            context_nodes.to_vec()
+        } else {
+            global.nodes.clone()
+        };
+    }
+    let mut seen = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        anyhow::ensure!(!seen.contains(&node), "node {node} is listed twice");
+        seen.push(node);
+    }
+    anyhow::ensure!(
+        !seen.is_empty(),
+        "no nodes to rotate: use --control-plane-nodes and --worker-nodes, --nodes, or the talosconfig's nodes"
+    );
+    Ok(seen)
+}
+
+/// Reads every node's active config: a node that does not answer stops the rotation before
+/// anything changed, naming every such node.
+async fn read_every_node(global: &GlobalArgs, listed: &[String]) -> anyhow::Result<Vec<Node>> {
+    let session = Session::open(global).await.context(
+        "cannot reach the cluster's endpoint: nothing was changed, every node must be reachable",
+    )?;
+    let mut nodes = Vec::with_capacity(listed.len());
+    let mut unreachable = Vec::new();
+    for target in node_targets(&session) {
+        let name = target.label();
+        match active_config(&target).await.and_then(|text| {
+            Config::from_yaml(&text).with_context(|| format!("decoding node {name}'s config"))
+        }) {
+            Ok(config) => nodes.push(Node { name, config }),
+            Err(error) => unreachable.push(format!("node {name}: {error:#}")),
+        }
+    }
+    if !unreachable.is_empty() {
+        anyhow::bail!(
+            "not every node is reachable, nothing was changed:\n  {}",
+            unreachable.join("\n  ")
+        );
+    }
+    Ok(nodes)
+}
+
+fn machine_type(config: &Config) -> MachineType {
+    config
+        .v1alpha1
+        .as_ref()
+        .and_then(|v| v.machine.as_ref())
+        .and_then(|m| m.machine_type.parse().ok())
+        .unwrap_or(MachineType::Worker)
+}
+
+/// Control planes first (workers get their certificates from a control plane's trustd), in
+/// the order listed otherwise; `--worker-nodes` count as workers whatever their config says.
+fn order_control_planes_first(nodes: &mut [Node], args: &RotateCaArgs) {
+    nodes.sort_by_key(|node| {
+        args.worker_nodes.contains(&node.name) || !machine_type(&node.config).is_control_plane()
+    });
+}
+
+/// One target per node of the session, in its order.
+fn node_targets(session: &Session) -> Vec<Target> {
+    session
+        .targets()
+        .iter()
+        .flat_map(Target::per_node)
+        .collect()
+}
+
+/// The Talos API CA: accept, swap, new client, drop. Returns the new client credentials.
+async fn rotate_talos(
+    args: &RotateCaArgs,
+    global: &GlobalArgs,
+    nodes: &mut [Node],
+    current: &Credentials,
+) -> anyhow::Result<Credentials> {
+    let rotation = new_rotation(Authority::Talos, nodes)?;
+    let new_crt = rotation
+        .new
+        .crt
+        .clone()
+        .context("the new CA has no certificate")?;
+    let both_cas = format!("{}\n{}", current.ca_pem.trim_end(), new_crt.trim_end());
+    let client = new_client(&rotation.new, &current.crt_pem)?;
+    let old_client_new_trust = Credentials {
+        ca_pem: both_cas.clone(),
+        ..current.clone()
+    };
+    let new_client_both_trusts = Credentials {
+        ca_pem: both_cas,
+        ..client.clone()
+    };
+    print_new_ca(&rotation);
+
+    apply_step(args, global, nodes, &rotation, Step::Accept, current).await?;
+    settle(
+        args,
+        global,
+        nodes,
+        "accepts the new client certificate",
+        &Credentials {
+            ca_pem: current.ca_pem.clone(),
+            ..client.clone()
+        },
+    )
+    .await?;
+    apply_step(
+        args,
+        global,
+        nodes,
+        &rotation,
+        Step::Swap,
+        &old_client_new_trust,
+    )
+    .await?;
+    settle(
+        args,
+        global,
+        nodes,
+        "serves certificates of the new CA",
+        &client,
+    )
+    .await?;
+    apply_step(
+        args,
+        global,
+        nodes,
+        &rotation,
+        Step::Drop,
+        &new_client_both_trusts,
+    )
+    .await?;
+    settle(
+        args,
+        global,
+        nodes,
+        "answers the new talosconfig alone",
+        &client,
+    )
+    .await?;
+    Ok(client)
+}
+
+/// The Kubernetes CA in the configs: accept, swap; the rest needs Kubernetes.
+async fn rotate_kubernetes(
+    args: &RotateCaArgs,
+    global: &GlobalArgs,
+    nodes: &mut [Node],
+    credentials: &Credentials,
+) -> anyhow::Result<()> {
+    let rotation = new_rotation(Authority::Kubernetes, nodes)?;
+    print_new_ca(&rotation);
+    apply_step(args, global, nodes, &rotation, Step::Accept, credentials).await?;
+    apply_step(args, global, nodes, &rotation, Step::Swap, credentials).await?;
+    println!(
+        "> Skipped (they need the Kubernetes API server, which does not run here): refreshing \
+         kubelet client certificates, the admin kubeconfig and the pods' service account \
+         tokens, and removing the old Kubernetes CA from cluster.acceptedCAs (it stays accepted)"
+    );
+    Ok(())
+}
+
+/// A new CA of `authority`'s kind; every node must have the same issuing CA now.
+fn new_rotation(authority: Authority, nodes: &[Node]) -> anyhow::Result<Rotation> {
+    let mut old: Option<(String, &str)> = None;
+    for node in nodes {
+        let crt = authority
+            .issuing_certificate(&node.config)
+            .with_context(|| format!("node {}", node.name))?;
+        match &old {
+            None => old = Some((crt, &node.name)),
+            Some((first, first_node)) if first.trim() != crt.trim() => anyhow::bail!(
+                "nodes {first_node} and {} have different {}.ca certificates: rotate them one \
+                 cluster at a time",
+                node.name,
+                authority.section()
+            ),
+            Some(_) => {}
+        }
+    }
+    let (old, _) = old.context("no nodes")?;
+    let kind = match authority {
+        Authority::Talos => CaKind::Talos,
+        Authority::Kubernetes => CaKind::Kubernetes,
+    };
+    let new = pki::generate_ca(kind, Validity::from_now(pki::CA_TTL))?;
+    Ok(Rotation {
+        authority,
+        old,
+        new,
+    })
+}
+
+fn print_new_ca(rotation: &Rotation) {
+    let fingerprint = |crt: &str| {
+        pki::CertificateInfo::from_pem(crt)
+            .map(|info| info.sha256_fingerprint)
+            .unwrap_or_default()
+    };
+    println!("> Rotating the {} CA", rotation.authority.name());
+    println!("  old CA (SHA-256): {}", fingerprint(&rotation.old));
+    println!(
+        "  new CA (SHA-256): {}",
+        fingerprint(rotation.new.crt.as_deref().unwrap_or_default())
+    );
+}
+
+/// A client certificate from the new CA with the current one's name and roles.
+fn new_client(ca: &PemCertificateAndKey, current_crt: &str) -> anyhow::Result<Credentials> {
+    let current = pki::CertificateInfo::from_pem(current_crt)
+        .context("reading the talosconfig's client certificate")?;
+    let name = current.common_name.unwrap_or_else(|| "admin".into());
+    let issued = CertificateAuthority::from_pair(ca)?.issue_client_certificate(
+        &name,
+        &current.organizations,
+        Validity::from_now(pki::CLIENT_CERTIFICATE_TTL),
+    )?;
+    Ok(Credentials {
+        ca_pem: ca.crt.clone().unwrap_or_default(),
+        crt_pem: issued.crt.unwrap_or_default(),
+        key_pem: issued.key.unwrap_or_default(),
+    })
+}
+
+/// Runs `step` on every node in order, connected with `credentials`; a dry run prints each
+/// node's config diff instead.
+async fn apply_step(
+    args: &RotateCaArgs,
+    global: &GlobalArgs,
+    nodes: &mut [Node],
+    rotation: &Rotation,
+    step: Step,
+    credentials: &Credentials,
+) -> anyhow::Result<()> {
+    println!("> {}", capitalized(&step.describe(rotation.authority)));
+    let session = match args.dry_run {
+        true => None,
+        false => Some(Session::open_with(global, credentials).await?),
+    };
+    let targets = session.as_ref().map(node_targets).unwrap_or_default();
+    for node in nodes.iter_mut() {
+        let before = node.config.to_yaml()?;
+        rotation
+            .apply(step, &mut node.config)
+            .with_context(|| format!("node {}", node.name))?;
+        let after = node.config.to_yaml()?;
+        if args.dry_run {
+            println!("  - {}: would apply", node.name);
+            print!("{}", diff(&before, &after));
+            continue;
+        }
+        let target = targets
+            .iter()
+            .find(|t| t.label() == node.name)
+            .with_context(|| format!("no connection for node {}", node.name))?;
+        apply(target, after).await.with_context(|| {
+            format!(
+                "{} CA rotation stopped at node {} ({}); nodes before it in this step are changed",
+                rotation.authority.name(),
+                node.name,
+                step.describe(rotation.authority)
+            )
+        })?;
+        println!("  - {}: applied", node.name);
+    }
+    Ok(())
+}
+
+async fn apply(target: &Target, config: String) -> anyhow::Result<()> {
+    let request = ApplyConfigurationRequest {
+        data: config.into_bytes(),
+        mode: Mode::NoReboot as i32,
+        dry_run: false,
+        try_mode_timeout: None,
+    };
+    let reply = target
+        .machine()
+        .apply_configuration(target.request(request)?)
+        .await;
+    let mut failures = Failures::default();
+    target.unary(reply.map(|r| r.into_inner().messages), &mut failures);
+    failures.finish()
+}
+
+/// Waits until every node answers a new connection made with `credentials`.
+async fn settle(
+    args: &RotateCaArgs,
+    global: &GlobalArgs,
+    nodes: &[Node],
+    what: &str,
+    credentials: &Credentials,
+) -> anyhow::Result<()> {
+    if args.dry_run {
+        return Ok(());
+    }
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    for node in nodes {
+        let mut global = global.clone();
+        global.nodes = vec![node.name.clone()];
+        loop {
+            let answered = async {
+                let session = Session::open_with(&global, credentials).await?;
+                let target = &session.targets()[0];
+                target.machine().version(target.request(())?).await?;
+                anyhow::Ok(())
+            }
+            .await;
+            match answered {
+                Ok(()) => break,
+                Err(error) if Instant::now() >= deadline => {
+                    return Err(error.context(format!(
+                        "waited {SETTLE_TIMEOUT:?} until node {} {what}",
+                        node.name
+                    )));
+                }
+                Err(_) => tokio::time::sleep(SETTLE_PAUSE).await,
+            }
+        }
+    }
+    println!("> Every node {what}");
+    Ok(())
+}
+
+fn diff(before: &str, after: &str) -> String {
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(2)
+        .header("current", "new")
+        .to_string()
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
