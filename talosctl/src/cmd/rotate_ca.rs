@@ -66,6 +66,9 @@ pub struct RotateCaArgs {
 struct Node {
     name: String,
     config: Config,
+    /// Control planes are dialled directly when checking them (they are the endpoints);
+    /// workers through the talosconfig's endpoints.
+    control_plane: bool,
 }
 
 pub fn run(args: RotateCaArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -87,7 +90,12 @@ pub fn run(args: RotateCaArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         order_control_planes_first(&mut nodes, &args);
         println!("> Cluster topology:");
         for node in &nodes {
-            println!("  - {}: {}", node.name, machine_type(&node.config));
+            let role = if node.control_plane {
+                "control plane"
+            } else {
+                "worker"
+            };
+            println!("  - {}: {role}", node.name);
         }
 
         let mut credentials = current.clone();
@@ -157,7 +165,11 @@ async fn read_every_node(global: &GlobalArgs, listed: &[String]) -> anyhow::Resu
         match active_config(&target).await.and_then(|text| {
             Config::from_yaml(&text).with_context(|| format!("decoding node {name}'s config"))
         }) {
-            Ok(config) => nodes.push(Node { name, config }),
+            Ok(config) => nodes.push(Node {
+                control_plane: machine_type(&config).is_control_plane(),
+                name,
+                config,
+            }),
             Err(error) => unreachable.push(format!("node {name}: {error:#}")),
         }
     }
@@ -182,9 +194,10 @@ fn machine_type(config: &Config) -> MachineType {
 /// Control planes first (workers get their certificates from a control plane's trustd), in
 /// the order listed otherwise; `--worker-nodes` count as workers whatever their config says.
 fn order_control_planes_first(nodes: &mut [Node], args: &RotateCaArgs) {
-    nodes.sort_by_key(|node| {
-        args.worker_nodes.contains(&node.name) || !machine_type(&node.config).is_control_plane()
-    });
+    for node in nodes.iter_mut() {
+        node.control_plane &= !args.worker_nodes.contains(&node.name);
+    }
+    nodes.sort_by_key(|node| !node.control_plane);
 }
 
 /// One target per node of the session, in its order.
@@ -411,7 +424,8 @@ async fn apply(target: &Target, config: String) -> anyhow::Result<()> {
     failures.finish()
 }
 
-/// Waits until every node answers a new connection made with `credentials`.
+/// Waits until every node answers a new connection made with `credentials` (control planes
+/// dialled directly, so that each one's own certificates are checked).
 async fn settle(
     args: &RotateCaArgs,
     global: &GlobalArgs,
@@ -426,6 +440,9 @@ async fn settle(
     for node in nodes {
         let mut global = global.clone();
         global.nodes = vec![node.name.clone()];
+        if node.control_plane {
+            global.endpoints = vec![node.name.clone()];
+        }
         loop {
             let answered = async {
                 let session = Session::open_with(&global, credentials).await?;
