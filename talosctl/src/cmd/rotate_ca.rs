@@ -98,15 +98,17 @@ pub fn run(args: RotateCaArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             println!("  - {}: {role}", node.name);
         }
 
+        let save_talosconfig = |credentials: &Credentials| -> anyhow::Result<()> {
+            let mut rotated = talosconfig.clone();
+            *rotated.context_mut(Some(context_name))? = context.with_credentials(credentials);
+            rotated.save(&args.output, atomicfile::Overwrite::Allow)?;
+            println!("> Wrote the new talosconfig to {}", args.output.display());
+            Ok(())
+        };
         let mut credentials = current.clone();
         if args.talos {
-            credentials = rotate_talos(&args, &global, &mut nodes, &current).await?;
-            if !args.dry_run {
-                let mut rotated = talosconfig.clone();
-                *rotated.context_mut(Some(context_name))? = context.with_credentials(&credentials);
-                rotated.save(&args.output, atomicfile::Overwrite::Allow)?;
-                println!("> Wrote the new talosconfig to {}", args.output.display());
-            }
+            credentials =
+                rotate_talos(&args, &global, &mut nodes, &current, save_talosconfig).await?;
         }
         if args.kubernetes {
             rotate_kubernetes(&args, &global, &mut nodes, &credentials).await?;
@@ -209,12 +211,14 @@ fn node_targets(session: &Session) -> Vec<Target> {
         .collect()
 }
 
-/// The Talos API CA: accept, swap, new client, drop. Returns the new client credentials.
+/// The Talos API CA: accept, swap, new talosconfig (saved once every node serves the new CA's
+/// certificates, before the old CA is dropped), drop. Returns the new client credentials.
 async fn rotate_talos(
     args: &RotateCaArgs,
     global: &GlobalArgs,
     nodes: &mut [Node],
     current: &Credentials,
+    save_talosconfig: impl FnOnce(&Credentials) -> anyhow::Result<()>,
 ) -> anyhow::Result<Credentials> {
     let rotation = new_rotation(Authority::Talos, nodes)?;
     let new_crt = rotation
@@ -263,6 +267,9 @@ async fn rotate_talos(
         &client,
     )
     .await?;
+    if !args.dry_run {
+        save_talosconfig(&client)?;
+    }
     apply_step(
         args,
         global,
@@ -467,12 +474,28 @@ async fn settle(
     Ok(())
 }
 
+/// The unified diff of two configs, private keys left out.
 fn diff(before: &str, after: &str) -> String {
-    similar::TextDiff::from_lines(before, after)
+    let (before, after) = (redacted(before), redacted(after));
+    similar::TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(2)
         .header("current", "new")
         .to_string()
+}
+
+/// `key: <value>` lines with the value replaced.
+fn redacted(config: &str) -> String {
+    config
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix("key: ") {
+            Some(value) if !value.is_empty() => {
+                let indent = line.len() - line.trim_start().len();
+                format!("{}key: (redacted)\n", &line[..indent])
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect()
 }
 
 fn capitalized(text: &str) -> String {
