@@ -1,9 +1,10 @@
-//! `talosctl rotate-ca` on three dev-mode control planes (block 73): with a node down it names
-//! the node and changes nothing; a dry run changes nothing; the rotation moves every node to a
-//! new Talos API CA without a restart, the new talosconfig reaches every node (also through
-//! another node's apid) and the old one is refused (its CA no longer matches the nodes', and its
-//! client certificate is refused by the nodes themselves); the Kubernetes CA is swapped in the
-//! configs with the old one still accepted.
+//! `talosctl rotate-ca` on three dev-mode control planes and a worker (block 73): with a node
+//! down it names the node and changes nothing; a dry run changes nothing; the rotation moves
+//! every node to a new Talos API CA without a restart (the worker's certificate comes from a
+//! control plane's trustd, signed by the new CA), the new talosconfig reaches every node (also
+//! through another node's apid) and the old one is refused (its CA no longer matches the nodes',
+//! and its client certificate is refused by the nodes themselves); the Kubernetes CA is swapped
+//! in the configs with the old one still accepted.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
@@ -12,7 +13,7 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use machineconfig::Config;
-use tests::{Cluster, binary, failure, success};
+use tests::{Cluster, NodeKind, binary, failure, success};
 
 fn talosctl_with(talosconfig: &Path, endpoint: &str, args: &[&str]) -> Output {
     Command::new(binary("talosctl"))
@@ -53,17 +54,33 @@ fn cluster_cas(config: &str) -> (String, Vec<String>) {
 
 #[test]
 fn rotate_ca_moves_every_node_to_a_new_ca_and_refuses_the_old_talosconfig() {
-    let mut cluster = Cluster::start(73, 3);
+    let mut cluster = Cluster::generate(73);
+    for last_octet in 2..5 {
+        cluster.add_node(NodeKind::ControlPlane, last_octet, &[]);
+    }
+    for node in &cluster.nodes {
+        cluster.wait_until_answering(node);
+    }
+    let worker = cluster.add_node(NodeKind::Worker, 5, &[]);
+    cluster.wait_until_answering(&cluster.nodes[worker]);
     let names: Vec<String> = cluster
         .nodes
         .iter()
         .map(|n| n.address.to_string())
         .collect();
-    let all = names.join(",");
+    let control_planes = names[..3].join(",");
     let output = cluster.dir.path().join("rotated-talosconfig");
     let output_arg = output.to_str().unwrap();
     let rotate = |cluster: &Cluster, extra: &[&str]| {
-        let mut args = vec!["rotate-ca", "--control-plane-nodes", &all, "-o", output_arg];
+        let mut args = vec![
+            "rotate-ca",
+            "--control-plane-nodes",
+            &control_planes,
+            "--worker-nodes",
+            &names[3],
+            "-o",
+            output_arg,
+        ];
         args.extend_from_slice(extra);
         cluster.talosctl(&args)
     };
@@ -79,6 +96,7 @@ fn rotate_ca_moves_every_node_to_a_new_ca_and_refuses_the_old_talosconfig() {
     assert!(error.contains(&format!("node {}", names[2])), "{error}");
     assert!(!error.contains(&format!("node {}:", names[0])), "{error}");
     assert_eq!(persisted(&cluster)[..2], before[..2]);
+    assert_eq!(persisted(&cluster)[3], before[3]);
     assert!(!output.exists());
     cluster.nodes[2].boot();
     cluster.wait_until_answering(&cluster.nodes[2]);
@@ -109,7 +127,7 @@ fn rotate_ca_moves_every_node_to_a_new_ca_and_refuses_the_old_talosconfig() {
     let report = success(rotate(&cluster, &["--dry-run=false"]));
     let took = started.elapsed();
     println!(
-        "rotate-ca, 3 dev-mode control planes (Talos + Kubernetes CAs): {:.2} s",
+        "rotate-ca, 3 dev-mode control planes and a worker (Talos + Kubernetes CAs): {:.2} s",
         took.as_secs_f64()
     );
     assert!(
@@ -175,6 +193,15 @@ fn rotate_ca_moves_every_node_to_a_new_ca_and_refuses_the_old_talosconfig() {
         let refused = failure(talosctl_with(&leaked_path, name, &["-n", name, "version"]));
         assert!(refused.contains(&format!("node {name}")), "{refused}");
     }
+
+    // The worker's serving certificate came from a control plane's trustd, signed by the new CA.
+    let worker_crt = std::fs::read_to_string(
+        cluster.nodes[worker]
+            .state_dir
+            .join("system/secrets/apid/server.crt"),
+    )
+    .unwrap();
+    pki::verify_signed_by(&worker_crt, &new_ca).unwrap();
 
     let others = names[1..].join(",");
     let version = success(talosctl_with(
