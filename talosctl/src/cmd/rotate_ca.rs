@@ -12,6 +12,7 @@
 //! the old Kubernetes CA stays accepted.
 
 mod plan;
+mod report;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use crate::cmd::edit::active_config;
 use crate::connection::{Session, Target, block_on};
 use crate::failures::Failures;
 use plan::{Authority, Rotation, Step};
+use report::{capitalized, diff, print_new_ca};
 
 /// How long a node may take to serve and accept the new certificates after an apply.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -71,6 +73,15 @@ struct Node {
     control_plane: bool,
 }
 
+/// The nodes being rotated and how to reach them.
+struct Rotator<'a> {
+    args: &'a RotateCaArgs,
+    /// The global flags with every node listed.
+    global: GlobalArgs,
+    /// Control planes first.
+    nodes: Vec<Node>,
+}
+
 pub fn run(args: RotateCaArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     block_on(async {
         let started = Instant::now();
@@ -79,14 +90,11 @@ pub fn run(args: RotateCaArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         let current = context.credentials(context_name)?;
         let listed = listed_nodes(&args, global, &context.nodes)?;
         let mut global = global.clone();
-        global.nodes = listed.clone();
+        global.nodes = listed;
 
-        println!(
-            "> Starting CA rotation, dry-run mode {}",
-            if args.dry_run { "true" } else { "false" }
-        );
+        println!("> Starting CA rotation, dry-run mode {}", args.dry_run);
         println!("> Using config context: {context_name:?}");
-        let mut nodes = read_every_node(&global, &listed).await?;
+        let mut nodes = read_every_node(&global).await?;
         order_control_planes_first(&mut nodes, &args);
         println!("> Cluster topology:");
         for node in &nodes {
@@ -105,13 +113,17 @@ pub fn run(args: RotateCaArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             println!("> Wrote the new talosconfig to {}", args.output.display());
             Ok(())
         };
+        let mut rotator = Rotator {
+            args: &args,
+            global,
+            nodes,
+        };
         let mut credentials = current.clone();
         if args.talos {
-            credentials =
-                rotate_talos(&args, &global, &mut nodes, &current, save_talosconfig).await?;
+            credentials = rotator.talos(&current, save_talosconfig).await?;
         }
         if args.kubernetes {
-            rotate_kubernetes(&args, &global, &mut nodes, &credentials).await?;
+            rotator.kubernetes(&credentials).await?;
         }
         if args.dry_run {
             println!("> Dry-run mode: nothing was changed");
@@ -156,11 +168,11 @@ fn listed_nodes(
 
 /// Reads every node's active config: a node that does not answer stops the rotation before
 /// anything changed, naming every such node.
-async fn read_every_node(global: &GlobalArgs, listed: &[String]) -> anyhow::Result<Vec<Node>> {
+async fn read_every_node(global: &GlobalArgs) -> anyhow::Result<Vec<Node>> {
     let session = Session::open(global).await.context(
         "cannot reach the cluster's endpoint: nothing was changed, every node must be reachable",
     )?;
-    let mut nodes = Vec::with_capacity(listed.len());
+    let mut nodes = Vec::with_capacity(global.nodes.len());
     let mut unreachable = Vec::new();
     for target in node_targets(&session) {
         let name = target.label();
@@ -211,101 +223,141 @@ fn node_targets(session: &Session) -> Vec<Target> {
         .collect()
 }
 
-/// The Talos API CA: accept, swap, new talosconfig (saved once every node serves the new CA's
-/// certificates, before the old CA is dropped), drop. Returns the new client credentials.
-async fn rotate_talos(
-    args: &RotateCaArgs,
-    global: &GlobalArgs,
-    nodes: &mut [Node],
-    current: &Credentials,
-    save_talosconfig: impl FnOnce(&Credentials) -> anyhow::Result<()>,
-) -> anyhow::Result<Credentials> {
-    let rotation = new_rotation(Authority::Talos, nodes)?;
-    let new_crt = rotation
-        .new
-        .crt
-        .clone()
-        .context("the new CA has no certificate")?;
-    let both_cas = format!("{}\n{}", current.ca_pem.trim_end(), new_crt.trim_end());
-    let client = new_client(&rotation.new, &current.crt_pem)?;
-    let old_client_new_trust = Credentials {
-        ca_pem: both_cas.clone(),
-        ..current.clone()
-    };
-    let new_client_both_trusts = Credentials {
-        ca_pem: both_cas,
-        ..client.clone()
-    };
-    print_new_ca(&rotation);
+impl Rotator<'_> {
+    /// The Talos API CA: accept, swap, new talosconfig (saved once every node serves the new
+    /// CA's certificates, before the old CA is dropped), drop. Returns the new client
+    /// credentials.
+    async fn talos(
+        &mut self,
+        current: &Credentials,
+        save_talosconfig: impl FnOnce(&Credentials) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Credentials> {
+        let rotation = new_rotation(Authority::Talos, &self.nodes)?;
+        let new_crt = rotation.new.crt.as_deref().unwrap_or_default();
+        let both_cas = format!("{}\n{}", current.ca_pem.trim_end(), new_crt.trim_end());
+        let client = new_client(&rotation.new, &current.crt_pem)?;
+        let with_trust = |credentials: &Credentials, ca_pem: &str| Credentials {
+            ca_pem: ca_pem.to_string(),
+            ..credentials.clone()
+        };
+        print_new_ca(&rotation);
 
-    apply_step(args, global, nodes, &rotation, Step::Accept, current).await?;
-    settle(
-        args,
-        global,
-        nodes,
-        "accepts the new client certificate",
-        &Credentials {
-            ca_pem: current.ca_pem.clone(),
-            ..client.clone()
-        },
-    )
-    .await?;
-    apply_step(
-        args,
-        global,
-        nodes,
-        &rotation,
-        Step::Swap,
-        &old_client_new_trust,
-    )
-    .await?;
-    settle(
-        args,
-        global,
-        nodes,
-        "serves certificates of the new CA",
-        &client,
-    )
-    .await?;
-    if !args.dry_run {
-        save_talosconfig(&client)?;
+        self.apply_step(&rotation, Step::Accept, current).await?;
+        self.settle(
+            "accepts the new client certificate",
+            &with_trust(&client, &current.ca_pem),
+        )
+        .await?;
+        self.apply_step(&rotation, Step::Swap, &with_trust(current, &both_cas))
+            .await?;
+        self.settle("serves certificates of the new CA", &client)
+            .await?;
+        if !self.args.dry_run {
+            save_talosconfig(&client)?;
+        }
+        self.apply_step(&rotation, Step::Drop, &with_trust(&client, &both_cas))
+            .await?;
+        self.settle("still answers the new talosconfig", &client)
+            .await?;
+        Ok(client)
     }
-    apply_step(
-        args,
-        global,
-        nodes,
-        &rotation,
-        Step::Drop,
-        &new_client_both_trusts,
-    )
-    .await?;
-    settle(
-        args,
-        global,
-        nodes,
-        "answers the new talosconfig alone",
-        &client,
-    )
-    .await?;
-    Ok(client)
+
+    /// The Kubernetes CA in the configs: accept, swap; the rest needs Kubernetes.
+    async fn kubernetes(&mut self, credentials: &Credentials) -> anyhow::Result<()> {
+        let rotation = new_rotation(Authority::Kubernetes, &self.nodes)?;
+        print_new_ca(&rotation);
+        self.apply_step(&rotation, Step::Accept, credentials)
+            .await?;
+        self.apply_step(&rotation, Step::Swap, credentials).await?;
+        println!(
+            "> Skipped (they need the Kubernetes API server, which does not run here): refreshing \
+             kubelet client certificates, the admin kubeconfig and the pods' service account \
+             tokens, and removing the old Kubernetes CA from cluster.acceptedCAs (it stays \
+             accepted)"
+        );
+        Ok(())
+    }
+
+    /// Runs `step` on every node in order, connected with `credentials`; a dry run prints
+    /// each node's config diff instead.
+    async fn apply_step(
+        &mut self,
+        rotation: &Rotation,
+        step: Step,
+        credentials: &Credentials,
+    ) -> anyhow::Result<()> {
+        println!("> {}", capitalized(&step.describe(rotation.authority)));
+        let dry_run = self.args.dry_run;
+        let session = match dry_run {
+            true => None,
+            false => Some(Session::open_with(&self.global, credentials).await?),
+        };
+        let targets = session.as_ref().map(node_targets).unwrap_or_default();
+        for node in &mut self.nodes {
+            let before = node.config.to_yaml()?;
+            rotation
+                .apply(step, &mut node.config)
+                .with_context(|| format!("node {}", node.name))?;
+            let after = node.config.to_yaml()?;
+            if dry_run {
+                println!("  - {}: would apply", node.name);
+                print!("{}", diff(&before, &after));
+                continue;
+            }
+            let target = targets
+                .iter()
+                .find(|t| t.label() == node.name)
+                .with_context(|| format!("no connection for node {}", node.name))?;
+            apply(target, after).await.with_context(|| {
+                format!(
+                    "{} CA rotation stopped at node {} ({}); nodes before it in this step are \
+                     changed",
+                    rotation.authority.name(),
+                    node.name,
+                    step.describe(rotation.authority)
+                )
+            })?;
+            println!("  - {}: applied", node.name);
+        }
+        Ok(())
+    }
+
+    /// Waits until every node answers a new connection made with `credentials` (control
+    /// planes dialled directly, so that each one's own certificates are checked).
+    async fn settle(&self, what: &str, credentials: &Credentials) -> anyhow::Result<()> {
+        if self.args.dry_run {
+            return Ok(());
+        }
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        for node in &self.nodes {
+            let mut global = self.global.clone();
+            global.nodes = vec![node.name.clone()];
+            if node.control_plane {
+                global.endpoints = vec![node.name.clone()];
+            }
+            loop {
+                match answers(&global, credentials).await {
+                    Ok(()) => break,
+                    Err(error) if Instant::now() >= deadline => {
+                        return Err(error.context(format!(
+                            "waited {SETTLE_TIMEOUT:?} until node {} {what}",
+                            node.name
+                        )));
+                    }
+                    Err(_) => tokio::time::sleep(SETTLE_PAUSE).await,
+                }
+            }
+        }
+        println!("> Every node {what}");
+        Ok(())
+    }
 }
 
-/// The Kubernetes CA in the configs: accept, swap; the rest needs Kubernetes.
-async fn rotate_kubernetes(
-    args: &RotateCaArgs,
-    global: &GlobalArgs,
-    nodes: &mut [Node],
-    credentials: &Credentials,
-) -> anyhow::Result<()> {
-    let rotation = new_rotation(Authority::Kubernetes, nodes)?;
-    print_new_ca(&rotation);
-    apply_step(args, global, nodes, &rotation, Step::Accept, credentials).await?;
-    apply_step(args, global, nodes, &rotation, Step::Swap, credentials).await?;
-    println!(
-        "> Skipped (they need the Kubernetes API server, which does not run here): refreshing \
-         kubelet client certificates, the admin kubeconfig and the pods' service account \
-         tokens, and removing the old Kubernetes CA from cluster.acceptedCAs (it stays accepted)"
-    );
+/// Whether the one node of `global` answers Version on a new connection with `credentials`.
+async fn answers(global: &GlobalArgs, credentials: &Credentials) -> anyhow::Result<()> {
+    let session = Session::open_with(global, credentials).await?;
+    let target = &session.targets()[0];
+    target.machine().version(target.request(())?).await?;
     Ok(())
 }
 
@@ -340,20 +392,6 @@ fn new_rotation(authority: Authority, nodes: &[Node]) -> anyhow::Result<Rotation
     })
 }
 
-fn print_new_ca(rotation: &Rotation) {
-    let fingerprint = |crt: &str| {
-        pki::CertificateInfo::from_pem(crt)
-            .map(|info| info.sha256_fingerprint)
-            .unwrap_or_default()
-    };
-    println!("> Rotating the {} CA", rotation.authority.name());
-    println!("  old CA (SHA-256): {}", fingerprint(&rotation.old));
-    println!(
-        "  new CA (SHA-256): {}",
-        fingerprint(rotation.new.crt.as_deref().unwrap_or_default())
-    );
-}
-
 /// A client certificate from the new CA with the current one's name and roles.
 fn new_client(ca: &PemCertificateAndKey, current_crt: &str) -> anyhow::Result<Credentials> {
     let current = pki::CertificateInfo::from_pem(current_crt)
@@ -371,50 +409,6 @@ fn new_client(ca: &PemCertificateAndKey, current_crt: &str) -> anyhow::Result<Cr
     })
 }
 
-/// Runs `step` on every node in order, connected with `credentials`; a dry run prints each
-/// node's config diff instead.
-async fn apply_step(
-    args: &RotateCaArgs,
-    global: &GlobalArgs,
-    nodes: &mut [Node],
-    rotation: &Rotation,
-    step: Step,
-    credentials: &Credentials,
-) -> anyhow::Result<()> {
-    println!("> {}", capitalized(&step.describe(rotation.authority)));
-    let session = match args.dry_run {
-        true => None,
-        false => Some(Session::open_with(global, credentials).await?),
-    };
-    let targets = session.as_ref().map(node_targets).unwrap_or_default();
-    for node in nodes.iter_mut() {
-        let before = node.config.to_yaml()?;
-        rotation
-            .apply(step, &mut node.config)
-            .with_context(|| format!("node {}", node.name))?;
-        let after = node.config.to_yaml()?;
-        if args.dry_run {
-            println!("  - {}: would apply", node.name);
-            print!("{}", diff(&before, &after));
-            continue;
-        }
-        let target = targets
-            .iter()
-            .find(|t| t.label() == node.name)
-            .with_context(|| format!("no connection for node {}", node.name))?;
-        apply(target, after).await.with_context(|| {
-            format!(
-                "{} CA rotation stopped at node {} ({}); nodes before it in this step are changed",
-                rotation.authority.name(),
-                node.name,
-                step.describe(rotation.authority)
-            )
-        })?;
-        println!("  - {}: applied", node.name);
-    }
-    Ok(())
-}
-
 async fn apply(target: &Target, config: String) -> anyhow::Result<()> {
     let request = ApplyConfigurationRequest {
         data: config.into_bytes(),
@@ -429,79 +423,4 @@ async fn apply(target: &Target, config: String) -> anyhow::Result<()> {
     let mut failures = Failures::default();
     target.unary(reply.map(|r| r.into_inner().messages), &mut failures);
     failures.finish()
-}
-
-/// Waits until every node answers a new connection made with `credentials` (control planes
-/// dialled directly, so that each one's own certificates are checked).
-async fn settle(
-    args: &RotateCaArgs,
-    global: &GlobalArgs,
-    nodes: &[Node],
-    what: &str,
-    credentials: &Credentials,
-) -> anyhow::Result<()> {
-    if args.dry_run {
-        return Ok(());
-    }
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    for node in nodes {
-        let mut global = global.clone();
-        global.nodes = vec![node.name.clone()];
-        if node.control_plane {
-            global.endpoints = vec![node.name.clone()];
-        }
-        loop {
-            let answered = async {
-                let session = Session::open_with(&global, credentials).await?;
-                let target = &session.targets()[0];
-                target.machine().version(target.request(())?).await?;
-                anyhow::Ok(())
-            }
-            .await;
-            match answered {
-                Ok(()) => break,
-                Err(error) if Instant::now() >= deadline => {
-                    return Err(error.context(format!(
-                        "waited {SETTLE_TIMEOUT:?} until node {} {what}",
-                        node.name
-                    )));
-                }
-                Err(_) => tokio::time::sleep(SETTLE_PAUSE).await,
-            }
-        }
-    }
-    println!("> Every node {what}");
-    Ok(())
-}
-
-/// The unified diff of two configs, private keys left out.
-fn diff(before: &str, after: &str) -> String {
-    let (before, after) = (redacted(before), redacted(after));
-    similar::TextDiff::from_lines(&before, &after)
-        .unified_diff()
-        .context_radius(2)
-        .header("current", "new")
-        .to_string()
-}
-
-/// `key: <value>` lines with the value replaced.
-fn redacted(config: &str) -> String {
-    config
-        .lines()
-        .map(|line| match line.trim_start().strip_prefix("key: ") {
-            Some(value) if !value.is_empty() => {
-                let indent = line.len() - line.trim_start().len();
-                format!("{}key: (redacted)\n", &line[..indent])
-            }
-            _ => format!("{line}\n"),
-        })
-        .collect()
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
