@@ -424,3 +424,70 @@ async fn apply(target: &Target, config: String) -> anyhow::Result<()> {
     target.unary(reply.map(|r| r.into_inner().messages), &mut failures);
     failures.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> (RotateCaArgs, GlobalArgs) {
+        let cli = Cli::parse_from(["talosctl", "rotate-ca"].iter().chain(args));
+        match cli.command {
+            Command::RotateCa(args) => (args, cli.global),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn upstreams_defaults_are_a_dry_run_of_both_cas() {
+        let (args, _) = parse(&[]);
+        assert!(args.dry_run && args.talos && args.kubernetes);
+        assert_eq!(args.output, PathBuf::from("talosconfig"));
+        let (args, _) = parse(&["--dry-run=false", "--kubernetes=false", "-o", "new"]);
+        assert!(!args.dry_run && args.talos && !args.kubernetes);
+        assert_eq!(args.output, PathBuf::from("new"));
+    }
+
+    #[test]
+    fn nodes_come_from_the_flags_then_nodes_then_the_context() {
+        let context = ["10.5.0.9".to_string()];
+        let (args, global) = parse(&[
+            "--init-node",
+            "10.5.0.1",
+            "--control-plane-nodes",
+            "10.5.0.2,10.5.0.3",
+            "--worker-nodes",
+            "10.5.0.4",
+            "-n",
+            "10.5.0.8",
+        ]);
+        let listed = listed_nodes(&args, &global, &context).unwrap();
+        assert_eq!(listed, ["10.5.0.1", "10.5.0.2", "10.5.0.3", "10.5.0.4"]);
+        let (args, global) = parse(&["-n", "10.5.0.8"]);
+        assert_eq!(
+            listed_nodes(&args, &global, &context).unwrap(),
+            ["10.5.0.8"]
+        );
+        let (args, global) = parse(&[]);
+        assert_eq!(
+            listed_nodes(&args, &global, &context).unwrap(),
+            ["10.5.0.9"]
+        );
+
+        let error = listed_nodes(&args, &global, &[]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("no nodes to rotate"),
+            "{error}"
+        );
+        let (args, global) = parse(&[
+            "--control-plane-nodes",
+            "10.5.0.2",
+            "--worker-nodes",
+            "10.5.0.2",
+        ]);
+        let error = listed_nodes(&args, &global, &context).unwrap_err();
+        assert_eq!(error.to_string(), "node 10.5.0.2 is listed twice");
+    }
+}
