@@ -3,8 +3,8 @@
 //! or nothing changes. Then, node by node, control planes first: the new CA is accepted; it
 //! becomes the issuer with the old one still accepted (nodes reissue their certificates and
 //! apid reloads, no reboot); the talosconfig gets a client certificate from the new CA; the old
-//! CA is dropped. The run is a dry run unless `--dry-run=false`: it then prints each node's
-//! config diff and changes nothing.
+//! CA is dropped. A dry run (the default, as upstream's; `--dry-run=false` changes the nodes)
+//! prints each node's config diff at each step and changes nothing.
 //!
 //! The Kubernetes half changes only what needs no Kubernetes: the new CA in `cluster.ca`, the
 //! old one in `cluster.acceptedCAs`. Refreshing what the old CA issued inside Kubernetes
@@ -172,13 +172,20 @@ async fn read_every_node(global: &GlobalArgs) -> anyhow::Result<Vec<Node>> {
     let session = Session::open(global).await.context(
         "cannot reach the cluster's endpoint: nothing was changed, every node must be reachable",
     )?;
-    let mut nodes = Vec::with_capacity(global.nodes.len());
-    let mut unreachable = Vec::new();
-    for target in node_targets(&session) {
+    let targets = node_targets(&session);
+    // Together: a node that does not answer costs one dial timeout, not one per node.
+    let configs = futures_util::future::join_all(targets.iter().map(|target| async move {
         let name = target.label();
-        match active_config(&target).await.and_then(|text| {
+        let config = active_config(target).await.and_then(|text| {
             Config::from_yaml(&text).with_context(|| format!("decoding node {name}'s config"))
-        }) {
+        });
+        (name, config)
+    }))
+    .await;
+    let mut nodes = Vec::with_capacity(configs.len());
+    let mut unreachable = Vec::new();
+    for (name, config) in configs {
+        match config {
             Ok(config) => nodes.push(Node {
                 control_plane: machine_type(&config).is_control_plane(),
                 name,
