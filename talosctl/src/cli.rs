@@ -7,8 +7,8 @@ use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use crate::cmd::{
     apply, cgroups, cluster, config, containers, copy, dashboard, diskfree, docs, edit, etcd,
     events, r#gen, get, health, inject, inspect, kubeconfig, kubernetes, list, logs, machineconfig,
-    memory, mounts, netstat, pcap, power, processes, read, service, support, time, upgrade, usage,
-    validate, version, wipe,
+    memory, mounts, netstat, pcap, power, processes, read, rotate_ca, service, support, time,
+    upgrade, usage, validate, version, wipe,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -246,6 +246,9 @@ pub enum Command {
     ApplyConfig(apply::ApplyArgs),
     /// Patch a resource (machineconfig) on the nodes and apply it
     Patch(edit::PatchArgs),
+    /// Rotate cluster CAs (Talos and Kubernetes APIs)
+    #[command(name = "rotate-ca")]
+    RotateCa(rotate_ca::RotateCaArgs),
     /// Edit a resource (machineconfig) on the nodes in $EDITOR and apply it
     Edit(edit::EditArgs),
     /// Reboot a node

@@ -17,7 +17,7 @@ use proto::cosi::resource::state_client::StateClient;
 use proto::inspect::inspect_service_client::InspectServiceClient;
 use proto::machine::machine_service_client::MachineServiceClient;
 use proto::time::time_service_client::TimeServiceClient;
-use talosconfig::Talosconfig;
+use talosconfig::{Credentials, Talosconfig};
 use tokio_stream::{StreamExt as _, StreamMap};
 use tonic::Streaming;
 use tonic::transport::Channel;
@@ -78,9 +78,29 @@ impl Session {
         }
     }
 
+    /// Connects with mutual TLS as [`Session::open`] does, with `credentials` in place of the
+    /// context's (a CA rotation's intermediate client).
+    pub async fn open_with(
+        global: &GlobalArgs,
+        credentials: &Credentials,
+    ) -> anyhow::Result<Session> {
+        Self::open_mutual_with(global, Some(credentials)).await
+    }
+
     async fn open_mutual(global: &GlobalArgs) -> anyhow::Result<Session> {
+        Self::open_mutual_with(global, None).await
+    }
+
+    async fn open_mutual_with(
+        global: &GlobalArgs,
+        credentials: Option<&Credentials>,
+    ) -> anyhow::Result<Session> {
         let config = Talosconfig::load(&global.talosconfig_path())?;
         let (name, context) = config.context(global.context.as_deref())?;
+        let context = match credentials {
+            Some(credentials) => &context.with_credentials(credentials),
+            None => context,
+        };
         let nodes = if global.nodes.is_empty() {
             context.nodes.clone()
         } else {

@@ -350,3 +350,27 @@ fn kubernetes_commands_say_that_no_kubernetes_runs_here() {
     assert!(help(&["upgrade-k8s"]).contains("--upgrade-kubelet"));
     assert!(help(&["conformance", "kubernetes"]).contains("--mode"));
 }
+
+#[test]
+fn rotate_ca_help_matches_its_golden_file() {
+    assert_eq!(help(&["rotate-ca"]), fixture("rotate-ca-help.txt"));
+}
+
+#[test]
+fn rotate_ca_takes_upstreams_boolean_flags_with_equals() {
+    // Upstream's `--dry-run=false` form parses; a bad value is refused before any node is read.
+    let output = talosctl(&["rotate-ca", "--dry-run=maybe"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("invalid value 'maybe' for '--dry-run"),
+        "{}",
+        stderr(&output)
+    );
+    let output = talosctl(&["rotate-ca", "--dry-run=false", "--kubernetes=false"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("talosconfig"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -121,6 +121,16 @@ impl Context {
         }
     }
 
+    /// This context with other credentials (endpoints, nodes and the rest kept).
+    pub fn with_credentials(&self, credentials: &Credentials) -> Context {
+        Context {
+            ca: STANDARD.encode(&credentials.ca_pem),
+            crt: STANDARD.encode(&credentials.crt_pem),
+            key: STANDARD.encode(&credentials.key_pem),
+            ..self.clone()
+        }
+    }
+
     /// Decodes the CA, certificate and key of the context called `name`.
     pub fn credentials(&self, name: &str) -> Result<Credentials, TalosconfigError> {
         let decode = |field: &'static str, value: &str| {

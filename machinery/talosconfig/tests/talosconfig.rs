@@ -143,3 +143,20 @@ fn save_is_private_and_respects_overwrite() {
         Talosconfig::default()
     );
 }
+
+#[test]
+fn other_credentials_replace_only_the_credentials() {
+    let mut context = Context::new(vec!["10.5.0.2".into()], "old ca", "old crt", "old key");
+    context.nodes = vec!["10.5.0.3".into()];
+    context.cluster = "prod".into();
+    let credentials = talosconfig::Credentials {
+        ca_pem: "new ca".into(),
+        crt_pem: "new crt".into(),
+        key_pem: "new key".into(),
+    };
+    let rotated = context.with_credentials(&credentials);
+    assert_eq!(rotated.credentials("test").unwrap(), credentials);
+    assert_eq!(rotated.endpoints, context.endpoints);
+    assert_eq!(rotated.nodes, context.nodes);
+    assert_eq!(rotated.cluster, "prod");
+}

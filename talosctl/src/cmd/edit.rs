@@ -98,7 +98,7 @@ fn for_each_config(
     })
 }
 
-async fn active_config(target: &Target) -> anyhow::Result<String> {
+pub(crate) async fn active_config(target: &Target) -> anyhow::Result<String> {
     let request = GetRequest {
         namespace: "config".into(),
         r#type: "MachineConfigs.config.talos.dev".into(),

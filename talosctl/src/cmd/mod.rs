@@ -29,6 +29,7 @@ pub mod pcap;
 pub mod power;
 pub mod processes;
 pub mod read;
+pub mod rotate_ca;
 pub mod service;
 pub mod support;
 pub mod time;
@@ -84,6 +85,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(args) => usage::run(args, &cli.global),
         Command::ApplyConfig(args) => apply::run(args, &cli.global),
         Command::Patch(args) => edit::patch(args, &cli.global),
+        Command::RotateCa(args) => rotate_ca::run(args, &cli.global),
         Command::Edit(args) => edit::edit(args, &cli.global),
         Command::Reboot(args) => power::reboot(args, &cli.global),
         Command::Shutdown(args) => power::shutdown(args, &cli.global),
