@@ -1,11 +1,13 @@
 //! Accepting connections: TLS handshake, the caller's roles from its certificate, and HTTP/2
 //! serving of every call through [`crate::proxy`].
 //!
-//! At most [`Limits::max_connections`] connections are open at once (a connection beyond that is
-//! closed at once); a client has [`HANDSHAKE_TIMEOUT`] for its TLS handshake; a connection with no
-//! call in flight for [`Limits::idle_timeout`] is closed gracefully (dropped [`CLOSE_GRACE`] later
-//! if it has not gone by then), and TCP keepalive finds peers that went
-//! away without closing (HTTP/2 pings cost ≈ 0.1 ms per call in timer resets: measured).
+//! At most [`Limits::max_connections`] connections are open at once (a connection beyond that
+//! is closed at once); a client has [`HANDSHAKE_TIMEOUT`] for its TLS handshake; a connection
+//! with no call in flight for [`Limits::idle_timeout`] is closed gracefully (and dropped
+//! [`CLOSE_GRACE`] later if it has not gone by then); TCP keepalive finds peers that went away
+//! without closing (HTTP/2 pings cost ≈ 0.1 ms per call in timer resets: measured). A TLS
+//! reload closes at once, streams and all, the connections whose client certificate it no
+//! longer accepts.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -120,6 +123,14 @@ async fn serve_connection(
             return;
         }
     };
+    let chain: Vec<CertificateDer<'static>> = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let mut reloads = shared.tls_reloads();
+    reloads.mark_unchanged();
     let roles = if shared.maintenance {
         [Role::Reader].into_iter().collect()
     } else {
@@ -155,6 +166,12 @@ async fn serve_connection(
         let wait = if closing { CLOSE_GRACE } else { idle_timeout };
         tokio::select! {
             result = connection.as_mut() => break result,
+            Ok(()) = reloads.changed() => {
+                if !reloads.borrow_and_update().accepts(&chain) {
+                    tracing::info!(%peer, "client certificate no longer accepted: connection closed");
+                    break Ok(());
+                }
+            }
             () = tokio::time::sleep_until(idle_since + wait) => {
                 if in_flight.load(Ordering::Acquire) == 0 {
                     if closing {

@@ -1,9 +1,10 @@
 //! What every connection and call of one apid shares.
 
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use rustls::{ClientConfig, ServerConfig};
+use tokio::sync::watch;
 
 use crate::error::ApidError;
 use crate::routing::RoutingPolicy;
@@ -17,7 +18,7 @@ pub(crate) struct Shared {
     pub maintenance: bool,
     pub routing: RoutingPolicy,
     pub upstreams: Upstreams,
-    tls: RwLock<Arc<TlsState>>,
+    tls: watch::Sender<Arc<TlsState>>,
 }
 
 impl Shared {
@@ -33,15 +34,17 @@ impl Shared {
             maintenance,
             routing,
             upstreams,
-            tls: RwLock::new(Arc::new(tls)),
+            tls: watch::Sender::new(Arc::new(tls)),
         })
     }
 
     fn current(&self) -> Arc<TlsState> {
-        self.tls
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.tls.borrow().clone()
+    }
+
+    /// Each TLS state a reload installs from now on.
+    pub fn tls_reloads(&self) -> watch::Receiver<Arc<TlsState>> {
+        self.tls.subscribe()
     }
 
     /// The server configuration for a new connection.
@@ -56,10 +59,11 @@ impl Shared {
 
     /// Re-reads the TLS directory. On success new connections (accepted and forwarded) use
     /// the new certificates and cached connections to other nodes are dropped; open
-    /// connections and streams continue. On failure the previous certificates stay.
+    /// connections and streams continue unless their client certificate is no longer
+    /// accepted. On failure the previous certificates stay.
     pub fn reload_tls(&self) -> Result<(), ApidError> {
         let tls = TlsState::load(&self.tls_dir, self.maintenance)?;
-        *self.tls.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tls);
+        self.tls.send_replace(Arc::new(tls));
         self.upstreams.forget_nodes();
         Ok(())
     }

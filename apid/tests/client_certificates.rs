@@ -1,4 +1,5 @@
-//! The TLS boundary: which client certificates apid accepts, and reloading its certificates.
+//! The TLS boundary: which client certificates apid accepts, and reloading its certificates
+//! (connections of a CA a reload drops are closed).
 
 mod support;
 
@@ -178,4 +179,63 @@ async fn reload_switches_certificates_for_new_connections_only() {
             .expect("stream still open");
         assert!(String::from_utf8_lossy(&line.bytes).starts_with("local line"));
     }
+}
+
+/// A followed log of the apid at `addr`, as `identity`, its first lines read.
+async fn follow(
+    addr: SocketAddr,
+    ca: &str,
+    identity: Identity,
+) -> tonic::Streaming<proto::common::Data> {
+    let mut client = machine_client(addr, ca, Some(&identity)).await;
+    let mut logs = client
+        .logs(LogsRequest {
+            follow: true,
+            ..Default::default()
+        })
+        .await
+        .expect("Logs -f")
+        .into_inner();
+    for _ in 0..LOG_LINES {
+        logs.message().await.expect("line").expect("stream open");
+    }
+    logs
+}
+
+#[tokio::test]
+async fn a_reload_that_drops_a_ca_closes_the_connections_it_no_longer_accepts() {
+    let dir = temp_dir();
+    let old = Pki::new();
+    let new = Pki::new();
+    let address = ip("127.0.32.2");
+    let tls_dir = path(&dir, "tls");
+    old.write_tls_dir(&tls_dir, address, false);
+    // During a rotation both CAs are accepted.
+    let both = format!("{}{}", old.ca_crt, new.ca_crt);
+    std::fs::write(tls_dir.join("ca.crt"), &both).expect("ca.crt");
+    let machined = Machined::start(&path(&dir, "machine.sock"), "local");
+    let port = free_port(&[address]);
+    let apid = RunningApid::start(config(address, port, &tls_dir, &machined.socket)).await;
+
+    let mut leaked = follow(apid.addr, &old.ca_crt, old.client(&["os:admin"])).await;
+    let mut rotated = follow(apid.addr, &old.ca_crt, new.client(&["os:admin"])).await;
+
+    // The old CA is dropped (the server certificate stays: clients trust it by the old CA).
+    std::fs::write(tls_dir.join("ca.crt"), &new.ca_crt).expect("ca.crt");
+    apid.reloader.reload().expect("reload");
+
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = leaked.message().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "a stream of the dropped CA still flows");
+    for _ in 0..3 {
+        tokio::time::timeout(Duration::from_secs(5), rotated.message())
+            .await
+            .expect("line within 5 s")
+            .expect("no error")
+            .expect("the new CA's stream still open");
+    }
+    let refused = version_as(apid.addr, &old.ca_crt, Some(&old.client(&["os:admin"]))).await;
+    assert!(refused.is_err(), "a new connection with the dropped CA");
 }

@@ -1,6 +1,7 @@
 //! TLS for apid: the server side (mutual TLS in normal mode, server-only in maintenance mode)
 //! and the client side used to forward calls to other nodes, rebuilt from the TLS directory on
-//! every reload.
+//! every reload. A reload also closes the open connections whose client certificate the new
+//! directory no longer accepts (a CA rotated out, `talosctl rotate-ca`).
 
 mod client_auth;
 mod files;
@@ -9,7 +10,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier as _;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use client_auth::TalosClientVerifier;
@@ -29,6 +32,8 @@ pub(crate) struct TlsState {
     /// Configuration for forwarding to other nodes; `None` on nodes without a client
     /// certificate (workers) and in maintenance mode.
     pub forwarding: Option<Arc<ClientConfig>>,
+    /// The client certificate check of accepted connections; `None` in maintenance mode.
+    client_verifier: Option<Arc<TalosClientVerifier>>,
 }
 
 impl TlsState {
@@ -47,7 +52,7 @@ impl TlsState {
             Some((path, cas)) => Some(root_store(path, cas)?),
             None => None,
         };
-        let server_builder = match (&roots, maintenance) {
+        let client_verifier = match (&roots, maintenance) {
             (Some(roots), false) => {
                 let chain_verifier =
                     WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
@@ -56,10 +61,13 @@ impl TlsState {
                             path: dir.join(CA_BUNDLE),
                             source,
                         })?;
-                server_builder
-                    .with_client_cert_verifier(Arc::new(TalosClientVerifier { chain_verifier }))
+                Some(Arc::new(TalosClientVerifier { chain_verifier }))
             }
-            _ => server_builder.with_no_client_auth(),
+            _ => None,
+        };
+        let server_builder = match &client_verifier {
+            Some(verifier) => server_builder.with_client_cert_verifier(verifier.clone()),
+            None => server_builder.with_no_client_auth(),
         };
         let mut server = server_builder
             .with_single_cert(files.server.chain, files.server.key)
@@ -78,7 +86,23 @@ impl TlsState {
         Ok(TlsState {
             server: Arc::new(server),
             forwarding,
+            client_verifier,
         })
+    }
+
+    /// Whether a connection whose client presented `chain` (end entity first) would be
+    /// accepted now: after a reload, a connection made with a CA no longer accepted is closed.
+    pub fn accepts(&self, chain: &[CertificateDer<'static>]) -> bool {
+        let Some(verifier) = &self.client_verifier else {
+            return true;
+        };
+        chain
+            .split_first()
+            .is_some_and(|(end_entity, intermediates)| {
+                verifier
+                    .verify_client_cert(end_entity, intermediates, UnixTime::now())
+                    .is_ok()
+            })
     }
 }
 
