@@ -1,7 +1,8 @@
 //! `cargo xtask bench-node`: the node API's figures on three dev-mode nodes (release builds):
 //! Version latency and throughput through apid against a direct call on machined's socket,
 //! fan-out to three nodes against one, and the RSS of machined and apid idle and with 100
-//! concurrent `logs -f` streams; the resource watch figures ([`crate::watch_bench`]); trustd's
+//! concurrent `logs -f` streams; a whole `talosctl version` process; the CPU one idle node's
+//! daemons use; the resource watch figures ([`crate::watch_bench`]); trustd's
 //! signing figures ([`crate::trustd_bench`]) and etcd's
 //! ([`crate::etcd_bench`]).
 
@@ -22,6 +23,10 @@ const CALLS: usize = 2000;
 const CONCURRENCY: usize = 16;
 /// Concurrent `logs -f` streams for the memory figure.
 const STREAMS: usize = 100;
+/// Whole-process `talosctl version` runs.
+const CLI_RUNS: usize = 20;
+/// How long a node idles for the idle CPU figure.
+const IDLE: Duration = Duration::from_secs(30);
 
 /// Three nodes, stopped (SIGTERM) when dropped.
 struct Nodes {
@@ -78,7 +83,89 @@ pub fn run(bin: &Path, out: &Path) -> anyhow::Result<()> {
                 .spawn()?,
         );
     }
-    tokio::runtime::Runtime::new()?.block_on(measure(&nodes, &addresses))
+    tokio::runtime::Runtime::new()?.block_on(measure(&nodes, &addresses))?;
+    cli_latency(bin, out, addresses[0])?;
+    idle_cpu(nodes.children[0].id())
+}
+
+/// Wall time of a whole `talosctl version` process against the first node.
+fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
+    let mut walls = Vec::with_capacity(CLI_RUNS);
+    for _ in 0..CLI_RUNS {
+        let started = Instant::now();
+        let status = Command::new(bin.join("talosctl"))
+            .arg("--talosconfig")
+            .arg(dir.join("talosconfig"))
+            .args(["-e", &node.to_string(), "-n", &node.to_string(), "version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        walls.push(started.elapsed());
+        if !status.success() {
+            bail!("talosctl version failed: {status}");
+        }
+    }
+    walls.sort();
+    println!(
+        "  talosctl version, whole process ({CLI_RUNS} runs): median {:.1} ms, max {:.1} ms",
+        walls[CLI_RUNS / 2].as_secs_f64() * 1e3,
+        walls[CLI_RUNS - 1].as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// CPU that machined `pid` and every process below it use over [`IDLE`] with no calls.
+fn idle_cpu(pid: u32) -> anyhow::Result<()> {
+    std::thread::sleep(Duration::from_secs(2));
+    let processes = descendants(pid)?;
+    let ticks = |pids: &[u32]| -> u64 {
+        pids.iter()
+            .map(|pid| crate::shipping_bench::cpu_ticks(*pid).unwrap_or(0))
+            .sum()
+    };
+    let before = ticks(&processes);
+    std::thread::sleep(IDLE);
+    let used =
+        ticks(&processes).saturating_sub(before) as f64 / crate::shipping_bench::ticks_per_second();
+    println!(
+        "  idle node, machined and its {} daemons over {} s: {:.2} % of one core",
+        processes.len() - 1,
+        IDLE.as_secs(),
+        used / IDLE.as_secs_f64() * 100.0
+    );
+    Ok(())
+}
+
+/// `pid` and every process below it.
+fn descendants(pid: u32) -> anyhow::Result<Vec<u32>> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // After the command: state, then the parent's PID.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(parent) = parent {
+            parents.push((child, parent));
+        }
+    }
+    let mut found = vec![pid];
+    let mut at = 0;
+    while at < found.len() {
+        let parent = found[at];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        at += 1;
+    }
+    Ok(found)
 }
 
 async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
