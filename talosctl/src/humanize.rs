@@ -59,39 +59,11 @@ pub fn since(timestamp: &prost_types::Timestamp, now: SystemTime) -> String {
     go_seconds(seconds as i64)
 }
 
-/// Parses a Go duration such as `90s`, `1h30m`, `1.5h` or `500ms`.
+/// Parses a Go duration such as `90s`, `1h30m`, `1.5h` or `500ms` (the config's parser).
 pub fn parse_go_duration(text: &str) -> anyhow::Result<Duration> {
-    let invalid = || anyhow::anyhow!("invalid duration {text:?} (examples: 30s, 5m, 1h30m)");
-    let mut rest = text.trim();
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        total += number * seconds_per_unit;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+    machineconfig::parse_go_duration(text.trim()).map_err(|reason| {
+        anyhow::anyhow!("invalid duration {text:?}: {reason} (examples: 30s, 5m, 1h30m)")
+    })
 }
 
 #[cfg(test)]
