@@ -113,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         boot_artifacts: None,
         kernel_log_destination: args.kernel_log_destination,
         install_media: None,
+        ending: None,
     };
     let state_dir = options.state_dir.clone();
     let runtime = tokio::runtime::Runtime::new()?;

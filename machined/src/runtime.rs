@@ -78,6 +78,9 @@ pub struct Options {
     /// Where the kernel log goes besides the config's `KmsgLogConfig` documents: the kernel
     /// command line's `talos.logging.kernel` (OS mode), `--kernel-log-destination` (dev mode).
     pub kernel_log_destination: Option<String>,
+    /// Told how the node will end as soon as it is known, before the services stop, so that
+    /// PID 1 prepares the reboot (stages kexec) while they do.
+    pub ending: Option<std::sync::mpsc::Sender<Exit>>,
 }
 
 /// The release of this build (`v` and the crate version), reported when no image says otherwise.
@@ -107,6 +110,17 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         },
         events.clone(),
     )?;
+    // A node with a saved config will run its system services as containerd's tasks: containerd
+    // starts first, so that its start (seconds under TCG) overlaps loading and checking the
+    // config, the controllers and the API. In maintenance nothing needs it before a config.
+    if let Some(containerd) = &options.containerd {
+        services.register(containerd.spec(&layout)).await?;
+        if layout.config_file().exists() {
+            services.start(crate::containerd::SERVICE_ID).await?;
+        } else {
+            tokio::spawn(crate::containerd::start_after_apid(services.clone()));
+        }
+    }
     let platform = options.platform.clone();
     let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
     if let Some(error) = problem.or_else(|| platform.user_data_problem.clone()) {
@@ -176,14 +190,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
-    if let Some(containerd) = &options.containerd {
-        services.register(containerd.spec(&machine.layout)).await?;
-        if machine.config.current().is_some() {
-            services.start(crate::containerd::SERVICE_ID).await?;
-        } else {
-            tokio::spawn(crate::containerd::start_after_apid(services.clone()));
-        }
-    }
     services
         .register(time_sync::timed_spec(&machine, &options.timed))
         .await?;
@@ -222,6 +228,9 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         Exit::Shutdown => "shutdown",
         Exit::Reset(_) => "reset",
     };
+    if let Some(ending) = &options.ending {
+        let _ = ending.send(exit);
+    }
     let actor = actor_id.as_deref();
     publish_sequence(&events, sequence, sequence_event::Action::Start, actor);
     let stage = match exit {

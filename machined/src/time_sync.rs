@@ -146,11 +146,14 @@ impl<C: TimedClient> Controller for TimedConfigController<C> {
 }
 
 /// Waits until timed reports sync, at most `machine.time.bootTimeout`; false when the wait ran
-/// out.
+/// out. With sync off (no servers, or `machine.time.disabled`) the clock is trusted as it is,
+/// which is what timed reports once it runs: nothing waits for timed's start then.
 pub async fn wait_until_synced(machine: &Machine) -> bool {
-    let bound = machine
-        .config
-        .current()
+    let config = machine.config.current();
+    if TimeSettings::of(config.as_deref()).disabled {
+        return true;
+    }
+    let bound = config
         .and_then(|c| {
             c.v1alpha1
                 .as_ref()?

@@ -244,9 +244,48 @@ fn timeline(console: &str) -> String {
 /// their durations), service state changes and apid's first answer, each at its time since
 /// PID 1 started (machined stamps them with `at … ms` / `at_ms=`).
 fn print_timeline(console: &str) {
-    for (at, what) in milestones(console) {
+    let milestones = milestones(console);
+    for (at, what) in &milestones {
         println!("    {at:>8.0} ms  {what}");
     }
+    println!("    {}", health_summary(&milestones));
+}
+
+/// When each service was first healthy, and which never were while the console was read:
+/// the "services listed healthy" part of the boot goal.
+fn health_summary(milestones: &[(f64, String)]) -> String {
+    let mut services: Vec<(&str, Option<f64>)> = Vec::new();
+    for (at, what) in milestones {
+        let Some((id, event)) = what
+            .strip_prefix("service ")
+            .and_then(|rest| rest.split_once(' '))
+        else {
+            continue;
+        };
+        let healthy = event.ends_with(": Health check successful");
+        match services.iter_mut().find(|(seen, _)| *seen == id) {
+            Some((_, first)) => {
+                if healthy && first.is_none() {
+                    *first = Some(*at);
+                }
+            }
+            None => services.push((id, healthy.then_some(*at))),
+        }
+    }
+    let healthy: Vec<String> = services
+        .iter()
+        .filter_map(|(id, at)| at.map(|at| format!("{id} {at:.0} ms")))
+        .collect();
+    let unhealthy: Vec<&str> = services
+        .iter()
+        .filter(|(_, at)| at.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let mut summary = format!("first healthy: {}", healthy.join(", "));
+    if !unhealthy.is_empty() {
+        summary.push_str(&format!("; not healthy yet: {}", unhealthy.join(", ")));
+    }
+    summary
 }
 
 /// The milestones [`print_timeline`] prints: (ms since PID 1 started, what), in time order.
@@ -370,6 +409,24 @@ mod tests {
                     "service containerd Running: Health check successful".to_string()
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn the_health_summary_names_when_each_service_was_first_healthy() {
+        let milestones = [
+            (10.0, "phase volumes done (5.0 ms)"),
+            (20.0, "service containerd Initialized: Service registered"),
+            (30.0, "service kubelet Failed: image missing"),
+            (40.0, "service containerd Running: Health check successful"),
+            (50.0, "service apid Running: Health check failed: refused"),
+            (60.0, "service apid Running: Health check successful"),
+            (70.0, "service containerd Running: Health check successful"),
+        ]
+        .map(|(at, what)| (at, what.to_string()));
+        assert_eq!(
+            health_summary(&milestones),
+            "first healthy: containerd 40 ms, apid 60 ms; not healthy yet: kubelet"
         );
     }
 }

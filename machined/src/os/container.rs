@@ -76,6 +76,7 @@ pub fn run() -> Result<(), MachinedError> {
         boot_artifacts: None,
         kernel_log_destination: None,
         install_media: None,
+        ending: None,
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;

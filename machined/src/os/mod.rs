@@ -133,6 +133,10 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
     let mounts = node.mounts.clone();
     let system_disk = node.system_disk.map(std::sync::Arc::new);
     let (measured, boot_artifacts) = tokio::sync::watch::channel(Vec::new());
+    let (ending, ends) = std::sync::mpsc::channel();
+    let kexec = system_disk
+        .clone()
+        .map(|disk| stage_kexec_on_reboot(disk, ends));
     let options = Options {
         state_dir: "/".into(),
         api_address,
@@ -164,6 +168,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
         boot_artifacts: Some(boot_artifacts),
         kernel_log_destination,
         install_media: node.install_media,
+        ending: Some(ending),
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");
     report_api(
@@ -179,7 +184,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
         .map_err(MachinedError::io("starting", "the tokio runtime"))?;
     let exit = runtime.block_on(crate::runtime::run(options))?;
     drop(runtime);
-    let kexec_allowed = exit == Exit::Reboot;
+    let kexec = kexec.and_then(|staging| staging.join().ok()).flatten();
     let (power, wipe) = match exit {
         Exit::Reboot | Exit::PowerCycle => (Power::Reboot, Vec::new()),
         Exit::Shutdown => (Power::Off, Vec::new()),
@@ -198,8 +203,8 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
             (power, wipe)
         }
     };
-    let power = match (power, &system_disk) {
-        (Power::Reboot, Some(disk)) if kexec_allowed => kexec_or_firmware(host, disk),
+    let power = match (power, kexec) {
+        (Power::Reboot, Some(staged)) => staged,
         _ => power,
     };
     Ok((mounts, wipe, power))
@@ -210,6 +215,20 @@ struct Measure {
     squashfs: Option<std::fs::File>,
     system_disk: Option<std::sync::Arc<crate::upgrade::SystemDisk>>,
     measured: tokio::sync::watch::Sender<Vec<crate::controllers::boot_artifacts::BootArtifact>>,
+}
+
+/// Waits on its own thread for how the node ends; a plain reboot is prepared by
+/// [`kexec_or_firmware`] while the services stop (reading and staging the kernel and
+/// initramfs takes seconds under TCG). Returns the power action for a plain reboot, `None`
+/// for any other end.
+fn stage_kexec_on_reboot(
+    disk: std::sync::Arc<crate::upgrade::SystemDisk>,
+    ends: std::sync::mpsc::Receiver<Exit>,
+) -> std::thread::JoinHandle<Option<Power>> {
+    std::thread::spawn(move || match ends.recv() {
+        Ok(Exit::Reboot) => Some(kexec_or_firmware(&mut LinuxHost::default(), &disk)),
+        _ => None,
+    })
 }
 
 /// A plain reboot starts the same system again by kexec when GRUB would boot the slot that
