@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Instance, aws, digitalocean, gcp, hcloud, netconfig, openstack};
+use super::{Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack};
 use crate::error::MachinedError;
 
 /// A small linear congruential generator (Knuth's MMIX constants).
@@ -99,6 +99,23 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
         for bytes in damaged(fixture, 6, count) {
             let _ = netconfig::parse("nocloud", &bytes)
                 .map(|network| network.machine_network(&BTreeMap::new()));
+        }
+    }
+    let interfaces = include_bytes!("testdata/azure-interfaces.json");
+    for bytes in damaged(include_bytes!("testdata/azure-compute.json"), 8, count) {
+        clean(azure::parse(&bytes, Some(interfaces)));
+    }
+    let compute = include_bytes!("testdata/azure-compute.json");
+    for bytes in damaged(interfaces, 9, count) {
+        clean(azure::parse(compute, Some(&bytes)));
+    }
+    for bytes in damaged(include_bytes!("testdata/azure-ovf-env.xml"), 10, count) {
+        let _ = azure::custom_data(&bytes);
+    }
+    for bytes in damaged(include_bytes!("testdata/azure-goalstate.xml"), 11, count) {
+        if let Ok(goal) = azure::goal_state(&bytes) {
+            let report = azure::health_report(&goal);
+            assert!(roxmltree::Document::parse(&report).is_ok(), "{report}");
         }
     }
     for bytes in damaged(b"i-0abc1234def567890", 7, 200) {

@@ -14,10 +14,11 @@
 //! Limits: user data must be a plain machine config (no gzip, no MIME multipart, no
 //! `#include`); external IPs are only reported.
 
-mod aws;
-mod digitalocean;
-mod gcp;
-mod hcloud;
+pub mod aws;
+pub mod azure;
+pub mod digitalocean;
+pub mod gcp;
+pub mod hcloud;
 #[cfg(test)]
 mod hostile;
 pub mod netconfig;
@@ -45,12 +46,15 @@ pub struct Instance {
     pub network: netconfig::NetworkConfig,
     /// The user data, when the instance has any.
     pub user_data: Option<Vec<u8>>,
+    /// What the fetch has to say besides (e.g. a failed report to the provider), for the log.
+    pub notes: Vec<String>,
 }
 
 /// The platforms with a metadata service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     Aws,
+    Azure,
     Gcp,
     OpenStack,
     Hcloud,
@@ -62,6 +66,7 @@ impl Provider {
     pub fn from_name(name: &str) -> Option<Provider> {
         Some(match name {
             "aws" => Provider::Aws,
+            "azure" => Provider::Azure,
             "gcp" => Provider::Gcp,
             "openstack" => Provider::OpenStack,
             "hcloud" => Provider::Hcloud,
@@ -74,6 +79,7 @@ impl Provider {
     pub fn name(self) -> &'static str {
         match self {
             Provider::Aws => "aws",
+            Provider::Azure => "azure",
             Provider::Gcp => "gcp",
             Provider::OpenStack => "openstack",
             Provider::Hcloud => "hcloud",
@@ -81,11 +87,15 @@ impl Provider {
         }
     }
 
-    /// Asks the metadata service at `base` (e.g. [`METADATA_BASE`]) once.
+    /// Asks the metadata service at `base` (e.g. [`METADATA_BASE`]) once. Azure's wire
+    /// server is [`azure::WIRE_SERVER`] beside the real metadata service, and `base` itself
+    /// beside any other (a mock serves both).
     pub fn fetch(self, base: &str) -> Result<Instance, MachinedError> {
         let base = base.trim_end_matches('/');
         match self {
             Provider::Aws => aws::fetch(base),
+            Provider::Azure if base == METADATA_BASE => azure::fetch(base, azure::WIRE_SERVER),
+            Provider::Azure => azure::fetch(base, base),
             Provider::Gcp => gcp::fetch(base),
             Provider::OpenStack => openstack::fetch(base),
             Provider::Hcloud => hcloud::fetch(base),
@@ -189,7 +199,7 @@ pub(crate) mod testserver {
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
 
-    /// The requests seen (their heads), shared with the test.
+    /// The requests seen (their heads, then their bodies), shared with the test.
     pub type Seen = Arc<Mutex<Vec<String>>>;
 
     /// Serves `answers` ("METHOD /path" → (status, body)) on 127.0.0.1. A request whose
@@ -213,7 +223,17 @@ pub(crate) mod testserver {
                 while !head.ends_with(b"\r\n\r\n") && connection.read(&mut byte).unwrap_or(0) == 1 {
                     head.push(byte[0]);
                 }
-                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut head = String::from_utf8_lossy(&head).into_owned();
+                let length = head
+                    .lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length.min(1 << 20)];
+                if connection.read_exact(&mut body).is_ok() {
+                    head.push_str(&String::from_utf8_lossy(&body));
+                }
                 record.lock().unwrap().push(head.clone());
                 let mut first = head.lines().next().unwrap_or_default().split(' ');
                 let key = format!(
