@@ -1,5 +1,5 @@
 //! What cloud providers' metadata services and provisioning media answer (aws, azure, gcp,
-//! openstack, hcloud, digital-ocean, cloud-init network configs; Azure's ovf-env.xml and
+//! openstack, hcloud, digital-ocean, vultr, cloud-init network configs; Azure's ovf-env.xml and
 //! wire-server goal state): the first byte picks the parser, the rest is the document. Each
 //! ends in an instance or an error, never a panic; an accepted instance holds no control
 //! characters, and a health report built from an accepted goal state carries its values
@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
 use machined::MachinedError;
-use machined::os::cloud::{Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack};
+use machined::os::cloud::{
+    Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack, vultr,
+};
 
 fn clean(instance: Result<Instance, MachinedError>) {
     if let Ok(instance) = instance {
@@ -31,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((selector, document)) = data.split_first() else {
         return;
     };
-    match selector % 10 {
+    match selector % 11 {
         0 => clean(gcp::parse(document)),
         1 => clean(digitalocean::parse(document)),
         2 => clean(openstack::parse(document, None, None, None)),
@@ -55,6 +57,7 @@ fuzz_target!(|data: &[u8]| {
         8 => {
             let _ = azure::custom_data(document);
         }
+        10 => clean(vultr::parse(document)),
         _ => {
             if let Ok(goal) = azure::goal_state(document) {
                 let empty = azure::GoalState {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack};
+use super::{Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack, vultr};
 use crate::error::MachinedError;
 
 /// A small linear congruential generator (Knuth's MMIX constants).
@@ -117,6 +117,9 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
             let report = azure::health_report(&goal);
             assert!(roxmltree::Document::parse(&report).is_ok(), "{report}");
         }
+    }
+    for bytes in damaged(include_bytes!("testdata/vultr.json"), 12, count) {
+        clean(vultr::parse(&bytes));
     }
     for bytes in damaged(b"i-0abc1234def567890", 7, 200) {
         clean(aws::parse(&BTreeMap::from([

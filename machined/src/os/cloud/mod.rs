@@ -23,6 +23,7 @@ pub mod hcloud;
 mod hostile;
 pub mod netconfig;
 pub mod openstack;
+pub mod vultr;
 
 use std::net::IpAddr;
 
@@ -59,6 +60,7 @@ pub enum Provider {
     OpenStack,
     Hcloud,
     DigitalOcean,
+    Vultr,
 }
 
 impl Provider {
@@ -71,6 +73,7 @@ impl Provider {
             "openstack" => Provider::OpenStack,
             "hcloud" => Provider::Hcloud,
             "digital-ocean" => Provider::DigitalOcean,
+            "vultr" => Provider::Vultr,
             _ => return None,
         })
     }
@@ -84,6 +87,7 @@ impl Provider {
             Provider::OpenStack => "openstack",
             Provider::Hcloud => "hcloud",
             Provider::DigitalOcean => "digital-ocean",
+            Provider::Vultr => "vultr",
         }
     }
 
@@ -100,6 +104,7 @@ impl Provider {
             Provider::OpenStack => openstack::fetch(base),
             Provider::Hcloud => hcloud::fetch(base),
             Provider::DigitalOcean => digitalocean::fetch(base),
+            Provider::Vultr => vultr::fetch(base),
         }
     }
 }
