@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack, vultr};
+use super::{
+    Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack, upcloud, vultr,
+};
 use crate::error::MachinedError;
 
 /// A small linear congruential generator (Knuth's MMIX constants).
@@ -120,6 +122,9 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
     }
     for bytes in damaged(include_bytes!("testdata/vultr.json"), 12, count) {
         clean(vultr::parse(&bytes));
+    }
+    for bytes in damaged(include_bytes!("testdata/upcloud.json"), 13, count) {
+        clean(upcloud::parse(&bytes));
     }
     for bytes in damaged(b"i-0abc1234def567890", 7, 200) {
         clean(aws::parse(&BTreeMap::from([

@@ -23,6 +23,7 @@ pub mod hcloud;
 mod hostile;
 pub mod netconfig;
 pub mod openstack;
+pub mod upcloud;
 pub mod vultr;
 
 use std::net::IpAddr;
@@ -61,6 +62,7 @@ pub enum Provider {
     Hcloud,
     DigitalOcean,
     Vultr,
+    UpCloud,
 }
 
 impl Provider {
@@ -74,6 +76,7 @@ impl Provider {
             "hcloud" => Provider::Hcloud,
             "digital-ocean" => Provider::DigitalOcean,
             "vultr" => Provider::Vultr,
+            "upcloud" => Provider::UpCloud,
             _ => return None,
         })
     }
@@ -88,6 +91,7 @@ impl Provider {
             Provider::Hcloud => "hcloud",
             Provider::DigitalOcean => "digital-ocean",
             Provider::Vultr => "vultr",
+            Provider::UpCloud => "upcloud",
         }
     }
 
@@ -105,6 +109,7 @@ impl Provider {
             Provider::Hcloud => hcloud::fetch(base),
             Provider::DigitalOcean => digitalocean::fetch(base),
             Provider::Vultr => vultr::fetch(base),
+            Provider::UpCloud => upcloud::fetch(base),
         }
     }
 }
