@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack, upcloud, vultr,
+    Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack, oracle, upcloud, vultr,
 };
 use crate::error::MachinedError;
 
@@ -125,6 +125,10 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
     }
     for bytes in damaged(include_bytes!("testdata/upcloud.json"), 13, count) {
         clean(upcloud::parse(&bytes));
+    }
+    let vnics = include_bytes!("testdata/oracle-vnics.json");
+    for bytes in damaged(include_bytes!("testdata/oracle-instance.json"), 14, count) {
+        clean(oracle::parse(&bytes, Some(vnics)));
     }
     for bytes in damaged(b"i-0abc1234def567890", 7, 200) {
         clean(aws::parse(&BTreeMap::from([

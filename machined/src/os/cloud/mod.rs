@@ -23,6 +23,7 @@ pub mod hcloud;
 mod hostile;
 pub mod netconfig;
 pub mod openstack;
+pub mod oracle;
 pub mod upcloud;
 pub mod vultr;
 
@@ -63,6 +64,7 @@ pub enum Provider {
     DigitalOcean,
     Vultr,
     UpCloud,
+    Oracle,
 }
 
 impl Provider {
@@ -77,6 +79,7 @@ impl Provider {
             "digital-ocean" => Provider::DigitalOcean,
             "vultr" => Provider::Vultr,
             "upcloud" => Provider::UpCloud,
+            "oracle" => Provider::Oracle,
             _ => return None,
         })
     }
@@ -92,6 +95,7 @@ impl Provider {
             Provider::DigitalOcean => "digital-ocean",
             Provider::Vultr => "vultr",
             Provider::UpCloud => "upcloud",
+            Provider::Oracle => "oracle",
         }
     }
 
@@ -110,6 +114,7 @@ impl Provider {
             Provider::DigitalOcean => digitalocean::fetch(base),
             Provider::Vultr => vultr::fetch(base),
             Provider::UpCloud => upcloud::fetch(base),
+            Provider::Oracle => oracle::fetch(base),
         }
     }
 }
