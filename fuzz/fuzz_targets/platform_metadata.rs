@@ -1,5 +1,5 @@
 //! What cloud providers' metadata services and provisioning media answer (aws, azure, gcp,
-//! openstack, hcloud, digital-ocean, vultr, upcloud, oracle, cloud-init network configs; Azure's
+//! openstack, hcloud, digital-ocean, vultr, upcloud, oracle, exoscale, cloud-init network configs; Azure's
 //! ovf-env.xml and wire-server goal state): the first byte picks the parser, the rest is the
 //! document. Each ends in an instance or an error, never a panic; an accepted instance holds
 //! no control characters, and a health report built from an accepted goal state carries its
@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use machined::MachinedError;
 use machined::os::cloud::{
-    Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack, oracle, upcloud, vultr,
+    Instance, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack, oracle,
+    upcloud, vultr,
 };
 
 fn clean(instance: Result<Instance, MachinedError>) {
@@ -49,11 +50,16 @@ fuzz_target!(|data: &[u8]| {
                 .map(|network| network.machine_network(&BTreeMap::new()));
         }
         6 => clean(azure::parse(document, Some(document))),
-        7 => clean(aws::parse(&BTreeMap::from([
-            ("instance-id", document.to_vec()),
-            ("hostname", document.to_vec()),
-            ("public-ipv4", document.to_vec()),
-        ]))),
+        7 => {
+            let values = BTreeMap::from([
+                ("instance-id", document.to_vec()),
+                ("hostname", document.to_vec()),
+                ("local-hostname", document.to_vec()),
+                ("public-ipv4", document.to_vec()),
+            ]);
+            clean(aws::parse(&values));
+            clean(exoscale::parse(&values));
+        }
         8 => {
             let _ = azure::custom_data(document);
         }

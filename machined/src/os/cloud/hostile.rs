@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Instance, aws, azure, digitalocean, gcp, hcloud, netconfig, openstack, oracle, upcloud, vultr,
+    Instance, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack, oracle,
+    upcloud, vultr,
 };
 use crate::error::MachinedError;
 
@@ -134,6 +135,11 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
         clean(aws::parse(&BTreeMap::from([
             ("instance-id", bytes.clone()),
             ("hostname", bytes.clone()),
+            ("public-ipv4", bytes.clone()),
+        ])));
+        clean(exoscale::parse(&BTreeMap::from([
+            ("instance-id", bytes.clone()),
+            ("local-hostname", bytes.clone()),
             ("public-ipv4", bytes),
         ])));
     }

@@ -17,6 +17,7 @@
 pub mod aws;
 pub mod azure;
 pub mod digitalocean;
+pub mod exoscale;
 pub mod gcp;
 pub mod hcloud;
 #[cfg(test)]
@@ -65,6 +66,7 @@ pub enum Provider {
     Vultr,
     UpCloud,
     Oracle,
+    Exoscale,
 }
 
 impl Provider {
@@ -80,6 +82,7 @@ impl Provider {
             "vultr" => Provider::Vultr,
             "upcloud" => Provider::UpCloud,
             "oracle" => Provider::Oracle,
+            "exoscale" => Provider::Exoscale,
             _ => return None,
         })
     }
@@ -96,6 +99,7 @@ impl Provider {
             Provider::Vultr => "vultr",
             Provider::UpCloud => "upcloud",
             Provider::Oracle => "oracle",
+            Provider::Exoscale => "exoscale",
         }
     }
 
@@ -115,6 +119,7 @@ impl Provider {
             Provider::Vultr => vultr::fetch(base),
             Provider::UpCloud => upcloud::fetch(base),
             Provider::Oracle => oracle::fetch(base),
+            Provider::Exoscale => exoscale::fetch(base),
         }
     }
 }
