@@ -1,9 +1,9 @@
 //! What cloud providers' metadata services and provisioning media answer (aws, azure, gcp,
-//! openstack, hcloud, digital-ocean, vultr, upcloud, oracle, exoscale, cloud-init network configs; Azure's
-//! ovf-env.xml and wire-server goal state): the first byte picks the parser, the rest is the
-//! document. Each ends in an instance or an error, never a panic; an accepted instance holds
-//! no control characters, and a health report built from an accepted goal state carries its
-//! values escaped (no element beyond the template's).
+//! openstack, hcloud, digital-ocean, vultr, upcloud, oracle, exoscale, akamai, cloud-init
+//! network configs; Azure's ovf-env.xml and wire-server goal state): the first byte picks the
+//! parser, the rest is the document. Each ends in an instance or an error, never a panic; an
+//! accepted instance holds no control characters, and a health report built from an accepted
+//! goal state carries its values escaped (no element beyond the template's).
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use machined::MachinedError;
 use machined::os::cloud::{
-    Instance, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack, oracle,
-    upcloud, vultr,
+    Instance, akamai, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack,
+    oracle, upcloud, vultr,
 };
 
 fn clean(instance: Result<Instance, MachinedError>) {
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((selector, document)) = data.split_first() else {
         return;
     };
-    match selector % 13 {
+    match selector % 14 {
         0 => clean(gcp::parse(document)),
         1 => clean(digitalocean::parse(document)),
         2 => clean(openstack::parse(document, None, None, None)),
@@ -66,6 +66,7 @@ fuzz_target!(|data: &[u8]| {
         10 => clean(vultr::parse(document)),
         11 => clean(upcloud::parse(document)),
         12 => clean(oracle::parse(document, Some(document))),
+        13 => clean(akamai::parse(document, Some(document))),
         _ => {
             if let Ok(goal) = azure::goal_state(document) {
                 let empty = azure::GoalState {

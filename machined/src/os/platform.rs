@@ -6,7 +6,7 @@
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
 //! aws, azure, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud,
-//! digital-ocean, vultr, upcloud, oracle and exoscale ask their metadata service ([`super::cloud`]) at every boot, with the same
+//! digital-ocean, vultr, upcloud, oracle, exoscale and akamai ask their metadata service ([`super::cloud`]) at every boot, with the same
 //! back-off and a log line per failed try (one try when STATE holds a config): what it says
 //! becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
 //! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Instance, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack, oracle,
-    upcloud, vultr,
+    Instance, akamai, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack,
+    oracle, upcloud, vultr,
 };
 use crate::error::MachinedError;
 
@@ -130,6 +130,10 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
     let vnics = include_bytes!("testdata/oracle-vnics.json");
     for bytes in damaged(include_bytes!("testdata/oracle-instance.json"), 14, count) {
         clean(oracle::parse(&bytes, Some(vnics)));
+    }
+    let akamai_network = include_bytes!("testdata/akamai-network.json");
+    for bytes in damaged(include_bytes!("testdata/akamai-instance.json"), 15, count) {
+        clean(akamai::parse(&bytes, Some(akamai_network)));
     }
     for bytes in damaged(b"i-0abc1234def567890", 7, 200) {
         clean(aws::parse(&BTreeMap::from([

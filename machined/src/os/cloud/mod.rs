@@ -14,6 +14,7 @@
 //! Limits: user data must be a plain machine config (no gzip, no MIME multipart, no
 //! `#include`); external IPs are only reported.
 
+pub mod akamai;
 pub mod aws;
 pub mod azure;
 pub mod digitalocean;
@@ -67,6 +68,7 @@ pub enum Provider {
     UpCloud,
     Oracle,
     Exoscale,
+    Akamai,
 }
 
 impl Provider {
@@ -83,6 +85,7 @@ impl Provider {
             "upcloud" => Provider::UpCloud,
             "oracle" => Provider::Oracle,
             "exoscale" => Provider::Exoscale,
+            "akamai" => Provider::Akamai,
             _ => return None,
         })
     }
@@ -100,6 +103,7 @@ impl Provider {
             Provider::UpCloud => "upcloud",
             Provider::Oracle => "oracle",
             Provider::Exoscale => "exoscale",
+            Provider::Akamai => "akamai",
         }
     }
 
@@ -120,6 +124,7 @@ impl Provider {
             Provider::UpCloud => upcloud::fetch(base),
             Provider::Oracle => oracle::fetch(base),
             Provider::Exoscale => exoscale::fetch(base),
+            Provider::Akamai => akamai::fetch(base),
         }
     }
 }
