@@ -25,6 +25,7 @@ const TARGETS: &[&str] = &[
     "api_requests",
     "etcd_snapshot",
     "installer_image",
+    "platform_metadata",
 ];
 
 /// The cargo-fuzz release this project is known to work with.

@@ -13,7 +13,8 @@
 //! - `disk.raw`, `disk.qcow2`: the bootable system disk ([`disk`]); `talos-rs.iso`: a BIOS
 //!   ISO that boots into maintenance mode ([`iso`]).
 //!
-//! - `--platform NAME`: a platform's artifact, e.g. `aws-amd64.raw.zst` ([`platforms`]).
+//! - `--platform NAME`: a platform's artifact, e.g. `aws-amd64.raw.zst` ([`platforms`]);
+//!   with `--prebuilt`, from the outputs already in `_out/image/` without building them.
 //!
 //! Every output is reproducible: fixed mtimes and owners, sorted entries, no xattrs; the same
 //! commit gives the same bytes (`SHA256SUMS` lists them), except the installer, whose manifest
@@ -23,7 +24,9 @@
 mod disk;
 mod iso;
 mod modinfo;
+mod ova;
 mod platforms;
+mod vhd;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -150,15 +153,23 @@ pub const RELEASE: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 /// The installer image's name.
 pub const INSTALLER_NAME: &str = concat!("ghcr.io/talos-rs/installer:v", env!("CARGO_PKG_VERSION"));
 
-/// `cargo xtask image [--platform NAME[,NAME…] | --platform all]`.
+/// `cargo xtask image [--platform NAME[,NAME…] | --platform all] [--prebuilt]`.
 pub fn run_image(args: &[String]) -> anyhow::Result<()> {
-    let chosen = match args {
-        [] => Vec::new(),
+    let prebuilt = args.iter().any(|arg| arg == "--prebuilt");
+    let args: Vec<&String> = args.iter().filter(|arg| *arg != "--prebuilt").collect();
+    let chosen = match args[..] {
+        [] if !prebuilt => Vec::new(),
         [flag, value] if flag == "--platform" => platforms::selected(value)?,
-        _ => bail!("usage: cargo xtask image [--platform NAME[,NAME...] | --platform all]"),
+        _ => bail!(
+            "usage: cargo xtask image [--platform NAME[,NAME...] | --platform all [--prebuilt]]"
+        ),
     };
     let root = workspace_root();
-    let outputs = build(&root)?;
+    let outputs = if prebuilt {
+        Outputs::new(&root)
+    } else {
+        build(&root)?
+    };
     for line in std::fs::read_to_string(outputs.dir.join("SHA256SUMS"))?.lines() {
         println!("{line}");
     }

@@ -47,6 +47,26 @@ pub fn request(
     headers: &[(&str, &str)],
     max_body: u64,
 ) -> Result<Response, String> {
+    exchange(method, url, headers, &[], max_body)
+}
+
+/// POSTs `body` to `url` with `headers`; the answer as [`request`] gives it.
+pub fn post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    max_body: u64,
+) -> Result<Response, String> {
+    exchange("POST", url, headers, body, max_body)
+}
+
+fn exchange(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    max_body: u64,
+) -> Result<Response, String> {
     let parsed = url::Url::parse(url).map_err(|error| format!("{url}: {error}"))?;
     if parsed.scheme() != "http" {
         return Err(format!(
@@ -70,7 +90,7 @@ pub fn request(
         "{method} {target} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: talos-rs machined\r\nAccept: */*\r\n"
     );
     if method != "GET" {
-        head.push_str("Content-Length: 0\r\n");
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -78,6 +98,7 @@ pub fn request(
     head.push_str("\r\n");
     stream
         .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
         .map_err(|error| format!("{url}: sending the request: {error}"))?;
     // The head comes on top of the body: allow 64 KiB for it.
     let limit = max_body.saturating_add(64 << 10);

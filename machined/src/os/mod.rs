@@ -25,7 +25,7 @@
 //! runtime then runs containerd and the system services as its tasks, networkd among them
 //! for `machine.network`. metal nodes download `talos.config=http://…`.
 
-mod cloud;
+pub mod cloud;
 mod cmdline;
 pub mod container;
 mod disks;

@@ -5,8 +5,8 @@
 //! `${serial}`, `${mac}` and `${hostname}` substituted) and becomes the config, retried with
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
-//! aws, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud and
-//! digital-ocean ask their metadata service ([`super::cloud`]) at every boot, with the same
+//! aws, azure, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud,
+//! digital-ocean, vultr, upcloud, oracle, exoscale and akamai ask their metadata service ([`super::cloud`]) at every boot, with the same
 //! back-off and a log line per failed try (one try when STATE holds a config): what it says
 //! becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
 //! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the
@@ -14,7 +14,9 @@
 //! config when STATE holds none. nocloud reads the cidata volume's `meta-data` (instance id,
 //! hostname) and `network-config` (versions 1 and 2) the same way. User data that is not a
 //! valid machine config is not persisted: the node waits in maintenance mode and reports why
-//! (log and config load error event); no user data → maintenance mode.
+//! (log and config load error event); no user data → maintenance mode. azure without IMDS
+//! user data reads the `CustomData` of `ovf-env.xml` on its provisioning media (a UDF or
+//! iso9660 volume), and reports ready to the wire server (a failure is only logged).
 //!
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
@@ -136,7 +138,10 @@ fn from_provider<H: Host>(
         .chain([None])
     {
         match provider.fetch(base) {
-            Ok(instance) => {
+            Ok(mut instance) => {
+                if provider == Provider::Azure && instance.user_data.is_none() && !configured {
+                    instance.user_data = azure_custom_data(host)?;
+                }
                 answer = Some(instance);
                 break;
             }
@@ -176,6 +181,9 @@ fn from_instance<H: Host>(
         "machined: {name}: network from the provider: {}",
         instance.network
     ));
+    for note in &instance.notes {
+        host.log(&format!("machined: {note}"));
+    }
     let network_yaml = network_yaml(host, name, &instance.network);
     let user_data_problem = match (configured, instance.user_data) {
         (true, _) => None,
@@ -255,6 +263,64 @@ fn from_config_drive<H: Host>(
             Ok(None)
         }
     }
+}
+
+/// Azure's provisioning media: the first UDF or iso9660 volume that holds `ovf-env.xml`;
+/// the `CustomData` it carries.
+fn azure_custom_data<H: Host>(host: &mut H) -> Result<Option<Vec<u8>>, MachinedError> {
+    for name in host.list_dir(Path::new("/sys/class/block"))? {
+        if name.starts_with("loop") || name.starts_with("ram") {
+            continue;
+        }
+        let device = Path::new("/dev").join(&name);
+        let Some(fstype) = host
+            .read_head(&device, OPTICAL_HEAD)
+            .ok()
+            .and_then(|head| optical_filesystem(&head))
+        else {
+            continue;
+        };
+        if let Err(error) = mount_data_volume(host, &device, fstype) {
+            host.log(&format!("machined: azure: {}: {error}", device.display()));
+            continue;
+        }
+        let ovf_env = host.read_file(&Path::new(CIDATA_MOUNT).join("ovf-env.xml"));
+        host.unmount(Path::new(CIDATA_MOUNT))?;
+        let Ok(ovf_env) = ovf_env else {
+            continue;
+        };
+        return match cloud::azure::custom_data(ovf_env.as_bytes()) {
+            Ok(data) => {
+                host.log(&format!(
+                    "machined: azure: ovf-env.xml on {} ({})",
+                    device.display(),
+                    if data.is_some() {
+                        "with CustomData"
+                    } else {
+                        "no CustomData"
+                    }
+                ));
+                Ok(data)
+            }
+            Err(error) => {
+                host.log(&format!("machined: {error}"));
+                Ok(None)
+            }
+        };
+    }
+    Ok(None)
+}
+
+/// Bytes read to recognise an optical volume: its volume recognition sequence.
+const OPTICAL_HEAD: usize = 32 * 1024 + 3 * 2048;
+
+/// `udf` or `iso9660` when the first bytes of a volume are of one.
+fn optical_filesystem(head: &[u8]) -> Option<&'static str> {
+    let descriptor = |n: usize| head.get(32769 + n * 2048..32774 + n * 2048);
+    if (0..3).any(|n| matches!(descriptor(n), Some(b"NSR02" | b"NSR03"))) {
+        return Some("udf");
+    }
+    (descriptor(0) == Some(b"CD001")).then_some("iso9660")
 }
 
 /// `network` as `machine.network` YAML for networkd (`None` when it says nothing); links
@@ -624,6 +690,65 @@ mod tests {
         let outcome = fetch_config(&mut configured, "digital-ocean", &cmdline, "n", &base).unwrap();
         assert!(outcome.metadata.is_some() && outcome.hostname.is_none());
         assert!(configured.effects().is_empty());
+    }
+
+    #[test]
+    fn azure_without_imds_user_data_takes_the_custom_data_of_its_provisioning_media() {
+        use super::super::cloud::testserver::{serve, table};
+        use base64::Engine as _;
+        let compute = r#"{"vmId":"02aab8a4","osProfile":{"computerName":"az-1"}}"#;
+        let answers = table(&[(
+            "GET /metadata/instance/compute?api-version=2021-12-13&format=json",
+            compute.as_bytes(),
+        )]);
+        let (base, seen) = serve(answers, vec![("GET /metadata/", "Metadata: true")]);
+        let mut udf_head = vec![0u8; OPTICAL_HEAD];
+        udf_head[32769..32774].copy_from_slice(b"BEA01");
+        udf_head[34817..34822].copy_from_slice(b"NSR02");
+        let custom = base64::engine::general_purpose::STANDARD.encode(WORKER);
+        let mut host =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "udf.ko\n");
+        host.present.push("/sys/class/block/vda".into());
+        host.present.push("/sys/class/block/sr0".into());
+        host.heads.insert("/dev/vda".into(), vec![0; 64]);
+        host.heads.insert("/dev/sr0".into(), udf_head);
+        host.files.insert(
+            "/run/cidata/ovf-env.xml".into(),
+            format!(
+                "<Environment><ProvisioningSection><LinuxProvisioningConfigurationSet>\
+                 <CustomData>{custom}</CustomData></LinuxProvisioningConfigurationSet>\
+                 </ProvisioningSection></Environment>"
+            ),
+        );
+        let outcome = fetch_config(&mut host, "azure", &Cmdline::parse(""), "n", &base).unwrap();
+        assert_eq!(outcome.hostname.as_deref(), Some("az-1"));
+        assert_eq!(outcome.user_data_problem, None);
+        let effects = host.effects();
+        assert!(effects.contains(&Action::Mount(Mount::new(
+            "/dev/sr0",
+            CIDATA_MOUNT,
+            "udf",
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            ""
+        ))));
+        assert!(effects.contains(&Action::WriteFile(CONFIG.into(), WORKER.into(), 0o600)));
+        let logs = host.logs();
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("ovf-env.xml on /dev/sr0 (with CustomData)")),
+            "{logs:?}"
+        );
+        // The mock has no wire server: the failed report is logged, the node configured anyway.
+        assert!(
+            logs.iter().any(|l| l.contains("still provisioning")),
+            "{logs:?}"
+        );
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|r| r.starts_with("GET /machine/?comp=goalstate"))
+        );
     }
 
     #[test]

@@ -4,26 +4,43 @@
 //!
 //! | platform | artifact |
 //! |---|---|
-//! | metal, nocloud, aws, openstack, hcloud | `NAME-amd64.raw.zst` |
-//! | digital-ocean | `digital-ocean-amd64.raw.gz` |
+//! | metal, nocloud, aws, openstack, hcloud, cloudstack, equinixMetal, opennebula, scaleway, upcloud, vultr | `NAME-amd64.raw.zst` |
+//! | digital-ocean, akamai | `NAME-amd64.raw.gz` |
 //! | gcp | `gcp-amd64.raw.tar.gz` (`disk.raw` in a GNU sparse tar, gzip) |
+//! | alibabacloud, exoscale, oracle | `NAME-amd64.qcow2.zst` (8 KiB clusters, as upstream) |
+//! | azure | `azure-amd64.vhd.zst` (a fixed VHD, [`vhd`]) |
+//! | vmware | `vmware-amd64.ova` (a streamOptimized VMDK in an OVA, [`ova`]) |
 //!
-//! The packing is reproducible: zstd single-threaded, gzip without name or time, the tar
-//! sorted with mtime 0 and owner root.
+//! `container` has no disk image: its artifact is the Docker image (`cargo xtask docker-image`).
+//! Every disk is the same 4 GiB layout ([`disk`]); upstream sizes some larger (8 or 10 GiB),
+//! which the node's EPHEMERAL partition does not need at first boot.
+//!
+//! The packing is reproducible: zstd single-threaded, gzip without name or time, tars
+//! sorted with mtime 0 and owner root, qcow2 as qemu-img writes it (no time stamps), the
+//! VHD footer and the VMDK content id fixed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
-use super::{Outputs, disk, run, sha256_hex};
+use super::{Outputs, disk, ova, run, sha256_hex, vhd};
 
 /// How an artifact is packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Packing {
+    /// The raw disk, zstd.
     Zstd,
+    /// The raw disk, gzip.
     Gzip,
+    /// The raw disk as `disk.raw` in a tar, gzip.
     TarGz,
+    /// A qcow2 disk, zstd.
+    Qcow2Zstd,
+    /// A fixed VHD, zstd.
+    VhdZstd,
+    /// An OVA with a streamOptimized VMDK, not compressed further.
+    Ova,
 }
 
 /// The platforms with an image, and their packing.
@@ -35,6 +52,18 @@ pub const PLATFORMS: &[(&str, Packing)] = &[
     ("openstack", Packing::Zstd),
     ("hcloud", Packing::Zstd),
     ("digital-ocean", Packing::Gzip),
+    ("akamai", Packing::Gzip),
+    ("alibabacloud", Packing::Qcow2Zstd),
+    ("azure", Packing::VhdZstd),
+    ("cloudstack", Packing::Zstd),
+    ("equinixMetal", Packing::Zstd),
+    ("exoscale", Packing::Qcow2Zstd),
+    ("opennebula", Packing::Zstd),
+    ("oracle", Packing::Qcow2Zstd),
+    ("scaleway", Packing::Zstd),
+    ("upcloud", Packing::Zstd),
+    ("vmware", Packing::Ova),
+    ("vultr", Packing::Zstd),
 ];
 
 /// The platforms `--platform VALUE` names (`all`, or a comma-separated list).
@@ -45,6 +74,9 @@ pub fn selected(value: &str) -> anyhow::Result<Vec<(&'static str, Packing)>> {
     value
         .split(',')
         .map(|name| {
+            if name == "container" {
+                bail!("platform \"container\" has no disk image: `cargo xtask docker-image` builds its image");
+            }
             PLATFORMS
                 .iter()
                 .find(|(known, _)| *known == name)
@@ -77,6 +109,9 @@ pub fn artifact_name(platform: &str, packing: Packing) -> String {
         Packing::Zstd => format!("{platform}-amd64.raw.zst"),
         Packing::Gzip => format!("{platform}-amd64.raw.gz"),
         Packing::TarGz => format!("{platform}-amd64.raw.tar.gz"),
+        Packing::Qcow2Zstd => format!("{platform}-amd64.qcow2.zst"),
+        Packing::VhdZstd => format!("{platform}-amd64.vhd.zst"),
+        Packing::Ova => format!("{platform}-amd64.ova"),
     }
 }
 
@@ -103,11 +138,22 @@ pub fn build(
     let artifact = outputs.dir.join(artifact_name(platform, packing));
     let _ = std::fs::remove_file(&artifact);
     match packing {
-        Packing::Zstd => run(Command::new("zstd")
-            .args(["-q", "-T1", "-19", "--no-progress"])
-            .arg(&raw)
-            .arg("-o")
-            .arg(&artifact))?,
+        Packing::Zstd => zstd(&raw, &artifact)?,
+        Packing::Qcow2Zstd => {
+            let qcow2 = work.join("disk.qcow2");
+            let _ = std::fs::remove_file(&qcow2);
+            run(Command::new("qemu-img")
+                .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+                .args(["-o", "cluster_size=8k"])
+                .arg(&raw)
+                .arg(&qcow2))?;
+            zstd(&qcow2, &artifact)?;
+        }
+        Packing::VhdZstd => {
+            vhd::append_footer(&raw)?;
+            zstd(&raw, &artifact)?;
+        }
+        Packing::Ova => ova::build(&raw, &work, &artifact)?,
         Packing::Gzip => pipe_to(
             Command::new("gzip").args(["-n", "-9", "-c"]).arg(&raw),
             &artifact,
@@ -145,6 +191,15 @@ pub fn build(
         format!("{digest}  {name}\n"),
     )?;
     Ok(artifact)
+}
+
+/// Compresses `from` into `to` with zstd -19 on one thread (reproducible).
+fn zstd(from: &Path, to: &Path) -> anyhow::Result<()> {
+    run(Command::new("zstd")
+        .args(["-q", "-T1", "-19", "--no-progress"])
+        .arg(from)
+        .arg("-o")
+        .arg(to))
 }
 
 /// Runs `command` with its standard output written to `path`.
@@ -187,7 +242,51 @@ mod tests {
             "digital-ocean-amd64.raw.gz"
         );
         assert_eq!(artifact_name("aws", Packing::Zstd), "aws-amd64.raw.zst");
-        let error = selected("azure").unwrap_err().to_string();
-        assert!(error.contains("no image for platform \"azure\""), "{error}");
+        let error = selected("azure,plan9").unwrap_err().to_string();
+        assert!(error.contains("no image for platform \"plan9\""), "{error}");
+        let error = selected("container").unwrap_err().to_string();
+        assert!(error.contains("docker-image"), "{error}");
+    }
+
+    #[test]
+    fn every_upstream_platform_but_container_has_its_upstream_artifact() {
+        let upstream = [
+            "akamai",
+            "alibabacloud",
+            "aws",
+            "azure",
+            "cloudstack",
+            "digital-ocean",
+            "equinixMetal",
+            "exoscale",
+            "gcp",
+            "hcloud",
+            "metal",
+            "nocloud",
+            "opennebula",
+            "openstack",
+            "oracle",
+            "scaleway",
+            "upcloud",
+            "vmware",
+            "vultr",
+        ];
+        let mut ours: Vec<&str> = PLATFORMS.iter().map(|(n, _)| *n).collect();
+        ours.sort_unstable();
+        assert_eq!(ours, upstream);
+        let names: Vec<String> = selected("exoscale,azure,vmware,akamai")
+            .unwrap()
+            .into_iter()
+            .map(|(platform, packing)| artifact_name(platform, packing))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "exoscale-amd64.qcow2.zst",
+                "azure-amd64.vhd.zst",
+                "vmware-amd64.ova",
+                "akamai-amd64.raw.gz"
+            ]
+        );
     }
 }

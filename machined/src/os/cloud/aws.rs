@@ -139,6 +139,7 @@ pub fn parse(values: &BTreeMap<&str, Vec<u8>>) -> Result<Instance, MachinedError
         metadata,
         network,
         user_data: None,
+        notes: Vec::new(),
     })
 }
 

@@ -144,6 +144,7 @@ pub fn parse(raw: &[u8]) -> Result<Instance, MachinedError> {
         metadata,
         network: network.bounded(PLATFORM)?,
         user_data: None,
+        notes: Vec::new(),
     })
 }
 

@@ -161,6 +161,7 @@ pub fn parse(raw: &[u8]) -> Result<Instance, MachinedError> {
         metadata,
         network: network.bounded(PLATFORM)?,
         user_data,
+        notes: Vec::new(),
     })
 }
 

@@ -81,6 +81,7 @@ pub fn parse(metadata: &[u8], network: Option<&[u8]>) -> Result<Instance, Machin
         metadata,
         network: config.bounded(PLATFORM)?,
         user_data: None,
+        notes: Vec::new(),
     })
 }
 

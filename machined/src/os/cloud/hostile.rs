@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Instance, aws, digitalocean, gcp, hcloud, netconfig, openstack};
+use super::{
+    Instance, akamai, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack,
+    oracle, upcloud, vultr,
+};
 use crate::error::MachinedError;
 
 /// A small linear congruential generator (Knuth's MMIX constants).
@@ -101,10 +104,46 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
                 .map(|network| network.machine_network(&BTreeMap::new()));
         }
     }
+    let interfaces = include_bytes!("testdata/azure-interfaces.json");
+    for bytes in damaged(include_bytes!("testdata/azure-compute.json"), 8, count) {
+        clean(azure::parse(&bytes, Some(interfaces)));
+    }
+    let compute = include_bytes!("testdata/azure-compute.json");
+    for bytes in damaged(interfaces, 9, count) {
+        clean(azure::parse(compute, Some(&bytes)));
+    }
+    for bytes in damaged(include_bytes!("testdata/azure-ovf-env.xml"), 10, count) {
+        let _ = azure::custom_data(&bytes);
+    }
+    for bytes in damaged(include_bytes!("testdata/azure-goalstate.xml"), 11, count) {
+        if let Ok(goal) = azure::goal_state(&bytes) {
+            let report = azure::health_report(&goal);
+            assert!(roxmltree::Document::parse(&report).is_ok(), "{report}");
+        }
+    }
+    for bytes in damaged(include_bytes!("testdata/vultr.json"), 12, count) {
+        clean(vultr::parse(&bytes));
+    }
+    for bytes in damaged(include_bytes!("testdata/upcloud.json"), 13, count) {
+        clean(upcloud::parse(&bytes));
+    }
+    let vnics = include_bytes!("testdata/oracle-vnics.json");
+    for bytes in damaged(include_bytes!("testdata/oracle-instance.json"), 14, count) {
+        clean(oracle::parse(&bytes, Some(vnics)));
+    }
+    let akamai_network = include_bytes!("testdata/akamai-network.json");
+    for bytes in damaged(include_bytes!("testdata/akamai-instance.json"), 15, count) {
+        clean(akamai::parse(&bytes, Some(akamai_network)));
+    }
     for bytes in damaged(b"i-0abc1234def567890", 7, 200) {
         clean(aws::parse(&BTreeMap::from([
             ("instance-id", bytes.clone()),
             ("hostname", bytes.clone()),
+            ("public-ipv4", bytes.clone()),
+        ])));
+        clean(exoscale::parse(&BTreeMap::from([
+            ("instance-id", bytes.clone()),
+            ("local-hostname", bytes.clone()),
             ("public-ipv4", bytes),
         ])));
     }

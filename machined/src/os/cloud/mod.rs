@@ -14,14 +14,20 @@
 //! Limits: user data must be a plain machine config (no gzip, no MIME multipart, no
 //! `#include`); external IPs are only reported.
 
-mod aws;
-mod digitalocean;
-mod gcp;
-mod hcloud;
+pub mod akamai;
+pub mod aws;
+pub mod azure;
+pub mod digitalocean;
+pub mod exoscale;
+pub mod gcp;
+pub mod hcloud;
 #[cfg(test)]
 mod hostile;
 pub mod netconfig;
 pub mod openstack;
+pub mod oracle;
+pub mod upcloud;
+pub mod vultr;
 
 use std::net::IpAddr;
 
@@ -45,16 +51,24 @@ pub struct Instance {
     pub network: netconfig::NetworkConfig,
     /// The user data, when the instance has any.
     pub user_data: Option<Vec<u8>>,
+    /// What the fetch has to say besides (e.g. a failed report to the provider), for the log.
+    pub notes: Vec<String>,
 }
 
 /// The platforms with a metadata service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     Aws,
+    Azure,
     Gcp,
     OpenStack,
     Hcloud,
     DigitalOcean,
+    Vultr,
+    UpCloud,
+    Oracle,
+    Exoscale,
+    Akamai,
 }
 
 impl Provider {
@@ -62,10 +76,16 @@ impl Provider {
     pub fn from_name(name: &str) -> Option<Provider> {
         Some(match name {
             "aws" => Provider::Aws,
+            "azure" => Provider::Azure,
             "gcp" => Provider::Gcp,
             "openstack" => Provider::OpenStack,
             "hcloud" => Provider::Hcloud,
             "digital-ocean" => Provider::DigitalOcean,
+            "vultr" => Provider::Vultr,
+            "upcloud" => Provider::UpCloud,
+            "oracle" => Provider::Oracle,
+            "exoscale" => Provider::Exoscale,
+            "akamai" => Provider::Akamai,
             _ => return None,
         })
     }
@@ -74,22 +94,37 @@ impl Provider {
     pub fn name(self) -> &'static str {
         match self {
             Provider::Aws => "aws",
+            Provider::Azure => "azure",
             Provider::Gcp => "gcp",
             Provider::OpenStack => "openstack",
             Provider::Hcloud => "hcloud",
             Provider::DigitalOcean => "digital-ocean",
+            Provider::Vultr => "vultr",
+            Provider::UpCloud => "upcloud",
+            Provider::Oracle => "oracle",
+            Provider::Exoscale => "exoscale",
+            Provider::Akamai => "akamai",
         }
     }
 
-    /// Asks the metadata service at `base` (e.g. [`METADATA_BASE`]) once.
+    /// Asks the metadata service at `base` (e.g. [`METADATA_BASE`]) once. Azure's wire
+    /// server is [`azure::WIRE_SERVER`] beside the real metadata service, and `base` itself
+    /// beside any other (a mock serves both).
     pub fn fetch(self, base: &str) -> Result<Instance, MachinedError> {
         let base = base.trim_end_matches('/');
         match self {
             Provider::Aws => aws::fetch(base),
+            Provider::Azure if base == METADATA_BASE => azure::fetch(base, azure::WIRE_SERVER),
+            Provider::Azure => azure::fetch(base, base),
             Provider::Gcp => gcp::fetch(base),
             Provider::OpenStack => openstack::fetch(base),
             Provider::Hcloud => hcloud::fetch(base),
             Provider::DigitalOcean => digitalocean::fetch(base),
+            Provider::Vultr => vultr::fetch(base),
+            Provider::UpCloud => upcloud::fetch(base),
+            Provider::Oracle => oracle::fetch(base),
+            Provider::Exoscale => exoscale::fetch(base),
+            Provider::Akamai => akamai::fetch(base),
         }
     }
 }
@@ -189,7 +224,7 @@ pub(crate) mod testserver {
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
 
-    /// The requests seen (their heads), shared with the test.
+    /// The requests seen (their heads, then their bodies), shared with the test.
     pub type Seen = Arc<Mutex<Vec<String>>>;
 
     /// Serves `answers` ("METHOD /path" → (status, body)) on 127.0.0.1. A request whose
@@ -213,7 +248,17 @@ pub(crate) mod testserver {
                 while !head.ends_with(b"\r\n\r\n") && connection.read(&mut byte).unwrap_or(0) == 1 {
                     head.push(byte[0]);
                 }
-                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut head = String::from_utf8_lossy(&head).into_owned();
+                let length = head
+                    .lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length.min(1 << 20)];
+                if connection.read_exact(&mut body).is_ok() {
+                    head.push_str(&String::from_utf8_lossy(&body));
+                }
                 record.lock().unwrap().push(head.clone());
                 let mut first = head.lines().next().unwrap_or_default().split(' ');
                 let key = format!(

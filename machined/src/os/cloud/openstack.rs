@@ -161,6 +161,7 @@ pub fn parse(
         metadata,
         network: config.bounded(PLATFORM)?,
         user_data: None,
+        notes: Vec::new(),
     })
 }
 
