@@ -20,6 +20,7 @@
 //! publish what etcd runs with ([`crate::etcd::spec`]).
 //!
 //! More sources and controllers, each in its module: [`host`] (kernel, mounts, hardware),
+//! [`kernel_params`] (sysctls and sysfs),
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
 //! identity, version, affiliate and member) and [`time_status`] (timed's sync state).
 
@@ -27,6 +28,7 @@ pub mod boot_artifacts;
 pub mod cluster;
 pub mod from_config;
 pub mod host;
+pub mod kernel_params;
 pub mod time_status;
 
 use std::collections::BTreeMap;
@@ -197,8 +199,9 @@ pub struct Sources {
     pub release: String,
     /// procfs and sysfs.
     pub host: hostinfo::Host,
-    /// The sysctls machined sets (their status is published).
-    pub sysctls: Vec<String>,
+    /// The sysctls the boot sequence set, `(key, value)`, as PID 1; `None` in dev mode, where
+    /// the host is not machined's and the config's kernel parameters are not written.
+    pub kernel_param_defaults: Option<Vec<(String, String)>>,
     /// Where the node identity is kept.
     pub identity_file: std::path::PathBuf,
     /// timed's socket.
@@ -237,7 +240,7 @@ pub fn start(
     {
         tracing::error!(%error, "cannot publish the platform metadata");
     }
-    tokio::spawn(host::run(sources.host, sources.sysctls, Arc::clone(&state)));
+    tokio::spawn(host::run(sources.host, Arc::clone(&state)));
     if let Some(measured) = sources.boot_artifacts {
         tokio::spawn(boot_artifacts::run(measured, Arc::clone(&state)));
     }
@@ -270,6 +273,11 @@ pub fn start(
         root: kubernetes.root.clone(),
     });
     runtime.register(kubernetes);
+    runtime.register(kernel_params::KernelParamConfigController);
+    if let Some(defaults) = &sources.kernel_param_defaults {
+        kernel_params::publish_defaults(&state, defaults);
+        runtime.register(kernel_params::KernelParamSpecController::new("/"));
+    }
     for controller in from_config::controllers() {
         runtime.register(controller);
     }
@@ -307,12 +315,15 @@ pub fn start(
                 Kind::of::<host::MountStatusSpec>(),
                 Kind::of::<host::KernelCmdlineSpec>(),
                 Kind::of::<host::BootIdSpec>(),
-                Kind::of::<host::KernelParamStatusSpec>(),
                 Kind::of::<host::SecurityStateSpec>(),
                 Kind::of::<host::ProcessorSpec>(),
                 Kind::of::<host::SystemInformationSpec>(),
                 Kind::of::<host::PciDeviceSpec>(),
             ],
+        ),
+        (
+            kernel_params::DEFAULTS_OWNER,
+            vec![Kind::of::<kernel_params::KernelParamDefaultSpec>()],
         ),
         (
             boot_artifacts::OWNER,

@@ -132,17 +132,14 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         services: services.clone(),
         registered: false,
     };
-    // As PID 1, machined set the kernel self-protection sysctls at boot; as a process, none.
-    let sysctls = if std::process::id() == 1 {
-        crate::os::managed_sysctls()
-    } else {
-        Vec::new()
-    };
+    // As PID 1, machined set the kernel self-protection sysctls at boot and owns the host's
+    // kernel parameters; as a process, none.
+    let kernel_param_defaults = (std::process::id() == 1).then(crate::os::managed_sysctls);
     let sources = crate::controllers::Sources {
         address: options.api_address.ip(),
         release: options.release.clone(),
         host: hostinfo::Host::new("/proc", "/sys"),
-        sysctls,
+        kernel_param_defaults,
         identity_file: layout.root().join("system/state/node-identity.yaml"),
         timed_socket: layout.timed_socket(),
         networkd_socket: options.networkd.as_ref().map(|_| layout.networkd_socket()),

@@ -65,13 +65,12 @@ const PROGRAMS: &str = "/usr/bin";
 /// The kernel argument naming where the kernel log is shipped, as upstream.
 const KERNEL_LOG_ARGUMENT: &str = "talos.logging.kernel";
 
-/// The sysctls the boot sequence sets (keys as under `/proc/sys`, dots for slashes).
-pub fn managed_sysctls() -> Vec<String> {
+/// The sysctls the boot sequence sets, `(key as under /proc/sys, value)`.
+pub fn managed_sysctls() -> Vec<(String, String)> {
     kspp::SYSCTLS
         .iter()
-        .map(|(key, _)| *key)
-        .chain([modules::MODULES_DISABLED])
-        .map(str::to_string)
+        .chain(&[(modules::MODULES_DISABLED, "1")])
+        .map(|(key, value)| (key.to_string(), value.to_string()))
         .collect()
 }
 
