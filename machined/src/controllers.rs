@@ -199,9 +199,11 @@ pub struct Sources {
     pub release: String,
     /// procfs and sysfs.
     pub host: hostinfo::Host,
-    /// The sysctls the boot sequence set, `(key, value)`, as PID 1; `None` in dev mode, where
-    /// the host is not machined's and the config's kernel parameters are not written.
-    pub kernel_param_defaults: Option<Vec<(String, String)>>,
+    /// Whether machined is PID 1 and so owns the host's kernel parameters and watchdogs (in
+    /// dev mode the config's are published, never applied to the host).
+    pub owns_host: bool,
+    /// The sysctls the boot sequence set, `(key, value)` (none in dev mode).
+    pub kernel_param_defaults: Vec<(String, String)>,
     /// Where the node identity is kept.
     pub identity_file: std::path::PathBuf,
     /// timed's socket.
@@ -274,9 +276,13 @@ pub fn start(
     });
     runtime.register(kubernetes);
     runtime.register(kernel_params::KernelParamConfigController);
-    if let Some(defaults) = &sources.kernel_param_defaults {
-        kernel_params::publish_defaults(&state, defaults);
+    runtime.register(crate::watchdog::WatchdogTimerConfigController);
+    if sources.owns_host {
+        kernel_params::publish_defaults(&state, &sources.kernel_param_defaults);
         runtime.register(kernel_params::KernelParamSpecController::new("/"));
+        runtime.register(crate::watchdog::WatchdogTimerController::new(
+            crate::os::watchdog::LinuxWatchdogs,
+        ));
     }
     for controller in from_config::controllers() {
         runtime.register(controller);

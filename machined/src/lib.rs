@@ -38,6 +38,7 @@ pub mod runtime;
 pub mod services;
 mod time_sync;
 pub mod upgrade;
+mod watchdog;
 
 pub use error::MachinedError;
 pub use machine::{Platform, ResetPlan};

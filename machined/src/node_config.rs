@@ -260,7 +260,8 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 /// [`crate::log_shipping::applied_by_log_shipping`], the CRI's in [`crate::cri::applied_by_cri`],
 /// the `/etc` files' in [`crate::etc_files::applied_by_etc_files`], the kubelet's in
 /// [`crate::kubelet::applied_by_kubelet`], the kernel parameters' in
-/// [`crate::controllers::kernel_params::applied_by_kernel_params`].
+/// [`crate::controllers::kernel_params::applied_by_kernel_params`], the watchdog's in
+/// [`crate::watchdog::applied_by_watchdog`].
 fn inactive_documents(config: &Config) -> Vec<String> {
     config
         .documents
@@ -272,6 +273,7 @@ fn inactive_documents(config: &Config) -> Vec<String> {
                 && !crate::etc_files::applied_by_etc_files(document)
                 && !crate::kubelet::applied_by_kubelet(document)
                 && !crate::controllers::kernel_params::applied_by_kernel_params(document)
+                && !crate::watchdog::applied_by_watchdog(document)
                 // Installer imports check their signatures against it (upgrade::verify).
                 && !matches!(
                     document,

@@ -134,11 +134,17 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     };
     // As PID 1, machined set the kernel self-protection sysctls at boot and owns the host's
     // kernel parameters; as a process, none.
-    let kernel_param_defaults = (std::process::id() == 1).then(crate::os::managed_sysctls);
+    let owns_host = std::process::id() == 1;
+    let kernel_param_defaults = if owns_host {
+        crate::os::managed_sysctls()
+    } else {
+        Vec::new()
+    };
     let sources = crate::controllers::Sources {
         address: options.api_address.ip(),
         release: options.release.clone(),
         host: hostinfo::Host::new("/proc", "/sys"),
+        owns_host,
         kernel_param_defaults,
         identity_file: layout.root().join("system/state/node-identity.yaml"),
         timed_socket: layout.timed_socket(),

@@ -2,8 +2,8 @@
 //! a nocloud `cidata` volume configures a node by itself, and so does a metal node with
 //! `talos.config=http://…` (answered by a host command through QEMU's guestfwd);
 //! the disk image boots by itself into maintenance mode, takes a generated config over `apply-config --insecure`, answers over
-//! mutual TLS (its sysctl and sysfs settings applied, a missing sysctl reported), and comes
-//! back configured after a reboot; a kernel command line without the
+//! mutual TLS (its sysctl and sysfs settings applied, a missing sysctl reported, its hardware
+//! watchdog fed), and comes back configured after a reboot; a kernel command line without the
 //! hardening options makes machined refuse to boot; the image holds no shell or interpreter;
 //! an upgrade boots the other slot once and commits it when healthy, a rollback goes back, and
 //! a release that cannot boot falls back to the previous slot by itself.
@@ -215,6 +215,9 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         out.contains("Tag:").then_some(()).ok_or(out)
     });
     let config = work.path().join("controlplane.yaml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(WATCHDOG_DOCUMENT);
+    std::fs::write(&config, text).unwrap();
     let applied = success(talosctl.insecure(&[
         "apply-config",
         "--file",
@@ -291,8 +294,16 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
     assert!(mounts.contains("/dev/vda5 /system/state xfs"), "{mounts}");
     modules_locked_after_loading_the_images_modules(&talosctl, &vm);
     kernel_params_applied(&talosctl, &vm);
+    watchdog_armed(&talosctl, &vm);
     booted_artifacts_match_the_build(&talosctl, &vm, &image);
 
+    // Minutes have passed since the watchdog was armed with 20 s: fed, it never reset the VM.
+    let console = vm.console_text();
+    assert_eq!(
+        console.matches("machined: PID 1 started").count(),
+        1,
+        "{console}"
+    );
     let before_reboot = vm.console_text().len();
     // The test follows the reboot on the console.
     success(talosctl.secure(&["reboot", "--wait=false"]));
@@ -358,6 +369,25 @@ fn modules_locked_after_loading_the_images_modules(talosctl: &Talosctl, vm: &Vm)
 /// the kernel does not have (reported, the others applied all the same).
 const KERNEL_PARAMS_PATCH: &str = "machine:\n  sysctls:\n    net.ipv4.tcp_keepalive_time: \"599\"\n    \
      net.ipv4.no_such_param: \"1\"\n  sysfs:\n    block.vda.queue.read_ahead_kb: \"256\"\n";
+
+/// The disk test's hardware watchdog (QEMU's i6300esb): a VM that stops feeding it is reset.
+const WATCHDOG_DOCUMENT: &str =
+    "---\napiVersion: v1alpha1\nkind: WatchdogTimerConfig\ndevice: /dev/watchdog0\ntimeout: 20s\n";
+
+/// The watchdog is open and fed every third of its timeout.
+fn watchdog_armed(talosctl: &Talosctl, vm: &Vm) {
+    eventually("WatchdogTimerStatus", vm, || {
+        let out = ok(talosctl.secure(&["get", "watchdogtimerstatuses", "timer", "-o", "yaml"]))?;
+        let spec = yaml_documents(&out)?
+            .first()
+            .map(|document| document["spec"].clone())
+            .ok_or(out.clone())?;
+        let armed = spec["device"].as_str() == Some("/dev/watchdog0")
+            && spec["timeout"].as_str() == Some("20s")
+            && spec["feedInterval"].as_str() == Some("6.666666666s");
+        armed.then_some(()).ok_or(out)
+    });
+}
 
 /// The spec of `KernelParamStatus` `id`.
 fn kernel_param_status(talosctl: &Talosctl, id: &str) -> Result<serde_yaml::Value, String> {

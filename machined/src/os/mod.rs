@@ -42,6 +42,8 @@ mod modules;
 mod netlink;
 mod platform;
 mod sequence;
+#[allow(unsafe_code)]
+pub(crate) mod watchdog;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;

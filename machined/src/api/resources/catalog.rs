@@ -555,6 +555,28 @@ pub const DEFINITIONS: &[Definition] = &[
         columns: &[("Name", "{.name}"), ("Version", "{.version}")],
         sensitive: false,
     },
+    Definition {
+        source: Source::State,
+        resource_type: <crate::watchdog::WatchdogTimerConfigSpec as Spec>::TYPE,
+        display_type: "WatchdogTimerConfig",
+        namespace: "runtime",
+        aliases: &[],
+        columns: &[("Device", "{.device}"), ("Timeout", "{.timeout}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: <crate::watchdog::WatchdogTimerStatusSpec as Spec>::TYPE,
+        display_type: "WatchdogTimerStatus",
+        namespace: "runtime",
+        aliases: &[],
+        columns: &[
+            ("Device", "{.device}"),
+            ("Timeout", "{.timeout}"),
+            ("Feed Interval", "{.feedInterval}"),
+        ],
+        sensitive: false,
+    },
 ];
 
 /// The definition of `resource_type`.
