@@ -212,6 +212,8 @@ pub struct Sources {
     pub networkd_socket: Option<std::path::PathBuf>,
     /// `machine.network` as the platform gives it (YAML), for a config without one.
     pub platform_network: String,
+    /// The event sink of the kernel argument (`talos.events.sink`), unless a document names one.
+    pub events_sink: Option<String>,
     /// Where the kernel log goes besides the config's `KmsgLogConfig` documents.
     pub kernel_log_destination: Option<String>,
     /// What the cloud provider said about the instance, if the platform has a metadata service.
@@ -277,6 +279,10 @@ pub fn start(
     runtime.register(kubernetes);
     runtime.register(kernel_params::KernelParamConfigController);
     runtime.register(crate::watchdog::WatchdogTimerConfigController);
+    runtime.register(crate::event_sink::EventSinkConfigController {
+        kernel_argument: sources.events_sink.clone(),
+    });
+    runtime.register(crate::event_sink::EventsSinkController::new(events.clone()));
     if sources.owns_host {
         kernel_params::publish_defaults(&state, &sources.kernel_param_defaults);
         runtime.register(kernel_params::KernelParamSpecController::new("/"));

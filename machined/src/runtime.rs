@@ -78,6 +78,8 @@ pub struct Options {
     /// Where the kernel log goes besides the config's `KmsgLogConfig` documents: the kernel
     /// command line's `talos.logging.kernel` (OS mode), `--kernel-log-destination` (dev mode).
     pub kernel_log_destination: Option<String>,
+    /// The event sink (`HOST:PORT`) of `talos.events.sink=` (OS mode) or `--events-sink`.
+    pub events_sink: Option<String>,
 }
 
 /// The release of this build (`v` and the crate version), reported when no image says otherwise.
@@ -151,6 +153,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         networkd_socket: options.networkd.as_ref().map(|_| layout.networkd_socket()),
         platform_network: platform.network_yaml.clone().unwrap_or_default(),
         kernel_log_destination: options.kernel_log_destination.clone(),
+        events_sink: options.events_sink.clone(),
         platform_metadata: platform.metadata.clone(),
         boot_artifacts: options.boot_artifacts.clone(),
     };

@@ -110,6 +110,9 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
     let squashfs = std::fs::File::open(measure::SQUASHFS).ok();
     let cmdline = sequence::early(host, &release)?;
     let kernel_log_destination = cmdline.get(KERNEL_LOG_ARGUMENT).map(str::to_string);
+    let events_sink = cmdline
+        .get(crate::event_sink::KERNEL_ARGUMENT)
+        .map(str::to_string);
     let node = sequence::root(host, cmdline)?;
     logging::init_with_tee(
         "machined",
@@ -124,6 +127,14 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
                 None
             }
         });
+    let events_sink = events_sink.and_then(|text| {
+        crate::event_sink::check_endpoint(&text)
+            .inspect_err(|error| {
+                let argument = crate::event_sink::KERNEL_ARGUMENT;
+                tracing::warn!(%error, "{argument}: events are not streamed");
+            })
+            .ok()
+    });
     let platform_name = node.platform.clone();
     let mode = if platform_name == "metal" {
         RuntimeMode::Metal
@@ -164,6 +175,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
         system_disk: system_disk.clone(),
         boot_artifacts: Some(boot_artifacts),
         kernel_log_destination,
+        events_sink,
         install_media: node.install_media,
     };
     let on_disk = mounts.iter().any(|m| m.as_os_str() == "/system/state");

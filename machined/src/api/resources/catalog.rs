@@ -289,6 +289,15 @@ pub const DEFINITIONS: &[Definition] = &[
     },
     Definition {
         source: Source::State,
+        resource_type: <crate::event_sink::EventSinkConfigSpec as Spec>::TYPE,
+        display_type: "EventSinkConfig",
+        namespace: "runtime",
+        aliases: &[],
+        columns: &[("Endpoint", "{.endpoint}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
         resource_type: "ExtensionStatuses.runtime.talos.dev",
         display_type: "ExtensionStatus",
         namespace: "runtime",
