@@ -215,9 +215,8 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         out.contains("Tag:").then_some(()).ok_or(out)
     });
     let config = work.path().join("controlplane.yaml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(WATCHDOG_DOCUMENT);
-    std::fs::write(&config, text).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{}\n{WATCHDOG_DOCUMENT}", text.trim_end())).unwrap();
     let applied = success(talosctl.insecure(&[
         "apply-config",
         "--file",
