@@ -17,6 +17,7 @@ const PROTOS: &[&str] = &[
     "cluster/cluster.proto",
     "storage/storage.proto",
     "inspect/inspect.proto",
+    "events/events.proto",
     "cosi/v1alpha1/resource.proto",
     "cosi/v1alpha1/state.proto",
     "cosi/v1alpha1/meta.proto",

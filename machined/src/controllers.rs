@@ -20,6 +20,7 @@
 //! publish what etcd runs with ([`crate::etcd::spec`]).
 //!
 //! More sources and controllers, each in its module: [`host`] (kernel, mounts, hardware),
+//! [`kernel_params`] (sysctls and sysfs),
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
 //! identity, version, affiliate and member) and [`time_status`] (timed's sync state).
 
@@ -27,6 +28,7 @@ pub mod boot_artifacts;
 pub mod cluster;
 pub mod from_config;
 pub mod host;
+pub mod kernel_params;
 pub mod time_status;
 
 use std::collections::BTreeMap;
@@ -197,8 +199,11 @@ pub struct Sources {
     pub release: String,
     /// procfs and sysfs.
     pub host: hostinfo::Host,
-    /// The sysctls machined sets (their status is published).
-    pub sysctls: Vec<String>,
+    /// Whether machined is PID 1 and so owns the host's kernel parameters and watchdogs (in
+    /// dev mode the config's are published, never applied to the host).
+    pub owns_host: bool,
+    /// The sysctls the boot sequence set, `(key, value)` (none in dev mode).
+    pub kernel_param_defaults: Vec<(String, String)>,
     /// Where the node identity is kept.
     pub identity_file: std::path::PathBuf,
     /// timed's socket.
@@ -207,6 +212,8 @@ pub struct Sources {
     pub networkd_socket: Option<std::path::PathBuf>,
     /// `machine.network` as the platform gives it (YAML), for a config without one.
     pub platform_network: String,
+    /// The event sink of the kernel argument (`talos.events.sink`), unless a document names one.
+    pub events_sink: Option<String>,
     /// Where the kernel log goes besides the config's `KmsgLogConfig` documents.
     pub kernel_log_destination: Option<String>,
     /// What the cloud provider said about the instance, if the platform has a metadata service.
@@ -237,7 +244,7 @@ pub fn start(
     {
         tracing::error!(%error, "cannot publish the platform metadata");
     }
-    tokio::spawn(host::run(sources.host, sources.sysctls, Arc::clone(&state)));
+    tokio::spawn(host::run(sources.host, Arc::clone(&state)));
     if let Some(measured) = sources.boot_artifacts {
         tokio::spawn(boot_artifacts::run(measured, Arc::clone(&state)));
     }
@@ -270,6 +277,19 @@ pub fn start(
         root: kubernetes.root.clone(),
     });
     runtime.register(kubernetes);
+    runtime.register(kernel_params::KernelParamConfigController);
+    runtime.register(crate::watchdog::WatchdogTimerConfigController);
+    runtime.register(crate::event_sink::EventSinkConfigController {
+        kernel_argument: sources.events_sink.clone(),
+    });
+    runtime.register(crate::event_sink::EventsSinkController::new(events.clone()));
+    if sources.owns_host {
+        kernel_params::publish_defaults(&state, &sources.kernel_param_defaults);
+        runtime.register(kernel_params::KernelParamSpecController::new("/"));
+        runtime.register(crate::watchdog::WatchdogTimerController::new(
+            crate::os::watchdog::LinuxWatchdogs,
+        ));
+    }
     for controller in from_config::controllers() {
         runtime.register(controller);
     }
@@ -307,12 +327,15 @@ pub fn start(
                 Kind::of::<host::MountStatusSpec>(),
                 Kind::of::<host::KernelCmdlineSpec>(),
                 Kind::of::<host::BootIdSpec>(),
-                Kind::of::<host::KernelParamStatusSpec>(),
                 Kind::of::<host::SecurityStateSpec>(),
                 Kind::of::<host::ProcessorSpec>(),
                 Kind::of::<host::SystemInformationSpec>(),
                 Kind::of::<host::PciDeviceSpec>(),
             ],
+        ),
+        (
+            kernel_params::DEFAULTS_OWNER,
+            vec![Kind::of::<kernel_params::KernelParamDefaultSpec>()],
         ),
         (
             boot_artifacts::OWNER,

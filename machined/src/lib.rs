@@ -21,6 +21,7 @@ mod cri;
 mod error;
 mod etc_files;
 mod etcd;
+mod event_sink;
 pub mod events;
 mod glob;
 mod install;
@@ -39,7 +40,9 @@ pub mod runtime;
 pub mod services;
 mod time_sync;
 pub mod upgrade;
+mod watchdog;
 
 pub use error::MachinedError;
+pub use event_sink::check_endpoint as event_sink_endpoint;
 pub use machine::{Platform, ResetPlan};
 pub use runtime::{BUILD_RELEASE, Exit, Options, run};

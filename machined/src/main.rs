@@ -47,6 +47,10 @@ struct Args {
     /// `udp://HOST:PORT`: what `talos.logging.kernel=` on the kernel command line says in OS mode
     #[arg(long, value_parser = machined::log_shipping::check_endpoint)]
     kernel_log_destination: Option<String>,
+    /// `HOST:PORT` of a gRPC event sink (`events.EventSinkService`) to stream machined's events
+    /// to: what `talos.events.sink=` on the kernel command line says in OS mode
+    #[arg(long, value_parser = machined::event_sink_endpoint)]
+    events_sink: Option<String>,
 }
 
 /// Dev mode's reset: the node's folders stand for its volumes (STATE `system/state`, EPHEMERAL
@@ -112,6 +116,7 @@ fn main() -> anyhow::Result<()> {
         system_disk: None,
         boot_artifacts: None,
         kernel_log_destination: args.kernel_log_destination,
+        events_sink: args.events_sink,
         install_media: None,
         ending: None,
     };

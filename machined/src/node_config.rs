@@ -259,7 +259,10 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 /// [`crate::network::applied_by_networkd`], the kernel log's in
 /// [`crate::log_shipping::applied_by_log_shipping`], the CRI's in [`crate::cri::applied_by_cri`],
 /// the `/etc` files' in [`crate::etc_files::applied_by_etc_files`], the kubelet's in
-/// [`crate::kubelet::applied_by_kubelet`].
+/// [`crate::kubelet::applied_by_kubelet`], the kernel parameters' in
+/// [`crate::controllers::kernel_params::applied_by_kernel_params`], the watchdog's in
+/// [`crate::watchdog::applied_by_watchdog`], the event sink's in
+/// [`crate::event_sink::applied_by_event_sink`].
 fn inactive_documents(config: &Config) -> Vec<String> {
     config
         .documents
@@ -270,6 +273,9 @@ fn inactive_documents(config: &Config) -> Vec<String> {
                 && !crate::cri::applied_by_cri(document)
                 && !crate::etc_files::applied_by_etc_files(document)
                 && !crate::kubelet::applied_by_kubelet(document)
+                && !crate::controllers::kernel_params::applied_by_kernel_params(document)
+                && !crate::watchdog::applied_by_watchdog(document)
+                && !crate::event_sink::applied_by_event_sink(document)
                 // Installer imports check their signatures against it (upgrade::verify).
                 && !matches!(
                     document,

@@ -81,6 +81,8 @@ pub struct Options {
     /// Told how the node will end as soon as it is known, before the services stop, so that
     /// PID 1 prepares the reboot (stages kexec) while they do.
     pub ending: Option<std::sync::mpsc::Sender<Exit>>,
+    /// The event sink (`HOST:PORT`) of `talos.events.sink=` (OS mode) or `--events-sink`.
+    pub events_sink: Option<String>,
 }
 
 /// The release of this build (`v` and the crate version), reported when no image says otherwise.
@@ -146,8 +148,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         services: services.clone(),
         registered: false,
     };
-    // As PID 1, machined set the kernel self-protection sysctls at boot; as a process, none.
-    let sysctls = if std::process::id() == 1 {
+    // As PID 1, machined set the kernel self-protection sysctls at boot and owns the host's
+    // kernel parameters; as a process, none.
+    let owns_host = std::process::id() == 1;
+    let kernel_param_defaults = if owns_host {
         crate::os::managed_sysctls()
     } else {
         Vec::new()
@@ -156,12 +160,14 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         address: options.api_address.ip(),
         release: options.release.clone(),
         host: hostinfo::Host::new("/proc", "/sys"),
-        sysctls,
+        owns_host,
+        kernel_param_defaults,
         identity_file: layout.root().join("system/state/node-identity.yaml"),
         timed_socket: layout.timed_socket(),
         networkd_socket: options.networkd.as_ref().map(|_| layout.networkd_socket()),
         platform_network: platform.network_yaml.clone().unwrap_or_default(),
         kernel_log_destination: options.kernel_log_destination.clone(),
+        events_sink: options.events_sink.clone(),
         platform_metadata: platform.metadata.clone(),
         boot_artifacts: options.boot_artifacts.clone(),
     };

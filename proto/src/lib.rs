@@ -14,6 +14,7 @@
 //! | [`cluster`] | `cluster` | `cluster.ClusterService` (HealthCheck) |
 //! | [`storage`] | `storage` | `storage.StorageService` (Disks, BlockDeviceWipe) |
 //! | [`inspect`] | `inspect` | `inspect.InspectService` |
+//! | [`events`] | `events` | `events.EventSinkService` (the event sink machined streams to) |
 //! | [`cosi::resource`] | `cosi.resource` | `cosi.resource.State` |
 //! | [`cosi::resource::meta`] | `cosi.resource.meta` | – (specs of the `meta` namespace) |
 //! | [`google::rpc`] | `google.rpc` | – (`Status` only) |
@@ -71,6 +72,12 @@ pub mod storage {
 #[allow(clippy::all)]
 pub mod inspect {
     tonic::include_proto!("inspect");
+}
+
+/// Generated code from `protos/events/events.proto` (siderolink's event sink).
+#[allow(clippy::all)]
+pub mod events {
+    tonic::include_proto!("events");
 }
 
 /// COSI, the resource API machined exposes read-only through apid.

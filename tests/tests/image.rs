@@ -2,7 +2,8 @@
 //! a nocloud `cidata` volume configures a node by itself, and so does a metal node with
 //! `talos.config=http://…` (answered by a host command through QEMU's guestfwd);
 //! the disk image boots by itself into maintenance mode, takes a generated config over `apply-config --insecure`, answers over
-//! mutual TLS, and comes back configured after a reboot; a kernel command line without the
+//! mutual TLS (its sysctl and sysfs settings applied, a missing sysctl reported, its hardware
+//! watchdog fed), and comes back configured after a reboot; a kernel command line without the
 //! hardening options makes machined refuse to boot; the image holds no shell or interpreter;
 //! an upgrade boots the other slot once and commits it when healthy, a rollback goes back, and
 //! a release that cannot boot falls back to the previous slot by itself.
@@ -214,7 +215,15 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         out.contains("Tag:").then_some(()).ok_or(out)
     });
     let config = work.path().join("controlplane.yaml");
-    let applied = success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{}\n{WATCHDOG_DOCUMENT}", text.trim_end())).unwrap();
+    let applied = success(talosctl.insecure(&[
+        "apply-config",
+        "--file",
+        config.to_str().unwrap(),
+        "-p",
+        KERNEL_PARAMS_PATCH,
+    ]));
     assert!(applied.contains("Applied configuration"), "{applied}");
 
     eventually("mutual TLS Version", &vm, || {
@@ -289,8 +298,17 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         assert!(!console.contains(failure), "{console}");
     }
     modules_locked_after_loading_the_images_modules(&talosctl, &vm);
+    kernel_params_applied(&talosctl, &vm);
+    watchdog_armed(&talosctl, &vm);
     booted_artifacts_match_the_build(&talosctl, &vm, &image);
 
+    // Minutes have passed since the watchdog was armed with 20 s: fed, it never reset the VM.
+    let console = vm.console_text();
+    assert_eq!(
+        console.matches("machined: PID 1 started").count(),
+        1,
+        "{console}"
+    );
     let before_reboot = vm.console_text().len();
     // The test follows the reboot on the console.
     success(talosctl.secure(&["reboot", "--wait=false"]));
@@ -325,19 +343,10 @@ fn modules_locked_after_loading_the_images_modules(talosctl: &Talosctl, vm: &Vm)
         "KernelParamStatus kernel.modules_disabled current 1",
         vm,
         || {
-            let status = ok(talosctl.secure(&[
-                "get",
-                "kernelparamstatuses",
-                "kernel.modules_disabled",
-                "-o",
-                "yaml",
-            ]))?;
-            let current = yaml_documents(&status)?
-                .first()
-                .and_then(|d| d["spec"]["current"].as_str().map(str::to_string));
-            (current.as_deref() == Some("1"))
+            let status = kernel_param_status(talosctl, "proc.sys.kernel.modules_disabled")?;
+            (status["current"].as_str() == Some("1"))
                 .then_some(())
-                .ok_or(status)
+                .ok_or(format!("{status:?}"))
         },
     );
     let modules = success(talosctl.secure(&["read", "/proc/modules"]));
@@ -357,6 +366,66 @@ fn modules_locked_after_loading_the_images_modules(talosctl: &Talosctl, vm: &Vm)
     let console = vm.console_text();
     assert!(
         console.contains("machined: kernel module loading locked (kernel.modules_disabled=1)"),
+        "{console}"
+    );
+}
+
+/// The kernel parameters the disk test's config sets: a sysctl, a sysfs attribute and a sysctl
+/// the kernel does not have (reported, the others applied all the same).
+const KERNEL_PARAMS_PATCH: &str = "machine:\n  sysctls:\n    net.ipv4.tcp_keepalive_time: \"599\"\n    \
+     net.ipv4.no_such_param: \"1\"\n  sysfs:\n    block.vda.queue.read_ahead_kb: \"256\"\n";
+
+/// The disk test's hardware watchdog (QEMU's i6300esb): a VM that stops feeding it is reset.
+const WATCHDOG_DOCUMENT: &str =
+    "---\napiVersion: v1alpha1\nkind: WatchdogTimerConfig\ndevice: /dev/watchdog0\ntimeout: 20s\n";
+
+/// The watchdog is open and fed every third of its timeout.
+fn watchdog_armed(talosctl: &Talosctl, vm: &Vm) {
+    eventually("WatchdogTimerStatus", vm, || {
+        let out = ok(talosctl.secure(&["get", "watchdogtimerstatuses", "timer", "-o", "yaml"]))?;
+        let spec = yaml_documents(&out)?
+            .first()
+            .map(|document| document["spec"].clone())
+            .ok_or(out.clone())?;
+        let armed = spec["device"].as_str() == Some("/dev/watchdog0")
+            && spec["timeout"].as_str() == Some("20s")
+            && spec["feedInterval"].as_str() == Some("6.666666666s");
+        armed.then_some(()).ok_or(out)
+    });
+}
+
+/// The spec of `KernelParamStatus` `id`.
+fn kernel_param_status(talosctl: &Talosctl, id: &str) -> Result<serde_yaml::Value, String> {
+    let out = ok(talosctl.secure(&["get", "kernelparamstatuses", id, "-o", "yaml"]))?;
+    yaml_documents(&out)?
+        .first()
+        .map(|document| document["spec"].clone())
+        .ok_or(out)
+}
+
+/// [`KERNEL_PARAMS_PATCH`] is in the kernel: read back through `/proc/sys` and `/sys`, shown
+/// by `KernelParamStatus` with the value it replaced, and the missing key reported.
+fn kernel_params_applied(talosctl: &Talosctl, vm: &Vm) {
+    for (path, value) in [
+        ("/proc/sys/net/ipv4/tcp_keepalive_time", "599"),
+        ("/sys/block/vda/queue/read_ahead_kb", "256"),
+    ] {
+        eventually(&format!("{path} = {value}"), vm, || {
+            let read = ok(talosctl.secure(&["read", path]))?;
+            (read.trim() == value).then_some(()).ok_or(read)
+        });
+    }
+    let status = kernel_param_status(talosctl, "proc.sys.net.ipv4.tcp_keepalive_time").unwrap();
+    assert_eq!(status["current"].as_str(), Some("599"), "{status:?}");
+    assert_eq!(status["default"].as_str(), Some("7200"), "{status:?}");
+    let sysfs = kernel_param_status(talosctl, "sys.block.vda.queue.read_ahead_kb").unwrap();
+    assert_eq!(sysfs["current"].as_str(), Some("256"), "{sysfs:?}");
+    let missing = kernel_param_status(talosctl, "proc.sys.net.ipv4.no_such_param").unwrap();
+    assert_eq!(missing["unsupported"].as_bool(), Some(true), "{missing:?}");
+    let console = vm.console_text();
+    assert!(
+        console.contains("proc.sys.net.ipv4.no_such_param = \"1\"")
+            && console.contains("the kernel has no such parameter"),
         "{console}"
     );
 }

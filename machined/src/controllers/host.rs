@@ -7,8 +7,6 @@
 //!   stacked mounts, the top one);
 //! - `/proc/cmdline` → `KernelCmdlines.runtime.talos.dev/cmdline`;
 //! - `/proc/sys/kernel/random/boot_id` → `BootIDs.runtime.talos.dev/boot-id`;
-//! - `/proc/sys/<key>` of each sysctl machined sets → `KernelParamStatuses.runtime.talos.dev`
-//!   (`default` is left empty: machined does not record the value it replaced);
 //! - SecureBoot's EFI variable, SELinux's `enforce` and the module signature parameter →
 //!   `SecurityStates.talos.dev/securitystate`;
 //! - `/proc/cpuinfo` → `Processors.hardware.talos.dev` (one per physical package, id `CPU-<n>`;
@@ -87,19 +85,6 @@ pub struct BootIdSpec {
 
 impl Spec for BootIdSpec {
     const TYPE: &'static str = "BootIDs.runtime.talos.dev";
-    const NAMESPACE: &'static str = "runtime";
-}
-
-/// `KernelParamStatuses.runtime.talos.dev`.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct KernelParamStatusSpec {
-    pub current: String,
-    pub default: String,
-    pub unsupported: bool,
-}
-
-impl Spec for KernelParamStatusSpec {
-    const TYPE: &'static str = "KernelParamStatuses.runtime.talos.dev";
     const NAMESPACE: &'static str = "runtime";
 }
 
@@ -189,17 +174,16 @@ impl Spec for PciDeviceSpec {
     const NAMESPACE: &'static str = "hardware";
 }
 
-/// Reads the host under `host`'s roots now and every [`POLL`] after; `sysctls` are the keys
-/// machined sets (none in dev mode, where the host is not machined's).
-pub async fn run(host: hostinfo::Host, sysctls: Vec<String>, state: Arc<State>) {
+/// Reads the host under `host`'s roots now and every [`POLL`] after.
+pub async fn run(host: hostinfo::Host, state: Arc<State>) {
     loop {
-        publish(&host, &sysctls, &state);
+        publish(&host, &state);
         tokio::time::sleep(POLL).await;
     }
 }
 
 /// Writes every kind read from the host and removes what went away.
-pub fn publish(host: &hostinfo::Host, sysctls: &[String], state: &State) {
+pub fn publish(host: &hostinfo::Host, state: &State) {
     let proc = host.proc_root();
     let sys = host.sys_root();
     let read = |path: &Path| std::fs::read_to_string(path).ok();
@@ -229,7 +213,6 @@ pub fn publish(host: &hostinfo::Host, sysctls: &[String], state: &State) {
         )]
     });
     replace(state, boot_id.unwrap_or_default());
-    replace(state, kernel_params(proc, sysctls));
     replace(
         state,
         vec![("securitystate".to_string(), security_state(sys))],
@@ -342,22 +325,6 @@ fn unescape(field: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Each sysctl's current value under `proc/sys`; unsupported where the kernel has no such key.
-fn kernel_params(proc: &Path, keys: &[String]) -> Vec<(String, KernelParamStatusSpec)> {
-    keys.iter()
-        .map(|key| {
-            let path = proc.join("sys").join(key.replace('.', "/"));
-            let current = std::fs::read_to_string(&path);
-            let spec = KernelParamStatusSpec {
-                unsupported: current.is_err(),
-                current: current.map(|v| v.trim().to_string()).unwrap_or_default(),
-                default: String::new(),
-            };
-            (key.clone(), spec)
-        })
-        .collect()
 }
 
 /// The SecureBoot EFI variable's value byte (after 4 attribute bytes), SELinux's mode and
@@ -625,15 +592,9 @@ mod tests {
             "a 1 0 - Live 0x0\nb 1 0 - Live 0x0\n",
         )
         .unwrap();
-        std::fs::create_dir_all(proc.path().join("sys/kernel")).unwrap();
-        std::fs::write(proc.path().join("sys/kernel/kptr_restrict"), "1\n").unwrap();
         let host = hostinfo::Host::new(proc.path(), sys.path());
         let state = State::new();
-        let sysctls = [
-            "kernel.kptr_restrict".to_string(),
-            "kernel.nope".to_string(),
-        ];
-        publish(&host, &sysctls, &state);
+        publish(&host, &state);
         let cmdline = state
             .get(&Kind::of::<KernelCmdlineSpec>(), "cmdline")
             .unwrap();
@@ -641,17 +602,10 @@ mod tests {
             cmdline.yaml_spec,
             "cmdline: console=ttyS0 talos.platform=metal\n"
         );
-        let params = state.list(&Kind::of::<KernelParamStatusSpec>());
-        assert_eq!(params.len(), 2);
-        assert_eq!(
-            params[0].yaml_spec,
-            "current: '1'\ndefault: ''\nunsupported: false\n"
-        );
-        assert!(params[1].yaml_spec.contains("unsupported: true"));
         assert_eq!(state.list(&Kind::of::<LoadedKernelModuleSpec>()).len(), 2);
 
         std::fs::write(proc.path().join("modules"), "b 1 0 - Live 0x0\n").unwrap();
-        publish(&host, &sysctls, &state);
+        publish(&host, &state);
         let modules = state.list(&Kind::of::<LoadedKernelModuleSpec>());
         assert_eq!(modules.len(), 1);
         assert_eq!(modules[0].metadata.id, "b");

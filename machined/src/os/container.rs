@@ -75,6 +75,7 @@ pub fn run() -> Result<(), MachinedError> {
         system_disk: None,
         boot_artifacts: None,
         kernel_log_destination: None,
+        events_sink: None,
         install_media: None,
         ending: None,
     };

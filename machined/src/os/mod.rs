@@ -42,6 +42,8 @@ mod modules;
 mod netlink;
 mod platform;
 mod sequence;
+#[allow(unsafe_code)]
+pub(crate) mod watchdog;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -65,13 +67,12 @@ const PROGRAMS: &str = "/usr/bin";
 /// The kernel argument naming where the kernel log is shipped, as upstream.
 const KERNEL_LOG_ARGUMENT: &str = "talos.logging.kernel";
 
-/// The sysctls the boot sequence sets (keys as under `/proc/sys`, dots for slashes).
-pub fn managed_sysctls() -> Vec<String> {
+/// The sysctls the boot sequence sets, `(key as under /proc/sys, value)`.
+pub fn managed_sysctls() -> Vec<(String, String)> {
     kspp::SYSCTLS
         .iter()
-        .map(|(key, _)| *key)
-        .chain([modules::MODULES_DISABLED])
-        .map(str::to_string)
+        .chain(&[(modules::MODULES_DISABLED, "1")])
+        .map(|(key, value)| (key.to_string(), value.to_string()))
         .collect()
 }
 
@@ -109,6 +110,9 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
     let squashfs = std::fs::File::open(measure::SQUASHFS).ok();
     let cmdline = sequence::early(host, &release)?;
     let kernel_log_destination = cmdline.get(KERNEL_LOG_ARGUMENT).map(str::to_string);
+    let events_sink = cmdline
+        .get(crate::event_sink::KERNEL_ARGUMENT)
+        .map(str::to_string);
     let node = sequence::root(host, cmdline)?;
     logging::init_with_tee(
         "machined",
@@ -123,6 +127,14 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
                 None
             }
         });
+    let events_sink = events_sink.and_then(|text| {
+        crate::event_sink::check_endpoint(&text)
+            .inspect_err(|error| {
+                let argument = crate::event_sink::KERNEL_ARGUMENT;
+                tracing::warn!(%error, "{argument}: events are not streamed");
+            })
+            .ok()
+    });
     let platform_name = node.platform.clone();
     let mode = if platform_name == "metal" {
         RuntimeMode::Metal
@@ -167,6 +179,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
         system_disk: system_disk.clone(),
         boot_artifacts: Some(boot_artifacts),
         kernel_log_destination,
+        events_sink,
         install_media: node.install_media,
         ending: Some(ending),
     };

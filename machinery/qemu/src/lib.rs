@@ -1,6 +1,6 @@
 //! Boots a talos-rs image in QEMU: kernel + initramfs, or a disk image; serial console to a log
 //! file; virtio-net user networking with apid's port 50000 forwarded to a loopback port;
-//! virtio-rng. The VM is killed (by PID) when its [`Vm`] is dropped.
+//! virtio-rng; an i6300esb watchdog. The VM is killed (by PID) when its [`Vm`] is dropped.
 //!
 //! Acceleration: KVM hangs guests on this project's machines, so [`Accel::probe`] boots the
 //! kernel under KVM with a short timeout and falls back to TCG unless the kernel gets going.
@@ -212,7 +212,10 @@ impl Vm {
                 ),
             ])
             .args(["-device", "virtio-net-pci,netdev=net0"])
-            .args(["-device", "virtio-rng-pci"]);
+            .args(["-device", "virtio-rng-pci"])
+            // A hardware watchdog, as upstream's QEMU nodes have: inert until the guest arms
+            // it (WatchdogTimerConfig), then it resets a guest that stops feeding it.
+            .args(["-device", "i6300esb"]);
         if let Boot::Kernel {
             kernel,
             initramfs,
