@@ -111,6 +111,8 @@ async fn serve_connection(
         .with_interval(KEEPALIVE_INTERVAL)
         .with_retries(KEEPALIVE_RETRIES);
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+    // Subscribed before the handshake: a reload from here on re-checks this client.
+    let mut reloads = shared.tls_reloads();
     let acceptor = TlsAcceptor::from(shared.server_tls());
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
@@ -129,17 +131,10 @@ async fn serve_connection(
         .peer_certificates()
         .map(<[_]>::to_vec)
         .unwrap_or_default();
-    let mut reloads = shared.tls_reloads();
-    reloads.mark_unchanged();
     let roles = if shared.maintenance {
         [Role::Reader].into_iter().collect()
     } else {
-        tls.get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .map(certificate_roles)
-            .unwrap_or_default()
+        chain.first().map(certificate_roles).unwrap_or_default()
     };
     tracing::debug!(%peer, roles = ?roles.roles().collect::<Vec<_>>(), "connection accepted");
     let roles = Arc::new(roles);
