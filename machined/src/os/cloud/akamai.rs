@@ -5,11 +5,10 @@
 //! Hostname = the instance's label; eth0 is left to DHCP; public IPv4 addresses and the SLAAC
 //! IPv6 address are the instance's external IPs; provider id `linode://ID`.
 
-use base64::Engine as _;
 use serde::Deserialize;
 
 use super::netconfig::{NetworkConfig, cidr};
-use super::{Instance, MAX_DOCUMENT, MAX_USER_DATA, get, json, problem, value};
+use super::{Instance, MAX_DOCUMENT, MAX_USER_DATA, decode_base64, get, json, problem, value};
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
@@ -59,7 +58,7 @@ pub fn fetch(base: &str) -> Result<Instance, MachinedError> {
         MAX_USER_DATA * 2,
     )?;
     parsed.user_data = match user_data {
-        Some(text) => decode_user_data(&text)?,
+        Some(text) => decode_base64(PLATFORM, "user-data", &text)?,
         None => None,
     };
     Ok(parsed)
@@ -127,28 +126,6 @@ pub fn parse(raw: &[u8], network: Option<&[u8]>) -> Result<Instance, MachinedErr
     })
 }
 
-/// The base64 user data; empty → `None`.
-fn decode_user_data(text: &[u8]) -> Result<Option<Vec<u8>>, MachinedError> {
-    let compact: Vec<u8> = text
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    if compact.is_empty() {
-        return Ok(None);
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|e| problem(PLATFORM, format!("user-data: not base64: {e}")))?;
-    if bytes.len() as u64 > MAX_USER_DATA {
-        return Err(problem(
-            PLATFORM,
-            format!("user-data: larger than {MAX_USER_DATA} bytes"),
-        ));
-    }
-    Ok(Some(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testserver::{serve, table};
@@ -187,7 +164,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("not an IP address"), "{error}");
-        let error = decode_user_data(b"!!").unwrap_err().to_string();
+        let error = decode_base64(PLATFORM, "user-data", b"!!")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not base64"), "{error}");
     }
 

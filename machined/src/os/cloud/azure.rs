@@ -15,12 +15,12 @@
 //!   document whose state is `Ready` reports the VM provisioned (what Azure waits for before
 //!   it calls the deployment a success). A failed report is logged, not fatal.
 
-use base64::Engine as _;
 use serde::Deserialize;
 
 use super::netconfig::{Address, NetworkConfig};
 use super::{
-    Instance, MAX_DOCUMENT, MAX_USER_DATA, address, get, get_required, json, problem, value,
+    Instance, MAX_DOCUMENT, MAX_USER_DATA, address, decode_base64, get, get_required, json,
+    problem, value,
 };
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
@@ -67,7 +67,7 @@ pub fn fetch(base: &str, wire: &str) -> Result<Instance, MachinedError> {
         MAX_USER_DATA * 2,
     )?;
     instance.user_data = match user_data {
-        Some(text) => decode_base64("userData", &text)?,
+        Some(text) => decode_base64(PLATFORM, "userData", &text)?,
         None => None,
     };
     instance.notes.push(match report_ready(wire) {
@@ -232,28 +232,6 @@ fn network(raw: &[u8]) -> Result<NetworkConfig, MachinedError> {
     Ok(config)
 }
 
-/// Base64 text (whitespace allowed) → its bytes; empty text → `None`.
-fn decode_base64(what: &str, text: &[u8]) -> Result<Option<Vec<u8>>, MachinedError> {
-    let compact: Vec<u8> = text
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    if compact.is_empty() {
-        return Ok(None);
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|e| problem(PLATFORM, format!("{what}: not base64: {e}")))?;
-    if bytes.len() as u64 > MAX_USER_DATA {
-        return Err(problem(
-            PLATFORM,
-            format!("{what}: larger than {MAX_USER_DATA} bytes"),
-        ));
-    }
-    Ok(Some(bytes))
-}
-
 /// The element of `document` at `path` (local names, namespaces ignored), from the root.
 fn element<'a, 'input>(
     document: &'a roxmltree::Document<'input>,
@@ -305,7 +283,7 @@ pub fn custom_data(ovf_env: &[u8]) -> Result<Option<Vec<u8>>, MachinedError> {
         "CustomData",
     ];
     match element(&document, &path).and_then(|node| node.text()) {
-        Some(text) => decode_base64("ovf-env.xml CustomData", text.as_bytes()),
+        Some(text) => decode_base64(PLATFORM, "ovf-env.xml CustomData", text.as_bytes()),
         None => Ok(None),
     }
 }

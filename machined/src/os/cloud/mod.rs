@@ -129,6 +129,34 @@ impl Provider {
     }
 }
 
+/// `what` of `platform` given as base64 (whitespace allowed), bounded by [`MAX_USER_DATA`];
+/// empty text is `None`.
+fn decode_base64(
+    platform: &'static str,
+    what: &str,
+    text: &[u8],
+) -> Result<Option<Vec<u8>>, MachinedError> {
+    use base64::Engine as _;
+    let compact: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if compact.is_empty() {
+        return Ok(None);
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .map_err(|e| problem(platform, format!("{what}: not base64: {e}")))?;
+    if bytes.len() as u64 > MAX_USER_DATA {
+        return Err(problem(
+            platform,
+            format!("{what}: larger than {MAX_USER_DATA} bytes"),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
 /// A failure of `platform` in words.
 fn problem(platform: &'static str, problem: impl Into<String>) -> MachinedError {
     MachinedError::Platform {

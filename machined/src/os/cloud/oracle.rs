@@ -6,11 +6,10 @@
 //! VNIC n is `ethN`, left to DHCP (as upstream; the VNIC document names the address DHCP
 //! gives); provider id `oci://ID`; zone the availability domain, lower-cased.
 
-use base64::Engine as _;
 use serde::Deserialize;
 
 use super::netconfig::NetworkConfig;
-use super::{Instance, MAX_DOCUMENT, MAX_USER_DATA, get, get_required, json, problem, value};
+use super::{Instance, MAX_DOCUMENT, decode_base64, get, get_required, json, problem, value};
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
@@ -82,22 +81,11 @@ pub fn parse(raw: &[u8], vnics: Option<&[u8]>) -> Result<Instance, MachinedError
             network.dhcp.push(format!("eth{index}"));
         }
     }
-    let user_data = match document.metadata.user_data.trim() {
-        "" => None,
-        text => {
-            let compact: String = text.split_whitespace().collect();
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(compact)
-                .map_err(|e| problem(PLATFORM, format!("metadata.user_data: not base64: {e}")))?;
-            if bytes.len() as u64 > MAX_USER_DATA {
-                return Err(problem(
-                    PLATFORM,
-                    format!("metadata.user_data: larger than {MAX_USER_DATA} bytes"),
-                ));
-            }
-            Some(bytes)
-        }
-    };
+    let user_data = decode_base64(
+        PLATFORM,
+        "metadata.user_data",
+        document.metadata.user_data.as_bytes(),
+    )?;
     let metadata = PlatformMetadataSpec {
         platform: PLATFORM.into(),
         hostname: value(PLATFORM, "hostname", &document.hostname)?,
