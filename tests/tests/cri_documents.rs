@@ -152,8 +152,9 @@ fn registry_and_cri_documents_become_containerd_files_and_follow_changes() {
     let conf_d = state_dir.join("etc/cri/conf.d");
     let hosts = conf_d.join("hosts");
     let docker = hosts.join("docker.io");
-    eventually("docker.io's hosts.toml", || {
-        docker.join("hosts.toml").exists()
+    // cri.toml is written last.
+    eventually("docker.io's hosts.toml and cri.toml", || {
+        docker.join("hosts.toml").exists() && conf_d.join("cri.toml").exists()
     });
 
     // docker.io: the first mirror as a host with the TLS of mirror.local:5000, the last as the
