@@ -638,6 +638,24 @@ fn next_boot_up(vm: &mut Vm, talosctl: &Talosctl, from: usize) -> usize {
     boot
 }
 
+/// A disk VM `name` configured with `dir`'s controlplane.yaml through maintenance mode, up with
+/// every system service healthy.
+fn configured_disk_node(name: &str, image: &Path, dir: &Path, disk: &Path) -> (Vm, Talosctl) {
+    let mut vm = Vm::start(&disk_vm(name, image, dir, disk)).unwrap();
+    let talosctl = Talosctl {
+        talosconfig: dir.join("talosconfig"),
+        port: vm.api.port(),
+    };
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    eventually("maintenance mode answers Version", &vm, || {
+        ok(talosctl.insecure(&["version"])).map(drop)
+    });
+    let config = dir.join("controlplane.yaml");
+    success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
+    next_boot_up(&mut vm, &talosctl, 0);
+    (vm, talosctl)
+}
+
 /// Ok when Version reports `release` and META's upgrade status contains `status`.
 fn runs(talosctl: &Talosctl, release: &str, status: &str) -> Result<(), String> {
     let version = ok(talosctl.secure(&["version"]))?;
@@ -668,18 +686,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
         Some(&key),
     );
     let disk = overlay_disk(&image, work.path());
-    let mut vm = Vm::start(&disk_vm("upgrade", &image, work.path(), &disk)).unwrap();
-    let talosctl = Talosctl {
-        talosconfig: work.path().join("talosconfig"),
-        port: vm.api.port(),
-    };
-    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
-    eventually("maintenance mode answers Version", &vm, || {
-        ok(talosctl.insecure(&["version"])).map(drop)
-    });
-    let config = work.path().join("controlplane.yaml");
-    success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
-    next_boot_up(&mut vm, &talosctl, 0);
+    let (mut vm, talosctl) = configured_disk_node("upgrade", &image, work.path(), &disk);
     let version = success(talosctl.secure(&["version"]));
     assert!(version.contains("talos-rs v0.1.0"), "{version}");
 
@@ -787,18 +794,7 @@ fn a_power_cut_during_an_upgrade_boots_the_old_or_the_new_release() {
     let upgrade = installer_with(&image, work.path(), "next", &next, Some(&key));
     let upgrade_arg = upgrade.to_str().unwrap();
     let disk = overlay_disk(&image, work.path());
-    let mut vm = Vm::start(&disk_vm("upgrade-cut", &image, work.path(), &disk)).unwrap();
-    let mut talosctl = Talosctl {
-        talosconfig: work.path().join("talosconfig"),
-        port: vm.api.port(),
-    };
-    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
-    eventually("maintenance mode answers Version", &vm, || {
-        ok(talosctl.insecure(&["version"])).map(drop)
-    });
-    let config = work.path().join("controlplane.yaml");
-    success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
-    next_boot_up(&mut vm, &talosctl, 0);
+    let (mut vm, mut talosctl) = configured_disk_node("upgrade-cut", &image, work.path(), &disk);
 
     // While the image is uploaded, and once the slot is written (before the reboot). Each time
     // the disk boots a whole system again.
