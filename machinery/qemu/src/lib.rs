@@ -67,6 +67,16 @@ impl Accel {
     }
 
     /// QEMU's arguments for this accelerator.
+    /// Guest vCPUs: two under KVM; one under TCG, where a second vCPU thread competes with the
+    /// first for the host's cores, and a guest whose lock holder is descheduled stalls (soft
+    /// lockups, boots past any timeout on a loaded 2-core host).
+    pub fn vcpus(self) -> &'static str {
+        match self {
+            Accel::Kvm => "2",
+            Accel::Tcg => "1",
+        }
+    }
+
     pub fn args(self) -> [&'static str; 4] {
         match self {
             Accel::Kvm => ["-accel", "kvm", "-cpu", "host"],
@@ -192,7 +202,8 @@ impl Vm {
         let mut command = Command::new("qemu-system-x86_64");
         command
             .args(accel.args())
-            .args(["-m", &config.memory_mib.to_string(), "-smp", "2"])
+            .args(["-m", &config.memory_mib.to_string()])
+            .args(["-smp", accel.vcpus()])
             .args(["-nographic", "-display", "none", "-monitor", "none"])
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
@@ -346,8 +357,71 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-/// The last `count` lines of `text`: what a timed-out wait shows of the console.
+/// The last `count` lines of `text`: what a timed-out wait shows of the console. Kernel
+/// backtraces and register dumps (a soft lockup prints dozens of lines at a time) are left out,
+/// each run of them replaced by one line saying so, so that what the system last did stays in
+/// view.
 fn last_lines(text: &str, count: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(count)..].join("\n")
+    let mut kept: Vec<String> = Vec::new();
+    let mut left_out = 0;
+    for line in text.lines() {
+        if is_kernel_dump_line(line) {
+            left_out += 1;
+            continue;
+        }
+        if left_out > 0 {
+            kept.push(format!("({left_out} lines of kernel backtrace left out)"));
+            left_out = 0;
+        }
+        kept.push(line.to_string());
+    }
+    if left_out > 0 {
+        kept.push(format!("({left_out} lines of kernel backtrace left out)"));
+    }
+    kept[kept.len().saturating_sub(count)..].join("\n")
+}
+
+/// A line of a kernel stack trace or register dump: `[  1.2] ? func+0x3c/0x80`, `RIP: …`.
+fn is_kernel_dump_line(line: &str) -> bool {
+    let Some(message) = line
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+        .map(|(_, message)| message.trim_start())
+    else {
+        return false;
+    };
+    const DUMP_STARTS: [&str; 20] = [
+        "? ", "<TASK>", "</TASK>", "<IRQ>", "</IRQ>", "Call Trace:", "RIP:", "RSP:", "RAX:",
+        "RDX:", "RBP:", "R10:", "R13:", "FS:", "CS:", "CR2:", "DR0:", "DR3:", "PKRU:", "Code:",
+    ];
+    DUMP_STARTS.iter().any(|start| message.starts_with(start))
+        || message
+            .split_once("+0x")
+            .is_some_and(|(function, offset)| {
+                !function.contains(' ') && offset.contains("/0x")
+            })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_lines;
+
+    #[test]
+    fn a_timeout_shows_what_came_around_a_kernel_backtrace_not_the_backtrace() {
+        let console = "[    1.0] machined: PID 1 started\n\
+            [  156.9] watchdog: BUG: soft lockup - CPU#0 stuck for 23s! [apid:301]\n\
+            [  156.9] RIP: 0010:kmalloc_trace+0x26/0x90\n\
+            [  156.9] Call Trace:\n\
+            [  156.9]  <TASK>\n\
+            [  156.9]  ? apparmor_sk_alloc_security+0x3c/0x80\n\
+            [  156.9]  kmalloc_trace+0x26/0x90\n\
+            [  156.9]  </TASK>\n\
+            [  160.2] machined: etcd: started";
+        assert_eq!(
+            last_lines(console, 3),
+            "[  156.9] watchdog: BUG: soft lockup - CPU#0 stuck for 23s! [apid:301]\n\
+             (6 lines of kernel backtrace left out)\n\
+             [  160.2] machined: etcd: started"
+        );
+    }
 }
