@@ -31,6 +31,7 @@ use crate::api::{
 };
 use crate::api_services::{self, ApiServices};
 use crate::containerd::SystemContainerd;
+use crate::environment;
 use crate::error::MachinedError;
 use crate::etcd;
 use crate::events::EventBus;
@@ -112,9 +113,15 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         },
         events.clone(),
     )?;
+    let platform = options.platform.clone();
+    let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
+    // Every service starts with the node's environment.
+    services
+        .set_environment(environment::node_environment(config.current().as_deref()))
+        .await?;
     // A node with a saved config will run its system services as containerd's tasks: containerd
-    // starts first, so that its start (seconds under TCG) overlaps loading and checking the
-    // config, the controllers and the API. In maintenance nothing needs it before a config.
+    // starts first, so that its start (seconds under TCG) overlaps the controllers and the API.
+    // In maintenance nothing needs it before a config.
     if let Some(containerd) = &options.containerd {
         services.register(containerd.spec(&layout)).await?;
         if layout.config_file().exists() {
@@ -123,8 +130,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
             tokio::spawn(crate::containerd::start_after_apid(services.clone()));
         }
     }
-    let platform = options.platform.clone();
-    let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
     if let Some(error) = problem.or_else(|| platform.user_data_problem.clone()) {
         tracing::error!(%error, "cannot load the machine config: starting in maintenance mode");
         events.publish(&ConfigLoadErrorEvent { error }, None);
@@ -196,6 +201,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
+    let node_environment = tokio::spawn(environment::keep_in_step(Arc::clone(&machine)));
     services
         .register(time_sync::timed_spec(&machine, &options.timed))
         .await?;
@@ -254,6 +260,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     // Let the reply to Reboot/Shutdown travel back through apid before apid stops.
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
+    node_environment.abort();
     upgrade_trial.abort();
     etcd.abort();
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);

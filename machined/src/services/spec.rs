@@ -121,10 +121,7 @@ const PROXY_VARIABLES: &[&str] = &["http_proxy", "https_proxy", "no_proxy"];
 
 impl NodeEnvironment {
     /// The variables of `node` this service gets.
-    pub fn select<'a>(
-        self,
-        node: &'a [(String, String)],
-    ) -> impl Iterator<Item = &'a (String, String)> {
+    pub fn select(self, node: &[(String, String)]) -> impl Iterator<Item = &(String, String)> {
         node.iter().filter(move |(name, _)| {
             self != Self::RestartWithoutProxies
                 || !PROXY_VARIABLES

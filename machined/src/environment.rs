@@ -1,0 +1,104 @@
+//! The node's environment: `machine.env` and the `EnvironmentConfig` documents, given to every
+//! system service ([`crate::services::Supervisor::set_environment`]).
+//!
+//! Upstream sets these variables on machined and passes them to each service when it starts, so
+//! a change reaches the services at the next reboot. talos-rs applies configs without a reboot,
+//! so a change restarts the running services whose environment it changes (apid leaves the
+//! proxy variables out, and containerd takes the change at its next start: see
+//! [`crate::services::NodeEnvironment`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use machineconfig::Config;
+use machineconfig::documents::Document;
+
+use crate::error::MachinedError;
+use crate::machine::Machine;
+
+/// How long a restart for a new environment waits, so that the ApplyConfiguration reply leaves
+/// through apid first.
+const REPLY_GRACE: Duration = Duration::from_millis(500);
+
+/// The node's environment under `config`, sorted by name: `machine.env`, then each
+/// `EnvironmentConfig` document in order, a later value of a name replacing an earlier one.
+pub fn node_environment(config: Option<&Config>) -> Vec<(String, String)> {
+    let Some(config) = config else {
+        return Vec::new();
+    };
+    let machine_env = config
+        .v1alpha1
+        .as_ref()
+        .and_then(|v1alpha1| v1alpha1.machine.as_ref())
+        .map(|machine| &machine.env);
+    let documents = config
+        .documents
+        .iter()
+        .filter_map(|document| match document {
+            Document::Environment(environment) => Some(&environment.variables),
+            _ => None,
+        });
+    let mut variables = BTreeMap::new();
+    for source in machine_env.into_iter().chain(documents) {
+        variables.extend(
+            source
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone())),
+        );
+    }
+    variables.into_iter().collect()
+}
+
+/// Whether `document` is applied here.
+pub fn applied_by_environment(document: &Document) -> bool {
+    matches!(document, Document::Environment(_))
+}
+
+/// Follows the active config: each new environment goes to the supervisor, and the running
+/// services it changes are restarted. Runs until the config watch ends.
+pub async fn keep_in_step(machine: Arc<Machine>) {
+    let mut changes = machine.config.subscribe();
+    while changes.changed().await.is_ok() {
+        let variables = node_environment(changes.borrow_and_update().as_deref());
+        if let Err(error) = apply(&machine, variables).await {
+            tracing::error!(%error, "cannot apply the node's environment");
+        }
+    }
+}
+
+async fn apply(machine: &Machine, variables: Vec<(String, String)>) -> Result<(), MachinedError> {
+    let restarts = machine.services.set_environment(variables).await?;
+    if restarts.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(services = ?restarts, "the node's environment changed: restarting");
+    tokio::time::sleep(REPLY_GRACE).await;
+    for id in restarts {
+        machine.services.restart(&id).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_override_machine_env_in_order() {
+        let config = Config::from_yaml(
+            "version: v1alpha1\nmachine:\n  type: worker\n  env:\n    A: machine\n    B: machine\n\
+             ---\napiVersion: v1alpha1\nkind: EnvironmentConfig\nvariables:\n  B: first\n  C: first\n",
+        )
+        .unwrap();
+        assert_eq!(
+            node_environment(Some(&config)),
+            [
+                ("A".to_string(), "machine".to_string()),
+                ("B".to_string(), "first".to_string()),
+                ("C".to_string(), "first".to_string()),
+            ]
+        );
+        assert!(node_environment(None).is_empty());
+    }
+}
