@@ -1,5 +1,7 @@
-//! The node's environment: `machine.env` and the `EnvironmentConfig` documents, given to every
-//! system service ([`crate::services::Supervisor::set_environment`]).
+//! The node's environment: the kernel's `talos.environment=NAME=value` arguments, `machine.env`
+//! and the `EnvironmentConfig` documents, in that order (a later value of a name wins, as
+//! upstream), given to every system service
+//! ([`crate::services::Supervisor::set_environment`]).
 //!
 //! Upstream sets these variables on machined and passes them to each service when it starts, so
 //! a change reaches the services at the next reboot. talos-rs applies configs without a reboot,
@@ -21,11 +23,43 @@ use crate::machine::Machine;
 /// through apid first.
 const REPLY_GRACE: Duration = Duration::from_millis(500);
 
-/// The node's environment under `config`, sorted by name: `machine.env`, then each
-/// `EnvironmentConfig` document in order, a later value of a name replacing an earlier one.
-pub fn node_environment(config: Option<&Config>) -> Vec<(String, String)> {
+/// The kernel argument that adds a variable (`talos.environment=NAME=value`, repeatable).
+pub const KERNEL_ARGUMENT: &str = "talos.environment";
+
+/// The variables of the kernel's `talos.environment` values: each `NAME=value` whose name is a
+/// POSIX name, in order; any other value is logged and left out (a kernel argument cannot be
+/// refused).
+pub fn kernel_environment(values: &[&str]) -> Vec<(String, String)> {
+    values
+        .iter()
+        .filter_map(|value| {
+            let checked = value
+                .split_once('=')
+                .ok_or_else(|| "expected NAME=value".to_string())
+                .and_then(|(name, value)| {
+                    machineconfig::environment_variable(name, value).map(|()| (name, value))
+                });
+            match checked {
+                Ok((name, value)) => Some((name.to_string(), value.to_string())),
+                Err(error) => {
+                    tracing::warn!(%error, value, "{KERNEL_ARGUMENT}: left out");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The node's environment, sorted by name: the `kernel` variables, then `machine.env` of
+/// `config`, then each of its `EnvironmentConfig` documents in order, a later value of a name
+/// replacing an earlier one.
+pub fn node_environment(
+    kernel: &[(String, String)],
+    config: Option<&Config>,
+) -> Vec<(String, String)> {
+    let mut variables: BTreeMap<String, String> = kernel.iter().cloned().collect();
     let Some(config) = config else {
-        return Vec::new();
+        return variables.into_iter().collect();
     };
     let machine_env = config
         .v1alpha1
@@ -39,7 +73,6 @@ pub fn node_environment(config: Option<&Config>) -> Vec<(String, String)> {
             Document::Environment(environment) => Some(&environment.variables),
             _ => None,
         });
-    let mut variables = BTreeMap::new();
     for source in machine_env.into_iter().chain(documents) {
         variables.extend(
             source
@@ -55,12 +88,13 @@ pub fn applied_by_environment(document: &Document) -> bool {
     matches!(document, Document::Environment(_))
 }
 
-/// Follows the active config: each new environment goes to the supervisor, and the running
-/// services it changes are restarted. Runs until the config watch ends.
-pub async fn keep_in_step(machine: Arc<Machine>) {
+/// Follows the active config: each new environment (with the `kernel` variables) goes to the
+/// supervisor, and the running services it changes are restarted. Runs until the config watch
+/// ends.
+pub async fn keep_in_step(machine: Arc<Machine>, kernel: Vec<(String, String)>) {
     let mut changes = machine.config.subscribe();
     while changes.changed().await.is_ok() {
-        let variables = node_environment(changes.borrow_and_update().as_deref());
+        let variables = node_environment(&kernel, changes.borrow_and_update().as_deref());
         if let Err(error) = apply(&machine, variables).await {
             tracing::error!(%error, "cannot apply the node's environment");
         }
@@ -85,20 +119,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn documents_override_machine_env_in_order() {
+    fn documents_override_machine_env_which_overrides_the_kernel() {
         let config = Config::from_yaml(
             "version: v1alpha1\nmachine:\n  type: worker\n  env:\n    A: machine\n    B: machine\n\
              ---\napiVersion: v1alpha1\nkind: EnvironmentConfig\nvariables:\n  B: first\n  C: first\n",
         )
         .unwrap();
+        let kernel = kernel_environment(&["A=kernel", "K=x=y", "bad-name=1", "novalue"]);
+        let pair = |name: &str, value: &str| (name.to_string(), value.to_string());
+        assert_eq!(kernel, [pair("A", "kernel"), pair("K", "x=y")]);
         assert_eq!(
-            node_environment(Some(&config)),
+            node_environment(&kernel, Some(&config)),
             [
-                ("A".to_string(), "machine".to_string()),
-                ("B".to_string(), "first".to_string()),
-                ("C".to_string(), "first".to_string()),
+                pair("A", "machine"),
+                pair("B", "first"),
+                pair("C", "first"),
+                pair("K", "x=y"),
             ]
         );
-        assert!(node_environment(None).is_empty());
+        assert_eq!(node_environment(&kernel, None), kernel);
     }
 }

@@ -84,6 +84,8 @@ pub struct Options {
     pub ending: Option<std::sync::mpsc::Sender<Exit>>,
     /// The event sink (`HOST:PORT`) of `talos.events.sink=` (OS mode) or `--events-sink`.
     pub events_sink: Option<String>,
+    /// Variables of the kernel's `talos.environment` arguments, beneath the config's.
+    pub kernel_environment: Vec<(String, String)>,
 }
 
 /// The release of this build (`v` and the crate version), reported when no image says otherwise.
@@ -117,7 +119,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
     // Every service starts with the node's environment.
     services
-        .set_environment(environment::node_environment(config.current().as_deref()))
+        .set_environment(environment::node_environment(
+            &options.kernel_environment,
+            config.current().as_deref(),
+        ))
         .await?;
     // A node with a saved config will run its system services as containerd's tasks: containerd
     // starts first, so that its start (seconds under TCG) overlaps the controllers and the API.
@@ -201,7 +206,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
-    let node_environment = tokio::spawn(environment::keep_in_step(Arc::clone(&machine)));
+    let node_environment = tokio::spawn(environment::keep_in_step(
+        Arc::clone(&machine),
+        options.kernel_environment.clone(),
+    ));
     services
         .register(time_sync::timed_spec(&machine, &options.timed))
         .await?;
