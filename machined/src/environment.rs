@@ -13,9 +13,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use machineconfig::Config;
 use machineconfig::documents::Document;
+use resources::{Context, Controller, Kind, Requeue, Spec};
+use serde::Serialize;
 
+use crate::controllers::{active_config, machine_config_kind};
 use crate::error::MachinedError;
 use crate::machine::Machine;
 
@@ -86,6 +90,55 @@ pub fn node_environment(
 /// Whether `document` is applied here.
 pub fn applied_by_environment(document: &Document) -> bool {
     matches!(document, Document::Environment(_))
+}
+
+/// `Environments.runtime.talos.dev`: the node's environment as `NAME=value` entries, sorted.
+/// Upstream's `machined` entry is machined's whole environment; here machined's own stays as it
+/// started, so the entry is what the services get.
+#[derive(Debug, Serialize)]
+pub struct EnvironmentSpec {
+    pub variables: Vec<String>,
+}
+
+impl Spec for EnvironmentSpec {
+    const TYPE: &'static str = "Environments.runtime.talos.dev";
+    const NAMESPACE: &'static str = "runtime";
+}
+
+/// `runtime.EnvironmentController`: the kernel's variables and the active config →
+/// `Environments.runtime.talos.dev/machined`.
+#[derive(Debug)]
+pub struct EnvironmentController {
+    /// The kernel's `talos.environment` variables.
+    pub kernel: Vec<(String, String)>,
+}
+
+impl Controller for EnvironmentController {
+    fn name(&self) -> &'static str {
+        "runtime.EnvironmentController"
+    }
+
+    fn inputs(&self) -> Vec<Kind> {
+        vec![machine_config_kind()]
+    }
+
+    fn outputs(&self) -> Vec<Kind> {
+        vec![Kind::of::<EnvironmentSpec>()]
+    }
+
+    fn reconcile<'a>(&'a mut self, context: &'a Context) -> BoxFuture<'a, Result<Requeue, String>> {
+        Box::pin(async move {
+            let config = active_config(context)?;
+            let variables = node_environment(&self.kernel, config.as_ref())
+                .into_iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            context
+                .write("machined", &EnvironmentSpec { variables })
+                .map_err(|e| e.to_string())?;
+            Ok(Requeue::Never)
+        })
+    }
 }
 
 /// Follows the active config: each new environment (with the `kernel` variables) goes to the

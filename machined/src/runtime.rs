@@ -180,6 +180,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         events_sink: options.events_sink.clone(),
         platform_metadata: platform.metadata.clone(),
         boot_artifacts: options.boot_artifacts.clone(),
+        kernel_environment: options.kernel_environment.clone(),
     };
     let (resources, controllers) =
         crate::controllers::start(&config, &events, &options.hostname, kubernetes, sources);

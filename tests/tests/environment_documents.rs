@@ -1,7 +1,8 @@
 //! The node's environment on a dev-mode node: `machine.env` and an `EnvironmentConfig` document
 //! reach the environment of the running trustd and apid (apid without the proxy variables), a
 //! change restarts them with the new values, a removed document takes its variables away, and a
-//! bad variable name is refused with the config and the services as they were. Loopback block
+//! bad variable name is refused with the config and the services as they were;
+//! `Environments.runtime.talos.dev/machined` follows. Loopback block
 //! 127.82.0.0/24.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns
@@ -34,6 +35,19 @@ fn config_with(cluster: &Cluster, documents: &str) -> String {
     } else {
         format!("{}\n---\n{documents}", with_env.trim_end())
     }
+}
+
+/// `talosctl get environments` of the node, as YAML.
+fn environment_resource(cluster: &Cluster) -> String {
+    success(cluster.talosctl(&[
+        "-n",
+        "127.82.0.2",
+        "get",
+        "environments",
+        "machined",
+        "-o",
+        "yaml",
+    ]))
 }
 
 /// The environment of `program` on `node` now, with its PID.
@@ -81,6 +95,12 @@ fn environment_reaches_services_changes_and_goes() {
         "{apid:?}"
     );
     assert!(without(&apid, "https_proxy"), "apid got a proxy: {apid:?}");
+    let resource = environment_resource(&cluster);
+    assert!(
+        resource.contains("- TALOS_RS_MACHINE=1")
+            && resource.contains("- TALOS_RS_TEST=from-document"),
+        "{resource}"
+    );
 
     // A changed value restarts both with it.
     let (trustd_pid, _) = environment(node, "trustd").unwrap();
@@ -129,4 +149,9 @@ fn environment_reaches_services_changes_and_goes() {
     eventually("apid restarted without the document's variables", || {
         environment(node, "apid").is_some_and(|(_, env)| without(&env, "TALOS_RS_TEST"))
     });
+    let resource = environment_resource(&cluster);
+    assert!(
+        resource.contains("- TALOS_RS_MACHINE=1") && !resource.contains("TALOS_RS_TEST"),
+        "{resource}"
+    );
 }
