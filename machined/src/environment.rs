@@ -142,14 +142,18 @@ impl Controller for EnvironmentController {
 }
 
 /// Follows the active config: each new environment (with the `kernel` variables) goes to the
-/// supervisor, and the running services it changes are restarted. Runs until the config watch
-/// ends.
+/// supervisor, and the running services it changes are restarted. The config of the moment is
+/// looked at first (a change between boot and this task's start is not missed; an unchanged
+/// environment restarts nothing). Runs until the config watch ends.
 pub async fn keep_in_step(machine: Arc<Machine>, kernel: Vec<(String, String)>) {
     let mut changes = machine.config.subscribe();
-    while changes.changed().await.is_ok() {
+    loop {
         let variables = node_environment(&kernel, changes.borrow_and_update().as_deref());
         if let Err(error) = apply(&machine, variables).await {
             tracing::error!(%error, "cannot apply the node's environment");
+        }
+        if changes.changed().await.is_err() {
+            return;
         }
     }
 }
