@@ -1,4 +1,4 @@
-//! rtnetlink replies as networkd receives them (links, addresses, routes), parsed by the
+//! rtnetlink replies as networkd receives them (links, addresses, routes, rules), parsed by the
 //! netlink-packet-route crate networkd relies on.
 #![no_main]
 

@@ -21,7 +21,7 @@ use crate::etcd;
 use crate::events::EventBus;
 use crate::machine::Machine;
 use crate::services::{
-    ApiOperations, HealthCheck, HostMount, ServiceError, ServiceSpec, Supervisor,
+    ApiOperations, HealthCheck, HostMount, NodeEnvironment, ServiceError, ServiceSpec, Supervisor,
 };
 use crate::time_sync;
 
@@ -210,6 +210,7 @@ fn apid_spec(machine: &Machine, apid: &std::path::Path, maintenance: bool) -> Se
     let spec = ServiceSpec {
         args,
         env: inherited_env(),
+        node_environment: NodeEnvironment::RestartWithoutProxies,
         health_check: Some(HealthCheck::tcp(machine.api_address)),
         api: ApiOperations::NONE,
         mounts: vec![

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::layout::Layout;
 use crate::services::{
-    ApiOperations, ContainerdRunner, HealthCheck, ServiceCondition, ServiceError, ServiceSpec,
-    Supervisor,
+    ApiOperations, ContainerdRunner, HealthCheck, NodeEnvironment, ServiceCondition, ServiceError,
+    ServiceSpec, Supervisor,
 };
 
 /// How long a node in maintenance holds containerd back for apid.
@@ -58,6 +58,8 @@ impl SystemContainerd {
             args,
             // The runc shim is found on PATH.
             env: vec![("PATH".to_string(), "/usr/bin:/usr/sbin".to_string())],
+            // A restart would cut the connection to every task it runs.
+            node_environment: NodeEnvironment::NextStart,
             health_check: Some(HealthCheck::socket(socket)),
             api: ApiOperations::NONE,
             ..ServiceSpec::process(SERVICE_ID, &self.program)

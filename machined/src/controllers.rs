@@ -218,6 +218,8 @@ pub struct Sources {
     pub kernel_log_destination: Option<String>,
     /// What the cloud provider said about the instance, if the platform has a metadata service.
     pub platform_metadata: Option<PlatformMetadataSpec>,
+    /// The variables of the kernel's `talos.environment` arguments.
+    pub kernel_environment: Vec<(String, String)>,
     /// The digests of what booted, as PID 1 measures them (none in dev mode and containers).
     pub boot_artifacts: Option<tokio::sync::watch::Receiver<Vec<boot_artifacts::BootArtifact>>>,
 }
@@ -279,6 +281,9 @@ pub fn start(
     runtime.register(kubernetes);
     runtime.register(kernel_params::KernelParamConfigController);
     runtime.register(crate::watchdog::WatchdogTimerConfigController);
+    runtime.register(crate::environment::EnvironmentController {
+        kernel: sources.kernel_environment.clone(),
+    });
     runtime.register(crate::event_sink::EventSinkConfigController {
         kernel_argument: sources.events_sink.clone(),
     });

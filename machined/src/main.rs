@@ -117,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         boot_artifacts: None,
         kernel_log_destination: args.kernel_log_destination,
         events_sink: args.events_sink,
+        kernel_environment: Vec::new(),
         install_media: None,
         ending: None,
     };

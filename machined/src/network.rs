@@ -54,6 +54,7 @@ pub fn applied_by_networkd(document: &Document) -> bool {
             | Document::Bond(_)
             | Document::Bridge(_)
             | Document::BlackholeRoute(_)
+            | Document::RoutingRule(_)
             | Document::StaticHost(_)
             | Document::Resolver(_)
             | Document::Hostname(_)

@@ -262,7 +262,8 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 /// [`crate::kubelet::applied_by_kubelet`], the kernel parameters' in
 /// [`crate::controllers::kernel_params::applied_by_kernel_params`], the watchdog's in
 /// [`crate::watchdog::applied_by_watchdog`], the event sink's in
-/// [`crate::event_sink::applied_by_event_sink`].
+/// [`crate::event_sink::applied_by_event_sink`], the environment's in
+/// [`crate::environment::applied_by_environment`].
 fn inactive_documents(config: &Config) -> Vec<String> {
     config
         .documents
@@ -276,6 +277,7 @@ fn inactive_documents(config: &Config) -> Vec<String> {
                 && !crate::controllers::kernel_params::applied_by_kernel_params(document)
                 && !crate::watchdog::applied_by_watchdog(document)
                 && !crate::event_sink::applied_by_event_sink(document)
+                && !crate::environment::applied_by_environment(document)
                 // Installer imports check their signatures against it (upgrade::verify).
                 && !matches!(
                     document,

@@ -31,6 +31,7 @@ use crate::api::{
 };
 use crate::api_services::{self, ApiServices};
 use crate::containerd::SystemContainerd;
+use crate::environment;
 use crate::error::MachinedError;
 use crate::etcd;
 use crate::events::EventBus;
@@ -83,6 +84,8 @@ pub struct Options {
     pub ending: Option<std::sync::mpsc::Sender<Exit>>,
     /// The event sink (`HOST:PORT`) of `talos.events.sink=` (OS mode) or `--events-sink`.
     pub events_sink: Option<String>,
+    /// Variables of the kernel's `talos.environment` arguments, beneath the config's.
+    pub kernel_environment: Vec<(String, String)>,
 }
 
 /// The release of this build (`v` and the crate version), reported when no image says otherwise.
@@ -112,9 +115,18 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         },
         events.clone(),
     )?;
+    let platform = options.platform.clone();
+    let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
+    // Every service starts with the node's environment.
+    services
+        .set_environment(environment::node_environment(
+            &options.kernel_environment,
+            config.current().as_deref(),
+        ))
+        .await?;
     // A node with a saved config will run its system services as containerd's tasks: containerd
-    // starts first, so that its start (seconds under TCG) overlaps loading and checking the
-    // config, the controllers and the API. In maintenance nothing needs it before a config.
+    // starts first, so that its start (seconds under TCG) overlaps the controllers and the API.
+    // In maintenance nothing needs it before a config.
     if let Some(containerd) = &options.containerd {
         services.register(containerd.spec(&layout)).await?;
         if layout.config_file().exists() {
@@ -123,8 +135,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
             tokio::spawn(crate::containerd::start_after_apid(services.clone()));
         }
     }
-    let platform = options.platform.clone();
-    let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
     if let Some(error) = problem.or_else(|| platform.user_data_problem.clone()) {
         tracing::error!(%error, "cannot load the machine config: starting in maintenance mode");
         events.publish(&ConfigLoadErrorEvent { error }, None);
@@ -170,6 +180,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         events_sink: options.events_sink.clone(),
         platform_metadata: platform.metadata.clone(),
         boot_artifacts: options.boot_artifacts.clone(),
+        kernel_environment: options.kernel_environment.clone(),
     };
     let (resources, controllers) =
         crate::controllers::start(&config, &events, &options.hostname, kubernetes, sources);
@@ -196,6 +207,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
+    let node_environment = tokio::spawn(environment::keep_in_step(
+        Arc::clone(&machine),
+        options.kernel_environment.clone(),
+    ));
     services
         .register(time_sync::timed_spec(&machine, &options.timed))
         .await?;
@@ -254,6 +269,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     // Let the reply to Reboot/Shutdown travel back through apid before apid stops.
     tokio::time::sleep(Duration::from_millis(300)).await;
     apid.abort();
+    node_environment.abort();
     upgrade_trial.abort();
     etcd.abort();
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);

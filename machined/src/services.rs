@@ -41,7 +41,8 @@ pub use oci::cgroup_path;
 pub use reaper::{ChildExit, ChildReaper};
 pub use runner::{ExitNotifier, ProcessRunner, RunHandle, Runner};
 pub use spec::{
-    ApiOperations, Backoff, HealthCheck, HealthProbe, HostMount, RestartPolicy, ServiceSpec,
+    ApiOperations, Backoff, HealthCheck, HealthProbe, HostMount, NodeEnvironment, RestartPolicy,
+    ServiceSpec,
 };
 pub use state::{HISTORY_LEN, Health, ServiceState, ServiceStateChange};
 pub use supervisor::{ServiceCondition, ServiceProcess, Supervisor, SupervisorConfig};

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use machined::events::{EventBus, RuntimeEvent, SubscribeOptions, Subscription, Tail};
 use machined::services::{
-    ApiOperations, Backoff, ChildExit, ChildReaper, HealthCheck, LogLimits, RestartPolicy,
-    ServiceCondition, ServiceError, ServiceLog, ServiceSpec, ServiceState, Supervisor,
-    SupervisorConfig,
+    ApiOperations, Backoff, ChildExit, ChildReaper, HealthCheck, LogLimits, NodeEnvironment,
+    RestartPolicy, ServiceCondition, ServiceError, ServiceLog, ServiceSpec, ServiceState,
+    Supervisor, SupervisorConfig,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -698,4 +698,114 @@ async fn processes_report_the_pid_of_what_runs_now() {
         (processes[0].state, processes[0].pid),
         (ServiceState::Finished, None)
     );
+}
+
+/// The environment of the live process `pid`, as `NAME=value` entries.
+fn environ(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .split(|byte| *byte == 0)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| String::from_utf8_lossy(entry).into_owned())
+        .collect()
+}
+
+/// A service running `sleep 60` itself (a shell would add `PWD` to its environment).
+fn sleeper(id: &str) -> ServiceSpec {
+    let mut spec = shell(id, "");
+    spec.command = "/bin/sleep".into();
+    spec.args = vec!["60".into()];
+    spec
+}
+
+async fn running_pid(supervisor: &Supervisor, id: &str, after: usize) -> i32 {
+    let service = wait_until(supervisor, id, "a new run", |service| {
+        service.state == "Running" && pids(service).len() > after
+    })
+    .await;
+    *pids(&service).last().unwrap()
+}
+
+#[tokio::test]
+async fn the_node_environment_reaches_services_and_a_change_restarts_them() {
+    let fixture = fixture();
+    let supervisor = &fixture.supervisor;
+    let node = |value: &str| {
+        vec![
+            ("TALOS_TEST".to_string(), value.to_string()),
+            (
+                "https_proxy".to_string(),
+                "http://127.82.0.9:3128".to_string(),
+            ),
+            ("PATH".to_string(), "/nowhere".to_string()),
+        ]
+    };
+    assert!(
+        supervisor
+            .set_environment(node("1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut apid = sleeper("apid-like");
+    apid.node_environment = NodeEnvironment::RestartWithoutProxies;
+    let mut containerd = sleeper("containerd-like");
+    containerd.node_environment = NodeEnvironment::NextStart;
+    for spec in [sleeper("plain"), apid, containerd] {
+        let id = spec.id.clone();
+        supervisor.register(spec).await.unwrap();
+        supervisor.start(&id).await.unwrap();
+    }
+    let plain = running_pid(supervisor, "plain", 0).await;
+    let apid = running_pid(supervisor, "apid-like", 0).await;
+    let containerd = running_pid(supervisor, "containerd-like", 0).await;
+    let sorted = |mut env: Vec<String>| {
+        env.sort();
+        env
+    };
+    // The service's own PATH wins over the node's.
+    assert_eq!(
+        sorted(environ(plain)),
+        [
+            "PATH=/usr/bin:/bin",
+            "TALOS_TEST=1",
+            "https_proxy=http://127.82.0.9:3128"
+        ]
+    );
+    assert_eq!(
+        sorted(environ(apid)),
+        ["PATH=/usr/bin:/bin", "TALOS_TEST=1"]
+    );
+    assert_eq!(sorted(environ(containerd)), sorted(environ(plain)));
+
+    // The same variables: nobody restarts. A proxy change: not apid either.
+    assert!(
+        supervisor
+            .set_environment(node("1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut proxy_changed = node("1");
+    proxy_changed[1].1 = "http://127.82.0.9:8080".to_string();
+    assert_eq!(
+        supervisor.set_environment(proxy_changed).await.unwrap(),
+        ["plain"]
+    );
+    let mut restarts = supervisor.set_environment(node("2")).await.unwrap();
+    restarts.sort();
+    assert_eq!(restarts, ["apid-like", "plain"]);
+    supervisor.restart("plain").await.unwrap();
+    let plain = running_pid(supervisor, "plain", 1).await;
+    assert!(environ(plain).contains(&"TALOS_TEST=2".to_string()));
+    assert!(environ(containerd).contains(&"TALOS_TEST=1".to_string()));
+
+    // Gone from the node: gone from the next run.
+    assert_eq!(
+        supervisor.set_environment(Vec::new()).await.unwrap(),
+        ["plain", "apid-like"]
+    );
+    supervisor.restart("plain").await.unwrap();
+    let plain = running_pid(supervisor, "plain", 2).await;
+    assert_eq!(environ(plain), ["PATH=/usr/bin:/bin"]);
 }

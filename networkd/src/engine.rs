@@ -2,9 +2,9 @@
 //! record and the DHCP clients, and brings the kernel and the files in line with them on every
 //! Apply, lease change and periodic tick.
 //!
-//! Order of a pass: stop DHCP where it left the config; remove owned routes, addresses,
+//! Order of a pass: stop DHCP where it left the config; remove owned routes, rules, addresses,
 //! enslavements, MTU changes and links that are no longer wanted; create links (bonds, bridges,
-//! dummies, then VLANs); enslave, set MTU, bring up; add addresses, then routes; write
+//! dummies, then VLANs); enslave, set MTU, bring up; add addresses, then routes, then rules; write
 //! resolv.conf and hosts, set the hostname; start DHCP where newly wanted. A step that fails is
 //! reported and the rest goes on; the next pass retries it.
 
@@ -34,7 +34,7 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     pub action: Action,
-    /// `link`, `address`, `route`, `hostname`, `resolvers`, `hosts`, `dhcp`.
+    /// `link`, `address`, `route`, `rule`, `hostname`, `resolvers`, `hosts`, `dhcp`.
     pub kind: &'static str,
     pub id: String,
 }
@@ -249,6 +249,7 @@ impl Engine {
         self.configure_links(&desired.plan, &mut report).await;
         self.add_addresses_and_routes(&desired.plan, &mut report)
             .await;
+        self.add_rules(&desired.plan, &mut report).await;
         self.write_files(&desired, &mut report).await;
         self.start_dhcp(&desired.plan, &mut report).await;
         self.save(&mut report);
@@ -400,6 +401,18 @@ impl Engine {
             }
             self.owned.routes.remove(&route);
             report.change(Action::Removed, "route", route.to_string());
+        }
+        for rule in self.owned.rules.clone() {
+            if plan.rules.contains(&rule) {
+                continue;
+            }
+            for found in snapshot.rules.iter().filter(|r| r.is(&rule)) {
+                if let Err(err) = self.netlink.delete_rule(found).await {
+                    report.error(err);
+                }
+            }
+            self.owned.rules.remove(&rule);
+            report.change(Action::Removed, "rule", rule.to_string());
         }
         for address in self.owned.addresses.clone() {
             if plan.addresses.contains(&address) {
@@ -614,6 +627,29 @@ impl Engine {
                 Ok(()) => {
                     self.owned.routes.insert(route.clone());
                     report.change(Action::Added, "route", route.to_string());
+                }
+                Err(err) => report.error(err),
+            }
+        }
+    }
+
+    async fn add_rules(&mut self, plan: &Plan, report: &mut Report) {
+        if plan.rules.is_empty() {
+            return;
+        }
+        let present = match self.netlink.rules().await {
+            Ok(rules) => rules,
+            Err(err) => return report.error(err),
+        };
+        for rule in &plan.rules {
+            if present.iter().any(|r| r.is(rule)) {
+                self.owned.rules.insert(rule.clone());
+                continue;
+            }
+            match self.netlink.add_rule(rule).await {
+                Ok(()) => {
+                    self.owned.rules.insert(rule.clone());
+                    report.change(Action::Added, "rule", rule.to_string());
                 }
                 Err(err) => report.error(err),
             }

@@ -1,4 +1,4 @@
-//! The kernel side: reads links, addresses and routes over rtnetlink and makes the changes the
+//! The kernel side: reads links, addresses, routes and rules ([`rules`]) over rtnetlink and makes the changes the
 //! engine decides on. Every error names the object it failed on.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -17,6 +17,10 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::{
     Handle, LinkBond, LinkBridge, LinkDummy, LinkUnspec, LinkVlan, RouteMessageBuilder,
 };
+
+mod rules;
+
+pub use rules::Rule;
 
 use crate::NetworkdError;
 use crate::plan::{LinkKind, RoutePlan};
@@ -96,12 +100,13 @@ impl Route {
     }
 }
 
-/// Links, addresses and routes at one moment.
+/// Links, addresses, routes and rules at one moment.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub links: Vec<Link>,
     pub addresses: Vec<Address>,
     pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
 }
 
 impl Snapshot {
@@ -152,7 +157,7 @@ impl Netlink {
         Ok(Netlink { handle })
     }
 
-    /// Reads every link, address and route.
+    /// Reads every link, address, route and rule.
     pub async fn snapshot(&self) -> Result<Snapshot, NetworkdError> {
         let links: Vec<LinkMessage> = self
             .handle
@@ -191,6 +196,7 @@ impl Netlink {
             links: links.into_iter().map(decode_link).collect(),
             addresses: addresses.into_iter().filter_map(decode_address).collect(),
             routes: routes.into_iter().filter_map(decode_route).collect(),
+            rules: self.rules().await?,
         })
     }
 

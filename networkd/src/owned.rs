@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::NetworkdError;
-use crate::plan::{AddressPlan, Inputs, LinkKind, RoutePlan};
+use crate::plan::{AddressPlan, Inputs, LinkKind, RoutePlan, RulePlan};
 
 /// What networkd owns.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -27,6 +27,9 @@ pub struct Owned {
     pub addresses: BTreeSet<AddressPlan>,
     /// Routes networkd added.
     pub routes: BTreeSet<RoutePlan>,
+    /// Routing rules networkd added.
+    #[serde(default)]
+    pub rules: BTreeSet<RulePlan>,
     /// The inputs of the last accepted Apply.
     pub last_inputs: Option<Inputs>,
 }

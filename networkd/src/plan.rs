@@ -3,6 +3,7 @@
 //! checks that refuse a configuration before anything is changed.
 
 mod documents;
+mod rules;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -14,6 +15,8 @@ use machineconfig::{RuntimeMode, ValidationIssue};
 use serde::{Deserialize, Serialize};
 
 use crate::kernel_ip::{self, KernelIp};
+
+pub use rules::{RuleAction, RulePlan};
 
 /// Metric of routes whose config gives none (upstream's default).
 pub const DEFAULT_ROUTE_METRIC: u32 = 1024;
@@ -153,6 +156,8 @@ pub struct Plan {
     pub links: BTreeMap<String, LinkPlan>,
     pub addresses: Vec<AddressPlan>,
     pub routes: Vec<RoutePlan>,
+    /// Policy routing rules (`RoutingRuleConfig`).
+    pub rules: Vec<RulePlan>,
     pub nameservers: Vec<IpAddr>,
     pub search_domains: Vec<String>,
     pub hosts: Vec<(IpAddr, Vec<String>)>,
@@ -289,6 +294,7 @@ impl Plan {
         plan.addresses.dedup();
         plan.routes.sort();
         plan.routes.dedup();
+        plan.rules.sort();
         if errors.is_empty() {
             Ok(plan)
         } else {

@@ -150,7 +150,13 @@ impl Node {
 
     /// The PID of this node's apid (a child of machined, found by its TLS directory).
     pub fn apid_pid(&self) -> Option<u32> {
-        let marker = self.state_dir.join("system/secrets/apid");
+        self.api_service_pid("apid")
+    }
+
+    /// The PID of this node's `apid` or `trustd` (children of machined, found by their TLS
+    /// directories).
+    pub fn api_service_pid(&self, program: &str) -> Option<u32> {
+        let marker = self.state_dir.join("system/secrets").join(program);
         let marker = marker.to_string_lossy();
         std::fs::read_dir("/proc")
             .ok()?
@@ -159,7 +165,7 @@ impl Node {
                 let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
                 let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
                 let cmdline = String::from_utf8_lossy(&cmdline);
-                (cmdline.contains("apid") && cmdline.contains(&*marker)).then_some(pid)
+                (cmdline.contains(program) && cmdline.contains(&*marker)).then_some(pid)
             })
     }
 

@@ -76,6 +76,7 @@ pub fn run() -> Result<(), MachinedError> {
         boot_artifacts: None,
         kernel_log_destination: None,
         events_sink: None,
+        kernel_environment: Vec::new(),
         install_media: None,
         ending: None,
     };

@@ -113,6 +113,11 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
     let events_sink = cmdline
         .get(crate::event_sink::KERNEL_ARGUMENT)
         .map(str::to_string);
+    let kernel_environment: Vec<String> = cmdline
+        .all(crate::environment::KERNEL_ARGUMENT)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let node = sequence::root(host, cmdline)?;
     logging::init_with_tee(
         "machined",
@@ -127,6 +132,10 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
                 None
             }
         });
+    let kernel_environment = {
+        let values: Vec<&str> = kernel_environment.iter().map(String::as_str).collect();
+        crate::environment::kernel_environment(&values)
+    };
     let events_sink = events_sink.and_then(|text| {
         crate::event_sink::check_endpoint(&text)
             .inspect_err(|error| {
@@ -180,6 +189,7 @@ fn run(host: &mut LinuxHost) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Power), Mach
         boot_artifacts: Some(boot_artifacts),
         kernel_log_destination,
         events_sink,
+        kernel_environment,
         install_media: node.install_media,
         ending: Some(ending),
     };

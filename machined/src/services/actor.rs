@@ -27,6 +27,8 @@ pub(super) struct Actor {
     /// For tasks and exit callbacks: they must not keep the supervisor alive.
     commands: mpsc::WeakUnboundedSender<Command>,
     next_run: u64,
+    /// The node's environment, added to each service's own at its start.
+    environment: Vec<(String, String)>,
 }
 
 struct Service {
@@ -137,6 +139,7 @@ impl Actor {
             changes,
             commands,
             next_run: 0,
+            environment: Vec::new(),
         }
     }
 
@@ -154,6 +157,9 @@ impl Actor {
             }
             Command::Update { spec, reply } => {
                 let _ = reply.send(self.update(*spec));
+            }
+            Command::SetEnvironment { variables, reply } => {
+                let _ = reply.send(self.set_environment(variables));
             }
             Command::Signal { id, signal, reply } => {
                 let _ = reply.send(self.signal(&id, signal));
@@ -267,6 +273,21 @@ impl Actor {
         }
         self.services[index].spec = spec;
         Ok(())
+    }
+
+    /// Replaces the node's environment; returns the running services that restart for it.
+    fn set_environment(&mut self, variables: Vec<(String, String)>) -> Vec<String> {
+        let before = std::mem::replace(&mut self.environment, variables);
+        self.services
+            .iter()
+            .filter(|service| {
+                let policy = service.spec.node_environment;
+                policy.restarts()
+                    && matches!(service.phase, Phase::Running(_))
+                    && !policy.select(&before).eq(policy.select(&self.environment))
+            })
+            .map(|service| service.spec.id.clone())
+            .collect()
     }
 
     fn signal(&mut self, id: &str, signal: Signal) -> Result<bool, ServiceError> {
@@ -456,11 +477,8 @@ impl Actor {
                 });
             }
         });
-        match service
-            .spec
-            .runner
-            .start(&service.spec, &service.log, notify_exit)
-        {
+        let spec = service.spec.with_node_environment(&self.environment);
+        match service.spec.runner.start(&spec, &service.log, notify_exit) {
             Ok(handle) => {
                 let prober = service.spec.health_check.clone().map(|check| {
                     let id = service.spec.id.clone();

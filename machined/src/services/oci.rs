@@ -65,7 +65,11 @@ pub fn cgroup_path(id: &str) -> String {
 pub fn runtime_spec(spec: &ServiceSpec, root: &Path) -> Value {
     let mut args = vec![spec.command.display().to_string()];
     args.extend(spec.args.iter().cloned());
-    let mut env = vec!["PATH=/usr/bin:/usr/sbin:/bin:/sbin".to_string()];
+    // The image's PATH unless the service's environment gives one (one entry per name).
+    let mut env = Vec::new();
+    if !spec.env.iter().any(|(name, _)| name == "PATH") {
+        env.push("PATH=/usr/bin:/usr/sbin:/bin:/sbin".to_string());
+    }
     env.extend(
         spec.env
             .iter()
@@ -216,6 +220,16 @@ mod tests {
             destinations[4..],
             ["/system", "/system/secrets/apid", "/system/run/apid"],
             "one tmpfs holds the binds' mount points, before them"
+        );
+        assert_eq!(
+            oci["process"]["env"],
+            json!(["PATH=/usr/bin:/usr/sbin:/bin:/sbin", "RUST_LOG=debug"])
+        );
+        let with_path = spec.with_node_environment(&[("PATH".into(), "/opt/bin".into())]);
+        assert_eq!(
+            runtime_spec(&with_path, Path::new("/system/rootfs"))["process"]["env"],
+            json!(["PATH=/opt/bin", "RUST_LOG=debug"]),
+            "the node's PATH replaces the image's"
         );
         let namespaces = &oci["linux"]["namespaces"];
         assert!(

@@ -16,8 +16,11 @@ pub struct ServiceSpec {
     pub command: PathBuf,
     /// Arguments after the program name.
     pub args: Vec<String>,
-    /// The complete environment of the program (nothing is inherited from machined).
+    /// The service's own environment (nothing is inherited from machined); the node's
+    /// environment is added at each start as `node_environment` says, these win over it.
     pub env: Vec<(String, String)>,
+    /// How the service takes the node's environment.
+    pub node_environment: NodeEnvironment,
     /// Working directory; machined's own when `None`.
     pub working_dir: Option<PathBuf>,
     /// Ids of services that must be up (running, and healthy if health-checked) before this one
@@ -81,6 +84,7 @@ impl ServiceSpec {
             command: command.into(),
             args: Vec::new(),
             env: Vec::new(),
+            node_environment: NodeEnvironment::Restart,
             working_dir: None,
             depends_on: Vec::new(),
             health_check: None,
@@ -92,6 +96,61 @@ impl ServiceSpec {
             memory_limit: None,
             extra_capabilities: Vec::new(),
             runner: Arc::new(ProcessRunner),
+        }
+    }
+}
+
+/// How a service takes the node's environment (`machine.env` and `EnvironmentConfig`, given to
+/// [`Supervisor::set_environment`](super::Supervisor::set_environment)): at each start, and
+/// again through a restart when it changes unless the service is [`NodeEnvironment::NextStart`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeEnvironment {
+    /// Every variable; a change restarts the running service.
+    Restart,
+    /// Every variable but the proxy ones (`http_proxy`, `https_proxy`, `no_proxy`, in any
+    /// case), which gRPC would dial its connections through (upstream leaves them out of apid);
+    /// a change restarts the running service.
+    RestartWithoutProxies,
+    /// Every variable, from the next start on: a change leaves the running service alone
+    /// (containerd, whose restart would cut every task it runs; upstream restarts nothing).
+    NextStart,
+}
+
+/// The proxy variables [`NodeEnvironment::RestartWithoutProxies`] leaves out.
+const PROXY_VARIABLES: &[&str] = &["http_proxy", "https_proxy", "no_proxy"];
+
+impl NodeEnvironment {
+    /// The variables of `node` this service gets.
+    pub fn select(self, node: &[(String, String)]) -> impl Iterator<Item = &(String, String)> {
+        node.iter().filter(move |(name, _)| {
+            self != Self::RestartWithoutProxies
+                || !PROXY_VARIABLES
+                    .iter()
+                    .any(|proxy| name.eq_ignore_ascii_case(proxy))
+        })
+    }
+
+    /// Whether a change of the node's environment restarts the running service.
+    pub fn restarts(self) -> bool {
+        self != Self::NextStart
+    }
+}
+
+impl ServiceSpec {
+    /// This spec as started with the node's environment `node`: the variables it selects,
+    /// then the service's own (which replace node variables of the same name).
+    pub fn with_node_environment(&self, node: &[(String, String)]) -> ServiceSpec {
+        let own = |name: &String| self.env.iter().any(|(own, _)| own == name);
+        let mut env: Vec<(String, String)> = self
+            .node_environment
+            .select(node)
+            .filter(|(name, _)| !own(name))
+            .cloned()
+            .collect();
+        env.extend(self.env.iter().cloned());
+        ServiceSpec {
+            env,
+            ..self.clone()
         }
     }
 }

@@ -101,6 +101,18 @@ impl Supervisor {
         .await?
     }
 
+    /// Sets the node's environment (`machine.env` and `EnvironmentConfig`, in the order they
+    /// apply), which every service gets at its next start as its spec's
+    /// [`NodeEnvironment`](super::NodeEnvironment) says. Returns the running services whose
+    /// environment this changes and that restart for it: the caller restarts them.
+    pub async fn set_environment(
+        &self,
+        variables: Vec<(String, String)>,
+    ) -> Result<Vec<String>, ServiceError> {
+        self.request(|reply| Command::SetEnvironment { variables, reply })
+            .await
+    }
+
     /// Sends `signal` to a running service's process (e.g. SIGHUP to reload). Returns whether
     /// the service was running.
     pub async fn signal(
@@ -265,6 +277,10 @@ pub(super) enum Command {
     Update {
         spec: Box<ServiceSpec>,
         reply: Reply<Result<(), ServiceError>>,
+    },
+    SetEnvironment {
+        variables: Vec<(String, String)>,
+        reply: Reply<Vec<String>>,
     },
     Signal {
         id: String,

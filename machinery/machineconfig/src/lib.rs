@@ -31,3 +31,4 @@ pub use duration::{GoDuration, format_go_duration, parse_go_duration};
 pub use error::ConfigError;
 pub use machine_type::{MachineType, RuntimeMode};
 pub use validate::ValidationIssue;
+pub use validate::formats::environment_variable;

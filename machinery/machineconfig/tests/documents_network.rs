@@ -586,6 +586,20 @@ fn routing_rule_rules() {
     assert_issue(&issues, "RoutingRuleConfig \"1200\".fwMask", "fwMark");
     let issues = validation_errors(&edit(&rule, "src: 10.20.0.0/24", "src: 10.20.0.0/99"));
     assert_issue(&issues, "RoutingRuleConfig \"1200\".src", "CIDR");
+    let issues = validation_errors(&edit(&rule, "dst: 172.16.0.0/12", "dst: fd00::/8"));
+    assert_issue(
+        &issues,
+        "RoutingRuleConfig \"1200\".dst",
+        "same address family",
+    );
+    let issues = validation_errors(&edit(&rule, "iifName: enp3s0", "iifName: a/b"));
+    assert_issue(&issues, "RoutingRuleConfig \"1200\".iifName", "'/'");
+    let issues = validation_errors(&edit(
+        &rule,
+        "oifName: storage.42",
+        "oifName: far-too-long-name0",
+    ));
+    assert_issue(&issues, "RoutingRuleConfig \"1200\".oifName", "15 bytes");
 }
 
 #[test]

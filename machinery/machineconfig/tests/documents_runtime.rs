@@ -120,6 +120,19 @@ fn invalid_values_are_reported() {
         "required",
     );
     assert_invalid(
+        &doc(
+            "EnvironmentConfig",
+            "variables:\n  http_proxy: x\n  HTTP-PROXY: y\n",
+        ),
+        "EnvironmentConfig.variables.HTTP-PROXY",
+        "invalid environment variable name \"HTTP-PROXY\"",
+    );
+    assert_invalid(
+        &doc("EnvironmentConfig", "variables:\n  _9: \"a\\0b\"\n"),
+        "EnvironmentConfig.variables._9",
+        "NUL byte",
+    );
+    assert_invalid(
         &doc("EventSinkConfig", "endpoint: 10.0.0.1\n"),
         "EventSinkConfig.endpoint",
         "host:port",

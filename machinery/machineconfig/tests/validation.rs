@@ -1218,3 +1218,28 @@ fn static_pod_names_must_be_dns_names() {
         "not a valid DNS name",
     );
 }
+
+#[test]
+fn environment_variable_names_are_posix_names() {
+    let mut config = worker();
+    machine(&mut config).env = BTreeMap::from([
+        ("https_proxy".to_string(), "http://proxy:3128".to_string()),
+        ("GRPC_GO_LOG_SEVERITY_LEVEL".to_string(), "info".to_string()),
+        ("1ST".to_string(), "x".to_string()),
+        ("A-B".to_string(), "x".to_string()),
+        ("NUL".to_string(), "a\0b".to_string()),
+    ]);
+    let errs = errors(&config);
+    assert_issue(
+        &errs,
+        "machine.env.1ST",
+        "invalid environment variable name",
+    );
+    assert_issue(
+        &errs,
+        "machine.env.A-B",
+        "invalid environment variable name",
+    );
+    assert_issue(&errs, "machine.env.NUL", "NUL byte");
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}

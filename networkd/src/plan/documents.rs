@@ -2,7 +2,7 @@
 //! `LinkConfig`, `DummyLinkConfig`, `VLANConfig`, `BondConfig` and `BridgeConfig` become links
 //! with their MTU, addresses and routes (a setting a document gives wins over the v1alpha1
 //! setting of the same link; addresses and routes are united), `BlackholeRouteConfig` a
-//! blackhole route, `StaticHostConfig` hosts entries, `ResolverConfig` nameservers and search
+//! blackhole route, `RoutingRuleConfig` policy routing rules ([`super::rules`]), `StaticHostConfig` hosts entries, `ResolverConfig` nameservers and search
 //! domains, `HostnameConfig` the hostname.
 //!
 //! Settings of these kinds networkd does not implement (hardware addresses, the multicast flag,
@@ -121,6 +121,7 @@ impl Builder<'_> {
                     self.link(&path, &bridge.name, Some(kind), common!(bridge));
                 }
                 Document::BlackholeRoute(route) => self.blackhole(route),
+                Document::RoutingRule(rule) => self.routing_rule(rule),
                 Document::StaticHost(host) => {
                     if let Ok(ip) = host.name.parse() {
                         settings.hosts.push((ip, host.hostnames.clone()));

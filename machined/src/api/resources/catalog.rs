@@ -331,6 +331,15 @@ pub const DEFINITIONS: &[Definition] = &[
     },
     Definition {
         source: Source::State,
+        resource_type: <crate::environment::EnvironmentSpec as Spec>::TYPE,
+        display_type: "Environment",
+        namespace: "runtime",
+        aliases: &["env"],
+        columns: &[("Variables", "{.variables}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
         resource_type: <controllers::host::KernelCmdlineSpec as Spec>::TYPE,
         display_type: "KernelCmdline",
         namespace: "runtime",

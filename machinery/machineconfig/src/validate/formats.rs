@@ -192,6 +192,24 @@ pub fn host_port(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An environment variable of a system service: a POSIX name (`[A-Za-z_][A-Za-z0-9_]*`, the
+/// rule upstream's `EnvironmentConfig` applies) and a value without a NUL byte (which no
+/// process environment can carry).
+pub fn environment_variable(name: &str, value: &str) -> Result<(), String> {
+    let valid_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid_name {
+        return Err(format!(
+            "invalid environment variable name {name:?}: it must start with a letter or _ and \
+             hold only letters, digits and _"
+        ));
+    }
+    if value.contains('\0') {
+        return Err(format!("the value of {name} contains a NUL byte"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

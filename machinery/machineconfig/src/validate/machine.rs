@@ -60,6 +60,12 @@ pub(super) fn validate(
     if let Some(network) = &machine.network {
         network::validate(network, machine_type, f);
     }
+    for (name, value) in &machine.env {
+        f.check(
+            format!("machine.env.{name}"),
+            formats::environment_variable(name, value),
+        );
+    }
     check_disks(&machine.disks, f);
     if let Some(install) = &machine.install {
         check_install(install, mode, f);

@@ -3,6 +3,7 @@
 
 use super::RoutingTable;
 use super::common::{hardware_addr, named, require_name};
+use super::links::kernel_link_name;
 use crate::documents::{CheckDocument, DocumentKind, document_kind};
 use crate::v1alpha1::V1Alpha1Config;
 use crate::validate::{Findings, formats};
@@ -272,9 +273,27 @@ impl CheckDocument for RoutingRuleConfig {
                 ),
             }
         }
+        let mut families = Vec::new();
         for (field, prefix) in [("src", &self.src), ("dst", &self.dst)] {
             if let Some(prefix) = prefix {
-                f.check(format!("{path}.{field}"), formats::cidr(prefix));
+                let parsed = formats::cidr(prefix);
+                if let Ok(net) = &parsed {
+                    families.push(net.addr().is_ipv4());
+                }
+                f.check(format!("{path}.{field}"), parsed);
+            }
+        }
+        if let [src_v4, dst_v4] = families[..]
+            && src_v4 != dst_v4
+        {
+            f.error(
+                format!("{path}.dst"),
+                "src and dst must be of the same address family (both IPv4 or both IPv6)",
+            );
+        }
+        for (field, link) in [("iifName", &self.iif_name), ("oifName", &self.oif_name)] {
+            if let Some(link) = link {
+                f.check(format!("{path}.{field}"), kernel_link_name(link));
             }
         }
         let no_table = self.table.is_none_or(|t| t == RoutingTable::Unspec);

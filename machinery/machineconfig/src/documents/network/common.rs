@@ -238,6 +238,17 @@ impl RoutingTable {
         !matches!(self, RoutingTable::Id(_))
     }
 
+    /// The kernel's number of the table (`main` is 254).
+    pub fn number(self) -> u32 {
+        match self {
+            RoutingTable::Unspec => 0,
+            RoutingTable::Id(n) => u32::from(n),
+            RoutingTable::Default => 253,
+            RoutingTable::Main => 254,
+            RoutingTable::Local => 255,
+        }
+    }
+
     fn from_number(n: u64) -> Option<Self> {
         match n {
             0 => Some(RoutingTable::Unspec),

@@ -356,7 +356,7 @@ impl CheckDocument for VrfConfig {
 }
 
 /// A kernel link name: at most 15 bytes, printable, no whitespace, `/` or `:`, not `.`/`..`.
-fn kernel_link_name(name: &str) -> Result<(), String> {
+pub(super) fn kernel_link_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         Err("name is required".to_string())
     } else if name.len() > 15 {

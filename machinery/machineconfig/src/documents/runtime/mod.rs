@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::{CheckDocument, DocumentKind, document_kind};
 use crate::v1alpha1::V1Alpha1Config;
-use crate::validate::Findings;
+use crate::validate::{Findings, formats};
 
 pub use files::{
     EtcFileConfig, ExtensionServiceConfig, ExtensionServiceConfigFile, KernelModuleConfig,
@@ -63,22 +63,11 @@ impl CheckDocument for SysctlConfig {
 impl CheckDocument for EnvironmentConfig {
     fn check(&self, _: Option<&V1Alpha1Config>, f: &mut Findings) {
         let kind = Self::KIND;
-        for key in self.variables.keys() {
+        for (name, value) in &self.variables {
             f.check(
-                format!("{kind}.variables.{key}"),
-                environment_variable_name(key),
+                format!("{kind}.variables.{name}"),
+                formats::environment_variable(name, value),
             );
         }
-    }
-}
-
-/// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
-fn environment_variable_name(name: &str) -> Result<(), String> {
-    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!("{name:?} is not a valid environment variable name"))
     }
 }
