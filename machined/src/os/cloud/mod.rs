@@ -17,6 +17,7 @@
 pub mod akamai;
 pub mod aws;
 pub mod azure;
+pub mod cloudstack;
 pub mod digitalocean;
 pub mod exoscale;
 pub mod gcp;
@@ -29,6 +30,7 @@ pub mod oracle;
 pub mod upcloud;
 pub mod vultr;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::http;
@@ -69,6 +71,7 @@ pub enum Provider {
     Oracle,
     Exoscale,
     Akamai,
+    CloudStack,
 }
 
 impl Provider {
@@ -86,6 +89,7 @@ impl Provider {
             "oracle" => Provider::Oracle,
             "exoscale" => Provider::Exoscale,
             "akamai" => Provider::Akamai,
+            "cloudstack" => Provider::CloudStack,
             _ => return None,
         })
     }
@@ -104,6 +108,7 @@ impl Provider {
             Provider::Oracle => "oracle",
             Provider::Exoscale => "exoscale",
             Provider::Akamai => "akamai",
+            Provider::CloudStack => "cloudstack",
         }
     }
 
@@ -125,6 +130,10 @@ impl Provider {
             Provider::Oracle => oracle::fetch(base),
             Provider::Exoscale => exoscale::fetch(base),
             Provider::Akamai => akamai::fetch(base),
+            Provider::CloudStack if base == METADATA_BASE => {
+                cloudstack::fetch(cloudstack::DATA_SERVER)
+            }
+            Provider::CloudStack => cloudstack::fetch(base),
         }
     }
 }
@@ -191,6 +200,21 @@ fn get_required(
 ) -> Result<Vec<u8>, MachinedError> {
     get(platform, url, headers, MAX_DOCUMENT)?
         .ok_or_else(|| problem(platform, format!("{url}: not found (404)")))
+}
+
+/// Each of `keys` under `prefix` (`PREFIX/KEY`, one short text value each), those that exist.
+fn get_values<'k>(
+    platform: &'static str,
+    prefix: &str,
+    keys: &[&'k str],
+) -> Result<BTreeMap<&'k str, Vec<u8>>, MachinedError> {
+    let mut values = BTreeMap::new();
+    for key in keys {
+        if let Some(body) = get(platform, &format!("{prefix}/{key}"), &[], 4096)? {
+            values.insert(*key, body);
+        }
+    }
+    Ok(values)
 }
 
 /// A single value: UTF-8, trimmed, at most [`MAX_VALUE`] bytes, no control characters.
@@ -262,15 +286,28 @@ pub(crate) mod testserver {
         answers: BTreeMap<String, (u16, Vec<u8>)>,
         required: Vec<(&'static str, &'static str)>,
     ) -> (String, Seen) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        serve_at("127.0.0.1:0", answers, required, &[])
+    }
+
+    /// [`serve`] on `bind` (an address and port); a request whose line starts with one of
+    /// `privileged` from a source port of 1024 or above is answered 403.
+    pub fn serve_at(
+        bind: &str,
+        answers: BTreeMap<String, (u16, Vec<u8>)>,
+        required: Vec<(&'static str, &'static str)>,
+        privileged: &[&'static str],
+    ) -> (String, Seen) {
+        let listener = TcpListener::bind(bind).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let seen: Seen = Arc::default();
         let record = Arc::clone(&seen);
+        let privileged = privileged.to_vec();
         std::thread::spawn(move || {
             for connection in listener.incoming() {
                 let Ok(mut connection) = connection else {
                     return;
                 };
+                let low_port = connection.peer_addr().is_ok_and(|peer| peer.port() < 1024);
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
                 while !head.ends_with(b"\r\n\r\n") && connection.read(&mut byte).unwrap_or(0) == 1 {
@@ -298,7 +335,9 @@ pub(crate) mod testserver {
                 let allowed = required.iter().all(|(prefix, header)| {
                     !key.starts_with(prefix) || lines.contains(&header.to_ascii_lowercase())
                 });
+                let refused = !low_port && privileged.iter().any(|p| key.starts_with(p));
                 let (status, body) = match answers.get(&key) {
+                    Some(_) if refused => (403, Vec::new()),
                     Some(answer) if allowed => answer.clone(),
                     Some(_) => (401, Vec::new()),
                     None => (404, Vec::new()),
