@@ -1,8 +1,8 @@
 //! A plain-HTTP GET for `talos.config=http://…` (PID 1, before any service runs): HTTP/1.0,
 //! one request per connection, the body read to the end of the connection.
 
-use std::io::{Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs as _};
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::time::Duration;
 
 /// Limit for connecting and for each read.
@@ -50,6 +50,17 @@ pub fn request(
     exchange(method, url, headers, &[], max_body)
 }
 
+/// [`request`] from a privileged source port (below 1024), which some metadata services
+/// (Scaleway's user data) ask of a client to tell it is root's.
+pub fn request_from_privileged_port(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    max_body: u64,
+) -> Result<Response, String> {
+    exchange_from(Source::Privileged, method, url, headers, &[], max_body)
+}
+
 /// POSTs `body` to `url` with `headers`; the answer as [`request`] gives it.
 pub fn post(
     url: &str,
@@ -60,7 +71,30 @@ pub fn post(
     exchange("POST", url, headers, body, max_body)
 }
 
+/// The local port a request is sent from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// Whichever the kernel picks.
+    Any,
+    /// One of [`PRIVILEGED_PORTS`], starting at a random one (as upstream: 100 to 611).
+    Privileged,
+}
+
+/// The source ports a privileged request tries.
+const PRIVILEGED_PORTS: std::ops::Range<u16> = 100..612;
+
 fn exchange(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    max_body: u64,
+) -> Result<Response, String> {
+    exchange_from(Source::Any, method, url, headers, body, max_body)
+}
+
+fn exchange_from(
+    source: Source,
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
@@ -80,7 +114,7 @@ fn exchange(
         .map_err(|error| format!("{url}: {error}"))?
         .next()
         .ok_or_else(|| format!("{url}: {host} has no address"))?;
-    let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)
+    let mut stream = connect(address, source)
         .map_err(|error| format!("{url}: connecting to {address}: {error}"))?;
     let target = match parsed.query() {
         Some(query) => format!("{}?{query}", parsed.path()),
@@ -109,6 +143,47 @@ fn exchange(
         return Err(format!("{url}: the answer is larger than {max_body} bytes"));
     }
     Ok(answer)
+}
+
+/// A connection to `address` from `source`. A privileged port already taken (bound, or
+/// still in TIME_WAIT towards `address`) gives way to the next one.
+fn connect(address: SocketAddr, source: Source) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    use std::hash::{BuildHasher as _, Hasher as _};
+    if let Source::Any = source {
+        return TcpStream::connect_timeout(&address, TIMEOUT);
+    }
+    let count = PRIVILEGED_PORTS.len() as u64;
+    let start = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        % count;
+    let unspecified: IpAddr = match address {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let mut last = None;
+    for offset in 0..count {
+        let port = PRIVILEGED_PORTS.start + ((start + offset) % count) as u16;
+        let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        let attempt = socket
+            .bind(&SocketAddr::new(unspecified, port).into())
+            .and_then(|()| socket.connect_timeout(&address.into(), TIMEOUT));
+        match attempt {
+            Ok(()) => return Ok(socket.into()),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::AddrInUse | ErrorKind::AddrNotAvailable
+                ) =>
+            {
+                last = Some(error);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| ErrorKind::AddrInUse.into()))
 }
 
 /// Everything the server sends until it closes, at most `limit` bytes (one more tells that
@@ -197,6 +272,30 @@ mod tests {
     fn downloads_the_body_of_a_200_answer() {
         let url = serve_once(b"HTTP/1.0 200 OK\r\nContent-Length: 18\r\n\r\nversion: v1alpha1\n");
         assert_eq!(get(&url).unwrap(), b"version: v1alpha1\n");
+    }
+
+    #[test]
+    fn a_privileged_request_comes_from_a_port_below_1024() {
+        let listener = TcpListener::bind("127.80.0.2:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let peers = std::thread::spawn(move || {
+            (0..2)
+                .map(|_| {
+                    let (mut connection, peer) = listener.accept().unwrap();
+                    let mut request = [0u8; 1024];
+                    let _ = connection.read(&mut request);
+                    connection.write_all(b"HTTP/1.0 200 OK\r\n\r\nok").unwrap();
+                    peer.port()
+                })
+                .collect::<Vec<u16>>()
+        });
+        let url = format!("http://{address}/user_data/cloud-init");
+        let answer = request_from_privileged_port("GET", &url, &[], 16).unwrap();
+        assert_eq!(answer.body, b"ok");
+        assert_eq!(request("GET", &url, &[], 16).unwrap().body, b"ok");
+        let ports = peers.join().unwrap();
+        assert!(PRIVILEGED_PORTS.contains(&ports[0]), "{ports:?}");
+        assert!(ports[1] >= 1024, "{ports:?}");
     }
 
     #[test]

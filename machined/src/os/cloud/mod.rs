@@ -27,6 +27,7 @@ mod hostile;
 pub mod netconfig;
 pub mod openstack;
 pub mod oracle;
+pub mod scaleway;
 pub mod upcloud;
 pub mod vultr;
 
@@ -72,6 +73,7 @@ pub enum Provider {
     Exoscale,
     Akamai,
     CloudStack,
+    Scaleway,
 }
 
 impl Provider {
@@ -90,6 +92,7 @@ impl Provider {
             "exoscale" => Provider::Exoscale,
             "akamai" => Provider::Akamai,
             "cloudstack" => Provider::CloudStack,
+            "scaleway" => Provider::Scaleway,
             _ => return None,
         })
     }
@@ -109,6 +112,7 @@ impl Provider {
             Provider::Exoscale => "exoscale",
             Provider::Akamai => "akamai",
             Provider::CloudStack => "cloudstack",
+            Provider::Scaleway => "scaleway",
         }
     }
 
@@ -134,6 +138,8 @@ impl Provider {
                 cloudstack::fetch(cloudstack::DATA_SERVER)
             }
             Provider::CloudStack => cloudstack::fetch(base),
+            Provider::Scaleway if base == METADATA_BASE => scaleway::fetch(scaleway::METADATA_BASE),
+            Provider::Scaleway => scaleway::fetch(base),
         }
     }
 }
@@ -182,6 +188,15 @@ fn get(
     max: u64,
 ) -> Result<Option<Vec<u8>>, MachinedError> {
     let response = http::request("GET", url, headers, max).map_err(|e| problem(platform, e))?;
+    body_of(platform, url, response)
+}
+
+/// The body of a 200 from `url`, `None` for a 404, else an error naming the status.
+fn body_of(
+    platform: &'static str,
+    url: &str,
+    response: http::Response,
+) -> Result<Option<Vec<u8>>, MachinedError> {
     match response.status {
         200 => Ok(Some(response.body)),
         404 => Ok(None),
