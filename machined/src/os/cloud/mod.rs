@@ -19,6 +19,7 @@ pub mod aws;
 pub mod azure;
 pub mod cloudstack;
 pub mod digitalocean;
+pub mod equinixmetal;
 pub mod exoscale;
 pub mod gcp;
 pub mod hcloud;
@@ -74,6 +75,7 @@ pub enum Provider {
     Akamai,
     CloudStack,
     Scaleway,
+    EquinixMetal,
 }
 
 impl Provider {
@@ -93,6 +95,7 @@ impl Provider {
             "akamai" => Provider::Akamai,
             "cloudstack" => Provider::CloudStack,
             "scaleway" => Provider::Scaleway,
+            "equinixMetal" => Provider::EquinixMetal,
             _ => return None,
         })
     }
@@ -113,6 +116,7 @@ impl Provider {
             Provider::Akamai => "akamai",
             Provider::CloudStack => "cloudstack",
             Provider::Scaleway => "scaleway",
+            Provider::EquinixMetal => "equinixMetal",
         }
     }
 
@@ -140,6 +144,10 @@ impl Provider {
             Provider::CloudStack => cloudstack::fetch(base),
             Provider::Scaleway if base == METADATA_BASE => scaleway::fetch(scaleway::METADATA_BASE),
             Provider::Scaleway => scaleway::fetch(base),
+            Provider::EquinixMetal if base == METADATA_BASE => {
+                equinixmetal::fetch(equinixmetal::METADATA_BASE)
+            }
+            Provider::EquinixMetal => equinixmetal::fetch(base),
         }
     }
 }
