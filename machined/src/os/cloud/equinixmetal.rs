@@ -160,7 +160,7 @@ pub fn parse(raw: &[u8]) -> Result<Instance, MachinedError> {
             }),
         }
         // Bounded before the document can grow the list further.
-        network = network.bounded(PLATFORM)?;
+        network.check(PLATFORM)?;
     }
     network.bonds.sort_by(|a, b| a.name.cmp(&b.name));
     let first_bond = document
@@ -206,7 +206,7 @@ pub fn parse(raw: &[u8]) -> Result<Instance, MachinedError> {
                 });
             }
         }
-        network = network.bounded(PLATFORM)?;
+        network.check(PLATFORM)?;
     }
     let peers = document
         .bgp_neighbors
@@ -223,7 +223,7 @@ pub fn parse(raw: &[u8]) -> Result<Instance, MachinedError> {
             destination: Some((peer, 32)),
             gateway,
         });
-        network = network.bounded(PLATFORM)?;
+        network.check(PLATFORM)?;
     }
     let id = value(PLATFORM, "id", &document.id)?;
     if id.is_empty() {

@@ -26,9 +26,11 @@ pub mod hcloud;
 #[cfg(test)]
 mod hostile;
 pub mod netconfig;
+pub mod opennebula;
 pub mod openstack;
 pub mod oracle;
 pub mod scaleway;
+pub mod shellvars;
 pub mod upcloud;
 pub mod vultr;
 

@@ -60,6 +60,13 @@ pub struct NetworkConfig {
 impl NetworkConfig {
     /// Refuses more than [`MAX_ENTRIES`] of anything.
     pub fn bounded(self, platform: &'static str) -> Result<Self, MachinedError> {
+        self.check(platform)?;
+        Ok(self)
+    }
+
+    /// [`NetworkConfig::bounded`] in place: an error when there is more than [`MAX_ENTRIES`]
+    /// of anything or a prefix too long for its address.
+    pub fn check(&self, platform: &'static str) -> Result<(), MachinedError> {
         let counts = [
             self.addresses.len(),
             self.routes.len(),
@@ -88,7 +95,7 @@ impl NetworkConfig {
                 ));
             }
         }
-        Ok(self)
+        Ok(())
     }
 }
 
