@@ -9,8 +9,9 @@
 //! `ETHn_IP6_GATEWAY` or `ETHn_GATEWAY6`), `dhcp`, `auto`, `disable` or `skip`; aliases
 //! `ETHn_ALIASm_*` add addresses unless detached or external. Global `DNS` resolvers come
 //! first. The hostname is `SET_HOSTNAME` with characters other than letters, digits, `-` and
-//! `.` made `-`, its first label in the metadata; the instance id is `VMID`. The user data is `USER_DATA` (else `USERDATA`),
-//! base64 as upstream decodes it (`USERDATA_ENCODING`, when given, must say `base64`).
+//! `.` made `-` (its first label in the metadata); the instance id is `VMID`. The user data
+//! is `USER_DATA` (else `USERDATA`), base64 as upstream decodes it (`USERDATA_ENCODING`, when
+//! given, must say `base64`).
 //!
 //! Limits: MTUs, route metrics, search domains and the link-scope route to OneGate are not
 //! applied (the provider network here has none of them); DHCP is not told IPv4 from IPv6.
