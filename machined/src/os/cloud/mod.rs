@@ -8,6 +8,9 @@
 //! hostile: every document is bounded ([`MAX_DOCUMENT`], [`MAX_USER_DATA`]), every value is
 //! checked (length, control characters, addresses), and nothing panics.
 //!
+//! OpenNebula has no metadata service: its parser reads the `context.sh` of a local volume
+//! ([`opennebula`], [`shellvars`]).
+//!
 //! The network a provider describes becomes the `machine.network` networkd applies while the
 //! config has none ([`netconfig::NetworkConfig::machine_network`]).
 //!
@@ -41,7 +44,8 @@ use super::http;
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
-/// Where every provider here serves its metadata (link-local, plain HTTP).
+/// Where most providers here serve their metadata (link-local, plain HTTP); scaleway,
+/// cloudstack and equinixMetal serve theirs elsewhere ([`Provider::fetch`]).
 pub const METADATA_BASE: &str = "http://169.254.169.254";
 /// Largest metadata document accepted.
 const MAX_DOCUMENT: u64 = 1 << 20;
@@ -124,7 +128,9 @@ impl Provider {
 
     /// Asks the metadata service at `base` (e.g. [`METADATA_BASE`]) once. Azure's wire
     /// server is [`azure::WIRE_SERVER`] beside the real metadata service, and `base` itself
-    /// beside any other (a mock serves both).
+    /// beside any other (a mock serves both). Given [`METADATA_BASE`], scaleway asks
+    /// [`scaleway::METADATA_BASE`], cloudstack [`cloudstack::DATA_SERVER`] and equinixMetal
+    /// [`equinixmetal::METADATA_BASE`] instead.
     pub fn fetch(self, base: &str) -> Result<Instance, MachinedError> {
         let base = base.trim_end_matches('/');
         match self {
