@@ -1,7 +1,7 @@
 //! The platform (reference §7.3): `talos.platform=` when given, else `nocloud` when the SMBIOS
 //! serial says `ds=nocloud…` or a volume is labelled `cidata`, else `metal`. For nocloud the
 //! `user-data` file of the cidata volume becomes the machine config when STATE holds none. For
-//! metal, `talos.config=http://…` is downloaded (after the network is up, with `${uuid}`,
+//! metal, `talos.config=http://…` (or `https://…`, checked against Mozilla's roots) is downloaded (after the network is up, with `${uuid}`,
 //! `${serial}`, `${mac}` and `${hostname}` substituted) and becomes the config, retried with
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
@@ -24,8 +24,8 @@
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
 //! config's `machine.network` replaces the provider's network as a whole; `talos.config=`
-//! takes plain http only (no CA bundle in the image) and not `metal-iso`; other platforms are
-//! only names.
+//! does not take `metal-iso`, and an https one trusts only the built-in public roots; other
+//! platforms are only names.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -7,11 +7,8 @@
 //! management addresses go on the first bond; a public one is an external IP and its gateway
 //! a default route, a private one's gateway the route to each private subnet and to each IPv4
 //! BGP peer; the region is the metro, the zone the facility, the instance type the plan;
-//! provider id `equinixmetal://ID`.
-//!
-//! Limit: machined's HTTP client speaks plain HTTP only, so the real service (HTTPS) is not
-//! reached yet: [`super::Provider::fetch`] reports that; the parser and a fetch from a base
-//! given in `http://` form work.
+//! provider id `equinixmetal://ID`. The service is https only: its certificate must chain to
+//! one of Mozilla's roots ([`super::http`]).
 
 use std::net::IpAddr;
 
@@ -386,7 +383,5 @@ mod tests {
             instance.user_data.as_deref(),
             Some(&b"version: v1alpha1\n"[..])
         );
-        let error = fetch(METADATA_BASE).unwrap_err().to_string();
-        assert!(error.contains("only http://"), "{error}");
     }
 }
