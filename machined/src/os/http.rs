@@ -3,7 +3,7 @@
 //! over TLS (rustls) checked against Mozilla's root certificates, built in (the image has no
 //! CA bundle), with the clock as it is at boot.
 
-use std::io::{ErrorKind, Read, Write as _};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -221,7 +221,7 @@ impl Exchange {
 /// timeouts set on `socket` (the stream's own, or a clone of it under TLS).
 fn send_and_read(
     socket: std::io::Result<TcpStream>,
-    mut stream: impl Read + std::io::Write,
+    mut stream: impl Read + Write,
     request: &[u8],
     limit: u64,
 ) -> Result<Vec<u8>, String> {
