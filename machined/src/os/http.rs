@@ -184,9 +184,14 @@ impl Exchange {
             send_and_read(stream.try_clone(), stream, &request, limit)
         }
         .map_err(|problem| format!("{url}: {problem}"))?;
+        // Cut at the limit, the answer would look short: say what it is.
+        let larger = || format!("{url}: the answer is larger than {max_body} bytes");
+        if response.len() as u64 > limit {
+            return Err(larger());
+        }
         let answer = parse_response(&response).map_err(|problem| format!("{url}: {problem}"))?;
-        if answer.body.len() as u64 > max_body || response.len() as u64 > limit {
-            return Err(format!("{url}: the answer is larger than {max_body} bytes"));
+        if answer.body.len() as u64 > max_body {
+            return Err(larger());
         }
         Ok(answer)
     }

@@ -190,5 +190,11 @@ mod tests {
         // No user data: none, not an error.
         let (base, _) = serve_at("127.80.0.1:0", table(&pairs[..5]), Vec::new(), &[]);
         assert_eq!(fetch(&base).unwrap().user_data, None);
+        // A value larger than a value can be is refused.
+        let huge = vec![b'a'; 8192];
+        pairs[0].1 = &huge;
+        let (base, _) = serve_at("127.80.0.1:0", table(&pairs), Vec::new(), &[]);
+        let error = fetch(&base).unwrap_err().to_string();
+        assert!(error.contains("larger than 4096 bytes"), "{error}");
     }
 }

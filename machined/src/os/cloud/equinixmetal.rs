@@ -383,5 +383,15 @@ mod tests {
             instance.user_data.as_deref(),
             Some(&b"version: v1alpha1\n"[..])
         );
+        // No metadata is an error; oversized user data too.
+        let huge = vec![b'#'; (MAX_USER_DATA + 1) as usize];
+        let answers = table(&[("GET /userdata", &huge)]);
+        let (base, _) = serve_at("127.80.0.4:0", answers, Vec::new(), &[]);
+        let error = fetch(&base).unwrap_err().to_string();
+        assert!(error.contains("/metadata: not found (404)"), "{error}");
+        let answers = table(&[("GET /metadata", METADATA), ("GET /userdata", &huge)]);
+        let (base, _) = serve_at("127.80.0.4:0", answers, Vec::new(), &[]);
+        let error = fetch(&base).unwrap_err().to_string();
+        assert!(error.contains("larger than 4194304 bytes"), "{error}");
     }
 }

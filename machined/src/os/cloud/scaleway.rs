@@ -268,5 +268,15 @@ mod tests {
             &["GET /user_data/"],
         );
         assert_eq!(fetch(&base).unwrap().user_data, None);
+        // An oversized document is refused before it is parsed.
+        let huge = vec![b' '; 2 << 20];
+        let (base, _) = serve_at(
+            "127.80.0.3:0",
+            table(&[("GET /conf?format=json", &huge)]),
+            Vec::new(),
+            &[],
+        );
+        let error = fetch(&base).unwrap_err().to_string();
+        assert!(error.contains("larger than 1048576 bytes"), "{error}");
     }
 }
