@@ -53,7 +53,7 @@ pub fn request(
     headers: &[(&str, &str)],
     max_body: u64,
 ) -> Result<Response, String> {
-    exchange(method, url, headers, &[], max_body)
+    Exchange::public(Source::Any).run(method, url, headers, &[], max_body)
 }
 
 /// [`request`] from a privileged source port (below 1024), which some metadata services
@@ -64,7 +64,7 @@ pub fn request_from_privileged_port(
     headers: &[(&str, &str)],
     max_body: u64,
 ) -> Result<Response, String> {
-    exchange_from(Source::Privileged, method, url, headers, &[], max_body)
+    Exchange::public(Source::Privileged).run(method, url, headers, &[], max_body)
 }
 
 /// POSTs `body` to `url` with `headers`; the answer as [`request`] gives it.
@@ -74,7 +74,7 @@ pub fn post(
     body: &[u8],
     max_body: u64,
 ) -> Result<Response, String> {
-    exchange("POST", url, headers, body, max_body)
+    Exchange::public(Source::Any).run("POST", url, headers, body, max_body)
 }
 
 /// The local port a request is sent from.
@@ -88,31 +88,6 @@ enum Source {
 
 /// The source ports a privileged request tries.
 const PRIVILEGED_PORTS: std::ops::Range<u16> = 100..612;
-
-fn exchange(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    max_body: u64,
-) -> Result<Response, String> {
-    exchange_from(Source::Any, method, url, headers, body, max_body)
-}
-
-fn exchange_from(
-    source: Source,
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    max_body: u64,
-) -> Result<Response, String> {
-    let exchange = Exchange {
-        source,
-        roots: public_roots(),
-    };
-    exchange.run(method, url, headers, body, max_body)
-}
 
 /// Mozilla's root certificates (the `webpki-roots` crate), which https answers must chain to.
 fn public_roots() -> Arc<RootCertStore> {
@@ -131,6 +106,15 @@ struct Exchange {
 }
 
 impl Exchange {
+    /// From `source`, trusting Mozilla's roots.
+    fn public(source: Source) -> Self {
+        Exchange {
+            source,
+            roots: public_roots(),
+        }
+    }
+
+    /// Sends the request; the whole answer, its body at most `max_body` bytes.
     fn run(
         &self,
         method: &str,
