@@ -86,44 +86,35 @@ mod tests {
     use super::super::testserver::{serve_at, table};
     use super::*;
 
-    /// The fixture's meta-data, as the data server serves it (key → value).
-    fn fixture() -> Vec<(String, &'static [u8])> {
-        let files: [(&str, &[u8]); 5] = [
-            (
-                "local-hostname",
-                include_bytes!("testdata/cloudstack/local-hostname"),
-            ),
-            (
-                "instance-id",
-                include_bytes!("testdata/cloudstack/instance-id"),
-            ),
-            (
-                "service-offering",
-                include_bytes!("testdata/cloudstack/service-offering"),
-            ),
-            (
-                "availability-zone",
-                include_bytes!("testdata/cloudstack/availability-zone"),
-            ),
-            (
-                "public-ipv4",
-                include_bytes!("testdata/cloudstack/public-ipv4"),
-            ),
-        ];
-        files
-            .iter()
-            .map(|(key, body)| (format!("GET /latest/meta-data/{key}"), *body))
-            .collect()
-    }
+    /// The fixture's meta-data: key → value, as the data server serves them.
+    const FIXTURE: [(&str, &[u8]); 5] = [
+        (
+            "local-hostname",
+            include_bytes!("testdata/cloudstack/local-hostname"),
+        ),
+        (
+            "instance-id",
+            include_bytes!("testdata/cloudstack/instance-id"),
+        ),
+        (
+            "service-offering",
+            include_bytes!("testdata/cloudstack/service-offering"),
+        ),
+        (
+            "availability-zone",
+            include_bytes!("testdata/cloudstack/availability-zone"),
+        ),
+        (
+            "public-ipv4",
+            include_bytes!("testdata/cloudstack/public-ipv4"),
+        ),
+    ];
 
     #[test]
     fn the_meta_data_gives_the_instance() {
-        let values: BTreeMap<&str, Vec<u8>> = fixture()
-            .into_iter()
-            .map(|(path, body)| {
-                let key = KEYS.iter().find(|k| path.ends_with(*k)).unwrap();
-                (*key, body.to_vec())
-            })
+        let values: BTreeMap<&str, Vec<u8>> = FIXTURE
+            .iter()
+            .map(|(key, body)| (*key, body.to_vec()))
             .collect();
         let instance = parse(&values).unwrap();
         let m = &instance.metadata;
@@ -175,9 +166,15 @@ mod tests {
 
     #[test]
     fn fetch_reads_each_key_and_the_user_data() {
-        let mut pairs: Vec<(&str, &[u8])> = Vec::new();
-        let fixture = fixture();
-        pairs.extend(fixture.iter().map(|(path, body)| (path.as_str(), *body)));
+        let paths: Vec<String> = FIXTURE
+            .iter()
+            .map(|(key, _)| format!("GET /latest/meta-data/{key}"))
+            .collect();
+        let mut pairs: Vec<(&str, &[u8])> = paths
+            .iter()
+            .zip(FIXTURE)
+            .map(|(path, (_, body))| (path.as_str(), body))
+            .collect();
         pairs.push(("GET /latest/user-data", b"version: v1alpha1\n"));
         let (base, seen) = serve_at("127.80.0.1:0", table(&pairs), Vec::new(), &[]);
         let instance = fetch(&base).unwrap();
