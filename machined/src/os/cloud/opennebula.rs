@@ -193,8 +193,11 @@ fn aliases(
     network: &mut NetworkConfig,
 ) -> Result<(), MachinedError> {
     let prefix = format!("{name}_ALIAS");
+    // Only the keys that start with the prefix (the map is sorted).
     let mut aliases: Vec<&str> = variables
-        .keys()
+        .range(prefix.clone()..)
+        .map(|(key, _)| key)
+        .take_while(|key| key.starts_with(prefix.as_str()))
         .filter_map(|key| key.strip_suffix("_MAC"))
         .filter(|alias| alias.strip_prefix(prefix.as_str()).is_some_and(digits))
         .collect();
