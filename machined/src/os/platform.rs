@@ -133,6 +133,7 @@ fn from_provider<H: Host>(
     configured: bool,
 ) -> Result<Outcome, MachinedError> {
     let name = provider.name();
+    let service = provider.service(base);
     let mut answer = None;
     // With a config on STATE the node does not wait for the provider: one try.
     let pauses: &[u64] = if configured { &[] } else { &DOWNLOAD_BACKOFF };
@@ -152,12 +153,12 @@ fn from_provider<H: Host>(
             Err(error) => match pause {
                 Some(pause) => {
                     host.log(&format!(
-                        "machined: {error}; the metadata service at {base} does not answer as expected, trying again in {pause:?}"
+                        "machined: {error}; the metadata service at {service} does not answer as expected, trying again in {pause:?}"
                     ));
                     host.sleep(pause);
                 }
                 None => host.log(&format!(
-                    "machined: {error}; giving up on the metadata service at {base}, waiting in maintenance mode"
+                    "machined: {error}; giving up on the metadata service at {service}, waiting in maintenance mode"
                 )),
             },
         }

@@ -45,7 +45,7 @@ use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
 /// Where most providers here serve their metadata (link-local, plain HTTP); scaleway,
-/// cloudstack and equinixMetal serve theirs elsewhere ([`Provider::fetch`]).
+/// cloudstack and equinixMetal serve theirs elsewhere ([`Provider::service`]).
 pub const METADATA_BASE: &str = "http://169.254.169.254";
 /// Largest metadata document accepted.
 const MAX_DOCUMENT: u64 = 1 << 20;
@@ -126,13 +126,26 @@ impl Provider {
         }
     }
 
-    /// Asks the metadata service at `base` (e.g. [`METADATA_BASE`]) once. Azure's wire
-    /// server is [`azure::WIRE_SERVER`] beside the real metadata service, and `base` itself
-    /// beside any other (a mock serves both). Given [`METADATA_BASE`], scaleway asks
-    /// [`scaleway::METADATA_BASE`], cloudstack [`cloudstack::DATA_SERVER`] and equinixMetal
-    /// [`equinixmetal::METADATA_BASE`] instead.
-    pub fn fetch(self, base: &str) -> Result<Instance, MachinedError> {
+    /// Where the provider's metadata service is, given `base` ([`METADATA_BASE`] in the
+    /// image, a test's server otherwise): `base`, except that scaleway, cloudstack and
+    /// equinixMetal serve theirs at [`scaleway::METADATA_BASE`], [`cloudstack::DATA_SERVER`]
+    /// and [`equinixmetal::METADATA_BASE`].
+    pub fn service(self, base: &str) -> &str {
         let base = base.trim_end_matches('/');
+        match self {
+            _ if base != METADATA_BASE => base,
+            Provider::CloudStack => cloudstack::DATA_SERVER,
+            Provider::Scaleway => scaleway::METADATA_BASE,
+            Provider::EquinixMetal => equinixmetal::METADATA_BASE,
+            _ => base,
+        }
+    }
+
+    /// Asks the metadata service at [`Provider::service`] of `base` once. Azure's wire
+    /// server is [`azure::WIRE_SERVER`] beside the real metadata service, and `base` itself
+    /// beside any other (a mock serves both).
+    pub fn fetch(self, base: &str) -> Result<Instance, MachinedError> {
+        let base = self.service(base);
         match self {
             Provider::Aws => aws::fetch(base),
             Provider::Azure if base == METADATA_BASE => azure::fetch(base, azure::WIRE_SERVER),
@@ -146,15 +159,8 @@ impl Provider {
             Provider::Oracle => oracle::fetch(base),
             Provider::Exoscale => exoscale::fetch(base),
             Provider::Akamai => akamai::fetch(base),
-            Provider::CloudStack if base == METADATA_BASE => {
-                cloudstack::fetch(cloudstack::DATA_SERVER)
-            }
             Provider::CloudStack => cloudstack::fetch(base),
-            Provider::Scaleway if base == METADATA_BASE => scaleway::fetch(scaleway::METADATA_BASE),
             Provider::Scaleway => scaleway::fetch(base),
-            Provider::EquinixMetal if base == METADATA_BASE => {
-                equinixmetal::fetch(equinixmetal::METADATA_BASE)
-            }
             Provider::EquinixMetal => equinixmetal::fetch(base),
         }
     }
@@ -296,6 +302,33 @@ fn yaml<T: serde::de::DeserializeOwned>(
     raw: &[u8],
 ) -> Result<T, MachinedError> {
     serde_yaml::from_slice(raw).map_err(|e| problem(platform, format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_provider_is_asked_where_it_serves_its_metadata() {
+        let services: Vec<&str> = ["aws", "scaleway", "cloudstack", "equinixMetal"]
+            .iter()
+            .map(|name| Provider::from_name(name).unwrap().service(METADATA_BASE))
+            .collect();
+        assert_eq!(
+            services,
+            [
+                "http://169.254.169.254",
+                "http://169.254.42.42",
+                "http://data-server.",
+                "https://metadata.platformequinix.com"
+            ]
+        );
+        // A test's server stands in for every one of them.
+        let base = "http://127.80.0.9:8080/";
+        assert_eq!(Provider::Scaleway.service(base), "http://127.80.0.9:8080");
+        assert_eq!(Provider::EquinixMetal.name(), "equinixMetal");
+        assert_eq!(Provider::from_name("opennebula"), None);
+    }
 }
 
 #[cfg(test)]
