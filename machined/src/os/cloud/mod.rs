@@ -3,8 +3,9 @@
 //! its user data, the machine config.
 //!
 //! Each provider has a module with a pure parser (the documents' bytes → [`Instance`]) and a
-//! fetcher over plain HTTP ([`super::http`]) that takes the service's base URL, so that tests
-//! point it at a server of their own on loopback. Everything a provider answers is treated as
+//! fetcher over HTTP ([`super::http`]; https for equinixMetal) that takes the service's base
+//! URL, so that tests point it at a server of their own on loopback. Everything a provider
+//! answers is treated as
 //! hostile: every document is bounded ([`MAX_DOCUMENT`], [`MAX_USER_DATA`]), every value is
 //! checked (length, control characters, addresses), and nothing panics.
 //!
