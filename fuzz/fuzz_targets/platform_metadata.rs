@@ -1,6 +1,7 @@
 //! What cloud providers' metadata services and provisioning media answer (aws, azure, gcp,
-//! openstack, hcloud, digital-ocean, vultr, upcloud, oracle, exoscale, akamai, cloud-init
-//! network configs; Azure's ovf-env.xml and wire-server goal state): the first byte picks the
+//! openstack, hcloud, digital-ocean, vultr, upcloud, oracle, exoscale, akamai, scaleway,
+//! cloudstack, equinixMetal, cloud-init network configs; Azure's ovf-env.xml and wire-server
+//! goal state; OpenNebula's context.sh and its shell-quoting parser): the first byte picks the
 //! parser, the rest is the document. Each ends in an instance or an error, never a panic; an
 //! accepted instance holds no control characters, and a health report built from an accepted
 //! goal state carries its values escaped (no element beyond the template's).
@@ -11,8 +12,8 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use machined::MachinedError;
 use machined::os::cloud::{
-    Instance, akamai, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack,
-    oracle, upcloud, vultr,
+    Instance, akamai, aws, azure, cloudstack, digitalocean, equinixmetal, exoscale, gcp, hcloud,
+    netconfig, opennebula, openstack, oracle, scaleway, shellvars, upcloud, vultr,
 };
 
 fn clean(instance: Result<Instance, MachinedError>) {
@@ -34,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((selector, document)) = data.split_first() else {
         return;
     };
-    match selector % 14 {
+    match selector % 18 {
         0 => clean(gcp::parse(document)),
         1 => clean(digitalocean::parse(document)),
         2 => clean(openstack::parse(document, None, None, None)),
@@ -67,6 +68,25 @@ fuzz_target!(|data: &[u8]| {
         11 => clean(upcloud::parse(document)),
         12 => clean(oracle::parse(document, Some(document))),
         13 => clean(akamai::parse(document, Some(document))),
+        14 => clean(scaleway::parse(document)),
+        15 => {
+            let parsed = equinixmetal::parse(document);
+            if let Ok(instance) = &parsed {
+                let _ = instance.network.machine_network(&BTreeMap::new());
+            }
+            clean(parsed);
+        }
+        16 => {
+            let _ = shellvars::parse("opennebula", "context.sh", document);
+            clean(opennebula::parse(document));
+        }
+        17 => clean(cloudstack::parse(&BTreeMap::from([
+            ("instance-id", document.to_vec()),
+            ("local-hostname", document.to_vec()),
+            ("service-offering", document.to_vec()),
+            ("availability-zone", document.to_vec()),
+            ("public-ipv4", document.to_vec()),
+        ]))),
         _ => {
             if let Ok(goal) = azure::goal_state(document) {
                 let empty = azure::GoalState {

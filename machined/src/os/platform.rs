@@ -1,18 +1,21 @@
 //! The platform (reference §7.3): `talos.platform=` when given, else `nocloud` when the SMBIOS
 //! serial says `ds=nocloud…` or a volume is labelled `cidata`, else `metal`. For nocloud the
 //! `user-data` file of the cidata volume becomes the machine config when STATE holds none. For
-//! metal, `talos.config=http://…` is downloaded (after the network is up, with `${uuid}`,
+//! metal, `talos.config=http://…` (or `https://…`, checked against Mozilla's roots) is downloaded (after the network is up, with `${uuid}`,
 //! `${serial}`, `${mac}` and `${hostname}` substituted) and becomes the config, retried with
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
 //! aws, azure, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud,
-//! digital-ocean, vultr, upcloud, oracle, exoscale and akamai ask their metadata service ([`super::cloud`]) at every boot, with the same
+//! digital-ocean, vultr, upcloud, oracle, exoscale, akamai, scaleway, cloudstack and
+//! equinixMetal ask their metadata service ([`super::cloud`]) at every boot, with the same
 //! back-off and a log line per failed try (one try when STATE holds a config): what it says
 //! becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
 //! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the
 //! `machine.network` networkd applies while the config has none, and its user data the
 //! config when STATE holds none. nocloud reads the cidata volume's `meta-data` (instance id,
-//! hostname) and `network-config` (versions 1 and 2) the same way. User data that is not a
+//! hostname) and `network-config` (versions 1 and 2) the same way, and opennebula the
+//! `context.sh` of its volume labelled `CONTEXT` (network, hostname, `VMID`, base64
+//! `USER_DATA`). User data that is not a
 //! valid machine config is not persisted: the node waits in maintenance mode and reports why
 //! (log and config load error event); no user data → maintenance mode. azure without IMDS
 //! user data reads the `CustomData` of `ovf-env.xml` on its provisioning media (a UDF or
@@ -21,8 +24,8 @@
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
 //! config's `machine.network` replaces the provider's network as a whole; `talos.config=`
-//! takes plain http only (no CA bundle in the image) and not `metal-iso`; other platforms are
-//! only names.
+//! does not take `metal-iso`, and an https one trusts only the built-in public roots; other
+//! platforms are only names.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -96,6 +99,7 @@ pub fn fetch_config<H: Host>(
             download(host, &url)?;
             Outcome::default()
         }
+        ("opennebula", _) => from_context_volume(host, configured)?,
         ("openstack", _) => match from_config_drive(host, configured)? {
             Some(outcome) => outcome,
             None => from_provider(host, Provider::OpenStack, base, configured)?,
@@ -129,6 +133,7 @@ fn from_provider<H: Host>(
     configured: bool,
 ) -> Result<Outcome, MachinedError> {
     let name = provider.name();
+    let service = provider.service(base);
     let mut answer = None;
     // With a config on STATE the node does not wait for the provider: one try.
     let pauses: &[u64] = if configured { &[] } else { &DOWNLOAD_BACKOFF };
@@ -148,12 +153,12 @@ fn from_provider<H: Host>(
             Err(error) => match pause {
                 Some(pause) => {
                     host.log(&format!(
-                        "machined: {error}; the metadata service at {base} does not answer as expected, trying again in {pause:?}"
+                        "machined: {error}; the metadata service at {service} does not answer as expected, trying again in {pause:?}"
                     ));
                     host.sleep(pause);
                 }
                 None => host.log(&format!(
-                    "machined: {error}; giving up on the metadata service at {base}, waiting in maintenance mode"
+                    "machined: {error}; giving up on the metadata service at {service}, waiting in maintenance mode"
                 )),
             },
         }
@@ -261,6 +266,37 @@ fn from_config_drive<H: Host>(
                 device.display()
             ));
             Ok(None)
+        }
+    }
+}
+
+/// OpenNebula's contextualization CD-ROM (a volume labelled `CONTEXT`): its `context.sh`,
+/// read once (it is local; nothing to wait for).
+fn from_context_volume<H: Host>(host: &mut H, configured: bool) -> Result<Outcome, MachinedError> {
+    use cloud::{opennebula, shellvars};
+    let Some((device, fstype)) = find_volume(host, opennebula::VOLUME_LABEL)? else {
+        host.log("machined: opennebula: no volume labelled CONTEXT; waiting in maintenance mode");
+        return Ok(Outcome::default());
+    };
+    mount_data_volume(host, &device, fstype)?;
+    let path = Path::new(CIDATA_MOUNT).join(opennebula::CONTEXT_FILE);
+    let context = host.read_head(&path, shellvars::MAX_FILE + 1);
+    host.unmount(Path::new(CIDATA_MOUNT))?;
+    match context.and_then(|raw| opennebula::parse(&raw)) {
+        Ok(instance) => {
+            host.log(&format!(
+                "machined: opennebula: {} on {}",
+                opennebula::CONTEXT_FILE,
+                device.display()
+            ));
+            from_instance(host, "opennebula", instance, configured)
+        }
+        Err(error) => {
+            host.log(&format!(
+                "machined: opennebula: {}: {error}; waiting in maintenance mode",
+                device.display()
+            ));
+            Ok(Outcome::default())
         }
     }
 }
@@ -690,6 +726,86 @@ mod tests {
         let outcome = fetch_config(&mut configured, "digital-ocean", &cmdline, "n", &base).unwrap();
         assert!(outcome.metadata.is_some() && outcome.hostname.is_none());
         assert!(configured.effects().is_empty());
+    }
+
+    #[test]
+    fn opennebula_reads_context_sh_from_the_volume_labelled_context() {
+        use base64::Engine as _;
+        let user_data = base64::engine::general_purpose::STANDARD.encode(WORKER);
+        let mut host =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "isofs.ko\n");
+        host.present.push("/sys/class/block/vda".into());
+        host.present.push("/sys/class/block/sr0".into());
+        host.heads.insert("/dev/vda".into(), iso_head("cidata-not"));
+        host.heads.insert("/dev/sr0".into(), iso_head("CONTEXT"));
+        host.heads.insert(
+            "/run/cidata/context.sh".into(),
+            format!(
+                "ETH0_MAC='02:00:c0:00:02:0a'\nETH0_IP='192.0.2.10'\nETH0_MASK='255.255.255.0'\n\
+                 SET_HOSTNAME='one-7'\nVMID='7'\nUSER_DATA='{user_data}'\n"
+            )
+            .into_bytes(),
+        );
+        let outcome = fetch_config(
+            &mut host,
+            "opennebula",
+            &Cmdline::parse(""),
+            "n",
+            NO_SERVICE,
+        )
+        .unwrap();
+        let metadata = outcome.metadata.unwrap();
+        assert_eq!(
+            (metadata.platform.as_str(), metadata.instance_id.as_str()),
+            ("opennebula", "7")
+        );
+        assert_eq!(outcome.hostname.as_deref(), Some("one-7"));
+        assert_eq!(outcome.user_data_problem, None);
+        assert!(outcome.network_yaml.unwrap().contains("192.0.2.10/24"));
+        let effects = host.effects();
+        assert!(effects.contains(&Action::Mount(Mount::new(
+            "/dev/sr0",
+            CIDATA_MOUNT,
+            "iso9660",
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            ""
+        ))));
+        assert!(effects.contains(&Action::WriteFile(CONFIG.into(), WORKER.into(), 0o600)));
+        // A broken context.sh is logged, naming the line, and the node waits.
+        let mut broken =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "isofs.ko\n");
+        broken.present.push("/sys/class/block/sr0".into());
+        broken.heads.insert("/dev/sr0".into(), iso_head("context"));
+        broken.heads.insert(
+            "/run/cidata/context.sh".into(),
+            b"VMID='7'\nUSER_DATA=`x`\n".to_vec(),
+        );
+        let outcome = fetch_config(
+            &mut broken,
+            "opennebula",
+            &Cmdline::parse(""),
+            "n",
+            NO_SERVICE,
+        )
+        .unwrap();
+        assert_eq!(outcome, Outcome::default());
+        let logs = broken.logs();
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("context.sh line 2: USER_DATA")),
+            "{logs:?}"
+        );
+        // No such volume: maintenance mode.
+        let mut none = RecordingHost::default();
+        let outcome = fetch_config(
+            &mut none,
+            "opennebula",
+            &Cmdline::parse(""),
+            "n",
+            NO_SERVICE,
+        )
+        .unwrap();
+        assert_eq!(outcome, Outcome::default());
     }
 
     #[test]

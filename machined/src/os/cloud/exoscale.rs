@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::netconfig::NetworkConfig;
-use super::{Instance, MAX_USER_DATA, address, get, problem, value_of};
+use super::{Instance, MAX_USER_DATA, address, get, get_values, problem, value_of};
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
@@ -23,13 +23,7 @@ pub const KEYS: &[&str] = &[
 
 /// Reads the metadata service at `base`.
 pub fn fetch(base: &str) -> Result<Instance, MachinedError> {
-    let mut values = BTreeMap::new();
-    for key in KEYS {
-        let url = format!("{base}/1.0/meta-data/{key}");
-        if let Some(body) = get(PLATFORM, &url, &[], 4096)? {
-            values.insert(*key, body);
-        }
-    }
+    let values = get_values(PLATFORM, &format!("{base}/1.0/meta-data"), KEYS)?;
     let mut instance = parse(&values)?;
     instance.user_data = get(
         PLATFORM,

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Instance, akamai, aws, azure, digitalocean, exoscale, gcp, hcloud, netconfig, openstack,
-    oracle, upcloud, vultr,
+    Instance, akamai, aws, azure, cloudstack, digitalocean, equinixmetal, exoscale, gcp, hcloud,
+    netconfig, opennebula, openstack, oracle, scaleway, shellvars, upcloud, vultr,
 };
 use crate::error::MachinedError;
 
@@ -27,7 +27,7 @@ impl Sequence {
 fn damaged(fixture: &[u8], seed: u64, count: usize) -> Vec<Vec<u8>> {
     let mut sequence = Sequence(seed);
     let interesting = [
-        0u8, b'"', b':', b'\n', b'{', b'[', b'-', 0x1b, 0xff, b'9', b'/',
+        0u8, b'"', b':', b'\n', b'{', b'[', b'-', 0x1b, 0xff, b'9', b'/', b'\'', b'\\', b'=',
     ];
     (0..count)
         .map(|_| {
@@ -134,6 +134,28 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
     let akamai_network = include_bytes!("testdata/akamai-network.json");
     for bytes in damaged(include_bytes!("testdata/akamai-instance.json"), 15, count) {
         clean(akamai::parse(&bytes, Some(akamai_network)));
+    }
+    for bytes in damaged(include_bytes!("testdata/scaleway.json"), 16, count) {
+        clean(scaleway::parse(&bytes));
+    }
+    for bytes in damaged(include_bytes!("testdata/equinixmetal.json"), 17, count) {
+        if let Ok(instance) = equinixmetal::parse(&bytes) {
+            let _ = instance.network.machine_network(&BTreeMap::new());
+            clean(Ok(instance));
+        }
+    }
+    let context = include_bytes!("testdata/opennebula-context.sh");
+    for bytes in damaged(context, 18, count) {
+        let _ = shellvars::parse("opennebula", "context.sh", &bytes);
+        clean(opennebula::parse(&bytes));
+    }
+    for bytes in damaged(b"6a1f0c2e-93b4-4d1e-a7c5-2f8e9b0d4c31", 19, 200) {
+        clean(cloudstack::parse(&BTreeMap::from([
+            ("instance-id", bytes.clone()),
+            ("local-hostname", bytes.clone()),
+            ("service-offering", bytes.clone()),
+            ("public-ipv4", bytes),
+        ])));
     }
     for bytes in damaged(b"i-0abc1234def567890", 7, 200) {
         clean(aws::parse(&BTreeMap::from([

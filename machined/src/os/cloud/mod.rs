@@ -3,10 +3,14 @@
 //! its user data, the machine config.
 //!
 //! Each provider has a module with a pure parser (the documents' bytes → [`Instance`]) and a
-//! fetcher over plain HTTP ([`super::http`]) that takes the service's base URL, so that tests
-//! point it at a server of their own on loopback. Everything a provider answers is treated as
+//! fetcher over HTTP ([`super::http`]; https for equinixMetal) that takes the service's base
+//! URL, so that tests point it at a server of their own on loopback. Everything a provider
+//! answers is treated as
 //! hostile: every document is bounded ([`MAX_DOCUMENT`], [`MAX_USER_DATA`]), every value is
 //! checked (length, control characters, addresses), and nothing panics.
+//!
+//! OpenNebula has no metadata service: its parser reads the `context.sh` of a local volume
+//! ([`opennebula`], [`shellvars`]).
 //!
 //! The network a provider describes becomes the `machine.network` networkd applies while the
 //! config has none ([`netconfig::NetworkConfig::machine_network`]).
@@ -17,25 +21,32 @@
 pub mod akamai;
 pub mod aws;
 pub mod azure;
+pub mod cloudstack;
 pub mod digitalocean;
+pub mod equinixmetal;
 pub mod exoscale;
 pub mod gcp;
 pub mod hcloud;
 #[cfg(test)]
 mod hostile;
 pub mod netconfig;
+pub mod opennebula;
 pub mod openstack;
 pub mod oracle;
+pub mod scaleway;
+pub mod shellvars;
 pub mod upcloud;
 pub mod vultr;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::http;
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
-/// Where every provider here serves its metadata (link-local, plain HTTP).
+/// Where most providers here serve their metadata (link-local, plain HTTP); scaleway,
+/// cloudstack and equinixMetal serve theirs elsewhere ([`Provider::service`]).
 pub const METADATA_BASE: &str = "http://169.254.169.254";
 /// Largest metadata document accepted.
 const MAX_DOCUMENT: u64 = 1 << 20;
@@ -69,6 +80,9 @@ pub enum Provider {
     Oracle,
     Exoscale,
     Akamai,
+    CloudStack,
+    Scaleway,
+    EquinixMetal,
 }
 
 impl Provider {
@@ -86,6 +100,9 @@ impl Provider {
             "oracle" => Provider::Oracle,
             "exoscale" => Provider::Exoscale,
             "akamai" => Provider::Akamai,
+            "cloudstack" => Provider::CloudStack,
+            "scaleway" => Provider::Scaleway,
+            "equinixMetal" => Provider::EquinixMetal,
             _ => return None,
         })
     }
@@ -104,14 +121,32 @@ impl Provider {
             Provider::Oracle => "oracle",
             Provider::Exoscale => "exoscale",
             Provider::Akamai => "akamai",
+            Provider::CloudStack => "cloudstack",
+            Provider::Scaleway => "scaleway",
+            Provider::EquinixMetal => "equinixMetal",
         }
     }
 
-    /// Asks the metadata service at `base` (e.g. [`METADATA_BASE`]) once. Azure's wire
+    /// Where the provider's metadata service is, given `base` ([`METADATA_BASE`] in the
+    /// image, a test's server otherwise): `base`, except that scaleway, cloudstack and
+    /// equinixMetal serve theirs at [`scaleway::METADATA_BASE`], [`cloudstack::DATA_SERVER`]
+    /// and [`equinixmetal::METADATA_BASE`].
+    pub fn service(self, base: &str) -> &str {
+        let base = base.trim_end_matches('/');
+        match self {
+            _ if base != METADATA_BASE => base,
+            Provider::CloudStack => cloudstack::DATA_SERVER,
+            Provider::Scaleway => scaleway::METADATA_BASE,
+            Provider::EquinixMetal => equinixmetal::METADATA_BASE,
+            _ => base,
+        }
+    }
+
+    /// Asks the metadata service at [`Provider::service`] of `base` once. Azure's wire
     /// server is [`azure::WIRE_SERVER`] beside the real metadata service, and `base` itself
     /// beside any other (a mock serves both).
     pub fn fetch(self, base: &str) -> Result<Instance, MachinedError> {
-        let base = base.trim_end_matches('/');
+        let base = self.service(base);
         match self {
             Provider::Aws => aws::fetch(base),
             Provider::Azure if base == METADATA_BASE => azure::fetch(base, azure::WIRE_SERVER),
@@ -125,6 +160,9 @@ impl Provider {
             Provider::Oracle => oracle::fetch(base),
             Provider::Exoscale => exoscale::fetch(base),
             Provider::Akamai => akamai::fetch(base),
+            Provider::CloudStack => cloudstack::fetch(base),
+            Provider::Scaleway => scaleway::fetch(base),
+            Provider::EquinixMetal => equinixmetal::fetch(base),
         }
     }
 }
@@ -173,6 +211,15 @@ fn get(
     max: u64,
 ) -> Result<Option<Vec<u8>>, MachinedError> {
     let response = http::request("GET", url, headers, max).map_err(|e| problem(platform, e))?;
+    body_of(platform, url, response)
+}
+
+/// The body of a 200 from `url`, `None` for a 404, else an error naming the status.
+fn body_of(
+    platform: &'static str,
+    url: &str,
+    response: http::Response,
+) -> Result<Option<Vec<u8>>, MachinedError> {
     match response.status {
         200 => Ok(Some(response.body)),
         404 => Ok(None),
@@ -191,6 +238,21 @@ fn get_required(
 ) -> Result<Vec<u8>, MachinedError> {
     get(platform, url, headers, MAX_DOCUMENT)?
         .ok_or_else(|| problem(platform, format!("{url}: not found (404)")))
+}
+
+/// Each of `keys` under `prefix` (`PREFIX/KEY`, one short text value each), those that exist.
+fn get_values<'k>(
+    platform: &'static str,
+    prefix: &str,
+    keys: &[&'k str],
+) -> Result<BTreeMap<&'k str, Vec<u8>>, MachinedError> {
+    let mut values = BTreeMap::new();
+    for key in keys {
+        if let Some(body) = get(platform, &format!("{prefix}/{key}"), &[], 4096)? {
+            values.insert(*key, body);
+        }
+    }
+    Ok(values)
 }
 
 /// A single value: UTF-8, trimmed, at most [`MAX_VALUE`] bytes, no control characters.
@@ -244,6 +306,33 @@ fn yaml<T: serde::de::DeserializeOwned>(
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_provider_is_asked_where_it_serves_its_metadata() {
+        let services: Vec<&str> = ["aws", "scaleway", "cloudstack", "equinixMetal"]
+            .iter()
+            .map(|name| Provider::from_name(name).unwrap().service(METADATA_BASE))
+            .collect();
+        assert_eq!(
+            services,
+            [
+                "http://169.254.169.254",
+                "http://169.254.42.42",
+                "http://data-server.",
+                "https://metadata.platformequinix.com"
+            ]
+        );
+        // A test's server stands in for every one of them.
+        let base = "http://127.80.0.9:8080/";
+        assert_eq!(Provider::Scaleway.service(base), "http://127.80.0.9:8080");
+        assert_eq!(Provider::EquinixMetal.name(), "equinixMetal");
+        assert_eq!(Provider::from_name("opennebula"), None);
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod testserver {
     //! A loopback HTTP server that answers from a table and records the requests it got.
 
@@ -262,15 +351,28 @@ pub(crate) mod testserver {
         answers: BTreeMap<String, (u16, Vec<u8>)>,
         required: Vec<(&'static str, &'static str)>,
     ) -> (String, Seen) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        serve_at("127.0.0.1:0", answers, required, &[])
+    }
+
+    /// [`serve`] on `bind` (an address and port); a request whose line starts with one of
+    /// `privileged` from a source port of 1024 or above is answered 403.
+    pub fn serve_at(
+        bind: &str,
+        answers: BTreeMap<String, (u16, Vec<u8>)>,
+        required: Vec<(&'static str, &'static str)>,
+        privileged: &[&'static str],
+    ) -> (String, Seen) {
+        let listener = TcpListener::bind(bind).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let seen: Seen = Arc::default();
         let record = Arc::clone(&seen);
+        let privileged = privileged.to_vec();
         std::thread::spawn(move || {
             for connection in listener.incoming() {
                 let Ok(mut connection) = connection else {
                     return;
                 };
+                let low_port = connection.peer_addr().is_ok_and(|peer| peer.port() < 1024);
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
                 while !head.ends_with(b"\r\n\r\n") && connection.read(&mut byte).unwrap_or(0) == 1 {
@@ -298,7 +400,9 @@ pub(crate) mod testserver {
                 let allowed = required.iter().all(|(prefix, header)| {
                     !key.starts_with(prefix) || lines.contains(&header.to_ascii_lowercase())
                 });
+                let refused = !low_port && privileged.iter().any(|p| key.starts_with(p));
                 let (status, body) = match answers.get(&key) {
+                    Some(_) if refused => (403, Vec::new()),
                     Some(answer) if allowed => answer.clone(),
                     Some(_) => (401, Vec::new()),
                     None => (404, Vec::new()),

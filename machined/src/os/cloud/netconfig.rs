@@ -32,6 +32,17 @@ pub struct Route {
     pub gateway: IpAddr,
 }
 
+/// A bond the provider asks for: its members by MAC address, each with the name to use when
+/// no link has that address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bond {
+    pub name: String,
+    /// The kernel's mode name (`802.3ad`, `active-backup`, …).
+    pub mode: String,
+    /// (MAC address, fallback link name) of each member.
+    pub members: Vec<(String, String)>,
+}
+
 /// What the provider says about the instance's network.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct NetworkConfig {
@@ -42,17 +53,28 @@ pub struct NetworkConfig {
     pub external_ips: Vec<IpAddr>,
     /// Links the provider leaves to DHCP.
     pub dhcp: Vec<String>,
+    /// Bonds to create (the addresses and routes name them as links).
+    pub bonds: Vec<Bond>,
 }
 
 impl NetworkConfig {
     /// Refuses more than [`MAX_ENTRIES`] of anything.
     pub fn bounded(self, platform: &'static str) -> Result<Self, MachinedError> {
+        self.check(platform)?;
+        Ok(self)
+    }
+
+    /// [`NetworkConfig::bounded`] in place: an error when there is more than [`MAX_ENTRIES`]
+    /// of anything or a prefix too long for its address.
+    pub fn check(&self, platform: &'static str) -> Result<(), MachinedError> {
         let counts = [
             self.addresses.len(),
             self.routes.len(),
             self.resolvers.len(),
             self.external_ips.len(),
             self.dhcp.len(),
+            self.bonds.len(),
+            self.bonds.iter().map(|b| b.members.len()).sum(),
         ];
         if counts.iter().any(|n| *n > MAX_ENTRIES) {
             return Err(problem(
@@ -73,7 +95,7 @@ impl NetworkConfig {
                 ));
             }
         }
-        Ok(self)
+        Ok(())
     }
 }
 
@@ -84,6 +106,7 @@ impl NetworkConfig {
             && self.routes.is_empty()
             && self.resolvers.is_empty()
             && self.dhcp.is_empty()
+            && self.bonds.is_empty()
     }
 
     /// The `machine.network` that applies this network through networkd. A link given by MAC
@@ -94,7 +117,7 @@ impl NetworkConfig {
         links: &BTreeMap<String, String>,
     ) -> (machineconfig::v1alpha1::NetworkConfig, Vec<String>) {
         use machineconfig::v1alpha1::{
-            Device, NetworkConfig as MachineNetwork, Route as MachineRoute,
+            Bond as MachineBond, Device, NetworkConfig as MachineNetwork, Route as MachineRoute,
         };
         let mut devices: BTreeMap<String, Device> = BTreeMap::new();
         let mut missing = Vec::new();
@@ -118,6 +141,28 @@ impl NetworkConfig {
                 interface: Some(name),
                 ..Device::default()
             })
+        }
+        for bond in &self.bonds {
+            let interfaces = bond
+                .members
+                .iter()
+                .map(|(mac, name)| {
+                    links
+                        .get(&mac.to_ascii_lowercase())
+                        .cloned()
+                        .unwrap_or_else(|| name.clone())
+                })
+                .collect();
+            // As upstream: MII monitoring every 100 ms, 200 ms delays, layer 3+4 hashing.
+            device(&mut devices, bond.name.clone()).bond = Some(MachineBond {
+                interfaces,
+                mode: bond.mode.clone(),
+                xmit_hash_policy: Some("layer3+4".into()),
+                miimon: Some(100),
+                updelay: Some(200),
+                downdelay: Some(200),
+                ..MachineBond::default()
+            });
         }
         for address in &self.addresses {
             if let Some(name) = resolve(&address.link) {
@@ -185,7 +230,18 @@ impl fmt::Display for NetworkConfig {
             join(ips(&self.resolvers)),
             join(ips(&self.external_ips)),
             join(self.dhcp.clone()),
-        )
+        )?;
+        for bond in &self.bonds {
+            let members: Vec<&str> = bond.members.iter().map(|(mac, _)| mac.as_str()).collect();
+            write!(
+                f,
+                "; bond {} ({}) of {}",
+                bond.name,
+                bond.mode,
+                members.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
