@@ -156,7 +156,7 @@ impl Schema {
     }
 
     pub fn from_yaml(text: &str) -> anyhow::Result<Schema> {
-        let file: SchemaFile = serde_yaml::from_str(text)?;
+        let file: SchemaFile = serde_norway::from_str(text)?;
         if file.columns.is_empty() {
             anyhow::bail!("the schema has no columns");
         }
