@@ -479,7 +479,7 @@ fn write_machine_status(
 pub(crate) fn service_is_running(state: &State, id: &str) -> bool {
     state
         .get(&Kind::of::<ServiceSpec>(), id)
-        .and_then(|resource| serde_yaml::from_str::<ServiceSpec>(&resource.yaml_spec).ok())
+        .and_then(|resource| serde_norway::from_str::<ServiceSpec>(&resource.yaml_spec).ok())
         .is_some_and(|spec| spec.running)
 }
 

@@ -151,7 +151,7 @@ impl Controller for EventsSinkController {
             let endpoint = context
                 .state()
                 .get(&Kind::of::<EventSinkConfigSpec>(), EVENT_SINK_ID)
-                .map(|resource| serde_yaml::from_str::<EventSinkConfigSpec>(&resource.yaml_spec))
+                .map(|resource| serde_norway::from_str::<EventSinkConfigSpec>(&resource.yaml_spec))
                 .transpose()
                 .map_err(|error| format!("event sink config: {error}"))?
                 .map(|spec| spec.endpoint);

@@ -66,14 +66,14 @@ pub fn applied_by_kubelet(document: &Document) -> bool {
 /// The user's static pods, (name, pod manifest): `machine.pods` (named `<namespace>-<name>` from
 /// their metadata, `default` for what is missing, as upstream) and the `KubeStaticPodConfig`
 /// documents. A name that cannot be a file name is refused (validation refuses it first).
-fn user_static_pods(config: &Config) -> Result<Vec<(String, serde_yaml::Value)>, MachinedError> {
+fn user_static_pods(config: &Config) -> Result<Vec<(String, serde_norway::Value)>, MachinedError> {
     let v1alpha1 = config
         .v1alpha1
         .as_ref()
         .and_then(|c| c.machine.as_ref())
         .map(|m| m.pods.as_slice())
         .unwrap_or_default();
-    let mut pods: Vec<(String, serde_yaml::Value)> = v1alpha1
+    let mut pods: Vec<(String, serde_norway::Value)> = v1alpha1
         .iter()
         .map(|pod| {
             let field = |key: &str| {
@@ -92,7 +92,7 @@ fn user_static_pods(config: &Config) -> Result<Vec<(String, serde_yaml::Value)>,
         if let Document::KubeStaticPod(pod) = document {
             pods.push((
                 pod.name.clone(),
-                serde_yaml::Value::Mapping(pod.pod.clone()),
+                serde_norway::Value::Mapping(pod.pod.clone()),
             ));
         }
     }
@@ -116,7 +116,7 @@ fn user_static_pods(config: &Config) -> Result<Vec<(String, serde_yaml::Value)>,
 pub struct KubeletSpec {
     pub image: String,
     pub expected_nodename: String,
-    pub config: serde_yaml::Value,
+    pub config: serde_norway::Value,
 }
 
 impl Spec for KubeletSpec {
@@ -127,7 +127,7 @@ impl Spec for KubeletSpec {
 /// `StaticPods.kubernetes.talos.dev`: one control-plane static pod.
 #[derive(Debug, Serialize)]
 pub struct StaticPodSpec {
-    pub pod: serde_yaml::Value,
+    pub pod: serde_norway::Value,
 }
 
 impl Spec for StaticPodSpec {
@@ -177,7 +177,7 @@ impl Controller for KubernetesController {
                 return Ok(Requeue::Never);
             };
             let hostname: HostnameFields =
-                serde_yaml::from_str(&hostname.yaml_spec).map_err(|e| e.to_string())?;
+                serde_norway::from_str(&hostname.yaml_spec).map_err(|e| e.to_string())?;
             let node = kubernetes::NodeInfo {
                 hostname: hostname.hostname.clone(),
                 domainname: Some(hostname.domainname).filter(|d| !d.is_empty()),
@@ -217,7 +217,7 @@ impl KubernetesController {
         let spec = KubeletSpec {
             image: kubernetes::kubelet_image(config).unwrap_or_default(),
             expected_nodename: node.hostname.clone(),
-            config: serde_yaml::from_str(&kubelet).unwrap_or_default(),
+            config: serde_norway::from_str(&kubelet).unwrap_or_default(),
         };
         context.write("kubelet", &spec).map_err(resource_error)?;
         self.write_credential_provider_config(config, &dir)?;
@@ -239,7 +239,7 @@ impl KubernetesController {
                     "static pod {name:?}: the name of another static pod"
                 )));
             }
-            let manifest = serde_yaml::to_string(&pod).map_err(|e| {
+            let manifest = serde_norway::to_string(&pod).map_err(|e| {
                 MachinedError::Internal(format!("encoding static pod {name:?}: {e}"))
             })?;
             pods.push((file, manifest));
@@ -250,7 +250,7 @@ impl KubernetesController {
             write(&manifests, name, manifest)?;
             let id = name.trim_end_matches(".yaml");
             let spec = StaticPodSpec {
-                pod: serde_yaml::from_str(manifest).unwrap_or_default(),
+                pod: serde_norway::from_str(manifest).unwrap_or_default(),
             };
             context.write(id, &spec).map_err(resource_error)?;
             ids.push(id);
@@ -293,7 +293,7 @@ impl KubernetesController {
                 _ => Ok(()),
             };
         };
-        let text = serde_yaml::to_string(configuration).map_err(|e| {
+        let text = serde_norway::to_string(configuration).map_err(|e| {
             MachinedError::Internal(format!("encoding KubeCredentialProviderConfig: {e}"))
         })?;
         write(dir, CREDENTIAL_PROVIDER_CONFIG, &text)

@@ -70,7 +70,7 @@ fn network_request(
 ) -> Result<ApplyRequest, MachinedError> {
     let network = config.and_then(|c| c.v1alpha1.as_ref()?.machine.as_ref()?.network.as_ref());
     let network_yaml = match network {
-        Some(network) => serde_yaml::to_string(network)
+        Some(network) => serde_norway::to_string(network)
             .map_err(|e| MachinedError::InvalidArgument(format!("machine.network: {e}")))?,
         None => platform_network.to_string(),
     };

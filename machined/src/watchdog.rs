@@ -213,7 +213,7 @@ impl<D: WatchdogDevices> Controller for WatchdogTimerController<D> {
                 .state()
                 .get(&Kind::of::<WatchdogTimerConfigSpec>(), TIMER_ID)
                 .map(|resource| {
-                    serde_yaml::from_str::<WatchdogTimerConfigSpec>(&resource.yaml_spec)
+                    serde_norway::from_str::<WatchdogTimerConfigSpec>(&resource.yaml_spec)
                 })
                 .transpose()
                 .map_err(|error| format!("watchdog config: {error}"))?;

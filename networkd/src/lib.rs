@@ -81,7 +81,8 @@ fn start_inputs(options: &Options) -> Result<Option<Inputs>, NetworkdError> {
         .and_then(|v| v.machine)
         .and_then(|m| m.network)
         .unwrap_or_default();
-    let network_yaml = serde_yaml::to_string(&network).map_err(|e| config_error(e.to_string()))?;
+    let network_yaml =
+        serde_norway::to_string(&network).map_err(|e| config_error(e.to_string()))?;
     let documents = machineconfig::Config {
         v1alpha1: None,
         documents: config.documents,

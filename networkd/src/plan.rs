@@ -192,7 +192,7 @@ impl Plan {
         let network = if network_yaml.trim().is_empty() {
             NetworkConfig::default()
         } else {
-            serde_yaml::from_str::<Option<NetworkConfig>>(network_yaml)
+            serde_norway::from_str::<Option<NetworkConfig>>(network_yaml)
                 .map_err(|err| {
                     vec![ValidationIssue {
                         path: ROOT.to_string(),

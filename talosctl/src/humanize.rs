@@ -35,15 +35,8 @@ fn humanate(bytes: u64, base: f64, units: &[&str]) -> String {
 /// `2h0m5s`; negative values get a leading `-`.
 pub fn go_seconds(seconds: i64) -> String {
     let sign = if seconds < 0 { "-" } else { "" };
-    let total = seconds.unsigned_abs();
-    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
-    if hours > 0 {
-        format!("{sign}{hours}h{minutes}m{seconds}s")
-    } else if minutes > 0 {
-        format!("{sign}{minutes}m{seconds}s")
-    } else {
-        format!("{sign}{seconds}s")
-    }
+    let magnitude = Duration::from_secs(seconds.unsigned_abs());
+    format!("{sign}{}", machineconfig::format_go_duration(magnitude))
 }
 
 /// Time elapsed from `timestamp` to `now`, rounded to the second, as Go writes it.

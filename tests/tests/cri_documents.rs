@@ -23,17 +23,17 @@ const IMAGES_PLUGIN: &str = "io.containerd.cri.v1.images";
 /// credentials for its mirror), followed by `documents`.
 fn config_with(cluster: &Cluster, documents: &str) -> String {
     let mut out = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&cluster.controlplane_config()) {
-        let mut value = serde_yaml::Value::deserialize(document).unwrap();
+    for document in serde_norway::Deserializer::from_str(&cluster.controlplane_config()) {
+        let mut value = serde_norway::Value::deserialize(document).unwrap();
         if value["version"] == "v1alpha1" {
-            let registries: serde_yaml::Value = serde_yaml::from_str(
+            let registries: serde_norway::Value = serde_norway::from_str(
                 "mirrors: {ghcr.io: {endpoints: ['https://ghcr.mirror.local']}}\n\
                  config: {ghcr.mirror.local: {auth: {username: ghcr-user, password: secret}}}\n",
             )
             .unwrap();
             value["machine"]["registries"] = registries;
         }
-        out.push(serde_yaml::to_string(&value).unwrap());
+        out.push(serde_norway::to_string(&value).unwrap());
     }
     format!("{}---\n{documents}", out.join("---\n"))
 }

@@ -395,7 +395,7 @@ fn watchdog_armed(talosctl: &Talosctl, vm: &Vm) {
 }
 
 /// The spec of `KernelParamStatus` `id`.
-fn kernel_param_status(talosctl: &Talosctl, id: &str) -> Result<serde_yaml::Value, String> {
+fn kernel_param_status(talosctl: &Talosctl, id: &str) -> Result<serde_norway::Value, String> {
     let out = ok(talosctl.secure(&["get", "kernelparamstatuses", id, "-o", "yaml"]))?;
     yaml_documents(&out)?
         .first()
@@ -431,10 +431,10 @@ fn kernel_params_applied(talosctl: &Talosctl, vm: &Vm) {
 }
 
 /// The documents of `talosctl get -o yaml`.
-fn yaml_documents(text: &str) -> Result<Vec<serde_yaml::Value>, String> {
-    serde_yaml::Deserializer::from_str(text)
+fn yaml_documents(text: &str) -> Result<Vec<serde_norway::Value>, String> {
+    serde_norway::Deserializer::from_str(text)
         .map(|document| {
-            <serde_yaml::Value as serde::Deserialize>::deserialize(document)
+            <serde_norway::Value as serde::Deserialize>::deserialize(document)
                 .map_err(|e| format!("{e}: {text}"))
         })
         .collect()

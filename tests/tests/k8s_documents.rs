@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use serde::Deserialize as _;
-use serde_yaml::Value;
+use serde_norway::Value;
 use tests::{Cluster, Node, eventually, failure, success};
 
 const BLOCK: u8 = 64;
@@ -59,25 +59,25 @@ config:
 /// unless `keep_kubelet`, followed by `documents`.
 fn config_with(cluster: &Cluster, keep_kubelet: bool, documents: &str) -> String {
     let mut out = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&cluster.controlplane_config()) {
+    for document in serde_norway::Deserializer::from_str(&cluster.controlplane_config()) {
         let mut value = Value::deserialize(document).unwrap();
         if value["version"] == "v1alpha1" {
             if !keep_kubelet {
                 value["machine"].as_mapping_mut().unwrap().remove("kubelet");
             }
-            value["machine"]["pods"] = serde_yaml::from_str(
+            value["machine"]["pods"] = serde_norway::from_str(
                 "[{apiVersion: v1, kind: Pod, metadata: {name: v1alpha1-agent, namespace: kube-system}, \
                  spec: {containers: [{name: agent, image: registry.example/agent:2.0}]}}]",
             )
             .unwrap();
         }
-        out.push(serde_yaml::to_string(&value).unwrap());
+        out.push(serde_norway::to_string(&value).unwrap());
     }
     format!("{}---\n{documents}", out.join("---\n"))
 }
 
 fn kubelet_yaml(path: &Path) -> Option<Value> {
-    serde_yaml::from_str(&std::fs::read_to_string(path).ok()?).ok()
+    serde_norway::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 #[test]

@@ -12,7 +12,7 @@ use tests::{Cluster, NetworkNamespace, Node, binary, eventually, success};
 fn config_with_address(cluster: &Cluster, address: &str) -> String {
     let mut config = machineconfig::Config::from_yaml(&cluster.controlplane_config()).unwrap();
     let machine = config.v1alpha1.as_mut().unwrap().machine.as_mut().unwrap();
-    let network: machineconfig::v1alpha1::NetworkConfig = serde_yaml::from_str(&format!(
+    let network: machineconfig::v1alpha1::NetworkConfig = serde_norway::from_str(&format!(
         "interfaces:\n  - interface: tn0\n    addresses: [{address}]\n    routes:\n      \
          - network: 10.78.0.0/24\n        gateway: 10.77.0.1\n"
     ))

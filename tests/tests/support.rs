@@ -13,9 +13,9 @@ use tests::{Cluster, failure, success};
 fn secrets(config: &str) -> Vec<String> {
     use serde::Deserialize as _;
     let mut found = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(config) {
+    for document in serde_norway::Deserializer::from_str(config) {
         collect(
-            &serde_yaml::Value::deserialize(document).unwrap(),
+            &serde_norway::Value::deserialize(document).unwrap(),
             &mut found,
         );
     }
@@ -23,9 +23,9 @@ fn secrets(config: &str) -> Vec<String> {
     found
 }
 
-fn collect(value: &serde_yaml::Value, found: &mut Vec<String>) {
+fn collect(value: &serde_norway::Value, found: &mut Vec<String>) {
     match value {
-        serde_yaml::Value::Mapping(mapping) => {
+        serde_norway::Value::Mapping(mapping) => {
             for (key, value) in mapping {
                 let key = key.as_str().unwrap_or_default();
                 match value.as_str() {
@@ -39,7 +39,7 @@ fn collect(value: &serde_yaml::Value, found: &mut Vec<String>) {
                 }
             }
         }
-        serde_yaml::Value::Sequence(items) => items.iter().for_each(|v| collect(v, found)),
+        serde_norway::Value::Sequence(items) => items.iter().for_each(|v| collect(v, found)),
         _ => {}
     }
 }

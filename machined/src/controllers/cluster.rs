@@ -118,7 +118,7 @@ pub fn load_or_create_identity(path: &Path) -> Result<IdentitySpec, MachinedErro
         ))
     };
     if let Ok(text) = std::fs::read_to_string(path) {
-        return serde_yaml::from_str(&text).map_err(|e| failed("decoding", e.to_string()));
+        return serde_norway::from_str(&text).map_err(|e| failed("decoding", e.to_string()));
     }
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
@@ -126,7 +126,7 @@ pub fn load_or_create_identity(path: &Path) -> Result<IdentitySpec, MachinedErro
     let identity = IdentitySpec {
         node_id: base62(&bytes),
     };
-    let yaml = serde_yaml::to_string(&identity).map_err(|e| failed("encoding", e.to_string()))?;
+    let yaml = serde_norway::to_string(&identity).map_err(|e| failed("encoding", e.to_string()))?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| failed("creating its directory", e.to_string()))?;
@@ -178,10 +178,10 @@ impl Controller for LocalAffiliateController {
     fn reconcile<'a>(&'a mut self, context: &'a Context) -> BoxFuture<'a, Result<Requeue, String>> {
         Box::pin(async move {
             let state = context.state();
-            let decode = |kind: Kind, id: &str| -> Result<Option<serde_yaml::Value>, String> {
+            let decode = |kind: Kind, id: &str| -> Result<Option<serde_norway::Value>, String> {
                 state
                     .get(&kind, id)
-                    .map(|r| serde_yaml::from_str(&r.yaml_spec).map_err(|e| e.to_string()))
+                    .map(|r| serde_norway::from_str(&r.yaml_spec).map_err(|e| e.to_string()))
                     .transpose()
             };
             let identity = decode(Kind::of::<IdentitySpec>(), "local")?;
@@ -195,7 +195,7 @@ impl Controller for LocalAffiliateController {
                     .map_err(|e| e.to_string())?;
                 return Ok(Requeue::Never);
             };
-            let text = |value: &serde_yaml::Value, key: &str| {
+            let text = |value: &serde_norway::Value, key: &str| {
                 value[key].as_str().unwrap_or_default().to_string()
             };
             let node_id = text(&identity, "nodeId");
@@ -248,7 +248,7 @@ impl Controller for MemberController {
             let mut ids = Vec::new();
             for resource in context.state().list(&Kind::of::<AffiliateSpec>()) {
                 let affiliate: AffiliateSpec =
-                    serde_yaml::from_str(&resource.yaml_spec).map_err(|e| e.to_string())?;
+                    serde_norway::from_str(&resource.yaml_spec).map_err(|e| e.to_string())?;
                 let spec = MemberSpec {
                     node_id: affiliate.node_id,
                     addresses: affiliate.addresses,

@@ -489,7 +489,7 @@ mod tests {
             ["xt_MASQUERADE", "nft_chain_nat"]
         );
         assert_eq!(modules[0].1.reference_count, 2);
-        let yaml = serde_yaml::to_string(&modules[1].1).unwrap();
+        let yaml = serde_norway::to_string(&modules[1].1).unwrap();
         assert_eq!(
             yaml,
             "size: 69632\nreferenceCount: 0\nstate: Live\naddress: '0x0000000000000000'\n"
@@ -526,7 +526,7 @@ mod tests {
         assert_eq!(processors.len(), 2);
         assert_eq!(processors[1].0, "CPU-1");
         assert_eq!(
-            serde_yaml::to_string(&processors[0].1).unwrap(),
+            serde_norway::to_string(&processors[0].1).unwrap(),
             "socket: CPU 0\nmanufacturer: GenuineIntel\nproductName: Xeon\nmaxSpeedMhz: 2400\n\
              coreCount: 2\nthreadCount: 4\n"
         );
@@ -545,7 +545,7 @@ mod tests {
         std::fs::write(dmi.join("product_name"), "Standard PC (Q35 + ICH9, 2009)\n").unwrap();
         let info = system_information(&dmi).unwrap();
         assert_eq!(
-            serde_yaml::to_string(&info).unwrap(),
+            serde_norway::to_string(&info).unwrap(),
             "manufacturer: QEMU\nproductName: Standard PC (Q35 + ICH9, 2009)\n"
         );
 
@@ -560,7 +560,7 @@ mod tests {
         let found = pci_devices(&devices);
         assert_eq!(found.len(), 1);
         assert_eq!(
-            serde_yaml::to_string(&found[0].1).unwrap(),
+            serde_norway::to_string(&found[0].1).unwrap(),
             "class: Mass storage controller\nclass_id: '0x01'\nsubclass_id: '0x08'\n\
              vendor_id: '0x1b36'\nproduct_id: '0x0010'\ndriver: nvme\n"
         );

@@ -306,7 +306,7 @@ fn specs<S: Spec + for<'de> Deserialize<'de>>(
         .list(&Kind::of::<S>())
         .iter()
         .filter_map(|resource| {
-            let spec: S = serde_yaml::from_str(&resource.yaml_spec).ok()?;
+            let spec: S = serde_norway::from_str(&resource.yaml_spec).ok()?;
             Some((resource.metadata.id.clone(), value(&spec)))
         })
         .collect()

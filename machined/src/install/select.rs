@@ -110,7 +110,7 @@ mod tests {
     }
 
     fn selector(yaml: &str) -> InstallDiskSelector {
-        serde_yaml::from_str(yaml).unwrap()
+        serde_norway::from_str(yaml).unwrap()
     }
 
     #[test]

@@ -379,7 +379,7 @@ fn network_yaml<H: Host>(host: &mut H, platform: &str, network: &NetworkConfig) 
             missing.join(", ")
         ));
     }
-    match serde_yaml::to_string(&machine) {
+    match serde_norway::to_string(&machine) {
         Ok(yaml) => Some(yaml),
         Err(error) => {
             host.log(&format!("machined: {platform}: network: {error}"));
@@ -493,7 +493,7 @@ fn from_cidata<H: Host>(host: &mut H, configured: bool) -> Result<Outcome, Machi
     host.unmount(mount)?;
     let mut outcome = Outcome::default();
     if let Some(text) = meta {
-        match serde_yaml::from_str::<Option<NocloudMeta>>(&text) {
+        match serde_norway::from_str::<Option<NocloudMeta>>(&text) {
             Ok(meta) => {
                 let meta = meta.unwrap_or(NocloudMeta {
                     instance_id: String::new(),

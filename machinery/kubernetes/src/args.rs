@@ -102,7 +102,7 @@ mod tests {
             ("profiling", "false"),
             ("tls-cert-file", "/x"),
         ]);
-        let extra: ExtraArgs = serde_yaml::from_str(
+        let extra: ExtraArgs = serde_norway::from_str(
             "enable-admission-plugins: NodeRestriction,AlwaysPullImages\n\
              service-account-issuer: https://b\nprofiling: 'true'\nv: [a, b]\n",
         )
@@ -128,7 +128,7 @@ mod tests {
                 "--v=b",
             ]
         );
-        let denied: ExtraArgs = serde_yaml::from_str("tls-cert-file: /mine").unwrap();
+        let denied: ExtraArgs = serde_norway::from_str("tls-cert-file: /mine").unwrap();
         let error = flags
             .merge(&denied, "cluster.apiServer.extraArgs", policy)
             .unwrap_err();

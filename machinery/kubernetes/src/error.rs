@@ -51,7 +51,7 @@ pub enum KubernetesError {
         /// Where it came from (a path, or `the node's reply`).
         origin: String,
         /// The YAML error.
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// A kubeconfig is YAML but not a usable `Config`.
     #[error("kubeconfig {origin}: {reason}")]
@@ -67,7 +67,7 @@ pub enum KubernetesError {
         /// What was being written.
         what: &'static str,
         /// The YAML error.
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// Building or reading the `Kubeconfig` RPC's gzip tar failed.
     #[error("kubeconfig archive: {step}: {source}")]

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use machineconfig::Config;
 use pki::Validity;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_yaml::Value;
+use serde_norway::Value;
 use time::Duration;
 
 use crate::KubernetesError;
@@ -145,7 +145,7 @@ impl Kubeconfig {
             return Ok(Kubeconfig::empty());
         }
         let config: Kubeconfig =
-            serde_yaml::from_str(text).map_err(|source| KubernetesError::KubeconfigDecode {
+            serde_norway::from_str(text).map_err(|source| KubernetesError::KubeconfigDecode {
                 origin: origin.to_string(),
                 source,
             })?;
@@ -169,7 +169,7 @@ impl Kubeconfig {
 
     /// The YAML text.
     pub fn to_yaml(&self) -> Result<String, KubernetesError> {
-        serde_yaml::to_string(self).map_err(|source| KubernetesError::Encode {
+        serde_norway::to_string(self).map_err(|source| KubernetesError::Encode {
             what: "kubeconfig",
             source,
         })

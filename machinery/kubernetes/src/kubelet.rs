@@ -168,7 +168,7 @@ pub fn kubelet_configuration(config: &Config, node: &NodeInfo) -> Result<String,
     if let Some(overrides) = kubelet_document.filter(|d| !d.config.is_empty()) {
         merge_over(&mut document, "KubeletConfig.config", &overrides.config)?;
     }
-    serde_yaml::to_string(&document).map_err(|source| KubernetesError::Encode {
+    serde_norway::to_string(&document).map_err(|source| KubernetesError::Encode {
         what: "KubeletConfiguration",
         source,
     })

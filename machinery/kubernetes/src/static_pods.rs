@@ -66,7 +66,7 @@ pub fn static_pods(
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let yaml = serde_yaml::to_string(&pod).map_err(|source| KubernetesError::Encode {
+            let yaml = serde_norway::to_string(&pod).map_err(|source| KubernetesError::Encode {
                 what: "static pod",
                 source,
             })?;
@@ -196,10 +196,10 @@ fn volume_name(mount_path: &str) -> String {
         .collect()
 }
 
-fn quantity_text(map: Option<&serde_yaml::Value>, key: &str) -> Option<String> {
+fn quantity_text(map: Option<&serde_norway::Value>, key: &str) -> Option<String> {
     match map?.get(key)? {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_norway::Value::String(s) => Some(s.clone()),
+        serde_norway::Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }

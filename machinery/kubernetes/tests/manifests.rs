@@ -1,11 +1,11 @@
 #![allow(clippy::unwrap_used)]
-//! Static pod manifests and the kubelet configuration, parsed back with serde_yaml.
+//! Static pod manifests and the kubelet configuration, parsed back with serde_norway.
 
 use kubernetes::{NodeInfo, kubelet_configuration, static_pods};
 use machineconfig::Config;
 use machineconfig::generate::{ClusterSpec, controlplane, worker};
 use pki::SecretsBundle;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn node() -> NodeInfo {
     NodeInfo {
@@ -34,7 +34,7 @@ fn pods(config: &Config) -> Vec<(String, Value)> {
     static_pods(config, &node())
         .unwrap()
         .into_iter()
-        .map(|(name, yaml)| (name, serde_yaml::from_str(&yaml).unwrap()))
+        .map(|(name, yaml)| (name, serde_norway::from_str(&yaml).unwrap()))
         .collect()
 }
 
@@ -239,7 +239,7 @@ fn flags_talos_owns_cannot_be_overridden() {
 fn kubelet_configuration_has_the_fields_talos_sets() {
     let config = config_with("");
     let text = kubelet_configuration(&config, &node()).unwrap();
-    let kubelet: Value = serde_yaml::from_str(&text).unwrap();
+    let kubelet: Value = serde_norway::from_str(&text).unwrap();
     assert_eq!(kubelet["apiVersion"], "kubelet.config.k8s.io/v1beta1");
     assert_eq!(kubelet["kind"], "KubeletConfiguration");
     assert_eq!(kubelet["clusterDomain"], "cluster.local");
@@ -286,7 +286,7 @@ cluster:
         addresses: vec!["fd00::2".parse().unwrap()],
     };
     let kubelet: Value =
-        serde_yaml::from_str(&kubelet_configuration(&config, &ipv6).unwrap()).unwrap();
+        serde_norway::from_str(&kubelet_configuration(&config, &ipv6).unwrap()).unwrap();
     assert_eq!(kubelet["clusterDNS"][0], "169.254.20.10");
     assert_eq!(kubelet["clusterDomain"], "corp.internal");
     assert_eq!(kubelet["staticPodPath"], "/etc/kubernetes/manifests");
@@ -314,7 +314,7 @@ cluster:
 #[test]
 fn a_kubelet_config_document_takes_the_place_of_machine_kubelet() {
     let yaml = config_with("").to_yaml().unwrap();
-    let mut documents: Vec<Value> = serde_yaml::Deserializer::from_str(&yaml)
+    let mut documents: Vec<Value> = serde_norway::Deserializer::from_str(&yaml)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
     let v1alpha1 = documents
@@ -327,7 +327,7 @@ fn a_kubelet_config_document_takes_the_place_of_machine_kubelet() {
         .remove("kubelet");
     let mut text: Vec<String> = documents
         .iter()
-        .map(|d| serde_yaml::to_string(d).unwrap())
+        .map(|d| serde_norway::to_string(d).unwrap())
         .collect();
     let document = "apiVersion: v1alpha1
 kind: KubeletConfig
@@ -346,7 +346,7 @@ config:
         Some("ghcr.io/siderolabs/kubelet:v1.34.0")
     );
     let kubelet: Value =
-        serde_yaml::from_str(&kubelet_configuration(&config, &node()).unwrap()).unwrap();
+        serde_norway::from_str(&kubelet_configuration(&config, &node()).unwrap()).unwrap();
     assert_eq!(kubelet["clusterDNS"][0], "10.96.0.53");
     assert_eq!(kubelet["seccompDefault"], true);
     assert_eq!(kubelet["maxPods"], 50);
@@ -362,6 +362,6 @@ fn workers_get_a_kubelet_configuration_too() {
     let bundle = SecretsBundle::generate().unwrap();
     let config = worker(&bundle, &ClusterSpec::new("demo", "https://10.5.0.2:6443")).unwrap();
     let kubelet: Value =
-        serde_yaml::from_str(&kubelet_configuration(&config, &node()).unwrap()).unwrap();
+        serde_norway::from_str(&kubelet_configuration(&config, &node()).unwrap()).unwrap();
     assert_eq!(kubelet["clusterDNS"][0], "10.96.0.10");
 }

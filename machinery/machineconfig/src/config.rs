@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::ConfigError;
 use crate::decode::{DocumentText, split_documents};
@@ -114,10 +114,10 @@ impl Config {
     pub fn to_yaml(&self) -> Result<String, ConfigError> {
         let mut parts = Vec::with_capacity(self.documents.len() + 1);
         if let Some(v1alpha1) = &self.v1alpha1 {
-            parts.push(serde_yaml::to_string(v1alpha1).map_err(ConfigError::Encode)?);
+            parts.push(serde_norway::to_string(v1alpha1).map_err(ConfigError::Encode)?);
         }
         for document in &self.documents {
-            parts.push(serde_yaml::to_string(document).map_err(ConfigError::Encode)?);
+            parts.push(serde_norway::to_string(document).map_err(ConfigError::Encode)?);
         }
         Ok(parts.join("---\n"))
     }
@@ -160,7 +160,7 @@ pub(crate) fn describe_document(kind: &str, name: Option<&str>) -> String {
 fn render_scalar(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
+        other => serde_norway::to_string(other)
             .map(|s| s.trim_end().to_string())
             .unwrap_or_else(|_| format!("{other:?}")),
     }

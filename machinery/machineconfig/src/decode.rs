@@ -36,7 +36,7 @@ impl DocumentText {
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         let mut track = serde_path_to_error::Track::new();
         let deserializer = serde_path_to_error::Deserializer::new(
-            serde_yaml::Deserializer::from_str(&self.text),
+            serde_norway::Deserializer::from_str(&self.text),
             &mut track,
         );
         if let Err(err) = Budget::for_text(self.text.len()).check(deserializer) {
@@ -48,18 +48,18 @@ impl DocumentText {
     /// Strictly decodes a document that [`DocumentText::decode`] has decoded once already (its
     /// expansion is known to be bounded), as another type.
     pub fn decode_again<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        let deserializer = serde_yaml::Deserializer::from_str(&self.text);
+        let deserializer = serde_norway::Deserializer::from_str(&self.text);
         serde_path_to_error::deserialize(deserializer).map_err(|err| self.decode_error(&err))
     }
 
-    fn decode_error(&self, err: &serde_path_to_error::Error<serde_yaml::Error>) -> ConfigError {
+    fn decode_error(&self, err: &serde_path_to_error::Error<serde_norway::Error>) -> ConfigError {
         let line_shift = self.first_line - 1;
         let location = err.inner().location();
         let mut message = err.inner().to_string();
         if let Some(location) = &location {
             message = without_position(&message, location.line(), location.column(), line_shift);
         }
-        // serde_yaml prefixes its own rendering of the path; the path is reported separately.
+        // serde_norway prefixes its own rendering of the path; the path is reported separately.
         if let Some((prefix, rest)) = message.split_once(": ")
             && !prefix.is_empty()
             && !prefix.contains(char::is_whitespace)
@@ -112,7 +112,7 @@ fn yaml_path(path: &serde_path_to_error::Path) -> String {
     }
 }
 
-/// A serde_yaml message without its position suffix ` at line L column C` (reported apart).
+/// A serde_norway message without its position suffix ` at line L column C` (reported apart).
 ///
 /// A parser error goes on with a context that has a position of its own (`did not find expected
 /// key at line 3 column 1, while parsing a block mapping at line 1 column 1`): that position is
@@ -222,7 +222,7 @@ mod tests {
         let input = "a: |\n  ---\n  x\n";
         let docs = split_documents(input);
         assert_eq!(docs.len(), 1);
-        let value: serde_yaml::Value = docs[0].decode().unwrap();
+        let value: serde_norway::Value = docs[0].decode().unwrap();
         assert_eq!(value["a"].as_str(), Some("---\nx\n"));
     }
 

@@ -231,10 +231,10 @@ mod tests {
 
     #[test]
     fn keeps_the_written_text() {
-        let d: GoDuration = serde_yaml::from_str("\"87600h\"").unwrap();
+        let d: GoDuration = serde_norway::from_str("\"87600h\"").unwrap();
         assert_eq!(d.as_str(), "87600h");
-        assert_eq!(serde_yaml::to_string(&d).unwrap().trim(), "87600h");
-        let err = serde_yaml::from_str::<GoDuration>("2 days").unwrap_err();
+        assert_eq!(serde_norway::to_string(&d).unwrap().trim(), "87600h");
+        let err = serde_norway::from_str::<GoDuration>("2 days").unwrap_err();
         assert!(err.to_string().contains("invalid duration"), "{err}");
     }
 }

@@ -66,7 +66,7 @@ pub enum ConfigError {
 
     /// The configuration could not be written as YAML.
     #[error("writing the configuration as YAML: {0}")]
-    Encode(#[source] serde_yaml::Error),
+    Encode(#[source] serde_norway::Error),
 
     /// Text that is not a Go duration.
     #[error("invalid duration {value:?}: {reason}")]
@@ -141,5 +141,5 @@ pub enum ConfigError {
 
     /// The patched documents could not be written back as YAML.
     #[error("writing the patched config as YAML: {0}")]
-    PatchedConfigEmit(#[source] serde_yaml::Error),
+    PatchedConfigEmit(#[source] serde_norway::Error),
 }

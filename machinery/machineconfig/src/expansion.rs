@@ -156,8 +156,8 @@ impl<'de> Visitor<'de> for Walk<'_> {
 mod tests {
     use super::*;
 
-    fn check_text(text: &str) -> Result<(), serde_yaml::Error> {
-        Budget::for_text(text.len()).check(serde_yaml::Deserializer::from_str(text))
+    fn check_text(text: &str) -> Result<(), serde_norway::Error> {
+        Budget::for_text(text.len()).check(serde_norway::Deserializer::from_str(text))
     }
 
     /// The black-box case of the audit: 20,000 aliases of a 20,001-element list.

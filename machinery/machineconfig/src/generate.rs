@@ -7,7 +7,7 @@
 //! metadata-level audit policy.
 
 use pki::{PemCertificateAndKey, SecretsBundle};
-use serde_yaml::Value;
+use serde_norway::Value;
 use url::Url;
 
 use crate::documents::{AutoHostname, Document, HostnameConfig};
@@ -275,5 +275,5 @@ fn metadata_audit_policy() -> Value {
 }
 
 fn yaml(text: &str) -> Value {
-    serde_yaml::from_str(text).expect("built-in YAML is valid")
+    serde_norway::from_str(text).expect("built-in YAML is valid")
 }

@@ -24,7 +24,7 @@ mod strategic_merge;
 
 use std::path::Path;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::ConfigError;
 use documents::{DocumentIdentity, emit_stream, parse_stream};

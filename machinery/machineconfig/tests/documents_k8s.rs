@@ -93,9 +93,9 @@ fn every_kind_decodes_validates_strictly_and_round_trips() {
 fn no_field_of_the_fixture_is_dropped_when_written() {
     let config = Config::from_yaml(FULL).expect("the fixture decodes");
     for (text, decoded) in full_documents().iter().zip(&config.documents) {
-        let original: serde_yaml::Value = serde_yaml::from_str(text).expect("fixture YAML");
-        let encoded = serde_yaml::to_value(decoded).expect("encodes");
-        let keys = |value: &serde_yaml::Value| -> Vec<String> {
+        let original: serde_norway::Value = serde_norway::from_str(text).expect("fixture YAML");
+        let encoded = serde_norway::to_value(decoded).expect("encodes");
+        let keys = |value: &serde_norway::Value| -> Vec<String> {
             let mut keys: Vec<String> = value
                 .as_mapping()
                 .expect("a mapping")

@@ -3,7 +3,7 @@
 use machineconfig::ConfigError;
 use machineconfig::patch::{Patch, PatchFormat, apply_patches, load_patches};
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 const CONFIG: &str = r#"
 version: v1alpha1
@@ -39,11 +39,11 @@ auto: stable
 "#;
 
 fn yaml(text: &str) -> Value {
-    serde_yaml::from_str(text).expect("test YAML is valid")
+    serde_norway::from_str(text).expect("test YAML is valid")
 }
 
 fn documents(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
+    serde_norway::Deserializer::from_str(text)
         .map(|document| Value::deserialize(document).expect("patched YAML is valid"))
         .collect()
 }

@@ -963,7 +963,7 @@ fn deprecated_files_and_runtime_spec_overrides_warn() {
         path: "/var/cri/conf.d/x.toml".into(),
         op: "create".into(),
     }];
-    m.base_runtime_spec_overrides = Some(serde_yaml::from_str("process: {rlimits: []}").unwrap());
+    m.base_runtime_spec_overrides = Some(serde_norway::from_str("process: {rlimits: []}").unwrap());
     let warns = warnings(&config);
     assert_issue(&warns, "machine.files", ".machine.files is deprecated");
     assert_issue(&warns, "machine.baseRuntimeSpecOverrides", "deprecated");
@@ -1053,7 +1053,7 @@ fn kubernetes_images_must_carry_a_version_tag() {
 fn kubelet_extra_config_cannot_override_protected_fields() {
     let mut config = worker();
     machine(&mut config).kubelet.as_mut().unwrap().extra_config =
-        Some(serde_yaml::from_str("staticPodPath: /tmp\nmaxPods: 10").unwrap());
+        Some(serde_norway::from_str("staticPodPath: /tmp\nmaxPods: 10").unwrap());
     let errs = errors(&config);
     assert_issue(
         &errs,
@@ -1067,7 +1067,7 @@ fn kubelet_extra_config_cannot_override_protected_fields() {
 fn static_pods_must_be_pods() {
     let mut config = worker();
     machine(&mut config).pods =
-        vec![serde_yaml::from_str("apiVersion: v1\nkind: Deployment").unwrap()];
+        vec![serde_norway::from_str("apiVersion: v1\nkind: Deployment").unwrap()];
     assert_issue(
         &errors(&config),
         "machine.pods[0].kind",
@@ -1207,7 +1207,7 @@ fn registry_tls_needs_a_base64_certificate_and_no_wildcard() {
 #[test]
 fn static_pod_names_must_be_dns_names() {
     let mut config = worker();
-    let pod: serde_yaml::Value = serde_yaml::from_str(
+    let pod: serde_norway::Value = serde_norway::from_str(
         "{apiVersion: v1, kind: Pod, metadata: {name: ../escape, namespace: kube-system}}",
     )
     .unwrap();

@@ -135,7 +135,7 @@ impl SecretsBundle {
     /// Reads a bundle. Decoding is strict: unknown or missing keys are errors, reported with
     /// their YAML path, line and column. Call [`SecretsBundle::validate`] to check the values.
     pub fn from_yaml(text: &str) -> Result<Self, PkiError> {
-        serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
+        serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|e| {
             PkiError::BundleYaml {
                 path: e.path().to_string(),
                 message: e.inner().to_string(),
@@ -145,7 +145,7 @@ impl SecretsBundle {
 
     /// Writes the bundle as YAML.
     pub fn to_yaml(&self) -> Result<String, PkiError> {
-        serde_yaml::to_string(self).map_err(|e| PkiError::BundleSerialize {
+        serde_norway::to_string(self).map_err(|e| PkiError::BundleSerialize {
             reason: e.to_string(),
         })
     }

@@ -79,23 +79,23 @@ mod tests {
             crt: Some(PEM.to_string()),
             key: None,
         };
-        let yaml = serde_yaml::to_string(&pair).unwrap();
+        let yaml = serde_norway::to_string(&pair).unwrap();
         assert_eq!(yaml.trim(), format!("crt: {}", STANDARD.encode(PEM)));
         assert_eq!(
-            serde_yaml::from_str::<PemCertificateAndKey>(&yaml).unwrap(),
+            serde_norway::from_str::<PemCertificateAndKey>(&yaml).unwrap(),
             pair
         );
     }
 
     #[test]
     fn empty_string_is_absent_and_garbage_is_rejected() {
-        let pair: PemCertificateAndKey = serde_yaml::from_str("crt: \"\"\nkey: \"\"").unwrap();
+        let pair: PemCertificateAndKey = serde_norway::from_str("crt: \"\"\nkey: \"\"").unwrap();
         assert_eq!(pair, PemCertificateAndKey::default());
-        let err = serde_yaml::from_str::<PemKey>("key: '%%%'").unwrap_err();
+        let err = serde_norway::from_str::<PemKey>("key: '%%%'").unwrap_err();
         assert!(err.to_string().contains("not valid base64"), "{err}");
-        let err = serde_yaml::from_str::<PemKey>(&format!("key: {}", STANDARD.encode("hello")))
+        let err = serde_norway::from_str::<PemKey>(&format!("key: {}", STANDARD.encode("hello")))
             .unwrap_err();
         assert!(err.to_string().contains("PEM"), "{err}");
-        assert!(serde_yaml::from_str::<PemKey>("key: x\nother: 1").is_err());
+        assert!(serde_norway::from_str::<PemKey>("key: x\nother: 1").is_err());
     }
 }

@@ -35,8 +35,8 @@ fn generated_bundle_round_trips_through_yaml_and_validates() {
 fn bundle_yaml_has_upstreams_lower_cased_layout() {
     let bundle = SecretsBundle::generate().unwrap();
     let yaml = bundle.to_yaml().unwrap();
-    let document: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let keys = |value: &serde_yaml::Value| -> Vec<String> {
+    let document: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+    let keys = |value: &serde_norway::Value| -> Vec<String> {
         value
             .as_mapping()
             .unwrap()
@@ -125,7 +125,7 @@ fn unknown_keys_are_rejected_with_their_path_and_line() {
 #[test]
 fn bad_base64_in_a_certificate_is_reported_at_its_path() {
     let yaml = SecretsBundle::generate().unwrap().to_yaml().unwrap();
-    let document: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let document: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
     let etcd_crt = document["certs"]["etcd"]["crt"].as_str().unwrap();
     let broken = yaml.replace(etcd_crt, "'%%%'");
     let err = SecretsBundle::from_yaml(&broken).unwrap_err().to_string();

@@ -93,7 +93,7 @@ pub trait Spec: Serialize {
 
     /// The YAML encoding of the spec.
     fn yaml_spec(&self) -> Result<String, StateError> {
-        serde_yaml::to_string(self).map_err(|e| StateError::Encode {
+        serde_norway::to_string(self).map_err(|e| StateError::Encode {
             resource_type: Self::TYPE.to_string(),
             reason: e.to_string(),
         })

@@ -30,7 +30,7 @@ pub enum TalosconfigError {
     #[error("parsing talosconfig {path}: {source}")]
     Parse {
         path: PathBuf,
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     #[error(transparent)]
     Write(#[from] atomicfile::WriteError),
@@ -88,7 +88,7 @@ pub struct Context {
     pub key: String,
     /// Alternative authentication for proxies (kept as written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<serde_yaml::Value>,
+    pub auth: Option<serde_norway::Value>,
     /// Cluster name for multi-cluster proxies.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cluster: String,
@@ -165,7 +165,7 @@ impl Talosconfig {
             return Ok(Talosconfig::default());
         }
         let mut config: Talosconfig =
-            serde_yaml::from_str(text).map_err(|source| TalosconfigError::Parse {
+            serde_norway::from_str(text).map_err(|source| TalosconfigError::Parse {
                 path: origin.to_path_buf(),
                 source,
             })?;
@@ -202,7 +202,7 @@ impl Talosconfig {
 
     /// The YAML text of this talosconfig.
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).expect("talosconfig types always serialize")
+        serde_norway::to_string(self).expect("talosconfig types always serialize")
     }
 
     /// Writes the file atomically with mode 0600, creating its directory.

@@ -249,7 +249,7 @@ mod info {
         };
         match format {
             InfoFormat::Json => println!("{}", serde_json::to_string_pretty(&info)?),
-            InfoFormat::Yaml => print!("{}", serde_yaml::to_string(&info)?),
+            InfoFormat::Yaml => print!("{}", serde_norway::to_string(&info)?),
             InfoFormat::Text => {
                 let date = cert.not_after.date();
                 let expires = if cert.not_after <= now {

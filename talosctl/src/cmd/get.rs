@@ -206,12 +206,12 @@ fn render_event(
         }
         Format::Yaml | Format::Json => {
             let mut document = document(node, resource)?;
-            if let serde_yaml::Value::Mapping(map) = &mut document {
+            if let serde_norway::Value::Mapping(map) = &mut document {
                 map.insert("event".into(), name.into());
             }
             Ok(match format {
                 Format::Json => format!("{}\n", serde_json::to_string(&document)?),
-                _ => format!("---\n{}", serde_yaml::to_string(&document)?),
+                _ => format!("---\n{}", serde_norway::to_string(&document)?),
             })
         }
     }
@@ -294,7 +294,7 @@ fn render(
             let mut text = String::new();
             for (node, _, resource) in found {
                 text.push_str("---\n");
-                text.push_str(&serde_yaml::to_string(&document(node, resource)?)?);
+                text.push_str(&serde_norway::to_string(&document(node, resource)?)?);
             }
             Ok(text)
         }
@@ -311,7 +311,7 @@ fn render(
 }
 
 /// `node`, `metadata` and `spec` of one resource, as upstream prints them.
-pub(crate) fn document(node: &str, resource: &Resource) -> anyhow::Result<serde_yaml::Value> {
+pub(crate) fn document(node: &str, resource: &Resource) -> anyhow::Result<serde_norway::Value> {
     let metadata = resource.metadata.clone().unwrap_or_default();
     let spec = resource
         .spec
@@ -319,9 +319,9 @@ pub(crate) fn document(node: &str, resource: &Resource) -> anyhow::Result<serde_
         .map(|s| s.yaml_spec.as_str())
         .unwrap_or_default();
     // A spec of several documents (a multi-document machine config) is printed as its text.
-    let spec: serde_yaml::Value =
-        serde_yaml::from_str(spec).unwrap_or_else(|_| serde_yaml::Value::String(spec.to_string()));
-    let mut meta = serde_yaml::Mapping::new();
+    let spec: serde_norway::Value = serde_norway::from_str(spec)
+        .unwrap_or_else(|_| serde_norway::Value::String(spec.to_string()));
+    let mut meta = serde_norway::Mapping::new();
     for (key, value) in [
         ("namespace", metadata.namespace),
         ("type", metadata.r#type),
@@ -332,7 +332,7 @@ pub(crate) fn document(node: &str, resource: &Resource) -> anyhow::Result<serde_
     ] {
         meta.insert(key.into(), value.into());
     }
-    let mut document = serde_yaml::Mapping::new();
+    let mut document = serde_norway::Mapping::new();
     document.insert("node".into(), node.into());
     document.insert("metadata".into(), meta.into());
     document.insert("spec".into(), spec);
@@ -349,10 +349,10 @@ fn render_table(found: &[(String, ResourceDefinitionSpec, Resource)]) -> String 
         .iter()
         .map(|(node, definition, resource)| {
             let metadata = resource.metadata.clone().unwrap_or_default();
-            let spec: serde_yaml::Value = resource
+            let spec: serde_norway::Value = resource
                 .spec
                 .as_ref()
-                .and_then(|s| serde_yaml::from_str(&s.yaml_spec).ok())
+                .and_then(|s| serde_norway::from_str(&s.yaml_spec).ok())
                 .unwrap_or_default();
             let mut row = vec![
                 node.clone(),
@@ -374,17 +374,17 @@ fn render_table(found: &[(String, ResourceDefinitionSpec, Resource)]) -> String 
 }
 
 /// The value at a `{.a.b}` path of `spec`: scalars as text, lists as `["x","y"]`.
-fn column_value(spec: &serde_yaml::Value, json_path: &str) -> String {
+fn column_value(spec: &serde_norway::Value, json_path: &str) -> String {
     let path = json_path.trim_start_matches('{').trim_end_matches('}');
     let mut value = spec;
     for key in path.split('.').filter(|k| !k.is_empty()) {
         value = &value[key];
     }
     match value {
-        serde_yaml::Value::Null => String::new(),
-        serde_yaml::Value::String(text) => text.clone(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_norway::Value::Null => String::new(),
+        serde_norway::Value::String(text) => text.clone(),
+        serde_norway::Value::Bool(b) => b.to_string(),
+        serde_norway::Value::Number(n) => n.to_string(),
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
@@ -395,8 +395,8 @@ mod tests {
 
     #[test]
     fn columns_read_scalars_and_lists_from_the_spec() {
-        let spec: serde_yaml::Value =
-            serde_yaml::from_str("address: 10.0.0.2/24\nlink:\n  mtu: 1500\ndns: [1.1.1.1]\n")
+        let spec: serde_norway::Value =
+            serde_norway::from_str("address: 10.0.0.2/24\nlink:\n  mtu: 1500\ndns: [1.1.1.1]\n")
                 .expect("yaml");
         assert_eq!(column_value(&spec, "{.address}"), "10.0.0.2/24");
         assert_eq!(column_value(&spec, "{.link.mtu}"), "1500");

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 
 /// Where the service account's secret is mounted in each container.
 const MOUNT_PATH: &str = "/var/run/secrets/talos.dev";
@@ -56,7 +56,7 @@ fn inject(text: &str, roles: &[String]) -> anyhow::Result<String> {
         );
     }
     let mut out = Vec::new();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         let mut manifest: Value = serde::Deserialize::deserialize(document)
             .with_context(|| format!("manifest {}: not YAML", index + 1))?;
         if manifest.is_null() {
@@ -72,7 +72,7 @@ fn inject(text: &str, roles: &[String]) -> anyhow::Result<String> {
         if index > 0 {
             text.push_str("---\n");
         }
-        text.push_str(&serde_yaml::to_string(manifest)?);
+        text.push_str(&serde_norway::to_string(manifest)?);
     }
     Ok(text)
 }
@@ -114,7 +114,7 @@ fn inject_one(manifest: &mut Value, roles: &[String]) -> anyhow::Result<Option<V
         .iter()
         .any(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME))
     {
-        volumes.push(serde_yaml::from_str(&format!(
+        volumes.push(serde_norway::from_str(&format!(
             "name: {VOLUME}\nsecret:\n  secretName: {secret}\n"
         ))?);
     }
@@ -128,7 +128,7 @@ fn inject_one(manifest: &mut Value, roles: &[String]) -> anyhow::Result<Option<V
             .iter()
             .any(|m| m.get("name").and_then(Value::as_str) == Some(VOLUME))
         {
-            mounts.push(serde_yaml::from_str(&format!(
+            mounts.push(serde_norway::from_str(&format!(
                 "mountPath: {MOUNT_PATH}\nname: {VOLUME}\n"
             ))?);
         }
@@ -193,7 +193,7 @@ metadata:
 ";
 
     fn documents(text: &str) -> Vec<Value> {
-        serde_yaml::Deserializer::from_str(text)
+        serde_norway::Deserializer::from_str(text)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
             .collect()
     }

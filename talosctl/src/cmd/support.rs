@@ -302,7 +302,7 @@ async fn resources(
             mapping.insert("spec".into(), REDACTED.into());
         }
         text.push_str("---\n");
-        text.push_str(&serde_yaml::to_string(&document)?);
+        text.push_str(&serde_norway::to_string(&document)?);
     }
     Ok(Some(text.into_bytes()))
 }
@@ -317,18 +317,18 @@ async fn machine_config(target: &Target) -> anyhow::Result<Vec<u8>> {
         .map(|s| s.yaml_spec.as_str())
         .unwrap_or_default();
     let mut out = String::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
-        let mut value = serde_yaml::Value::deserialize(document)?;
+    for document in serde_norway::Deserializer::from_str(text) {
+        let mut value = serde_norway::Value::deserialize(document)?;
         redact(&mut value);
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&value)?);
+        out.push_str(&serde_norway::to_string(&value)?);
     }
     Ok(out.into_bytes())
 }
 
-fn redact(value: &mut serde_yaml::Value) {
+fn redact(value: &mut serde_norway::Value) {
     match value {
-        serde_yaml::Value::Mapping(mapping) => {
+        serde_norway::Value::Mapping(mapping) => {
             for (key, value) in mapping.iter_mut() {
                 let secret = key.as_str().is_some_and(|k| SECRET_KEYS.contains(&k));
                 if secret && !value.is_null() {
@@ -338,8 +338,8 @@ fn redact(value: &mut serde_yaml::Value) {
                 }
             }
         }
-        serde_yaml::Value::Sequence(items) => items.iter_mut().for_each(redact),
-        serde_yaml::Value::Tagged(tagged) => redact(&mut tagged.value),
+        serde_norway::Value::Sequence(items) => items.iter_mut().for_each(redact),
+        serde_norway::Value::Tagged(tagged) => redact(&mut tagged.value),
         _ => {}
     }
 }
@@ -442,12 +442,12 @@ mod tests {
 
     #[test]
     fn every_secret_of_a_config_is_replaced() {
-        let mut config: serde_yaml::Value = serde_yaml::from_str(
+        let mut config: serde_norway::Value = serde_norway::from_str(
             "machine:\n  token: abc.def\n  ca:\n    crt: CERT\n    key: PRIVATE\ncluster:\n  secret: s3cr3t\n  token: bootstrap\n  aescbcEncryptionSecret: aesvalue\n  secretboxEncryptionSecret: boxvalue\n  serviceAccount:\n    key: savalue\n  etcd:\n    ca:\n      crt: ETCD\n      key: ETCDKEY\n  id: cluster-id\n",
         )
         .unwrap();
         redact(&mut config);
-        let text = serde_yaml::to_string(&config).unwrap();
+        let text = serde_norway::to_string(&config).unwrap();
         for secret in [
             "abc.def",
             "PRIVATE",

@@ -684,7 +684,8 @@ mod tests {
             assert!(spec.all_aliases.iter().any(|a| a == alias), "{alias}");
         }
         assert_eq!(spec.default_namespace, "network");
-        let yaml: serde_yaml::Value = serde_yaml::from_str(&addresses.spec_yaml()).expect("yaml");
+        let yaml: serde_norway::Value =
+            serde_norway::from_str(&addresses.spec_yaml()).expect("yaml");
         assert_eq!(yaml["printColumns"][0]["jsonPath"], "{.address}");
         assert!(find(MACHINE_CONFIG_TYPE).expect("mc").sensitive);
         let platform = find("PlatformMetadatas.talos.dev").expect("platform metadata");

@@ -229,7 +229,7 @@ pub fn resources(
 }
 
 fn yaml<T: Serialize>(spec: &T) -> Result<String, MachinedError> {
-    serde_yaml::to_string(spec)
+    serde_norway::to_string(spec)
         .map_err(|e| MachinedError::InvalidArgument(format!("encoding a resource: {e}")))
 }
 

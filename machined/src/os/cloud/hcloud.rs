@@ -35,7 +35,7 @@ pub fn fetch(base: &str) -> Result<Instance, MachinedError> {
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct Metadata {
-    instance_id: serde_yaml::Value,
+    instance_id: serde_norway::Value,
     #[serde(default)]
     hostname: String,
     #[serde(default)]
@@ -50,8 +50,8 @@ struct Metadata {
 pub fn parse(metadata: &[u8], network: Option<&[u8]>) -> Result<Instance, MachinedError> {
     let document: Metadata = yaml(PLATFORM, "metadata", metadata)?;
     let instance_id = match &document.instance_id {
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::String(s) => value(PLATFORM, "instance-id", s)?,
+        serde_norway::Value::Number(n) => n.to_string(),
+        serde_norway::Value::String(s) => value(PLATFORM, "instance-id", s)?,
         _ => {
             return Err(problem(
                 PLATFORM,

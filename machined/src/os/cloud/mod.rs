@@ -302,7 +302,7 @@ fn yaml<T: serde::de::DeserializeOwned>(
     what: &str,
     raw: &[u8],
 ) -> Result<T, MachinedError> {
-    serde_yaml::from_slice(raw).map_err(|e| problem(platform, format!("{what}: {e}")))
+    serde_norway::from_slice(raw).map_err(|e| problem(platform, format!("{what}: {e}")))
 }
 
 #[cfg(test)]

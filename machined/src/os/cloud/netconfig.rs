@@ -295,14 +295,14 @@ pub fn netmask(platform: &'static str, what: &str, raw: &str) -> Result<u8, Mach
 struct Version {
     #[serde(default)]
     version: u8,
-    network: Option<serde_yaml::Value>,
+    network: Option<serde_norway::Value>,
 }
 
 /// A cloud-init `network-config` document (version 1 or 2).
 pub fn parse(platform: &'static str, raw: &[u8]) -> Result<NetworkConfig, MachinedError> {
     let top: Version = yaml(platform, "network-config", raw)?;
     let document = match top.network {
-        Some(inner) => serde_yaml::to_string(&inner)
+        Some(inner) => serde_norway::to_string(&inner)
             .map_err(|e| problem(platform, format!("network-config: {e}")))?
             .into_bytes(),
         None => raw.to_vec(),
@@ -338,7 +338,7 @@ struct V1Entry {
     subnets: Vec<V1Subnet>,
     /// `nameserver` entries: a list; `route` entries: none.
     #[serde(default)]
-    address: Option<serde_yaml::Value>,
+    address: Option<serde_norway::Value>,
     #[serde(default)]
     destination: String,
     #[serde(default)]
@@ -388,11 +388,11 @@ fn v1(platform: &'static str, document: &V1) -> Result<NetworkConfig, MachinedEr
             }
             "nameserver" => {
                 let list = match &entry.address {
-                    Some(serde_yaml::Value::Sequence(items)) => items
+                    Some(serde_norway::Value::Sequence(items)) => items
                         .iter()
                         .filter_map(|i| i.as_str().map(str::to_string))
                         .collect(),
-                    Some(serde_yaml::Value::String(one)) => vec![one.clone()],
+                    Some(serde_norway::Value::String(one)) => vec![one.clone()],
                     _ => Vec::new(),
                 };
                 for server in list {
@@ -664,7 +664,7 @@ mod tests {
         let links = BTreeMap::from([("52:54:00:00:00:02".to_string(), "eth1".to_string())]);
         let (machine, missing) = network.machine_network(&links);
         assert_eq!(missing, Vec::<String>::new());
-        let yaml = serde_yaml::to_string(&machine).unwrap();
+        let yaml = serde_norway::to_string(&machine).unwrap();
         assert_eq!(
             yaml,
             "interfaces:\n\

@@ -95,7 +95,7 @@ document_kind! {
     pub struct CriBaseRuntimeSpecConfig = "CRIBaseRuntimeSpecConfig" {
         /// Parts of an OCI runtime spec, kept as written.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub overrides: Option<serde_yaml::Value>,
+        pub overrides: Option<serde_norway::Value>,
     }
 }
 

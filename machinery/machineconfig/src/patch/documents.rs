@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::ConfigError;
 use crate::expansion::Budget;
@@ -75,17 +75,17 @@ fn scalar_text(value: &Value) -> Option<String> {
 /// not make it expand beyond what its size allows. `source` names the text in
 /// errors ("config", a patch file path, "inline patch 2").
 pub fn parse_stream(text: &str, source: &str) -> Result<Vec<Value>, ConfigError> {
-    let yaml_error = |error: serde_yaml::Error| ConfigError::PatchYaml {
+    let yaml_error = |error: serde_norway::Error| ConfigError::PatchYaml {
         patch: source.to_owned(),
         line: error.location().map(|location| location.line()),
         message: error.to_string(),
     };
     let budget = Budget::for_text(text.len());
-    for document in serde_yaml::Deserializer::from_str(text) {
+    for document in serde_norway::Deserializer::from_str(text) {
         budget.check(document).map_err(yaml_error)?;
     }
     let mut documents = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
+    for document in serde_norway::Deserializer::from_str(text) {
         let value = Value::deserialize(document).map_err(yaml_error)?;
         if !value.is_null() {
             documents.push(value);
@@ -98,7 +98,7 @@ pub fn parse_stream(text: &str, source: &str) -> Result<Vec<Value>, ConfigError>
 pub fn emit_stream(documents: &[Value]) -> Result<String, ConfigError> {
     let texts = documents
         .iter()
-        .map(serde_yaml::to_string)
+        .map(serde_norway::to_string)
         .collect::<Result<Vec<_>, _>>()
         .map_err(ConfigError::PatchedConfigEmit)?;
     Ok(texts.join("---\n"))

@@ -4,7 +4,7 @@
 //! `from` present) and applied in order; the first failure stops the patch. Errors carry the
 //! 0-based operation index, its `op` and `path`.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::ConfigError;
 

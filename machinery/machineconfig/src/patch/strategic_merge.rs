@@ -6,7 +6,7 @@
 //! deletes the entry it lands on: a key, a keyed list element, or a whole document. A directive
 //! that lands on nothing stays in the result, and [`check_no_directives`] reports it.
 
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 
 use super::documents::DocumentIdentity;
 use crate::ConfigError;

@@ -216,10 +216,10 @@ pub struct VolumeMount {
 pub struct ResourcesConfig {
     /// Requests (`cpu`, `memory`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requests: Option<serde_yaml::Value>,
+    pub requests: Option<serde_norway::Value>,
     /// Limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limits: Option<serde_yaml::Value>,
+    pub limits: Option<serde_norway::Value>,
 }
 
 /// `cluster.apiServer`.
@@ -270,7 +270,7 @@ pub struct ApiServerConfig {
     pub admission_control: Vec<AdmissionPlugin>,
     /// Raw audit `Policy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_policy: Option<serde_yaml::Value>,
+    pub audit_policy: Option<serde_norway::Value>,
     /// Requests and limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourcesConfig>,
@@ -292,7 +292,7 @@ pub struct AdmissionPlugin {
     pub name: String,
     /// Raw plugin configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub configuration: Option<serde_yaml::Value>,
+    pub configuration: Option<serde_norway::Value>,
 }
 
 /// `cluster.apiServer.authorizationConfig[]`.
@@ -307,7 +307,7 @@ pub struct AuthorizerConfig {
     pub name: String,
     /// Raw webhook settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<serde_yaml::Value>,
+    pub webhook: Option<serde_norway::Value>,
 }
 
 /// `cluster.controllerManager`.
@@ -398,7 +398,7 @@ pub struct SchedulerConfig {
     pub resources: Option<ResourcesConfig>,
     /// Raw `KubeSchedulerConfiguration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<serde_yaml::Value>,
+    pub config: Option<serde_norway::Value>,
 }
 
 /// `cluster.discovery`.

@@ -143,20 +143,20 @@ mod tests {
     #[test]
     fn parses_numbers_and_units() {
         assert_eq!(
-            serde_yaml::from_str::<DiskSize>("1024").unwrap(),
+            serde_norway::from_str::<DiskSize>("1024").unwrap(),
             DiskSize(1024)
         );
         assert_eq!(
-            serde_yaml::from_str::<DiskSize>("4 GB").unwrap(),
+            serde_norway::from_str::<DiskSize>("4 GB").unwrap(),
             DiskSize(4_000_000_000)
         );
         assert_eq!(
-            serde_yaml::from_str::<DiskSize>("10GiB").unwrap(),
+            serde_norway::from_str::<DiskSize>("10GiB").unwrap(),
             DiskSize(10 << 30)
         );
         assert_eq!(parse_byte_size("1.5kb"), Ok(1500));
         assert!(parse_byte_size("4 parsecs").is_err());
         assert!(parse_byte_size("GB").is_err());
-        assert!(serde_yaml::from_str::<DiskSize>("-1").is_err());
+        assert!(serde_norway::from_str::<DiskSize>("-1").is_err());
     }
 }

@@ -91,7 +91,7 @@ mod tests {
     #[test]
     fn scalars_and_lists_decode_and_round_trip() {
         let args: ExtraArgs =
-            serde_yaml::from_str("v: 2\nfeature-gates: A=true\nflag: [a, b]\nenabled: true")
+            serde_norway::from_str("v: 2\nfeature-gates: A=true\nflag: [a, b]\nenabled: true")
                 .unwrap();
         assert_eq!(args["v"], ArgValue::from("2"));
         assert_eq!(args["enabled"], ArgValue::from("true"));
@@ -99,8 +99,8 @@ mod tests {
             args["flag"],
             ArgValue::List(vec!["a".to_string(), "b".to_string()])
         );
-        let text = serde_yaml::to_string(&args).unwrap();
-        assert_eq!(serde_yaml::from_str::<ExtraArgs>(&text).unwrap(), args);
-        assert!(serde_yaml::from_str::<ExtraArgs>("x: {a: 1}").is_err());
+        let text = serde_norway::to_string(&args).unwrap();
+        assert_eq!(serde_norway::from_str::<ExtraArgs>(&text).unwrap(), args);
+        assert!(serde_norway::from_str::<ExtraArgs>("x: {a: 1}").is_err());
     }
 }

@@ -68,19 +68,19 @@ mod tests {
     #[test]
     fn accepts_integers_and_both_octal_spellings() {
         assert_eq!(
-            serde_yaml::from_str::<FileMode>("420").unwrap(),
+            serde_norway::from_str::<FileMode>("420").unwrap(),
             FileMode(0o644)
         );
         assert_eq!(
-            serde_yaml::from_str::<FileMode>("0644").unwrap(),
+            serde_norway::from_str::<FileMode>("0644").unwrap(),
             FileMode(0o644)
         );
         assert_eq!(
-            serde_yaml::from_str::<FileMode>("0o600").unwrap(),
+            serde_norway::from_str::<FileMode>("0o600").unwrap(),
             FileMode(0o600)
         );
-        assert!(serde_yaml::from_str::<FileMode>("0999").is_err());
-        assert!(serde_yaml::from_str::<FileMode>("99999").is_err());
+        assert!(serde_norway::from_str::<FileMode>("0999").is_err());
+        assert!(serde_norway::from_str::<FileMode>("99999").is_err());
         assert_eq!(FileMode(0o644).to_string(), "0o644");
     }
 }

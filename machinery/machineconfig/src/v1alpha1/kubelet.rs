@@ -35,10 +35,10 @@ pub struct KubeletConfig {
     pub extra_mounts: Vec<ExtraMount>,
     /// Raw `KubeletConfiguration` fields merged over the generated ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extra_config: Option<serde_yaml::Value>,
+    pub extra_config: Option<serde_norway::Value>,
     /// Raw `CredentialProviderConfig`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential_provider_config: Option<serde_yaml::Value>,
+    pub credential_provider_config: Option<serde_norway::Value>,
     /// Use the container runtime's default seccomp profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_runtime_seccomp_profile_enabled: Option<bool>,

@@ -51,7 +51,7 @@ pub struct MachineConfig {
         deserialize_with = "crate::v1alpha1::nullable::deserialize",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub pods: Vec<serde_yaml::Value>,
+    pub pods: Vec<serde_norway::Value>,
     /// Network settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkConfig>,
@@ -123,7 +123,7 @@ pub struct MachineConfig {
     pub seccomp_profiles: Vec<SeccompProfile>,
     /// Overrides of the containerd base OCI runtime spec (deprecated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_runtime_spec_overrides: Option<serde_yaml::Value>,
+    pub base_runtime_spec_overrides: Option<serde_norway::Value>,
     /// Kubernetes node labels.
     #[serde(
         default,
@@ -288,5 +288,5 @@ pub struct SeccompProfile {
     pub name: String,
     /// The profile (raw JSON-compatible object).
     #[serde(default)]
-    pub value: serde_yaml::Value,
+    pub value: serde_norway::Value,
 }

@@ -63,7 +63,7 @@ impl Visitor<'_> for ScalarTextVisitor {
 mod tests {
     #[test]
     fn scalars_become_text_and_nested_values_are_rejected() {
-        let map = super::deserialize(serde_yaml::Deserializer::from_str(
+        let map = super::deserialize(serde_norway::Deserializer::from_str(
             "a: 1\nb: true\nc: x\nd:\n",
         ))
         .unwrap();
@@ -71,6 +71,6 @@ mod tests {
         assert_eq!(map["b"], "true");
         assert_eq!(map["c"], "x");
         assert_eq!(map["d"], "");
-        assert!(super::deserialize(serde_yaml::Deserializer::from_str("a: [1]")).is_err());
+        assert!(super::deserialize(serde_norway::Deserializer::from_str("a: [1]")).is_err());
     }
 }

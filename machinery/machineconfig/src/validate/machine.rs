@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pki::{PemCertificate, PemCertificateAndKey};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::{Findings, formats, kubernetes_names, network};
 use crate::v1alpha1::{

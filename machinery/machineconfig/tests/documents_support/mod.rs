@@ -17,9 +17,9 @@ pub fn fixture(group: &str, file: &str) -> String {
 }
 
 /// Every document of a YAML stream as a plain YAML value.
-pub fn values(text: &str) -> Vec<serde_yaml::Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|doc| serde_yaml::Value::deserialize(doc).expect("valid YAML"))
+pub fn values(text: &str) -> Vec<serde_norway::Value> {
+    serde_norway::Deserializer::from_str(text)
+        .map(|doc| serde_norway::Value::deserialize(doc).expect("valid YAML"))
         .filter(|value| !value.is_null())
         .collect()
 }

@@ -10,6 +10,7 @@
 //! device). Without a format, the value is printed as the kernel wrote it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -156,7 +157,7 @@ impl Schema {
     }
 
     pub fn from_yaml(text: &str) -> anyhow::Result<Schema> {
-        let file: SchemaFile = serde_yaml::from_str(text)?;
+        let file: SchemaFile = serde_norway::from_str(text)?;
         if file.columns.is_empty() {
             anyhow::bail!("the schema has no columns");
         }
@@ -495,40 +496,8 @@ impl Value {
             return self.to_string();
         };
         let sign = if digits < 0 { "-" } else { "" };
-        let usec = digits.unsigned_abs();
-        let fraction = |value: u64, places: usize| {
-            let text = format!("{value:0places$}");
-            let text = text.trim_end_matches('0');
-            if text.is_empty() {
-                String::new()
-            } else {
-                format!(".{text}")
-            }
-        };
-        let text = if usec == 0 {
-            "0s".to_string()
-        } else if usec < 1_000 {
-            format!("{usec}µs")
-        } else if usec < 1_000_000 {
-            format!("{}{}ms", usec / 1_000, fraction(usec % 1_000, 3))
-        } else {
-            let seconds = usec / 1_000_000;
-            let (hours, minutes) = (seconds / 3600, seconds / 60 % 60);
-            let mut text = String::new();
-            if hours > 0 {
-                text.push_str(&format!("{hours}h"));
-            }
-            if hours > 0 || minutes > 0 {
-                text.push_str(&format!("{minutes}m"));
-            }
-            text.push_str(&format!(
-                "{}{}s",
-                seconds % 60,
-                fraction(usec % 1_000_000, 6)
-            ));
-            text
-        };
-        format!("{sign}{text}")
+        let usec = Duration::from_micros(digits.unsigned_abs());
+        format!("{sign}{}", machineconfig::format_go_duration(usec))
     }
 
     /// `self` as a percentage of `other`, two decimals (upstream's rules for `max` and 0).
@@ -616,6 +585,7 @@ mod tests {
         assert_eq!(usec("2000000"), "2s");
         assert_eq!(usec("123000004"), "2m3.000004s");
         assert_eq!(usec("3600000000"), "1h0m0s");
+        assert_eq!(usec("-1500"), "-1.5ms");
     }
 
     #[test]

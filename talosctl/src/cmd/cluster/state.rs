@@ -94,7 +94,7 @@ impl ClusterState {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
         };
-        serde_yaml::from_str(&text)
+        serde_norway::from_str(&text)
             .map(Some)
             .with_context(|| format!("{} is not a cluster state file", path.display()))
     }
@@ -102,7 +102,7 @@ impl ClusterState {
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(STATE_FILE);
-        let text = serde_yaml::to_string(self)?;
+        let text = serde_norway::to_string(self)?;
         atomicfile::write(&path, text.as_bytes(), 0o600, atomicfile::Overwrite::Allow)
             .with_context(|| format!("writing {}", path.display()))
     }

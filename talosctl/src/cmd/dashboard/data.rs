@@ -550,16 +550,16 @@ fn finite(value: f64) -> f64 {
     if value.is_finite() { value } else { 0.0 }
 }
 
-fn yaml(spec: &str) -> serde_yaml::Value {
-    serde_yaml::from_str(spec).unwrap_or(serde_yaml::Value::Null)
+fn yaml(spec: &str) -> serde_norway::Value {
+    serde_norway::from_str(spec).unwrap_or(serde_norway::Value::Null)
 }
 
 /// A scalar as text; anything else as empty.
-fn text(value: &serde_yaml::Value) -> String {
+fn text(value: &serde_norway::Value) -> String {
     match value {
-        serde_yaml::Value::String(s) => s.clone(),
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
+        serde_norway::Value::String(s) => s.clone(),
+        serde_norway::Value::Number(n) => n.to_string(),
+        serde_norway::Value::Bool(b) => b.to_string(),
         _ => String::new(),
     }
 }

@@ -283,7 +283,7 @@ impl Poller {
 
 /// The `hostname` of a `HostnameStatus` spec.
 fn hostname_of(spec: &str) -> Option<String> {
-    let value: serde_yaml::Value = serde_yaml::from_str(spec).ok()?;
+    let value: serde_norway::Value = serde_norway::from_str(spec).ok()?;
     value["hostname"].as_str().map(str::to_string)
 }
 

@@ -232,9 +232,9 @@ mod tests {
 
     #[test]
     fn written_back_as_read() {
-        let size: VolumeSize = serde_yaml::from_str("1073741824").unwrap();
-        assert_eq!(serde_yaml::to_string(&size).unwrap(), "1073741824\n");
-        let size: VolumeSize = serde_yaml::from_str("10GiB").unwrap();
-        assert_eq!(serde_yaml::to_string(&size).unwrap(), "10GiB\n");
+        let size: VolumeSize = serde_norway::from_str("1073741824").unwrap();
+        assert_eq!(serde_norway::to_string(&size).unwrap(), "1073741824\n");
+        let size: VolumeSize = serde_norway::from_str("10GiB").unwrap();
+        assert_eq!(serde_norway::to_string(&size).unwrap(), "10GiB\n");
     }
 }

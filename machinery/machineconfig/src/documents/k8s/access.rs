@@ -2,7 +2,7 @@
 //! `KubeAuditPolicyConfig`, `KubeAuthenticationConfig`, `KubeAuthorizerConfig`.
 
 use serde::{Deserialize, Serialize};
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 
 use super::{conflict, v1alpha1_cluster};
 use crate::documents::{CheckDocument, DocumentKind, document_kind};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
+use serde_norway::Mapping;
 
 use super::{check_image, check_resources, conflict, v1alpha1_cluster, v1alpha1_machine};
 use crate::documents::{CheckDocument, DocumentKind, document_kind};

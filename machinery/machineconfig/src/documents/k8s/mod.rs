@@ -22,7 +22,7 @@ mod node;
 mod secrets;
 
 use ipnet::IpNet;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::{CheckDocument, DocumentKind, document_kind};
 use crate::v1alpha1::{ClusterConfig, MachineConfig, ResourcesConfig, V1Alpha1Config};
@@ -308,7 +308,7 @@ fn check_resources(path: &str, resources: Option<&ResourcesConfig>, f: &mut Find
 fn render_key(key: &Value) -> String {
     match key {
         Value::String(s) => format!("{s:?}"),
-        other => serde_yaml::to_string(other)
+        other => serde_norway::to_string(other)
             .map(|s| s.trim_end().to_string())
             .unwrap_or_default(),
     }

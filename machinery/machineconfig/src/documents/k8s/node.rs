@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::Mapping;
+use serde_norway::Mapping;
 
 use super::{check_image, conflict, v1alpha1_cluster, v1alpha1_machine};
 use crate::documents::{CheckDocument, DocumentKind, document_kind};

@@ -8,7 +8,7 @@
 
 use pki::{CertificateInfo, PrivateKey};
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
+use serde_norway::Mapping;
 
 use super::{conflict, v1alpha1_cluster};
 use crate::documents::{CheckDocument, DocumentKind, document_kind};

@@ -130,7 +130,7 @@ document_kind! {
         pub ntp: Option<NtpConfig>,
         /// PTP settings, kept as written (not interpreted by talos-rs).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub ptp: Option<serde_yaml::Value>,
+        pub ptp: Option<serde_norway::Value>,
     }
 }
 
