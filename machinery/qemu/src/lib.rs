@@ -391,15 +391,31 @@ fn is_kernel_dump_line(line: &str) -> bool {
         return false;
     };
     const DUMP_STARTS: [&str; 20] = [
-        "? ", "<TASK>", "</TASK>", "<IRQ>", "</IRQ>", "Call Trace:", "RIP:", "RSP:", "RAX:",
-        "RDX:", "RBP:", "R10:", "R13:", "FS:", "CS:", "CR2:", "DR0:", "DR3:", "PKRU:", "Code:",
+        "? ",
+        "<TASK>",
+        "</TASK>",
+        "<IRQ>",
+        "</IRQ>",
+        "Call Trace:",
+        "RIP:",
+        "RSP:",
+        "RAX:",
+        "RDX:",
+        "RBP:",
+        "R10:",
+        "R13:",
+        "FS:",
+        "CS:",
+        "CR2:",
+        "DR0:",
+        "DR3:",
+        "PKRU:",
+        "Code:",
     ];
     DUMP_STARTS.iter().any(|start| message.starts_with(start))
         || message
             .split_once("+0x")
-            .is_some_and(|(function, offset)| {
-                !function.contains(' ') && offset.contains("/0x")
-            })
+            .is_some_and(|(function, offset)| !function.contains(' ') && offset.contains("/0x"))
 }
 
 #[cfg(test)]
