@@ -98,10 +98,14 @@ pub(super) async fn upgrade(
         "upgrade: {release} written to slot {}; it boots once at the next reboot",
         slot.label()
     );
+    let reboot = match request.reboot_mode() {
+        upgrade_request::RebootMode::Powercycle => Lifecycle::PowerCycle,
+        upgrade_request::RebootMode::Default => Lifecycle::Reboot,
+    };
     let actor_id = if request.stage {
         String::new()
     } else {
-        lifecycle::request(machine, Lifecycle::Reboot).await?
+        lifecycle::request(machine, reboot).await?
     };
     Ok(UpgradeResponse {
         messages: vec![Upgrade {
