@@ -140,13 +140,17 @@ fn gen_config(dir: &Path, install: &str, name: &str) -> PathBuf {
     out
 }
 
-/// A control plane config (no `machine.install`: gen config writes none) with an `UnattendedInstallConfig` whose
+/// A control plane config without `machine.install`, with an `UnattendedInstallConfig` whose
 /// disk selector is `selector`.
 fn unattended_config(dir: &Path, selector: &str) -> PathBuf {
     let out = dir.join("unattended");
     success(
         Command::new(binary("talosctl"))
             .args(["gen", "config", "install-test", "https://10.0.2.15:6443"])
+            .args([
+                "--config-patch",
+                r#"[{"op": "remove", "path": "/machine/install"}]"#,
+            ])
             .arg("--output-dir")
             .arg(&out)
             .output()
