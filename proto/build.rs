@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "common/common.proto",
     "machine/machine.proto",
     "machine/image.proto",
+    "machine/lifecycle.proto",
     "time/time.proto",
     "networkd/networkd.proto",
     "security/security.proto",

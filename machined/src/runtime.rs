@@ -15,6 +15,7 @@ use proto::cluster::cluster_service_server::ClusterServiceServer;
 use proto::cosi::resource::state_server::StateServer;
 use proto::inspect::inspect_service_server::InspectServiceServer;
 use proto::machine::image_service_server::ImageServiceServer;
+use proto::machine::lifecycle_service_server::LifecycleServiceServer;
 use proto::machine::machine_service_server::MachineServiceServer;
 use proto::machine::{
     ConfigLoadErrorEvent, MachineStatusEvent, SequenceEvent, TaskEvent, machine_status_event,
@@ -26,8 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::api::{
-    AuthorizationLayer, HealthApi, ImageApi, InspectApi, MachineApi, ResourceApi, StorageApi,
-    TimeApi,
+    AuthorizationLayer, HealthApi, ImageApi, InspectApi, LifecycleApi, MachineApi, ResourceApi,
+    StorageApi, TimeApi,
 };
 use crate::api_services::{self, ApiServices};
 use crate::containerd::SystemContainerd;
@@ -308,6 +309,9 @@ fn serve_api(
             ImageServiceServer::new(ImageApi::new(Arc::clone(machine)))
                 .max_decoding_message_size(MAX_MESSAGE_SIZE),
         )
+        .add_service(LifecycleServiceServer::new(LifecycleApi::new(Arc::clone(
+            machine,
+        ))))
         .add_service(StorageServiceServer::new(StorageApi::new(Arc::clone(
             machine,
         ))))

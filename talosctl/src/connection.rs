@@ -30,7 +30,7 @@ use proto::cluster::cluster_service_client::ClusterServiceClient;
 pub const NODES_NOT_SET: &str = "nodes are not set for the command: please use `--nodes` flag or configuration file to set the nodes to run the command against";
 
 /// Runs a node command's future on a fresh single-threaded runtime.
-pub fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+pub fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

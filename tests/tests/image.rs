@@ -694,7 +694,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     let same = talosctl.secure(&["upgrade", "--image", "ghcr.io/siderolabs/installer:v1.13.0"]);
     let error = String::from_utf8_lossy(&same.stderr);
     assert!(
-        !same.status.success() && error.contains("pull from no registry"),
+        !same.status.success() && error.contains("reach no registry"),
         "{error}"
     );
     // Unsigned, or signed by a key the node does not trust: refused at import, nothing stored.
@@ -722,12 +722,21 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
     let before = vm.console_text().len();
     let upgrade_arg = upgrade.to_str().unwrap();
     let started = Instant::now();
-    // `--wait` (the default) follows the reboot to the new boot's running stage.
+    // As upstream's talosctl from v1.13: import, ImageService.Pull (the image is on the node),
+    // LifecycleService.Upgrade, then Reboot; `--wait` (the default) follows the reboot to the
+    // new boot's running stage.
     let waited = success(talosctl.secure_within(
         &["upgrade", "--image", upgrade_arg],
         Duration::from_secs(400),
     ));
-    assert!(waited.contains("upgrade requested"), "{waited}");
+    for step in [
+        "already exists",
+        "pulled",
+        "written to slot B",
+        "reboot requested",
+    ] {
+        assert!(waited.contains(step), "{step:?} missing from:\n{waited}");
+    }
     let boot = next_boot_up(&mut vm, &talosctl, before);
     eventually("the upgrade committed", &vm, || {
         runs(
@@ -742,8 +751,9 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
         console.contains("booted slot B of the system disk"),
         "{console}"
     );
+    // The older MachineService.Upgrade refuses the release that runs (without --force).
     let again = talosctl.secure_within(
-        &["upgrade", "--image", upgrade_arg],
+        &["upgrade", "--legacy", "--image", upgrade_arg],
         Duration::from_secs(300),
     );
     let error = String::from_utf8_lossy(&again.stderr);

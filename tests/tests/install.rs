@@ -4,7 +4,8 @@
 //! `machine.install` and an extra kernel argument installs to the disk and reboots into
 //! it; the installed node answers over mutual TLS with its config, boots slot A with the extra
 //! argument on its command line, and a second reboot boots the disk again without installing.
-//! The install disk is chosen by `machine.install.diskSelector` (its size).
+//! The install disk is chosen by `machine.install.diskSelector` (its size); an
+//! `UnattendedInstallConfig` whose CEL selector matches no disk is refused first.
 //!
 //! The image comes from `cargo xtask image`.
 
@@ -139,6 +140,32 @@ fn gen_config(dir: &Path, install: &str, name: &str) -> PathBuf {
     out
 }
 
+/// A control plane config without `machine.install`, with an `UnattendedInstallConfig` whose
+/// disk selector is `selector`.
+fn unattended_config(dir: &Path, selector: &str) -> PathBuf {
+    let out = dir.join("unattended");
+    success(
+        Command::new(binary("talosctl"))
+            .args(["gen", "config", "install-test", "https://10.0.2.15:6443"])
+            .args([
+                "--config-patch",
+                r#"[{"op": "remove", "path": "/machine/install"}]"#,
+            ])
+            .arg("--output-dir")
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    let config = out.join("controlplane.yaml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "---\napiVersion: v1alpha1\nkind: UnattendedInstallConfig\nreboot: true\n\
+         provisioning:\n  diskSelector:\n    match: {selector}\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 #[test]
 fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
     let image = image_dir();
@@ -151,6 +178,10 @@ fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
         "good",
     );
     let missing = gen_config(work.path(), "\"disk\":\"/dev/vdz\"", "missing");
+    let unattended = unattended_config(
+        work.path(),
+        "disk.transport == 'virtio' && disk.size > 100u * GB",
+    );
     let disk = work.path().join("blank.qcow2");
     success(
         Command::new("qemu-img")
@@ -190,6 +221,18 @@ fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
     assert!(
         stderr.contains("machine.install.disk /dev/vdz: no such disk on this machine (disks:")
             && stderr.contains("vda"),
+        "{stderr}"
+    );
+    ok(node.insecure(&["version"])).unwrap();
+    // An UnattendedInstallConfig whose CEL selector matches none of the machine's disks.
+    let refused = node.insecure(&["apply-config", "--file", unattended.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains(
+                "UnattendedInstallConfig.provisioning.diskSelector.match matches no disk"
+            )
+            && stderr.contains("/dev/vda"),
         "{stderr}"
     );
     ok(node.insecure(&["version"])).unwrap();

@@ -26,6 +26,7 @@ const TARGETS: &[&str] = &[
     "etcd_snapshot",
     "installer_image",
     "platform_metadata",
+    "cel_expression",
 ];
 
 /// The cargo-fuzz release this project is known to work with.

@@ -1,7 +1,6 @@
 //! ApplyConfiguration and GenerateClientConfiguration.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use proto::machine::apply_configuration_request::Mode;
@@ -53,7 +52,7 @@ pub(super) async fn apply(
         }
     };
     // Booted from the ISO: a config naming an install disk is installed there first.
-    let installed = Arc::new(AtomicBool::new(false));
+    let installed = Arc::new(OnceLock::new());
     let before = machine
         .install_media
         .as_ref()
@@ -63,11 +62,20 @@ pub(super) async fn apply(
         .config
         .apply_with(&request.data, mode, request.dry_run, before)
         .await?;
-    let installed = installed.load(Ordering::SeqCst);
-    if installed {
-        outcome.details = "Installed to the disk; rebooting into the installed system".into();
-    }
-    if (reported == Mode::Reboot || installed) && !request.dry_run {
+    let reboot_after_install = match installed.get() {
+        Some(true) => {
+            outcome.details = "Installed to the disk; rebooting into the installed system".into();
+            true
+        }
+        Some(false) => {
+            outcome.details = "Installed to the disk, which boots at the next reboot; running \
+                               from memory until then"
+                .into();
+            false
+        }
+        None => false,
+    };
+    if (reported == Mode::Reboot || reboot_after_install) && !request.dry_run {
         super::lifecycle::request(machine, crate::machine::Lifecycle::Reboot).await?;
     }
     Ok(ApplyConfigurationResponse {
@@ -80,9 +88,9 @@ pub(super) async fn apply(
     })
 }
 
-/// The install of a config's `machine.install.disk`, run before the config is applied;
-/// sets `installed` when it wrote the disk.
-fn install_first(media: crate::install::Media, installed: Arc<AtomicBool>) -> BeforeApply {
+/// The install of a config's `machine.install.disk` (or `UnattendedInstallConfig`), run
+/// before the config is applied; sets `installed` to whether to reboot once it wrote the disk.
+fn install_first(media: crate::install::Media, installed: Arc<OnceLock<bool>>) -> BeforeApply {
     Box::new(move |config, text| {
         let disks = || {
             crate::block::BlockDevices {
@@ -96,7 +104,7 @@ fn install_first(media: crate::install::Media, installed: Arc<AtomicBool>) -> Be
             return Ok(());
         };
         crate::install::install(&plan, &media, text)?;
-        installed.store(true, Ordering::SeqCst);
+        let _ = installed.set(plan.reboot);
         Ok(())
     })
 }

@@ -1,5 +1,6 @@
 //! `machine.ImageService` for installer images: Import (upload of an image layout tarball),
-//! List, Remove; Pull answers that no registry is reachable. Only the `system` namespace holds
+//! List, Remove; Pull finds what is already stored and otherwise answers that no registry is
+//! reachable. Only the `system` namespace holds
 //! them (upstream's CRI namespace needs Kubernetes). An import is refused unless its signature
 //! checks out (`upgrade::verify`): nothing unverified is stored, so Upgrade never writes it.
 
@@ -77,10 +78,23 @@ impl ImageService for ImageApi {
         &self,
         request: Request<ImageServicePullRequest>,
     ) -> Result<Response<BoxStream<ImageServicePullResponse>>, Status> {
-        Err(status(MachinedError::FailedPrecondition(format!(
-            "cannot pull {:?}: talos-rs nodes reach no registry; import the image instead \
-             (talosctl image import FILE)",
-            request.get_ref().image_ref
+        let request = request.into_inner();
+        require_system_namespace(request.containerd.as_ref()).map_err(status)?;
+        let store = self.machine.layout.image_dir();
+        let reference = request.image_ref.trim().to_string();
+        let found = tokio::task::spawn_blocking(move || images::find(&store, &reference))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(status)?;
+        let image = found.ok_or_else(|| {
+            status(MachinedError::FailedPrecondition(format!(
+                "cannot pull {:?}: talos-rs nodes reach no registry; import the image instead \
+                 (talosctl image import FILE)",
+                request.image_ref
+            )))
+        })?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            already_present(image),
         ))))
     }
 
@@ -138,6 +152,30 @@ impl ImageService for ImageApi {
             .map_err(status)?;
         Ok(Response::new(()))
     }
+}
+
+/// What a pull of an image already in the store answers, as containerd reports such a pull:
+/// its one layer already there, then its name.
+fn already_present(image: images::StoredImage) -> [Result<ImageServicePullResponse, Status>; 2] {
+    use image_service_pull_layer_progress::Status as LayerStatus;
+    use image_service_pull_response::Response as Pulled;
+    let size = i64::try_from(image.size).unwrap_or(i64::MAX);
+    [
+        Ok(ImageServicePullResponse {
+            response: Some(Pulled::PullProgress(ImageServicePullProgress {
+                layer_id: image.digest,
+                progress: Some(ImageServicePullLayerProgress {
+                    status: LayerStatus::AlreadyExists as i32,
+                    elapsed: None,
+                    offset: size,
+                    total: size,
+                }),
+            })),
+        }),
+        Ok(ImageServicePullResponse {
+            response: Some(Pulled::Name(image.name)),
+        }),
+    ]
 }
 
 /// Writes the uploaded chunks to `path`, at most [`MAX_IMPORT_SIZE`] bytes.

@@ -14,7 +14,7 @@ use crate::upgrade::meta::Meta;
 use crate::upgrade::{SystemDisk, meta::keys};
 
 /// The system disk, or why there is none to change.
-fn system_disk(machine: &Machine) -> Result<Arc<SystemDisk>, MachinedError> {
+pub(super) fn system_disk(machine: &Machine) -> Result<Arc<SystemDisk>, MachinedError> {
     if machine.platform.mode == machineconfig::RuntimeMode::Container {
         return Err(MachinedError::FailedPrecondition(
             "method is not supported in container mode".into(),
@@ -26,6 +26,26 @@ fn system_disk(machine: &Machine) -> Result<Arc<SystemDisk>, MachinedError> {
              there is nothing to upgrade, roll back or write META to"
                 .into(),
         )
+    })
+}
+
+/// The installer image `reference` names in the node's store.
+pub(super) fn stored_installer(
+    machine: &Machine,
+    reference: &str,
+) -> Result<images::StoredImage, MachinedError> {
+    let reference = reference.trim();
+    if reference.is_empty() {
+        return Err(MachinedError::InvalidArgument(
+            "installer image name is required".into(),
+        ));
+    }
+    images::find(&machine.layout.image_dir(), reference)?.ok_or_else(|| {
+        MachinedError::NotFound(format!(
+            "image {reference:?} is not on the node, and talos-rs nodes pull from no registry: \
+             import the installer first (talosctl image import FILE, or talosctl upgrade \
+             --image FILE)"
+        ))
     })
 }
 
@@ -54,17 +74,7 @@ pub(super) async fn upgrade(
         etcd_allows_upgrade(machine).await?;
     }
     let disk = system_disk(machine)?;
-    let reference = request.image.trim();
-    if reference.is_empty() {
-        return Err(MachinedError::InvalidArgument("no image given".into()));
-    }
-    let image = images::find(&machine.layout.image_dir(), reference)?.ok_or_else(|| {
-        MachinedError::NotFound(format!(
-            "image {reference:?} is not on the node, and talos-rs nodes pull from no registry: \
-             import the installer first (talosctl image import FILE, or talosctl upgrade \
-             --image FILE)"
-        ))
-    })?;
+    let image = stored_installer(machine, &request.image)?;
     if image.release == machine.release && !request.force {
         return Err(MachinedError::FailedPrecondition(format!(
             "the node already runs {}: use --force to install it again",
@@ -88,10 +98,14 @@ pub(super) async fn upgrade(
         "upgrade: {release} written to slot {}; it boots once at the next reboot",
         slot.label()
     );
+    let reboot = match request.reboot_mode() {
+        upgrade_request::RebootMode::Powercycle => Lifecycle::PowerCycle,
+        upgrade_request::RebootMode::Default => Lifecycle::Reboot,
+    };
     let actor_id = if request.stage {
         String::new()
     } else {
-        lifecycle::request(machine, Lifecycle::Reboot).await?
+        lifecycle::request(machine, reboot).await?
     };
     Ok(UpgradeResponse {
         messages: vec![Upgrade {

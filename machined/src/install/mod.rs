@@ -17,7 +17,8 @@
 //! [`Media`]); nor does dev mode.
 //!
 //! The disk is `machine.install.disk`, or the first disk `machine.install.diskSelector`
-//! matches ([`select`]).
+//! matches, or the first disk an `UnattendedInstallConfig`'s CEL selector is true for
+//! ([`select`]).
 //!
 //! Limits: BIOS boot only (EFI stays blank); the wipe is a fast one (tables and filesystem
 //! signatures), not every byte.
@@ -29,6 +30,7 @@ mod write;
 use std::path::{Path, PathBuf};
 
 use machineconfig::Config;
+use machineconfig::documents::{Document, UnattendedInstallConfig};
 use proto::storage::Disk;
 
 use crate::error::MachinedError;
@@ -62,12 +64,15 @@ impl Media {
     }
 }
 
-/// What `machine.install` asks for.
+/// What `machine.install` or an `UnattendedInstallConfig` asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub disk: PathBuf,
     pub wipe: bool,
     pub extra_kernel_args: Vec<String>,
+    /// Reboot into the installed system once written (else it boots at the next reboot, and
+    /// the node goes on from memory with its config).
+    pub reboot: bool,
 }
 
 impl Plan {
@@ -77,6 +82,12 @@ impl Plan {
         config: &Config,
         disks: impl FnOnce() -> Vec<Disk>,
     ) -> Result<Option<Plan>, MachinedError> {
+        if let Some(unattended) = config.documents.iter().find_map(|d| match d {
+            Document::UnattendedInstall(unattended) => Some(unattended),
+            _ => None,
+        }) {
+            return Self::unattended(unattended, disks).map(Some);
+        }
         let Some(install) = config
             .v1alpha1
             .as_ref()
@@ -100,7 +111,40 @@ impl Plan {
             disk: PathBuf::from(disk),
             wipe: install.wipe,
             extra_kernel_args: install.extra_kernel_args.clone(),
+            reboot: true,
         }))
+    }
+
+    /// An `UnattendedInstallConfig`'s install: the disk its CEL selector picks, wiped unless
+    /// `wipe: false`; a reboot when `reboot` says so or, unset, when it names an installer
+    /// image, as upstream. The installer image itself is not run: a talos-rs node installs
+    /// the system it booted.
+    fn unattended(
+        unattended: &UnattendedInstallConfig,
+        disks: impl FnOnce() -> Vec<Disk>,
+    ) -> Result<Plan, MachinedError> {
+        let provisioning = unattended.provisioning.as_ref();
+        let expression = provisioning
+            .and_then(|p| p.disk_selector.as_ref()?.expression.as_deref())
+            .ok_or_else(|| {
+                MachinedError::InvalidArgument(
+                    "UnattendedInstallConfig.provisioning.diskSelector.match: a disk selector \
+                     is required"
+                        .into(),
+                )
+            })?;
+        let image = unattended
+            .installer
+            .as_ref()
+            .and_then(|i| i.image.as_deref());
+        Ok(Plan {
+            disk: PathBuf::from(select::select_by_expression(expression, &disks())?),
+            wipe: provisioning.and_then(|p| p.wipe).unwrap_or(true),
+            extra_kernel_args: Vec::new(),
+            reboot: unattended
+                .reboot
+                .unwrap_or_else(|| image.is_some_and(|image| !image.is_empty())),
+        })
     }
 }
 
@@ -163,6 +207,56 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("\"a b\""), "{error}");
+    }
+
+    #[test]
+    fn an_unattended_install_document_selects_by_cel_and_wipes_by_default() {
+        let disks = || {
+            let vda = Disk {
+                device_name: "/dev/vda".into(),
+                name: "vda".into(),
+                size: 8 << 30,
+                ..Disk::default()
+            };
+            vec![vda]
+        };
+        let unattended = |body: &str| {
+            Config::from_yaml(&format!(
+                "version: v1alpha1\nmachine:\n  type: worker\n---\n\
+                 apiVersion: v1alpha1\nkind: UnattendedInstallConfig\n{body}"
+            ))
+            .unwrap()
+        };
+        let selector = "provisioning:\n  diskSelector:\n    match: disk.transport == 'virtio' && disk.size >= 4u * GiB\n";
+        let plan = Plan::from_config(&unattended(selector), disks)
+            .unwrap()
+            .unwrap();
+        assert_eq!(plan.disk, PathBuf::from("/dev/vda"));
+        assert!(plan.wipe && !plan.reboot, "{plan:?}");
+        let plan = Plan::from_config(
+            &unattended(&format!(
+                "installer:\n  image: ghcr.io/x/installer:v1\n{selector}"
+            )),
+            disks,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(plan.reboot, "an installer image means a reboot");
+        let plan = Plan::from_config(
+            &unattended(
+                "reboot: true\nprovisioning:\n  wipe: false\n  diskSelector:\n    match: 'true'\n",
+            ),
+            disks,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!plan.wipe && plan.reboot, "{plan:?}");
+        let error = Plan::from_config(
+            &unattended("provisioning:\n  diskSelector:\n    match: disk.size > 100u * GB\n"),
+            disks,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("matches no disk"), "{error}");
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! Every property the selector gives must match (model, name, serial, modalias, uuid, wwid and
 //! busPath as globs; size as a [`SizeMatcher`]; type as `ssd`, `hdd`, `nvme` or `sd`); the first
 //! matching disk in name order is taken. CD drives and read-only disks are never taken.
+//!
+//! `UnattendedInstallConfig.provisioning.diskSelector.match`: a CEL expression over `disk`
+//! (upstream's `DiskSpec` field names: `dev_path`, `size`, `model`, `transport`, `rotational`,
+//! …), `system_disk` and the size constants (`GB`, `GiB`, …); the first disk it is true for.
 
 use machineconfig::v1alpha1::{InstallDiskSelector, SizeMatcher};
 use proto::storage::Disk;
@@ -24,17 +28,89 @@ pub fn select(selector: &InstallDiskSelector, disks: &[Disk]) -> Result<String, 
         .filter(|disk| !disk.readonly && disk.r#type() != DiskType::Cd)
         .find(|disk| matches(selector, size.as_ref(), disk))
         .map(|disk| disk.device_name.clone())
-        .ok_or_else(|| {
-            let seen: Vec<String> = disks.iter().map(describe).collect();
-            MachinedError::FailedPrecondition(format!(
-                "machine.install.diskSelector matches no disk of this machine (disks: {})",
-                if seen.is_empty() {
-                    "none".to_string()
-                } else {
-                    seen.join("; ")
-                }
-            ))
-        })
+        .ok_or_else(|| no_match("machine.install.diskSelector", disks))
+}
+
+/// The device path of the first of `disks` for which the CEL `expression` is true.
+pub fn select_by_expression(expression: &str, disks: &[Disk]) -> Result<String, MachinedError> {
+    const FIELD: &str = "UnattendedInstallConfig.provisioning.diskSelector.match";
+    let invalid =
+        |error: cel::CelError| MachinedError::InvalidArgument(format!("{FIELD}: {error}"));
+    let expression = cel::Expression::parse(expression).map_err(invalid)?;
+    let mut variables = cel::size_units();
+    for disk in disks
+        .iter()
+        .filter(|disk| !disk.readonly && disk.r#type() != DiskType::Cd)
+    {
+        variables.insert("disk".into(), cel_disk(disk));
+        variables.insert("system_disk".into(), cel::Value::Bool(disk.system_disk));
+        if expression.matches(&variables).map_err(invalid)? {
+            return Ok(disk.device_name.clone());
+        }
+    }
+    Err(no_match(FIELD, disks))
+}
+
+/// A disk as upstream's CEL environment shows it (`block.DiskSpec`'s field names).
+fn cel_disk(disk: &Disk) -> cel::Value {
+    use cel::Value::{Bool, List, String as Text, Uint};
+    let transport = ["vd", "nvme", "mmcblk"]
+        .iter()
+        .zip(["virtio", "nvme", "mmc"])
+        .find(|(prefix, _)| disk.name.starts_with(**prefix))
+        .map_or("", |(_, transport)| transport);
+    let fields = [
+        ("dev_path", Text(disk.device_name.clone())),
+        ("size", Uint(disk.size)),
+        ("pretty_size", Text(pretty_size(disk.size))),
+        ("model", Text(disk.model.clone())),
+        ("serial", Text(disk.serial.clone())),
+        ("modalias", Text(disk.modalias.clone())),
+        ("wwid", Text(disk.wwid.clone())),
+        ("uuid", Text(disk.uuid.clone())),
+        ("bus_path", Text(disk.bus_path.clone())),
+        ("sub_system", Text(disk.subsystem.clone())),
+        ("transport", Text(transport.to_string())),
+        ("rotational", Bool(disk.r#type() == DiskType::Hdd)),
+        ("readonly", Bool(disk.readonly)),
+        ("cdrom", Bool(disk.r#type() == DiskType::Cd)),
+        ("symlinks", List(Vec::new())),
+        ("secondary_disks", List(Vec::new())),
+    ];
+    cel::Value::Object(
+        fields
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+    )
+}
+
+/// A size as upstream prints it in `pretty_size` (decimal units, one decimal: `8.6 GB`).
+fn pretty_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn no_match(field: &str, disks: &[Disk]) -> MachinedError {
+    let seen: Vec<String> = disks.iter().map(describe).collect();
+    MachinedError::FailedPrecondition(format!(
+        "{field} matches no disk of this machine (disks: {})",
+        if seen.is_empty() {
+            "none".to_string()
+        } else {
+            seen.join("; ")
+        }
+    ))
 }
 
 fn matches(selector: &InstallDiskSelector, size: Option<&SizeMatcher>, disk: &Disk) -> bool {
@@ -111,6 +187,31 @@ mod tests {
 
     fn selector(yaml: &str) -> InstallDiskSelector {
         serde_norway::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn a_cel_expression_picks_the_first_disk_it_is_true_for() {
+        let disks = machine();
+        let chosen = |text| select_by_expression(text, &disks);
+        assert_eq!(chosen("disk.rotational").unwrap(), "/dev/sda");
+        assert_eq!(
+            chosen(r#"disk.transport == "nvme" && disk.size >= 500u * GiB"#).unwrap(),
+            "/dev/nvme0n1"
+        );
+        assert_eq!(
+            chosen(r#"!disk.rotational && glob("KINGSTON*", disk.model)"#).unwrap(),
+            "/dev/sdb"
+        );
+        // The CD drive is never taken.
+        let error = chosen("disk.cdrom").unwrap_err().to_string();
+        assert!(error.contains("matches no disk"), "{error}");
+        let error = chosen("disk.size >").unwrap_err().to_string();
+        assert!(
+            error.contains("diskSelector.match") && error.contains("end of the expression"),
+            "{error}"
+        );
+        let error = chosen("disk.nope").unwrap_err().to_string();
+        assert!(error.contains("no field \"nope\""), "{error}");
     }
 
     #[test]

@@ -168,6 +168,7 @@ mod tests {
                 disk: self.dir.path().join(disk),
                 wipe,
                 extra_kernel_args: Vec::new(),
+                reboot: true,
             };
             Target::check(
                 &plan,

@@ -3,7 +3,8 @@
 //! talos-rs nodes pull from no registry: `upgrade --image FILE` (an installer image layout
 //! tarball, as `cargo xtask image` writes `_out/image/installer.tar`) imports the file through
 //! `ImageService.Import` first, then asks for the upgrade by the imported name. A reference
-//! that is not a file is passed to the node as it is (an image imported before).
+//! that is not a file is passed to the node as it is (an image imported before, which a pull
+//! finds on the node).
 
 use std::path::Path;
 
@@ -11,10 +12,13 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use proto::common::{ContainerdInstance, ContainerdNamespace, Data};
 use proto::machine::image_service_client::ImageServiceClient;
+use proto::machine::lifecycle_service_client::LifecycleServiceClient;
+use proto::machine::lifecycle_service_install_progress::Response as Progress;
 use proto::machine::{
     ImageServiceImportRequest, ImageServiceListRequest, ImageServicePullRequest,
-    ImageServiceRemoveRequest, MetaDeleteRequest, MetaWriteRequest, RollbackRequest,
-    UpgradeRequest, image_service_import_request, upgrade_request,
+    ImageServiceRemoveRequest, InstallArtifactsSource, LifecycleServiceUpgradeRequest,
+    MetaDeleteRequest, MetaWriteRequest, RebootRequest, RollbackRequest, UpgradeRequest,
+    image_service_import_request, image_service_pull_response, reboot_request, upgrade_request,
 };
 use tokio_stream::StreamExt as _;
 
@@ -44,6 +48,17 @@ pub struct UpgradeArgs {
     /// Select the reboot mode during upgrade
     #[arg(short = 'm', long, value_enum, default_value = "default")]
     pub reboot_mode: UpgradeRebootMode,
+    /// Do not reboot the node after the upgrade (the new release boots at the next reboot)
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// Use the older MachineService.Upgrade API (implied by --stage and --force)
+    #[arg(long)]
+    pub legacy: bool,
+    /// Drain the Kubernetes node before rebooting (accepted: talos-rs runs no Kubernetes
+    /// workloads to drain)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub drain: bool,
     #[command(flatten)]
     pub tracking: TrackingArgs,
 }
@@ -132,7 +147,127 @@ async fn import(target: &Target, file: &Path) -> anyhow::Result<String> {
     Ok(reply.into_inner().name)
 }
 
+/// Upgrades as upstream's talosctl does from v1.13: per node the installer is imported (when
+/// `--image` is a file), pulled (found in the node's store) and written by
+/// `LifecycleService.Upgrade`; then every node reboots (unless `--no-reboot`), tracked as
+/// `reboot` is. `--stage`, `--force`, `--legacy` or a node without the newer API take the
+/// older `MachineService.Upgrade`, which reboots by itself.
 pub fn upgrade(args: UpgradeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    if args.legacy || args.stage || args.force {
+        return upgrade_legacy(args, global);
+    }
+    let written = block_on(async {
+        let session = Session::open(global).await?;
+        let mut failures = Failures::default();
+        for target in session.targets().iter().flat_map(Target::per_node) {
+            match write_installer(&target, &args.image).await {
+                Ok(()) => {}
+                Err(error) if is_unimplemented(&error) => return Ok(false),
+                Err(error) => failures.report(format_args!(
+                    "error from node {}: {error:#}",
+                    target.label()
+                )),
+            }
+        }
+        failures.finish().map(|()| true)
+    })?;
+    if !written {
+        eprintln!("New upgrade API is not available, falling back to legacy");
+        return upgrade_legacy(args, global);
+    }
+    if args.no_reboot {
+        return Ok(());
+    }
+    let mode = match args.reboot_mode {
+        UpgradeRebootMode::Default => reboot_request::Mode::Default,
+        UpgradeRebootMode::Powercycle => reboot_request::Mode::Powercycle,
+    };
+    power::run(
+        power::Sequence::Reboot,
+        &args.tracking,
+        global,
+        move |target| async move {
+            let request = target.request(RebootRequest { mode: mode as i32 })?;
+            let reply = target.machine().reboot(request).await;
+            Ok(reply.map(|r| r.into_inner().messages))
+        },
+    )
+}
+
+fn is_unimplemented(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<apiclient::ApiClientError>(),
+        Some(apiclient::ApiClientError::Rpc(status)) if status.code() == tonic::Code::Unimplemented
+    )
+}
+
+/// Imports (when `image` is a file), pulls and installs the upgrade on one node, printing its
+/// progress; fails unless the installer exits with 0.
+async fn write_installer(target: &Target, image: &str) -> anyhow::Result<()> {
+    let node = target.label();
+    let image = if Path::new(image).is_file() {
+        let name = import(target, Path::new(image)).await?;
+        println!("{node}: imported {image} as {name}");
+        name
+    } else {
+        image.to_string()
+    };
+    pull(target, &image).await?;
+    let request = target.request(LifecycleServiceUpgradeRequest {
+        containerd: Some(system_namespace()),
+        source: Some(InstallArtifactsSource {
+            image_name: image.clone(),
+        }),
+    })?;
+    let mut stream = LifecycleServiceClient::new(target.channel())
+        .upgrade(request)
+        .await
+        .map_err(apiclient::ApiClientError::from)?
+        .into_inner();
+    while let Some(reply) = stream.next().await {
+        let reply = reply.map_err(apiclient::ApiClientError::from)?;
+        match reply.progress.and_then(|p| p.response) {
+            Some(Progress::Message(line)) => println!("{node}: {line}"),
+            Some(Progress::ExitCode(0)) => return Ok(()),
+            Some(Progress::ExitCode(code)) => {
+                anyhow::bail!("upgrade failed with exit code {code}")
+            }
+            None => {}
+        }
+    }
+    anyhow::bail!("the node ended the upgrade without an exit code")
+}
+
+/// Pulls `image` into the node (a talos-rs node finds it in its store), printing progress.
+async fn pull(target: &Target, image: &str) -> anyhow::Result<()> {
+    use image_service_pull_response::Response as Pulled;
+    let node = target.label();
+    let request = target.request(ImageServicePullRequest {
+        containerd: Some(system_namespace()),
+        image_ref: image.to_string(),
+    })?;
+    let mut stream = images(target)
+        .pull(request)
+        .await
+        .map_err(apiclient::ApiClientError::from)?
+        .into_inner();
+    while let Some(reply) = stream.next().await {
+        match reply.map_err(apiclient::ApiClientError::from)?.response {
+            Some(Pulled::PullProgress(progress)) => {
+                let status = progress
+                    .progress
+                    .map(|p| p.status().as_str_name().to_lowercase().replace('_', " "))
+                    .unwrap_or_default();
+                println!("{node}: {} {status}", progress.layer_id);
+            }
+            Some(Pulled::Name(name)) => println!("{node}: pulled {name}"),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+fn upgrade_legacy(args: UpgradeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let reboot_mode = match args.reboot_mode {
         UpgradeRebootMode::Default => upgrade_request::RebootMode::Default,
         UpgradeRebootMode::Powercycle => upgrade_request::RebootMode::Powercycle,
@@ -234,16 +369,7 @@ pub fn image(command: ImageCommand, global: &GlobalArgs) -> anyhow::Result<()> {
                             .map_err(apiclient::ApiClientError::from)?;
                         println!("{node}: removed {image}");
                     }
-                    ImageCommand::Pull { image } => {
-                        let request = target.request(ImageServicePullRequest {
-                            containerd: Some(system_namespace()),
-                            image_ref: image.clone(),
-                        })?;
-                        images(&target)
-                            .pull(request)
-                            .await
-                            .map_err(apiclient::ApiClientError::from)?;
-                    }
+                    ImageCommand::Pull { image } => pull(&target, image).await?,
                 }
                 Ok(())
             }
