@@ -156,25 +156,25 @@ fn three_control_planes_form_an_etcd_cluster_and_manage_it() {
     let both = format!("{},{}", ip(&cluster.nodes[0]), ip(&cluster.nodes[1]));
     let status = success(cluster.talosctl(&["-n", &both, "etcd", "status"]));
     assert_eq!(status.lines().count(), 3, "{status}");
-    // An upgrade of a control plane now could cost the quorum: refused unless forced (a dev
-    // node then has no disk to upgrade).
-    let upgrade = |force: &[&str]| {
-        let mut args = vec![
+    // An upgrade of a control plane now could cost the quorum: MachineService.Upgrade (the
+    // older API, `--legacy`; upstream's LifecycleService has no such check) refuses it unless
+    // forced (a dev node then has no disk to upgrade).
+    let upgrade = |flag: &str| {
+        failure(cluster.talosctl(&[
             "-n",
             "127.37.0.2",
             "upgrade",
             "--image",
             "ghcr.io/siderolabs/installer:v1.12.0",
-        ];
-        args.extend_from_slice(force);
-        failure(cluster.talosctl(&args))
+            flag,
+        ]))
     };
-    let refused = upgrade(&[]);
+    let refused = upgrade("--legacy");
     assert!(
         refused.contains("etcd is not healthy (etcd on 127.37.0.4") && refused.contains("--force"),
         "{refused}"
     );
-    let forced = upgrade(&["--force"]);
+    let forced = upgrade("--force");
     assert!(forced.contains("no system disk"), "{forced}");
 
     // remove-member of the stopped node; with its etcd data gone it joins again as new.
