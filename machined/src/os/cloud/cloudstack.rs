@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::netconfig::NetworkConfig;
-use super::{Instance, MAX_USER_DATA, address, get, get_values, problem, value_of};
+use super::{Instance, address, fetch_cloudstack_style, problem, value_of};
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
@@ -17,27 +17,9 @@ const PLATFORM: &str = "cloudstack";
 /// The data server as upstream names it.
 pub const DATA_SERVER: &str = "http://data-server.";
 
-/// The meta-data keys read.
-pub const KEYS: &[&str] = &[
-    "local-hostname",
-    "instance-id",
-    "service-offering",
-    "availability-zone",
-    "public-ipv4",
-];
-
 /// Reads the data server at `base`.
 pub fn fetch(base: &str) -> Result<Instance, MachinedError> {
-    let values = get_values(PLATFORM, &format!("{base}/latest/meta-data"), KEYS)?;
-    let mut instance = parse(&values)?;
-    instance.user_data = get(
-        PLATFORM,
-        &format!("{base}/latest/user-data"),
-        &[],
-        MAX_USER_DATA,
-    )?
-    .filter(|data| !data.is_empty());
-    Ok(instance)
+    fetch_cloudstack_style(PLATFORM, &format!("{base}/latest"), parse)
 }
 
 /// The meta-data values (key → body) → the instance.
@@ -183,7 +165,10 @@ mod tests {
             instance.user_data.as_deref(),
             Some(&b"version: v1alpha1\n"[..])
         );
-        assert_eq!(seen.lock().unwrap().len(), KEYS.len() + 1);
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            super::super::CLOUDSTACK_STYLE_KEYS.len() + 1
+        );
         // No user data: none, not an error.
         let (base, _) = serve_at("127.80.0.1:0", table(&pairs[..5]), Vec::new(), &[]);
         assert_eq!(fetch(&base).unwrap().user_data, None);

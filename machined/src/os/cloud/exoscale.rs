@@ -6,33 +6,15 @@
 use std::collections::BTreeMap;
 
 use super::netconfig::NetworkConfig;
-use super::{Instance, MAX_USER_DATA, address, get, get_values, problem, value_of};
+use super::{Instance, address, fetch_cloudstack_style, problem, value_of};
 use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
 const PLATFORM: &str = "exoscale";
 
-/// The meta-data keys read.
-pub const KEYS: &[&str] = &[
-    "local-hostname",
-    "instance-id",
-    "service-offering",
-    "availability-zone",
-    "public-ipv4",
-];
-
 /// Reads the metadata service at `base`.
 pub fn fetch(base: &str) -> Result<Instance, MachinedError> {
-    let values = get_values(PLATFORM, &format!("{base}/1.0/meta-data"), KEYS)?;
-    let mut instance = parse(&values)?;
-    instance.user_data = get(
-        PLATFORM,
-        &format!("{base}/1.0/user-data"),
-        &[],
-        MAX_USER_DATA,
-    )?
-    .filter(|data| !data.is_empty());
-    Ok(instance)
+    fetch_cloudstack_style(PLATFORM, &format!("{base}/1.0"), parse)
 }
 
 /// The meta-data values (key → body) → the instance.
@@ -116,7 +98,10 @@ mod tests {
             instance.user_data.as_deref(),
             Some(&b"version: v1alpha1\n"[..])
         );
-        assert_eq!(seen.lock().unwrap().len(), KEYS.len() + 1);
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            super::super::CLOUDSTACK_STYLE_KEYS.len() + 1
+        );
     }
 
     #[test]

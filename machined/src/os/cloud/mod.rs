@@ -240,6 +240,35 @@ fn get_required(
         .ok_or_else(|| problem(platform, format!("{url}: not found (404)")))
 }
 
+/// The meta-data keys of a CloudStack-style service (CloudStack, Exoscale): one text value
+/// each, a missing key answering 404.
+const CLOUDSTACK_STYLE_KEYS: &[&str] = &[
+    "local-hostname",
+    "instance-id",
+    "service-offering",
+    "availability-zone",
+    "public-ipv4",
+];
+
+/// A CloudStack-style service under `root`: `root/meta-data/<key>` for each of
+/// [`CLOUDSTACK_STYLE_KEYS`], made into the instance by `parse`, then `root/user-data` (empty:
+/// none).
+fn fetch_cloudstack_style(
+    platform: &'static str,
+    root: &str,
+    parse: impl FnOnce(&BTreeMap<&str, Vec<u8>>) -> Result<Instance, MachinedError>,
+) -> Result<Instance, MachinedError> {
+    let values = get_values(
+        platform,
+        &format!("{root}/meta-data"),
+        CLOUDSTACK_STYLE_KEYS,
+    )?;
+    let mut instance = parse(&values)?;
+    instance.user_data = get(platform, &format!("{root}/user-data"), &[], MAX_USER_DATA)?
+        .filter(|data| !data.is_empty());
+    Ok(instance)
+}
+
 /// Each of `keys` under `prefix` (`PREFIX/KEY`, one short text value each), those that exist.
 fn get_values<'k>(
     platform: &'static str,
