@@ -8,7 +8,7 @@ packages=(protobuf-compiler libprotobuf-dev
   chrony iproute2 dnsmasq-base etcd-server etcd-client
   # the OS image (cargo xtask image/disk/qemu): QEMU, SquashFS, mkfs tools, boot loader, musl C
   qemu-system-x86 qemu-utils squashfs-tools cpio e2fsprogs xfsprogs dosfstools mtools gdisk
-  grub-pc-bin xorriso musl-tools zstd
+  grub-pc-bin grub-efi-amd64-bin ovmf xorriso musl-tools zstd
   # tests: opening the support bundle, pinging for a packet capture, a terminal for the dashboard
   unzip iputils-ping tmux)
 

@@ -881,6 +881,30 @@ fn the_iso_boots_into_maintenance_mode() {
 }
 
 #[test]
+fn the_disk_image_boots_with_uefi_firmware() {
+    let _vm_slot = one_vm();
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    let disk = overlay_disk(&image, work.path());
+    let mut config = disk_vm("uefi", &image, work.path(), &disk);
+    config.boot = Boot::UefiDisk;
+    let mut vm = Vm::start(&config).unwrap();
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    let console = vm.console_text();
+    // The kernel names the firmware it was handed over from; GRUB's EFI image read BOOT.
+    assert!(console.contains("efi: EFI v"), "{console}");
+    assert!(console.contains("booted slot A of the system disk"), "{console}");
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    eventually("maintenance mode answers Version", &vm, || {
+        let out = ok(talosctl.insecure(&["version"]))?;
+        out.contains("Tag:").then_some(()).ok_or(out)
+    });
+}
+
+#[test]
 fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
     let _vm_slot = one_vm();
     let image = image_dir();

@@ -195,7 +195,7 @@ fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
         name: "install".into(),
         out_dir: work.path().into(),
         boot: Boot::Iso(image.join("talos-rs.iso")),
-        disk: Some(disk),
+        disk: Some(disk.clone()),
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
@@ -268,17 +268,29 @@ fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
         "the installed node is still in maintenance mode"
     );
 
-    // Another reboot: the disk again, no second install.
-    let before_reboot = node.vm.console_text().len();
-    ok(node.secure(&["reboot", "--wait=false"])).unwrap();
-    let again = node.next_boot(before_reboot);
+    // The installed disk under UEFI firmware (a cold boot through OVMF, the EFI system
+    // partition the install wrote and GRUB's EFI image): slot A again, no second install.
+    node.vm.kill();
+    node.vm = Vm::start(&VmConfig {
+        name: "install-uefi".into(),
+        out_dir: work.path().into(),
+        boot: Boot::UefiDisk,
+        disk: Some(disk),
+        probe_kernel: image.join("vmlinuz"),
+        memory_mib: 1024,
+        api_port: 0,
+        host_services: Vec::new(),
+    })
+    .unwrap();
+    let again = node.next_boot(0);
+    assert!(again.contains("efi: EFI v"), "{again}");
     assert!(
         again.contains("booted slot A of the system disk"),
         "{again}"
     );
     assert!(!again.contains("install:"), "{again}");
     assert!(!again.contains("formatting STATE"), "{again}");
-    node.eventually("mutual TLS after the second reboot", || {
+    node.eventually("mutual TLS after the UEFI boot", || {
         ok(node.secure(&["version"]))
     });
 }

@@ -3,14 +3,16 @@
 //! - `vmlinuz`: the pinned Debian kernel (`kernel/kernel.conf`), unpacked from its `.deb`.
 //! - `rootfs.sqsh`: the read-only root, an uncompressed SquashFS of the static musl daemons (apid, trustd, timed), the
 //!   Debian tools machined runs (mkfs) with exactly their libraries, the rootfs modules, and
-//!   GRUB's boot.img, modules and the system disk's core.img for installs.
+//!   GRUB's boot.img, modules (BIOS and UEFI), the system disk's core.img and its EFI system
+//!   partition (sparse) for installs.
 //! - `initramfs.img`: a zstd (-19, 32 MiB window) newc cpio of `/init` (machined), `/dev/console`, the boot modules
 //!   with their load order, `rootfs.sqsh`
 //!   and `release` (the release machined reports, [`RELEASE`]).
 //! - `cmdline`: the default kernel command line (`kernel/cmdline.txt`).
 //! - `installer.tar`: the installer image `talosctl upgrade --image` installs (kernel and
 //!   initramfs in an OCI image layout tarball, crate `installer`).
-//! - `disk.raw`, `disk.qcow2`: the bootable system disk ([`disk`]); `talos-rs.iso`: a BIOS
+//! - `disk.raw`, `disk.qcow2`: the system disk, booted by BIOS or UEFI firmware ([`disk`]);
+//!   `esp.img`: its EFI system partition; `talos-rs.iso`: a BIOS
 //!   ISO that boots into maintenance mode ([`iso`]).
 //!
 //! - `--platform NAME`: a platform's artifact, e.g. `aws-amd64.raw.zst` ([`platforms`]);
@@ -143,6 +145,10 @@ impl Outputs {
     pub fn core_img(&self) -> PathBuf {
         self.dir.join("core.img")
     }
+    /// The system disk's EFI system partition.
+    pub fn esp_img(&self) -> PathBuf {
+        self.dir.join("esp.img")
+    }
     pub fn installer(&self) -> PathBuf {
         self.dir.join("installer.tar")
     }
@@ -229,6 +235,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
 
     let core_img = outputs.core_img();
     disk::core_img(&core_img)?;
+    disk::esp_img(&outputs.esp_img(), &outputs.dir.join("esp"))?;
     let staging = outputs.dir.join("rootfs");
     stage_rootfs(
         root,
@@ -243,7 +250,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
     let public_key = staging.join(signing::IMAGE_PUBLIC_KEY);
     std::fs::create_dir_all(public_key.parent().context("key folder")?)?;
     std::fs::write(&public_key, key.public_key().to_pem())?;
-    stage_grub(&staging, &core_img)?;
+    stage_grub(&staging, &core_img, &outputs.esp_img())?;
     make_squashfs(&staging, &outputs.squashfs())?;
 
     let mut entries = vec![
@@ -329,6 +336,7 @@ pub fn build(root: &Path) -> anyhow::Result<Outputs> {
             initramfs: &outputs.initramfs(),
             cmdline: cmdline.trim(),
             core_img: &core_img,
+            esp_img: &outputs.esp_img(),
             work: &outputs.dir.join("disk-work"),
         },
         &outputs.disk(),
@@ -375,9 +383,9 @@ fn entry_path(entry: &cpio::Entry) -> &str {
     }
 }
 
-/// The daemons machined runs from the root filesystem (`/usr/bin`).
 /// Where the root filesystem keeps GRUB's files for installs.
-const GRUB_ASSETS: &str = "usr/lib/grub/i386-pc";
+const GRUB_ASSETS: &str = "usr/lib/grub";
+/// The daemons machined runs from the root filesystem (`/usr/bin`).
 const ROOTFS_DAEMONS: &[&str] = &["apid", "trustd", "timed", "networkd"];
 
 /// Static, size-optimised musl builds of the daemons; returns their directory.
@@ -476,22 +484,22 @@ pub fn stage_rootfs(
     Ok(())
 }
 
-/// What a node installing itself writes for GRUB, in `usr/lib/grub/i386-pc` of the root:
-/// Debian's boot.img and modules, and the system disk's patched core.img.
-fn stage_grub(staging: &Path, core_img: &Path) -> anyhow::Result<()> {
+/// What a node installing itself writes for GRUB, in `usr/lib/grub` of the root: Debian's
+/// modules of both platforms, boot.img and the system disk's patched core.img in `i386-pc/`,
+/// and the EFI system partition as a sparse image (`esp.sparse`).
+fn stage_grub(staging: &Path, core_img: &Path, esp_img: &Path) -> anyhow::Result<()> {
     let target = staging.join(GRUB_ASSETS);
-    std::fs::create_dir_all(&target)?;
-    let mut names: Vec<PathBuf> = std::fs::read_dir(disk::GRUB_DIR)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    names.sort();
-    for path in names {
-        let name = path.file_name().context("GRUB file name")?;
-        if path.extension().is_some_and(|e| e == "mod" || e == "lst") || name == "boot.img" {
-            install(&path, &target.join(name), 0o644)?;
-        }
-    }
-    install(core_img, &target.join("core.img"), 0o644)?;
+    disk::copy_modules(&target)?;
+    let bios = target.join("i386-pc");
+    install(
+        &Path::new(disk::GRUB_DIR).join("boot.img"),
+        &bios.join("boot.img"),
+        0o644,
+    )?;
+    install(core_img, &bios.join("core.img"), 0o644)?;
+    let sparse = esp_img.with_extension("sparse");
+    std::fs::write(&sparse, bootdisk::sparse::encode(&std::fs::read(esp_img)?))?;
+    install(&sparse, &target.join("esp.sparse"), 0o644)?;
     set_dir_modes(staging)
 }
 

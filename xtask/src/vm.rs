@@ -25,6 +25,8 @@ pub struct QemuArgs {
     pub disk: bool,
     /// Boot the ISO instead of kernel + initramfs.
     pub iso: bool,
+    /// Boot the disk image with UEFI firmware (OVMF) rather than BIOS.
+    pub uefi: bool,
     /// Show talosctl talking to the node (maintenance, apply-config, mutual TLS), then stop.
     pub demo: bool,
 }
@@ -36,6 +38,7 @@ impl QemuArgs {
             port: 50000,
             disk: false,
             iso: false,
+            uefi: false,
             demo: false,
         };
         let mut args = args.iter();
@@ -45,10 +48,14 @@ impl QemuArgs {
                 "--port" => parsed.port = args.next().context("--port needs a value")?.parse()?,
                 "--disk" => parsed.disk = true,
                 "--iso" => parsed.iso = true,
+                "--uefi" => {
+                    parsed.uefi = true;
+                    parsed.disk = true;
+                }
                 "--demo" => parsed.demo = true,
                 other => {
                     anyhow::bail!(
-                        "unknown argument {other}: qemu [--name N] [--port P] [--disk | --iso] [--demo]"
+                        "unknown argument {other}: qemu [--name N] [--port P] [--disk | --uefi | --iso] [--demo]"
                     )
                 }
             }
@@ -98,6 +105,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut vm_config = config(&root, &outputs, &args.name, args.port, args.disk)?;
     if args.iso {
         vm_config.boot = Boot::Iso(outputs.iso());
+    }
+    if args.uefi {
+        vm_config.boot = Boot::UefiDisk;
     }
     let mut vm = Vm::start(&vm_config)?;
     println!(

@@ -7,8 +7,9 @@
 //! the partition table goes first with MBR code that is not a boot loader (`int 0x18`: the
 //! BIOS passes the disk over and boots the next device, the ISO again); then BOOT (GRUB's
 //! files, slot A = the kernel and initramfs the ISO booted), META, STATE with the config,
-//! EPHEMERAL's head cleared (the first boot formats it), GRUB's core.img, each synced; GRUB's
-//! boot code goes into the MBR last.
+//! EPHEMERAL's head cleared (the first boot formats it), GRUB's core.img and the EFI system
+//! partition (GRUB's EFI image: UEFI firmware boots the disk from then on), each synced;
+//! GRUB's BIOS boot code goes into the MBR last.
 //!
 //! Checks before anything is written ([`target`]): the disk exists and is a whole disk, it
 //! is large enough, nothing on it is mounted, and it is blank or already a talos-rs disk
@@ -20,8 +21,7 @@
 //! matches, or the first disk an `UnattendedInstallConfig`'s CEL selector is true for
 //! ([`select`]).
 //!
-//! Limits: BIOS boot only (EFI stays blank); the wipe is a fast one (tables and filesystem
-//! signatures), not every byte.
+//! Limits: the wipe is a fast one (tables and filesystem signatures), not every byte.
 
 mod select;
 mod target;
@@ -36,8 +36,9 @@ use proto::storage::Disk;
 use crate::error::MachinedError;
 pub use target::Target;
 
-/// GRUB's boot.img, modules and the system disk's core.img in the root filesystem.
-pub const GRUB_ASSETS: &str = "/usr/lib/grub/i386-pc";
+/// GRUB's files in the root filesystem: both platforms' modules, boot.img and the system
+/// disk's core.img in `i386-pc/`, the EFI system partition in `esp.sparse`.
+pub const GRUB_ASSETS: &str = "/usr/lib/grub";
 
 /// What the ISO handed over: `vmlinuz`, `initramfs.img` and `cmdline` in one folder.
 #[derive(Clone, Debug)]

@@ -94,33 +94,57 @@ impl System<'_> {
             Ok(())
         })?;
 
-        step("GRUB core.img, then the boot code: the disk boots from now on");
-        let mut core = read(&self.media.grub.join("core.img"))?;
+        step("GRUB core.img and the EFI system partition, then the boot code: the disk boots");
+        let bios = self.media.grub.join("i386-pc");
+        let mut core = read(&bios.join("core.img"))?;
         // The image builder patched it already; patching again writes the same bytes.
         grub::patch_core(&mut core)?;
         write_at(&disk, path, &core, grub::core_sector() * SECTOR)?;
+        self.write_esp(&disk)?;
         sync(&disk, path)?;
-        let boot_code = grub::boot_code(&read(&self.media.grub.join("boot.img"))?)?;
+        let boot_code = grub::boot_code(&read(&bios.join("boot.img"))?)?;
         let primary = table.primary(&boot_code);
         write_at(&disk, path, &primary[..SECTOR as usize], 0)?;
         sync(&disk, path)
     }
 
-    /// BOOT's files: GRUB's modules, grub.cfg, grubenv, slot A, an empty slot B.
+    /// The EFI system partition: zeroed whole, then the sparse image's runs.
+    fn write_esp(&self, disk: &File) -> Result<(), MachinedError> {
+        let path = &self.target.disk;
+        let partition = layout::partition("EFI")
+            .ok_or_else(|| MachinedError::Internal("the layout has no EFI partition".into()))?;
+        let start = layout::start_sector(partition.number) * SECTOR;
+        let size = partition.size_mib * MIB;
+        let encoded = read(&self.media.grub.join("esp.sparse"))?;
+        let image = bootdisk::sparse::decode(&encoded, size)?;
+        for offset in (0..size).step_by(MIB as usize) {
+            zero(disk, path, start + offset, MIB)?;
+        }
+        for run in &image.runs {
+            write_at(disk, path, run.bytes, start + run.offset)?;
+        }
+        Ok(())
+    }
+
+    /// BOOT's files: GRUB's modules (BIOS and UEFI), grub.cfg, grubenv, slot A, an empty
+    /// slot B.
     fn fill_boot(&self, dir: &Path) -> Result<(), MachinedError> {
-        let modules = dir.join("grub/i386-pc");
         let slot = dir.join("A");
-        for d in [&modules, &slot, &dir.join("B")] {
+        for d in [&slot, &dir.join("B")] {
             std::fs::create_dir_all(d).map_err(MachinedError::io("creating", d))?;
         }
-        let grub_dir = &self.media.grub;
-        for entry in std::fs::read_dir(grub_dir).map_err(MachinedError::io("listing", grub_dir))? {
-            let from = entry
-                .map_err(MachinedError::io("listing", grub_dir))?
-                .path();
-            if from.extension().is_some_and(|e| e == "mod" || e == "lst") {
-                let name = from.file_name().unwrap_or_default();
-                copy(&from, &modules.join(name))?;
+        for platform in grub::MODULE_DIRS {
+            let from_dir = self.media.grub.join(platform);
+            let modules = dir.join("grub").join(platform);
+            std::fs::create_dir_all(&modules).map_err(MachinedError::io("creating", &modules))?;
+            let listing = std::fs::read_dir(&from_dir)
+                .map_err(MachinedError::io("listing", &from_dir))?;
+            for entry in listing {
+                let from = entry.map_err(MachinedError::io("listing", &from_dir))?.path();
+                if from.extension().is_some_and(|e| e == "mod" || e == "lst") {
+                    let name = from.file_name().unwrap_or_default();
+                    copy(&from, &modules.join(name))?;
+                }
             }
         }
         let cfg = dir.join("grub/grub.cfg");

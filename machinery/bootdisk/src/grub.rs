@@ -1,9 +1,11 @@
-//! GRUB for BIOS boot of the system disk: what `grub-mkimage` must embed in core.img, the
-//! grub.cfg that picks slot A or B, its environment block, and the two patches
+//! GRUB for BIOS and UEFI boot of the system disk: what `grub-mkimage` must embed in core.img
+//! (BIOS) and in `BOOTX64.EFI` (UEFI, on the EFI system partition), the grub.cfg both read
+//! from BOOT that picks slot A or B, its environment block, and the two patches
 //! grub-bios-setup would make (core.img's block list, boot.img's pointer to core.img).
 //!
-//! core.img and the modules come from Debian's `grub-pc-bin` at image build time; the node
-//! installing itself only patches and writes bytes.
+//! core.img, the EFI image and the modules come from Debian's `grub-pc-bin` and
+//! `grub-efi-amd64-bin` at image build time; the node installing itself only patches and
+//! writes bytes.
 
 use crate::BootDiskError;
 use crate::gpt::BOOT_CODE_SIZE;
@@ -25,6 +27,25 @@ pub const CORE_MODULES: [&str; 11] = [
     "serial",
     "terminal",
 ];
+/// The modules `BOOTX64.EFI` embeds; the rest load from BOOT's `grub/x86_64-efi`.
+pub const EFI_MODULES: [&str; 12] = [
+    "part_gpt",
+    "ext2",
+    "normal",
+    "linux",
+    "configfile",
+    "echo",
+    "test",
+    "gzio",
+    "serial",
+    "terminal",
+    "loadenv",
+    "efi_gop",
+];
+/// Where UEFI firmware looks for the boot loader of a removable (or any unregistered) disk.
+pub const EFI_BOOT_FILE: &str = "EFI/BOOT/BOOTX64.EFI";
+/// The folders of BOOT's `grub/` that hold each platform's modules.
+pub const MODULE_DIRS: [&str; 2] = ["i386-pc", "x86_64-efi"];
 /// MBR code that is not a boot loader: `int 0x18` ("no bootable disk", the BIOS tries the next
 /// boot device), then `hlt` in a loop. Written first by an install, replaced by GRUB's boot
 /// code last, so a disk whose install was cut short is passed over rather than booted.

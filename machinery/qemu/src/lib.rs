@@ -146,6 +146,9 @@ pub enum Boot {
     },
     /// Firmware (SeaBIOS) boots the disk's own boot loader.
     Disk,
+    /// UEFI firmware (OVMF, no Secure Boot) boots the disk's EFI system partition; its
+    /// variables live in a copy in the VM's folder.
+    UefiDisk,
     /// Firmware boots this ISO from a CD-ROM drive (the first boot; reboots try the disk first).
     Iso(PathBuf),
 }
@@ -171,6 +174,10 @@ pub struct VmConfig {
     /// contain commas.
     pub host_services: Vec<(u16, String)>,
 }
+
+/// Debian's OVMF (package `ovmf`): the firmware code and its variable store's template.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
 /// The guest-side address of [`VmConfig::host_services`].
 pub const HOST_SERVICES: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 100);
@@ -239,6 +246,15 @@ impl Vm {
                 .arg("-initrd")
                 .arg(initramfs)
                 .args(["-append", cmdline]);
+        }
+        if let Boot::UefiDisk = &config.boot {
+            let vars = dir.join("OVMF_VARS.fd");
+            std::fs::copy(OVMF_VARS, &vars).map_err(io("copying", OVMF_VARS))?;
+            command
+                .arg("-drive")
+                .arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"))
+                .arg("-drive")
+                .arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()));
         }
         if let Boot::Iso(iso) = &config.boot {
             // The CD-ROM boots once; a reboot then tries the disk first (an installed system)

@@ -1,11 +1,11 @@
 //! The bootable disk image (`disk.raw`, `disk.qcow2`): GPT with the partitions of reference
-//! §7.5 and GRUB for BIOS, written without loop devices or mounts.
+//! §7.5 and GRUB for both BIOS and UEFI firmware, written without loop devices or mounts.
 //!
 //! | # | name | type | size | content |
 //! |---|---|---|---|---|
-//! | 1 | EFI | EFI System | 100 MiB | empty vfat (UEFI boot is not built yet) |
+//! | 1 | EFI | EFI System | 100 MiB | vfat: GRUB's `EFI/BOOT/BOOTX64.EFI` ([`esp_img`]) |
 //! | 2 | BIOS | BIOS boot, legacy-bootable | 1 MiB | GRUB core.img |
-//! | 3 | BOOT | Linux data | 1000 MiB | ext4: `grub/` (grub.cfg, modules), slot `A/` (vmlinuz, initramfs.img), slot `B/` (empty until an upgrade) |
+//! | 3 | BOOT | Linux data | 1000 MiB | ext4: `grub/` (grub.cfg, both platforms' modules), slot `A/` (vmlinuz, initramfs.img), slot `B/` (empty until an upgrade) |
 //! | 4 | META | Linux data | 1 MiB | zeroes |
 //! | 5 | STATE | Linux data | 100 MiB | blank: machined formats it (xfs) on first boot |
 //! | 6 | EPHEMERAL | Linux data | rest | blank: machined formats it (xfs) on first boot |
@@ -20,7 +20,7 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use bootdisk::grub;
@@ -29,7 +29,11 @@ use bootdisk::layout::{self, MIB, SECTOR};
 use super::run;
 
 const DISK_SIZE: u64 = 4096 * MIB;
+/// Debian's GRUB files, by platform (`grub-pc-bin`, `grub-efi-amd64-bin`).
+pub const GRUB_LIB: &str = "/usr/lib/grub";
 pub const GRUB_DIR: &str = "/usr/lib/grub/i386-pc";
+/// FAT cannot hold times before 1980: the EFI partition's files carry its first second.
+const FAT_EPOCH: u64 = 315_532_800;
 /// Every GUID and UUID of the image: fixed, so that the bytes are.
 const DISK_GUID: u128 = 0x5a1f0c2e_0000_4000_8000_000000000000;
 const BOOT_UUID: &str = "5a1f0c2e-0000-4000-8000-000000000003";
@@ -42,6 +46,8 @@ pub struct DiskInputs<'a> {
     pub cmdline: &'a str,
     /// GRUB's core.img for the BIOS partition, already patched ([`core_img`]).
     pub core_img: &'a Path,
+    /// The EFI system partition ([`esp_img`]).
+    pub esp_img: &'a Path,
     /// A scratch folder (emptied first).
     pub work: &'a Path,
 }
@@ -67,13 +73,7 @@ pub fn build(inputs: &DiskInputs, raw: &Path, qcow2: &Path) -> anyhow::Result<()
     )?;
     drop(disk);
 
-    let efi = inputs.work.join("efi.img");
-    File::create(&efi)?.set_len(100 * MIB)?;
-    run(Command::new("mkfs.fat")
-        .args(["-F", "32", "-n", "EFI", "-i", "5A1F0C2E", "--invariant"])
-        .arg(&efi)
-        .stdout(std::process::Stdio::null()))?;
-    copy_sparse(&efi, raw, start_of("EFI") * SECTOR)?;
+    copy_sparse(inputs.esp_img, raw, start_of("EFI") * SECTOR)?;
 
     let boot_dir = inputs.work.join("boot");
     stage_boot(inputs, &boot_dir)?;
@@ -140,25 +140,78 @@ pub fn core_img(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The EFI system partition (100 MiB, FAT32) with GRUB's EFI image as the firmware's default
+/// boot file; it reads grub.cfg and the x86_64-efi modules from BOOT, as core.img does. Fixed
+/// serial, label and times, so the bytes are reproducible.
+pub fn esp_img(out: &Path, work: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(work)?;
+    let efi = work.join("BOOTX64.EFI");
+    run(Command::new("grub-mkimage")
+        .args(["-O", "x86_64-efi", "-p", grub::PREFIX, "-o"])
+        .arg(&efi)
+        .args(grub::EFI_MODULES))?;
+    File::open(&efi)?.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(FAT_EPOCH))?;
+    let _ = std::fs::remove_file(out);
+    File::create(out)?.set_len(layout_size_of("EFI"))?;
+    run(Command::new("mkfs.fat")
+        .args(["-F", "32", "-n", "EFI", "-i", "5A1F0C2E", "--invariant"])
+        .arg(out)
+        .stdout(std::process::Stdio::null()))?;
+    let (folder, _) = grub::EFI_BOOT_FILE
+        .rsplit_once('/')
+        .context("EFI boot file folder")?;
+    let (parent, _) = folder.split_once('/').context("EFI folder")?;
+    let mtools = |args: &[&str], tool: &str| {
+        let mut command = Command::new(tool);
+        command
+            .arg("-i")
+            .arg(out)
+            .args(args)
+            .env("SOURCE_DATE_EPOCH", FAT_EPOCH.to_string())
+            .env("TZ", "UTC");
+        run(&mut command)
+    };
+    mtools(&[&format!("::/{parent}"), &format!("::/{folder}")], "mmd")?;
+    let efi_text = efi.display().to_string();
+    mtools(
+        &["-m", &efi_text, &format!("::/{}", grub::EFI_BOOT_FILE)],
+        "mcopy",
+    )?;
+    Ok(())
+}
+
+fn layout_size_of(name: &str) -> u64 {
+    layout::partition(name).map_or(0, |p| p.size_mib * MIB)
+}
+
+/// Copies Debian's GRUB modules of every platform into `grub_dir/<platform>/`, sorted.
+pub fn copy_modules(grub_dir: &Path) -> anyhow::Result<()> {
+    for platform in grub::MODULE_DIRS {
+        let target = grub_dir.join(platform);
+        std::fs::create_dir_all(&target)?;
+        let mut names: Vec<PathBuf> = std::fs::read_dir(Path::new(GRUB_LIB).join(platform))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        for path in names {
+            if path.extension().is_some_and(|e| e == "mod" || e == "lst") {
+                let name = path.file_name().context("module name")?;
+                std::fs::copy(&path, target.join(name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The BOOT partition's files, every mtime at the epoch.
 fn stage_boot(inputs: &DiskInputs, dir: &Path) -> anyhow::Result<()> {
     let grub_dir = dir.join("grub");
-    let modules = grub_dir.join("i386-pc");
     let slot = dir.join("A");
     // Slot B stays empty until an upgrade writes it; GRUB offers it only then.
-    for d in [&modules, &slot, &dir.join("B")] {
+    for d in [&slot, &dir.join("B")] {
         std::fs::create_dir_all(d)?;
     }
-    let mut names: Vec<PathBuf> = std::fs::read_dir(GRUB_DIR)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    names.sort();
-    for path in names {
-        if path.extension().is_some_and(|e| e == "mod" || e == "lst") {
-            let name = path.file_name().context("module name")?;
-            std::fs::copy(&path, modules.join(name))?;
-        }
-    }
+    copy_modules(&grub_dir)?;
     std::fs::copy(inputs.kernel, slot.join("vmlinuz"))?;
     std::fs::copy(inputs.initramfs, slot.join("initramfs.img"))?;
     std::fs::write(grub_dir.join("grub.cfg"), grub::config(inputs.cmdline))?;

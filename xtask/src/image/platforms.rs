@@ -130,6 +130,7 @@ pub fn build(
             initramfs: &outputs.initramfs(),
             cmdline: &cmdline_for(cmdline, platform),
             core_img: &outputs.core_img(),
+            esp_img: &outputs.esp_img(),
             work: &work.join("disk"),
         },
         &raw,
