@@ -849,15 +849,17 @@ fn a_power_cut_during_an_upgrade_boots_the_old_or_the_new_release() {
     }
 }
 
+/// Under UEFI firmware: the ISO's BIOS boot is what `install.rs` and the QEMU cluster's iso
+/// preset boot.
 #[test]
-fn the_iso_boots_into_maintenance_mode() {
+fn the_iso_boots_into_maintenance_mode_with_uefi_firmware() {
     let _vm_slot = one_vm();
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(&VmConfig {
         name: "iso".into(),
         out_dir: work.path().into(),
-        boot: Boot::Iso(image.join("talos-rs.iso")),
+        boot: Boot::UefiIso(image.join("talos-rs.iso")),
         disk: None,
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
@@ -866,9 +868,11 @@ fn the_iso_boots_into_maintenance_mode() {
     })
     .unwrap();
     vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    let console = vm.console_text();
+    assert!(console.contains("efi: EFI v"), "{console}");
     assert!(
-        vm.console_text()
-            .contains("machined: booted from the install medium")
+        console.contains("machined: booted from the install medium"),
+        "{console}"
     );
     let talosctl = Talosctl {
         talosconfig: work.path().join("talosconfig"),

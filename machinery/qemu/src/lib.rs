@@ -149,6 +149,8 @@ pub enum Boot {
     /// UEFI firmware (OVMF, no Secure Boot) boots the disk's EFI system partition; its
     /// variables live in a copy in the VM's folder.
     UefiDisk,
+    /// UEFI firmware boots this ISO's EFI El Torito entry from a CD-ROM drive.
+    UefiIso(PathBuf),
     /// Firmware boots this ISO from a CD-ROM drive (the first boot; reboots try the disk first).
     Iso(PathBuf),
 }
@@ -247,7 +249,7 @@ impl Vm {
                 .arg(initramfs)
                 .args(["-append", cmdline]);
         }
-        if let Boot::UefiDisk = &config.boot {
+        if let Boot::UefiDisk | Boot::UefiIso(_) = &config.boot {
             let vars = dir.join("OVMF_VARS.fd");
             std::fs::copy(OVMF_VARS, &vars).map_err(io("copying", OVMF_VARS))?;
             command
@@ -255,6 +257,9 @@ impl Vm {
                 .arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"))
                 .arg("-drive")
                 .arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()));
+        }
+        if let Boot::UefiIso(iso) = &config.boot {
+            command.arg("-cdrom").arg(iso);
         }
         if let Boot::Iso(iso) = &config.boot {
             // The CD-ROM boots once; a reboot then tries the disk first (an installed system)

@@ -150,11 +150,20 @@ pub fn esp_img(out: &Path, work: &Path) -> anyhow::Result<()> {
         .args(["-O", "x86_64-efi", "-p", grub::PREFIX, "-o"])
         .arg(&efi)
         .args(grub::EFI_MODULES))?;
-    File::open(&efi)?.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(FAT_EPOCH))?;
+    fat_image_with(out, "EFI", layout_size_of("EFI"), &efi)
+}
+
+/// A FAT image of `size` bytes at `out`, labelled `label`, holding `efi` as the firmware's
+/// default boot file ([`grub::EFI_BOOT_FILE`]); serial and times fixed, so the bytes are too.
+pub fn fat_image_with(out: &Path, label: &str, size: u64, efi: &Path) -> anyhow::Result<()> {
+    File::open(efi)?.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(FAT_EPOCH))?;
     let _ = std::fs::remove_file(out);
-    File::create(out)?.set_len(layout_size_of("EFI"))?;
+    File::create(out)?.set_len(size.next_multiple_of(MIB))?;
+    // FAT32 needs about 32 MiB at least; smaller images get the FAT size mkfs.fat picks.
+    let fat32: &[&str] = if size >= 64 * MIB { &["-F", "32"] } else { &[] };
     run(Command::new("mkfs.fat")
-        .args(["-F", "32", "-n", "EFI", "-i", "5A1F0C2E", "--invariant"])
+        .args(fat32)
+        .args(["-n", label, "-i", "5A1F0C2E", "--invariant"])
         .arg(out)
         .stdout(std::process::Stdio::null()))?;
     let (folder, _) = grub::EFI_BOOT_FILE

@@ -1,5 +1,7 @@
-//! The ISO (`talos-rs.iso`): BIOS El Torito boot through GRUB into the kernel + initramfs,
-//! hence maintenance mode (nothing is installed to a disk yet). GRUB loads a second,
+//! The ISO (`talos-rs.iso`): El Torito boot through GRUB, for BIOS and for UEFI firmware (a
+//! second boot entry: a small FAT image holding GRUB's EFI image, which finds the ISO's
+//! `/boot/grub` by a file only the ISO has), into the kernel + initramfs, hence maintenance
+//! mode (nothing is installed to a disk yet). GRUB loads a second,
 //! uncompressed archive after the initramfs, `install.cpio`: `/install/vmlinuz`,
 //! `/install/initramfs.img` and `/install/cmdline`, copies of what it boots. What a node
 //! installs to its disk as slot A is thus exactly what it booted, with no CD-ROM driver or
@@ -83,6 +85,7 @@ pub fn build(
             "gzio",
         ])
         .args(["serial", "terminal"]))?;
+    efi_boot_image(work, &grub.join("efi.img"))?;
     super::disk::set_times(work)?;
     let _ = std::fs::remove_file(out);
     run(Command::new("xorriso")
@@ -114,6 +117,12 @@ pub fn build(
             "--boot-catalog-hide",
         ])
         .args([
+            "-eltorito-alt-boot",
+            "-e",
+            "boot/grub/efi.img",
+            "-no-emul-boot",
+        ])
+        .args([
             "--grub2-mbr",
             "/usr/lib/grub/i386-pc/boot_hybrid.img",
             "--protective-msdos-label",
@@ -122,4 +131,41 @@ pub fn build(
         .arg(out)
         .arg(work)
         .env("SOURCE_DATE_EPOCH", "0"))
+}
+
+/// The El Torito image UEFI firmware starts: FAT with `EFI/BOOT/BOOTX64.EFI`, a GRUB EFI image
+/// whose embedded config sets the root to the volume holding `/boot/install.cpio` (the ISO
+/// itself, whatever the firmware calls it) before reading the ISO's grub.cfg.
+fn efi_boot_image(work: &Path, out: &Path) -> anyhow::Result<()> {
+    let scratch = work.with_extension("efi");
+    std::fs::create_dir_all(&scratch)?;
+    let early = scratch.join("early.cfg");
+    std::fs::write(
+        &early,
+        "search --no-floppy --file --set=root /boot/install.cpio\nset prefix=($root)/boot/grub\n",
+    )?;
+    let efi = scratch.join("BOOTX64.EFI");
+    run(Command::new("grub-mkimage")
+        .args(["-O", "x86_64-efi", "-p", "/boot/grub", "-c"])
+        .arg(&early)
+        .arg("-o")
+        .arg(&efi)
+        .args([
+            "iso9660",
+            "search",
+            "search_fs_file",
+            "normal",
+            "linux",
+            "configfile",
+            "echo",
+            "test",
+            "gzio",
+            "serial",
+            "terminal",
+            "efi_gop",
+        ]))?;
+    let size = std::fs::metadata(&efi)?.len();
+    super::disk::fat_image_with(out, "EFIBOOT", size + (1 << 20), &efi)?;
+    std::fs::remove_dir_all(&scratch)?;
+    Ok(())
 }
