@@ -505,3 +505,91 @@ fn gen_keypair_writes_a_self_signed_pair_named_after_the_organization() {
     let error = failed(talosctl(d, &["gen", "keypair"]));
     assert!(error.contains("--organization"), "{error}");
 }
+
+/// The example lines of an annotated config uncommented: each `# # title` starts an example,
+/// a blank line ends it.
+fn with_examples_uncommented(text: &str) -> String {
+    let mut in_example = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        let content = line.trim_start();
+        let indent = &line[..line.len() - content.len()];
+        if content.starts_with("# # ") {
+            in_example = true;
+        } else if content.is_empty() {
+            in_example = false;
+            out.push('\n');
+        } else if let Some(example) = content.strip_prefix("# ").filter(|_| in_example) {
+            out.push_str(&format!("{indent}{example}\n"));
+        } else {
+            out.push_str(&format!("{line}\n"));
+        }
+    }
+    out
+}
+
+fn documents(text: &str) -> Vec<serde_norway::Value> {
+    use serde::Deserialize as _;
+    serde_norway::Deserializer::from_str(text)
+        .map(|document| serde_norway::Value::deserialize(document).unwrap())
+        .collect()
+}
+
+#[test]
+fn generated_configs_carry_docs_and_examples_that_change_nothing_until_uncommented() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(talosctl(
+        dir.path(),
+        &["gen", "secrets", "-o", "secrets.yaml"],
+    ));
+    ok(gen_config(dir.path(), &["--with-secrets", "secrets.yaml"]));
+    let plain_args = [
+        "--with-secrets",
+        "secrets.yaml",
+        "--with-docs=false",
+        "--with-examples=false",
+        "-o",
+        "plain",
+    ];
+    ok(talosctl(
+        dir.path(),
+        &[
+            &["gen", "config", "demo", "https://10.5.0.2:6443"],
+            &plain_args[..],
+        ]
+        .concat(),
+    ));
+    for file in ["controlplane.yaml", "worker.yaml"] {
+        let annotated = read(dir.path().join("out").join(file));
+        let plain = read(dir.path().join("plain").join(file));
+        assert!(!plain.contains('#'), "{plain}");
+        assert!(
+            annotated.contains("  type: ") && annotated.contains(" # The machine's role"),
+            "{annotated}"
+        );
+        assert!(annotated.contains("  # # NTP servers"), "{annotated}");
+        // Comments only: the same documents.
+        assert_eq!(documents(&annotated), documents(&plain), "{file}");
+
+        // Every example, uncommented, is a field the config accepts.
+        let uncommented = with_examples_uncommented(&annotated);
+        let values = documents(&uncommented);
+        assert_eq!(
+            values[0]["machine"]["time"]["servers"][0].as_str(),
+            Some("time.cloudflare.com"),
+            "{uncommented}"
+        );
+        assert_eq!(
+            values[0]["cluster"]["allowSchedulingOnControlPlanes"].as_bool(),
+            Some(true),
+            "{uncommented}"
+        );
+        std::fs::write(dir.path().join("examples.yaml"), &uncommented).unwrap();
+        ok(talosctl(
+            dir.path(),
+            &["validate", "-c", "examples.yaml", "-m", "metal"],
+        ));
+    }
+    // Only the documents are annotated: the talosconfig is not.
+    assert!(!read(dir.path().join("out/talosconfig")).contains('#'));
+}

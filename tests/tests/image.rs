@@ -897,7 +897,10 @@ fn the_disk_image_boots_with_uefi_firmware() {
     let console = vm.console_text();
     // The kernel names the firmware it was handed over from; GRUB's EFI image read BOOT.
     assert!(console.contains("efi: EFI v"), "{console}");
-    assert!(console.contains("booted slot A of the system disk"), "{console}");
+    assert!(
+        console.contains("booted slot A of the system disk"),
+        "{console}"
+    );
     let talosctl = Talosctl {
         talosconfig: work.path().join("talosconfig"),
         port: vm.api.port(),

@@ -137,10 +137,12 @@ impl System<'_> {
             let from_dir = self.media.grub.join(platform);
             let modules = dir.join("grub").join(platform);
             std::fs::create_dir_all(&modules).map_err(MachinedError::io("creating", &modules))?;
-            let listing = std::fs::read_dir(&from_dir)
-                .map_err(MachinedError::io("listing", &from_dir))?;
+            let listing =
+                std::fs::read_dir(&from_dir).map_err(MachinedError::io("listing", &from_dir))?;
             for entry in listing {
-                let from = entry.map_err(MachinedError::io("listing", &from_dir))?.path();
+                let from = entry
+                    .map_err(MachinedError::io("listing", &from_dir))?
+                    .path();
                 if from.extension().is_some_and(|e| e == "mod" || e == "lst") {
                     let name = from.file_name().unwrap_or_default();
                     copy(&from, &modules.join(name))?;

@@ -14,6 +14,7 @@
 //! Limits: `$patch` markers are only understood by [`patch`]; CEL expressions (disk selectors,
 //! link aliases, OOM triggers) are kept as text and checked for balance only.
 
+pub mod annotate;
 mod config;
 mod decode;
 pub mod documents;

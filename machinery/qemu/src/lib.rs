@@ -254,9 +254,14 @@ impl Vm {
             std::fs::copy(OVMF_VARS, &vars).map_err(io("copying", OVMF_VARS))?;
             command
                 .arg("-drive")
-                .arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"))
+                .arg(format!(
+                    "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
+                ))
                 .arg("-drive")
-                .arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()));
+                .arg(format!(
+                    "if=pflash,format=raw,unit=1,file={}",
+                    vars.display()
+                ));
         }
         if let Boot::UefiIso(iso) = &config.boot {
             command.arg("-cdrom").arg(iso);

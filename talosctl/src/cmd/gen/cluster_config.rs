@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use machineconfig::annotate::annotate;
 use machineconfig::generate::{self, ClusterSpec};
 use machineconfig::patch::{Patch, apply_patches, load_patches};
 use machineconfig::{Config, RuntimeMode};
@@ -61,6 +62,12 @@ pub struct ConfigArgs {
     /// The desired Talos version to generate config for (backwards compatibility)
     #[arg(long, default_value = generate::DEFAULT_TALOS_VERSION)]
     pub talos_version: String,
+    /// Renders all machine configs with a description of each field
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub with_docs: bool,
+    /// Renders all machine configs with commented-out examples of useful fields
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub with_examples: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -103,22 +110,24 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
             OutputType::Controlplane => {
                 let specific = load_patches(&args.config_patch_control_plane)?;
                 let config = generate::controlplane(&bundle, &spec)?;
-                patched(
+                let yaml = patched(
                     "controlplane",
                     &config,
                     &[common.clone(), specific].concat(),
                     RuntimeMode::Metal,
-                )?
+                )?;
+                annotate(&yaml, args.with_docs, args.with_examples)
             }
             OutputType::Worker => {
                 let specific = load_patches(&args.config_patch_worker)?;
                 let config = generate::worker(&bundle, &spec)?;
-                patched(
+                let yaml = patched(
                     "worker",
                     &config,
                     &[common.clone(), specific].concat(),
                     RuntimeMode::Metal,
-                )?
+                )?;
+                annotate(&yaml, args.with_docs, args.with_examples)
             }
             OutputType::Talosconfig => talosconfig(&bundle, &args.cluster_name)?.to_yaml(),
         };
