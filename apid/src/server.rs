@@ -26,7 +26,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -46,6 +46,9 @@ pub(crate) const MAX_CONNECTIONS: usize = 4096;
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a connection closed for idleness may take to go away before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long a stopping apid lets calls in flight finish; streams that go on longer (`logs -f`,
+/// event watches) are cut.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// TCP keepalive (done by the kernel, nothing per call): the first probe after this much
 /// silence, then probes this far apart, this many unanswered ones and the peer counts as gone.
 const KEEPALIVE_TIME: Duration = Duration::from_secs(30);
@@ -61,7 +64,10 @@ pub(crate) struct Limits {
     pub idle_timeout: Duration,
 }
 
-/// Accepts connections until `shutdown` completes, then closes every open connection.
+/// Accepts connections until `shutdown` completes, then lets the calls in flight finish
+/// (each connection sends GOAWAY and closes once its calls are done) for at most
+/// [`DRAIN_TIMEOUT`], and closes what is left: a reply machined sends while the node stops
+/// (to Reboot, say) still reaches its client.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -70,6 +76,7 @@ pub(crate) async fn serve(
 ) {
     let mut connections = JoinSet::new();
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    let (stopping, stop_signal) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -83,6 +90,7 @@ pub(crate) async fn serve(
                             peer,
                             limits.idle_timeout,
                             permit,
+                            stop_signal.clone(),
                         ));
                     }
                     Err(_) => tracing::warn!(%peer, "too many connections: closed at once"),
@@ -95,6 +103,15 @@ pub(crate) async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+    drop(listener);
+    let _ = stopping.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
+        tracing::info!(
+            open = connections.len(),
+            "calls still in flight (streams) after the drain: closed"
+        );
+    }
     connections.shutdown().await;
 }
 
@@ -104,6 +121,7 @@ async fn serve_connection(
     peer: SocketAddr,
     idle_timeout: Duration,
     _open: OwnedSemaphorePermit,
+    mut stopping: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
     let keepalive = socket2::TcpKeepalive::new()
@@ -161,6 +179,10 @@ async fn serve_connection(
         let wait = if closing { CLOSE_GRACE } else { idle_timeout };
         tokio::select! {
             result = connection.as_mut() => break result,
+            Ok(()) = stopping.changed(), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
             Ok(()) = reloads.changed() => {
                 if !reloads.borrow_and_update().accepts(&chain) {
                     tracing::info!(%peer, "client certificate no longer accepted: connection closed");

@@ -342,3 +342,58 @@ async fn an_idle_connection_is_closed_but_a_followed_log_is_not() {
     }
     assert!(lines > LOG_LINES + 20, "{lines} lines in 3 s");
 }
+
+#[tokio::test]
+async fn a_stopping_apid_lets_calls_in_flight_finish_and_cuts_endless_streams() {
+    let node = node("127.0.19.2", true, |_| {}).await;
+    let mut follower = machine_client(
+        node.apid.addr,
+        &node.pki.ca_crt,
+        Some(&node.pki.client(&["os:reader"])),
+    )
+    .await;
+    let mut logs = follower
+        .logs(LogsRequest {
+            id: "apid".into(),
+            follow: true,
+            ..Default::default()
+        })
+        .await
+        .expect("Logs")
+        .into_inner();
+    logs.message().await.expect("the followed log runs");
+    let mut operator = machine_client(
+        node.apid.addr,
+        &node.pki.ca_crt,
+        Some(&node.pki.client(&["os:operator"])),
+    )
+    .await;
+    let reboot = tokio::spawn(async move { operator.reboot(RebootRequest::default()).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !node
+        .machined
+        .calls()
+        .iter()
+        .any(|(m, _)| m.ends_with("/Reboot"))
+    {
+        assert!(Instant::now() < deadline, "Reboot never reached machined");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // apid stops while machined is still answering (it takes REBOOT_REPLY_DELAY).
+    let Node { apid, machined, .. } = node;
+    tokio::time::timeout(Duration::from_secs(10), apid.stop())
+        .await
+        .expect("apid stops although a log is followed");
+    let reply = reboot
+        .await
+        .expect("task")
+        .expect("the reply machined sent while apid stopped reaches the client");
+    assert_eq!(reply.into_inner().messages[0].actor_id, "reboot-actor");
+    let cut = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = logs.message().await {}
+    })
+    .await;
+    assert!(cut.is_ok(), "the followed log outlived apid");
+    drop(machined);
+}

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use proto::cluster::cluster_service_server::ClusterServiceServer;
 use proto::cosi::resource::state_server::StateServer;
@@ -267,8 +266,8 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         },
         actor,
     );
-    // Let the reply to Reboot/Shutdown travel back through apid before apid stops.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The reply to Reboot/Shutdown still travels back: apid, stopped with the other services
+    // below, lets the calls in flight finish first, and machined's API stops after them.
     apid.abort();
     node_environment.abort();
     upgrade_trial.abort();

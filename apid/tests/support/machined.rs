@@ -25,6 +25,9 @@ use tonic_prost::ProstCodec;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type LogStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<Data, Status>> + Send>>;
 
+/// How long `Reboot` takes to answer.
+pub const REBOOT_REPLY_DELAY: Duration = Duration::from_millis(300);
+
 /// Lines `Logs` sends before following.
 pub const LOG_LINES: usize = 3;
 
@@ -130,7 +133,9 @@ impl tower::Service<http::Request<tonic::body::Body>> for StandIn {
                         .await
                 }
                 "/machine.MachineService/Reboot" => {
+                    // machined answers Reboot while the node already stops: slowly.
                     let service = tower::service_fn(|_: Request<RebootRequest>| async {
+                        tokio::time::sleep(REBOOT_REPLY_DELAY).await;
                         Ok::<_, Status>(Response::new(RebootResponse {
                             messages: vec![Reboot {
                                 metadata: None,
