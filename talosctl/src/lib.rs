@@ -35,6 +35,7 @@ mod action;
 mod bpf;
 mod cli;
 mod cmd;
+mod completion;
 mod connection;
 mod failures;
 mod file_mode;
@@ -53,6 +54,7 @@ pub use cli::Cli;
 /// Parses `args` (program name first), runs the command and returns the process exit code.
 /// Errors are printed to stderr as `error: …`.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    completion::answer_if_asked();
     let args: Vec<OsString> = args.into_iter().collect();
     let mut cli = match cli::command()
         .try_get_matches_from(&args)

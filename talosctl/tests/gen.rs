@@ -451,16 +451,82 @@ fn generated_talosconfig_holds_an_admin_certificate_for_a_year() {
     assert!((364..=365).contains(&days), "{days}");
 }
 
+/// What bash's completion offers for `line` (words separated by single spaces; a trailing
+/// space completes a new word), through the script `talosctl completion bash` prints.
+fn bash_completes(dir: &Path, line: &str) -> Vec<String> {
+    let script = ok(talosctl(dir, &["completion", "bash"]));
+    std::fs::write(dir.join("completion.bash"), script).unwrap();
+    let words: Vec<&str> = line.split(' ').collect();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source completion.bash\n\
+         COMP_WORDS=({words})\nCOMP_CWORD={cword}\nCOMP_LINE='{line}'\nCOMP_POINT=${{#COMP_LINE}}\n\
+         COMP_TYPE=9\n\
+         _clap_complete_talosctl talosctl '{current}' '{previous}'\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        words = quoted.join(" "),
+        cword = words.len() - 1,
+        current = words[words.len() - 1],
+        previous = words[words.len().saturating_sub(2)],
+    );
+    let binary_dir = Path::new(env!("CARGO_BIN_EXE_talosctl")).parent().unwrap();
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .current_dir(dir)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                binary_dir.display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("TALOSCONFIG", dir.join("talosconfig"))
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 #[test]
-fn completion_and_client_version() {
+fn completion_asks_talosctl_for_commands_contexts_nodes_and_services() {
     let dir = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {
         let script = ok(talosctl(dir.path(), &["completion", shell]));
         assert!(
-            script.contains("talosctl") && script.contains("machineconfig"),
-            "{shell}"
+            script.contains("talosctl") && script.contains("COMPLETE"),
+            "{shell}: {script}"
         );
     }
+    std::fs::write(
+        dir.path().join("talosconfig"),
+        "context: beta\ncontexts:\n  alpha:\n    endpoints: [127.89.0.9]\n  beta:\n    endpoints: [127.89.0.2]\n    nodes: [127.89.0.3, 127.89.0.4]\n",
+    )
+    .unwrap();
+    let dir = dir.path();
+    assert_eq!(bash_completes(dir, "talosctl machinec"), ["machineconfig"]);
+    assert_eq!(
+        bash_completes(dir, "talosctl --context "),
+        ["alpha", "beta"]
+    );
+    assert_eq!(
+        bash_completes(dir, "talosctl version -n 127.89.0."),
+        ["127.89.0.2", "127.89.0.3", "127.89.0.4"]
+    );
+    assert_eq!(bash_completes(dir, "talosctl logs ap"), ["apid"]);
+    assert_eq!(bash_completes(dir, "talosctl service tr"), ["trustd"]);
+    // No node answers on 127.89.0.2 (nothing listens): no resource types, no error shown.
+    assert!(bash_completes(dir, "talosctl get mem").is_empty());
+}
+
+#[test]
+fn client_version() {
+    let dir = tempfile::tempdir().unwrap();
     let version = ok(talosctl(dir.path(), &["version", "--client"]));
     assert!(
         version.starts_with("Client:\n\tTag:         v"),

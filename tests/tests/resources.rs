@@ -2,7 +2,8 @@
 //! service restart, `talosctl get -w` prints them, `inspect dependencies` draws the controllers,
 //! and a reader can neither list nor watch the sensitive machine config; upstream's runtime,
 //! hardware, cluster, time and network types answer `talosctl get` by their aliases, `get rd`
-//! lists them, and a reader can neither get, list nor watch the sensitive secrets.
+//! lists them (and shell completion offers them), and a reader can neither get, list nor
+//! watch the sensitive secrets.
 //! Loopback blocks 127.42.0.0/24, 127.43.0.0/24 and 127.55.0.0/24.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns
@@ -307,6 +308,35 @@ fn upstream_types_answer_get_by_their_aliases() {
     );
     let identity = success(cluster.talosctl(&["-n", &node, "get", "identities", "-o", "yaml"]));
     assert!(identity.contains("nodeId: "), "{identity}");
+
+    // Shell completion of `talosctl get memb` asks the current context's node for its types.
+    let talosconfig = cluster.talosconfig().with_extension("completion");
+    std::fs::copy(cluster.talosconfig(), &talosconfig).unwrap();
+    for what in ["endpoint", "node"] {
+        success(
+            Command::new(binary("talosctl"))
+                .arg("--talosconfig")
+                .arg(&talosconfig)
+                .args(["config", what, &node])
+                .output()
+                .unwrap(),
+        );
+    }
+    let completed = success(
+        Command::new(binary("talosctl"))
+            .args(["--", "talosctl", "get", "memb"])
+            .env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", "2")
+            .env("_CLAP_IFS", "\n")
+            .env("TALOSCONFIG", &talosconfig)
+            .output()
+            .unwrap(),
+    );
+    assert!(completed.lines().any(|l| l == "members"), "{completed}");
+    assert!(
+        completed.lines().all(|l| l.starts_with("memb")),
+        "{completed}"
+    );
 
     // Types the host may or may not give: rows exactly when it does.
     for (alias, source) in [

@@ -39,7 +39,7 @@ pub mod validate;
 pub mod version;
 pub mod wipe;
 
-use crate::cli::{self, Cli, Command};
+use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -49,9 +49,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Machineconfig(cmd) => machineconfig::run(cmd),
         Command::Config(cmd) => config::run(cmd, &cli.global),
         Command::Completion { shell } => {
-            let mut command = cli::command();
-            clap_complete::generate(shell, &mut command, "talosctl", &mut std::io::stdout());
-            Ok(())
+            crate::completion::write_script(shell, &mut std::io::stdout())
         }
         Command::Docs(args) => docs::run(args),
         Command::Version(args) => version::run(args, &cli.global),
