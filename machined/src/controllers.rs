@@ -260,6 +260,7 @@ pub fn start(
             sources.platform_network,
         ));
     }
+    runtime.register(crate::vip::OperatorVipConfigController);
     runtime.register(crate::etcd::spec::EtcdSpecController {
         address: sources.address,
         default_hostname: default_hostname.to_string(),

@@ -14,6 +14,7 @@
 //! lists them as ignored); no DHCPv6; bond `primary` is not set; link kinds the kernel lacks
 //! are reported per link while the rest applies.
 
+pub mod announce;
 pub mod dhcp;
 pub mod engine;
 mod error;
