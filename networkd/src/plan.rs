@@ -805,7 +805,7 @@ interfaces:
     #[test]
     fn lists_what_it_does_not_implement() {
         let plan = Plan::from_inputs(&network(
-            "interfaces: [{deviceSelector: {driver: virtio_net}}, {interface: eth1, vip: {ip: 10.0.0.9}, wireguard: {}}]",
+            "interfaces: [{deviceSelector: {driver: virtio_net}}, {interface: eth1, vip: {ip: 10.0.0.9}, wireguard: {privateKey: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=}}]",
         ))
         .unwrap();
         // The VIP is machined's operator's, not an ignored setting.
