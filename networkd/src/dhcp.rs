@@ -96,11 +96,12 @@ async fn session(
     mac: [u8; 6],
     updates: &mpsc::UnboundedSender<LeaseUpdate>,
 ) -> Result<std::convert::Infallible, NetworkdError> {
-    let broadcaster = LinkBroadcaster::open(index, EtherType::Ipv4).map_err(|source| NetworkdError::Dhcp {
-        link: link.to_string(),
-        step: "opening the packet socket",
-        source,
-    })?;
+    let broadcaster =
+        LinkBroadcaster::open(index, EtherType::Ipv4).map_err(|source| NetworkdError::Dhcp {
+            link: link.to_string(),
+            step: "opening the packet socket",
+            source,
+        })?;
     let client = Client {
         link,
         mac,

@@ -112,7 +112,9 @@ impl NetworkService for Service {
 const MAX_OPERATOR_ADDRESSES: usize = 64;
 
 /// The operator layer of a request, each address a CIDR on a named link.
-fn operator_addresses(request: pb::OperatorAddresses) -> Result<Vec<OperatorAddress>, ValidationIssue> {
+fn operator_addresses(
+    request: pb::OperatorAddresses,
+) -> Result<Vec<OperatorAddress>, ValidationIssue> {
     if request.addresses.len() > MAX_OPERATOR_ADDRESSES {
         return Err(ValidationIssue {
             path: "addresses".to_string(),

@@ -24,9 +24,9 @@ use serde_json::Value;
 use tests::{NetworkNamespace, Node, binary, failure, success};
 
 const VIP: &str = "10.85.0.50";
-const LAYER2_VIP: &str = "apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.85.0.50\nlink: eth0\n";
-const INTERFACE_VIP: &str =
-    "  network:\n    interfaces:\n      - interface: eth0\n        vip:\n          ip: 10.85.0.50\n";
+const LAYER2_VIP: &str =
+    "apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.85.0.50\nlink: eth0\n";
+const INTERFACE_VIP: &str = "  network:\n    interfaces:\n      - interface: eth0\n        vip:\n          ip: 10.85.0.50\n";
 /// The election lease's TTL (upstream's etcd session default).
 const LEASE_TTL: Duration = Duration::from_secs(60);
 
@@ -39,7 +39,16 @@ fn attach(bridge: &NetworkNamespace, prefix: &str, n: u8) -> NetworkNamespace {
     let namespace = NetworkNamespace::named(format!("vip-{prefix}{n}-{}", std::process::id()));
     let peer = format!("v{n}");
     bridge.run(&[
-        "ip", "link", "add", &peer, "type", "veth", "peer", "name", "eth0", "netns",
+        "ip",
+        "link",
+        "add",
+        &peer,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
         &namespace.name,
     ]);
     bridge.run(&["ip", "link", "set", &peer, "master", "br0", "up"]);
@@ -271,16 +280,20 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
     println!("VIP held {} ms after bootstrap", elected.as_millis());
     // The others join etcd as learners and are promoted: wait for three voters, so that a
     // member may go.
-    within(Duration::from_secs(120), "three voting etcd members", || {
-        let output = lan.talosctl(nodes[0].address, &["etcd", "members"]);
-        output.status.success()
-            && String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .skip(1)
-                .filter(|l| l.trim_end().ends_with("false"))
-                .count()
-                == 3
-    });
+    within(
+        Duration::from_secs(120),
+        "three voting etcd members",
+        || {
+            let output = lan.talosctl(nodes[0].address, &["etcd", "members"]);
+            output.status.success()
+                && String::from_utf8_lossy(&output.stdout)
+                    .lines()
+                    .skip(1)
+                    .filter(|l| l.trim_end().ends_with("false"))
+                    .count()
+                    == 3
+        },
+    );
     let holder = single_holder(&names).unwrap();
     let holder_address = nodes[holder].address;
 
@@ -291,7 +304,11 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
         holder_address,
         &["get", "addressspecs", "eth0/10.85.0.50/32", "-o", "yaml"],
     ));
-    for field in ["layer: operator", "announceWithARP: true", "flags: permanent"] {
+    for field in [
+        "layer: operator",
+        "announceWithARP: true",
+        "flags: permanent",
+    ] {
         assert!(spec.contains(field), "{field}: {spec}");
     }
     let other = nodes[(holder + 1) % 3].address;
@@ -332,7 +349,10 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
         lan.answers(worker_node.address)
     });
     let worker_operators = success(lan.talosctl(worker_node.address, &["get", "operatorspecs"]));
-    assert!(worker_operators.contains("vip/eth0/10.85.0.50"), "{worker_operators}");
+    assert!(
+        worker_operators.contains("vip/eth0/10.85.0.50"),
+        "{worker_operators}"
+    );
 
     // Stopped gracefully: the holder removes the address and gives its key up; another node
     // takes over without waiting for the lease.
@@ -343,10 +363,7 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
         stopped.elapsed().as_millis()
     );
     assert!(!holds(&names[holder].name), "the stopped node kept the VIP");
-    let rest: Vec<&NetworkNamespace> = (0..3)
-        .filter(|&i| i != holder)
-        .map(|i| names[i])
-        .collect();
+    let rest: Vec<&NetworkNamespace> = (0..3).filter(|&i| i != holder).map(|i| names[i]).collect();
     let deadline = Instant::now() + LEASE_TTL;
     while single_holder(&rest).is_none() {
         assert!(
@@ -354,7 +371,7 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
             "no new holder after a graceful stop:\n{}",
             nodes
                 .iter()
-                .map(|n| campaign_log(n))
+                .map(campaign_log)
                 .collect::<Vec<_>>()
                 .join("\n")
         );
@@ -374,7 +391,9 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
     nodes[holder].boot();
     let returning = nodes[holder].address;
     within(Duration::from_secs(90), "the returning node's etcd", || {
-        lan.talosctl(returning, &["etcd", "status"]).status.success()
+        lan.talosctl(returning, &["etcd", "status"])
+            .status
+            .success()
     });
     std::thread::sleep(Duration::from_secs(3));
     let holder = single_holder(&names).expect("one holder after the return");
@@ -388,13 +407,12 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
         .unwrap();
     let killed = Instant::now();
     for pid in String::from_utf8_lossy(&listed.stdout).split_whitespace() {
-        let _ = std::process::Command::new("kill").args(["-9", pid]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status();
     }
     names[holder].run(&["ip", "link", "del", "eth0"]);
-    let rest: Vec<&NetworkNamespace> = (0..3)
-        .filter(|&i| i != holder)
-        .map(|i| names[i])
-        .collect();
+    let rest: Vec<&NetworkNamespace> = (0..3).filter(|&i| i != holder).map(|i| names[i]).collect();
     within(
         LEASE_TTL + Duration::from_secs(30),
         "a new holder after the holder was killed",
@@ -416,7 +434,10 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
         (
             controlplane.replacen(
                 "\n  network: {}\n",
-                &format!("\n{}", INTERFACE_VIP.replace("ip: 10.85.0.50", "ip: not-an-ip")),
+                &format!(
+                    "\n{}",
+                    INTERFACE_VIP.replace("ip: 10.85.0.50", "ip: not-an-ip")
+                ),
                 1,
             ),
             "machine.network.interfaces[0].vip.ip",
@@ -438,22 +459,25 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
         );
         assert!(refused.contains(field), "{field}: {refused}");
     }
-    let persisted = std::fs::read_to_string(
-        dir.path()
-            .join(format!("node-{}/system/state/config.yaml", survivor.octets()[3])),
-    )
+    let persisted = std::fs::read_to_string(dir.path().join(format!(
+        "node-{}/system/state/config.yaml",
+        survivor.octets()[3]
+    )))
     .unwrap();
     let bad = dir.path().join("bad-0.yaml").to_string_lossy().into_owned();
     let refused = failure(lan.talosctl(
         survivor,
         &["apply-config", "--mode", "no-reboot", "-f", &bad],
     ));
-    assert!(refused.contains("Layer2VIPConfig \"10.85.0.0/24\".name"), "{refused}");
+    assert!(
+        refused.contains("Layer2VIPConfig \"10.85.0.0/24\".name"),
+        "{refused}"
+    );
     assert_eq!(
-        std::fs::read_to_string(
-            dir.path()
-                .join(format!("node-{}/system/state/config.yaml", survivor.octets()[3])),
-        )
+        std::fs::read_to_string(dir.path().join(format!(
+            "node-{}/system/state/config.yaml",
+            survivor.octets()[3]
+        )),)
         .unwrap(),
         persisted
     );

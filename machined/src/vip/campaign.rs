@@ -50,7 +50,12 @@ struct Campaigner {
 }
 
 impl Campaign {
-    pub fn start(machine: &Arc<Machine>, holdings: &Holdings, id: &str, spec: &OperatorSpec) -> Self {
+    pub fn start(
+        machine: &Arc<Machine>,
+        holdings: &Holdings,
+        id: &str,
+        spec: &OperatorSpec,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let campaigner = Campaigner {
             machine: Arc::clone(machine),
@@ -124,12 +129,15 @@ impl Campaigner {
             _ = stop.changed() => return Ok(()),
         };
         let Some(leader) = won.leader().cloned() else {
-            return Err(etcd::etcd_error(url, etcd_client::Error::ElectError(
-                "campaign answered without a leader key".into(),
-            )));
+            return Err(etcd::etcd_error(
+                url,
+                etcd_client::Error::ElectError("campaign answered without a leader key".into()),
+            ));
         };
         tracing::info!(vip = %self.address.address, link = %self.address.link_name, "enabled shared IP");
-        self.holdings.set(&self.id, Some(self.address.clone())).await;
+        self.holdings
+            .set(&self.id, Some(self.address.clone()))
+            .await;
         let held = self.hold(client, url, &value, &mut session, stop).await;
         self.holdings.set(&self.id, None).await;
         tracing::info!(vip = %self.address.address, link = %self.address.link_name, "removed shared IP");
@@ -226,7 +234,10 @@ async fn keep_alive(mut client: Client, url: String, lease: i64) -> Result<(), M
             Ok(Ok(None) | Err(_)) | Err(_) => keepalive = None,
         }
         if renewed.elapsed() >= ttl {
-            return Err(expired(&url, "the lease could not be renewed within its TTL"));
+            return Err(expired(
+                &url,
+                "the lease could not be renewed within its TTL",
+            ));
         }
     }
 }

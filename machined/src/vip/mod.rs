@@ -335,9 +335,9 @@ pub async fn run(machine: Arc<Machine>, mut stop: watch::Receiver<bool>) {
             }
         }
         for (id, spec) in wanted {
-            if !campaigns.contains_key(&id) {
-                let started = campaign::Campaign::start(&machine, &holdings, &id, &spec);
-                campaigns.insert(id, (spec, started));
+            if let std::collections::btree_map::Entry::Vacant(slot) = campaigns.entry(id) {
+                let started = campaign::Campaign::start(&machine, &holdings, slot.key(), &spec);
+                slot.insert((spec, started));
             }
         }
         tokio::select! {
@@ -376,7 +376,11 @@ mod tests {
         let ids: Vec<String> = operators.iter().map(OperatorSpec::id).collect();
         assert_eq!(
             ids,
-            ["vip/eth0/10.5.0.50", "vip/eth0.7/fd00::50", "vip/eth2/10.7.0.50"]
+            [
+                "vip/eth0/10.5.0.50",
+                "vip/eth0.7/fd00::50",
+                "vip/eth2/10.7.0.50"
+            ]
         );
         assert_eq!(unsupported.len(), 1);
         assert!(
@@ -390,12 +394,22 @@ mod tests {
         );
         let v6 = operators[1].address();
         assert_eq!(
-            (v6.address.as_str(), v6.announce_with_arp, v6.family.as_str()),
+            (
+                v6.address.as_str(),
+                v6.announce_with_arp,
+                v6.family.as_str()
+            ),
             ("fd00::50/128", false, "inet6")
         );
         let yaml = serde_norway::to_string(&operators[0]).unwrap();
-        assert!(yaml.contains("gratuitousARP: true") && yaml.contains("layer: configuration"), "{yaml}");
+        assert!(
+            yaml.contains("gratuitousARP: true") && yaml.contains("layer: configuration"),
+            "{yaml}"
+        );
         let yaml = serde_norway::to_string(&v4).unwrap();
-        assert!(yaml.contains("announceWithARP: true") && yaml.contains("layer: operator"), "{yaml}");
+        assert!(
+            yaml.contains("announceWithARP: true") && yaml.contains("layer: operator"),
+            "{yaml}"
+        );
     }
 }
