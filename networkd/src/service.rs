@@ -287,3 +287,44 @@ fn network_status(view: &StatusView) -> pb::NetworkStatus {
         dhcp_leases,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn request(addresses: &[(&str, &str)]) -> pb::OperatorAddresses {
+        pb::OperatorAddresses {
+            addresses: addresses
+                .iter()
+                .map(|(address, link)| pb::OperatorAddress {
+                    address: address.to_string(),
+                    link_name: link.to_string(),
+                    announce_with_arp: true,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn operator_addresses_are_cidrs_on_named_links_and_bounded() {
+        let addresses = operator_addresses(request(&[("10.5.0.50/32", "eth0")])).unwrap();
+        assert_eq!(addresses[0].address.to_string(), "eth0 10.5.0.50/32");
+        assert!(addresses[0].announce_with_arp);
+        for (bad, path) in [
+            (request(&[("10.5.0.50", "eth0")]), "addresses[0].address"),
+            (
+                request(&[("10.5.0.50/32", "eth0"), ("fd00::50/128", "")]),
+                "addresses[1].linkName",
+            ),
+            (
+                request(&[("10.5.0.50/32", "a-link-name-too-long")]),
+                "addresses[0].linkName",
+            ),
+            (request(&[("10.5.0.50/32", "eth0"); 65]), "addresses"),
+        ] {
+            assert_eq!(operator_addresses(bad).unwrap_err().path, path);
+        }
+    }
+}

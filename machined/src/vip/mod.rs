@@ -360,6 +360,40 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::controllers::test_inputs::{settle, write_config};
+
+    #[tokio::test]
+    async fn the_controller_writes_one_operator_spec_per_vip_and_removes_it_with_the_vip() {
+        let state = Arc::new(State::new());
+        let mut runtime = resources::Runtime::new(Arc::clone(&state));
+        runtime.register(OperatorVipConfigController);
+        runtime.start();
+        let ids = || -> Vec<String> {
+            state
+                .list(&Kind::of::<OperatorSpec>())
+                .iter()
+                .map(|r| r.metadata.id.clone())
+                .collect()
+        };
+        write_config(
+            &state,
+            "apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.5.0.50\nlink: eth0\n",
+        );
+        settle().await;
+        assert_eq!(ids(), ["vip/eth0/10.5.0.50"]);
+        write_config(
+            &state,
+            "apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.5.0.51\nlink: eth1\n",
+        );
+        settle().await;
+        assert_eq!(ids(), ["vip/eth1/10.5.0.51"]);
+        write_config(
+            &state,
+            "apiVersion: v1alpha1\nkind: HCloudVIPConfig\nname: 10.5.0.52\nlink: eth1\napiToken: t\n",
+        );
+        settle().await;
+        assert!(ids().is_empty(), "{:?}", ids());
+    }
 
     #[test]
     fn vips_of_interfaces_vlans_and_documents_become_operator_specs() {
