@@ -382,6 +382,7 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
         "failover after the holder was stopped gracefully (SIGTERM → VIP on another node): {} ms",
         graceful.as_millis()
     );
+    println!("{}", campaign_log(&nodes[holder]));
     assert!(
         graceful < LEASE_TTL / 2,
         "the key was not given up: {graceful:?}"
