@@ -87,6 +87,9 @@ impl Campaigner {
             if let Err(error) = self.campaign(&mut stop).await {
                 tracing::warn!(%error, vip = %self.address.address, link = %self.address.link_name, "campaign failure");
             }
+            if *stop.borrow() {
+                return;
+            }
             tokio::select! {
                 () = tokio::time::sleep(RETRY_PAUSE) => {}
                 _ = stop.changed() => {}
