@@ -187,6 +187,21 @@ fn mac_of_eth0(namespace: &NetworkNamespace) -> String {
     links[0]["address"].as_str().unwrap().to_string()
 }
 
+/// The PID of `node`'s networkd (a child of machined, found by its state directory).
+fn networkd_pid(node: &Node) -> Option<u32> {
+    let marker = node.state_dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let mut args = cmdline.split(|b| *b == 0).map(String::from_utf8_lossy);
+            let program = args.next()?;
+            (program.ends_with("/networkd") && args.any(|a| a == marker)).then_some(pid)
+        })
+}
+
 /// machined's lines about the VIP campaign of `node`, for failure messages.
 fn campaign_log(node: &Node) -> String {
     let log = std::fs::read_to_string(node.state_dir.join("machined.log")).unwrap_or_default();
@@ -352,6 +367,30 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
     assert!(
         worker_operators.contains("vip/eth0/10.85.0.50"),
         "{worker_operators}"
+    );
+
+    // networkd killed on the holder: the supervisor restarts it, the restarted networkd drops
+    // the address it no longer has an operator for, and the VIP operator hands it again.
+    let networkd = networkd_pid(&nodes[holder]).expect("the holder's networkd");
+    success(
+        std::process::Command::new("kill")
+            .args(["-9", &networkd.to_string()])
+            .output()
+            .unwrap(),
+    );
+    within(
+        Duration::from_secs(30),
+        "a new networkd on the holder",
+        || networkd_pid(&nodes[holder]).is_some_and(|pid| pid != networkd),
+    );
+    let back = within(
+        Duration::from_secs(30),
+        "the VIP back on the holder",
+        || single_holder(&names) == Some(holder),
+    );
+    println!(
+        "the holder's networkd restarted: the VIP held again {} ms after the new networkd ran",
+        back.as_millis()
     );
 
     // Stopped gracefully: the holder removes the address and gives its key up; another node
