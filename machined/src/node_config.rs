@@ -251,6 +251,7 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
         .map(ToString::to_string)
         .collect();
     warnings.extend(inactive_documents(&config));
+    warnings.extend(crate::vip::vip_operators(&config).1);
     Ok((config, warnings))
 }
 

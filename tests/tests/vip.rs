@@ -526,6 +526,35 @@ fn a_shared_vip_is_held_by_one_control_plane_and_fails_over() {
         persisted
     );
 
+    // A VIP moved through a cloud API is accepted, reported as not applied here, and has no
+    // operator.
+    let hcloud = controlplane.replacen(
+        "\n  network: {}\n",
+        &format!("\n{INTERFACE_VIP}          hcloud:\n            apiToken: not-a-real-token\n"),
+        1,
+    );
+    let file = dir.path().join("hcloud.yaml");
+    std::fs::write(&file, &hcloud).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let applied = lan.talosctl(
+        survivor,
+        &["apply-config", "--mode", "no-reboot", "-f", &file],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&applied.stdout),
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    success(applied);
+    assert!(
+        said.contains("machine.network.interfaces[0].vip: a VIP moved through a cloud provider's API is not supported here"),
+        "{said}"
+    );
+    within(Duration::from_secs(30), "the operator spec gone", || {
+        let listed = success(lan.talosctl(survivor, &["get", "operatorspecs"]));
+        !listed.contains("vip/eth0")
+    });
+
     let (samples, problems) = sampler.finish();
     println!("{samples} samples of the VIP's holders");
     assert!(samples > 100, "{samples} samples");

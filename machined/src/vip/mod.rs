@@ -125,14 +125,16 @@ impl AddressSpec {
     }
 }
 
-/// The VIP operators `config` asks for, and what it asks for that is not supported here.
+/// The VIP operators `config` asks for, and the v1alpha1 VIPs it asks for that are not
+/// supported here (each with its path).
 pub fn vip_operators(config: &Config) -> (Vec<OperatorSpec>, Vec<String>) {
     let mut operators = Vec::new();
     let mut unsupported = Vec::new();
     let mut add = |path: String, link: String, vip: &machineconfig::v1alpha1::Vip| {
         if vip.equinix_metal.is_some() || vip.hcloud.is_some() {
             unsupported.push(format!(
-                "{path}: a VIP moved through a cloud provider's API is not supported here"
+                "{path}: a VIP moved through a cloud provider's API is not supported here: \
+                 accepted, not applied"
             ));
         } else if let Ok(ip) = vip.ip.parse() {
             operators.push(OperatorSpec::vip(ip, &link));
@@ -162,19 +164,12 @@ pub fn vip_operators(config: &Config) -> (Vec<OperatorSpec>, Vec<String>) {
             }
         }
     }
+    // `HCloudVIPConfig` is reported with the other documents not applied (node_config).
     for document in &config.documents {
-        match document {
-            Document::Layer2Vip(vip) => {
-                if let Ok(ip) = vip.name.parse() {
-                    operators.push(OperatorSpec::vip(ip, &vip.link));
-                }
-            }
-            Document::HCloudVip(vip) => unsupported.push(format!(
-                "HCloudVIPConfig {:?}: a VIP moved through a cloud provider's API is not \
-                 supported here",
-                vip.name
-            )),
-            _ => {}
+        if let Document::Layer2Vip(vip) = document
+            && let Ok(ip) = vip.name.parse()
+        {
+            operators.push(OperatorSpec::vip(ip, &vip.link));
         }
     }
     (operators, unsupported)
@@ -203,7 +198,7 @@ impl Controller for OperatorVipConfigController {
                 .map(|config| vip_operators(&config))
                 .unwrap_or_default();
             for problem in unsupported {
-                tracing::warn!("{problem}: accepted, not applied");
+                tracing::warn!("{problem}");
             }
             let mut ids = Vec::new();
             for operator in &operators {
