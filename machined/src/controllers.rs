@@ -344,6 +344,10 @@ pub fn start(
             vec![Kind::of::<kernel_params::KernelParamDefaultSpec>()],
         ),
         (
+            crate::vip::ADDRESS_OWNER,
+            vec![Kind::of::<crate::vip::AddressSpec>()],
+        ),
+        (
             boot_artifacts::OWNER,
             vec![Kind::of::<boot_artifacts::BootArtifactSpec>()],
         ),

@@ -10,7 +10,7 @@ use etcd_client::{Client, LeaderKey, ResignOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{AddressSpec, Holdings, OperatorSpec, campaign_value};
+use super::{AddressSpec, Holdings, OperatorSpec};
 use crate::error::MachinedError;
 use crate::etcd::{self, EtcdPki};
 use crate::machine::Machine;
@@ -122,7 +122,8 @@ impl Campaigner {
     ) -> Result<(), MachinedError> {
         let session = keep_alive(client.clone(), url.to_string(), lease);
         tokio::pin!(session);
-        let value = campaign_value(&self.machine);
+        // upstream's election value: the node's hostname.
+        let value = self.machine.hostname();
         self.resign_previous(client, url, &value).await?;
         let won = tokio::select! {
             won = client.campaign(self.name.as_str(), value.as_str(), lease) => {

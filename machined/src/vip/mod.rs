@@ -215,8 +215,9 @@ impl Controller for OperatorVipConfigController {
     }
 }
 
-/// Who writes the held addresses (upstream's operator runner).
-const ADDRESS_OWNER: &str = "network.OperatorSpecController";
+/// Who writes the held addresses (upstream's operator runner; its inputs are etcd's election,
+/// outside the state).
+pub const ADDRESS_OWNER: &str = "network.OperatorSpecController";
 /// How often the operator looks at its inputs (operator specs, the etcd service).
 const LOOK_PERIOD: Duration = Duration::from_secs(1);
 /// How long a stopping campaign may take to give its address and key up.
@@ -264,7 +265,7 @@ impl Holdings {
     }
 
     /// Hands the held addresses to networkd (again: a restarted networkd starts without them).
-    async fn push(&self) -> bool {
+    async fn push(&self) {
         let addresses = self
             .held
             .lock()
@@ -283,11 +284,9 @@ impl Holdings {
                 for error in &reply.get_ref().errors {
                     tracing::warn!(%error, "networkd could not apply a part of the VIP addresses");
                 }
-                true
             }
             Err(status) => {
                 tracing::warn!(error = %status.message(), "networkd did not take the VIP addresses");
-                false
             }
         }
     }
@@ -343,11 +342,6 @@ pub async fn run(machine: Arc<Machine>, mut stop: watch::Receiver<bool>) {
     for (_, (_, campaign)) in campaigns {
         campaign.stop(STOP_TIMEOUT).await;
     }
-}
-
-/// The hostname the node campaigns with (upstream's election value).
-fn campaign_value(machine: &Machine) -> String {
-    machine.hostname()
 }
 
 #[cfg(test)]
