@@ -9,8 +9,9 @@ packages=(protobuf-compiler libprotobuf-dev
   # the OS image (cargo xtask image/disk/qemu): QEMU, SquashFS, mkfs tools, boot loader, musl C
   qemu-system-x86 qemu-utils squashfs-tools cpio e2fsprogs xfsprogs dosfstools mtools gdisk
   grub-pc-bin grub-efi-amd64-bin ovmf xorriso musl-tools zstd
-  # tests: opening the support bundle, pinging for a packet capture, a terminal for the dashboard
-  unzip iputils-ping tmux)
+  # tests: opening the support bundle, pinging for a packet capture, a terminal for the dashboard,
+  # seeing a VIP's gratuitous ARP on a bridge
+  unzip iputils-ping tmux tcpdump)
 
 install_missing() {
   local missing=()

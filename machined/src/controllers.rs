@@ -260,6 +260,7 @@ pub fn start(
             sources.platform_network,
         ));
     }
+    runtime.register(crate::vip::OperatorVipConfigController);
     runtime.register(crate::etcd::spec::EtcdSpecController {
         address: sources.address,
         default_hostname: default_hostname.to_string(),
@@ -341,6 +342,10 @@ pub fn start(
         (
             kernel_params::DEFAULTS_OWNER,
             vec![Kind::of::<kernel_params::KernelParamDefaultSpec>()],
+        ),
+        (
+            crate::vip::ADDRESS_OWNER,
+            vec![Kind::of::<crate::vip::AddressSpec>()],
         ),
         (
             boot_artifacts::OWNER,

@@ -41,6 +41,7 @@ pub mod runtime;
 pub mod services;
 mod time_sync;
 pub mod upgrade;
+mod vip;
 mod watchdog;
 
 pub use error::MachinedError;

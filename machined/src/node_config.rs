@@ -251,6 +251,7 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
         .map(ToString::to_string)
         .collect();
     warnings.extend(inactive_documents(&config));
+    warnings.extend(crate::vip::vip_operators(&config).1);
     Ok((config, warnings))
 }
 
@@ -263,7 +264,7 @@ fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
 /// [`crate::controllers::kernel_params::applied_by_kernel_params`], the watchdog's in
 /// [`crate::watchdog::applied_by_watchdog`], the event sink's in
 /// [`crate::event_sink::applied_by_event_sink`], the environment's in
-/// [`crate::environment::applied_by_environment`].
+/// [`crate::environment::applied_by_environment`], the VIPs' in [`crate::vip::applied_by_vip`].
 fn inactive_documents(config: &Config) -> Vec<String> {
     config
         .documents
@@ -278,6 +279,7 @@ fn inactive_documents(config: &Config) -> Vec<String> {
                 && !crate::watchdog::applied_by_watchdog(document)
                 && !crate::event_sink::applied_by_event_sink(document)
                 && !crate::environment::applied_by_environment(document)
+                && !crate::vip::applied_by_vip(document)
                 // Installer imports check their signatures against it (upgrade::verify).
                 && !matches!(
                     document,
@@ -306,6 +308,7 @@ mod tests {
         let config = Config::from_yaml(
             "apiVersion: v1alpha1\nkind: BridgeConfig\nname: br0\nlinks: [eth1]\n---\n\
              apiVersion: v1alpha1\nkind: Layer2VIPConfig\nname: 10.5.0.50\nlink: eth0\n---\n\
+             apiVersion: v1alpha1\nkind: HCloudVIPConfig\nname: 10.5.0.51\nlink: eth0\napiToken: t\n---\n\
              apiVersion: v1alpha1\nkind: KmsgLogConfig\nname: sink\nurl: tcp://10.5.0.1:5000\n---\n\
              apiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: docker.io\n---\n\
              apiVersion: v1alpha1\nkind: EtcFileConfig\nname: motd\ncontents: hi\n---\n\
@@ -315,7 +318,7 @@ mod tests {
         assert_eq!(
             inactive_documents(&config),
             [
-                "Layer2VIPConfig \"10.5.0.50\": accepted and kept in the config, not applied by \
+                "HCloudVIPConfig \"10.5.0.51\": accepted and kept in the config, not applied by \
               talos-rs yet"
             ]
         );

@@ -231,6 +231,8 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         options.api_services.clone(),
     ));
     let upgrade_trial = tokio::spawn(crate::upgrade::watch_trial(Arc::clone(&machine)));
+    let (stop_vips, vips_stopped) = tokio::sync::watch::channel(false);
+    let vips = tokio::spawn(crate::vip::run(Arc::clone(&machine), vips_stopped));
     publish_sequence(&events, "boot", sequence_event::Action::Stop, None);
 
     let request = tokio::select! {
@@ -272,6 +274,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     node_environment.abort();
     upgrade_trial.abort();
     etcd.abort();
+    // A held VIP goes before networkd and etcd stop: address removed, election key given up,
+    // so another control plane takes over at once.
+    let _ = stop_vips.send(true);
+    let _ = vips.await;
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);
     services.stop_all().await?;
     publish_task(&events, "stopAllServices", task_event::Action::Stop, actor);

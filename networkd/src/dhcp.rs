@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::NetworkdError;
-use crate::packet_socket::LinkBroadcaster;
+use crate::packet_socket::{EtherType, LinkBroadcaster};
 
 pub use dhcp::Lease;
 
@@ -96,11 +96,12 @@ async fn session(
     mac: [u8; 6],
     updates: &mpsc::UnboundedSender<LeaseUpdate>,
 ) -> Result<std::convert::Infallible, NetworkdError> {
-    let broadcaster = LinkBroadcaster::open(index).map_err(|source| NetworkdError::Dhcp {
-        link: link.to_string(),
-        step: "opening the packet socket",
-        source,
-    })?;
+    let broadcaster =
+        LinkBroadcaster::open(index, EtherType::Ipv4).map_err(|source| NetworkdError::Dhcp {
+            link: link.to_string(),
+            step: "opening the packet socket",
+            source,
+        })?;
     let client = Client {
         link,
         mac,

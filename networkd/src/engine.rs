@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::NetworkdError;
+use crate::announce;
 use crate::dhcp::{self, Lease, LeaseUpdate};
 use crate::hostfiles::{self, DEFAULT_NAMESERVERS, HostFiles};
 use crate::netlink::{Netlink, Snapshot};
@@ -83,6 +84,20 @@ pub enum Command {
     Status {
         reply: oneshot::Sender<Result<StatusView, NetworkdError>>,
     },
+    /// Replace the operator layer and reconcile.
+    SetOperatorAddresses {
+        addresses: Vec<OperatorAddress>,
+        reply: oneshot::Sender<Report>,
+    },
+}
+
+/// An address an operator of machined holds on top of the config (a shared VIP while this
+/// node holds it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorAddress {
+    pub address: AddressPlan,
+    /// Broadcast a gratuitous ARP when it is added (IPv4 on Ethernet links).
+    pub announce_with_arp: bool,
 }
 
 /// Seconds between passes when nothing happens (picks up links that appear late).
@@ -103,6 +118,8 @@ pub struct Engine {
     lease_rx: mpsc::UnboundedReceiver<LeaseUpdate>,
     nameservers: Vec<IpAddr>,
     search_domains: Vec<String>,
+    /// The operator layer; kept in memory only, so a networkd that stops gives it up.
+    operator_addresses: Vec<OperatorAddress>,
 }
 
 /// The desired state of one pass: the plan with its device-less `ip=` resolved and the leases
@@ -134,6 +151,7 @@ impl Engine {
             lease_rx,
             nameservers: Vec::new(),
             search_domains: Vec::new(),
+            operator_addresses: Vec::new(),
         })
     }
 
@@ -169,6 +187,10 @@ impl Engine {
                     Some(Command::Status { reply }) => {
                         let _ = reply.send(self.status().await);
                     }
+                    Some(Command::SetOperatorAddresses { addresses, reply }) => {
+                        let report = self.set_operator_addresses(addresses).await;
+                        let _ = reply.send(report);
+                    }
                 },
                 Some(update) = self.lease_rx.recv() => {
                     match update.lease {
@@ -187,6 +209,20 @@ impl Engine {
         for (_, client) in std::mem::take(&mut self.clients) {
             client.abort();
         }
+        // Operator addresses are held only while machined's operator can renew them (a VIP's
+        // etcd lease): a networkd that stops gives them up rather than leave a stale holder.
+        if !self.operator_addresses.is_empty() {
+            self.set_operator_addresses(Vec::new()).await;
+        }
+    }
+
+    /// Replaces the operator layer; reconciles when it changed.
+    pub async fn set_operator_addresses(&mut self, addresses: Vec<OperatorAddress>) -> Report {
+        if addresses == self.operator_addresses {
+            return Report::default();
+        }
+        self.operator_addresses = addresses;
+        self.reconcile().await
     }
 
     async fn status(&self) -> Result<StatusView, NetworkdError> {
@@ -301,6 +337,11 @@ impl Engine {
             }
             plan.addresses.retain(|a| !a.link.is_empty());
             plan.routes.retain(|r| r.blackhole || !r.link.is_empty());
+        }
+        for operator in &self.operator_addresses {
+            if !plan.addresses.contains(&operator.address) {
+                plan.addresses.push(operator.address.clone());
+            }
         }
         let mut lease_dns = Vec::new();
         for (link, lease) in &self.leases {
@@ -612,6 +653,7 @@ impl Engine {
                 Ok(()) => {
                     self.owned.addresses.insert(address.clone());
                     report.change(Action::Added, "address", address.to_string());
+                    self.announce(address, link, report);
                 }
                 Err(err) => report.error(err),
             }
@@ -630,6 +672,30 @@ impl Engine {
                 }
                 Err(err) => report.error(err),
             }
+        }
+    }
+
+    /// A gratuitous ARP for a newly added operator address that asks for one.
+    fn announce(&self, address: &AddressPlan, link: &crate::netlink::Link, report: &mut Report) {
+        let wanted = self
+            .operator_addresses
+            .iter()
+            .any(|o| o.announce_with_arp && o.address == *address);
+        let (IpAddr::V4(ip), Ok(mac)) = (
+            address.address.addr(),
+            <[u8; 6]>::try_from(link.hardware_addr.as_slice()),
+        ) else {
+            return;
+        };
+        if !wanted {
+            return;
+        }
+        match announce::send_gratuitous_arp(link.index, mac, ip) {
+            Ok(()) => tracing::info!(address = %ip, link = %address.link, "sent gratuitous ARP"),
+            Err(err) => report.error(format!(
+                "gratuitous ARP for {ip} on {}: {err}",
+                address.link
+            )),
         }
     }
 

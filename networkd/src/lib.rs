@@ -10,10 +10,15 @@
 //! machined drives it over gRPC (`talosrs.networkd.NetworkService`) on the Unix socket
 //! `<state-dir>/system/run/networkd/networkd.sock`; networkd never listens on the network.
 //!
-//! Limits: `deviceSelector`, WireGuard, VIPs and KubeSpan are accepted but not acted on (Apply
-//! lists them as ignored); no DHCPv6; bond `primary` is not set; link kinds the kernel lacks
-//! are reported per link while the rest applies.
+//! Besides the config, machined's operators hand it an operator layer of addresses (a shared
+//! VIP while the node holds it; `SetOperatorAddresses`), announced with a gratuitous ARP
+//! ([`announce`]) when added and given up when networkd stops.
+//!
+//! Limits: `deviceSelector`, WireGuard and KubeSpan are accepted but not acted on (Apply lists
+//! them as ignored); no DHCPv6; bond `primary` is not set; link kinds the kernel lacks are
+//! reported per link while the rest applies.
 
+pub mod announce;
 pub mod dhcp;
 pub mod engine;
 mod error;

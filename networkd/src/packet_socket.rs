@@ -1,7 +1,7 @@
-//! The one unsafe seam of networkd: sending an IPv4/UDP datagram from `0.0.0.0` as a link-layer
-//! broadcast through an `AF_PACKET` socket. A DHCP client without an address must send its
-//! DISCOVER and REQUEST from `0.0.0.0` (RFC 2131 4.1); a UDP socket would take the source
-//! address of another link instead. Building a `sockaddr_ll` is the only unsafe step.
+//! The one unsafe seam of networkd: link-layer broadcasts through an `AF_PACKET` socket. A DHCP
+//! client without an address must send its DISCOVER and REQUEST from `0.0.0.0` (RFC 2131 4.1);
+//! a UDP socket would take the source address of another link instead. A gratuitous ARP is an
+//! ARP frame, which only a packet socket sends. Building a `sockaddr_ll` is the only unsafe step.
 
 use std::io;
 use std::mem::size_of;
@@ -9,7 +9,14 @@ use std::net::Ipv4Addr;
 
 use socket2::{Domain, SockAddr, SockAddrStorage, Socket, Type};
 
-/// Sends broadcast datagrams out of one link.
+/// The EtherTypes networkd broadcasts.
+#[derive(Clone, Copy, Debug)]
+pub enum EtherType {
+    Ipv4,
+    Arp,
+}
+
+/// Sends broadcast frames of one EtherType out of one link.
 #[derive(Debug)]
 pub struct LinkBroadcaster {
     socket: Socket,
@@ -17,15 +24,20 @@ pub struct LinkBroadcaster {
 }
 
 impl LinkBroadcaster {
-    /// A packet socket for the link with index `link_index`. Protocol 0: it receives nothing.
-    pub fn open(link_index: u32) -> io::Result<Self> {
+    /// A packet socket for the link with index `link_index` sending `ether_type` frames.
+    /// Protocol 0: it receives nothing.
+    pub fn open(link_index: u32, ether_type: EtherType) -> io::Result<Self> {
+        let protocol = match ether_type {
+            EtherType::Ipv4 => libc::ETH_P_IP,
+            EtherType::Arp => libc::ETH_P_ARP,
+        };
         let socket = Socket::new(Domain::PACKET, Type::DGRAM, None)?;
         let mut storage = SockAddrStorage::zeroed();
         // SAFETY: `view_as` asserts that a sockaddr_ll fits in the sockaddr_storage, and all
         // zeroes (what `zeroed` gave) is a valid sockaddr_ll.
         let ll: &mut libc::sockaddr_ll = unsafe { storage.view_as() };
         ll.sll_family = libc::AF_PACKET as u16;
-        ll.sll_protocol = (libc::ETH_P_IP as u16).to_be();
+        ll.sll_protocol = (protocol as u16).to_be();
         ll.sll_ifindex = i32::try_from(link_index)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "link index out of range"))?;
         ll.sll_halen = 6;
@@ -48,7 +60,12 @@ impl LinkBroadcaster {
             to_port,
             payload,
         );
-        self.socket.send_to(&datagram, &self.destination)?;
+        self.send_frame(&datagram)
+    }
+
+    /// Sends `payload` as one frame to the link-layer broadcast address.
+    pub fn send_frame(&self, payload: &[u8]) -> io::Result<()> {
+        self.socket.send_to(payload, &self.destination)?;
         Ok(())
     }
 }

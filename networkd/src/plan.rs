@@ -413,13 +413,9 @@ impl Builder<'_> {
         if device.ignore == Some(true) {
             return;
         }
-        for (field, set) in [
-            ("wireguard", device.wireguard.is_some()),
-            ("vip", device.vip.is_some()),
-        ] {
-            if set {
-                self.plan.ignored.push(format!("{path}.{field}"));
-            }
+        // A `vip` is machined's (its VIP operator hands the held address to networkd).
+        if device.wireguard.is_some() {
+            self.plan.ignored.push(format!("{path}.wireguard"));
         }
         let create = if let Some(bond) = &device.bond {
             if !bond.device_selectors.is_empty() {
@@ -466,9 +462,6 @@ impl Builder<'_> {
             let vlan_name = format!("{name}.{}", vlan.vlan_id);
             if !self.claim(&vlan_name, &format!("{vlan_path}.vlanId")) {
                 continue;
-            }
-            if vlan.vip.is_some() {
-                self.plan.ignored.push(format!("{vlan_path}.vip"));
             }
             self.plan.links.insert(
                 vlan_name.clone(),
@@ -812,14 +805,15 @@ interfaces:
     #[test]
     fn lists_what_it_does_not_implement() {
         let plan = Plan::from_inputs(&network(
-            "interfaces: [{deviceSelector: {driver: virtio_net}}, {interface: eth1, vip: {ip: 10.0.0.9}}]",
+            "interfaces: [{deviceSelector: {driver: virtio_net}}, {interface: eth1, vip: {ip: 10.0.0.9}, wireguard: {privateKey: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=}}]",
         ))
         .unwrap();
+        // The VIP is machined's operator's, not an ignored setting.
         assert_eq!(
             plan.ignored,
             vec![
                 "machine.network.interfaces[0].deviceSelector".to_string(),
-                "machine.network.interfaces[1].vip".to_string(),
+                "machine.network.interfaces[1].wireguard".to_string(),
             ]
         );
     }

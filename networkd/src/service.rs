@@ -11,8 +11,10 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
 use crate::NetworkdError;
-use crate::engine::{Action, Command, Report, StatusView, route_link};
-use crate::plan::{Inputs, Plan};
+use crate::engine::{Action, Command, OperatorAddress, Report, StatusView, route_link};
+use machineconfig::ValidationIssue;
+
+use crate::plan::{AddressPlan, Inputs, Plan};
 
 /// The service; cheap to clone.
 #[derive(Debug, Clone)]
@@ -83,6 +85,19 @@ impl NetworkService for Service {
         Ok(Response::new(apply_response(report)))
     }
 
+    async fn set_operator_addresses(
+        &self,
+        request: Request<pb::OperatorAddresses>,
+    ) -> Result<Response<pb::ApplyResponse>, Status> {
+        let addresses = operator_addresses(request.into_inner())
+            .map_err(|issue| to_status(NetworkdError::Invalid(vec![issue])))?;
+        let report = self
+            .call(|reply| Command::SetOperatorAddresses { addresses, reply })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(apply_response(report)))
+    }
+
     async fn status(&self, _: Request<()>) -> Result<Response<pb::NetworkStatus>, Status> {
         let view = self
             .call(|reply| Command::Status { reply })
@@ -91,6 +106,45 @@ impl NetworkService for Service {
             .map_err(to_status)?;
         Ok(Response::new(network_status(&view)))
     }
+}
+
+/// Most operator addresses one request may carry (each is a VIP of the config).
+const MAX_OPERATOR_ADDRESSES: usize = 64;
+
+/// The operator layer of a request, each address a CIDR on a named link.
+fn operator_addresses(
+    request: pb::OperatorAddresses,
+) -> Result<Vec<OperatorAddress>, ValidationIssue> {
+    if request.addresses.len() > MAX_OPERATOR_ADDRESSES {
+        return Err(ValidationIssue {
+            path: "addresses".to_string(),
+            message: format!("more than {MAX_OPERATOR_ADDRESSES} operator addresses"),
+        });
+    }
+    request
+        .addresses
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let address: ipnet::IpNet = a.address.parse().map_err(|_| ValidationIssue {
+                path: format!("addresses[{i}].address"),
+                message: format!("{:?} is not a CIDR", a.address),
+            })?;
+            if a.link_name.is_empty() || a.link_name.len() > 15 {
+                return Err(ValidationIssue {
+                    path: format!("addresses[{i}].linkName"),
+                    message: format!("{:?} is not a link name", a.link_name),
+                });
+            }
+            Ok(OperatorAddress {
+                address: AddressPlan {
+                    link: a.link_name,
+                    address,
+                },
+                announce_with_arp: a.announce_with_arp,
+            })
+        })
+        .collect()
 }
 
 pub fn apply_response(report: Report) -> pb::ApplyResponse {
@@ -231,5 +285,46 @@ fn network_status(view: &StatusView) -> pb::NetworkStatus {
             search_domains: view.search_domains.clone(),
         }),
         dhcp_leases,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn request(addresses: &[(&str, &str)]) -> pb::OperatorAddresses {
+        pb::OperatorAddresses {
+            addresses: addresses
+                .iter()
+                .map(|(address, link)| pb::OperatorAddress {
+                    address: address.to_string(),
+                    link_name: link.to_string(),
+                    announce_with_arp: true,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn operator_addresses_are_cidrs_on_named_links_and_bounded() {
+        let addresses = operator_addresses(request(&[("10.5.0.50/32", "eth0")])).unwrap();
+        assert_eq!(addresses[0].address.to_string(), "eth0 10.5.0.50/32");
+        assert!(addresses[0].announce_with_arp);
+        for (bad, path) in [
+            (request(&[("10.5.0.50", "eth0")]), "addresses[0].address"),
+            (
+                request(&[("10.5.0.50/32", "eth0"), ("fd00::50/128", "")]),
+                "addresses[1].linkName",
+            ),
+            (
+                request(&[("10.5.0.50/32", "a-link-name-too-long")]),
+                "addresses[0].linkName",
+            ),
+            (request(&[("10.5.0.50/32", "eth0"); 65]), "addresses"),
+        ] {
+            assert_eq!(operator_addresses(bad).unwrap_err().path, path);
+        }
     }
 }

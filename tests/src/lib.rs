@@ -232,7 +232,12 @@ pub struct NetworkNamespace {
 impl NetworkNamespace {
     /// Creates `talosrs-<name>-<pid>`.
     pub fn new(name: &str) -> NetworkNamespace {
-        let name = format!("talosrs-{name}-{}", std::process::id());
+        NetworkNamespace::named(format!("talosrs-{name}-{}", std::process::id()))
+    }
+
+    /// Creates the namespace `name` exactly (for tests whose namespaces have a prefix of their
+    /// own).
+    pub fn named(name: String) -> NetworkNamespace {
         let namespace = NetworkNamespace { name };
         namespace.ip(&["netns", "add", &namespace.name]);
         namespace.run(&["ip", "link", "set", "lo", "up"]);

@@ -25,6 +25,24 @@ pub async fn connect(pki: &EtcdPki, endpoints: &[String]) -> Result<Client, Mach
         .map_err(|e| etcd_error(endpoints.join(","), e))
 }
 
+/// Like [`connect`], without the bound on each call: for calls that wait on purpose (an
+/// election campaign, observing a leader, a lease's keep-alive stream).
+pub async fn connect_for_watching(
+    pki: &EtcdPki,
+    endpoints: &[String],
+) -> Result<Client, MachinedError> {
+    let (ca, crt, key) = pki.admin_identity()?;
+    let tls = TlsOptions::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .identity(Identity::from_pem(crt, key));
+    let options = ConnectOptions::new()
+        .with_tls(tls)
+        .with_connect_timeout(TIMEOUT);
+    Client::connect(endpoints, Some(options))
+        .await
+        .map_err(|e| etcd_error(endpoints.join(","), e))
+}
+
 /// An etcd failure as machined's error.
 pub fn etcd_error(endpoint: impl Into<String>, error: etcd_client::Error) -> MachinedError {
     MachinedError::Etcd {

@@ -20,7 +20,7 @@ use etcd_client::MemberAddOptions;
 use machineconfig::{Config, MachineType};
 use tokio::sync::{mpsc, oneshot};
 
-pub use client::{connect, etcd_error};
+pub use client::{connect, connect_for_watching, etcd_error};
 pub use pki::EtcdPki;
 
 use crate::error::MachinedError;
