@@ -74,18 +74,10 @@ impl SigningKey {
     /// Loads a key (PKCS#1 or PKCS#8 PEM) and its certificate (PEM); refuses a pair that does
     /// not belong together.
     pub fn from_pem(key_pem: &str, cert_pem: &str) -> Result<SigningKey, SecureBootError> {
-        let (_, block) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-            .map_err(|e| SecureBootError::Certificate(format!("not PEM: {e}")))?;
-        if block.label != "CERTIFICATE" {
-            return Err(SecureBootError::Certificate(format!(
-                "PEM block {:?} is not a CERTIFICATE",
-                block.label
-            )));
-        }
         let key = SigningKey {
             key_pem: key_pem.to_string(),
             cert_pem: cert_pem.to_string(),
-            cert_der: block.contents,
+            cert_der: certificate_der(cert_pem)?,
         };
         let (_, cert) = x509_parser::parse_x509_certificate(&key.cert_der)
             .map_err(|e| SecureBootError::Certificate(e.to_string()))?;
@@ -123,6 +115,21 @@ impl SigningKey {
         ring::rsa::KeyPair::from_der(der.as_bytes())
             .map_err(|e| SecureBootError::SigningKey(e.to_string()))
     }
+}
+
+/// The DER of the first PEM `CERTIFICATE` in `pem`.
+pub fn certificate_der(pem: &str) -> Result<Vec<u8>, SecureBootError> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| SecureBootError::Certificate(format!("not PEM: {e}")))?;
+    if block.label != "CERTIFICATE" {
+        return Err(SecureBootError::Certificate(format!(
+            "PEM block {:?} is not a CERTIFICATE",
+            block.label
+        )));
+    }
+    x509_parser::parse_x509_certificate(&block.contents)
+        .map_err(|e| SecureBootError::Certificate(e.to_string()))?;
+    Ok(block.contents)
 }
 
 /// A positive random 128-bit serial number.

@@ -18,4 +18,4 @@ mod pkcs7;
 pub use database::{AuthVariable, Variable, database};
 pub use error::SecureBootError;
 pub use esl::{CERT_X509_GUID, signature_list};
-pub use key::SigningKey;
+pub use key::{SigningKey, certificate_der};
