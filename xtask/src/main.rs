@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --iso] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image [--secureboot] [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --iso | --secureboot] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

@@ -25,6 +25,8 @@ pub struct QemuArgs {
     pub disk: bool,
     /// Boot the ISO instead of kernel + initramfs.
     pub iso: bool,
+    /// Boot the signed UKI from the Secure Boot disk image under OVMF with Secure Boot on.
+    pub secureboot: bool,
     /// Show talosctl talking to the node (maintenance, apply-config, mutual TLS), then stop.
     pub demo: bool,
 }
@@ -36,6 +38,7 @@ impl QemuArgs {
             port: 50000,
             disk: false,
             iso: false,
+            secureboot: false,
             demo: false,
         };
         let mut args = args.iter();
@@ -45,10 +48,11 @@ impl QemuArgs {
                 "--port" => parsed.port = args.next().context("--port needs a value")?.parse()?,
                 "--disk" => parsed.disk = true,
                 "--iso" => parsed.iso = true,
+                "--secureboot" => parsed.secureboot = true,
                 "--demo" => parsed.demo = true,
                 other => {
                     anyhow::bail!(
-                        "unknown argument {other}: qemu [--name N] [--port P] [--disk | --iso] [--demo]"
+                        "unknown argument {other}: qemu [--name N] [--port P] [--disk | --iso | --secureboot] [--demo]"
                     )
                 }
             }
@@ -98,6 +102,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut vm_config = config(&root, &outputs, &args.name, args.port, args.disk)?;
     if args.iso {
         vm_config.boot = Boot::Iso(outputs.iso());
+    }
+    if args.secureboot {
+        let secure = image::secureboot::build(&outputs)?;
+        vm_config.boot = Boot::SecureBoot {
+            vars: secure.vars(),
+        };
+        vm_config.disk = Some(secure.disk);
     }
     let mut vm = Vm::start(&vm_config)?;
     println!(

@@ -148,7 +148,14 @@ pub enum Boot {
     Disk,
     /// Firmware boots this ISO from a CD-ROM drive (the first boot; reboots try the disk first).
     Iso(PathBuf),
+    /// OVMF with Secure Boot enforced (q35, SMM, secure pflash) boots the disk's EFI system
+    /// partition; its variables start from a copy of `vars` (the signer's certificate
+    /// enrolled in db), made in the VM's folder.
+    SecureBoot { vars: PathBuf },
 }
+
+/// OVMF's Secure Boot build (Debian's `ovmf`), for [`Boot::SecureBoot`].
+pub const OVMF_SECURE_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
 
 /// A VM to start.
 #[derive(Debug, Clone)]
@@ -247,6 +254,21 @@ impl Vm {
                 .arg("-cdrom")
                 .arg(iso)
                 .args(["-boot", "order=cd,once=d"]);
+        }
+        if let Boot::SecureBoot { vars } = &config.boot {
+            let copy = dir.join("OVMF_VARS.fd");
+            std::fs::copy(vars, &copy).map_err(io("copying", vars))?;
+            command
+                .args(["-machine", "q35,smm=on"])
+                .args(["-global", "driver=cfi.pflash01,property=secure,value=on"])
+                .args([
+                    "-drive",
+                    &format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_SECURE_CODE}"),
+                ])
+                .args([
+                    "-drive",
+                    &format!("if=pflash,format=raw,unit=1,file={}", copy.display()),
+                ]);
         }
         if let Some(disk) = &config.disk {
             let format = if disk.extension().is_some_and(|e| e == "qcow2") {

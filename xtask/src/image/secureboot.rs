@@ -1,0 +1,306 @@
+//! `cargo xtask image --secureboot`: the Secure Boot artifacts, from the outputs of a normal
+//! build, into `_out/image/`:
+//!
+//! - `secureboot/`: the development keys, made once and kept (never committed): upstream's
+//!   `uki-signing-key.pem`, `uki-signing-cert.pem` (`.der`), `db.auth`, `KEK.auth`, `PK.auth`
+//!   (what `talosctl gen secureboot uki` and `database` write), and `OVMF_VARS_4M.fd`, a copy of
+//!   OVMF's blank variables with the certificate enrolled as PK, KEK and db (`virt-fw-vars`).
+//! - `uki.efi`: the unified kernel image, Debian's systemd-boot stub with `.osrel`,
+//!   `.cmdline`, `.linux` and `.initrd` sections added after the stub's own (each at the next
+//!   4 KiB boundary, a multiple of the stub's SectionAlignment), signed with `sbsign`.
+//! - `disk-secureboot.raw`: the normal disk image with its EFI system partition replaced by a
+//!   FAT holding the signed UKI as `EFI/BOOT/BOOTX64.EFI`; BOOT, META, STATE and EPHEMERAL
+//!   stay as in `disk.raw`, so the node keeps its state there.
+//! - `talos-rs-secureboot.iso`: an El Torito EFI ISO of the same FAT (maintenance mode, no disk).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, bail};
+use bootdisk::layout::{self, MIB, SECTOR};
+
+use super::{Outputs, RELEASE, run};
+
+/// Debian's (`systemd-boot-efi`) UEFI stub.
+const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+/// OVMF's blank variable store (4 MiB build, to pair with `OVMF_CODE_4M.secboot.fd`).
+const BLANK_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// The signature owner of the enrolled certificate in the VARS copy.
+const OWNER_GUID: &str = "5a1f0c2e-0000-4000-8000-0000000000b1";
+const SECTION_ALIGNMENT: u64 = 4096;
+const UKI_KEY: &str = "uki-signing-key.pem";
+const UKI_CERT: &str = "uki-signing-cert.pem";
+const UKI_CERT_DER: &str = "uki-signing-cert.der";
+const ENROLLED_VARS: &str = "OVMF_VARS_4M.fd";
+
+/// Paths of the Secure Boot outputs.
+#[derive(Debug)]
+pub struct SecureBootOutputs {
+    pub keys: PathBuf,
+    pub uki: PathBuf,
+    pub disk: PathBuf,
+    pub iso: PathBuf,
+}
+
+impl SecureBootOutputs {
+    pub fn new(outputs: &Outputs) -> Self {
+        SecureBootOutputs {
+            keys: outputs.dir.join("secureboot"),
+            uki: outputs.dir.join("uki.efi"),
+            disk: outputs.dir.join("disk-secureboot.raw"),
+            iso: outputs.dir.join("talos-rs-secureboot.iso"),
+        }
+    }
+
+    /// The VARS file with the signing certificate enrolled.
+    pub fn vars(&self) -> PathBuf {
+        self.keys.join(ENROLLED_VARS)
+    }
+}
+
+/// Builds the keys (if missing), the signed UKI, the disk image and the ISO.
+pub fn build(outputs: &Outputs) -> anyhow::Result<SecureBootOutputs> {
+    let sb = SecureBootOutputs::new(outputs);
+    ensure_keys(&sb.keys)?;
+    let work = outputs.dir.join("secureboot-work");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let cmdline = std::fs::read_to_string(outputs.cmdline())?;
+    let unsigned = work.join("uki-unsigned.efi");
+    assemble_uki(
+        &UkiInputs {
+            kernel: &outputs.kernel(),
+            initramfs: &outputs.initramfs(),
+            cmdline: cmdline.trim(),
+            work: &work,
+        },
+        &unsigned,
+    )?;
+    let _ = std::fs::remove_file(&sb.uki);
+    run(Command::new("sbsign")
+        .arg("--key")
+        .arg(sb.keys.join(UKI_KEY))
+        .arg("--cert")
+        .arg(sb.keys.join(UKI_CERT))
+        .arg("--output")
+        .arg(&sb.uki)
+        .arg(&unsigned)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null()))?;
+
+    let uki_len = std::fs::metadata(&sb.uki)?.len();
+    let esp_size = layout::partition("EFI").context("the layout has no EFI partition")?;
+    let esp_bytes = esp_size.size_mib * MIB;
+    let esp = work.join("esp.img");
+    fat_with_uki(&esp, esp_bytes, &sb.uki)?;
+    let _ = std::fs::remove_file(&sb.disk);
+    run(Command::new("cp")
+        .arg("--sparse=always")
+        .arg(outputs.disk())
+        .arg(&sb.disk))?;
+    let esp_bytes_read = std::fs::read(&esp)?;
+    let disk = std::fs::File::options().write(true).open(&sb.disk)?;
+    std::os::unix::fs::FileExt::write_all_at(
+        &disk,
+        &esp_bytes_read,
+        layout::start_sector(esp_size.number) * SECTOR,
+    )?;
+    drop(disk);
+
+    // The ISO's EFI image: the smallest FAT that holds the UKI (whole MiB, plus slack).
+    let iso_root = work.join("iso");
+    std::fs::create_dir_all(&iso_root)?;
+    fat_with_uki(
+        &iso_root.join("efiboot.img"),
+        (uki_len / MIB + 4) * MIB,
+        &sb.uki,
+    )?;
+    super::disk::set_times(&iso_root)?;
+    let _ = std::fs::remove_file(&sb.iso);
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-R", "-V", "TALOS_RS_SB"])
+        .args(["-e", "efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat"])
+        .arg("-o")
+        .arg(&sb.iso)
+        .arg(&iso_root)
+        .env("SOURCE_DATE_EPOCH", "0")
+        .stdout(Stdio::null()))?;
+    Ok(sb)
+}
+
+/// Makes the development keys and the enrolled VARS copy unless they exist.
+fn ensure_keys(dir: &Path) -> anyhow::Result<()> {
+    let cert = dir.join(UKI_CERT);
+    if !cert.exists() {
+        std::fs::create_dir_all(dir)?;
+        let key = secureboot::SigningKey::generate("talos-rs development UKI signing key", 4096)?;
+        std::fs::write(dir.join(UKI_KEY), &key.key_pem)?;
+        std::fs::write(dir.join(UKI_CERT_DER), &key.cert_der)?;
+        for variable in secureboot::database(&key.cert_der, &key, time::OffsetDateTime::now_utc())? {
+            std::fs::write(dir.join(variable.variable.file_name()), variable.contents)?;
+        }
+        std::fs::write(&cert, &key.cert_pem)?;
+    }
+    let vars = dir.join(ENROLLED_VARS);
+    if !vars.exists() {
+        let owner = OWNER_GUID;
+        run(Command::new("virt-fw-vars")
+            .args(["-i", BLANK_VARS, "-o"])
+            .arg(&vars)
+            .args(["--set-pk", &owner])
+            .arg(&cert)
+            .args(["--add-kek", &owner])
+            .arg(&cert)
+            .args(["--add-db", &owner])
+            .arg(&cert)
+            .arg("--secure-boot")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()))
+        .context("enrolling the UKI signing certificate with virt-fw-vars (scripts/setup.sh installs it)")?;
+    }
+    Ok(())
+}
+
+/// The inputs of a unified kernel image.
+#[derive(Debug)]
+pub struct UkiInputs<'a> {
+    pub kernel: &'a Path,
+    pub initramfs: &'a Path,
+    pub cmdline: &'a str,
+    pub work: &'a Path,
+}
+
+/// The unsigned UKI: the stub with `.osrel`, `.cmdline`, `.linux`, `.initrd` appended.
+fn assemble_uki(inputs: &UkiInputs, out: &Path) -> anyhow::Result<()> {
+    let stub = std::fs::read(STUB).with_context(|| format!("reading {STUB} (systemd-boot-efi)"))?;
+    let layout = pe_layout(&stub).with_context(|| format!("reading the PE headers of {STUB}"))?;
+    let osrel = inputs.work.join("osrel");
+    std::fs::write(
+        &osrel,
+        format!("NAME=\"talos-rs\"\nID=talos-rs\nVERSION_ID={RELEASE}\nPRETTY_NAME=\"talos-rs ({RELEASE})\"\n"),
+    )?;
+    let cmdline = inputs.work.join("cmdline");
+    std::fs::write(&cmdline, inputs.cmdline)?;
+    let alignment = SECTION_ALIGNMENT.max(layout.section_alignment);
+    let mut next = align(layout.end, alignment);
+    let mut command = Command::new("objcopy");
+    for (name, file) in [
+        (".osrel", osrel.as_path()),
+        (".cmdline", cmdline.as_path()),
+        (".linux", inputs.kernel),
+        (".initrd", inputs.initramfs),
+    ] {
+        let size = std::fs::metadata(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .len();
+        command
+            .arg("--add-section")
+            .arg(format!("{name}={}", file.display()))
+            .arg("--change-section-vma")
+            .arg(format!("{name}={:#x}", layout.image_base + next));
+        next = align(next + size, alignment);
+    }
+    run(command.arg(STUB).arg(out))
+}
+
+fn align(value: u64, alignment: u64) -> u64 {
+    value.div_ceil(alignment) * alignment
+}
+
+/// What the stub's PE headers say about where new sections can go.
+#[derive(Debug, PartialEq, Eq)]
+struct PeLayout {
+    image_base: u64,
+    section_alignment: u64,
+    /// The first RVA past every section.
+    end: u64,
+}
+
+fn pe_layout(image: &[u8]) -> anyhow::Result<PeLayout> {
+    let u16_at = |at: usize| -> anyhow::Result<u64> {
+        let bytes = image.get(at..at + 2).context("truncated")?;
+        Ok(u64::from(u16::from_le_bytes([bytes[0], bytes[1]])))
+    };
+    let u32_at = |at: usize| -> anyhow::Result<u64> {
+        let bytes = image.get(at..at + 4).context("truncated")?;
+        Ok(u64::from(u32::from_le_bytes(bytes.try_into()?)))
+    };
+    if image.get(..2) != Some(b"MZ") {
+        bail!("no MZ header");
+    }
+    let pe = u32_at(0x3c)? as usize;
+    if image.get(pe..pe + 4) != Some(b"PE\0\0") {
+        bail!("no PE signature at {pe:#x}");
+    }
+    let coff = pe + 4;
+    let sections = u16_at(coff + 2)? as usize;
+    let optional = coff + 20;
+    let optional_size = u16_at(coff + 16)? as usize;
+    let image_base = match u16_at(optional)? {
+        0x20b => u32_at(optional + 24)? | (u32_at(optional + 28)? << 32),
+        0x10b => u32_at(optional + 28)?,
+        magic => bail!("unknown optional header magic {magic:#x}"),
+    };
+    let section_alignment = u32_at(optional + 32)?;
+    let table = optional + optional_size;
+    let mut end = 0;
+    for index in 0..sections {
+        let header = table + index * 40;
+        let virtual_size = u32_at(header + 8)?;
+        let virtual_address = u32_at(header + 12)?;
+        end = end.max(virtual_address + virtual_size);
+    }
+    Ok(PeLayout {
+        image_base,
+        section_alignment,
+        end,
+    })
+}
+
+/// A FAT of `bytes` holding `uki` as `EFI/BOOT/BOOTX64.EFI`, with fixed serial and times.
+fn fat_with_uki(image: &Path, bytes: u64, uki: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(image);
+    std::fs::File::create(image)?.set_len(bytes)?;
+    let fat = if bytes >= 64 * MIB { "32" } else { "16" };
+    run(Command::new("mkfs.fat")
+        .args(["-F", fat, "-n", "EFI", "-i", "5A1F0C2F", "--invariant"])
+        .arg(image)
+        .stdout(Stdio::null()))?;
+    let target = format!("{}@@0", image.display());
+    run(Command::new("mmd")
+        .args(["-i", &target, "::/EFI", "::/EFI/BOOT"])
+        .env("SOURCE_DATE_EPOCH", "0"))?;
+    run(Command::new("mcopy")
+        .args(["-m", "-i", &target])
+        .arg(uki)
+        .arg("::/EFI/BOOT/BOOTX64.EFI")
+        .env("SOURCE_DATE_EPOCH", "0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debians_stub_leaves_room_after_its_sections() {
+        let Ok(stub) = std::fs::read(STUB) else {
+            panic!("{STUB} missing: scripts/setup.sh installs systemd-boot-efi");
+        };
+        let layout = pe_layout(&stub).unwrap();
+        assert_eq!(layout.image_base, 0);
+        assert!(layout.section_alignment.is_power_of_two());
+        assert!(layout.end > 0x1000 && layout.end < 0x100000, "{layout:?}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_pe_is_refused() {
+        assert!(pe_layout(b"MZ").is_err());
+        assert!(pe_layout(b"ELF").is_err());
+        let mut fake = vec![0u8; 0x100];
+        fake[..2].copy_from_slice(b"MZ");
+        fake[0x3c] = 0x80;
+        assert!(pe_layout(&fake).unwrap_err().to_string().contains("PE signature"));
+    }
+}
