@@ -34,7 +34,11 @@ fn one_vm() -> std::sync::MutexGuard<'static, ()> {
 
 fn image_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../_out/image");
-    for file in ["disk-secureboot.raw", "uki.efi", "secureboot/OVMF_VARS_4M.fd"] {
+    for file in [
+        "disk-secureboot.raw",
+        "uki.efi",
+        "secureboot/OVMF_VARS_4M.fd",
+    ] {
         assert!(
             dir.join(file).exists(),
             "{} is missing: run `cargo xtask image --secureboot` first",
@@ -111,10 +115,7 @@ fn stdout_if(output: Output, wanted: &str) -> Result<String, String> {
     if output.status.success() && text.contains(wanted) {
         Ok(text)
     } else {
-        Err(format!(
-            "{text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
+        Err(format!("{text}{}", String::from_utf8_lossy(&output.stderr)))
     }
 }
 
@@ -124,7 +125,11 @@ fn the_signed_uki_boots_with_secure_boot_and_a_changed_byte_is_refused() {
     let image = image_dir();
     let work = tempfile::tempdir().unwrap();
 
-    let disk = overlay(&image.join("disk-secureboot.raw"), work.path(), "signed.qcow2");
+    let disk = overlay(
+        &image.join("disk-secureboot.raw"),
+        work.path(),
+        "signed.qcow2",
+    );
     let mut vm = Vm::start(&secure_vm("secureboot", &image, work.path(), &disk)).unwrap();
     vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
     let booted = vm.started.elapsed();
@@ -181,7 +186,8 @@ fn the_signed_uki_boots_with_secure_boot_and_a_changed_byte_is_refused() {
     );
     let mut vm = Vm::start(&secure_vm("tampered", &image, work.path(), &tampered_disk)).unwrap();
     let started = Instant::now();
-    vm.wait_for_console(ACCESS_DENIED, 0, REFUSAL_TIMEOUT).unwrap();
+    vm.wait_for_console(ACCESS_DENIED, 0, REFUSAL_TIMEOUT)
+        .unwrap();
     let console = vm.console_text();
     assert!(!console.contains("Linux version"), "{console}");
     assert!(!console.contains(API_READY), "{console}");

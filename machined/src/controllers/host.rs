@@ -342,10 +342,12 @@ pub fn security_state(sys: &Path) -> SecurityStateSpec {
     const SECURE_BOOT_ENABLED: u8 = 3;
     let secure_boot = match std::fs::read(sys.join(SECURE_BOOT)) {
         Ok(bytes) => bytes.get(4).copied() == Some(1),
-        Err(_) => std::fs::read(sys.join("kernel/boot_params/data"))
-            .ok()
-            .and_then(|bytes| bytes.get(BOOT_PARAMS_SECURE_BOOT).copied())
-            == Some(SECURE_BOOT_ENABLED),
+        Err(_) => {
+            std::fs::read(sys.join("kernel/boot_params/data"))
+                .ok()
+                .and_then(|bytes| bytes.get(BOOT_PARAMS_SECURE_BOOT).copied())
+                == Some(SECURE_BOOT_ENABLED)
+        }
     };
     let selinux_state = match std::fs::read_to_string(sys.join("fs/selinux/enforce")) {
         Ok(value) if value.trim() == "1" => "enforcing",
@@ -596,7 +598,10 @@ mod tests {
         )
         .unwrap();
         std::fs::write(boot_params.join("data"), &zero_page).unwrap();
-        assert!(!security_state(sys.path()).secure_boot, "the variable decides when readable");
+        assert!(
+            !security_state(sys.path()).secure_boot,
+            "the variable decides when readable"
+        );
         std::fs::write(
             efivars.join("SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
             [6, 0, 0, 0, 1],

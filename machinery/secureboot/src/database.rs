@@ -68,9 +68,8 @@ pub fn database(
     signer: &SigningKey,
     now: OffsetDateTime,
 ) -> Result<Vec<AuthVariable>, SecureBootError> {
-    x509_parser::parse_x509_certificate(enrolled_der).map_err(|e| {
-        SecureBootError::Certificate(format!("the enrolled certificate: {e}"))
-    })?;
+    x509_parser::parse_x509_certificate(enrolled_der)
+        .map_err(|e| SecureBootError::Certificate(format!("the enrolled certificate: {e}")))?;
     let owner = owner_guid(enrolled_der);
     let list = signature_list(owner, enrolled_der);
     [Variable::Db, Variable::Kek, Variable::Pk]
@@ -154,7 +153,10 @@ mod tests {
             assert_eq!(&bytes[..3], &[0xea, 0x07, 12]);
             let length = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
             let list = &bytes[16 + length..];
-            assert_eq!(list, signature_list(owner_guid(&key.cert_der), &key.cert_der));
+            assert_eq!(
+                list,
+                signature_list(owner_guid(&key.cert_der), &key.cert_der)
+            );
             // The signature is the SignerInfo's last OCTET STRING: the RSA modulus' length.
             let pkcs7 = &bytes[40..16 + length];
             let signature = &pkcs7[pkcs7.len() - 256..];

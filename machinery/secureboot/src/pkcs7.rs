@@ -23,10 +23,9 @@ pub fn signed_data(signer: &SigningKey, content: &[u8]) -> Result<Vec<u8>, Secur
             w.next().write_sequence(|w| {
                 w.next().write_oid(&ObjectIdentifier::from_slice(DATA));
             });
-            w.next()
-                .write_tagged_implicit(yasna::Tag::context(0), |w| {
-                    w.write_set(|w| w.next().write_der(&signer.cert_der))
-                });
+            w.next().write_tagged_implicit(yasna::Tag::context(0), |w| {
+                w.write_set(|w| w.next().write_der(&signer.cert_der))
+            });
             w.next().write_set(|w| {
                 w.next().write_sequence(|w| {
                     w.next().write_u8(1);

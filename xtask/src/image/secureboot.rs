@@ -121,7 +121,12 @@ pub fn build(outputs: &Outputs) -> anyhow::Result<SecureBootOutputs> {
     let _ = std::fs::remove_file(&sb.iso);
     run(Command::new("xorriso")
         .args(["-as", "mkisofs", "-quiet", "-R", "-V", "TALOS_RS_SB"])
-        .args(["-e", "efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat"])
+        .args([
+            "-e",
+            "efiboot.img",
+            "-no-emul-boot",
+            "-isohybrid-gpt-basdat",
+        ])
         .arg("-o")
         .arg(&sb.iso)
         .arg(&iso_root)
@@ -138,7 +143,8 @@ fn ensure_keys(dir: &Path) -> anyhow::Result<()> {
         let key = secureboot::SigningKey::generate("talos-rs development UKI signing key", 4096)?;
         std::fs::write(dir.join(UKI_KEY), &key.key_pem)?;
         std::fs::write(dir.join(UKI_CERT_DER), &key.cert_der)?;
-        for variable in secureboot::database(&key.cert_der, &key, time::OffsetDateTime::now_utc())? {
+        for variable in secureboot::database(&key.cert_der, &key, time::OffsetDateTime::now_utc())?
+        {
             std::fs::write(dir.join(variable.variable.file_name()), variable.contents)?;
         }
         std::fs::write(&cert, &key.cert_pem)?;
@@ -179,7 +185,9 @@ fn assemble_uki(inputs: &UkiInputs, out: &Path) -> anyhow::Result<()> {
     let osrel = inputs.work.join("osrel");
     std::fs::write(
         &osrel,
-        format!("NAME=\"talos-rs\"\nID=talos-rs\nVERSION_ID={RELEASE}\nPRETTY_NAME=\"talos-rs ({RELEASE})\"\n"),
+        format!(
+            "NAME=\"talos-rs\"\nID=talos-rs\nVERSION_ID={RELEASE}\nPRETTY_NAME=\"talos-rs ({RELEASE})\"\n"
+        ),
     )?;
     let cmdline = inputs.work.join("cmdline");
     std::fs::write(&cmdline, inputs.cmdline)?;
@@ -301,6 +309,11 @@ mod tests {
         let mut fake = vec![0u8; 0x100];
         fake[..2].copy_from_slice(b"MZ");
         fake[0x3c] = 0x80;
-        assert!(pe_layout(&fake).unwrap_err().to_string().contains("PE signature"));
+        assert!(
+            pe_layout(&fake)
+                .unwrap_err()
+                .to_string()
+                .contains("PE signature")
+        );
     }
 }

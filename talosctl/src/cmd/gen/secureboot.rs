@@ -46,10 +46,16 @@ pub struct UkiArgs {
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
     /// path to the certificate to enroll
-    #[arg(long = "enrolled-certificate", default_value = "_out/uki-signing-cert.pem")]
+    #[arg(
+        long = "enrolled-certificate",
+        default_value = "_out/uki-signing-cert.pem"
+    )]
     pub enrolled_certificate: PathBuf,
     /// path to the certificate used to sign the database
-    #[arg(long = "signing-certificate", default_value = "_out/uki-signing-cert.pem")]
+    #[arg(
+        long = "signing-certificate",
+        default_value = "_out/uki-signing-cert.pem"
+    )]
     pub signing_certificate: PathBuf,
     /// path to the key used to sign the database
     #[arg(long = "signing-key", default_value = "_out/uki-signing-key.pem")]
@@ -83,9 +89,7 @@ pub fn run(args: SecureBootArgs) -> anyhow::Result<()> {
                 )
             })?;
             let enrolled = secureboot::certificate_der(&read(&database.enrolled_certificate)?)
-                .with_context(|| {
-                    format!("reading {}", database.enrolled_certificate.display())
-                })?;
+                .with_context(|| format!("reading {}", database.enrolled_certificate.display()))?;
             let variables =
                 secureboot::database(&enrolled, &signer, time::OffsetDateTime::now_utc())
                     .with_context(|| {
