@@ -24,6 +24,9 @@ const ACCESS_DENIED: &str = "Access Denied";
 /// The kernel's line when its EFI stub found Secure Boot on (SecureBoot=1, SetupMode=0).
 const KERNEL_SECURE_BOOT: &str = "secureboot: Secure boot enabled";
 
+/// The kernel's EFI stub's line, before the kernel proper starts.
+const STUB_SECURE_BOOT: &str = "EFI stub: UEFI Secure Boot is enabled.";
+
 static ONE_VM: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_vm() -> std::sync::MutexGuard<'static, ()> {
@@ -135,8 +138,9 @@ fn the_signed_uki_boots_with_secure_boot_and_a_changed_byte_is_refused() {
     let booted = vm.started.elapsed();
     let console = vm.console_text();
     assert!(console.contains(KERNEL_SECURE_BOOT), "{console}");
+    assert!(console.contains(STUB_SECURE_BOOT), "{console}");
     assert!(
-        console.contains("Kernel is locked down from EFI Secure Boot mode"),
+        console.contains("Kernel is locked down from EFI Secure Boot"),
         "{console}"
     );
     let port = vm.api.port();

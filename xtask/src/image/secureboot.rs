@@ -151,15 +151,14 @@ fn ensure_keys(dir: &Path) -> anyhow::Result<()> {
     }
     let vars = dir.join(ENROLLED_VARS);
     if !vars.exists() {
-        let owner = OWNER_GUID;
         run(Command::new("virt-fw-vars")
             .args(["-i", BLANK_VARS, "-o"])
             .arg(&vars)
-            .args(["--set-pk", &owner])
+            .args(["--set-pk", OWNER_GUID])
             .arg(&cert)
-            .args(["--add-kek", &owner])
+            .args(["--add-kek", OWNER_GUID])
             .arg(&cert)
-            .args(["--add-db", &owner])
+            .args(["--add-db", OWNER_GUID])
             .arg(&cert)
             .arg("--secure-boot")
             .stdout(Stdio::null())
