@@ -141,7 +141,7 @@ fn ensure_keys(dir: &Path) -> anyhow::Result<()> {
     if !cert.exists() {
         std::fs::create_dir_all(dir)?;
         let key = secureboot::SigningKey::generate("talos-rs development UKI signing key", 4096)?;
-        std::fs::write(dir.join(UKI_KEY), &key.key_pem)?;
+        write_private(&dir.join(UKI_KEY), key.key_pem.as_bytes())?;
         std::fs::write(dir.join(UKI_CERT_DER), &key.cert_der)?;
         for variable in secureboot::database(&key.cert_der, &key, time::OffsetDateTime::now_utc())?
         {
@@ -165,6 +165,20 @@ fn ensure_keys(dir: &Path) -> anyhow::Result<()> {
             .stderr(Stdio::null()))
         .context("enrolling the UKI signing certificate with virt-fw-vars (scripts/setup.sh installs it)")?;
     }
+    Ok(())
+}
+
+/// Writes a secret file readable by its owner only.
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?
+        .write_all(contents)?;
     Ok(())
 }
 
