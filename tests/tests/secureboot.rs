@@ -1,7 +1,8 @@
 //! Secure Boot in QEMU (TCG): the signed unified kernel image of `cargo xtask image
 //! --secureboot` boots from the Secure Boot disk image under OVMF's Secure Boot firmware with
 //! the project's certificate enrolled, into maintenance mode, and the node reports Secure Boot
-//! (`SecurityState`); the same UKI with one byte changed is refused by the firmware.
+//! (`SecurityState`); the same UKI with one byte changed is refused by the firmware; the Secure
+//! Boot ISO boots the same way into maintenance mode.
 //!
 //! The artifacts come from `cargo xtask image --secureboot` (`scripts/test.sh` runs it); these
 //! tests fail with that hint when they are missing. One VM at a time (the image tests' rule).
@@ -65,14 +66,18 @@ fn overlay(base: &Path, dir: &Path, name: &str) -> PathBuf {
     disk
 }
 
-fn secure_vm(name: &str, image: &Path, dir: &Path, disk: &Path) -> VmConfig {
+/// A VM booting `disk`, or the Secure Boot ISO without a disk.
+fn secure_vm(name: &str, image: &Path, dir: &Path, disk: Option<&Path>) -> VmConfig {
     VmConfig {
         name: name.into(),
         out_dir: dir.into(),
         boot: Boot::SecureBoot {
             vars: image.join("secureboot/OVMF_VARS_4M.fd"),
+            cdrom: disk
+                .is_none()
+                .then(|| image.join("talos-rs-secureboot.iso")),
         },
-        disk: Some(disk.into()),
+        disk: disk.map(Path::to_path_buf),
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
@@ -133,7 +138,7 @@ fn the_signed_uki_boots_with_secure_boot_and_a_changed_byte_is_refused() {
         work.path(),
         "signed.qcow2",
     );
-    let mut vm = Vm::start(&secure_vm("secureboot", &image, work.path(), &disk)).unwrap();
+    let mut vm = Vm::start(&secure_vm("secureboot", &image, work.path(), Some(&disk))).unwrap();
     vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
     let booted = vm.started.elapsed();
     let console = vm.console_text();
@@ -188,7 +193,13 @@ fn the_signed_uki_boots_with_secure_boot_and_a_changed_byte_is_refused() {
             .output()
             .unwrap(),
     );
-    let mut vm = Vm::start(&secure_vm("tampered", &image, work.path(), &tampered_disk)).unwrap();
+    let mut vm = Vm::start(&secure_vm(
+        "tampered",
+        &image,
+        work.path(),
+        Some(&tampered_disk),
+    ))
+    .unwrap();
     let started = Instant::now();
     vm.wait_for_console(ACCESS_DENIED, 0, REFUSAL_TIMEOUT)
         .unwrap();
@@ -199,4 +210,28 @@ fn the_signed_uki_boots_with_secure_boot_and_a_changed_byte_is_refused() {
         "tampered UKI refused {:.1} s after QEMU started",
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn the_secure_boot_iso_boots_into_maintenance_mode() {
+    let _vm_slot = one_vm();
+    let image = image_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut vm = Vm::start(&secure_vm("secureboot-iso", &image, work.path(), None)).unwrap();
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    let console = vm.console_text();
+    assert!(console.contains("DVD-ROM"), "{console}");
+    assert!(console.contains(STUB_SECURE_BOOT), "{console}");
+    assert!(console.contains(KERNEL_SECURE_BOOT), "{console}");
+    let port = vm.api.port();
+    eventually("maintenance mode answers Version", &vm, || {
+        stdout_if(talosctl_insecure(port, &["version"]), "Tag:")
+    });
+    let state = eventually("SecurityState", &vm, || {
+        stdout_if(
+            talosctl_insecure(port, &["get", "securitystate", "-o", "yaml"]),
+            "secureBoot:",
+        )
+    });
+    assert!(state.contains("secureBoot: true"), "{state}");
 }

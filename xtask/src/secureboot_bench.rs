@@ -48,7 +48,10 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
                 "Secure Boot disk (OVMF secboot, signed UKI)",
                 sb.disk.clone(),
                 "raw",
-                Boot::SecureBoot { vars: sb.vars() },
+                Boot::SecureBoot {
+                    vars: sb.vars(),
+                    cdrom: None,
+                },
             ),
         ] {
             let disk = work.join("disk.qcow2");

@@ -107,6 +107,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let secure = image::secureboot::build(&outputs)?;
         vm_config.boot = Boot::SecureBoot {
             vars: secure.vars(),
+            cdrom: None,
         };
         vm_config.disk = Some(secure.disk);
     }

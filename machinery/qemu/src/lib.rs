@@ -149,9 +149,12 @@ pub enum Boot {
     /// Firmware boots this ISO from a CD-ROM drive (the first boot; reboots try the disk first).
     Iso(PathBuf),
     /// OVMF with Secure Boot enforced (q35, SMM, secure pflash) boots the disk's EFI system
-    /// partition; its variables start from a copy of `vars` (the signer's certificate
-    /// enrolled in db), made in the VM's folder.
-    SecureBoot { vars: PathBuf },
+    /// partition, or the EFI ISO `cdrom` when given; its variables start from a copy of `vars`
+    /// (the signer's certificate enrolled in db), made in the VM's folder.
+    SecureBoot {
+        vars: PathBuf,
+        cdrom: Option<PathBuf>,
+    },
 }
 
 /// OVMF's Secure Boot build (Debian's `ovmf`), for [`Boot::SecureBoot`].
@@ -255,7 +258,10 @@ impl Vm {
                 .arg(iso)
                 .args(["-boot", "order=cd,once=d"]);
         }
-        if let Boot::SecureBoot { vars } = &config.boot {
+        if let Boot::SecureBoot { vars, cdrom } = &config.boot {
+            if let Some(iso) = cdrom {
+                command.arg("-cdrom").arg(iso);
+            }
             let copy = dir.join("OVMF_VARS.fd");
             std::fs::copy(vars, &copy).map_err(io("copying", vars))?;
             command
