@@ -12,6 +12,9 @@
 //!   FAT holding the signed UKI as `EFI/BOOT/BOOTX64.EFI`; BOOT, META, STATE and EPHEMERAL
 //!   stay as in `disk.raw`, so the node keeps its state there.
 //! - `talos-rs-secureboot.iso`: an El Torito EFI ISO of the same FAT (maintenance mode, no disk).
+//!
+//! The unsigned UKI is reproducible (objcopy's PE timestamp zeroed, the checksum recomputed);
+//! the signed one is not: sbsign's PKCS#7 carries its signing time, and the keys are per machine.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,6 +93,8 @@ pub fn build(outputs: &Outputs) -> anyhow::Result<SecureBootOutputs> {
         .stdout(Stdio::null())
         .stderr(Stdio::null()))?;
 
+    // The FAT keeps the file's time (mcopy -m): a fixed one, as every other output.
+    super::disk::set_times(&sb.uki)?;
     let uki_len = std::fs::metadata(&sb.uki)?.len();
     let esp_size = layout::partition("EFI").context("the layout has no EFI partition")?;
     let esp_bytes = esp_size.size_mib * MIB;
@@ -223,7 +228,46 @@ fn assemble_uki(inputs: &UkiInputs, out: &Path) -> anyhow::Result<()> {
             .arg(format!("{name}={:#x}", layout.image_base + next));
         next = align(next + size, alignment);
     }
-    run(command.arg(STUB).arg(out))
+    run(command.arg(STUB).arg(out))?;
+    // objcopy stamps the PE header with the time of the build: zero it, so that the UKI's
+    // bytes depend on its inputs only.
+    let mut image = std::fs::read(out)?;
+    clear_timestamp(&mut image).with_context(|| format!("patching {}", out.display()))?;
+    std::fs::write(out, image)?;
+    Ok(())
+}
+
+/// Sets the COFF header's TimeDateStamp to 0 and recomputes the optional header's CheckSum.
+fn clear_timestamp(image: &mut [u8]) -> anyhow::Result<()> {
+    let pe = image
+        .get(0x3c..0x40)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .context("truncated")?;
+    let timestamp = pe + 8;
+    let checksum = pe + 24 + 64;
+    anyhow::ensure!(image.len() > checksum + 4, "truncated PE header");
+    image[timestamp..timestamp + 4].fill(0);
+    image[checksum..checksum + 4].fill(0);
+    let sum = pe_checksum(image, checksum);
+    image[checksum..checksum + 4].copy_from_slice(&sum.to_le_bytes());
+    Ok(())
+}
+
+/// The PE image checksum: 16-bit one's-complement-style sum of the file with carries folded,
+/// the CheckSum field itself (at `field`) read as zero, plus the file's length.
+fn pe_checksum(image: &[u8], field: usize) -> u32 {
+    let mut sum: u64 = 0;
+    for (index, pair) in image.chunks(2).enumerate() {
+        let at = index * 2;
+        if (field..field + 4).contains(&at) {
+            continue;
+        }
+        let word = u64::from(pair[0]) | (u64::from(*pair.get(1).unwrap_or(&0)) << 8);
+        sum += word;
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    (sum as u32).wrapping_add(image.len() as u32)
 }
 
 fn align(value: u64, alignment: u64) -> u64 {
@@ -313,6 +357,22 @@ mod tests {
         assert_eq!(layout.image_base, 0);
         assert!(layout.section_alignment.is_power_of_two());
         assert!(layout.end > 0x1000 && layout.end < 0x100000, "{layout:?}");
+    }
+
+    #[test]
+    fn the_checksum_of_debians_stub_is_what_its_header_says() {
+        let mut stub = std::fs::read(STUB).unwrap();
+        let pe = u32::from_le_bytes(stub[0x3c..0x40].try_into().unwrap()) as usize;
+        let field = pe + 24 + 64;
+        let stored = u32::from_le_bytes(stub[field..field + 4].try_into().unwrap());
+        if stored != 0 {
+            assert_eq!(pe_checksum(&stub, field), stored);
+        }
+        stub[pe + 8] ^= 0xff;
+        clear_timestamp(&mut stub).unwrap();
+        assert_eq!(&stub[pe + 8..pe + 12], &[0, 0, 0, 0]);
+        let recomputed = u32::from_le_bytes(stub[field..field + 4].try_into().unwrap());
+        assert_eq!(pe_checksum(&stub, field), recomputed);
     }
 
     #[test]
