@@ -8,7 +8,10 @@ packages=(protobuf-compiler libprotobuf-dev
   chrony iproute2 dnsmasq-base etcd-server etcd-client
   # the OS image (cargo xtask image/disk/qemu): QEMU, SquashFS, mkfs tools, boot loader, musl C
   qemu-system-x86 qemu-utils squashfs-tools cpio e2fsprogs xfsprogs dosfstools mtools gdisk
-  grub-pc-bin grub-efi-amd64-bin ovmf xorriso musl-tools zstd
+  grub-pc-bin grub-efi-amd64-bin xorriso musl-tools zstd
+  # Secure Boot (cargo xtask image/qemu --secureboot): the UKI stub, sbsign, OVMF's Secure Boot
+  # firmware (and the plain UEFI firmware of --uefi), pip for virt-firmware (below)
+  systemd-boot-efi sbsigntool ovmf python3-pip
   # tests: opening the support bundle, pinging for a packet capture, a terminal for the dashboard,
   # seeing a VIP's gratuitous ARP on a bridge
   unzip iputils-ping tmux tcpdump)
@@ -41,6 +44,15 @@ install_missing() {
 # Debian's back.
 install_missing
 install_missing
+
+# virt-fw-vars (PyPI virt-firmware; Debian 12 has no package) enrols the project's Secure Boot
+# certificate in a copy of OVMF's variables. Debian's own Python refuses system-wide pip
+# installs (PEP 668) unless told.
+if ! command -v virt-fw-vars >/dev/null 2>&1; then
+  echo "setup: installing virt-firmware (pip)" >&2
+  python3 -m pip install --quiet virt-firmware 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages virt-firmware
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   for dir in "$HOME/.cargo/bin" /usr/local/cargo/bin; do

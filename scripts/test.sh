@@ -8,5 +8,7 @@ cargo build --workspace --bins --locked
 # The OS image for tests/tests/image.rs (QEMU), and its root filesystem as the Docker image
 # of tests/tests/docker_cluster.rs.
 cargo xtask image
+# The Secure Boot UKI, disk image and ISO of tests/tests/secureboot.rs, from the image above.
+cargo xtask image --secureboot --prebuilt
 cargo xtask docker-image
 cargo test --workspace --all-targets --locked "$@"

@@ -17,6 +17,11 @@ impl FileSet {
         self.files.push((path, contents.into(), mode));
     }
 
+    /// The files' paths, in the order added.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|(path, _, _)| path.as_path())
+    }
+
     /// Checks every target first (refusing existing ones without `force`), then writes each
     /// atomically, printing `Created <path>` as upstream does.
     pub fn write(self, force: bool) -> anyhow::Result<()> {

@@ -659,3 +659,114 @@ fn generated_configs_carry_docs_and_examples_that_change_nothing_until_uncomment
     // Only the documents are annotated: the talosconfig is not.
     assert!(!read(dir.path().join("out/talosconfig")).contains('#'));
 }
+
+/// DER tag-length-value.
+fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match body.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n < 0x100 => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn secureboot_keys_sign_a_pe_image_and_the_database_verifies_with_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(talosctl(
+        d,
+        &["gen", "secureboot", "uki", "--common-name", "Test UKI"],
+    ));
+    ok(talosctl(d, &["gen", "secureboot", "pcr"]));
+    ok(talosctl(d, &["gen", "secureboot", "database"]));
+    let out = d.join("_out");
+    for file in [
+        "uki-signing-cert.pem",
+        "uki-signing-cert.der",
+        "uki-signing-key.pem",
+        "pcr-signing-key.pem",
+        "db.auth",
+        "KEK.auth",
+        "PK.auth",
+    ] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    let cert = pki::CertificateInfo::from_pem(&read(out.join("uki-signing-cert.pem"))).unwrap();
+    assert_eq!(cert.common_name.as_deref(), Some("Test UKI"));
+    assert!(cert.is_ca);
+
+    // sbsign signs a PE image with the pair, sbverify checks it against the certificate.
+    let signed = d.join("signed.efi");
+    let status = Command::new("sbsign")
+        .arg("--key")
+        .arg(out.join("uki-signing-key.pem"))
+        .arg("--cert")
+        .arg(out.join("uki-signing-cert.pem"))
+        .arg("--output")
+        .arg(&signed)
+        .arg("/usr/lib/systemd/boot/efi/systemd-bootx64.efi")
+        .output()
+        .expect("sbsign (sbsigntool, installed by scripts/setup.sh)");
+    assert!(status.status.success(), "{status:?}");
+    let verified = Command::new("sbverify")
+        .arg("--cert")
+        .arg(out.join("uki-signing-cert.pem"))
+        .arg(&signed)
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+
+    // db.auth: EFI_TIME, WIN_CERTIFICATE_UEFI_GUID with the PKCS#7, then the signature list;
+    // openssl verifies the PKCS#7 over name, vendor GUID, attributes, time and list.
+    let auth = std::fs::read(out.join("db.auth")).unwrap();
+    let length = u32::from_le_bytes(auth[16..20].try_into().unwrap()) as usize;
+    let (pkcs7, list) = (&auth[40..16 + length], &auth[16 + length..]);
+    let signed_data_oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+    ];
+    let content_info = der(0x30, &[&signed_data_oid[..], &der(0xa0, pkcs7)].concat());
+    std::fs::write(d.join("db.p7"), content_info).unwrap();
+    let mut content: Vec<u8> = "db".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    content.extend([
+        0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45, 0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65,
+        0x6f,
+    ]);
+    content.extend(0x27u32.to_le_bytes());
+    content.extend(&auth[..16]);
+    content.extend(list);
+    std::fs::write(d.join("db.content"), &content).unwrap();
+    let openssl = Command::new("openssl")
+        .args([
+            "smime", "-verify", "-binary", "-inform", "DER", "-purpose", "any",
+        ])
+        .arg("-in")
+        .arg(d.join("db.p7"))
+        .arg("-content")
+        .arg(d.join("db.content"))
+        .arg("-CAfile")
+        .arg(out.join("uki-signing-cert.pem"))
+        .output()
+        .unwrap();
+    assert!(openssl.status.success(), "{openssl:?}");
+    let der_cert = std::fs::read(out.join("uki-signing-cert.der")).unwrap();
+    assert!(list.ends_with(&der_cert));
+
+    let err = failed(talosctl(d, &["gen", "secureboot", "pcr"]));
+    assert!(err.contains("pcr-signing-key.pem already exists"), "{err}");
+    let err = failed(talosctl(
+        d,
+        &[
+            "gen",
+            "secureboot",
+            "-o",
+            "other",
+            "database",
+            "--signing-key",
+            "_out/pcr-signing-key.pem",
+        ],
+    ));
+    assert!(err.contains("does not match"), "{err}");
+}

@@ -15,6 +15,8 @@
 //!   `esp.img`: its EFI system partition; `talos-rs.iso`: a BIOS
 //!   ISO that boots into maintenance mode ([`iso`]).
 //!
+//! - `--secureboot`: also the signed unified kernel image, the Secure Boot disk image and ISO
+//!   and the development keys ([`secureboot`]).
 //! - `--platform NAME`: a platform's artifact, e.g. `aws-amd64.raw.zst` ([`platforms`]);
 //!   with `--prebuilt`, from the outputs already in `_out/image/` without building them.
 //!
@@ -28,6 +30,7 @@ mod iso;
 mod modinfo;
 mod ova;
 mod platforms;
+pub mod secureboot;
 mod vhd;
 
 use std::collections::BTreeSet;
@@ -162,12 +165,16 @@ pub const INSTALLER_NAME: &str = concat!("ghcr.io/talos-rs/installer:v", env!("C
 /// `cargo xtask image [--platform NAME[,NAME…] | --platform all] [--prebuilt]`.
 pub fn run_image(args: &[String]) -> anyhow::Result<()> {
     let prebuilt = args.iter().any(|arg| arg == "--prebuilt");
-    let args: Vec<&String> = args.iter().filter(|arg| *arg != "--prebuilt").collect();
+    let with_secureboot = args.iter().any(|arg| arg == "--secureboot");
+    let args: Vec<&String> = args
+        .iter()
+        .filter(|arg| *arg != "--prebuilt" && *arg != "--secureboot")
+        .collect();
     let chosen = match args[..] {
-        [] if !prebuilt => Vec::new(),
+        [] if !prebuilt || with_secureboot => Vec::new(),
         [flag, value] if flag == "--platform" => platforms::selected(value)?,
         _ => bail!(
-            "usage: cargo xtask image [--platform NAME[,NAME...] | --platform all [--prebuilt]]"
+            "usage: cargo xtask image [--secureboot] [--platform NAME[,NAME...] | --platform all [--prebuilt]]"
         ),
     };
     let root = workspace_root();
@@ -178,6 +185,18 @@ pub fn run_image(args: &[String]) -> anyhow::Result<()> {
     };
     for line in std::fs::read_to_string(outputs.dir.join("SHA256SUMS"))?.lines() {
         println!("{line}");
+    }
+    if with_secureboot {
+        let started = std::time::Instant::now();
+        let sb = secureboot::build(&outputs)?;
+        for file in [&sb.uki, &sb.disk, &sb.iso] {
+            println!("{}  {}", sha256_hex(&read(file)?), file.display());
+        }
+        println!(
+            "secureboot: UKI built and signed, disk image and ISO in {:.1} s (keys in {})",
+            started.elapsed().as_secs_f64(),
+            sb.keys.display()
+        );
     }
     let cmdline = std::fs::read_to_string(outputs.cmdline())?;
     for (platform, packing) in chosen {

@@ -1,6 +1,6 @@
 //! Project tasks that are not tests: `cargo xtask bench`, `bench-node`, `bench-boot`,
 //! `bench-lifecycle`,
-//! `bench-cluster`, `bench-shipping`, `bench-pcap` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
+//! `bench-cluster`, `bench-shipping`, `bench-pcap`, `bench-secureboot` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
 //! `docs/testing.md` lists.
 
 mod bench;
@@ -13,6 +13,7 @@ mod image;
 mod lifecycle_bench;
 mod node_bench;
 mod pcap_bench;
+mod secureboot_bench;
 mod shipping_bench;
 mod signing;
 mod suites;
@@ -34,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         Some("bench-shipping") => shipping_bench::run(),
         Some("bench-pcap") => pcap_bench::run(),
         Some("bench-boot") => boot_bench::run(&args[1..]),
+        Some("bench-secureboot") => secureboot_bench::run_bench(&args[1..]),
         Some("bench-lifecycle") => lifecycle_bench::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("faults") => suites::faults(),
@@ -41,7 +43,7 @@ fn main() -> anyhow::Result<()> {
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --uefi | --iso] [--demo] | bench-boot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image [--secureboot] [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --uefi | --iso | --secureboot] [--demo] | bench-boot [--runs N] | bench-secureboot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

@@ -27,6 +27,8 @@ pub struct QemuArgs {
     pub iso: bool,
     /// Boot the disk image with UEFI firmware (OVMF) rather than BIOS.
     pub uefi: bool,
+    /// Boot the signed UKI from the Secure Boot disk image under OVMF with Secure Boot on.
+    pub secureboot: bool,
     /// Show talosctl talking to the node (maintenance, apply-config, mutual TLS), then stop.
     pub demo: bool,
 }
@@ -39,6 +41,7 @@ impl QemuArgs {
             disk: false,
             iso: false,
             uefi: false,
+            secureboot: false,
             demo: false,
         };
         let mut args = args.iter();
@@ -52,10 +55,11 @@ impl QemuArgs {
                     parsed.uefi = true;
                     parsed.disk = true;
                 }
+                "--secureboot" => parsed.secureboot = true,
                 "--demo" => parsed.demo = true,
                 other => {
                     anyhow::bail!(
-                        "unknown argument {other}: qemu [--name N] [--port P] [--disk | --uefi | --iso] [--demo]"
+                        "unknown argument {other}: qemu [--name N] [--port P] [--disk | --uefi | --iso | --secureboot] [--demo]"
                     )
                 }
             }
@@ -108,6 +112,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     if args.uefi {
         vm_config.boot = Boot::UefiDisk;
+    }
+    if args.secureboot {
+        let secure = image::secureboot::build(&outputs)?;
+        vm_config.boot = Boot::SecureBoot {
+            vars: secure.vars(),
+            cdrom: None,
+        };
+        vm_config.disk = Some(secure.disk);
     }
     let mut vm = Vm::start(&vm_config)?;
     println!(

@@ -7,7 +7,10 @@
 //!   stacked mounts, the top one);
 //! - `/proc/cmdline` → `KernelCmdlines.runtime.talos.dev/cmdline`;
 //! - `/proc/sys/kernel/random/boot_id` → `BootIDs.runtime.talos.dev/boot-id`;
-//! - SecureBoot's EFI variable, SELinux's `enforce` and the module signature parameter →
+//! - SecureBoot's EFI variable (efivarfs, when mounted) or else the firmware's answer the
+//!   kernel's EFI stub kept in the x86 boot parameters (`/sys/kernel/boot_params/data`,
+//!   `secure_boot` at 0x1ec: enabled means SecureBoot=1 and SetupMode=0, as upstream counts
+//!   it), SELinux's `enforce` and the module signature parameter →
 //!   `SecurityStates.talos.dev/securitystate`;
 //! - `/proc/cpuinfo` → `Processors.hardware.talos.dev` (one per physical package, id `CPU-<n>`;
 //!   upstream reads SMBIOS, so names are the kernel's rather than the firmware's);
@@ -327,15 +330,25 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The SecureBoot EFI variable's value byte (after 4 attribute bytes), SELinux's mode and
-/// whether the kernel refuses unsigned modules.
+/// Secure Boot (the SecureBoot EFI variable's value byte after its 4 attribute bytes, else the
+/// boot parameters' `secure_boot`), SELinux's mode and whether the kernel refuses unsigned
+/// modules.
 pub fn security_state(sys: &Path) -> SecurityStateSpec {
     const SECURE_BOOT: &str =
         "firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
-    let secure_boot = std::fs::read(sys.join(SECURE_BOOT))
-        .ok()
-        .and_then(|bytes| bytes.get(4).copied())
-        == Some(1);
+    /// `struct boot_params.secure_boot` (Documentation/arch/x86/zero-page.rst).
+    const BOOT_PARAMS_SECURE_BOOT: usize = 0x1ec;
+    /// `efi_secureboot_mode_enabled`.
+    const SECURE_BOOT_ENABLED: u8 = 3;
+    let secure_boot = match std::fs::read(sys.join(SECURE_BOOT)) {
+        Ok(bytes) => bytes.get(4).copied() == Some(1),
+        Err(_) => {
+            std::fs::read(sys.join("kernel/boot_params/data"))
+                .ok()
+                .and_then(|bytes| bytes.get(BOOT_PARAMS_SECURE_BOOT).copied())
+                == Some(SECURE_BOOT_ENABLED)
+        }
+    };
     let selinux_state = match std::fs::read_to_string(sys.join("fs/selinux/enforce")) {
         Ok(value) if value.trim() == "1" => "enforcing",
         Ok(_) => "permissive",
@@ -565,9 +578,30 @@ mod tests {
              vendor_id: '0x1b36'\nproduct_id: '0x0010'\ndriver: nvme\n"
         );
 
+        let boot_params = sys.path().join("kernel/boot_params");
+        std::fs::create_dir_all(&boot_params).unwrap();
+        let mut zero_page = vec![0u8; 4096];
+        zero_page[0x1ec] = 2; // efi_secureboot_mode_disabled
+        std::fs::write(boot_params.join("data"), &zero_page).unwrap();
+        assert!(!security_state(sys.path()).secure_boot);
+        zero_page[0x1ec] = 3; // efi_secureboot_mode_enabled
+        std::fs::write(boot_params.join("data"), &zero_page).unwrap();
+        assert!(security_state(sys.path()).secure_boot);
+        std::fs::write(boot_params.join("data"), [3u8; 16]).unwrap(); // short: not enabled
+        assert!(!security_state(sys.path()).secure_boot);
+
         let efivars = sys.path().join("firmware/efi/efivars");
         std::fs::create_dir_all(&efivars).unwrap();
-        assert!(!security_state(sys.path()).secure_boot);
+        std::fs::write(
+            efivars.join("SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
+            [6, 0, 0, 0, 0],
+        )
+        .unwrap();
+        std::fs::write(boot_params.join("data"), &zero_page).unwrap();
+        assert!(
+            !security_state(sys.path()).secure_boot,
+            "the variable decides when readable"
+        );
         std::fs::write(
             efivars.join("SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
             [6, 0, 0, 0, 1],

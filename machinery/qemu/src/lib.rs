@@ -153,6 +153,34 @@ pub enum Boot {
     UefiIso(PathBuf),
     /// Firmware boots this ISO from a CD-ROM drive (the first boot; reboots try the disk first).
     Iso(PathBuf),
+    /// OVMF with Secure Boot enforced (q35, SMM, secure pflash) boots the disk's EFI system
+    /// partition, or the EFI ISO `cdrom` when given; its variables start from a copy of `vars`
+    /// (the signer's certificate enrolled in db), made in the VM's folder.
+    SecureBoot {
+        vars: PathBuf,
+        cdrom: Option<PathBuf>,
+    },
+}
+
+/// OVMF's Secure Boot build (Debian's `ovmf`), for [`Boot::SecureBoot`].
+pub const OVMF_SECURE_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+
+/// UEFI firmware as two pflash drives: `code` read-only, and the VM's own copy of `vars` (made
+/// in `dir`), which the firmware writes.
+fn firmware(command: &mut Command, code: &str, vars: &Path, dir: &Path) -> Result<(), QemuError> {
+    let copy = dir.join("OVMF_VARS.fd");
+    std::fs::copy(vars, &copy).map_err(io("copying", vars))?;
+    command
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,format=raw,unit=0,readonly=on,file={code}"
+        ))
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,format=raw,unit=1,file={}",
+            copy.display()
+        ));
+    Ok(())
 }
 
 /// A VM to start.
@@ -250,18 +278,7 @@ impl Vm {
                 .args(["-append", cmdline]);
         }
         if let Boot::UefiDisk | Boot::UefiIso(_) = &config.boot {
-            let vars = dir.join("OVMF_VARS.fd");
-            std::fs::copy(OVMF_VARS, &vars).map_err(io("copying", OVMF_VARS))?;
-            command
-                .arg("-drive")
-                .arg(format!(
-                    "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
-                ))
-                .arg("-drive")
-                .arg(format!(
-                    "if=pflash,format=raw,unit=1,file={}",
-                    vars.display()
-                ));
+            firmware(&mut command, OVMF_CODE, Path::new(OVMF_VARS), &dir)?;
         }
         if let Boot::UefiIso(iso) = &config.boot {
             command.arg("-cdrom").arg(iso);
@@ -273,6 +290,15 @@ impl Vm {
                 .arg("-cdrom")
                 .arg(iso)
                 .args(["-boot", "order=cd,once=d"]);
+        }
+        if let Boot::SecureBoot { vars, cdrom } = &config.boot {
+            if let Some(iso) = cdrom {
+                command.arg("-cdrom").arg(iso);
+            }
+            command
+                .args(["-machine", "q35,smm=on"])
+                .args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+            firmware(&mut command, OVMF_SECURE_CODE, vars, &dir)?;
         }
         if let Some(disk) = &config.disk {
             let format = if disk.extension().is_some_and(|e| e == "qcow2") {

@@ -1,6 +1,7 @@
 //! `talosctl gen …`: secrets bundles, cluster configs and raw PKI material.
 
 pub(crate) mod cluster_config;
+pub(crate) mod secureboot;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ pub enum GenCommand {
     Crt(CrtArgs),
     /// Generates an X.509 Ed25519 key pair
     Keypair(KeypairArgs),
+    /// Generates secrets for the SecureBoot process
+    Secureboot(secureboot::SecureBootArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +127,7 @@ pub fn run(cmd: GenCommand) -> anyhow::Result<()> {
             files.write(args.force)
         }
         GenCommand::Config(args) => cluster_config::run(*args),
+        GenCommand::Secureboot(args) => secureboot::run(args),
         GenCommand::Ca(args) => {
             let ca = pki::generate_ca_for_organization(
                 &args.organization,
