@@ -1,7 +1,8 @@
 //! `cargo xtask bench-secureboot [--runs N]`: the cost of Secure Boot, from the outputs already in
 //! `_out/image/` (`cargo xtask image --secureboot` first): the time to build and sign the UKI and
-//! its disk image and ISO, then boots of the normal disk image (SeaBIOS, GRUB) and of the
-//! Secure Boot disk image (OVMF with Secure Boot, the signed UKI), each from a copy-on-write
+//! its disk image and ISO, then boots of the normal disk image with SeaBIOS and with OVMF
+//! (GRUB's BIOS and EFI images) and of the Secure Boot disk image (OVMF with Secure Boot, the
+//! signed UKI), each from a copy-on-write
 //! overlay, to apid answering: wall time after QEMU started, and the kernel's own timestamp of
 //! that line (the difference is firmware, boot loader or stub, and decompression).
 
@@ -43,6 +44,12 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
                 outputs.disk(),
                 "raw",
                 Boot::Disk,
+            ),
+            (
+                "normal disk (OVMF, GRUB's EFI image)",
+                outputs.disk(),
+                "raw",
+                Boot::UefiDisk,
             ),
             (
                 "Secure Boot disk (OVMF secboot, signed UKI)",
