@@ -251,6 +251,7 @@ pub fn start(
         tokio::spawn(boot_artifacts::run(measured, Arc::clone(&state)));
     }
     let mut runtime = Runtime::new(Arc::clone(&state));
+    runtime.observe_first_passes(Arc::new(stamp_slow_first_pass));
     runtime.register(crate::time_sync::TimedConfigController::new(
         crate::time_sync::timed_client(&sources.timed_socket),
     ));
@@ -363,6 +364,16 @@ pub fn start(
     }
     runtime.start();
     (state, graph)
+}
+
+/// A first pass that took longer than this is put on the boot timeline.
+const SLOW_FIRST_PASS: std::time::Duration = std::time::Duration::from_millis(20);
+
+fn stamp_slow_first_pass(controller: &'static str, took: std::time::Duration) {
+    if took >= SLOW_FIRST_PASS {
+        let took = took.as_secs_f64() * 1000.0;
+        crate::boot_clock::stamp(&format!("{controller}'s first pass done in {took:.0} ms"));
+    }
 }
 
 /// The active config as a resource, on every change.

@@ -118,6 +118,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     )?;
     let platform = options.platform.clone();
     let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
+    crate::boot_clock::stamp("config loaded");
     // Every service starts with the node's environment.
     services
         .set_environment(environment::node_environment(
@@ -132,6 +133,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         services.register(containerd.spec(&layout)).await?;
         if layout.config_file().exists() {
             services.start(crate::containerd::SERVICE_ID).await?;
+            crate::boot_clock::stamp("containerd start requested");
         } else {
             tokio::spawn(crate::containerd::start_after_apid(services.clone()));
         }
@@ -185,6 +187,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     };
     let (resources, controllers) =
         crate::controllers::start(&config, &events, &options.hostname, kubernetes, sources);
+    crate::boot_clock::stamp("controllers started");
     let machine = Arc::new(Machine {
         resources,
         controllers,
@@ -208,6 +211,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
+    crate::boot_clock::stamp("machine API listening");
     let node_environment = tokio::spawn(environment::keep_in_step(
         Arc::clone(&machine),
         options.kernel_environment.clone(),
@@ -233,6 +237,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     ));
     let upgrade_trial = tokio::spawn(crate::upgrade::watch_trial(Arc::clone(&machine)));
     publish_sequence(&events, "boot", sequence_event::Action::Stop, None);
+    crate::boot_clock::stamp("boot sequence done");
 
     let request = tokio::select! {
         request = lifecycle_requests.recv() => request,
@@ -274,6 +279,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     upgrade_trial.abort();
     etcd.abort();
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);
+    // Every end of the runtime ends the node, and containerd's in-memory state with it.
+    if let Some(containers) = &machine.containers {
+        containers.end_with_the_node();
+    }
     services.stop_all().await?;
     publish_task(&events, "stopAllServices", task_event::Action::Stop, actor);
     let _ = stop_api.send(());
