@@ -500,11 +500,28 @@ pub(crate) fn active_config(context: &Context) -> Result<Option<Config>, String>
         .state()
         .get(&machine_config_kind(), ACTIVE_CONFIG_ID)
     {
-        Some(resource) => Config::from_yaml(&resource.yaml_spec)
-            .map(Some)
-            .map_err(|e| e.to_string()),
+        Some(resource) => decoded(&resource.yaml_spec).map(Some),
         None => Ok(None),
     }
+}
+
+/// The last config text decoded and what it decoded to: every controller reads the same
+/// active config, and decoding it (certificates and all) takes tens of milliseconds per
+/// controller under TCG, so it is decoded once per change.
+static LAST_DECODED: std::sync::Mutex<Option<(String, Config)>> = std::sync::Mutex::new(None);
+
+fn decoded(yaml: &str) -> Result<Config, String> {
+    let mut last = LAST_DECODED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((text, config)) = last.as_ref()
+        && text == yaml
+    {
+        return Ok(config.clone());
+    }
+    let config = Config::from_yaml(yaml).map_err(|e| e.to_string())?;
+    *last = Some((yaml.to_string(), config.clone()));
+    Ok(config)
 }
 
 /// `machine.type` → `MachineTypes.config.talos.dev/machine-type`.

@@ -117,6 +117,27 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         events.clone(),
     )?;
     let platform = options.platform.clone();
+    // A node with a saved config will run its system services as containerd's tasks: containerd
+    // starts first, before the config is decoded and checked (seconds under TCG), so that its
+    // own start overlaps that, the controllers and the API. It starts with the kernel's
+    // environment: the config's applies at its next start (it pulls no images; its tasks get
+    // the node's environment from their own specs). In maintenance nothing needs it before a
+    // config.
+    if let Some(containerd) = &options.containerd {
+        services.register(containerd.spec(&layout)).await?;
+        if layout.config_file().exists() {
+            services
+                .set_environment(environment::node_environment(
+                    &options.kernel_environment,
+                    None,
+                ))
+                .await?;
+            services.start(crate::containerd::SERVICE_ID).await?;
+            crate::boot_clock::stamp("containerd start requested");
+        } else {
+            tokio::spawn(crate::containerd::start_after_apid(services.clone()));
+        }
+    }
     let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
     crate::boot_clock::stamp("config loaded");
     // Every service starts with the node's environment.
@@ -126,18 +147,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
             config.current().as_deref(),
         ))
         .await?;
-    // A node with a saved config will run its system services as containerd's tasks: containerd
-    // starts first, so that its start (seconds under TCG) overlaps the controllers and the API.
-    // In maintenance nothing needs it before a config.
-    if let Some(containerd) = &options.containerd {
-        services.register(containerd.spec(&layout)).await?;
-        if layout.config_file().exists() {
-            services.start(crate::containerd::SERVICE_ID).await?;
-            crate::boot_clock::stamp("containerd start requested");
-        } else {
-            tokio::spawn(crate::containerd::start_after_apid(services.clone()));
-        }
-    }
     if let Some(error) = problem.or_else(|| platform.user_data_problem.clone()) {
         tracing::error!(%error, "cannot load the machine config: starting in maintenance mode");
         events.publish(&ConfigLoadErrorEvent { error }, None);
