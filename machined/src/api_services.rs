@@ -91,6 +91,9 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
             };
             match result {
                 Ok((tls, trustd_running)) => {
+                    if applied.is_none() {
+                        crate::boot_clock::stamp("API certificates in place");
+                    }
                     let renew_at = Instant::now() + tls.half_life();
                     if changed {
                         publish_status(&machine.events, tls.apid.maintenance);

@@ -1,7 +1,7 @@
 //! The origin of the boot timeline: time since machined started (PID 1 in OS mode), read from
-//! the kernel's monotonic clock (`Instant`). Boot phases, service transitions and apid's first
-//! answer are stamped with it on the console, which is what `cargo xtask bench-boot` prints as
-//! the boot's timeline.
+//! the kernel's monotonic clock (`Instant`). Boot phases, the runtime's steps ([`stamp`]),
+//! service transitions and apid's first answer are stamped with it on the console, which is
+//! what `cargo xtask bench-boot` prints as the boot's timeline.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -21,6 +21,15 @@ pub fn since_start() -> Duration {
 /// [`since_start`] in milliseconds, as the timeline prints it.
 pub fn since_start_ms() -> f64 {
     since_start().as_secs_f64() * 1000.0
+}
+
+/// Puts a step of the runtime's start on the timeline: `boot step: STEP at_ms=T` (the same
+/// `at_ms` field as the service transitions).
+pub fn stamp(step: &str) {
+    tracing::info!(
+        at_ms = %format_args!("{:.1}", since_start_ms()),
+        "boot step: {step}"
+    );
 }
 
 #[cfg(test)]

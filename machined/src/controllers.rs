@@ -251,6 +251,7 @@ pub fn start(
         tokio::spawn(boot_artifacts::run(measured, Arc::clone(&state)));
     }
     let mut runtime = Runtime::new(Arc::clone(&state));
+    runtime.observe_first_passes(Arc::new(stamp_slow_first_pass));
     runtime.register(crate::time_sync::TimedConfigController::new(
         crate::time_sync::timed_client(&sources.timed_socket),
     ));
@@ -368,6 +369,16 @@ pub fn start(
     }
     runtime.start();
     (state, graph)
+}
+
+/// A first pass that took longer than this is put on the boot timeline.
+const SLOW_FIRST_PASS: std::time::Duration = std::time::Duration::from_millis(20);
+
+fn stamp_slow_first_pass(controller: &'static str, took: std::time::Duration) {
+    if took >= SLOW_FIRST_PASS {
+        let took = took.as_secs_f64() * 1000.0;
+        crate::boot_clock::stamp(&format!("{controller}'s first pass done in {took:.0} ms"));
+    }
 }
 
 /// The active config as a resource, on every change.
@@ -494,11 +505,28 @@ pub(crate) fn active_config(context: &Context) -> Result<Option<Config>, String>
         .state()
         .get(&machine_config_kind(), ACTIVE_CONFIG_ID)
     {
-        Some(resource) => Config::from_yaml(&resource.yaml_spec)
-            .map(Some)
-            .map_err(|e| e.to_string()),
+        Some(resource) => decoded(&resource.yaml_spec).map(Some),
         None => Ok(None),
     }
+}
+
+/// The last config text decoded and what it decoded to: every controller reads the same
+/// active config, and decoding it (certificates and all) takes tens of milliseconds per
+/// controller under TCG, so it is decoded once per change.
+static LAST_DECODED: std::sync::Mutex<Option<(String, Config)>> = std::sync::Mutex::new(None);
+
+fn decoded(yaml: &str) -> Result<Config, String> {
+    let mut last = LAST_DECODED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((text, config)) = last.as_ref()
+        && text == yaml
+    {
+        return Ok(config.clone());
+    }
+    let config = Config::from_yaml(yaml).map_err(|e| e.to_string())?;
+    *last = Some((yaml.to_string(), config.clone()));
+    Ok(config)
 }
 
 /// `machine.type` → `MachineTypes.config.talos.dev/machine-type`.

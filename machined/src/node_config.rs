@@ -56,7 +56,13 @@ impl NodeConfig {
         let (config, problem) = match std::fs::read_to_string(&file) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
             Err(e) => (None, Some(format!("reading {}: {e}", file.display()))),
-            Ok(text) => match decode(&text, mode) {
+            Ok(text) => match Config::from_yaml(&text)
+                .map_err(MachinedError::from)
+                .and_then(|config| {
+                    // The boot timeline shows the decode and the checks apart.
+                    crate::boot_clock::stamp("config decoded");
+                    validated(config, mode)
+                }) {
                 Ok((config, _)) => (Some(Arc::new(config)), None),
                 Err(e) => (None, Some(format!("{}: {e}", file.display()))),
             },
@@ -239,7 +245,11 @@ pub(crate) fn check(text: &str, mode: RuntimeMode) -> Result<(), MachinedError> 
 }
 
 fn decode(text: &str, mode: RuntimeMode) -> DecodeResult {
-    let config = Config::from_yaml(text)?;
+    validated(Config::from_yaml(text)?, mode)
+}
+
+/// `config`, decoded, if it is complete and valid in `mode`, with the warnings.
+fn validated(config: Config, mode: RuntimeMode) -> DecodeResult {
     if !config.is_complete() {
         return Err(MachinedError::InvalidArgument(
             "the config must contain a v1alpha1 document".into(),

@@ -116,7 +116,29 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         events.clone(),
     )?;
     let platform = options.platform.clone();
+    // A node with a saved config will run its system services as containerd's tasks: containerd
+    // starts first, before the config is decoded and checked (seconds under TCG), so that its
+    // own start overlaps that, the controllers and the API. It starts with the kernel's
+    // environment: the config's applies at its next start (it pulls no images; its tasks get
+    // the node's environment from their own specs). In maintenance nothing needs it before a
+    // config.
+    if let Some(containerd) = &options.containerd {
+        services.register(containerd.spec(&layout)).await?;
+        if layout.config_file().exists() {
+            services
+                .set_environment(environment::node_environment(
+                    &options.kernel_environment,
+                    None,
+                ))
+                .await?;
+            services.start(crate::containerd::SERVICE_ID).await?;
+            crate::boot_clock::stamp("containerd start requested");
+        } else {
+            tokio::spawn(crate::containerd::start_after_apid(services.clone()));
+        }
+    }
     let (config, problem) = NodeConfig::load(layout.config_file(), platform.mode);
+    crate::boot_clock::stamp("config loaded");
     // Every service starts with the node's environment.
     services
         .set_environment(environment::node_environment(
@@ -124,17 +146,6 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
             config.current().as_deref(),
         ))
         .await?;
-    // A node with a saved config will run its system services as containerd's tasks: containerd
-    // starts first, so that its start (seconds under TCG) overlaps the controllers and the API.
-    // In maintenance nothing needs it before a config.
-    if let Some(containerd) = &options.containerd {
-        services.register(containerd.spec(&layout)).await?;
-        if layout.config_file().exists() {
-            services.start(crate::containerd::SERVICE_ID).await?;
-        } else {
-            tokio::spawn(crate::containerd::start_after_apid(services.clone()));
-        }
-    }
     if let Some(error) = problem.or_else(|| platform.user_data_problem.clone()) {
         tracing::error!(%error, "cannot load the machine config: starting in maintenance mode");
         events.publish(&ConfigLoadErrorEvent { error }, None);
@@ -184,6 +195,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     };
     let (resources, controllers) =
         crate::controllers::start(&config, &events, &options.hostname, kubernetes, sources);
+    crate::boot_clock::stamp("controllers started");
     let machine = Arc::new(Machine {
         resources,
         controllers,
@@ -207,6 +219,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     });
 
     let (stop_api, api) = serve_api(&machine)?;
+    crate::boot_clock::stamp("machine API listening");
     let node_environment = tokio::spawn(environment::keep_in_step(
         Arc::clone(&machine),
         options.kernel_environment.clone(),
@@ -234,6 +247,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     let (stop_vips, vips_stopped) = tokio::sync::watch::channel(false);
     let vips = tokio::spawn(crate::vip::run(Arc::clone(&machine), vips_stopped));
     publish_sequence(&events, "boot", sequence_event::Action::Stop, None);
+    crate::boot_clock::stamp("boot sequence done");
 
     let request = tokio::select! {
         request = lifecycle_requests.recv() => request,
@@ -279,6 +293,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
     let _ = stop_vips.send(true);
     let _ = vips.await;
     publish_task(&events, "stopAllServices", task_event::Action::Start, actor);
+    // Every end of the runtime ends the node, and containerd's in-memory state with it.
+    if let Some(containers) = &machine.containers {
+        containers.end_with_the_node();
+    }
     services.stop_all().await?;
     publish_task(&events, "stopAllServices", task_event::Action::Stop, actor);
     let _ = stop_api.send(());

@@ -241,8 +241,8 @@ fn timeline(console: &str) -> String {
 }
 
 /// The boot's timeline from a console log, one line per milestone in time order: phases (with
-/// their durations), service state changes and apid's first answer, each at its time since
-/// PID 1 started (machined stamps them with `at … ms` / `at_ms=`).
+/// their durations), the runtime's steps, service state changes and apid's first answer, each
+/// at its time since PID 1 started (machined stamps them with `at … ms` / `at_ms=`).
 fn print_timeline(console: &str) {
     let milestones = milestones(console);
     for (at, what) in &milestones {
@@ -308,6 +308,11 @@ fn milestones(console: &str) -> Vec<(f64, String)> {
         {
             let message = rest.split_once(" at_ms=").map_or(rest, |(m, _)| m);
             milestones.push((at, format!("service {id} {state}: {message}")));
+        } else if let Some(rest) = line.split_once("boot step: ").map(|(_, r)| r)
+            && let Some((step, at)) = rest.split_once(" at_ms=")
+            && let Ok(at) = at.trim().trim_matches('"').parse::<f64>()
+        {
+            milestones.push((at, format!("machined: {step}")));
         } else if let Some(rest) = line.split_once(API_READY).map(|(_, r)| r)
             && let Some(at) = rest
                 .split_once(", ")
@@ -392,17 +397,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_timeline_orders_phases_services_and_the_first_answer() {
+    fn the_timeline_orders_phases_steps_services_and_the_first_answer() {
         let console = "[    2.100000] machined: phase loadModules done in 480.2 ms, at 490.0 ms\n\
             2026-12-05T03:00:00Z \x1b[32m INFO\x1b[0m service[containerd](Running): Health \
             check successful \x1b[3mat_ms\x1b[0m\x1b[2m=\x1b[0m3012.5\n\
             [    4.000000] machined: apid answering on 10.0.2.15:50000, 2950.1 ms after PID 1 started\n\
-            [    1.900000] machined: phase mountPseudo done in 1.0 ms, at 3.0 ms\n";
+            [    1.900000] machined: phase mountPseudo done in 1.0 ms, at 3.0 ms\n\
+            2026-12-05T03:00:00Z \x1b[32m INFO\x1b[0m boot step: machine API listening \
+            \x1b[3mat_ms\x1b[0m\x1b[2m=\x1b[0m2001.0\n";
         assert_eq!(
             milestones(console),
             vec![
                 (3.0, "phase mountPseudo done (1.0 ms)".to_string()),
                 (490.0, "phase loadModules done (480.2 ms)".to_string()),
+                (2001.0, "machined: machine API listening".to_string()),
                 (2950.1, "apid answering (machined's probe)".to_string()),
                 (
                     3012.5,

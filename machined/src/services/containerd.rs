@@ -8,6 +8,14 @@
 //! then deletes the task and the container before reporting the exit. A `Wait` cut short by a
 //! containerd restart is asked again: the shim keeps the task running meanwhile.
 //!
+//! Every system service runs in one runc shim (the [`oci`](super::oci) spec's group
+//! annotation). The shim is started by the first task's creation; tasks created while no shim
+//! runs yet would each start one, so the first creation runs alone and the others wait for it.
+//!
+//! When the node goes down ([`ContainerdRunner::end_with_the_node`]), containerd's state, which
+//! is in memory, goes with it: a run that ends then reports its exit as soon as `Wait` returns,
+//! without deleting its task and container (`runc delete` is a Go program: seconds under TCG).
+//!
 //! containerd reports a task killed by signal N as exit status 128 + N; that is reported as the
 //! signal, as containerd's own clients do.
 
@@ -15,7 +23,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -60,6 +68,11 @@ pub struct ContainerdRunner {
     fifo_dir: PathBuf,
     channel: OnceLock<Channel>,
     runs: AtomicU64,
+    /// Whether a task has been created, so that the group's shim runs; held while the first
+    /// creation is under way.
+    shim_started: Arc<tokio::sync::Mutex<bool>>,
+    /// The node is going down: runs that end skip deleting their task and container.
+    node_ending: Arc<AtomicBool>,
 }
 
 impl ContainerdRunner {
@@ -72,7 +85,16 @@ impl ContainerdRunner {
             fifo_dir,
             channel: OnceLock::new(),
             runs: AtomicU64::new(0),
+            shim_started: Arc::default(),
+            node_ending: Arc::default(),
         }
+    }
+
+    /// The node is going down with containerd (a reboot, shutdown or reset, not a service
+    /// restart): from now on a run whose task exits reports it at once and leaves the task and
+    /// container to vanish with containerd's state.
+    pub fn end_with_the_node(&self) {
+        self.node_ending.store(true, Ordering::Relaxed);
     }
 
     /// A client of containerd's namespace `system`.
@@ -123,11 +145,14 @@ impl Runner for ContainerdRunner {
             state: Arc::clone(&state),
         };
         let log = log.clone();
+        let shim_started = Arc::clone(&self.shim_started);
+        let node_ending = Arc::clone(&self.node_ending);
         // Creating a task takes a second or two under TCG: the supervisor does not wait for it,
         // so services start side by side and the API keeps answering meanwhile.
         tokio::spawn(async move {
             client.remove(&id).await;
-            let pid = match client.create(&id, &runtime_spec, &fifo).await {
+            let created = one_shim(&shim_started, client.create(&id, &runtime_spec, &fifo)).await;
+            let pid = match created {
                 Ok(pid) => pid,
                 Err(error) => {
                     // The supervisor reports it (Failed, with this text); the log keeps it too.
@@ -151,12 +176,30 @@ impl Runner for ContainerdRunner {
                 tracing::warn!(id, error = %status.message(), "cannot stop the new task");
             }
             let exit = client.wait(&id).await;
-            client.remove(&id).await;
+            if !node_ending.load(Ordering::Relaxed) {
+                client.remove(&id).await;
+            }
             *lock(&state) = TaskState::Ended;
             on_exit(exit);
         });
         Ok(Box::new(run))
     }
+}
+
+/// Runs `create` alone while no task has been created yet (so that one shim starts), side by
+/// side with others once one has.
+async fn one_shim<T, E>(
+    shim_started: &tokio::sync::Mutex<bool>,
+    create: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let mut started = shim_started.lock().await;
+    if *started {
+        drop(started);
+        return create.await;
+    }
+    let result = create.await;
+    *started = result.is_ok();
+    result
 }
 
 fn lock(state: &Mutex<TaskState>) -> std::sync::MutexGuard<'_, TaskState> {
@@ -420,6 +463,8 @@ impl OutputPump {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -429,5 +474,24 @@ mod tests {
         assert_eq!(exit_of(137), ChildExit::Signal(Signal::SIGKILL));
         assert_eq!(exit_of(143), ChildExit::Signal(Signal::SIGTERM));
         assert_eq!(exit_of(255), ChildExit::Code(255));
+    }
+
+    #[tokio::test]
+    async fn the_first_creation_runs_alone_and_the_others_side_by_side() {
+        let shim_started = tokio::sync::Mutex::new(false);
+        let active = AtomicU64::new(0);
+        // How many creations were under way as each began.
+        let under_way = Mutex::new(Vec::new());
+        let create = || async {
+            let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+            under_way.lock().unwrap().push(now);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            active.fetch_sub(1, Ordering::SeqCst);
+            Ok::<(), ()>(())
+        };
+        let creations = (0..4).map(|_| one_shim(&shim_started, create()));
+        futures_util::future::join_all(creations).await;
+        // Without the gate: [1, 2, 3, 4].
+        assert_eq!(*under_way.lock().unwrap(), [1, 1, 2, 3]);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
@@ -90,11 +90,15 @@ pub struct ControllerGraph {
     pub outputs: Vec<Kind>,
 }
 
+/// Told how long each controller's first pass took (its name and the time), when it ends.
+pub type FirstPassObserver = Arc<dyn Fn(&'static str, Duration) + Send + Sync>;
+
 /// Runs controllers over one state.
 pub struct Runtime {
     state: Arc<State>,
     controllers: Vec<Box<dyn Controller>>,
     failures: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    first_pass: Option<FirstPassObserver>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -111,7 +115,13 @@ impl Runtime {
             state,
             controllers: Vec::new(),
             failures: Arc::default(),
+            first_pass: None,
         }
+    }
+
+    /// Has `observer` told of every controller's first pass (a boot timeline shows them).
+    pub fn observe_first_passes(&mut self, observer: FirstPassObserver) {
+        self.first_pass = Some(observer);
     }
 
     /// Adds a controller (run from [`Runtime::start`] on).
@@ -163,6 +173,7 @@ impl Runtime {
                 context,
                 wake,
                 Arc::clone(&self.failures),
+                self.first_pass.clone(),
             ));
         }
     }
@@ -173,11 +184,17 @@ async fn run_controller(
     context: Context,
     wake: Arc<Notify>,
     failures: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    mut first_pass: Option<FirstPassObserver>,
 ) {
     let name = controller.name();
     let mut retry = RETRY_INITIAL;
     loop {
-        let again = match controller.reconcile(&context).await {
+        let started = Instant::now();
+        let result = controller.reconcile(&context).await;
+        if let Some(observer) = first_pass.take() {
+            observer(name, started.elapsed());
+        }
+        let again = match result {
             Ok(requeue) => {
                 retry = RETRY_INITIAL;
                 if failures
@@ -336,5 +353,21 @@ mod tests {
         }
         .write("b", &Doubled { value: 1 });
         assert!(matches!(denied, Err(StateError::UndeclaredOutput { .. })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_pass_of_each_controller_is_observed_once() {
+        let state = Arc::new(State::new());
+        let mut runtime = Runtime::new(Arc::clone(&state));
+        runtime.register(Doubler { failed_once: false });
+        let seen: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+        let observed = Arc::clone(&seen);
+        runtime.observe_first_passes(Arc::new(move |name, _took| {
+            observed.lock().unwrap().push(name);
+        }));
+        runtime.start();
+        // The first pass fails on purpose; the retry after 0.5 s is not a first pass.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(*seen.lock().unwrap(), ["DoublerController"]);
     }
 }
