@@ -867,21 +867,7 @@ fn the_iso_boots_into_maintenance_mode_with_uefi_firmware() {
         host_services: Vec::new(),
     })
     .unwrap();
-    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
-    let console = vm.console_text();
-    assert!(console.contains("efi: EFI v"), "{console}");
-    assert!(
-        console.contains("machined: booted from the install medium"),
-        "{console}"
-    );
-    let talosctl = Talosctl {
-        talosconfig: work.path().join("talosconfig"),
-        port: vm.api.port(),
-    };
-    eventually("maintenance mode answers Version", &vm, || {
-        let out = ok(talosctl.insecure(&["version"]))?;
-        out.contains("Tag:").then_some(()).ok_or(out)
-    });
+    uefi_boot_reaches_maintenance_mode(&mut vm, "machined: booted from the install medium");
 }
 
 #[test]
@@ -893,19 +879,22 @@ fn the_disk_image_boots_with_uefi_firmware() {
     let mut config = disk_vm("uefi", &image, work.path(), &disk);
     config.boot = Boot::UefiDisk;
     let mut vm = Vm::start(&config).unwrap();
+    // GRUB's EFI image read BOOT and booted slot A.
+    uefi_boot_reaches_maintenance_mode(&mut vm, "booted slot A of the system disk");
+}
+
+/// Waits for `vm`'s API; the console shows the kernel handed over from UEFI firmware and
+/// `booted`; maintenance mode answers Version.
+fn uefi_boot_reaches_maintenance_mode(vm: &mut Vm, booted: &str) {
     vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
     let console = vm.console_text();
-    // The kernel names the firmware it was handed over from; GRUB's EFI image read BOOT.
     assert!(console.contains("efi: EFI v"), "{console}");
-    assert!(
-        console.contains("booted slot A of the system disk"),
-        "{console}"
-    );
+    assert!(console.contains(booted), "{console}");
     let talosctl = Talosctl {
-        talosconfig: work.path().join("talosconfig"),
+        talosconfig: PathBuf::from("/nonexistent"),
         port: vm.api.port(),
     };
-    eventually("maintenance mode answers Version", &vm, || {
+    eventually("maintenance mode answers Version", vm, || {
         let out = ok(talosctl.insecure(&["version"]))?;
         out.contains("Tag:").then_some(()).ok_or(out)
     });
