@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use proto::cluster::cluster_service_server::ClusterServiceServer;
 use proto::cosi::resource::state_server::StateServer;
@@ -101,6 +102,9 @@ pub enum Exit {
     /// Wipe what the plan says, then reboot or power off.
     Reset(ResetPlan),
 }
+
+/// How long a stop waits for the client that asked for it to watch its events.
+const WATCHERS_GRACE: Duration = Duration::from_millis(300);
 
 /// Runs the node until a reboot or shutdown request has stopped every service.
 pub async fn run(options: Options) -> Result<Exit, MachinedError> {
@@ -282,8 +286,10 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         },
         actor,
     );
-    // The reply to Reboot/Shutdown still travels back: apid, stopped with the other services
-    // below, lets the calls in flight finish first, and machined's API stops after them.
+    // A client that asked for this stop (`talosctl reboot --wait`) subscribes to the node's
+    // events once it has the reply: give it time to, before apid stops taking new calls. (The
+    // reply itself and the streams already open are drained by apid when it stops.)
+    tokio::time::sleep(WATCHERS_GRACE).await;
     apid.abort();
     node_environment.abort();
     upgrade_trial.abort();
