@@ -12,14 +12,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client of the etcd members at `endpoints` (`https://IP:2379`).
 pub async fn connect(pki: &EtcdPki, endpoints: &[String]) -> Result<Client, MachinedError> {
-    let (ca, crt, key) = pki.admin_identity()?;
-    let tls = TlsOptions::new()
-        .ca_certificate(Certificate::from_pem(ca))
-        .identity(Identity::from_pem(crt, key));
-    let options = ConnectOptions::new()
-        .with_tls(tls)
-        .with_connect_timeout(TIMEOUT)
-        .with_timeout(TIMEOUT);
+    let options = admin_options(pki)?.with_timeout(TIMEOUT);
     Client::connect(endpoints, Some(options))
         .await
         .map_err(|e| etcd_error(endpoints.join(","), e))
@@ -31,16 +24,20 @@ pub async fn connect_for_watching(
     pki: &EtcdPki,
     endpoints: &[String],
 ) -> Result<Client, MachinedError> {
+    Client::connect(endpoints, Some(admin_options(pki)?))
+        .await
+        .map_err(|e| etcd_error(endpoints.join(","), e))
+}
+
+/// Mutual TLS as etcd's admin, and a bound on connecting.
+fn admin_options(pki: &EtcdPki) -> Result<ConnectOptions, MachinedError> {
     let (ca, crt, key) = pki.admin_identity()?;
     let tls = TlsOptions::new()
         .ca_certificate(Certificate::from_pem(ca))
         .identity(Identity::from_pem(crt, key));
-    let options = ConnectOptions::new()
+    Ok(ConnectOptions::new()
         .with_tls(tls)
-        .with_connect_timeout(TIMEOUT);
-    Client::connect(endpoints, Some(options))
-        .await
-        .map_err(|e| etcd_error(endpoints.join(","), e))
+        .with_connect_timeout(TIMEOUT))
 }
 
 /// An etcd failure as machined's error.
