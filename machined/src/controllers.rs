@@ -22,13 +22,15 @@
 //! More sources and controllers, each in its module: [`host`] (kernel, mounts, hardware),
 //! [`kernel_params`] (sysctls and sysfs),
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
-//! identity, version, affiliate and member) and [`time_status`] (timed's sync state).
+//! identity, version, affiliate and member), [`time_status`] (timed's sync state) and
+//! [`network_status`] (networkd's links, addresses, routes, hostname and resolvers).
 
 pub mod boot_artifacts;
 pub mod cluster;
 pub mod from_config;
 pub mod host;
 pub mod kernel_params;
+pub mod network_status;
 pub mod time_status;
 
 use std::collections::BTreeMap;
@@ -210,6 +212,8 @@ pub struct Sources {
     pub timed_socket: std::path::PathBuf,
     /// networkd's socket, when machined runs networkd (it owns the network).
     pub networkd_socket: Option<std::path::PathBuf>,
+    /// The `hosts` and `resolv.conf` files networkd writes.
+    pub network_etc_files: [std::path::PathBuf; 2],
     /// `machine.network` as the platform gives it (YAML), for a config without one.
     pub platform_network: String,
     /// The event sink of the kernel argument (`talos.events.sink`), unless a document names one.
@@ -260,6 +264,11 @@ pub fn start(
             crate::network::networkd_client(socket),
             sources.platform_network,
         ));
+        tokio::spawn(network_status::run(socket.clone(), Arc::clone(&state)));
+        runtime.register(network_status::NodeAddressController);
+        runtime.register(network_status::NetworkStatusController {
+            etc_files: sources.network_etc_files,
+        });
     }
     runtime.register(crate::vip::OperatorVipConfigController);
     runtime.register(crate::etcd::spec::EtcdSpecController {
@@ -358,6 +367,26 @@ pub fn start(
                 Kind::of::<time_status::TimeStatusSpec>(),
                 Kind::of::<time_status::TimeServerStatusSpec>(),
             ],
+        ),
+        (
+            network_status::ADDRESS_OWNER,
+            vec![Kind::of::<network_status::AddressStatusSpec>()],
+        ),
+        (
+            network_status::LINK_OWNER,
+            vec![Kind::of::<network_status::LinkStatusSpec>()],
+        ),
+        (
+            network_status::ROUTE_OWNER,
+            vec![Kind::of::<network_status::RouteStatusSpec>()],
+        ),
+        (
+            network_status::HOSTNAME_OWNER,
+            vec![Kind::of::<network_status::HostnameStatusSpec>()],
+        ),
+        (
+            network_status::RESOLVER_OWNER,
+            vec![Kind::of::<network_status::ResolverStatusSpec>()],
         ),
     ];
     for (name, outputs) in sourced {

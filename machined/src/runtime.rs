@@ -190,6 +190,7 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         identity_file: layout.root().join("system/state/node-identity.yaml"),
         timed_socket: layout.timed_socket(),
         networkd_socket: options.networkd.as_ref().map(|_| layout.networkd_socket()),
+        network_etc_files: layout.network_etc_files(),
         platform_network: platform.network_yaml.clone().unwrap_or_default(),
         kernel_log_destination: options.kernel_log_destination.clone(),
         events_sink: options.events_sink.clone(),

@@ -3,12 +3,10 @@
 //! - the node's resource state ([`crate::controllers`]): the active machine config
 //!   (`MachineConfigs.config.talos.dev`, namespace `config`; it holds secrets, so only `os:admin`
 //!   may read or watch it, as upstream marks the type SENSITIVE), the machine type, the hostname
-//!   spec, services and the machine status;
-//! - the network status resources of namespace `network` (addresses, routes, links, hostname,
-//!   resolvers), asked of networkd on each call when it runs (no Watch);
-//! - the node addresses (`NodeAddresses.net.talos.dev`: `current`, `default`) and the network
-//!   status (`NetworkStatuses.net.talos.dev/status`: address, default route, hostname, `hosts`
-//!   and `resolv.conf` ready), from the same;
+//!   spec, services and the machine status; the network status resources of namespace `network`
+//!   (addresses, routes, links, hostname, resolvers, node addresses and the network status),
+//!   which networkd keeps current where it runs
+//!   ([`crate::controllers::network_status`]);
 //! - the local etcd member (`EtcdMembers.etcd.talos.dev/local`: its member id as 16 hex digits),
 //!   asked of etcd on each call where it runs (none elsewhere);
 //! - `ResourceDefinitions.meta.cosi.dev`, describing all of these for `talosctl get`.
@@ -23,7 +21,6 @@
 //! verbs answer Unimplemented.
 
 mod catalog;
-mod network;
 
 use std::sync::Arc;
 
@@ -271,18 +268,6 @@ async fn all(
                 format!("memberID: {}\n", etcd_member_id(id)),
                 Vec::new(),
             )]
-        }
-        Source::Networkd => {
-            let status = crate::network::status(machine).await?;
-            let etc_files_ready = machine
-                .layout
-                .network_etc_files()
-                .iter()
-                .all(|file| file.exists());
-            network::resources(resource_type, &status, etc_files_ready)?
-                .into_iter()
-                .map(|(id, yaml)| (id, yaml, Vec::new()))
-                .collect()
         }
     };
     Ok(items
