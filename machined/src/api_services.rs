@@ -1,7 +1,9 @@
 //! apid and trustd: keeps their certificates, their mode (maintenance or normal) and their
 //! processes in step with the active config, and renews the certificates at half-life.
 //!
-//! New inputs (config, hostname, addresses) issue new certificates; a mode change restarts apid
+//! New inputs (config, or the names of `CertSANs.secrets.talos.dev/api`, which
+//! [`crate::controllers::cert_sans`] derives from the hostname, the address and
+//! `machine.certSANs`) issue new certificates at once; a mode change restarts apid
 //! with the new command line; otherwise apid and trustd reload their TLS directories on SIGHUP,
 //! so open streams carry on while new connections get the new certificates. When issuing fails
 //! (a worker whose trustd is not reachable yet) it is retried with back-off, and certificates
@@ -13,9 +15,11 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use proto::machine::{MachineStatusEvent, machine_status_event};
+use resources::{Kind, WatchOptions};
 use tokio::time::Instant;
 
 use crate::certificates::{NodeTls, TRUSTD_PORT, TlsInputs};
+use crate::controllers::cert_sans::CertSansSpec;
 use crate::error::MachinedError;
 use crate::etcd;
 use crate::events::EventBus;
@@ -57,16 +61,22 @@ struct Applied {
 /// Runs until the config watch ends.
 pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
     let mut changes = machine.config.subscribe();
+    let names_kind = Kind::of::<CertSansSpec>();
+    let mut names_changes = machine.resources.watch(&names_kind, &WatchOptions::default());
     let mut applied: Option<Applied> = None;
     let mut retry = RETRY_INITIAL;
     let mut control_planes = Vec::new();
     loop {
         let config = changes.borrow_and_update().clone();
-        let mut inputs = TlsInputs::new(
-            machine.hostname(),
-            vec![machine.address()],
-            config.as_deref(),
-        );
+        // The names come from their controller; none yet (at boot): wait for them.
+        let Some(names) = CertSansSpec::of_api(&machine.resources) else {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = names_changes.next() => {}
+            }
+            continue;
+        };
+        let mut inputs = TlsInputs::new(&names, config.as_deref());
         let control_plane = inputs
             .trust
             .as_ref()
@@ -121,6 +131,10 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
         }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
+            names = names_changes.next() => if names.is_none() {
+                // Fell behind the names' events: follow them again (the names are read anew).
+                names_changes = machine.resources.watch(&names_kind, &WatchOptions::default());
+            },
             () = sleep_until(wake) => {}
         }
     }

@@ -23,6 +23,7 @@ use pki::{
 };
 use proto::securityapi::security_service_client::SecurityServiceClient;
 
+use crate::controllers::cert_sans::CertSansSpec;
 use crate::error::MachinedError;
 
 /// trustd's port on control planes.
@@ -33,8 +34,10 @@ const TRUSTD_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the certificates are issued for; new certificates are issued when it changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsInputs {
+    /// The common name: the node's FQDN.
     pub hostname: String,
-    pub addresses: Vec<IpAddr>,
+    /// `CertSANs.secrets.talos.dev/api`.
+    pub names: SubjectAltNames,
     /// The trust settings of the active config; `None` in maintenance.
     pub trust: Option<Trust>,
     /// Every control plane's address (etcd's members), as far as known: names trustd keeps
@@ -50,8 +53,6 @@ pub struct Trust {
     pub ca: PemCertificateAndKey,
     /// `machine.acceptedCAs` certificates.
     pub accepted: Vec<String>,
-    /// `machine.certSANs`.
-    pub cert_sans: Vec<String>,
     /// `machine.token`.
     pub token: String,
     /// Host of `cluster.controlPlane.endpoint`.
@@ -76,7 +77,6 @@ impl Trust {
                 .iter()
                 .filter_map(|ca| ca.crt.clone())
                 .collect(),
-            cert_sans: machine.cert_sans.clone(),
             token: machine.token.clone(),
             control_plane_host,
         })
@@ -134,10 +134,14 @@ impl NodeTls {
 }
 
 impl TlsInputs {
-    pub fn new(hostname: String, addresses: Vec<IpAddr>, config: Option<&Config>) -> Self {
+    /// Issues for `names` (the API's `CertSANs`) with the trust of `config`.
+    pub fn new(names: &CertSansSpec, config: Option<&Config>) -> Self {
         TlsInputs {
-            hostname,
-            addresses,
+            hostname: names.fqdn.clone(),
+            names: SubjectAltNames {
+                dns_names: names.dns_names.clone(),
+                ip_addresses: names.ips.clone(),
+            },
             trust: config.and_then(Trust::from_config),
             control_planes: Vec::new(),
         }
@@ -154,7 +158,7 @@ impl TlsInputs {
             let authority = CertificateAuthority::from_pair(&ca)?;
             let server = authority.issue_server_certificate(
                 &self.hostname,
-                &self.subject_alt_names(&[]),
+                &self.names,
                 validity,
             )?;
             let apid = ApidTls {
@@ -165,9 +169,9 @@ impl TlsInputs {
             };
             return Ok(NodeTls { apid, trustd: None });
         };
-        let names = self.subject_alt_names(&trust.cert_sans);
+        let names = &self.names;
         if !trust.machine_type.is_control_plane() {
-            let server = self.ask_trustd(trust, &names).await?;
+            let server = self.ask_trustd(trust, names).await?;
             let apid = ApidTls {
                 maintenance: false,
                 accepted_cas: trust.accepted_cas(),
@@ -182,7 +186,7 @@ impl TlsInputs {
             ));
         }
         let authority = CertificateAuthority::from_pair(&trust.ca)?;
-        let server = authority.issue_server_certificate(&self.hostname, &names, validity)?;
+        let server = authority.issue_server_certificate(&self.hostname, names, validity)?;
         let client = authority.issue_client_certificate(
             &self.hostname,
             &["os:impersonator".to_string()],
@@ -197,9 +201,9 @@ impl TlsInputs {
         let trustd = TrustdTls {
             issuer: trust.ca.clone(),
             accepted_cas: trust.accepted_cas(),
-            server: authority.issue_server_certificate(&self.hostname, &names, validity)?,
+            server: authority.issue_server_certificate(&self.hostname, names, validity)?,
             token: trust.token.clone(),
-            protected_names: self.protected_names(trust, &names),
+            protected_names: self.protected_names(trust, names),
         };
         Ok(NodeTls {
             apid,
@@ -279,26 +283,6 @@ impl TlsInputs {
             crt: Some(crt),
             key: Some(key.to_pem()),
         })
-    }
-
-    /// `machine.certSANs`, the node's addresses, 127.0.0.1 and the hostname.
-    fn subject_alt_names(&self, cert_sans: &[String]) -> SubjectAltNames {
-        let mut names = SubjectAltNames::default();
-        let loopback = IpAddr::from([127, 0, 0, 1]);
-        for ip in self.addresses.iter().copied().chain([loopback]) {
-            if !names.ip_addresses.contains(&ip) {
-                names.ip_addresses.push(ip);
-            }
-        }
-        for san in cert_sans.iter().chain([&self.hostname]) {
-            match san.parse::<IpAddr>() {
-                Ok(ip) if !names.ip_addresses.contains(&ip) => names.ip_addresses.push(ip),
-                Ok(_) => {}
-                Err(_) if !names.dns_names.contains(san) => names.dns_names.push(san.clone()),
-                Err(_) => {}
-            }
-        }
-        names
     }
 }
 

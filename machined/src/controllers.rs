@@ -17,15 +17,18 @@
 //! ([`crate::time_sync::TimedConfigController`]) and `machine.network` with the network
 //! documents to networkd ([`crate::network::NetworkdConfigController`]). The log destinations
 //! follow the config too ([`crate::log_shipping::LogShippingController`]), and control planes
-//! publish what etcd runs with ([`crate::etcd::spec`]).
+//! publish what etcd runs with ([`crate::etcd::spec`]) and, while etcd runs, its member id
+//! ([`crate::etcd::member`]).
 //!
 //! More sources and controllers, each in its module: [`host`] (kernel, mounts, hardware),
 //! [`kernel_params`] (sysctls and sysfs),
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
 //! identity, version, affiliate and member), [`time_status`] (timed's sync state) and
-//! [`network_status`] (networkd's links, addresses, routes, hostname and resolvers).
+//! [`network_status`] (networkd's links, addresses, routes, hostname and resolvers) and
+//! [`cert_sans`] (the names of the API certificates).
 
 pub mod boot_artifacts;
+pub mod cert_sans;
 pub mod cluster;
 pub mod from_config;
 pub mod host;
@@ -271,6 +274,12 @@ pub fn start(
         });
     }
     runtime.register(crate::vip::OperatorVipConfigController);
+    runtime.register(crate::etcd::member::EtcdMemberController {
+        member: crate::etcd::member::LocalMember {
+            pki_dir: kubernetes.root.join("system/secrets/etcd"),
+            address: sources.address,
+        },
+    });
     runtime.register(crate::etcd::spec::EtcdSpecController {
         address: sources.address,
         default_hostname: default_hostname.to_string(),
@@ -280,6 +289,9 @@ pub fn start(
     ));
     tokio::spawn(time_status::run(sources.timed_socket, Arc::clone(&state)));
     runtime.register(MachineTypeController);
+    runtime.register(cert_sans::ApiCertSansController {
+        address: sources.address,
+    });
     runtime.register(HostnameController {
         default: default_hostname.to_string(),
     });

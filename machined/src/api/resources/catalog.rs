@@ -13,8 +13,6 @@ use crate::controllers::network_status;
 pub enum Source {
     /// The node's resource state (Get, List and Watch).
     State,
-    /// Asked of the local etcd member on each call (Get and List; none where etcd does not run).
-    Etcd,
     /// This catalog.
     Catalog,
 }
@@ -40,7 +38,7 @@ const HOSTNAME_STATUS_TYPE: &str = <network_status::HostnameStatusSpec as Spec>:
 const RESOLVER_STATUS_TYPE: &str = <network_status::ResolverStatusSpec as Spec>::TYPE;
 const NODE_ADDRESS_TYPE: &str = <network_status::NodeAddressSpec as Spec>::TYPE;
 const NETWORK_STATUS_TYPE: &str = <network_status::NetworkStatusSpec as Spec>::TYPE;
-pub const ETCD_MEMBER_TYPE: &str = "EtcdMembers.etcd.talos.dev";
+const ETCD_MEMBER_TYPE: &str = <crate::etcd::member::EtcdMemberSpec as Spec>::TYPE;
 pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
 const HOSTNAME_SPEC_TYPE: &str = <controllers::HostnameSpec as Spec>::TYPE;
 const MACHINE_STATUS_TYPE: &str = <controllers::MachineStatusSpec as Spec>::TYPE;
@@ -54,7 +52,7 @@ const REGISTRIES_TYPE: &str = <crate::cri::RegistriesSpec as Spec>::TYPE;
 /// Everything served, in the order `get rd` lists it.
 pub const DEFINITIONS: &[Definition] = &[
     Definition {
-        source: Source::Etcd,
+        source: Source::State,
         resource_type: ETCD_MEMBER_TYPE,
         display_type: "EtcdMember",
         namespace: "etcd",
@@ -293,6 +291,15 @@ pub const DEFINITIONS: &[Definition] = &[
         namespace: "runtime",
         aliases: &[],
         columns: &[("Boot ID", "{.bootID}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: <controllers::cert_sans::CertSansSpec as Spec>::TYPE,
+        display_type: "CertSAN",
+        namespace: "secrets",
+        aliases: &[],
+        columns: &[],
         sensitive: false,
     },
     Definition {
