@@ -62,7 +62,9 @@ struct Applied {
 pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
     let mut changes = machine.config.subscribe();
     let names_kind = Kind::of::<CertSansSpec>();
-    let mut names_changes = machine.resources.watch(&names_kind, &WatchOptions::default());
+    let mut names_changes = machine
+        .resources
+        .watch(&names_kind, &WatchOptions::default());
     let mut applied: Option<Applied> = None;
     let mut retry = RETRY_INITIAL;
     let mut control_planes = Vec::new();

@@ -156,11 +156,8 @@ impl TlsInputs {
         let Some(trust) = &self.trust else {
             let ca = pki::generate_ca(pki::CaKind::Talos, Validity::from_now(pki::CA_TTL))?;
             let authority = CertificateAuthority::from_pair(&ca)?;
-            let server = authority.issue_server_certificate(
-                &self.hostname,
-                &self.names,
-                validity,
-            )?;
+            let server =
+                authority.issue_server_certificate(&self.hostname, &self.names, validity)?;
             let apid = ApidTls {
                 maintenance: true,
                 accepted_cas: String::new(),

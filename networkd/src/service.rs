@@ -28,10 +28,7 @@ pub struct Service {
 const WATCH_BUFFER: usize = 2;
 
 impl Service {
-    pub fn new(
-        engine: mpsc::Sender<Command>,
-        status: watch::Receiver<Option<StatusView>>,
-    ) -> Self {
+    pub fn new(engine: mpsc::Sender<Command>, status: watch::Receiver<Option<StatusView>>) -> Self {
         Service { engine, status }
     }
 

@@ -452,7 +452,14 @@ mod tests {
         assert_eq!(event.resource.metadata.id, "eth0/10.5.0.2/24");
         assert!(watch.try_next().is_none());
         assert_eq!(state.list(&addresses).len(), 1);
-        assert_eq!(state.get(&addresses, "eth0/10.5.0.3/24").unwrap().metadata.version, 1);
+        assert_eq!(
+            state
+                .get(&addresses, "eth0/10.5.0.3/24")
+                .unwrap()
+                .metadata
+                .version,
+            1
+        );
     }
 
     #[tokio::test]

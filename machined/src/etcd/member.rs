@@ -103,8 +103,8 @@ impl<M: MemberIdSource> Controller for EtcdMemberController<M> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     use resources::{Runtime, State};
 
