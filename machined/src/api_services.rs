@@ -1,5 +1,6 @@
 //! apid and trustd: keeps their certificates, their mode (maintenance or normal) and their
-//! processes in step with the active config, and renews the certificates at half-life.
+//! processes in step with the active config, and renews the certificates at half-life. What
+//! apid serves with is published as `ApiCertificates.secrets.talos.dev/api` (sensitive).
 //!
 //! New inputs (config, or the names of `CertSANs.secrets.talos.dev/api`, which
 //! [`crate::controllers::cert_sans`] derives from the hostname, the address and
@@ -18,7 +19,7 @@ use proto::machine::{MachineStatusEvent, machine_status_event};
 use resources::{Kind, WatchOptions};
 use tokio::time::Instant;
 
-use crate::certificates::{NodeTls, TRUSTD_PORT, TlsInputs};
+use crate::certificates::{API_CERTIFICATES_OWNER, NodeTls, TRUSTD_PORT, TlsInputs};
 use crate::controllers::cert_sans::CertSansSpec;
 use crate::error::MachinedError;
 use crate::etcd;
@@ -105,6 +106,14 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
                 Ok((tls, trustd_running)) => {
                     if applied.is_none() {
                         crate::boot_clock::stamp("API certificates in place");
+                    }
+                    let published = machine.resources.write_spec(
+                        API_CERTIFICATES_OWNER,
+                        "api",
+                        &tls.apid.spec(),
+                    );
+                    if let Err(error) = published {
+                        tracing::error!(%error, "cannot publish the API certificates");
                     }
                     let renew_at = Instant::now() + tls.half_life();
                     if changed {

@@ -381,6 +381,10 @@ pub fn start(
             ],
         ),
         (
+            crate::certificates::API_CERTIFICATES_OWNER,
+            vec![Kind::of::<crate::certificates::ApiCertificatesSpec>()],
+        ),
+        (
             network_status::ADDRESS_OWNER,
             vec![Kind::of::<network_status::AddressStatusSpec>()],
         ),

@@ -402,12 +402,21 @@ fn upstream_types_answer_get_by_their_aliases() {
     // An admin reads the secrets; a reader can neither get, list nor watch them.
     let os = success(cluster.talosctl(&["-n", &node, "get", "osrootsecrets", "-o", "yaml"]));
     assert!(os.contains("issuingCA:") && os.contains("token:"), "{os}");
+    let api = success(cluster.talosctl(&["-n", &node, "get", "apicertificates", "-o", "yaml"]));
+    assert!(
+        api.contains("id: api")
+            && api.contains("owner: secrets.APIController")
+            && api.contains("acceptedCAs:")
+            && api.contains("server:"),
+        "{api}"
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut reader = reader_client(&cluster, &node, &runtime);
     let secret_types = [
         "OSRootSecrets.secrets.talos.dev",
         "EtcdRootSecrets.secrets.talos.dev",
         "KubernetesRootSecrets.secrets.talos.dev",
+        "ApiCertificates.secrets.talos.dev",
     ];
     runtime.block_on(async {
         for resource_type in secret_types {

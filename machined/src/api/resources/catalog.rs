@@ -264,6 +264,15 @@ pub const DEFINITIONS: &[Definition] = &[
     },
     Definition {
         source: Source::State,
+        resource_type: <crate::certificates::ApiCertificatesSpec as Spec>::TYPE,
+        display_type: "ApiCertificate",
+        namespace: "secrets",
+        aliases: &[],
+        columns: &[],
+        sensitive: true,
+    },
+    Definition {
+        source: Source::State,
         resource_type: <controllers::from_config::AcquireConfigStatusSpec as Spec>::TYPE,
         display_type: "AcquireConfigStatus",
         namespace: "runtime",
