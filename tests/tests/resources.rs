@@ -337,6 +337,31 @@ fn upstream_types_answer_get_by_their_aliases() {
         completed.lines().all(|l| l.starts_with("memb")),
         "{completed}"
     );
+    // … and for `list`, `read` and `copy`, for the paths on the node.
+    for (command, typed, expected) in [
+        ("list", "/pr", "/proc/"),
+        ("read", "/proc/upt", "/proc/uptime"),
+        ("copy", "/proc/sys/kernel/host", "/proc/sys/kernel/hostname"),
+    ] {
+        let completed = success(
+            Command::new(binary("talosctl"))
+                .args(["--", "talosctl", command, typed])
+                .env("COMPLETE", "bash")
+                .env("_CLAP_COMPLETE_INDEX", "2")
+                .env("_CLAP_IFS", "\n")
+                .env("TALOSCONFIG", &talosconfig)
+                .output()
+                .unwrap(),
+        );
+        assert!(
+            completed.lines().any(|l| l == expected),
+            "{command} {typed}: {completed}"
+        );
+        assert!(
+            completed.lines().all(|l| l.starts_with(typed)),
+            "{command} {typed}: {completed}"
+        );
+    }
 
     // Types the host may or may not give: rows exactly when it does.
     for (alias, source) in [
