@@ -219,6 +219,8 @@ pub struct Vm {
     pub console: PathBuf,
     /// `127.0.0.1:<port>` forwarded to the guest's apid.
     pub api: SocketAddr,
+    /// `(guest port, 127.0.0.1:<port>)` for each port asked of [`Vm::start_forwarding`].
+    pub forwarded: Vec<(u16, SocketAddr)>,
     pub accel: Accel,
     pub started: Instant,
     child: Child,
@@ -227,6 +229,12 @@ pub struct Vm {
 impl Vm {
     /// Starts QEMU; returns as soon as the process runs.
     pub fn start(config: &VmConfig) -> Result<Vm, QemuError> {
+        Vm::start_forwarding(config, &[])
+    }
+
+    /// [`Vm::start`], with a free host loopback port forwarded to each of `guest_ports` too
+    /// (besides apid's).
+    pub fn start_forwarding(config: &VmConfig, guest_ports: &[u16]) -> Result<Vm, QemuError> {
         let dir = config.out_dir.join(&config.name);
         std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
         let console = dir.join("console.log");
@@ -235,6 +243,11 @@ impl Vm {
             0 => free_port().map_err(io("finding a free port on", "127.0.0.1"))?,
             port => port,
         };
+        let mut forwarded = Vec::with_capacity(guest_ports.len());
+        for &guest in guest_ports {
+            let host = free_port().map_err(io("finding a free port on", "127.0.0.1"))?;
+            forwarded.push((guest, SocketAddr::from((Ipv4Addr::LOCALHOST, host))));
+        }
         let accel = Accel::probe(&config.probe_kernel);
         let mut command = Command::new("qemu-system-x86_64");
         command
@@ -249,7 +262,14 @@ impl Vm {
                 // restrict=on: the guest reaches nothing outside; only the forwarded port in and
                 // the host services out.
                 &format!(
-                    "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:50000{}",
+                    "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:50000{}{}",
+                    forwarded
+                        .iter()
+                        .map(|(guest, host)| format!(
+                            ",hostfwd=tcp:127.0.0.1:{}-:{guest}",
+                            host.port()
+                        ))
+                        .collect::<String>(),
                     config
                         .host_services
                         .iter()
@@ -328,6 +348,7 @@ impl Vm {
             name: config.name.clone(),
             console,
             api: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            forwarded,
             accel,
             started: Instant::now(),
             child,
