@@ -188,6 +188,79 @@ fn disk_vm(name: &str, image: &Path, dir: &Path, disk: &Path) -> VmConfig {
     }
 }
 
+/// Where [`partitioned_user_disk`] writes a marker, between the ends a fast wipe zeroes.
+const USER_DISK_MARKER_AT: u64 = 32 << 20;
+const USER_DISK_MARKER: &[u8] = b"talos-rs user data";
+
+/// A 64 MiB raw disk with a GPT of one partition and [`USER_DISK_MARKER`] in its middle.
+fn partitioned_user_disk(dir: &Path) -> PathBuf {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+    let path = dir.join("user-disk.raw");
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.set_len(64 << 20).unwrap();
+    file.seek(SeekFrom::Start(USER_DISK_MARKER_AT)).unwrap();
+    file.write_all(USER_DISK_MARKER).unwrap();
+    drop(file);
+    success(
+        Command::new("sgdisk")
+            .args(["--new=1:2048:+16M", "--change-name=1:data"])
+            .arg(&path)
+            .output()
+            .unwrap(),
+    );
+    path
+}
+
+/// The bytes of `path` at `offset`, `len` of them.
+fn bytes_at(path: &Path, offset: u64, len: usize) -> Vec<u8> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path).unwrap();
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    let mut bytes = vec![0; len];
+    file.read_exact(&mut bytes).unwrap();
+    bytes
+}
+
+/// `talosctl wipe disk`: the system disk is refused; a fast wipe of the user disk zeroes its
+/// partition tables (both GPT headers) and leaves the middle; a wipe with zeroes takes all.
+fn user_disk_wiped_and_system_disk_refused(talosctl: &Talosctl, user_disk: &Path) {
+    let size = std::fs::metadata(user_disk).unwrap().len();
+    let gpt_signature = b"EFI PART";
+    assert_eq!(bytes_at(user_disk, 512, 8), gpt_signature);
+    assert_eq!(bytes_at(user_disk, size - 512, 8), gpt_signature);
+
+    let refused = talosctl.secure(&["wipe", "disk", "vda5"]);
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && error.contains("vda5 is the system disk"),
+        "{error}"
+    );
+    let refused = talosctl.secure(&["wipe", "disk", "nosuch"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no block device nosuch"),
+        "{refused:?}"
+    );
+
+    success(talosctl.secure(&["wipe", "disk", "vdb"]));
+    assert_eq!(bytes_at(user_disk, 512, 8), [0; 8], "primary GPT left");
+    assert_eq!(
+        bytes_at(user_disk, size - 512, 8),
+        [0; 8],
+        "backup GPT left"
+    );
+    assert_eq!(
+        bytes_at(user_disk, USER_DISK_MARKER_AT, USER_DISK_MARKER.len()),
+        USER_DISK_MARKER,
+        "a fast wipe zeroes only the ends"
+    );
+    success(talosctl.secure(&["wipe", "disk", "vdb", "--method", "ZEROES"]));
+    assert_eq!(
+        bytes_at(user_disk, USER_DISK_MARKER_AT, USER_DISK_MARKER.len()),
+        vec![0; USER_DISK_MARKER.len()],
+        "zeroes wipe the whole disk"
+    );
+}
+
 #[test]
 fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot() {
     let _vm_slot = one_vm();
@@ -197,7 +270,12 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
     // from the RTC's whole second.
     gen_config(work.path(), "image-test");
     let disk = overlay_disk(&image, work.path());
-    let mut vm = Vm::start(&disk_vm("disk", &image, work.path(), &disk)).unwrap();
+    let user_disk = partitioned_user_disk(work.path());
+    let extras = qemu::Extras {
+        raw_disks: vec![user_disk.clone()],
+        ..Default::default()
+    };
+    let mut vm = Vm::start_with(&disk_vm("disk", &image, work.path(), &disk), &extras).unwrap();
     let talosctl = Talosctl {
         talosconfig: work.path().join("talosconfig"),
         port: vm.api.port(),
@@ -256,6 +334,7 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
         let unit = row.split_whitespace().nth(2).unwrap_or_default();
         assert!(["B", "KiB", "MiB", "GiB"].contains(&unit), "{id}: {row}");
     }
+    user_disk_wiped_and_system_disk_refused(&talosctl, &user_disk);
     let trustd_before = container_pid(&containers, "trustd");
     success(talosctl.secure(&["restart", "trustd"]));
     eventually("trustd restarted as a new task", &vm, || {
@@ -913,11 +992,11 @@ fn a_power_cut_during_etcd_writes_keeps_every_acknowledged_write() {
     gen_config(work.path(), "etcd-cut");
     let disk = overlay_disk(&image, work.path());
     let start = |name: &str| {
-        Vm::start_forwarding(
-            &disk_vm(name, &image, work.path(), &disk),
-            &[ETCD_CLIENT_PORT],
-        )
-        .unwrap()
+        let extras = qemu::Extras {
+            guest_ports: vec![ETCD_CLIENT_PORT],
+            ..Default::default()
+        };
+        Vm::start_with(&disk_vm(name, &image, work.path(), &disk), &extras).unwrap()
     };
     let mut vm = start("configure");
     let mut talosctl = Talosctl {
