@@ -228,6 +228,12 @@ fn user_disk_wiped_and_system_disk_refused(talosctl: &Talosctl, user_disk: &Path
     let gpt_signature = b"EFI PART";
     assert_eq!(bytes_at(user_disk, 512, 8), gpt_signature);
     assert_eq!(bytes_at(user_disk, size - 512, 8), gpt_signature);
+    let disks = success(talosctl.secure(&["get", "disks"]));
+    let vdb = disks
+        .lines()
+        .find(|row| row.split_whitespace().nth(3) == Some("vdb"))
+        .unwrap_or_else(|| panic!("no vdb: {disks}"));
+    assert!(vdb.contains("67 MB") && vdb.contains("virtio"), "{disks}");
 
     let refused = talosctl.secure(&["wipe", "disk", "vda5"]);
     let error = String::from_utf8_lossy(&refused.stderr);
