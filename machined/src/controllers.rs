@@ -30,6 +30,7 @@
 pub mod boot_artifacts;
 pub mod cert_sans;
 pub mod cluster;
+pub mod disks;
 pub mod from_config;
 pub mod host;
 pub mod kernel_params;
@@ -227,6 +228,8 @@ pub struct Sources {
     pub platform_metadata: Option<PlatformMetadataSpec>,
     /// The variables of the kernel's `talos.environment` arguments.
     pub kernel_environment: Vec<(String, String)>,
+    /// The node's own disks, where it owns them (none in dev mode and containers).
+    pub block_devices: Option<crate::block::BlockDevices>,
     /// The digests of what booted, as PID 1 measures them (none in dev mode and containers).
     pub boot_artifacts: Option<tokio::sync::watch::Receiver<Vec<boot_artifacts::BootArtifact>>>,
 }
@@ -254,6 +257,9 @@ pub fn start(
         tracing::error!(%error, "cannot publish the platform metadata");
     }
     tokio::spawn(host::run(sources.host, Arc::clone(&state)));
+    if let Some(devices) = sources.block_devices {
+        tokio::spawn(disks::run(devices, Arc::clone(&state)));
+    }
     if let Some(measured) = sources.boot_artifacts {
         tokio::spawn(boot_artifacts::run(measured, Arc::clone(&state)));
     }
@@ -373,6 +379,7 @@ pub fn start(
             boot_artifacts::OWNER,
             vec![Kind::of::<boot_artifacts::BootArtifactSpec>()],
         ),
+        (disks::OWNER, vec![Kind::of::<disks::DiskSpec>()]),
         (
             time_status::OWNER,
             vec![

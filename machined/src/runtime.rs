@@ -195,6 +195,13 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         kernel_log_destination: options.kernel_log_destination.clone(),
         events_sink: options.events_sink.clone(),
         platform_metadata: platform.metadata.clone(),
+        // The node's disks are its own as PID 1 of a machine, not in a container.
+        block_devices: (owns_host && platform.name != "container").then(|| {
+            crate::block::BlockDevices {
+                sys: "/sys".into(),
+                dev: "/dev".into(),
+            }
+        }),
         boot_artifacts: options.boot_artifacts.clone(),
         kernel_environment: options.kernel_environment.clone(),
     };

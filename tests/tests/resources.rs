@@ -309,7 +309,8 @@ fn upstream_types_answer_get_by_their_aliases() {
     let identity = success(cluster.talosctl(&["-n", &node, "get", "identities", "-o", "yaml"]));
     assert!(identity.contains("nodeId: "), "{identity}");
 
-    // Shell completion of `talosctl get memb` asks the current context's node for its types.
+    // Shell completion asks the current context's node for its resource types (`get memb`)
+    // and, for `list`, `read` and `copy`, for its paths.
     let talosconfig = cluster.talosconfig().with_extension("completion");
     std::fs::copy(cluster.talosconfig(), &talosconfig).unwrap();
     for what in ["endpoint", "node"] {
@@ -322,21 +323,31 @@ fn upstream_types_answer_get_by_their_aliases() {
                 .unwrap(),
         );
     }
-    let completed = success(
-        Command::new(binary("talosctl"))
-            .args(["--", "talosctl", "get", "memb"])
-            .env("COMPLETE", "bash")
-            .env("_CLAP_COMPLETE_INDEX", "2")
-            .env("_CLAP_IFS", "\n")
-            .env("TALOSCONFIG", &talosconfig)
-            .output()
-            .unwrap(),
-    );
-    assert!(completed.lines().any(|l| l == "members"), "{completed}");
-    assert!(
-        completed.lines().all(|l| l.starts_with("memb")),
-        "{completed}"
-    );
+    for (command, typed, expected) in [
+        ("get", "memb", "members"),
+        ("list", "/pr", "/proc/"),
+        ("read", "/proc/upt", "/proc/uptime"),
+        ("copy", "/proc/sys/kernel/host", "/proc/sys/kernel/hostname"),
+    ] {
+        let completed = success(
+            Command::new(binary("talosctl"))
+                .args(["--", "talosctl", command, typed])
+                .env("COMPLETE", "bash")
+                .env("_CLAP_COMPLETE_INDEX", "2")
+                .env("_CLAP_IFS", "\n")
+                .env("TALOSCONFIG", &talosconfig)
+                .output()
+                .unwrap(),
+        );
+        assert!(
+            completed.lines().any(|l| l == expected),
+            "{command} {typed}: {completed}"
+        );
+        assert!(
+            completed.lines().all(|l| l.starts_with(typed)),
+            "{command} {typed}: {completed}"
+        );
+    }
 
     // Types the host may or may not give: rows exactly when it does.
     for (alias, source) in [

@@ -485,6 +485,23 @@ pub const DEFINITIONS: &[Definition] = &[
     },
     Definition {
         source: Source::State,
+        resource_type: <controllers::disks::DiskSpec as Spec>::TYPE,
+        display_type: "Disk",
+        namespace: "runtime",
+        aliases: &[],
+        columns: &[
+            ("Size", "{.pretty_size}"),
+            ("Read Only", "{.readonly}"),
+            ("Transport", "{.transport}"),
+            ("Rotational", "{.rotational}"),
+            ("WWID", "{.wwid}"),
+            ("Model", "{.model}"),
+            ("Serial", "{.serial}"),
+        ],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
         resource_type: <controllers::host::PciDeviceSpec as Spec>::TYPE,
         display_type: "PCIDevice",
         namespace: "hardware",
