@@ -7,6 +7,7 @@ pub mod config;
 pub mod containers;
 pub mod copy;
 pub mod dashboard;
+pub mod debug;
 pub mod diskfree;
 pub mod docs;
 pub mod edit;
@@ -91,6 +92,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rollback => upgrade::rollback(&cli.global),
         Command::Reset(args) => power::reset(args, &cli.global),
         Command::Image(command) => upgrade::image(command, &cli.global),
+        Command::Debug(args) => debug::debug(args, &cli.global),
         Command::Meta(command) => upgrade::meta(command, &cli.global),
         Command::Wipe(command) => wipe::run(command, &cli.global),
         Command::UpgradeK8s(args) => kubernetes::upgrade_k8s(&args),

@@ -119,15 +119,22 @@ fn images(target: &Target) -> ImageServiceClient<tonic::transport::Channel> {
     ImageServiceClient::new(target.channel())
 }
 
-/// Streams `file` to the node; returns the imported image's name.
+/// Streams `file` to the node's system namespace; returns the imported image's name.
 async fn import(target: &Target, file: &Path) -> anyhow::Result<String> {
+    import_into(target, file, system_namespace()).await
+}
+
+/// Streams `file` to the node's containerd `instance`; returns the imported image's name.
+pub async fn import_into(
+    target: &Target,
+    file: &Path,
+    instance: ContainerdInstance,
+) -> anyhow::Result<String> {
     let data = tokio::fs::read(file)
         .await
         .with_context(|| format!("reading {}", file.display()))?;
     let mut messages = vec![ImageServiceImportRequest {
-        request: Some(image_service_import_request::Request::Containerd(
-            system_namespace(),
-        )),
+        request: Some(image_service_import_request::Request::Containerd(instance)),
     }];
     messages.extend(
         data.chunks(CHUNK_SIZE)
