@@ -180,12 +180,12 @@ pub fn find(store: &Path, reference: &str) -> Result<Option<DebugImage>, Machine
 fn small_documents(tarball: &Path) -> Result<BTreeMap<String, Vec<u8>>, MachinedError> {
     let mut documents = BTreeMap::new();
     let mut archive = open_archive(tarball)?;
-    for entry in archive.entries().map_err(|e| invalid(e))? {
+    for entry in archive.entries().map_err(invalid)? {
         let mut entry = entry.map_err(|e| invalid(format!("reading the tarball: {e}")))?;
         if !entry.header().entry_type().is_file() || entry.size() > JSON_LIMIT {
             continue;
         }
-        let name = normalised(&entry.path().map_err(|e| invalid(e))?);
+        let name = normalised(&entry.path().map_err(invalid)?);
         if documents.len() == MAX_DOCUMENTS {
             return Err(invalid(format!(
                 "more than {MAX_DOCUMENTS} small files in the tarball"
@@ -376,12 +376,12 @@ fn copy_layers(tarball: &Path, layers: &[LayerRef], dest: &Path) -> Result<u64, 
     let mut found = vec![false; layers.len()];
     let mut total = 0u64;
     let mut archive = open_archive(tarball)?;
-    for entry in archive.entries().map_err(|e| invalid(e))? {
+    for entry in archive.entries().map_err(invalid)? {
         let mut entry = entry.map_err(|e| invalid(format!("reading the tarball: {e}")))?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = normalised(&entry.path().map_err(|e| invalid(e))?);
+        let name = normalised(&entry.path().map_err(invalid)?);
         for (index, layer) in layers.iter().enumerate() {
             if layer.path != name || found[index] {
                 continue;

@@ -16,6 +16,7 @@ pub mod events;
 pub mod r#gen;
 pub mod get;
 pub mod health;
+pub mod image_bundle;
 pub mod inject;
 pub mod inspect;
 pub mod kubeconfig;
