@@ -467,7 +467,7 @@ fn yaml_documents(text: &str) -> Result<Vec<serde_norway::Value>, String> {
 }
 
 /// A `docker save` tarball of one layer: the host's static busybox as `/bin/busybox`, with
-/// `sh`, `hostname`, `cat` and `tr` linked to it.
+/// `sh`, `hostname`, `cat`, `tr` and `tty` linked to it.
 fn busybox_image(dir: &Path) -> PathBuf {
     let busybox = std::fs::read("/bin/busybox")
         .expect("/bin/busybox (Debian busybox-static, installed by scripts/setup.sh)");
@@ -490,7 +490,7 @@ fn busybox_image(dir: &Path) -> PathBuf {
     layer
         .append_data(&mut file, "bin/busybox", busybox.as_slice())
         .unwrap();
-    for applet in ["sh", "hostname", "cat", "tr"] {
+    for applet in ["sh", "hostname", "cat", "tr", "tty"] {
         let mut link = header(tar::EntryType::Symlink, 0, 0o777);
         layer
             .append_link(&mut link, format!("bin/{applet}"), "busybox")
@@ -514,7 +514,8 @@ fn busybox_image(dir: &Path) -> PathBuf {
 }
 
 /// `talosctl debug` with a busybox image built here: the commands piped in run in the host's
-/// PID namespace (its PID 1 is machined), the exit code comes back as talosctl's, a tarball
+/// PID namespace (its PID 1 is machined), the exit code comes back as talosctl's, a terminal
+/// gets one in the container, a tarball
 /// that is no image and an image the node does not hold are refused clearly, and no task is
 /// left behind.
 fn a_debug_container_runs_in_the_hosts_namespaces(talosctl: &Talosctl, dir: &Path) {
@@ -565,6 +566,21 @@ fn a_debug_container_runs_in_the_hosts_namespaces(talosctl: &Talosctl, dir: &Pat
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("/system/debug/debug-"), "{stdout}");
+    // On a terminal (script(1) gives talosctl one), the container gets a terminal too.
+    let endpoint = format!("127.0.0.1:{}", talosctl.port);
+    let command = format!(
+        "{} --talosconfig {} -e {endpoint} -n 10.0.2.15 debug talos-rs/debug-busybox:test",
+        binary("talosctl").display(),
+        talosctl.talosconfig.display()
+    );
+    let out = run_bounded_with_input(
+        Command::new("script").args(["-qec", &command, "/dev/null"]),
+        Some(b"tty; exit 5\n"),
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+    assert!(stdout.contains("/dev/pts/0"), "{stdout}");
 
     let junk = dir.join("junk.tar");
     std::fs::write(&junk, b"not an image").unwrap();
