@@ -144,14 +144,16 @@ impl ImageService for ImageApi {
                             Ok(image.name)
                         }
                         Imported::NotInstaller(why) => {
-                            let image = debug_images::import(&debug_store, &upload).map_err(
-                                |error| {
-                                    MachinedError::InvalidArgument(format!(
-                                        "neither an installer ({why}) nor a container image \
-                                         ({error})"
-                                    ))
-                                },
-                            )?;
+                            let image = debug_images::import(&debug_store, &upload)
+                                .map_err(|error| match error {
+                                    MachinedError::InvalidArgument(reason) => {
+                                        MachinedError::InvalidArgument(format!(
+                                            "neither an installer ({why}) nor a container \
+                                             image ({reason})"
+                                        ))
+                                    }
+                                    other => other,
+                                })?;
                             tracing::info!(name = %image.name, "debug image imported");
                             Ok(image.name)
                         }

@@ -14,7 +14,8 @@
 //! nodes and FIFOs skipped (the container gets the host's `/dev`).
 //!
 //! The store lives in memory (`/system/var`), as upstream's `inmem` containerd: debug images
-//! are gone after a reboot. Upgrade never looks here.
+//! are gone after a reboot, and together they may hold at most [`MAX_STORE_BYTES`] of layers.
+//! Upgrade never looks here.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -35,6 +36,8 @@ const MAX_DOCUMENTS: usize = 1024;
 const MAX_LAYERS: usize = 128;
 /// The most bytes of layers (as stored) one image may carry.
 const MAX_LAYER_BYTES: u64 = 512 << 20;
+/// The most bytes of layers the whole store (in memory) may hold.
+const MAX_STORE_BYTES: u64 = 1 << 30;
 /// The most entries one root filesystem may get from its layers.
 pub const MAX_ENTRIES: u64 = 200_000;
 /// The most bytes one root filesystem may get from its layers.
@@ -101,7 +104,22 @@ pub fn import(store: &Path, tarball: &Path) -> Result<DebugImage, MachinedError>
     let described = describe(&documents)?;
     let staging = store.join(format!(".import-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&staging).map_err(MachinedError::io("creating", &staging))?;
-    let size = match copy_layers(tarball, &described.layers, &staging) {
+    let stored: u64 = list(store)?
+        .iter()
+        .filter(|image| image.name != described.name)
+        .map(|image| image.size)
+        .sum();
+    let copied = copy_layers(tarball, &described.layers, &staging).and_then(|size| {
+        if stored + size > MAX_STORE_BYTES {
+            return Err(MachinedError::ResourceExhausted(format!(
+                "the debug images would take {} bytes of memory, more than {MAX_STORE_BYTES}: \
+                 remove some first (talosctl image remove)",
+                stored + size
+            )));
+        }
+        Ok(size)
+    });
+    let size = match copied {
         Ok(size) => size,
         Err(error) => {
             let _ = std::fs::remove_dir_all(&staging);
