@@ -14,6 +14,7 @@ use std::time::Duration;
 use proto::cluster::cluster_service_server::ClusterServiceServer;
 use proto::cosi::resource::state_server::StateServer;
 use proto::inspect::inspect_service_server::InspectServiceServer;
+use proto::machine::debug_service_server::DebugServiceServer;
 use proto::machine::image_service_server::ImageServiceServer;
 use proto::machine::lifecycle_service_server::LifecycleServiceServer;
 use proto::machine::machine_service_server::MachineServiceServer;
@@ -349,6 +350,10 @@ fn serve_api(
         .add_service(LifecycleServiceServer::new(LifecycleApi::new(Arc::clone(
             machine,
         ))))
+        .add_service(
+            DebugServiceServer::new(crate::debug::DebugApi::new(Arc::clone(machine)))
+                .max_decoding_message_size(MAX_MESSAGE_SIZE),
+        )
         .add_service(StorageServiceServer::new(StorageApi::new(Arc::clone(
             machine,
         ))))

@@ -47,11 +47,31 @@ fn image_dir() -> PathBuf {
 /// Runs a command, killing it after `timeout` (user networking accepts connections before
 /// the guest listens, so a client can hang).
 fn run_bounded(command: &mut Command, timeout: Duration) -> Output {
+    run_bounded_with_input(command, None, timeout)
+}
+
+/// [`run_bounded`] with `input` piped to its stdin (then closed).
+fn run_bounded_with_input(
+    command: &mut Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Output {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    };
     let mut child = command
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    if let Some(input) = input {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+    }
     let deadline = Instant::now() + timeout;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -87,13 +107,18 @@ impl Talosctl {
     }
 
     fn secure_within(&self, args: &[&str], timeout: Duration) -> Output {
+        self.secure_with_input(args, None, timeout)
+    }
+
+    fn secure_with_input(&self, args: &[&str], input: Option<&[u8]>, timeout: Duration) -> Output {
         let endpoint = format!("127.0.0.1:{}", self.port);
-        run_bounded(
+        run_bounded_with_input(
             Command::new(binary("talosctl"))
                 .arg("--talosconfig")
                 .arg(&self.talosconfig)
                 .args(["-e", &endpoint, "-n", "10.0.2.15"])
                 .args(args),
+            input,
             timeout,
         )
     }
@@ -386,6 +411,7 @@ fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot()
     kernel_params_applied(&talosctl, &vm);
     watchdog_armed(&talosctl, &vm);
     booted_artifacts_match_the_build(&talosctl, &vm, &image);
+    a_debug_container_runs_in_the_hosts_namespaces(&talosctl, &vm, work.path());
 
     // Minutes have passed since the watchdog was armed with 20 s: fed, it never reset the VM.
     let console = vm.console_text();
@@ -523,6 +549,150 @@ fn yaml_documents(text: &str) -> Result<Vec<serde_norway::Value>, String> {
                 .map_err(|e| format!("{e}: {text}"))
         })
         .collect()
+}
+
+/// A `docker save` tarball of one layer: the host's static busybox as `/bin/busybox`, with
+/// `sh`, `hostname`, `cat`, `tr` and `tty` linked to it.
+fn busybox_image(dir: &Path) -> PathBuf {
+    let busybox = std::fs::read("/bin/busybox")
+        .expect("/bin/busybox (Debian busybox-static, installed by scripts/setup.sh)");
+    let header = |kind: tar::EntryType, size: usize, mode: u32| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(size as u64);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header
+    };
+    let mut layer = tar::Builder::new(Vec::new());
+    let mut dir_header = header(tar::EntryType::Directory, 0, 0o755);
+    layer
+        .append_data(&mut dir_header, "bin", std::io::empty())
+        .unwrap();
+    let mut file = header(tar::EntryType::Regular, busybox.len(), 0o755);
+    layer
+        .append_data(&mut file, "bin/busybox", busybox.as_slice())
+        .unwrap();
+    for applet in ["sh", "hostname", "cat", "tr", "tty"] {
+        let mut link = header(tar::EntryType::Symlink, 0, 0o777);
+        layer
+            .append_link(&mut link, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    let layer = layer.into_inner().unwrap();
+    let config = br#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]}}"#;
+    let manifest = br#"[{"Config":"config.json","RepoTags":["talos-rs/debug-busybox:test"],"Layers":["layer.tar"]}]"#;
+    let mut image = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("manifest.json", &manifest[..]),
+        ("config.json", &config[..]),
+        ("layer.tar", layer.as_slice()),
+    ] {
+        let mut file = header(tar::EntryType::Regular, data.len(), 0o644);
+        image.append_data(&mut file, name, data).unwrap();
+    }
+    let path = dir.join("debug-busybox.tar");
+    std::fs::write(&path, image.into_inner().unwrap()).unwrap();
+    path
+}
+
+/// `talosctl debug` with a busybox image built here: the commands piped in run in the host's
+/// PID namespace (its PID 1 is machined), the exit code comes back as talosctl's, a terminal
+/// gets one in the container, a tarball
+/// that is no image and an image the node does not hold are refused clearly, and no task is
+/// left behind.
+fn a_debug_container_runs_in_the_hosts_namespaces(talosctl: &Talosctl, vm: &Vm, dir: &Path) {
+    let image = busybox_image(dir);
+    let image = image.to_str().unwrap();
+    let node_hostname = success(talosctl.secure(&["read", "/proc/sys/kernel/hostname"]));
+    let init = success(talosctl.secure(&["read", "/proc/1/cmdline"]));
+    let init = init.trim_end_matches('\0').replace('\0', " ");
+    let started = Instant::now();
+    let out = talosctl.secure_with_input(
+        &["debug", image],
+        Some(b"hostname; tr '\\0' ' ' </proc/1/cmdline; echo; exit 3\n"),
+        Duration::from_secs(120),
+    );
+    eprintln!("talosctl debug: {:?}", started.elapsed());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(stderr.contains("container exited with code 3"), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&node_hostname.trim()), "{stdout}");
+    assert_eq!(
+        lines.get(1).map(|l| l.trim()),
+        Some(init.trim()),
+        "PID 1 is the host's: {stdout}"
+    );
+    // Without arguments of its own the image's command ran; with them, they run.
+    let out = talosctl.secure_with_input(
+        &[
+            "debug",
+            "talos-rs/debug-busybox:test",
+            "--args",
+            "/bin/cat,/proc/self/cgroup",
+        ],
+        Some(b""),
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("/system/debug/debug-"), "{stdout}");
+    // On a terminal (script(1) gives talosctl one), the container gets a terminal too.
+    let endpoint = format!("127.0.0.1:{}", talosctl.port);
+    let command = format!(
+        "{} --talosconfig {} -e {endpoint} -n 10.0.2.15 debug talos-rs/debug-busybox:test",
+        binary("talosctl").display(),
+        talosctl.talosconfig.display()
+    );
+    let out = run_bounded_with_input(
+        Command::new("script").args(["-qec", &command, "/dev/null"]),
+        Some(b"tty; exit 5\n"),
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+    assert!(stdout.contains("/dev/pts/0"), "{stdout}");
+
+    let junk = dir.join("junk.tar");
+    std::fs::write(&junk, b"not an image").unwrap();
+    let out = talosctl.secure(&["debug", junk.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("failed to import image") && stderr.contains("not a container image"),
+        "{stderr}"
+    );
+    let out = talosctl.secure(&["debug", "example.org/missing:1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("failed to pull image") && stderr.contains("reach no registry"),
+        "{stderr}"
+    );
+    // As upstream's, the task is deleted once the exit code is sent (runc takes seconds here).
+    eventually("every debug task removed", vm, || {
+        let containers = ok(talosctl.secure(&["containers"]))?;
+        (!containers.contains("debug-"))
+            .then_some(())
+            .ok_or(containers)
+    });
+    let images = success(talosctl.secure(&["image", "list"]));
+    assert!(images.contains("talos-rs/debug-busybox:test"), "{images}");
+    success(talosctl.secure(&["image", "remove", "talos-rs/debug-busybox:test"]));
 }
 
 /// `BootArtifacts` (kernel and initramfs read back from the booted slot, the SquashFS root)
