@@ -692,7 +692,48 @@ fn a_debug_container_runs_in_the_hosts_namespaces(talosctl: &Talosctl, vm: &Vm, 
     });
     let images = success(talosctl.secure(&["image", "list"]));
     assert!(images.contains("talos-rs/debug-busybox:test"), "{images}");
+    every_service_killed_comes_back(talosctl, vm);
     success(talosctl.secure(&["image", "remove", "talos-rs/debug-busybox:test"]));
+}
+
+/// Each system service SIGKILLed in turn from a debug container (host PID namespace): machined
+/// runs it again as a new task, healthy, and the node's config and etcd member are still there.
+/// apid is last: the debug session runs through it and ends with it.
+fn every_service_killed_comes_back(talosctl: &Talosctl, vm: &Vm) {
+    let mut recovered = Vec::new();
+    for id in ["trustd", "timed", "networkd", "etcd", "apid"] {
+        let containers = success(talosctl.secure(&["containers"]));
+        let victim = container_pid(&containers, id)
+            .unwrap_or_else(|| panic!("no task for {id}: {containers}"));
+        let started = Instant::now();
+        let out = talosctl.secure_with_input(
+            &["debug", "talos-rs/debug-busybox:test"],
+            Some(format!("kill -9 {victim}; exit 0\n").as_bytes()),
+            Duration::from_secs(120),
+        );
+        if id != "apid" {
+            assert!(
+                out.status.success(),
+                "killing {id}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        eventually(&format!("{id} running again as a new task"), vm, || {
+            let containers = ok(talosctl.secure(&["containers"]))?;
+            match container_pid(&containers, id) {
+                Some(pid) if pid != victim => services_up(talosctl, &[id]),
+                _ => Err(containers),
+            }
+        });
+        recovered.push((id, started.elapsed()));
+    }
+    let config = success(talosctl.secure(&["get", "machineconfig", "-o", "yaml"]));
+    assert!(config.contains("image-test"), "the cluster's config: {config}");
+    let members = success(talosctl.secure(&["etcd", "members"]));
+    assert_eq!(members.lines().count(), 2, "{members}");
+    for (id, took) in recovered {
+        eprintln!("{id} SIGKILLed -> running and healthy again: {took:.1?}");
+    }
 }
 
 /// `BootArtifacts` (kernel and initramfs read back from the booted slot, the SquashFS root)
