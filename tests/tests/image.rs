@@ -17,51 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use qemu::{Boot, Vm, VmConfig};
-use tests::{binary, success};
+use qemu::{Boot, HostService, UserNet, Vm, VmConfig};
+use tests::{binary, image_dir, one_vm, run_bounded, success};
 
 const API_READY: &str = "machined: apid answering on";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// One VM at a time: a TCG guest takes two host cores, and two guests side by side on a
-/// two-core machine starved each other into soft lockups while runc started their tasks.
-static ONE_VM: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Waits for the VM slot (held until the returned guard drops, even after a failed test).
-fn one_vm() -> std::sync::MutexGuard<'static, ()> {
-    ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn image_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../_out/image");
-    assert!(
-        dir.join("disk.qcow2").exists(),
-        "{} has no image: run `cargo xtask image` first",
-        dir.display()
-    );
-    dir
-}
-
-/// Runs a command, killing it after `timeout` (user networking accepts connections before
-/// the guest listens, so a client can hang).
-fn run_bounded(command: &mut Command, timeout: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
 
 struct Talosctl {
     talosconfig: PathBuf,
@@ -184,6 +144,7 @@ fn disk_vm(name: &str, image: &Path, dir: &Path, disk: &Path) -> VmConfig {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     }
 }
@@ -191,7 +152,7 @@ fn disk_vm(name: &str, image: &Path, dir: &Path, disk: &Path) -> VmConfig {
 #[test]
 fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     // The config first: its certificates must be older than the guest's clock, which starts
     // from the RTC's whole second.
@@ -474,7 +435,7 @@ fn booted_artifacts_match_the_build(talosctl: &Talosctl, vm: &Vm, image: &Path) 
 #[ignore = "four TCG boots (minutes): `cargo xtask faults` runs it"]
 fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "power-cut");
     let disk = overlay_disk(&image, work.path());
@@ -669,7 +630,7 @@ fn runs(talosctl: &Talosctl, release: &str, status: &str) -> Result<(), String> 
 #[test]
 fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_release() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "upgrade-test");
     let key = project_key(&image);
@@ -796,7 +757,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
 #[ignore = "three TCG boots (minutes): `cargo xtask faults` runs it"]
 fn a_power_cut_during_an_upgrade_boots_the_old_or_the_new_release() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "upgrade-cut");
     let key = project_key(&image);
@@ -854,7 +815,7 @@ fn a_power_cut_during_an_upgrade_boots_the_old_or_the_new_release() {
 #[test]
 fn the_iso_boots_into_maintenance_mode_with_uefi_firmware() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(&VmConfig {
         name: "iso".into(),
@@ -864,6 +825,7 @@ fn the_iso_boots_into_maintenance_mode_with_uefi_firmware() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
     .unwrap();
@@ -873,7 +835,7 @@ fn the_iso_boots_into_maintenance_mode_with_uefi_firmware() {
 #[test]
 fn the_disk_image_boots_with_uefi_firmware() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     let disk = overlay_disk(&image, work.path());
     let mut config = disk_vm("uefi", &image, work.path(), &disk);
@@ -903,7 +865,7 @@ fn uefi_boot_reaches_maintenance_mode(vm: &mut Vm, booted: &str) {
 #[test]
 fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "nocloud-test");
     let cidata = work.path().join("cidata");
@@ -943,6 +905,7 @@ fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
     .unwrap();
@@ -985,7 +948,7 @@ fn config_server(dir: &Path, body: &[u8]) -> String {
 #[test]
 fn a_metal_node_downloads_its_config_from_talos_config() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "url-test");
     let port = 8080;
@@ -1010,7 +973,8 @@ fn a_metal_node_downloads_its_config_from_talos_config() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
-        host_services: vec![(port, server)],
+        network: UserNet::DEFAULT,
+        host_services: vec![HostService::at_host(port, server)],
     })
     .unwrap();
     let console = vm
@@ -1040,7 +1004,7 @@ fn a_metal_node_downloads_its_config_from_talos_config() {
 #[test]
 fn machined_refuses_to_boot_without_the_hardening_options() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(&VmConfig {
         name: "weak".into(),
@@ -1054,6 +1018,7 @@ fn machined_refuses_to_boot_without_the_hardening_options() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 512,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
     .unwrap();
@@ -1087,7 +1052,7 @@ fn check_names(listing: &str, what: &str) {
 
 #[test]
 fn the_image_holds_no_shell_coreutils_interpreter_or_package_manager() {
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let squashfs = success(
         Command::new("unsquashfs")
             .args(["-lc", "-d", ""])
