@@ -213,6 +213,30 @@ pub fn run_image(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The artifact of each platform `value` names (`all`, or a comma-separated list), built from
+/// the image in `outputs` when missing: its path and, when built now, how long that took.
+pub fn platform_artifacts(
+    outputs: &Outputs,
+    value: &str,
+) -> anyhow::Result<Vec<(&'static str, PathBuf, Option<std::time::Duration>)>> {
+    let cmdline = std::fs::read_to_string(outputs.cmdline())?;
+    let mut artifacts = Vec::new();
+    for (platform, packing) in platforms::selected(value)? {
+        let path = outputs
+            .dir
+            .join(platforms::artifact_name(platform, packing));
+        let built = if path.exists() {
+            None
+        } else {
+            let started = std::time::Instant::now();
+            platforms::build(outputs, cmdline.trim(), platform, packing)?;
+            Some(started.elapsed())
+        };
+        artifacts.push((platform, path, built));
+    }
+    Ok(artifacts)
+}
+
 /// Builds every output of the image.
 pub fn build(root: &Path) -> anyhow::Result<Outputs> {
     let pin = KernelPin::load(root)?;
