@@ -35,6 +35,8 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 91, 1);
 /// Where most providers serve their metadata.
 const METADATA_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+/// Scaleway's metadata service.
+const SCALEWAY_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 42, 42);
 /// Azure's wire server.
 const WIRE_SERVER_IP: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
 /// The VMs' network: link-local, as a cloud instance sees its metadata service.
@@ -201,6 +203,80 @@ fn provider(
         "openstack" => {
             Box::new(move |r: &Request| openstack(r, instance, &config).unwrap_or_else(not_found))
         }
+        _ => {
+            let (documents, user_data) = documents(platform, instance)?;
+            Box::new(move |r: &Request| {
+                if r.method != "GET" {
+                    return Reply::status(405);
+                }
+                if r.target == user_data {
+                    return Reply::ok(config.clone());
+                }
+                documents
+                    .iter()
+                    .find(|(target, _)| *target == r.target)
+                    .map_or_else(not_found, |(_, body)| Reply::ok(body.clone()))
+            })
+        }
+    })
+}
+
+/// The documents (target → body) and the user data's target of the providers whose service
+/// is a few plain GETs.
+fn documents(platform: &str, i: &Instance) -> Option<(Vec<(String, String)>, &'static str)> {
+    use serde_json::json;
+    let one = |target: &str, body: serde_json::Value| vec![(target.to_string(), body.to_string())];
+    Some(match platform {
+        "hcloud" => (
+            vec![(
+                "/hetzner/v1/metadata".into(),
+                format!(
+                    "instance-id: {}\nhostname: {}\nregion: {}\navailability-zone: {}\npublic-ipv4: 203.0.113.30\n",
+                    i.instance_id, i.hostname, i.region, i.zone
+                ),
+            )],
+            "/hetzner/v1/userdata",
+        ),
+        "digital-ocean" => (
+            one(
+                "/metadata/v1.json",
+                json!({"droplet_id": i.instance_id.parse::<u64>().ok()?, "hostname": i.hostname, "region": i.region}),
+            ),
+            "/metadata/v1/user-data",
+        ),
+        "vultr" => (
+            one(
+                "/v1.json",
+                json!({"hostname": i.hostname, "instance-v2-id": i.instance_id, "region": {"regioncode": i.region}, "interfaces": []}),
+            ),
+            "/latest/user-data",
+        ),
+        "upcloud" => (
+            one(
+                "/metadata/v1.json",
+                json!({"hostname": i.hostname, "instance_id": i.instance_id, "region": i.region, "network": {"interfaces": [], "dns": []}, "tags": []}),
+            ),
+            "/metadata/v1/user_data",
+        ),
+        "scaleway" => (
+            one(
+                "/conf?format=json",
+                json!({"id": i.instance_id, "hostname": i.hostname, "commercial_type": i.instance_type, "location": {"zone_id": i.zone}}),
+            ),
+            "/user_data/cloud-init",
+        ),
+        "exoscale" => (
+            [
+                ("local-hostname", i.hostname),
+                ("instance-id", i.instance_id),
+                ("service-offering", i.instance_type),
+                ("availability-zone", i.zone),
+            ]
+            .iter()
+            .map(|(key, value)| (format!("/1.0/meta-data/{key}"), value.to_string()))
+            .collect(),
+            "/1.0/user-data",
+        ),
         _ => return None,
     })
 }
@@ -319,38 +395,114 @@ fn openstack(request: &Request, instance: &Instance, config: &[u8]) -> Option<Re
     })
 }
 
-/// The instance each mocked platform describes.
+/// The instance each mocked platform describes ("": a value `get platformmetadata` is not
+/// checked for).
 fn instance(platform: &str) -> &'static Instance {
-    match platform {
-        "aws" => &Instance {
-            hostname: "aws-node-1.eu-west-3.compute.internal",
-            instance_id: "i-0a1b2c3d4e5f67890",
-            instance_type: "t3.small",
-            region: "eu-west-3",
-            zone: "eu-west-3a",
-        },
-        "gcp" => &Instance {
-            hostname: "gcp-node-1.c.talos-rs-test.internal",
-            instance_id: "4520031799277581759",
-            instance_type: "e2-small",
-            region: "europe-west1",
-            zone: "europe-west1-b",
-        },
-        "azure" => &Instance {
-            hostname: "azure-node-1",
-            instance_id: "5c08b38e-4d57-4c23-ac45-aca61037f084",
-            instance_type: "Standard_B2s",
-            region: "westeurope",
-            zone: "westeurope-1",
-        },
-        _ => &Instance {
-            hostname: "openstack-node-1.novalocal",
-            instance_id: "83679162-1378-4288-a2d4-70e13ec132aa",
-            instance_type: "m1.small",
-            region: "",
-            zone: "nova",
-        },
-    }
+    let described = |hostname, instance_id, instance_type, region, zone| Instance {
+        hostname,
+        instance_id,
+        instance_type,
+        region,
+        zone,
+    };
+    static INSTANCES: std::sync::OnceLock<Vec<(&str, Instance)>> = std::sync::OnceLock::new();
+    let instances = INSTANCES.get_or_init(|| {
+        vec![
+            (
+                "aws",
+                described(
+                    "aws-node-1.eu-west-3.compute.internal",
+                    "i-0a1b2c3d4e5f67890",
+                    "t3.small",
+                    "eu-west-3",
+                    "eu-west-3a",
+                ),
+            ),
+            (
+                "gcp",
+                described(
+                    "gcp-node-1.c.talos-rs-test.internal",
+                    "4520031799277581759",
+                    "e2-small",
+                    "europe-west1",
+                    "europe-west1-b",
+                ),
+            ),
+            (
+                "azure",
+                described(
+                    "azure-node-1",
+                    "5c08b38e-4d57-4c23-ac45-aca61037f084",
+                    "Standard_B2s",
+                    "westeurope",
+                    "westeurope-1",
+                ),
+            ),
+            (
+                "openstack",
+                described(
+                    "openstack-node-1.novalocal",
+                    "83679162-1378-4288-a2d4-70e13ec132aa",
+                    "m1.small",
+                    "",
+                    "nova",
+                ),
+            ),
+            (
+                "hcloud",
+                described("hcloud-node-1", "42424242", "", "eu-central", "fsn1-dc14"),
+            ),
+            (
+                "digital-ocean",
+                described("do-node-1", "3164494", "", "ams3", ""),
+            ),
+            (
+                "vultr",
+                described(
+                    "vultr-node-1",
+                    "a7d0e2b4-9f3c-4d2e-8b1a-5c6d7e8f9a0b",
+                    "",
+                    "",
+                    "",
+                ),
+            ),
+            (
+                "upcloud",
+                described(
+                    "upcloud-node-1",
+                    "00e1a2b3-c4d5-4e6f-8a9b-0c1d2e3f4a5b",
+                    "",
+                    "fi-hel1",
+                    "",
+                ),
+            ),
+            (
+                "scaleway",
+                described(
+                    "scw-node-1",
+                    "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
+                    "DEV1-S",
+                    "",
+                    "fr-par-1",
+                ),
+            ),
+            (
+                "exoscale",
+                described(
+                    "exo-node-1",
+                    "4c1a6a3e-7f0a-4c77-9d1e-2b3c4d5e6f70",
+                    "standard.small",
+                    "",
+                    "ch-gva-2",
+                ),
+            ),
+        ]
+    });
+    instances
+        .iter()
+        .find(|(name, _)| *name == platform)
+        .map(|(_, instance)| instance)
+        .unwrap_or(&instances[0].1)
 }
 
 /// How a boot ended.
@@ -451,9 +603,14 @@ fn boot(platform: &str, work: &Path) -> Run {
             port: 80,
             command: relay.clone(),
         });
-        if platform == "azure" {
+        let second = match platform {
+            "azure" => Some(WIRE_SERVER_IP),
+            "scaleway" => Some(SCALEWAY_IP),
+            _ => None,
+        };
+        if let Some(address) = second {
             host_services.push(HostService {
-                address: WIRE_SERVER_IP,
+                address,
                 port: 80,
                 command: relay,
             });
@@ -556,17 +713,19 @@ fn shows_the_metadata(platform: &str, run: &Run) {
         run.talosctl
             .secure(&["get", "platformmetadata", "-o", "yaml"]),
     );
-    let mut wanted = vec![
-        format!("platform: {platform}"),
-        format!("hostname: {}", instance.hostname),
-        format!("instanceId: {}", quoted_if_needed(instance.instance_id)),
-        format!("instanceType: {}", instance.instance_type),
-        format!("zone: {}", instance.zone),
+    let wanted = [
+        ("platform", platform),
+        ("hostname", instance.hostname),
+        ("instanceId", instance.instance_id),
+        ("instanceType", instance.instance_type),
+        ("region", instance.region),
+        ("zone", instance.zone),
     ];
-    if !instance.region.is_empty() {
-        wanted.push(format!("region: {}", instance.region));
-    }
-    for line in wanted {
+    for line in wanted
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| format!("{key}: {}", quoted_if_needed(value)))
+    {
         assert!(
             metadata.contains(&line),
             "{platform}: {line:?} missing from\n{metadata}"
