@@ -199,13 +199,20 @@ pub fn run_image(args: &[String]) -> anyhow::Result<()> {
         );
     }
     let cmdline = std::fs::read_to_string(outputs.cmdline())?;
-    for (platform, packing) in chosen {
-        let started = std::time::Instant::now();
-        let artifact = platforms::build(&outputs, cmdline.trim(), platform, packing)?;
+    let started = std::time::Instant::now();
+    let built = platforms::build_all(&outputs, cmdline.trim(), &chosen)?;
+    for (_, artifact, took) in &built {
         println!(
             "{}: {} bytes in {:.1} s",
             artifact.display(),
-            std::fs::metadata(&artifact)?.len(),
+            std::fs::metadata(artifact)?.len(),
+            took.as_secs_f64()
+        );
+    }
+    if built.len() > 1 {
+        println!(
+            "{} platform artifacts in {:.1} s",
+            built.len(),
             started.elapsed().as_secs_f64()
         );
     }
@@ -220,21 +227,28 @@ pub fn platform_artifacts(
     value: &str,
 ) -> anyhow::Result<Vec<(&'static str, PathBuf, Option<std::time::Duration>)>> {
     let cmdline = std::fs::read_to_string(outputs.cmdline())?;
-    let mut artifacts = Vec::new();
-    for (platform, packing) in platforms::selected(value)? {
-        let path = outputs
+    let chosen = platforms::selected(value)?;
+    let path = |platform, packing| {
+        outputs
             .dir
-            .join(platforms::artifact_name(platform, packing));
-        let built = if path.exists() {
-            None
-        } else {
-            let started = std::time::Instant::now();
-            platforms::build(outputs, cmdline.trim(), platform, packing)?;
-            Some(started.elapsed())
-        };
-        artifacts.push((platform, path, built));
-    }
-    Ok(artifacts)
+            .join(platforms::artifact_name(platform, packing))
+    };
+    let missing: Vec<_> = chosen
+        .iter()
+        .copied()
+        .filter(|(platform, packing)| !path(platform, *packing).exists())
+        .collect();
+    let built = platforms::build_all(outputs, cmdline.trim(), &missing)?;
+    Ok(chosen
+        .into_iter()
+        .map(|(platform, packing)| {
+            let took = built
+                .iter()
+                .find(|(name, _, _)| *name == platform)
+                .map(|(_, _, took)| *took);
+            (platform, path(platform, packing), took)
+        })
+        .collect())
 }
 
 /// Builds every output of the image.
