@@ -678,14 +678,11 @@ fn boot(platform: &str, work: &Path) -> Run {
             (Outcome::Maintenance, answered)
         }
     };
-    let api_after_config = server.as_ref().and_then(|server| {
-        let served = server
-            .requests()
-            .iter()
-            .find(|r| r.target.contains("user") && r.method == "GET")?
-            .at;
-        Some(answered.duration_since(served))
-    });
+    // The config has arrived when the node has done with the metadata service (it asks once,
+    // in its `platform` phase, the user data among the rest).
+    let api_after_config = server
+        .as_ref()
+        .and_then(|server| Some(answered.duration_since(server.requests().last()?.at)));
     Run {
         outcome,
         boot: answered.duration_since(vm.started),
@@ -733,11 +730,21 @@ fn shows_the_metadata(platform: &str, run: &Run) {
         );
     }
     let short = instance.hostname.split('.').next().unwrap();
-    let hostname = success(run.talosctl.secure(&["get", "hostname"]));
-    assert!(
+    // HostnameStatus comes from networkd, which may start after apid answers.
+    let mut hostname = String::new();
+    let shown = until(Duration::from_secs(30), || {
+        let output = run.talosctl.secure(&["get", "hostname"]);
+        hostname = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         hostname
             .lines()
-            .any(|l| l.split_whitespace().any(|w| w == short)),
+            .any(|l| l.split_whitespace().any(|w| w == short))
+    });
+    assert!(
+        shown.is_some(),
         "{platform}: hostname {short} not in\n{hostname}"
     );
     assert!(
