@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "machine/machine.proto",
     "machine/image.proto",
     "machine/lifecycle.proto",
+    "machine/debug.proto",
     "time/time.proto",
     "networkd/networkd.proto",
     "security/security.proto",

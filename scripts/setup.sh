@@ -13,8 +13,8 @@ packages=(protobuf-compiler libprotobuf-dev
   # firmware (and the plain UEFI firmware of --uefi), pip for virt-firmware (below)
   systemd-boot-efi sbsigntool ovmf python3-pip
   # tests: opening the support bundle, pinging for a packet capture, a terminal for the dashboard,
-  # seeing a VIP's gratuitous ARP on a bridge
-  unzip iputils-ping tmux tcpdump)
+  # seeing a VIP's gratuitous ARP on a bridge, a static shell for the debug container's image
+  unzip iputils-ping tmux tcpdump busybox-static)
 
 install_missing() {
   local missing=()

@@ -1,7 +1,10 @@
 //! apid and trustd: keeps their certificates, their mode (maintenance or normal) and their
-//! processes in step with the active config, and renews the certificates at half-life.
+//! processes in step with the active config, and renews the certificates at half-life. What
+//! apid serves with is published as `ApiCertificates.secrets.talos.dev/api` (sensitive).
 //!
-//! New inputs (config, hostname, addresses) issue new certificates; a mode change restarts apid
+//! New inputs (config, or the names of `CertSANs.secrets.talos.dev/api`, which
+//! [`crate::controllers::cert_sans`] derives from the hostname, the address and
+//! `machine.certSANs`) issue new certificates at once; a mode change restarts apid
 //! with the new command line; otherwise apid and trustd reload their TLS directories on SIGHUP,
 //! so open streams carry on while new connections get the new certificates. When issuing fails
 //! (a worker whose trustd is not reachable yet) it is retried with back-off, and certificates
@@ -13,9 +16,11 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use proto::machine::{MachineStatusEvent, machine_status_event};
+use resources::{Kind, WatchOptions};
 use tokio::time::Instant;
 
-use crate::certificates::{NodeTls, TRUSTD_PORT, TlsInputs};
+use crate::certificates::{API_CERTIFICATES_OWNER, NodeTls, TRUSTD_PORT, TlsInputs};
+use crate::controllers::cert_sans::CertSansSpec;
 use crate::error::MachinedError;
 use crate::etcd;
 use crate::events::EventBus;
@@ -57,16 +62,24 @@ struct Applied {
 /// Runs until the config watch ends.
 pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
     let mut changes = machine.config.subscribe();
+    let names_kind = Kind::of::<CertSansSpec>();
+    let mut names_changes = machine
+        .resources
+        .watch(&names_kind, &WatchOptions::default());
     let mut applied: Option<Applied> = None;
     let mut retry = RETRY_INITIAL;
     let mut control_planes = Vec::new();
     loop {
         let config = changes.borrow_and_update().clone();
-        let mut inputs = TlsInputs::new(
-            machine.hostname(),
-            vec![machine.address()],
-            config.as_deref(),
-        );
+        // The names come from their controller; none yet (at boot): wait for them.
+        let Some(names) = CertSansSpec::of_api(&machine.resources) else {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = names_changes.next() => {}
+            }
+            continue;
+        };
+        let mut inputs = TlsInputs::new(&names, config.as_deref());
         let control_plane = inputs
             .trust
             .as_ref()
@@ -93,6 +106,14 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
                 Ok((tls, trustd_running)) => {
                     if applied.is_none() {
                         crate::boot_clock::stamp("API certificates in place");
+                    }
+                    let published = machine.resources.write_spec(
+                        API_CERTIFICATES_OWNER,
+                        "api",
+                        &tls.apid.spec(),
+                    );
+                    if let Err(error) = published {
+                        tracing::error!(%error, "cannot publish the API certificates");
                     }
                     let renew_at = Instant::now() + tls.half_life();
                     if changed {
@@ -121,6 +142,10 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
         }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
+            names = names_changes.next() => if names.is_none() {
+                // Fell behind the names' events: follow them again (the names are read anew).
+                names_changes = machine.resources.watch(&names_kind, &WatchOptions::default());
+            },
             () = sleep_until(wake) => {}
         }
     }

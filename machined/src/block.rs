@@ -16,6 +16,32 @@ use proto::storage::disk::DiskType;
 
 use crate::error::MachinedError;
 
+/// The transport of the disk named `name`, as upstream names it (`virtio`, `nvme`, `mmc`; empty
+/// where the name does not tell).
+pub fn transport(name: &str) -> &'static str {
+    ["vd", "nvme", "mmcblk"]
+        .iter()
+        .zip(["virtio", "nvme", "mmc"])
+        .find(|(prefix, _)| name.starts_with(**prefix))
+        .map_or("", |(_, transport)| transport)
+}
+
+/// A size as upstream prints `pretty_size` (go-humanize's `Bytes`: decimal units, one decimal
+/// below 10, none from 10 on: `8.6 GB`, `11 GB`).
+pub fn pretty_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 10 {
+        return format!("{bytes} B");
+    }
+    let exponent = ((bytes as f64).log(1000.0).floor() as usize).min(UNITS.len() - 1);
+    let value = (bytes as f64 / 1000f64.powi(exponent as i32) * 10.0 + 0.5).floor() / 10.0;
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[exponent])
+    } else {
+        format!("{value:.0} {}", UNITS[exponent])
+    }
+}
+
 /// What a fast wipe zeroes at each end of the device.
 const FAST_WIPE: u64 = 1 << 20;
 /// Zeroes are written in pieces of this size.
@@ -93,6 +119,14 @@ impl BlockDevices {
             subsystem,
             readonly: read("ro") == "1",
         }
+    }
+
+    /// A number from the disk's `queue/` in sysfs (0 when unreadable).
+    pub fn queue_value(&self, disk: &str, file: &str) -> u64 {
+        std::fs::read_to_string(self.sys.join("block").join(disk).join("queue").join(file))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// The disk that holds `partition` (`vda` for `/dev/vda3`), or the device itself.

@@ -18,11 +18,14 @@ use apiclient::{Client, Endpoint, TlsSettings};
 use atomicfile::Overwrite;
 use machineconfig::{Config, MachineType};
 use pki::{
-    CertificateAuthority, CertificateRequest, ExtendedKeyUsage, PemCertificateAndKey, PrivateKey,
-    SubjectAltNames, Validity,
+    CertificateAuthority, CertificateRequest, ExtendedKeyUsage, PemCertificate,
+    PemCertificateAndKey, PrivateKey, SubjectAltNames, Validity,
 };
 use proto::securityapi::security_service_client::SecurityServiceClient;
+use resources::Spec;
+use serde::Serialize;
 
+use crate::controllers::cert_sans::CertSansSpec;
 use crate::error::MachinedError;
 
 /// trustd's port on control planes.
@@ -33,8 +36,10 @@ const TRUSTD_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the certificates are issued for; new certificates are issued when it changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsInputs {
+    /// The common name: the node's FQDN.
     pub hostname: String,
-    pub addresses: Vec<IpAddr>,
+    /// `CertSANs.secrets.talos.dev/api`.
+    pub names: SubjectAltNames,
     /// The trust settings of the active config; `None` in maintenance.
     pub trust: Option<Trust>,
     /// Every control plane's address (etcd's members), as far as known: names trustd keeps
@@ -50,8 +55,6 @@ pub struct Trust {
     pub ca: PemCertificateAndKey,
     /// `machine.acceptedCAs` certificates.
     pub accepted: Vec<String>,
-    /// `machine.certSANs`.
-    pub cert_sans: Vec<String>,
     /// `machine.token`.
     pub token: String,
     /// Host of `cluster.controlPlane.endpoint`.
@@ -76,19 +79,14 @@ impl Trust {
                 .iter()
                 .filter_map(|ca| ca.crt.clone())
                 .collect(),
-            cert_sans: machine.cert_sans.clone(),
             token: machine.token.clone(),
             control_plane_host,
         })
     }
 
     /// `machine.ca`'s certificate followed by the accepted CAs.
-    fn accepted_cas(&self) -> String {
-        let mut bundle = self.ca.crt.clone().unwrap_or_default();
-        for crt in &self.accepted {
-            bundle.push_str(crt);
-        }
-        bundle
+    fn accepted_cas(&self) -> Vec<String> {
+        self.ca.crt.iter().chain(&self.accepted).cloned().collect()
     }
 }
 
@@ -96,10 +94,30 @@ impl Trust {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApidTls {
     pub maintenance: bool,
-    accepted_cas: String,
+    /// PEM certificates, one each.
+    accepted_cas: Vec<String>,
     server: PemCertificateAndKey,
     client: Option<PemCertificateAndKey>,
 }
+
+/// `ApiCertificates.secrets.talos.dev` (sensitive): what apid serves with, published by
+/// [`crate::api_services`] as owner [`API_CERTIFICATES_OWNER`] each time it puts them in place.
+#[derive(Debug, Serialize)]
+pub struct ApiCertificatesSpec {
+    #[serde(rename = "acceptedCAs")]
+    pub accepted_cas: Vec<PemCertificate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<PemCertificateAndKey>,
+    pub server: PemCertificateAndKey,
+}
+
+impl Spec for ApiCertificatesSpec {
+    const TYPE: &'static str = "ApiCertificates.secrets.talos.dev";
+    const NAMESPACE: &'static str = "secrets";
+}
+
+/// The owner of `ApiCertificates/api`, as upstream's graph names it.
+pub const API_CERTIFICATES_OWNER: &str = "secrets.APIController";
 
 /// Everything trustd needs (control planes only).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,10 +152,14 @@ impl NodeTls {
 }
 
 impl TlsInputs {
-    pub fn new(hostname: String, addresses: Vec<IpAddr>, config: Option<&Config>) -> Self {
+    /// Issues for `names` (the API's `CertSANs`) with the trust of `config`.
+    pub fn new(names: &CertSansSpec, config: Option<&Config>) -> Self {
         TlsInputs {
-            hostname,
-            addresses,
+            hostname: names.fqdn.clone(),
+            names: SubjectAltNames {
+                dns_names: names.dns_names.clone(),
+                ip_addresses: names.ips.clone(),
+            },
             trust: config.and_then(Trust::from_config),
             control_planes: Vec::new(),
         }
@@ -152,22 +174,19 @@ impl TlsInputs {
         let Some(trust) = &self.trust else {
             let ca = pki::generate_ca(pki::CaKind::Talos, Validity::from_now(pki::CA_TTL))?;
             let authority = CertificateAuthority::from_pair(&ca)?;
-            let server = authority.issue_server_certificate(
-                &self.hostname,
-                &self.subject_alt_names(&[]),
-                validity,
-            )?;
+            let server =
+                authority.issue_server_certificate(&self.hostname, &self.names, validity)?;
             let apid = ApidTls {
                 maintenance: true,
-                accepted_cas: String::new(),
+                accepted_cas: Vec::new(),
                 server,
                 client: None,
             };
             return Ok(NodeTls { apid, trustd: None });
         };
-        let names = self.subject_alt_names(&trust.cert_sans);
+        let names = &self.names;
         if !trust.machine_type.is_control_plane() {
-            let server = self.ask_trustd(trust, &names).await?;
+            let server = self.ask_trustd(trust, names).await?;
             let apid = ApidTls {
                 maintenance: false,
                 accepted_cas: trust.accepted_cas(),
@@ -182,7 +201,7 @@ impl TlsInputs {
             ));
         }
         let authority = CertificateAuthority::from_pair(&trust.ca)?;
-        let server = authority.issue_server_certificate(&self.hostname, &names, validity)?;
+        let server = authority.issue_server_certificate(&self.hostname, names, validity)?;
         let client = authority.issue_client_certificate(
             &self.hostname,
             &["os:impersonator".to_string()],
@@ -196,10 +215,10 @@ impl TlsInputs {
         };
         let trustd = TrustdTls {
             issuer: trust.ca.clone(),
-            accepted_cas: trust.accepted_cas(),
-            server: authority.issue_server_certificate(&self.hostname, &names, validity)?,
+            accepted_cas: trust.accepted_cas().concat(),
+            server: authority.issue_server_certificate(&self.hostname, names, validity)?,
             token: trust.token.clone(),
-            protected_names: self.protected_names(trust, &names),
+            protected_names: self.protected_names(trust, names),
         };
         Ok(NodeTls {
             apid,
@@ -252,7 +271,7 @@ impl TlsInputs {
                 ..CertificateRequest::default()
             },
         )?;
-        let tls = TlsSettings::server_only(&trust.accepted_cas())
+        let tls = TlsSettings::server_only(&trust.accepted_cas().concat())
             .map_err(|e| unavailable(e.to_string()))?;
         let client = Client::connect(&[endpoint], &tls, TRUSTD_ATTEMPT_TIMEOUT)
             .await
@@ -280,33 +299,29 @@ impl TlsInputs {
             key: Some(key.to_pem()),
         })
     }
-
-    /// `machine.certSANs`, the node's addresses, 127.0.0.1 and the hostname.
-    fn subject_alt_names(&self, cert_sans: &[String]) -> SubjectAltNames {
-        let mut names = SubjectAltNames::default();
-        let loopback = IpAddr::from([127, 0, 0, 1]);
-        for ip in self.addresses.iter().copied().chain([loopback]) {
-            if !names.ip_addresses.contains(&ip) {
-                names.ip_addresses.push(ip);
-            }
-        }
-        for san in cert_sans.iter().chain([&self.hostname]) {
-            match san.parse::<IpAddr>() {
-                Ok(ip) if !names.ip_addresses.contains(&ip) => names.ip_addresses.push(ip),
-                Ok(_) => {}
-                Err(_) if !names.dns_names.contains(san) => names.dns_names.push(san.clone()),
-                Err(_) => {}
-            }
-        }
-        names
-    }
 }
 
 impl ApidTls {
+    /// As upstream's `ApiCertificates.secrets.talos.dev/api`.
+    pub fn spec(&self) -> ApiCertificatesSpec {
+        ApiCertificatesSpec {
+            accepted_cas: self
+                .accepted_cas
+                .iter()
+                .map(|crt| PemCertificate {
+                    crt: Some(crt.clone()),
+                })
+                .collect(),
+            client: self.client.clone(),
+            server: self.server.clone(),
+        }
+    }
+
     /// Writes the files atomically into `dir` (keys 0600); files this mode does not use
     /// (`ca.crt` in maintenance, the client pair on workers and in maintenance) are removed.
     pub fn write(&self, dir: &Path) -> Result<(), MachinedError> {
-        let accepted = (!self.accepted_cas.is_empty()).then_some(self.accepted_cas.as_str());
+        let bundle = self.accepted_cas.concat();
+        let accepted = (!bundle.is_empty()).then_some(bundle.as_str());
         let client = self.client.as_ref().map(pem_pair);
         let (server_crt, server_key) = pem_pair(&self.server);
         write_files(
@@ -370,4 +385,44 @@ fn pem_pair(pair: &PemCertificateAndKey) -> (&str, &str) {
         pair.crt.as_deref().unwrap_or_default(),
         pair.key.as_deref().unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn certificates_are_issued_for_the_api_names_and_published_as_upstream() {
+        let names = CertSansSpec::new(
+            IpAddr::from([10, 5, 0, 2]),
+            "talos-abc",
+            "example.org",
+            &["api.example.org".into(), "10.5.0.100".into()],
+        );
+        let tls = TlsInputs::new(&names, None)
+            .issue(Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert!(tls.apid.maintenance && tls.trustd.is_none());
+        let server = tls.apid.server.crt.as_deref().unwrap();
+        let info = pki::CertificateInfo::from_pem(server).unwrap();
+        assert_eq!(info.common_name.as_deref(), Some("talos-abc.example.org"));
+        assert_eq!(
+            info.dns_names,
+            ["api.example.org", "talos-abc", "talos-abc.example.org"]
+        );
+        assert_eq!(
+            info.ip_addresses,
+            ["10.5.0.2", "127.0.0.1", "10.5.0.100"].map(|ip| ip.parse::<IpAddr>().unwrap())
+        );
+        // Maintenance accepts no client CAs and has no client pair.
+        let yaml = serde_norway::to_string(&tls.apid.spec()).unwrap();
+        assert!(
+            yaml.starts_with("acceptedCAs: []\nserver:\n  crt: "),
+            "{yaml}"
+        );
+        assert!(!yaml.contains("client:"), "{yaml}");
+    }
 }

@@ -17,18 +17,24 @@
 //! ([`crate::time_sync::TimedConfigController`]) and `machine.network` with the network
 //! documents to networkd ([`crate::network::NetworkdConfigController`]). The log destinations
 //! follow the config too ([`crate::log_shipping::LogShippingController`]), and control planes
-//! publish what etcd runs with ([`crate::etcd::spec`]).
+//! publish what etcd runs with ([`crate::etcd::spec`]) and, while etcd runs, its member id
+//! ([`crate::etcd::member`]).
 //!
 //! More sources and controllers, each in its module: [`host`] (kernel, mounts, hardware),
 //! [`kernel_params`] (sysctls and sysfs),
 //! [`from_config`] (cluster info, module and network specs, root secrets), [`cluster`] (node
-//! identity, version, affiliate and member) and [`time_status`] (timed's sync state).
+//! identity, version, affiliate and member), [`time_status`] (timed's sync state) and
+//! [`network_status`] (networkd's links, addresses, routes, hostname and resolvers) and
+//! [`cert_sans`] (the names of the API certificates).
 
 pub mod boot_artifacts;
+pub mod cert_sans;
 pub mod cluster;
+pub mod disks;
 pub mod from_config;
 pub mod host;
 pub mod kernel_params;
+pub mod network_status;
 pub mod time_status;
 
 use std::collections::BTreeMap;
@@ -210,6 +216,8 @@ pub struct Sources {
     pub timed_socket: std::path::PathBuf,
     /// networkd's socket, when machined runs networkd (it owns the network).
     pub networkd_socket: Option<std::path::PathBuf>,
+    /// The `hosts` and `resolv.conf` files networkd writes.
+    pub network_etc_files: [std::path::PathBuf; 2],
     /// `machine.network` as the platform gives it (YAML), for a config without one.
     pub platform_network: String,
     /// The event sink of the kernel argument (`talos.events.sink`), unless a document names one.
@@ -220,6 +228,8 @@ pub struct Sources {
     pub platform_metadata: Option<PlatformMetadataSpec>,
     /// The variables of the kernel's `talos.environment` arguments.
     pub kernel_environment: Vec<(String, String)>,
+    /// The node's own disks, where it owns them (none in dev mode and containers).
+    pub block_devices: Option<crate::block::BlockDevices>,
     /// The digests of what booted, as PID 1 measures them (none in dev mode and containers).
     pub boot_artifacts: Option<tokio::sync::watch::Receiver<Vec<boot_artifacts::BootArtifact>>>,
 }
@@ -247,6 +257,9 @@ pub fn start(
         tracing::error!(%error, "cannot publish the platform metadata");
     }
     tokio::spawn(host::run(sources.host, Arc::clone(&state)));
+    if let Some(devices) = sources.block_devices {
+        tokio::spawn(disks::run(devices, Arc::clone(&state)));
+    }
     if let Some(measured) = sources.boot_artifacts {
         tokio::spawn(boot_artifacts::run(measured, Arc::clone(&state)));
     }
@@ -260,8 +273,19 @@ pub fn start(
             crate::network::networkd_client(socket),
             sources.platform_network,
         ));
+        tokio::spawn(network_status::run(socket.clone(), Arc::clone(&state)));
+        runtime.register(network_status::NodeAddressController);
+        runtime.register(network_status::NetworkStatusController {
+            etc_files: sources.network_etc_files,
+        });
     }
     runtime.register(crate::vip::OperatorVipConfigController);
+    runtime.register(crate::etcd::member::EtcdMemberController {
+        member: crate::etcd::member::LocalMember {
+            pki_dir: kubernetes.root.join("system/secrets/etcd"),
+            address: sources.address,
+        },
+    });
     runtime.register(crate::etcd::spec::EtcdSpecController {
         address: sources.address,
         default_hostname: default_hostname.to_string(),
@@ -271,6 +295,9 @@ pub fn start(
     ));
     tokio::spawn(time_status::run(sources.timed_socket, Arc::clone(&state)));
     runtime.register(MachineTypeController);
+    runtime.register(cert_sans::ApiCertSansController {
+        address: sources.address,
+    });
     runtime.register(HostnameController {
         default: default_hostname.to_string(),
     });
@@ -352,12 +379,37 @@ pub fn start(
             boot_artifacts::OWNER,
             vec![Kind::of::<boot_artifacts::BootArtifactSpec>()],
         ),
+        (disks::OWNER, vec![Kind::of::<disks::DiskSpec>()]),
         (
             time_status::OWNER,
             vec![
                 Kind::of::<time_status::TimeStatusSpec>(),
                 Kind::of::<time_status::TimeServerStatusSpec>(),
             ],
+        ),
+        (
+            crate::certificates::API_CERTIFICATES_OWNER,
+            vec![Kind::of::<crate::certificates::ApiCertificatesSpec>()],
+        ),
+        (
+            network_status::ADDRESS_OWNER,
+            vec![Kind::of::<network_status::AddressStatusSpec>()],
+        ),
+        (
+            network_status::LINK_OWNER,
+            vec![Kind::of::<network_status::LinkStatusSpec>()],
+        ),
+        (
+            network_status::ROUTE_OWNER,
+            vec![Kind::of::<network_status::RouteStatusSpec>()],
+        ),
+        (
+            network_status::HOSTNAME_OWNER,
+            vec![Kind::of::<network_status::HostnameStatusSpec>()],
+        ),
+        (
+            network_status::RESOLVER_OWNER,
+            vec![Kind::of::<network_status::ResolverStatusSpec>()],
         ),
     ];
     for (name, outputs) in sourced {

@@ -94,6 +94,16 @@ impl Layout {
         self.root.join("var/lib/talos-rs/images")
     }
 
+    /// Debug images imported through `ImageService.Import` (in memory in OS mode).
+    pub fn debug_image_dir(&self) -> PathBuf {
+        self.root.join("system/var/lib/talos-rs/debug/images")
+    }
+
+    /// The root filesystems of running debug containers (in memory in OS mode).
+    pub fn debug_container_dir(&self) -> PathBuf {
+        self.root.join("system/var/lib/talos-rs/debug/containers")
+    }
+
     /// Creates every directory of the layout.
     pub fn create(&self) -> Result<(), MachinedError> {
         for dir in [

@@ -18,6 +18,7 @@ mod certificates;
 pub mod containerd;
 mod controllers;
 mod cri;
+mod debug;
 mod environment;
 mod error;
 mod etc_files;

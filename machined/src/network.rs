@@ -1,6 +1,6 @@
 //! The node's network: networkd as a service, given `machine.network` and the network documents
-//! it applies ([`applied_by_networkd`]) whenever the active config changes, and its status for
-//! the network resources of the COSI API.
+//! it applies ([`applied_by_networkd`]) whenever the active config changes. Its status feeds the
+//! network resources ([`crate::controllers::network_status`]).
 //!
 //! In dev mode machined shares the host's network namespace, where changing links, addresses or
 //! routes would change the host: networkd runs only when machined is told it owns the network
@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use machineconfig::Config;
 use machineconfig::documents::Document;
 use proto::talosrs::networkd::network_service_client::NetworkServiceClient;
-use proto::talosrs::networkd::{ApplyRequest, ApplyResponse, NetworkStatus};
+use proto::talosrs::networkd::{ApplyRequest, ApplyResponse};
 use resources::{Context, Controller, Kind, Requeue};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -191,28 +191,6 @@ impl<C: NetworkdClient> Controller for NetworkdConfigController<C> {
             Ok(Requeue::Never)
         })
     }
-}
-
-/// networkd's view of links, addresses, routes, hostname and resolvers.
-pub async fn status(machine: &Machine) -> Result<NetworkStatus, MachinedError> {
-    if !machine.manages_network {
-        return Err(MachinedError::FailedPrecondition(
-            "this node does not manage its network (dev mode without --manage-network): \
-             networkd does not run"
-                .into(),
-        ));
-    }
-    client(machine)
-        .status(())
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|status| {
-            MachinedError::FailedPrecondition(format!("networkd: {}", status.message()))
-        })
-}
-
-fn client(machine: &Machine) -> NetworkServiceClient<Channel> {
-    networkd_client(&machine.layout.networkd_socket())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use proto::cluster::cluster_service_server::ClusterServiceServer;
 use proto::cosi::resource::state_server::StateServer;
 use proto::inspect::inspect_service_server::InspectServiceServer;
+use proto::machine::debug_service_server::DebugServiceServer;
 use proto::machine::image_service_server::ImageServiceServer;
 use proto::machine::lifecycle_service_server::LifecycleServiceServer;
 use proto::machine::machine_service_server::MachineServiceServer;
@@ -190,10 +191,18 @@ pub async fn run(options: Options) -> Result<Exit, MachinedError> {
         identity_file: layout.root().join("system/state/node-identity.yaml"),
         timed_socket: layout.timed_socket(),
         networkd_socket: options.networkd.as_ref().map(|_| layout.networkd_socket()),
+        network_etc_files: layout.network_etc_files(),
         platform_network: platform.network_yaml.clone().unwrap_or_default(),
         kernel_log_destination: options.kernel_log_destination.clone(),
         events_sink: options.events_sink.clone(),
         platform_metadata: platform.metadata.clone(),
+        // The node's disks are its own as PID 1 of a machine, not in a container.
+        block_devices: (owns_host && platform.name != "container").then(|| {
+            crate::block::BlockDevices {
+                sys: "/sys".into(),
+                dev: "/dev".into(),
+            }
+        }),
         boot_artifacts: options.boot_artifacts.clone(),
         kernel_environment: options.kernel_environment.clone(),
     };
@@ -341,6 +350,10 @@ fn serve_api(
         .add_service(LifecycleServiceServer::new(LifecycleApi::new(Arc::clone(
             machine,
         ))))
+        .add_service(
+            DebugServiceServer::new(crate::debug::DebugApi::new(Arc::clone(machine)))
+                .max_decoding_message_size(MAX_MESSAGE_SIZE),
+        )
         .add_service(StorageServiceServer::new(StorageApi::new(Arc::clone(
             machine,
         ))))

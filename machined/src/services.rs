@@ -24,7 +24,7 @@ mod actor;
 mod containerd;
 mod health;
 mod log;
-mod oci;
+pub(crate) mod oci;
 mod reaper;
 mod runner;
 mod spec;
@@ -34,6 +34,7 @@ mod supervisor;
 use std::io;
 use std::path::PathBuf;
 
+pub(crate) use containerd::TaskIo;
 pub use containerd::{Containerd, ContainerdRunner, NAMESPACE as SYSTEM_NAMESPACE};
 pub use health::answered_by_another;
 pub use log::{LogLimits, LogReader, ServiceLog};

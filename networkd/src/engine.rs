@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::NetworkdError;
 use crate::announce;
 use crate::dhcp::{self, Lease, LeaseUpdate};
 use crate::hostfiles::{self, DEFAULT_NAMESERVERS, HostFiles};
-use crate::netlink::{Netlink, Snapshot};
+use crate::netlink::{Changes, Netlink, Snapshot};
 use crate::owned::{Owned, Record};
 use crate::plan::{AddressPlan, Hostname, Inputs, LinkKind, Plan, RoutePlan};
 
@@ -120,6 +120,8 @@ pub struct Engine {
     search_domains: Vec<String>,
     /// The operator layer; kept in memory only, so a networkd that stops gives it up.
     operator_addresses: Vec<OperatorAddress>,
+    /// The latest status, for WatchStatus (`None` until the first one is read).
+    status: watch::Sender<Option<StatusView>>,
 }
 
 /// The desired state of one pass: the plan with its device-less `ip=` resolved and the leases
@@ -152,7 +154,14 @@ impl Engine {
             nameservers: Vec::new(),
             search_domains: Vec::new(),
             operator_addresses: Vec::new(),
+            status: watch::Sender::new(None),
         })
+    }
+
+    /// Follows the status [`Engine::serve`] publishes: at start, on every kernel notification
+    /// and after every pass.
+    pub fn status_watch(&self) -> watch::Receiver<Option<StatusView>> {
+        self.status.subscribe()
     }
 
     /// The inputs of the last Apply before a restart, if any.
@@ -172,10 +181,13 @@ impl Engine {
         report
     }
 
-    /// Serves commands until `commands` closes; then stops the DHCP clients.
-    pub async fn serve(mut self, mut commands: mpsc::Receiver<Command>) {
+    /// Serves commands until `commands` closes; then stops the DHCP clients. Publishes the
+    /// status at start, after each kernel notification (`changes`) and after each pass.
+    pub async fn serve(mut self, mut commands: mpsc::Receiver<Command>, mut changes: Changes) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(TICK_SECONDS));
         tick.tick().await;
+        let mut notified = true;
+        self.publish_status().await;
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -186,6 +198,7 @@ impl Engine {
                     }
                     Some(Command::Status { reply }) => {
                         let _ = reply.send(self.status().await);
+                        continue;
                     }
                     Some(Command::SetOperatorAddresses { addresses, reply }) => {
                         let report = self.set_operator_addresses(addresses).await;
@@ -199,12 +212,19 @@ impl Engine {
                     };
                     self.reconcile().await;
                 }
+                more = changes.next(), if notified => {
+                    if !more {
+                        tracing::warn!("the netlink notifications stopped: status follows passes only");
+                        notified = false;
+                    }
+                }
                 _ = tick.tick() => {
                     if self.plan.is_some() {
                         self.reconcile().await;
                     }
                 }
             }
+            self.publish_status().await;
         }
         for (_, client) in std::mem::take(&mut self.clients) {
             client.abort();
@@ -223,6 +243,16 @@ impl Engine {
         }
         self.operator_addresses = addresses;
         self.reconcile().await
+    }
+
+    /// Reads the status and hands it to the watchers (a failed read keeps the last one).
+    async fn publish_status(&self) {
+        match self.status().await {
+            Ok(view) => {
+                self.status.send_replace(Some(view));
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the status for its watchers"),
+        }
     }
 
     async fn status(&self) -> Result<StatusView, NetworkdError> {

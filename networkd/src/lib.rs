@@ -9,6 +9,8 @@
 //!
 //! machined drives it over gRPC (`talosrs.networkd.NetworkService`) on the Unix socket
 //! `<state-dir>/system/run/networkd/networkd.sock`; networkd never listens on the network.
+//! machined follows the status through `WatchStatus`, which networkd re-reads on the kernel's
+//! link, address and route notifications ([`netlink::Changes`]) and after every pass.
 //!
 //! Besides the config, machined's operators hand it an operator layer of addresses (a shared
 //! VIP while the node holds it; `SetOperatorAddresses`), announced with a gratuitous ARP
@@ -116,6 +118,7 @@ pub async fn run(
     })?;
     let may_set_hostname = options.set_hostname || hostfiles::own_uts_namespace();
     let netlink = netlink::Netlink::connect()?;
+    let changes = netlink::Changes::subscribe()?;
     let mut engine = Engine::new(
         netlink,
         owned::Record::new(&run_dir),
@@ -136,7 +139,8 @@ pub async fn run(
         );
     }
     let (commands, receiver) = mpsc::channel(16);
-    let engine_task = tokio::spawn(engine.serve(receiver));
+    let status = engine.status_watch();
+    let engine_task = tokio::spawn(engine.serve(receiver, changes));
 
     match std::fs::remove_file(&socket) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
@@ -164,7 +168,7 @@ pub async fn run(
     let served = tonic::transport::Server::builder()
         .add_service(
             proto::talosrs::networkd::network_service_server::NetworkServiceServer::new(
-                service::Service::new(commands),
+                service::Service::new(commands, status),
             ),
         )
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)

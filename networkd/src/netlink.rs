@@ -18,8 +18,10 @@ use rtnetlink::{
     Handle, LinkBond, LinkBridge, LinkDummy, LinkUnspec, LinkVlan, RouteMessageBuilder,
 };
 
+mod changes;
 mod rules;
 
+pub use changes::Changes;
 pub use rules::Rule;
 
 use crate::NetworkdError;

@@ -7,7 +7,8 @@ use std::time::UNIX_EPOCH;
 
 use proto::talosrs::networkd as pb;
 use proto::talosrs::networkd::network_service_server::NetworkService;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
 use crate::NetworkdError;
@@ -20,11 +21,15 @@ use crate::plan::{AddressPlan, Inputs, Plan};
 #[derive(Debug, Clone)]
 pub struct Service {
     engine: mpsc::Sender<Command>,
+    status: watch::Receiver<Option<StatusView>>,
 }
 
+/// Statuses a WatchStatus stream holds for a slow reader (it skips to the latest after).
+const WATCH_BUFFER: usize = 2;
+
 impl Service {
-    pub fn new(engine: mpsc::Sender<Command>) -> Self {
-        Service { engine }
+    pub fn new(engine: mpsc::Sender<Command>, status: watch::Receiver<Option<StatusView>>) -> Self {
+        Service { engine, status }
     }
 
     async fn call<T>(
@@ -96,6 +101,35 @@ impl NetworkService for Service {
             .await
             .map_err(to_status)?;
         Ok(Response::new(apply_response(report)))
+    }
+
+    async fn watch_status(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<BoxStream<pb::NetworkStatus>>, Status> {
+        let mut status = self.status.clone();
+        let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let current = status.borrow_and_update().as_ref().map(network_status);
+                if let Some(current) = current
+                    && last.as_ref() != Some(&current)
+                {
+                    if sender.send(Ok(current.clone())).await.is_err() {
+                        return;
+                    }
+                    last = Some(current);
+                }
+                tokio::select! {
+                    changed = status.changed() => if changed.is_err() { return },
+                    () = sender.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
     }
 
     async fn status(&self, _: Request<()>) -> Result<Response<pb::NetworkStatus>, Status> {

@@ -674,3 +674,73 @@ async fn kernel_ip_argument_and_hostname_in_own_uts_namespace() {
     assert_eq!(inside.trim(), "confnode");
     assert_eq!(run("hostname", &[]), host_hostname);
 }
+
+/// The next status of `stream` that satisfies `wanted`, within 10 s.
+async fn next_status(
+    stream: &mut tonic::Streaming<NetworkStatus>,
+    wanted: impl Fn(&NetworkStatus) -> bool,
+) -> NetworkStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .expect("a status within 10 s")
+            .unwrap()
+            .expect("the stream goes on");
+        if wanted(&status) {
+            return status;
+        }
+    }
+}
+
+#[tokio::test]
+async fn watch_status_follows_the_kernel_and_the_config() {
+    let ns = Netns::new("watch");
+    ns.veth("eth0", "peer0");
+    let dir = tempfile::tempdir().unwrap();
+    let mut networkd = Networkd::start(&ns, dir.path(), &[], false).await;
+    let mut stream = networkd.client.watch_status(()).await.unwrap().into_inner();
+    let has_address = |address: &'static str| {
+        move |status: &NetworkStatus| status.addresses.iter().any(|a| a.address == address)
+    };
+
+    // The current status at once: the links of the namespace.
+    let first = next_status(&mut stream, |_| true).await;
+    assert!(first.links.iter().any(|l| l.name == "eth0"), "{first:?}");
+
+    // A change made behind networkd's back arrives through the kernel's notifications.
+    ns.ip(&["addr", "add", "10.61.0.9/24", "dev", "peer0"]);
+    let added = next_status(&mut stream, has_address("10.61.0.9/24")).await;
+    let address = added
+        .addresses
+        .iter()
+        .find(|a| a.address == "10.61.0.9/24")
+        .unwrap();
+    assert_eq!(
+        (address.link_name.as_str(), address.managed),
+        ("peer0", false)
+    );
+    ns.ip(&["addr", "del", "10.61.0.9/24", "dev", "peer0"]);
+    next_status(&mut stream, |s| !has_address("10.61.0.9/24")(s)).await;
+
+    // An Apply's address and hostname arrive too, the address as networkd's own.
+    networkd
+        .apply(
+            "hostname: watched\ninterfaces:\n  - interface: eth0\n    addresses: [10.62.0.2/24]\n",
+        )
+        .await
+        .unwrap();
+    let applied = next_status(&mut stream, |s| {
+        has_address("10.62.0.2/24")(s)
+            && s.hostname.as_ref().is_some_and(|h| h.hostname == "watched")
+    })
+    .await;
+    assert!(
+        applied
+            .addresses
+            .iter()
+            .any(|a| a.address == "10.62.0.2/24" && a.managed),
+        "{applied:?}"
+    );
+    drop(networkd);
+}

@@ -8,7 +8,7 @@
 //! | module | proto package | services |
 //! |---|---|---|
 //! | [`common`] | `common` | – (the `Metadata`/`Data`/`Empty` shapes every reply wraps) |
-//! | [`machine`] | `machine` | `machine.MachineService` (all 54 RPCs) |
+//! | [`machine`] | `machine` | `machine.MachineService` (all 54 RPCs), `machine.ImageService`, `machine.LifecycleService`, `machine.DebugService` |
 //! | [`time`] | `time` | `time.TimeService` |
 //! | [`securityapi`] | `securityapi` | `securityapi.SecurityService` (trustd) |
 //! | [`cluster`] | `cluster` | `cluster.ClusterService` (HealthCheck) |
@@ -26,10 +26,9 @@
 //! [`machine::machine_service_server::MachineServiceServer`]). `google.protobuf` well-known types
 //! map to [`prost_types`] (`Empty` to `()`).
 //!
-//! Limits: only the services named above are declared. The newer machine services without the
-//! metadata wrapper (`ImageService`, `LifecycleService`, `DebugService`, `machine.StorageService`,
-//! `LVMService`, `MDService`), `signerapi` and the `talos.resource.definitions.*` spec messages
-//! are not part of this crate yet. The COSI write verbs (Create, Update, ...) have no field tables
+//! Limits: only the services named above are declared. The other machine services without the
+//! metadata wrapper (`LVMService`, `MDService`), `signerapi` and the
+//! `talos.resource.definitions.*` spec messages are not part of this crate yet. The COSI write verbs (Create, Update, ...) have no field tables
 //! in the reference; their shapes are our own and the Talos API denies them anyway.
 
 /// Generated code from `protos/common/common.proto`.

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 use crate::cmd::{
-    apply, cgroups, cluster, config, containers, copy, dashboard, diskfree, docs, edit, etcd,
-    events, r#gen, get, health, inject, inspect, kubeconfig, kubernetes, list, logs, machineconfig,
-    memory, mounts, netstat, pcap, power, processes, read, rotate_ca, service, support, time,
-    upgrade, usage, validate, version, wipe,
+    apply, cgroups, cluster, config, containers, copy, dashboard, debug, diskfree, docs, edit,
+    etcd, events, r#gen, get, health, inject, inspect, kubeconfig, kubernetes, list, logs,
+    machineconfig, memory, mounts, netstat, pcap, power, processes, read, rotate_ca, service,
+    support, time, upgrade, usage, validate, version, wipe,
 };
 
 /// A CLI for out-of-band management of Kubernetes nodes created by talos-rs.
@@ -262,8 +262,10 @@ pub enum Command {
     /// Reset a node
     Reset(power::ResetArgs),
     /// Manage CRI container images
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "images")]
     Image(upgrade::ImageCommand),
+    /// Run a debug container from an image archive or reference
+    Debug(debug::DebugArgs),
     /// Write and delete keys in the META partition
     #[command(subcommand)]
     Meta(upgrade::MetaCommand),

@@ -2,8 +2,8 @@
 //! `talosctl completion SHELL` prints a small script that runs `talosctl` with `COMPLETE=SHELL`
 //! for every completion, so besides subcommands and flags the candidates include what is known
 //! only then: the contexts, nodes and endpoints of the talosconfig, the resource types the
-//! current context's node serves (asked with a short deadline; nothing when it does not answer)
-//! and the system services' IDs.
+//! current context's node serves and the paths on it for `list`, `read` and `copy` (asked with a
+//! short deadline; nothing when it does not answer), and the system services' IDs.
 
 use std::ffi::OsStr;
 use std::time::Duration;
@@ -61,6 +61,9 @@ fn with_candidates(command: clap::Command) -> clap::Command {
             match (name.as_str(), arg.get_id().as_str()) {
                 ("get", "resource_type") => arg.add(ArgValueCompleter::new(resource_types)),
                 ("logs" | "service" | "restart", "id") => arg.add(ArgValueCompleter::new(services)),
+                ("list" | "read", "path") | ("copy", "source") => {
+                    arg.add(ArgValueCompleter::new(remote_paths))
+                }
                 _ => arg,
             }
         });
@@ -113,8 +116,13 @@ fn services(current: &OsStr) -> Vec<CompletionCandidate> {
     matching(current, SERVICES.map(str::to_owned))
 }
 
-/// The resource types and aliases the current context's node serves.
-fn resource_types(current: &OsStr) -> Vec<CompletionCandidate> {
+/// Runs `ask` against the current context's first node, within [`NODE_DEADLINE`] for the
+/// connection and again for the answer.
+fn ask_node<T, F, Fut>(ask: F) -> anyhow::Result<T>
+where
+    F: FnOnce(crate::connection::Target) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
     let global = GlobalArgs {
         nodes: Vec::new(),
         endpoints: Vec::new(),
@@ -123,15 +131,20 @@ fn resource_types(current: &OsStr) -> Vec<CompletionCandidate> {
         cluster: None,
         siderov1_keys_dir: None,
     };
-    let definitions = block_on(async {
+    block_on(async {
         let session = tokio::time::timeout(NODE_DEADLINE, Session::open(&global)).await??;
         let target = session
             .targets()
             .first()
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("no node"))?;
-        tokio::time::timeout(NODE_DEADLINE, crate::cmd::get::definitions(&target)).await?
-    });
+        tokio::time::timeout(NODE_DEADLINE, ask(target)).await?
+    })
+}
+
+/// The resource types and aliases the current context's node serves.
+fn resource_types(current: &OsStr) -> Vec<CompletionCandidate> {
+    let definitions = ask_node(|target| async move { crate::cmd::get::definitions(&target).await });
     // Every alias but the dotted full type names (those are typed out, not completed).
     let names = definitions
         .unwrap_or_default()
@@ -139,4 +152,47 @@ fn resource_types(current: &OsStr) -> Vec<CompletionCandidate> {
         .flat_map(|d| d.all_aliases)
         .filter(|alias| !alias.contains('.'));
     matching(current, names.collect::<Vec<_>>())
+}
+
+/// The entries on the node of the directory `current` is in, as upstream completes remote
+/// paths: absolute, directories ending in `/`.
+fn remote_paths(current: &OsStr) -> Vec<CompletionCandidate> {
+    let current = current.to_string_lossy();
+    let directory = match current.rfind('/') {
+        Some(end) => current[..=end].to_string(),
+        None => "/".to_string(),
+    };
+    let root = directory.clone();
+    let entries = ask_node(|target| async move {
+        let request = proto::machine::ListRequest {
+            root,
+            ..Default::default()
+        };
+        let reply = target.machine().list(target.request(request)?).await;
+        let mut failures = crate::failures::Failures::default();
+        let mut entries = Vec::new();
+        target
+            .stream(reply, &mut failures, |_, info| {
+                if info.error.is_empty() && !info.relative_name.is_empty() {
+                    entries.push((info.relative_name, info.is_dir));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(entries)
+    });
+    let paths = entries
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(name, _)| name != ".")
+        .map(|(name, is_dir)| {
+            let slash = if is_dir { "/" } else { "" };
+            format!("{directory}{name}{slash}")
+        });
+    let typed = if current.starts_with('/') {
+        current.into_owned()
+    } else {
+        format!("/{current}")
+    };
+    matching(OsStr::new(&typed), paths.collect::<Vec<_>>())
 }

@@ -79,6 +79,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match cmd::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<failures::AlreadyReported>() => ExitCode::FAILURE,
+        Err(ref e) if let Some(exit) = e.downcast_ref::<cmd::debug::ContainerExit>() => {
+            eprintln!("error: {exit}");
+            // Codes outside 1..=255 (a signal's negative number) read as a plain failure.
+            u8::try_from(exit.code)
+                .ok()
+                .filter(|code| *code != 0)
+                .map_or(ExitCode::FAILURE, ExitCode::from)
+        }
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE

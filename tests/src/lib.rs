@@ -489,11 +489,31 @@ pub fn image_dir(needs: &[&str], built_by: &str) -> PathBuf {
 /// Runs a command, killing it after `timeout` (QEMU's user networking accepts connections
 /// before the guest listens, so a client can hang).
 pub fn run_bounded(command: &mut Command, timeout: Duration) -> Output {
+    run_bounded_with_input(command, None, timeout)
+}
+
+/// [`run_bounded`] with `input` piped to its stdin (then closed).
+pub fn run_bounded_with_input(
+    command: &mut Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Output {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    };
     let mut child = command
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the command starts");
+    if let Some(input) = input {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("the command's stdin");
+        stdin.write_all(input).expect("writing the command's input");
+    }
     let deadline = Instant::now() + timeout;
     while child.try_wait().expect("waiting for the command").is_none() {
         if Instant::now() > deadline {

@@ -1,10 +1,14 @@
 //! The network of a node that owns its network namespace (`--manage-network`): networkd applies
-//! `machine.network`, changes apply live, and the network resources answer `talosctl get`.
+//! `machine.network`, changes apply live, the network resources answer `talosctl get`, and
+//! `talosctl get -w` follows addresses changed in the kernel.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
 use tests::{Cluster, NetworkNamespace, Node, binary, eventually, success};
 
@@ -128,5 +132,132 @@ fn networkd_applies_the_network_config_live_and_talosctl_get_shows_it() {
         &["get", "addresses", "-o", "json"],
     ));
     assert!(json.contains("\"address\": \"10.77.0.3/24\""), "{json}");
+    drop(node);
+}
+
+/// Reads `child`'s stdout lines on a thread, each with when it arrived.
+fn timed_lines(child: &mut std::process::Child) -> Receiver<(Instant, String)> {
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if sender.send((Instant::now(), line)).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// The first line from `lines` within 10 s that starts with `mark` and names `id`.
+fn line_of(lines: &Receiver<(Instant, String)>, mark: &str, id: &str) -> (Instant, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (at, line) = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {mark:?} line for {id} within 10 s"));
+        if line.starts_with(mark) && line.contains(id) {
+            return (at, line);
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// The network status resources live in the state and follow the kernel: `talosctl get -w
+/// addresses` (through apid) shows an address added and removed by hand, and how long that
+/// took is measured.
+#[test]
+fn talosctl_get_watch_follows_addresses_added_and_removed_in_the_kernel() {
+    const ROUNDS: usize = 100;
+    let namespace = NetworkNamespace::new("netwatch");
+    namespace.run(&[
+        "ip", "link", "add", "tn0", "type", "veth", "peer", "name", "tn1",
+    ]);
+    namespace.run(&["ip", "link", "set", "tn1", "up"]);
+    let cluster = Cluster::generate(93);
+    let config = config_with_address(&cluster, "10.77.0.2/24");
+    let node = Node::start_in(
+        &namespace,
+        Ipv4Addr::new(127, 93, 0, 2),
+        cluster.dir.path().join("node"),
+        Some(&config),
+        &["--manage-network"],
+    );
+    let talosctl = |args: &[&str]| {
+        let mut command = namespace.command(binary("talosctl"));
+        command
+            .arg("--talosconfig")
+            .arg(cluster.talosconfig())
+            .args(["-e", "127.93.0.2", "-n", "127.93.0.2"])
+            .args(args);
+        command
+    };
+    eventually("the node's address as a resource", || {
+        let listed = talosctl(&["get", "addresses"]).output().unwrap();
+        String::from_utf8_lossy(&listed.stdout).contains("tn0/10.77.0.2/24")
+    });
+
+    let mut watcher = talosctl(&["get", "addresses", "-w"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = timed_lines(&mut watcher);
+    line_of(&lines, "+", "tn0/10.77.0.2/24");
+
+    // networkd owns tn0's addresses; tn1's are nobody's, so they stay as the test sets them.
+    // One `ip -batch -` takes the changes line by line, so no process start is timed.
+    let mut ip = namespace
+        .command("ip")
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut commands = ip.stdin.take().unwrap();
+    let mut latencies = Vec::new();
+    for round in 0..ROUNDS {
+        let address = format!("10.93.{}.{}/32", round / 200, round % 200 + 1);
+        let id = format!("tn1/{address}");
+        for (verb, mark) in [("add", "+"), ("del", "-")] {
+            let sent = Instant::now();
+            writeln!(commands, "addr {verb} {address} dev tn1").unwrap();
+            commands.flush().unwrap();
+            let (seen, line) = line_of(&lines, mark, &id);
+            assert!(line.contains("AddressStatus"), "{line}");
+            latencies.push(seen.saturating_duration_since(sent));
+        }
+    }
+    drop(commands);
+    assert!(ip.wait().unwrap().success(), "ip -batch failed");
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+
+    // The node addresses and the network status are in the state too.
+    let current = talosctl(&["get", "nodeaddresses", "current", "-o", "yaml"])
+        .output()
+        .unwrap();
+    let current = success(current);
+    assert!(
+        current.contains("- 10.77.0.2/24") && current.contains("network.NodeAddressController"),
+        "{current}"
+    );
+
+    latencies.sort();
+    println!(
+        "address change (ip -batch) -> talosctl get -w line through apid, {} changes: \
+         p50 {:?} p99 {:?} max {:?}",
+        latencies.len(),
+        percentile(&latencies, 50),
+        percentile(&latencies, 99),
+        latencies[latencies.len() - 1],
+    );
+    assert!(
+        percentile(&latencies, 99) < Duration::from_secs(1),
+        "{latencies:?}"
+    );
     drop(node);
 }

@@ -309,7 +309,8 @@ fn upstream_types_answer_get_by_their_aliases() {
     let identity = success(cluster.talosctl(&["-n", &node, "get", "identities", "-o", "yaml"]));
     assert!(identity.contains("nodeId: "), "{identity}");
 
-    // Shell completion of `talosctl get memb` asks the current context's node for its types.
+    // Shell completion asks the current context's node for its resource types (`get memb`)
+    // and, for `list`, `read` and `copy`, for its paths.
     let talosconfig = cluster.talosconfig().with_extension("completion");
     std::fs::copy(cluster.talosconfig(), &talosconfig).unwrap();
     for what in ["endpoint", "node"] {
@@ -322,21 +323,31 @@ fn upstream_types_answer_get_by_their_aliases() {
                 .unwrap(),
         );
     }
-    let completed = success(
-        Command::new(binary("talosctl"))
-            .args(["--", "talosctl", "get", "memb"])
-            .env("COMPLETE", "bash")
-            .env("_CLAP_COMPLETE_INDEX", "2")
-            .env("_CLAP_IFS", "\n")
-            .env("TALOSCONFIG", &talosconfig)
-            .output()
-            .unwrap(),
-    );
-    assert!(completed.lines().any(|l| l == "members"), "{completed}");
-    assert!(
-        completed.lines().all(|l| l.starts_with("memb")),
-        "{completed}"
-    );
+    for (command, typed, expected) in [
+        ("get", "memb", "members"),
+        ("list", "/pr", "/proc/"),
+        ("read", "/proc/upt", "/proc/uptime"),
+        ("copy", "/proc/sys/kernel/host", "/proc/sys/kernel/hostname"),
+    ] {
+        let completed = success(
+            Command::new(binary("talosctl"))
+                .args(["--", "talosctl", command, typed])
+                .env("COMPLETE", "bash")
+                .env("_CLAP_COMPLETE_INDEX", "2")
+                .env("_CLAP_IFS", "\n")
+                .env("TALOSCONFIG", &talosconfig)
+                .output()
+                .unwrap(),
+        );
+        assert!(
+            completed.lines().any(|l| l == expected),
+            "{command} {typed}: {completed}"
+        );
+        assert!(
+            completed.lines().all(|l| l.starts_with(typed)),
+            "{command} {typed}: {completed}"
+        );
+    }
 
     // Types the host may or may not give: rows exactly when it does.
     for (alias, source) in [
@@ -402,12 +413,21 @@ fn upstream_types_answer_get_by_their_aliases() {
     // An admin reads the secrets; a reader can neither get, list nor watch them.
     let os = success(cluster.talosctl(&["-n", &node, "get", "osrootsecrets", "-o", "yaml"]));
     assert!(os.contains("issuingCA:") && os.contains("token:"), "{os}");
+    let api = success(cluster.talosctl(&["-n", &node, "get", "apicertificates", "-o", "yaml"]));
+    assert!(
+        api.contains("id: api")
+            && api.contains("owner: secrets.APIController")
+            && api.contains("acceptedCAs:")
+            && api.contains("server:"),
+        "{api}"
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut reader = reader_client(&cluster, &node, &runtime);
     let secret_types = [
         "OSRootSecrets.secrets.talos.dev",
         "EtcdRootSecrets.secrets.talos.dev",
         "KubernetesRootSecrets.secrets.talos.dev",
+        "ApiCertificates.secrets.talos.dev",
     ];
     runtime.block_on(async {
         for resource_type in secret_types {

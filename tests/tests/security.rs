@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use machineconfig::Config;
 use pki::{CertificateAuthority, Validity};
-use tests::{Cluster, failure, success};
+use tests::{Cluster, eventually, failure, success};
 use time::{Duration, OffsetDateTime};
 
 /// The cluster's Talos CA (from the generated control plane config).
@@ -229,6 +229,18 @@ fn apply_config_validates_persists_and_keeps_the_old_config_on_errors() {
     );
     // apid reloaded its certificates and keeps answering.
     success(cluster.talosctl(&["-n", &n3, "version"]));
+    // The new name is in the API's CertSANs and in apid's new serving certificate.
+    let sans = success(cluster.talosctl(&["-n", &n3, "get", "certsans", "api", "-o", "yaml"]));
+    assert!(
+        sans.contains("- api.example.org") && sans.contains("secrets.APICertSANsController"),
+        "{sans}"
+    );
+    eventually("apid's certificate to name api.example.org", || {
+        cluster.nodes[1].serving_certificate().is_some_and(|der| {
+            der.windows(b"api.example.org".len())
+                .any(|w| w == b"api.example.org")
+        })
+    });
 
     // patch and edit read the active config through the resource API and apply it back.
     let patched = success(cluster.talosctl(&[

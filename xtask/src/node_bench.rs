@@ -1,7 +1,7 @@
 //! `cargo xtask bench-node`: the node API's figures on three dev-mode nodes (release builds):
 //! Version latency and throughput through apid against a direct call on machined's socket,
 //! fan-out to three nodes against one, and the RSS of machined and apid idle and with 100
-//! concurrent `logs -f` streams; a whole `talosctl version` process; the CPU one idle node's
+//! concurrent `logs -f` streams; whole `talosctl version`, `--help` and completion processes; the CPU one idle node's
 //! daemons use; the resource watch figures ([`crate::watch_bench`]); trustd's
 //! signing figures ([`crate::trustd_bench`]) and etcd's
 //! ([`crate::etcd_bench`]).
@@ -88,29 +88,67 @@ pub fn run(bin: &Path, out: &Path) -> anyhow::Result<()> {
     idle_cpu(nodes.children[0].id())
 }
 
-/// Wall time of a whole `talosctl version` process against the first node.
+/// Wall time of whole talosctl processes against the first node: `version`, `--help`, and the
+/// shell completion of a resource type and of a remote path (both ask the node).
 fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
-    let mut walls = Vec::with_capacity(CLI_RUNS);
-    for _ in 0..CLI_RUNS {
-        let started = Instant::now();
+    let talosconfig = dir.join("talosconfig");
+    let node = node.to_string();
+    for what in ["endpoint", "node"] {
         let status = Command::new(bin.join("talosctl"))
             .arg("--talosconfig")
-            .arg(dir.join("talosconfig"))
-            .args(["-e", &node.to_string(), "-n", &node.to_string(), "version"])
+            .arg(&talosconfig)
+            .args(["config", what, &node])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .status()?;
-        walls.push(started.elapsed());
         if !status.success() {
-            bail!("talosctl version failed: {status}");
+            bail!("talosctl config {what} failed: {status}");
         }
     }
-    walls.sort();
-    println!(
-        "  talosctl version, whole process ({CLI_RUNS} runs): median {:.1} ms, max {:.1} ms",
-        walls[CLI_RUNS / 2].as_secs_f64() * 1e3,
-        walls[CLI_RUNS - 1].as_secs_f64() * 1e3
-    );
+    let completion = |typed: &'static [&'static str]| {
+        let mut command = Command::new(bin.join("talosctl"));
+        command
+            .arg("--")
+            .arg("talosctl")
+            .args(typed)
+            .env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", "2")
+            .env("_CLAP_IFS", "\n")
+            .env("TALOSCONFIG", &talosconfig);
+        command
+    };
+    let mut version = Command::new(bin.join("talosctl"));
+    version
+        .arg("--talosconfig")
+        .arg(&talosconfig)
+        .arg("version");
+    let mut help = Command::new(bin.join("talosctl"));
+    help.arg("--help");
+    let cases = [
+        ("talosctl version", version),
+        ("talosctl --help", help),
+        ("completion of `get memb`", completion(&["get", "memb"])),
+        ("completion of `list /pr`", completion(&["list", "/pr"])),
+    ];
+    for (label, mut command) in cases {
+        let mut walls = Vec::with_capacity(CLI_RUNS);
+        for _ in 0..CLI_RUNS {
+            let started = Instant::now();
+            let status = command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            walls.push(started.elapsed());
+            if !status.success() {
+                bail!("{label} failed: {status}");
+            }
+        }
+        walls.sort();
+        println!(
+            "  {label}, whole process ({CLI_RUNS} runs): median {:.1} ms, max {:.1} ms",
+            walls[CLI_RUNS / 2].as_secs_f64() * 1e3,
+            walls[CLI_RUNS - 1].as_secs_f64() * 1e3
+        );
+    }
     Ok(())
 }
 

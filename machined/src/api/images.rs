@@ -1,8 +1,12 @@
-//! `machine.ImageService` for installer images: Import (upload of an image layout tarball),
-//! List, Remove; Pull finds what is already stored and otherwise answers that no registry is
-//! reachable. Only the `system` namespace holds
-//! them (upstream's CRI namespace needs Kubernetes). An import is refused unless its signature
-//! checks out (`upgrade::verify`): nothing unverified is stored, so Upgrade never writes it.
+//! `machine.ImageService` for installer and debug images: Import (upload of an image
+//! tarball), List, Remove; Pull finds what is already stored and otherwise answers that no
+//! registry is reachable. Only the `system` namespace holds them (upstream's CRI namespace
+//! needs Kubernetes).
+//!
+//! An import that is an installer goes to the installer store and is refused unless its
+//! signature checks out (`upgrade::verify`): nothing unverified is stored there, so Upgrade
+//! never writes it. Any other container image goes, unsigned, to the in-memory debug store
+//! (`debug::image`), which only `DebugService.ContainerRun` runs from.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -13,9 +17,10 @@ use tokio_stream::StreamExt as _;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::debug::image as debug_images;
 use crate::error::MachinedError;
 use crate::machine::Machine;
-use crate::upgrade::images::{self, MAX_IMPORT_SIZE};
+use crate::upgrade::images::{self, Imported, MAX_IMPORT_SIZE};
 use crate::upgrade::verify;
 
 /// `machine.ImageService` served from a [`Machine`].
@@ -34,7 +39,7 @@ fn status(error: MachinedError) -> Status {
     Status::from(error)
 }
 
-fn require_system_namespace(
+pub(crate) fn require_system_namespace(
     containerd: Option<&proto::common::ContainerdInstance>,
 ) -> Result<(), MachinedError> {
     use proto::common::ContainerdNamespace;
@@ -55,22 +60,29 @@ impl ImageService for ImageApi {
     ) -> Result<Response<BoxStream<ImageServiceListResponse>>, Status> {
         require_system_namespace(request.get_ref().containerd.as_ref()).map_err(status)?;
         let store = self.machine.layout.image_dir();
-        let stored = tokio::task::spawn_blocking(move || images::list(&store))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(status)?;
-        let replies = stored.into_iter().map(|image| {
-            Ok(ImageServiceListResponse {
-                name: image.name,
-                digest: image.digest,
-                size: i64::try_from(image.size).unwrap_or(i64::MAX),
-                created_at: Some(prost_types::Timestamp {
-                    seconds: image.imported,
-                    nanos: 0,
-                }),
-                labels: [(installer::RELEASE_LABEL.to_string(), image.release)].into(),
-            })
+        let debug_store = self.machine.layout.debug_image_dir();
+        let (stored, debug) = tokio::task::spawn_blocking(move || {
+            Ok::<_, MachinedError>((images::list(&store)?, debug_images::list(&debug_store)?))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(status)?;
+        let listed = |name, digest, size: u64, seconds, labels| ImageServiceListResponse {
+            name,
+            digest,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            created_at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+            labels,
+        };
+        let installers = stored.into_iter().map(|image| {
+            let labels = [(installer::RELEASE_LABEL.to_string(), image.release)].into();
+            listed(image.name, image.digest, image.size, image.imported, labels)
         });
+        let debug = debug.into_iter().map(|image| {
+            let labels = Default::default();
+            listed(image.name, image.digest, image.size, image.imported, labels)
+        });
+        let replies: Vec<_> = installers.chain(debug).map(Ok).collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(replies))))
     }
 
@@ -81,11 +93,18 @@ impl ImageService for ImageApi {
         let request = request.into_inner();
         require_system_namespace(request.containerd.as_ref()).map_err(status)?;
         let store = self.machine.layout.image_dir();
+        let debug_store = self.machine.layout.debug_image_dir();
         let reference = request.image_ref.trim().to_string();
-        let found = tokio::task::spawn_blocking(move || images::find(&store, &reference))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(status)?;
+        let found = tokio::task::spawn_blocking(move || {
+            if let Some(image) = images::find(&store, &reference)? {
+                return Ok(Some((image.name, image.digest, image.size)));
+            }
+            let debug = debug_images::find(&debug_store, &reference)?;
+            Ok::<_, MachinedError>(debug.map(|image| (image.name, image.digest, image.size)))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(status)?;
         let image = found.ok_or_else(|| {
             status(MachinedError::FailedPrecondition(format!(
                 "cannot pull {:?}: talos-rs nodes reach no registry; import the image instead \
@@ -103,6 +122,7 @@ impl ImageService for ImageApi {
         request: Request<Streaming<ImageServiceImportRequest>>,
     ) -> Result<Response<ImageServiceImportResponse>, Status> {
         let store = self.machine.layout.image_dir();
+        let debug_store = self.machine.layout.debug_image_dir();
         std::fs::create_dir_all(&store)
             .map_err(MachinedError::io("creating", &store))
             .map_err(status)?;
@@ -114,10 +134,30 @@ impl ImageService for ImageApi {
                 let config = self.machine.config.current();
                 let root = self.machine.layout.root().to_path_buf();
                 tokio::task::spawn_blocking(move || {
-                    images::import(&store, &upload, |unpacked| {
+                    let imported = images::import(&store, &upload, |unpacked| {
                         let policy = verify::policy(&unpacked.name, config.as_deref(), &root)?;
                         verify::check(unpacked, &policy)
-                    })
+                    })?;
+                    match imported {
+                        Imported::Installer(image) => {
+                            tracing::info!(name = %image.name, release = %image.release, "installer image imported");
+                            Ok(image.name)
+                        }
+                        Imported::NotInstaller(why) => {
+                            let image = debug_images::import(&debug_store, &upload)
+                                .map_err(|error| match error {
+                                    MachinedError::InvalidArgument(reason) => {
+                                        MachinedError::InvalidArgument(format!(
+                                            "neither an installer ({why}) nor a container \
+                                             image ({reason})"
+                                        ))
+                                    }
+                                    other => other,
+                                })?;
+                            tracing::info!(name = %image.name, "debug image imported");
+                            Ok(image.name)
+                        }
+                    }
                 })
                 .await
                 .map_err(|e| MachinedError::Internal(e.to_string()))
@@ -126,11 +166,8 @@ impl ImageService for ImageApi {
             Err(error) => Err(error),
         };
         let _ = std::fs::remove_file(&upload);
-        let image = imported.map_err(status)?;
-        tracing::info!(name = %image.name, release = %image.release, "image imported");
-        Ok(Response::new(ImageServiceImportResponse {
-            name: image.name,
-        }))
+        let name = imported.map_err(status)?;
+        Ok(Response::new(ImageServiceImportResponse { name }))
     }
 
     async fn remove(
@@ -140,15 +177,22 @@ impl ImageService for ImageApi {
         let request = request.into_inner();
         require_system_namespace(request.containerd.as_ref()).map_err(status)?;
         let store = self.machine.layout.image_dir();
-        let found = images::find(&store, &request.image_ref).map_err(status)?;
-        let image = found.ok_or_else(|| {
+        let debug_store = self.machine.layout.debug_image_dir();
+        let installer = images::find(&store, &request.image_ref).map_err(status)?;
+        let dir = match installer {
+            Some(image) => Some(image.dir),
+            None => debug_images::find(&debug_store, &request.image_ref)
+                .map_err(status)?
+                .map(|image| image.dir),
+        };
+        let dir = dir.ok_or_else(|| {
             status(MachinedError::NotFound(format!(
                 "image {:?} is not on the node",
                 request.image_ref
             )))
         })?;
-        std::fs::remove_dir_all(&image.dir)
-            .map_err(MachinedError::io("removing", &image.dir))
+        std::fs::remove_dir_all(&dir)
+            .map_err(MachinedError::io("removing", &dir))
             .map_err(status)?;
         Ok(Response::new(()))
     }
@@ -156,14 +200,16 @@ impl ImageService for ImageApi {
 
 /// What a pull of an image already in the store answers, as containerd reports such a pull:
 /// its one layer already there, then its name.
-fn already_present(image: images::StoredImage) -> [Result<ImageServicePullResponse, Status>; 2] {
+fn already_present(
+    (name, digest, size): (String, String, u64),
+) -> [Result<ImageServicePullResponse, Status>; 2] {
     use image_service_pull_layer_progress::Status as LayerStatus;
     use image_service_pull_response::Response as Pulled;
-    let size = i64::try_from(image.size).unwrap_or(i64::MAX);
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
     [
         Ok(ImageServicePullResponse {
             response: Some(Pulled::PullProgress(ImageServicePullProgress {
-                layer_id: image.digest,
+                layer_id: digest,
                 progress: Some(ImageServicePullLayerProgress {
                     status: LayerStatus::AlreadyExists as i32,
                     elapsed: None,
@@ -173,7 +219,7 @@ fn already_present(image: images::StoredImage) -> [Result<ImageServicePullRespon
             })),
         }),
         Ok(ImageServicePullResponse {
-            response: Some(Pulled::Name(image.name)),
+            response: Some(Pulled::Name(name)),
         }),
     ]
 }

@@ -36,6 +36,7 @@ pub use authorization::{AuthorizationLayer, CallerRoles};
 pub use files::FileWalks;
 pub use health::HealthApi;
 pub use images::ImageApi;
+pub(crate) use images::require_system_namespace;
 pub use inspect::InspectApi;
 pub use installs::LifecycleApi;
 pub use resources::ResourceApi;

@@ -235,16 +235,22 @@ pub fn publish(host: &hostinfo::Host, state: &State) {
 
 /// Writes `items` as the only resources of their kind from this source.
 fn replace<S: Spec>(state: &State, items: Vec<(String, S)>) {
+    replace_owned(state, OWNER, items);
+}
+
+/// Writes `items` as `owner` and removes the resources of their type `owner` wrote before that
+/// are not among them.
+pub fn replace_owned<S: Spec>(state: &State, owner: &'static str, items: Vec<(String, S)>) {
     for (id, spec) in &items {
-        if let Err(error) = state.write_spec(OWNER, id, spec) {
+        if let Err(error) = state.write_spec(owner, id, spec) {
             tracing::warn!(%error, "cannot publish {} {id}", S::TYPE);
         }
     }
     let kind = Kind::of::<S>();
     for resource in state.list(&kind) {
         let id = &resource.metadata.id;
-        if resource.metadata.owner == OWNER && !items.iter().any(|(kept, _)| kept == id) {
-            let _ = state.destroy(OWNER, &kind, id);
+        if resource.metadata.owner == owner && !items.iter().any(|(kept, _)| kept == id) {
+            let _ = state.destroy(owner, &kind, id);
         }
     }
 }

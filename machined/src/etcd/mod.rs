@@ -7,6 +7,7 @@
 //! already has members.
 
 mod client;
+pub mod member;
 mod pki;
 pub mod recovery;
 pub mod spec;
@@ -49,16 +50,6 @@ pub async fn local_client(
     let url = url(machine.address(), CLIENT_PORT);
     let client = connect(&pki, std::slice::from_ref(&url)).await?;
     Ok((client, url))
-}
-
-/// This node's etcd member id; FailedPrecondition where the node has no etcd PKI.
-pub async fn local_member_id(machine: &Machine) -> Result<u64, MachinedError> {
-    let (mut client, url) = local_client(machine).await?;
-    let status = client.status().await.map_err(|e| etcd_error(&url, e))?;
-    status
-        .header()
-        .map(|h| h.member_id())
-        .ok_or_else(|| MachinedError::Internal(format!("etcd at {url} named no member")))
 }
 
 /// The addresses of the etcd members' peer URLs: every control plane of the cluster, sorted.

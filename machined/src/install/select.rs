@@ -11,6 +11,7 @@ use machineconfig::v1alpha1::{InstallDiskSelector, SizeMatcher};
 use proto::storage::Disk;
 use proto::storage::disk::DiskType;
 
+use crate::block::{pretty_size, transport};
 use crate::error::MachinedError;
 
 /// The device path of the first of `disks` that `selector` matches.
@@ -54,11 +55,6 @@ pub fn select_by_expression(expression: &str, disks: &[Disk]) -> Result<String, 
 /// A disk as upstream's CEL environment shows it (`block.DiskSpec`'s field names).
 fn cel_disk(disk: &Disk) -> cel::Value {
     use cel::Value::{Bool, List, String as Text, Uint};
-    let transport = ["vd", "nvme", "mmcblk"]
-        .iter()
-        .zip(["virtio", "nvme", "mmc"])
-        .find(|(prefix, _)| disk.name.starts_with(**prefix))
-        .map_or("", |(_, transport)| transport);
     let fields = [
         ("dev_path", Text(disk.device_name.clone())),
         ("size", Uint(disk.size)),
@@ -70,7 +66,7 @@ fn cel_disk(disk: &Disk) -> cel::Value {
         ("uuid", Text(disk.uuid.clone())),
         ("bus_path", Text(disk.bus_path.clone())),
         ("sub_system", Text(disk.subsystem.clone())),
-        ("transport", Text(transport.to_string())),
+        ("transport", Text(transport(&disk.name).to_string())),
         ("rotational", Bool(disk.r#type() == DiskType::Hdd)),
         ("readonly", Bool(disk.readonly)),
         ("cdrom", Bool(disk.r#type() == DiskType::Cd)),
@@ -83,22 +79,6 @@ fn cel_disk(disk: &Disk) -> cel::Value {
             .map(|(name, value)| (name.to_string(), value))
             .collect(),
     )
-}
-
-/// A size as upstream prints it in `pretty_size` (decimal units, one decimal: `8.6 GB`).
-fn pretty_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 fn no_match(field: &str, disks: &[Disk]) -> MachinedError {

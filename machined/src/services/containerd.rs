@@ -35,7 +35,8 @@ use proto::containerd::services::containers::v1::{
 };
 use proto::containerd::services::tasks::v1::tasks_client::TasksClient;
 use proto::containerd::services::tasks::v1::{
-    CreateTaskRequest, DeleteTaskRequest, KillRequest, ListTasksRequest, StartRequest, WaitRequest,
+    CloseIoRequest, CreateTaskRequest, DeleteTaskRequest, KillRequest, ListTasksRequest,
+    ResizePtyRequest, StartRequest, WaitRequest,
 };
 use proto::containerd::v1::types::Process;
 use tonic::transport::Channel;
@@ -151,7 +152,8 @@ impl Runner for ContainerdRunner {
         // so services start side by side and the API keeps answering meanwhile.
         tokio::spawn(async move {
             client.remove(&id).await;
-            let created = one_shim(&shim_started, client.create(&id, &runtime_spec, &fifo)).await;
+            let io = TaskIo::output(&fifo);
+            let created = one_shim(&shim_started, client.create(&id, &runtime_spec, &io)).await;
             let pid = match created {
                 Ok(pid) => pid,
                 Err(error) => {
@@ -246,11 +248,11 @@ impl Containerd {
     }
 
     /// Creates and starts the task `id`; returns its pid.
-    async fn create(
+    pub(crate) async fn create(
         &self,
         id: &str,
         runtime_spec: &serde_json::Value,
-        fifo: &Path,
+        io: &TaskIo,
     ) -> Result<u32, ServiceError> {
         let failed = |operation| {
             let id = id.to_string();
@@ -279,12 +281,20 @@ impl Containerd {
             }))
             .await
             .map_err(failed("create the container"))?;
-        let fifo = fifo.display().to_string();
+        let path = |fifo: Option<&Path>| fifo.map(|f| f.display().to_string()).unwrap_or_default();
+        let stdout = path(Some(&io.stdout));
         self.tasks()
             .create(Self::request(CreateTaskRequest {
                 container_id: id.to_string(),
-                stdout: fifo.clone(),
-                stderr: fifo,
+                stdin: path(io.stdin.as_deref()),
+                // A terminal carries both streams.
+                stderr: if io.terminal {
+                    String::new()
+                } else {
+                    stdout.clone()
+                },
+                stdout,
+                terminal: io.terminal,
                 ..CreateTaskRequest::default()
             }))
             .await
@@ -317,16 +327,25 @@ impl Containerd {
 
     /// Waits for task `id` to exit, asking again while containerd is away.
     async fn wait(&self, id: &str) -> ChildExit {
+        match self.wait_status(id).await {
+            Some(status) => exit_of(status),
+            None => ChildExit::Code(-1),
+        }
+    }
+
+    /// Waits for task `id` to exit and returns containerd's exit status (128 + N for signal
+    /// N), asking again while containerd is away; `None` when the task disappeared.
+    pub(crate) async fn wait_status(&self, id: &str) -> Option<u32> {
         loop {
             let request = Self::in_namespace(WaitRequest {
                 container_id: id.to_string(),
                 exec_id: String::new(),
             });
             match self.tasks().wait(request).await {
-                Ok(reply) => return exit_of(reply.into_inner().exit_status),
+                Ok(reply) => return Some(reply.into_inner().exit_status),
                 Err(status) if status.code() == Code::NotFound => {
                     tracing::warn!(id, "the task disappeared from containerd");
-                    return ChildExit::Code(-1);
+                    return None;
                 }
                 Err(status) => {
                     tracing::warn!(id, error = %status.message(), "waiting for the task failed; asking again");
@@ -336,8 +355,31 @@ impl Containerd {
         }
     }
 
+    /// Sets the size of task `id`'s terminal.
+    pub(crate) async fn resize(&self, id: &str, width: u32, height: u32) -> Result<(), Status> {
+        let request = ResizePtyRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+            width,
+            height,
+        };
+        self.tasks().resize_pty(Self::request(request)).await?;
+        Ok(())
+    }
+
+    /// Closes task `id`'s standard input (its reader sees the end).
+    pub(crate) async fn close_stdin(&self, id: &str) -> Result<(), Status> {
+        let request = CloseIoRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+            stdin: true,
+        };
+        self.tasks().close_io(Self::request(request)).await?;
+        Ok(())
+    }
+
     /// Removes task and container `id`, whatever state they are in; what is not there is fine.
-    async fn remove(&self, id: &str) {
+    pub(crate) async fn remove(&self, id: &str) {
         let _ = self.kill(id, Signal::SIGKILL).await;
         let task = DeleteTaskRequest {
             container_id: id.to_string(),
@@ -354,6 +396,27 @@ impl Containerd {
         let _ = ContainersClient::new(self.channel.clone())
             .delete(Self::request(DeleteContainerRequest { id: id.to_string() }))
             .await;
+    }
+}
+
+/// Where a task's standard streams go: FIFOs the shim opens.
+#[derive(Debug)]
+pub(crate) struct TaskIo {
+    pub stdin: Option<PathBuf>,
+    /// stdout, and stderr too.
+    pub stdout: PathBuf,
+    /// The shim puts the task on a terminal of its own, between the FIFOs.
+    pub terminal: bool,
+}
+
+impl TaskIo {
+    /// Output only, to `fifo`.
+    fn output(fifo: &Path) -> Self {
+        TaskIo {
+            stdin: None,
+            stdout: fifo.to_path_buf(),
+            terminal: false,
+        }
     }
 }
 

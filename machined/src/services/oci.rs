@@ -54,7 +54,7 @@ const READ_ONLY: &[&str] = &[
 /// The runc shim's grouping annotation: every system service with the same value shares one
 /// shim process instead of starting one each (two Go processes fewer per service at boot, and
 /// 12–19 MB of memory each).
-const SHIM_GROUP: &str = "io.containerd.runc.v2.group";
+pub(crate) const SHIM_GROUP: &str = "io.containerd.runc.v2.group";
 
 /// The cgroup of a system service.
 pub fn cgroup_path(id: &str) -> String {

@@ -34,20 +34,33 @@ impl StoredImage {
     }
 }
 
+/// What an import found.
+#[derive(Debug)]
+pub enum Imported {
+    Installer(StoredImage),
+    /// The tarball is not an installer (why): nothing was stored.
+    NotInstaller(String),
+}
+
 /// Unpacks the tarball `tarball` (received whole) into the store once `verify` accepts it;
 /// replaces an image of the same name. Blocking.
 pub fn import(
     store: &Path,
     tarball: &Path,
     verify: impl FnOnce(&installer::Unpacked) -> Result<(), MachinedError>,
-) -> Result<StoredImage, MachinedError> {
+) -> Result<Imported, MachinedError> {
     let staging = store.join(format!(".import-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&staging).map_err(MachinedError::io("creating", &staging))?;
     let unpacked = match installer::unpack(tarball, &staging, installer::Limits::default()) {
         Ok(unpacked) => unpacked,
         Err(error) => {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(MachinedError::InvalidArgument(error.to_string()));
+            return match error {
+                installer::InstallerError::Invalid(_) | installer::InstallerError::Io { .. } => {
+                    Ok(Imported::NotInstaller(error.to_string()))
+                }
+                other => Err(MachinedError::InvalidArgument(other.to_string())),
+            };
         }
     };
     if let Err(error) = verify(&unpacked) {
@@ -72,7 +85,7 @@ pub fn import(
     }
     let _ = std::fs::remove_dir_all(&image.dir);
     std::fs::rename(&staging, &image.dir).map_err(MachinedError::io("storing", &image.dir))?;
-    Ok(image)
+    Ok(Imported::Installer(image))
 }
 
 /// Every stored image, by name.
@@ -134,21 +147,27 @@ mod tests {
             .unwrap();
             path
         };
-        let first = import(&store, &write("v1"), accept).unwrap();
+        let installer = |imported| match imported {
+            Imported::Installer(image) => image,
+            Imported::NotInstaller(why) => panic!("{why}"),
+        };
+        let first = installer(import(&store, &write("v1"), accept).unwrap());
         assert_eq!(
             find(&store, "talos-rs/installer:latest").unwrap(),
             Some(first.clone())
         );
         assert_eq!(find(&store, &first.digest).unwrap().unwrap().release, "v1");
-        let second = import(&store, &write("v2"), accept).unwrap();
+        let second = installer(import(&store, &write("v2"), accept).unwrap());
         let all = list(&store).unwrap();
         assert_eq!(all, vec![second.clone()]);
         assert_eq!(std::fs::read(second.initramfs()).unwrap(), b"v2");
 
         let junk = dir.path().join("junk.tar");
         std::fs::write(&junk, b"not a tarball at all").unwrap();
-        let error = import(&store, &junk, accept).unwrap_err();
-        assert!(error.to_string().contains("installer"), "{error}");
+        let Imported::NotInstaller(why) = import(&store, &junk, accept).unwrap() else {
+            panic!("junk taken for an installer");
+        };
+        assert!(why.contains("installer"), "{why}");
         assert_eq!(list(&store).unwrap().len(), 1);
     }
 

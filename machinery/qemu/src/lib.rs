@@ -276,6 +276,15 @@ pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 /// The guest-side address of [`HostService::at_host`] in [`UserNet::DEFAULT`].
 pub const HOST_SERVICES: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 100);
 
+/// What some VMs have besides a [`VmConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Guest ports each forwarded from a free host loopback port (besides apid's).
+    pub guest_ports: Vec<u16>,
+    /// Raw disk files attached after the system disk (`/dev/vdb`, `/dev/vdc` …).
+    pub raw_disks: Vec<PathBuf>,
+}
+
 /// A running VM; killed when dropped.
 #[derive(Debug)]
 pub struct Vm {
@@ -283,6 +292,8 @@ pub struct Vm {
     pub console: PathBuf,
     /// `127.0.0.1:<port>` forwarded to the guest's apid.
     pub api: SocketAddr,
+    /// `(guest port, 127.0.0.1:<port>)` for each of [`Extras::guest_ports`].
+    pub forwarded: Vec<(u16, SocketAddr)>,
     pub accel: Accel,
     pub started: Instant,
     child: Child,
@@ -291,6 +302,11 @@ pub struct Vm {
 impl Vm {
     /// Starts QEMU; returns as soon as the process runs.
     pub fn start(config: &VmConfig) -> Result<Vm, QemuError> {
+        Vm::start_with(config, &Extras::default())
+    }
+
+    /// [`Vm::start`] with `extras`.
+    pub fn start_with(config: &VmConfig, extras: &Extras) -> Result<Vm, QemuError> {
         let dir = config.out_dir.join(&config.name);
         std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
         let console = dir.join("console.log");
@@ -316,6 +332,11 @@ impl Vm {
                 ),
             });
         }
+        let mut forwarded = Vec::with_capacity(extras.guest_ports.len());
+        for &guest in &extras.guest_ports {
+            let host = free_port().map_err(io("finding a free port on", "127.0.0.1"))?;
+            forwarded.push((guest, SocketAddr::from((Ipv4Addr::LOCALHOST, host))));
+        }
         let accel = Accel::probe(&config.probe_kernel);
         let mut command = Command::new("qemu-system-x86_64");
         command
@@ -330,8 +351,15 @@ impl Vm {
                 // restrict=on: the guest reaches nothing outside; only the forwarded port in and
                 // the host services out.
                 &format!(
-                    "user,id=net0,restrict=on,{},hostfwd=tcp:127.0.0.1:{port}-:50000{}",
+                    "user,id=net0,restrict=on,{},hostfwd=tcp:127.0.0.1:{port}-:50000{}{}",
                     config.network.netdev_options(),
+                    forwarded
+                        .iter()
+                        .map(|(guest, host)| format!(
+                            ",hostfwd=tcp:127.0.0.1:{}-:{guest}",
+                            host.port()
+                        ))
+                        .collect::<String>(),
                     config
                         .host_services
                         .iter()
@@ -397,6 +425,12 @@ impl Vm {
                 ),
             ]);
         }
+        for disk in &extras.raw_disks {
+            command.args([
+                "-drive",
+                &format!("file={},format=raw,if=virtio,cache=unsafe", disk.display()),
+            ]);
+        }
         let log = dir.join("qemu.log");
         let stderr = std::fs::File::create(&log).map_err(io("creating", &log))?;
         let child = command
@@ -411,6 +445,7 @@ impl Vm {
             name: config.name.clone(),
             console,
             api: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            forwarded,
             accel,
             started: Instant::now(),
             child,

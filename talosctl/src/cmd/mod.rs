@@ -7,6 +7,7 @@ pub mod config;
 pub mod containers;
 pub mod copy;
 pub mod dashboard;
+pub mod debug;
 pub mod diskfree;
 pub mod docs;
 pub mod edit;
@@ -15,6 +16,7 @@ pub mod events;
 pub mod r#gen;
 pub mod get;
 pub mod health;
+pub mod image_bundle;
 pub mod inject;
 pub mod inspect;
 pub mod kubeconfig;
@@ -91,6 +93,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rollback => upgrade::rollback(&cli.global),
         Command::Reset(args) => power::reset(args, &cli.global),
         Command::Image(command) => upgrade::image(command, &cli.global),
+        Command::Debug(args) => debug::debug(args, &cli.global),
         Command::Meta(command) => upgrade::meta(command, &cli.global),
         Command::Wipe(command) => wipe::run(command, &cli.global),
         Command::UpgradeK8s(args) => kubernetes::upgrade_k8s(&args),

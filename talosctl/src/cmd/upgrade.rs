@@ -23,6 +23,7 @@ use proto::machine::{
 use tokio_stream::StreamExt as _;
 
 use crate::cli::GlobalArgs;
+use crate::cmd::image_bundle;
 use crate::cmd::power::{self, TrackingArgs};
 use crate::connection::{Session, Target, block_on};
 use crate::failures::Failures;
@@ -90,6 +91,13 @@ pub enum ImageCommand {
         /// The image reference
         image: String,
     },
+    /// List the default system images and extensions used for Talos
+    TalosBundle(image_bundle::TalosBundleArgs),
+    /// List the default Kubernetes images used by Talos
+    #[command(visible_alias = "default")]
+    K8sBundle(image_bundle::K8sBundleArgs),
+    /// Create a cache of images in OCI format into a directory
+    CacheCreate(image_bundle::CacheCreateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,15 +127,22 @@ fn images(target: &Target) -> ImageServiceClient<tonic::transport::Channel> {
     ImageServiceClient::new(target.channel())
 }
 
-/// Streams `file` to the node; returns the imported image's name.
+/// Streams `file` to the node's system namespace; returns the imported image's name.
 async fn import(target: &Target, file: &Path) -> anyhow::Result<String> {
+    import_into(target, file, system_namespace()).await
+}
+
+/// Streams `file` to the node's containerd `instance`; returns the imported image's name.
+pub async fn import_into(
+    target: &Target,
+    file: &Path,
+    instance: ContainerdInstance,
+) -> anyhow::Result<String> {
     let data = tokio::fs::read(file)
         .await
         .with_context(|| format!("reading {}", file.display()))?;
     let mut messages = vec![ImageServiceImportRequest {
-        request: Some(image_service_import_request::Request::Containerd(
-            system_namespace(),
-        )),
+        request: Some(image_service_import_request::Request::Containerd(instance)),
     }];
     messages.extend(
         data.chunks(CHUNK_SIZE)
@@ -324,6 +339,13 @@ pub fn rollback(global: &GlobalArgs) -> anyhow::Result<()> {
 }
 
 pub fn image(command: ImageCommand, global: &GlobalArgs) -> anyhow::Result<()> {
+    // The client-only ones.
+    match &command {
+        ImageCommand::TalosBundle(args) => return image_bundle::talos_bundle(args),
+        ImageCommand::K8sBundle(args) => return image_bundle::k8s_bundle(args),
+        ImageCommand::CacheCreate(args) => return image_bundle::cache_create(args),
+        _ => {}
+    }
     block_on(async {
         let session = Session::open(global).await?;
         let mut failures = Failures::default();
@@ -370,6 +392,9 @@ pub fn image(command: ImageCommand, global: &GlobalArgs) -> anyhow::Result<()> {
                         println!("{node}: removed {image}");
                     }
                     ImageCommand::Pull { image } => pull(&target, image).await?,
+                    ImageCommand::TalosBundle(_)
+                    | ImageCommand::K8sBundle(_)
+                    | ImageCommand::CacheCreate(_) => {}
                 }
                 Ok(())
             }

@@ -23,7 +23,7 @@ pub struct WipeDiskArgs {
     #[arg(required = true)]
     pub devices: Vec<String>,
     /// Wipe method to use
-    #[arg(long, value_enum, default_value = "fast")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "FAST")]
     pub method: WipeMethod,
     /// Skip the volume check (wipe even the system disk or a mounted device)
     #[arg(long)]
@@ -42,8 +42,10 @@ pub struct WipeDiskArgs {
 #[value(rename_all = "lower")]
 pub enum WipeMethod {
     /// Zero the first and last MiB (tables and signatures)
+    #[value(name = "FAST")]
     Fast,
     /// Zero the whole device
+    #[value(name = "ZEROES")]
     Zeroes,
 }
 

@@ -6,16 +6,13 @@ use proto::cosi::resource::meta::resource_definition_spec::{PrintColumn, Sensiti
 use resources::Spec;
 
 use crate::controllers;
+use crate::controllers::network_status;
 
 /// Where a type's resources come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// The node's resource state (Get, List and Watch).
     State,
-    /// Asked of networkd on each call (Get and List).
-    Networkd,
-    /// Asked of the local etcd member on each call (Get and List; none where etcd does not run).
-    Etcd,
     /// This catalog.
     Catalog,
 }
@@ -34,14 +31,14 @@ pub struct Definition {
 }
 
 pub const MACHINE_CONFIG_TYPE: &str = controllers::MACHINE_CONFIG_TYPE;
-pub const ADDRESS_STATUS_TYPE: &str = "AddressStatuses.net.talos.dev";
-pub const ROUTE_STATUS_TYPE: &str = "RouteStatuses.net.talos.dev";
-pub const LINK_STATUS_TYPE: &str = "LinkStatuses.net.talos.dev";
-pub const HOSTNAME_STATUS_TYPE: &str = "HostnameStatuses.net.talos.dev";
-pub const RESOLVER_STATUS_TYPE: &str = "ResolverStatuses.net.talos.dev";
-pub const NODE_ADDRESS_TYPE: &str = "NodeAddresses.net.talos.dev";
-pub const NETWORK_STATUS_TYPE: &str = "NetworkStatuses.net.talos.dev";
-pub const ETCD_MEMBER_TYPE: &str = "EtcdMembers.etcd.talos.dev";
+const ADDRESS_STATUS_TYPE: &str = <network_status::AddressStatusSpec as Spec>::TYPE;
+const ROUTE_STATUS_TYPE: &str = <network_status::RouteStatusSpec as Spec>::TYPE;
+const LINK_STATUS_TYPE: &str = <network_status::LinkStatusSpec as Spec>::TYPE;
+const HOSTNAME_STATUS_TYPE: &str = <network_status::HostnameStatusSpec as Spec>::TYPE;
+const RESOLVER_STATUS_TYPE: &str = <network_status::ResolverStatusSpec as Spec>::TYPE;
+const NODE_ADDRESS_TYPE: &str = <network_status::NodeAddressSpec as Spec>::TYPE;
+const NETWORK_STATUS_TYPE: &str = <network_status::NetworkStatusSpec as Spec>::TYPE;
+const ETCD_MEMBER_TYPE: &str = <crate::etcd::member::EtcdMemberSpec as Spec>::TYPE;
 pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
 const HOSTNAME_SPEC_TYPE: &str = <controllers::HostnameSpec as Spec>::TYPE;
 const MACHINE_STATUS_TYPE: &str = <controllers::MachineStatusSpec as Spec>::TYPE;
@@ -55,7 +52,7 @@ const REGISTRIES_TYPE: &str = <crate::cri::RegistriesSpec as Spec>::TYPE;
 /// Everything served, in the order `get rd` lists it.
 pub const DEFINITIONS: &[Definition] = &[
     Definition {
-        source: Source::Etcd,
+        source: Source::State,
         resource_type: ETCD_MEMBER_TYPE,
         display_type: "EtcdMember",
         namespace: "etcd",
@@ -78,7 +75,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
-        source: Source::Networkd,
+        source: Source::State,
         resource_type: NODE_ADDRESS_TYPE,
         display_type: "NodeAddress",
         namespace: "network",
@@ -90,7 +87,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
-        source: Source::Networkd,
+        source: Source::State,
         resource_type: ADDRESS_STATUS_TYPE,
         display_type: "AddressStatus",
         namespace: "network",
@@ -99,7 +96,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
-        source: Source::Networkd,
+        source: Source::State,
         resource_type: HOSTNAME_STATUS_TYPE,
         display_type: "HostnameStatus",
         namespace: "network",
@@ -135,7 +132,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: true,
     },
     Definition {
-        source: Source::Networkd,
+        source: Source::State,
         resource_type: LINK_STATUS_TYPE,
         display_type: "LinkStatus",
         namespace: "network",
@@ -185,7 +182,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
-        source: Source::Networkd,
+        source: Source::State,
         resource_type: NETWORK_STATUS_TYPE,
         display_type: "NetworkStatus",
         namespace: "network",
@@ -194,7 +191,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
-        source: Source::Networkd,
+        source: Source::State,
         resource_type: RESOLVER_STATUS_TYPE,
         display_type: "ResolverStatus",
         namespace: "network",
@@ -230,7 +227,7 @@ pub const DEFINITIONS: &[Definition] = &[
         sensitive: false,
     },
     Definition {
-        source: Source::Networkd,
+        source: Source::State,
         resource_type: ROUTE_STATUS_TYPE,
         display_type: "RouteStatus",
         namespace: "network",
@@ -267,6 +264,15 @@ pub const DEFINITIONS: &[Definition] = &[
     },
     Definition {
         source: Source::State,
+        resource_type: <crate::certificates::ApiCertificatesSpec as Spec>::TYPE,
+        display_type: "ApiCertificate",
+        namespace: "secrets",
+        aliases: &[],
+        columns: &[],
+        sensitive: true,
+    },
+    Definition {
+        source: Source::State,
         resource_type: <controllers::from_config::AcquireConfigStatusSpec as Spec>::TYPE,
         display_type: "AcquireConfigStatus",
         namespace: "runtime",
@@ -294,6 +300,15 @@ pub const DEFINITIONS: &[Definition] = &[
         namespace: "runtime",
         aliases: &[],
         columns: &[("Boot ID", "{.bootID}")],
+        sensitive: false,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: <controllers::cert_sans::CertSansSpec as Spec>::TYPE,
+        display_type: "CertSAN",
+        namespace: "secrets",
+        aliases: &[],
+        columns: &[],
         sensitive: false,
     },
     Definition {
@@ -467,6 +482,23 @@ pub const DEFINITIONS: &[Definition] = &[
         aliases: &[],
         columns: &[],
         sensitive: true,
+    },
+    Definition {
+        source: Source::State,
+        resource_type: <controllers::disks::DiskSpec as Spec>::TYPE,
+        display_type: "Disk",
+        namespace: "runtime",
+        aliases: &[],
+        columns: &[
+            ("Size", "{.pretty_size}"),
+            ("Read Only", "{.readonly}"),
+            ("Transport", "{.transport}"),
+            ("Rotational", "{.rotational}"),
+            ("WWID", "{.wwid}"),
+            ("Model", "{.model}"),
+            ("Serial", "{.serial}"),
+        ],
+        sensitive: false,
     },
     Definition {
         source: Source::State,

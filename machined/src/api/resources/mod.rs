@@ -3,14 +3,10 @@
 //! - the node's resource state ([`crate::controllers`]): the active machine config
 //!   (`MachineConfigs.config.talos.dev`, namespace `config`; it holds secrets, so only `os:admin`
 //!   may read or watch it, as upstream marks the type SENSITIVE), the machine type, the hostname
-//!   spec, services and the machine status;
-//! - the network status resources of namespace `network` (addresses, routes, links, hostname,
-//!   resolvers), asked of networkd on each call when it runs (no Watch);
-//! - the node addresses (`NodeAddresses.net.talos.dev`: `current`, `default`) and the network
-//!   status (`NetworkStatuses.net.talos.dev/status`: address, default route, hostname, `hosts`
-//!   and `resolv.conf` ready), from the same;
-//! - the local etcd member (`EtcdMembers.etcd.talos.dev/local`: its member id as 16 hex digits),
-//!   asked of etcd on each call where it runs (none elsewhere);
+//!   spec, services and the machine status; the network status resources of namespace `network`
+//!   (addresses, routes, links, hostname, resolvers, node addresses and the network status),
+//!   which networkd keeps current where it runs
+//!   ([`crate::controllers::network_status`]);
 //! - `ResourceDefinitions.meta.cosi.dev`, describing all of these for `talosctl get`.
 //!
 //! The state's types include upstream's runtime, hardware, cluster, time, network spec and
@@ -23,7 +19,6 @@
 //! verbs answer Unimplemented.
 
 mod catalog;
-mod network;
 
 use std::sync::Arc;
 
@@ -57,8 +52,7 @@ impl State for ResourceApi {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let roles = CallerRoles::of(&request);
         let request = request.into_inner();
-        let resource = all(&self.machine, &roles, &request.namespace, &request.r#type)
-            .await?
+        let resource = all(&self.machine, &roles, &request.namespace, &request.r#type)?
             .into_iter()
             .find(|r| r.metadata.as_ref().is_some_and(|m| m.id == request.id))
             .ok_or_else(|| {
@@ -78,7 +72,7 @@ impl State for ResourceApi {
     ) -> Result<Response<BoxStream<ListResponse>>, Status> {
         let roles = CallerRoles::of(&request);
         let request = request.into_inner();
-        let resources = all(&self.machine, &roles, &request.namespace, &request.r#type).await?;
+        let resources = all(&self.machine, &roles, &request.namespace, &request.r#type)?;
         let replies = resources.into_iter().map(|resource| {
             Ok(ListResponse {
                 resource: Some(resource),
@@ -221,22 +215,8 @@ fn wire(resource: &resources::Resource) -> Resource {
     }
 }
 
-/// Whether the etcd service runs (as its `Services` resource says).
-fn etcd_running(machine: &Machine) -> bool {
-    let kind = resources::Kind::of::<crate::controllers::ServiceSpec>();
-    machine
-        .resources
-        .get(&kind, "etcd")
-        .is_some_and(|service| service.yaml_spec.contains("running: true"))
-}
-
-/// An etcd member id as upstream prints it: 16 hex digits.
-fn etcd_member_id(id: u64) -> String {
-    format!("{id:016x}")
-}
-
 /// Every resource of `resource_type` in `namespace`.
-async fn all(
+fn all(
     machine: &Machine,
     roles: &CallerRoles,
     namespace: &str,
@@ -263,27 +243,6 @@ async fn all(
                 (d.resource_type.to_ascii_lowercase(), d.spec_yaml(), bytes)
             })
             .collect(),
-        Source::Etcd if !etcd_running(machine) => Vec::new(),
-        Source::Etcd => {
-            let id = crate::etcd::local_member_id(machine).await?;
-            vec![(
-                "local".to_string(),
-                format!("memberID: {}\n", etcd_member_id(id)),
-                Vec::new(),
-            )]
-        }
-        Source::Networkd => {
-            let status = crate::network::status(machine).await?;
-            let etc_files_ready = machine
-                .layout
-                .network_etc_files()
-                .iter()
-                .all(|file| file.exists());
-            network::resources(resource_type, &status, etc_files_ready)?
-                .into_iter()
-                .map(|(id, yaml)| (id, yaml, Vec::new()))
-                .collect()
-        }
     };
     Ok(items
         .into_iter()
@@ -302,13 +261,4 @@ async fn all(
             }),
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn etcd_member_ids_are_sixteen_hex_digits() {
-        assert_eq!(super::etcd_member_id(0x002f_3e1a), "00000000002f3e1a");
-        assert_eq!(super::etcd_member_id(u64::MAX), "ffffffffffffffff");
-    }
 }

@@ -149,18 +149,23 @@ pub fn spawn(
             let target = hostname_target.clone();
             async move {
                 let listed = get::list(&target, "network", "HostnameStatuses.net.talos.dev").await;
-                match listed {
-                    Ok(found) => Ok(found
+                let listed = match listed {
+                    Ok(found) => found
                         .into_iter()
                         .find_map(|r| r.spec)
-                        .and_then(|spec| hostname_of(&spec.yaml_spec))),
+                        .and_then(|spec| hostname_of(&spec.yaml_spec))
+                        .ok_or_else(|| "no HostnameStatus".to_string()),
+                    Err(status_error) => Err(format!("{status_error:#}")),
+                };
+                match listed {
+                    Ok(hostname) => Ok(Some(hostname)),
                     Err(status_error) => {
                         let request = target.request(()).map_err(|e| e.to_string())?;
                         let reply = target
                             .machine()
                             .hostname(request)
                             .await
-                            .map_err(|e| format!("{status_error:#}; {}", status(e)))?;
+                            .map_err(|e| format!("{status_error}; {}", status(e)))?;
                         Ok(Some(
                             first(reply.into_inner().messages, &target.label())?.hostname,
                         ))
