@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 mod chrony;
 mod local_cluster;
+mod metadata_server;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 pub use chrony::{Chrony, free_udp_port};
 pub use local_cluster::LocalCluster;
+pub use metadata_server::{Answer, MetadataServer, Reply, Request};
 
 /// A built binary of the workspace (`machined`, `apid`, `talosctl`).
 pub fn binary(name: &str) -> PathBuf {
@@ -456,6 +458,71 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// One VM at a time: a TCG guest takes two host cores, and two guests side by side on a
+/// two-core machine starved each other into soft lockups while runc started their tasks.
+/// (In-process only: runs of several test binaries take `flock /tmp/talos-rs-qemu.lock`.)
+static ONE_VM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the VM slot (held until the returned guard drops, even after a failed test).
+pub fn one_vm() -> std::sync::MutexGuard<'static, ()> {
+    ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The image outputs (`_out/image`), panicking with the command that builds them when one of
+/// `needs` (paths inside it) is missing.
+pub fn image_dir(needs: &[&str], built_by: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../_out/image");
+    for file in needs {
+        assert!(
+            dir.join(file).exists(),
+            "{} is missing: run `{built_by}` first",
+            dir.join(file).display()
+        );
+    }
+    dir
+}
+
+/// Runs a command, killing it after `timeout` (QEMU's user networking accepts connections
+/// before the guest listens, so a client can hang).
+pub fn run_bounded(command: &mut Command, timeout: Duration) -> Output {
+    run_bounded_with_input(command, None, timeout)
+}
+
+/// [`run_bounded`] with `input` piped to its stdin (then closed).
+pub fn run_bounded_with_input(
+    command: &mut Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Output {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    };
+    let mut child = command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    if let Some(input) = input {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("the command's stdin");
+        stdin.write_all(input).expect("writing the command's input");
+    }
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("waiting for the command").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("the command's output")
 }
 
 /// stdout of a successful run, or a panic with its stderr.

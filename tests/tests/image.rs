@@ -17,71 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use qemu::{Boot, Vm, VmConfig};
-use tests::{binary, success};
+use qemu::{Boot, HostService, UserNet, Vm, VmConfig};
+use tests::{binary, image_dir, one_vm, run_bounded, run_bounded_with_input, success};
 
 const API_READY: &str = "machined: apid answering on";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// One VM at a time: a TCG guest takes two host cores, and two guests side by side on a
-/// two-core machine starved each other into soft lockups while runc started their tasks.
-static ONE_VM: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Waits for the VM slot (held until the returned guard drops, even after a failed test).
-fn one_vm() -> std::sync::MutexGuard<'static, ()> {
-    ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn image_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../_out/image");
-    assert!(
-        dir.join("disk.qcow2").exists(),
-        "{} has no image: run `cargo xtask image` first",
-        dir.display()
-    );
-    dir
-}
-
-/// Runs a command, killing it after `timeout` (user networking accepts connections before
-/// the guest listens, so a client can hang).
-fn run_bounded(command: &mut Command, timeout: Duration) -> Output {
-    run_bounded_with_input(command, None, timeout)
-}
-
-/// [`run_bounded`] with `input` piped to its stdin (then closed).
-fn run_bounded_with_input(
-    command: &mut Command,
-    input: Option<&[u8]>,
-    timeout: Duration,
-) -> Output {
-    let stdin = if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::inherit()
-    };
-    let mut child = command
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = input {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-    }
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
 
 struct Talosctl {
     talosconfig: PathBuf,
@@ -209,6 +149,7 @@ fn disk_vm(name: &str, image: &Path, dir: &Path, disk: &Path) -> VmConfig {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     }
 }
@@ -295,7 +236,7 @@ fn user_disk_wiped_and_system_disk_refused(talosctl: &Talosctl, user_disk: &Path
 #[test]
 fn disk_image_boots_to_maintenance_takes_a_config_and_keeps_it_across_a_reboot() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     // The config first: its certificates must be older than the guest's clock, which starts
     // from the RTC's whole second.
@@ -770,7 +711,7 @@ fn booted_artifacts_match_the_build(talosctl: &Talosctl, vm: &Vm, image: &Path) 
 #[ignore = "four TCG boots (minutes): `cargo xtask faults` runs it"]
 fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "power-cut");
     let disk = overlay_disk(&image, work.path());
@@ -965,7 +906,7 @@ fn runs(talosctl: &Talosctl, release: &str, status: &str) -> Result<(), String> 
 #[test]
 fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_release() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "upgrade-test");
     let key = project_key(&image);
@@ -1092,7 +1033,7 @@ fn upgrades_to_the_other_slot_rolls_back_by_hand_and_falls_back_from_a_broken_re
 #[ignore = "three TCG boots (minutes): `cargo xtask faults` runs it"]
 fn a_power_cut_during_an_upgrade_boots_the_old_or_the_new_release() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "upgrade-cut");
     let key = project_key(&image);
@@ -1204,7 +1145,7 @@ fn etcd_client(
 #[ignore = "three TCG boots (minutes): `cargo xtask faults` runs it"]
 fn a_power_cut_during_etcd_writes_keeps_every_acknowledged_write() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "etcd-cut");
     let disk = overlay_disk(&image, work.path());
@@ -1319,7 +1260,7 @@ fn a_power_cut_during_etcd_writes_keeps_every_acknowledged_write() {
 #[test]
 fn the_iso_boots_into_maintenance_mode_with_uefi_firmware() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(&VmConfig {
         name: "iso".into(),
@@ -1329,6 +1270,7 @@ fn the_iso_boots_into_maintenance_mode_with_uefi_firmware() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
     .unwrap();
@@ -1338,7 +1280,7 @@ fn the_iso_boots_into_maintenance_mode_with_uefi_firmware() {
 #[test]
 fn the_disk_image_boots_with_uefi_firmware() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     let disk = overlay_disk(&image, work.path());
     let mut config = disk_vm("uefi", &image, work.path(), &disk);
@@ -1368,7 +1310,7 @@ fn uefi_boot_reaches_maintenance_mode(vm: &mut Vm, booted: &str) {
 #[test]
 fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "nocloud-test");
     let cidata = work.path().join("cidata");
@@ -1408,6 +1350,7 @@ fn a_nocloud_cidata_volume_configures_the_node_without_maintenance_mode() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
     .unwrap();
@@ -1450,7 +1393,7 @@ fn config_server(dir: &Path, body: &[u8]) -> String {
 #[test]
 fn a_metal_node_downloads_its_config_from_talos_config() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     gen_config(work.path(), "url-test");
     let port = 8080;
@@ -1475,7 +1418,8 @@ fn a_metal_node_downloads_its_config_from_talos_config() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
-        host_services: vec![(port, server)],
+        network: UserNet::DEFAULT,
+        host_services: vec![HostService::at_host(port, server)],
     })
     .unwrap();
     let console = vm
@@ -1505,7 +1449,7 @@ fn a_metal_node_downloads_its_config_from_talos_config() {
 #[test]
 fn machined_refuses_to_boot_without_the_hardening_options() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(&VmConfig {
         name: "weak".into(),
@@ -1519,6 +1463,7 @@ fn machined_refuses_to_boot_without_the_hardening_options() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 512,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
     .unwrap();
@@ -1552,7 +1497,7 @@ fn check_names(listing: &str, what: &str) {
 
 #[test]
 fn the_image_holds_no_shell_coreutils_interpreter_or_package_manager() {
-    let image = image_dir();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
     let squashfs = success(
         Command::new("unsquashfs")
             .args(["-lc", "-d", ""])

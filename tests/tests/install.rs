@@ -15,23 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use qemu::{Boot, Vm, VmConfig};
-use tests::{binary, success};
+use qemu::{Boot, UserNet, Vm, VmConfig};
+use tests::{binary, image_dir, success};
 
 const API_READY: &str = "machined: apid answering on";
 const PID1_STARTED: &str = "machined: PID 1 started";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 const EXTRA_ARG: &str = "talos.test.installed=yes";
-
-fn image_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../_out/image");
-    assert!(
-        dir.join("talos-rs.iso").exists(),
-        "{} has no image: run `cargo xtask image` first",
-        dir.display()
-    );
-    dir
-}
 
 /// Runs `talosctl`, killed after 60 s (user networking accepts before the guest listens).
 fn talosctl(args: &[&str]) -> Output {
@@ -168,7 +158,7 @@ fn unattended_config(dir: &Path, selector: &str) -> PathBuf {
 
 #[test]
 fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
-    let image = image_dir();
+    let image = image_dir(&["talos-rs.iso"], "cargo xtask image");
     let work = tempfile::tempdir().unwrap();
     // Configs first: their certificates must be older than the guest's clock.
     // The disk is found by its size (6 GiB); vdz is not there.
@@ -199,6 +189,7 @@ fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
     .unwrap();
@@ -279,6 +270,7 @@ fn the_iso_installs_to_a_blank_disk_and_the_node_boots_from_it_configured() {
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
     .unwrap();

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use qemu::{Boot, Vm, VmConfig};
-use tests::{binary, success};
+use qemu::{Boot, UserNet, Vm, VmConfig};
+use tests::{binary, image_dir, one_vm, success};
 
 const API_READY: &str = "machined: apid answering on";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
@@ -28,29 +28,12 @@ const KERNEL_SECURE_BOOT: &str = "secureboot: Secure boot enabled";
 /// The kernel's EFI stub's line, before the kernel proper starts.
 const STUB_SECURE_BOOT: &str = "EFI stub: UEFI Secure Boot is enabled.";
 
-static ONE_VM: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_vm() -> std::sync::MutexGuard<'static, ()> {
-    ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn image_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../_out/image");
-    for file in [
-        "disk-secureboot.raw",
-        "uki.efi",
-        "secureboot/OVMF_VARS_4M.fd",
-    ] {
-        assert!(
-            dir.join(file).exists(),
-            "{} is missing: run `cargo xtask image --secureboot` first",
-            dir.join(file).display()
-        );
-    }
-    dir
-}
+/// What `cargo xtask image --secureboot` adds to the image outputs.
+const SECURE_BOOT_FILES: &[&str] = &[
+    "disk-secureboot.raw",
+    "uki.efi",
+    "secureboot/OVMF_VARS_4M.fd",
+];
 
 /// A copy-on-write disk over `base` (raw), in `dir`.
 fn overlay(base: &Path, dir: &Path, name: &str) -> PathBuf {
@@ -81,6 +64,7 @@ fn secure_vm(name: &str, image: &Path, dir: &Path, disk: Option<&Path>) -> VmCon
         probe_kernel: image.join("vmlinuz"),
         memory_mib: 1024,
         api_port: 0,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     }
 }
@@ -130,7 +114,7 @@ fn stdout_if(output: Output, wanted: &str) -> Result<String, String> {
 #[test]
 fn the_signed_uki_boots_with_secure_boot_and_a_changed_byte_is_refused() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(SECURE_BOOT_FILES, "cargo xtask image --secureboot");
     let work = tempfile::tempdir().unwrap();
 
     let disk = overlay(
@@ -215,7 +199,7 @@ fn the_signed_uki_boots_with_secure_boot_and_a_changed_byte_is_refused() {
 #[test]
 fn the_secure_boot_iso_boots_into_maintenance_mode() {
     let _vm_slot = one_vm();
-    let image = image_dir();
+    let image = image_dir(SECURE_BOOT_FILES, "cargo xtask image --secureboot");
     let work = tempfile::tempdir().unwrap();
     let mut vm = Vm::start(&secure_vm("secureboot-iso", &image, work.path(), None)).unwrap();
     vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();

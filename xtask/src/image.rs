@@ -199,18 +199,56 @@ pub fn run_image(args: &[String]) -> anyhow::Result<()> {
         );
     }
     let cmdline = std::fs::read_to_string(outputs.cmdline())?;
-    for (platform, packing) in chosen {
-        let started = std::time::Instant::now();
-        let artifact = platforms::build(&outputs, cmdline.trim(), platform, packing)?;
+    let started = std::time::Instant::now();
+    let built = platforms::build_all(&outputs, cmdline.trim(), &chosen)?;
+    for (_, artifact, took) in &built {
         println!(
             "{}: {} bytes in {:.1} s",
             artifact.display(),
-            std::fs::metadata(&artifact)?.len(),
+            std::fs::metadata(artifact)?.len(),
+            took.as_secs_f64()
+        );
+    }
+    if built.len() > 1 {
+        println!(
+            "{} platform artifacts in {:.1} s",
+            built.len(),
             started.elapsed().as_secs_f64()
         );
     }
     println!("outputs in {}", outputs.dir.display());
     Ok(())
+}
+
+/// The artifact of each platform `value` names (`all`, or a comma-separated list), built from
+/// the image in `outputs` when missing: its path and, when built now, how long that took.
+pub fn platform_artifacts(
+    outputs: &Outputs,
+    value: &str,
+) -> anyhow::Result<Vec<(&'static str, PathBuf, Option<std::time::Duration>)>> {
+    let cmdline = std::fs::read_to_string(outputs.cmdline())?;
+    let chosen = platforms::selected(value)?;
+    let path = |platform, packing| {
+        outputs
+            .dir
+            .join(platforms::artifact_name(platform, packing))
+    };
+    let missing: Vec<_> = chosen
+        .iter()
+        .copied()
+        .filter(|(platform, packing)| !path(platform, *packing).exists())
+        .collect();
+    let built = platforms::build_all(outputs, cmdline.trim(), &missing)?;
+    Ok(chosen
+        .into_iter()
+        .map(|(platform, packing)| {
+            let took = built
+                .iter()
+                .find(|(name, _, _)| *name == platform)
+                .map(|(_, _, took)| *took);
+            (platform, path(platform, packing), took)
+        })
+        .collect())
 }
 
 /// Builds every output of the image.

@@ -1,6 +1,6 @@
 //! Project tasks that are not tests: `cargo xtask bench`, `bench-node`, `bench-boot`,
 //! `bench-lifecycle`,
-//! `bench-cluster`, `bench-shipping`, `bench-pcap`, `bench-secureboot` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz` and `faults` run the suites
+//! `bench-cluster`, `bench-shipping`, `bench-pcap`, `bench-secureboot` and `bench-load` print the figures of `docs/benchmarks.md`; `fuzz`, `faults` and `test-platforms` run the suites
 //! `docs/testing.md` lists.
 
 mod bench;
@@ -13,6 +13,7 @@ mod image;
 mod lifecycle_bench;
 mod node_bench;
 mod pcap_bench;
+mod platform_boots;
 mod secureboot_bench;
 mod shipping_bench;
 mod signing;
@@ -39,11 +40,12 @@ fn main() -> anyhow::Result<()> {
         Some("bench-lifecycle") => lifecycle_bench::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("faults") => suites::faults(),
+        Some("test-platforms") => platform_boots::run(&args[1..]),
         Some("bench-load") => suites::bench_load(&args[1..]),
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image [--secureboot] [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --uefi | --iso | --secureboot] [--demo] | bench-boot [--runs N] | bench-secureboot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image [--secureboot] [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --uefi | --iso | --secureboot] [--demo] | bench-boot [--runs N] | bench-secureboot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | test-platforms [--platform NAME,...] | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

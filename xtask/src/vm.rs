@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use qemu::{Boot, Vm, VmConfig};
+use qemu::{Boot, UserNet, Vm, VmConfig};
 
 use crate::bench::{cargo, release_dir, workspace_root};
 use crate::boot_bench::bounded;
@@ -95,6 +95,7 @@ pub fn config(
         probe_kernel: outputs.kernel(),
         memory_mib: 1024,
         api_port: port,
+        network: UserNet::DEFAULT,
         host_services: Vec::new(),
     })
 }

@@ -24,8 +24,9 @@
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
 //! config's `machine.network` replaces the provider's network as a whole; `talos.config=`
-//! does not take `metal-iso`, and an https one trusts only the built-in public roots; other
-//! platforms are only names.
+//! does not take `metal-iso`, and an https one trusts only the built-in public roots; vmware's
+//! guestinfo and alibabacloud's metadata are not read, and a platform name this release does
+//! not know is not guessed at: the log says so and the node waits in maintenance mode.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -106,7 +107,12 @@ pub fn fetch_config<H: Host>(
         },
         (name, _) => match Provider::from_name(name) {
             Some(provider) => from_provider(host, provider, base, configured)?,
-            None => Outcome::default(),
+            None => {
+                if let Some(note) = unserved(name) {
+                    host.log(&format!("machined: {note}"));
+                }
+                Outcome::default()
+            }
         },
     };
     let given = outcome
@@ -123,6 +129,25 @@ pub fn fetch_config<H: Host>(
         }
     }
     Ok(outcome)
+}
+
+/// What the log says of a platform whose config this release cannot fetch (`None` for metal
+/// and container, which need none).
+fn unserved(name: &str) -> Option<String> {
+    match name {
+        "metal" | super::container::PLATFORM_NAME => None,
+        "vmware" => Some(
+            "vmware: guestinfo (VMware's backdoor RPC) is not read by this release; waiting in maintenance mode"
+                .into(),
+        ),
+        "alibabacloud" => Some(
+            "alibabacloud: its metadata service is not read by this release; waiting in maintenance mode"
+                .into(),
+        ),
+        other => Some(format!(
+            "talos.platform={other:?} is not a platform this release knows; waiting in maintenance mode"
+        )),
+    }
 }
 
 /// Asks `provider`'s metadata service, trying again after each pause.
@@ -919,6 +944,48 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Action::Sleep(_)))
         );
+    }
+
+    #[test]
+    fn a_platform_without_a_config_source_here_says_so_and_waits() {
+        for (platform, said) in [
+            (
+                "vmware",
+                Some("vmware: guestinfo (VMware's backdoor RPC) is not read"),
+            ),
+            (
+                "alibabacloud",
+                Some("alibabacloud: its metadata service is not read"),
+            ),
+            (
+                "aws2",
+                Some("talos.platform=\"aws2\" is not a platform this release knows"),
+            ),
+            ("metal", None),
+            ("container", None),
+        ] {
+            let mut host = RecordingHost::default();
+            let outcome =
+                fetch_config(&mut host, platform, &Cmdline::parse(""), "n", NO_SERVICE).unwrap();
+            assert_eq!(outcome, Outcome::default());
+            let logs = host.logs();
+            match said {
+                Some(said) => assert!(
+                    logs.len() == 1
+                        && logs[0].contains(said)
+                        && logs[0].ends_with("waiting in maintenance mode"),
+                    "{platform}: {logs:?}"
+                ),
+                None => assert!(logs.is_empty(), "{platform}: {logs:?}"),
+            }
+            assert!(
+                !host
+                    .effects()
+                    .iter()
+                    .any(|e| matches!(e, Action::Download(_) | Action::Sleep(_))),
+                "{platform}"
+            );
+        }
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub enum QemuError {
     },
     #[error("VM {name} exited: {status}")]
     Exited { name: String, status: String },
+    #[error("VM {name}: {problem}")]
+    Config { name: String, problem: String },
 }
 
 fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> QemuError {
@@ -198,18 +200,80 @@ pub struct VmConfig {
     pub memory_mib: u32,
     /// Host loopback port forwarded to the guest's 50000 (0: pick a free one).
     pub api_port: u16,
-    /// Guest connections to [`HOST_SERVICES`]`:<port>` are served by a host command started
-    /// for each one, its stdin and stdout being the connection (QEMU's `guestfwd=…-cmd:`):
-    /// the only way out of the guest that user networking allows here. The command must not
-    /// contain commas.
-    pub host_services: Vec<(u16, String)>,
+    /// The user network's address range.
+    pub network: UserNet,
+    /// Guest connections to the services' addresses, each served by a host command.
+    pub host_services: Vec<HostService>,
+}
+
+/// The virtual network of QEMU's user networking (`-netdev user,net=…`): the host (gateway)
+/// is its 2nd address and its DHCP server gives the guest the 15th, as in QEMU's default
+/// 10.0.2.0/24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserNet {
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl UserNet {
+    /// QEMU's default range, 10.0.2.0/24 (the guest is 10.0.2.15).
+    pub const DEFAULT: UserNet = UserNet {
+        address: Ipv4Addr::new(10, 0, 2, 0),
+        prefix: 24,
+    };
+
+    /// The address the guest gets by DHCP.
+    pub fn guest(self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.address) + 15)
+    }
+
+    /// Whether `address` lies in the range (libslirp forwards only such addresses).
+    pub fn contains(self, address: Ipv4Addr) -> bool {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0);
+        u32::from(address) & mask == u32::from(self.address) & mask
+    }
+
+    /// `net=…,host=…,dhcpstart=…` for `-netdev user`.
+    fn netdev_options(self) -> String {
+        let host = Ipv4Addr::from(u32::from(self.address) + 2);
+        format!(
+            "net={}/{},host={host},dhcpstart={}",
+            self.address,
+            self.prefix,
+            self.guest()
+        )
+    }
+}
+
+/// Guest connections to `address:port` are served by `command`, started on the host for each
+/// one with its stdin and stdout being the connection (QEMU's `guestfwd=…-cmd:`): the only way
+/// out of the guest that user networking allows here. The address must lie in the VM's
+/// [`UserNet`]; the command must not contain commas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostService {
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub command: String,
+}
+
+impl HostService {
+    /// A service at [`HOST_SERVICES`]`:port` (QEMU's default range).
+    pub fn at_host(port: u16, command: String) -> HostService {
+        HostService {
+            address: HOST_SERVICES,
+            port,
+            command,
+        }
+    }
 }
 
 /// Debian's OVMF (package `ovmf`): the firmware code and its variable store's template.
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
-/// The guest-side address of [`VmConfig::host_services`].
+/// The guest-side address of [`HostService::at_host`] in [`UserNet::DEFAULT`].
 pub const HOST_SERVICES: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 100);
 
 /// What some VMs have besides a [`VmConfig`].
@@ -251,6 +315,23 @@ impl Vm {
             0 => free_port().map_err(io("finding a free port on", "127.0.0.1"))?,
             port => port,
         };
+        if let Some(service) = config
+            .host_services
+            .iter()
+            .find(|s| !config.network.contains(s.address) || s.command.contains(','))
+        {
+            return Err(QemuError::Config {
+                name: config.name.clone(),
+                problem: format!(
+                    "host service {}:{} must lie in {}/{} and its command hold no comma: {:?}",
+                    service.address,
+                    service.port,
+                    config.network.address,
+                    config.network.prefix,
+                    service.command
+                ),
+            });
+        }
         let mut forwarded = Vec::with_capacity(extras.guest_ports.len());
         for &guest in &extras.guest_ports {
             let host = free_port().map_err(io("finding a free port on", "127.0.0.1"))?;
@@ -270,7 +351,8 @@ impl Vm {
                 // restrict=on: the guest reaches nothing outside; only the forwarded port in and
                 // the host services out.
                 &format!(
-                    "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:50000{}{}",
+                    "user,id=net0,restrict=on,{},hostfwd=tcp:127.0.0.1:{port}-:50000{}{}",
+                    config.network.netdev_options(),
                     forwarded
                         .iter()
                         .map(|(guest, host)| format!(
@@ -281,8 +363,9 @@ impl Vm {
                     config
                         .host_services
                         .iter()
-                        .map(|(port, command)| format!(
-                            ",guestfwd=tcp:{HOST_SERVICES}:{port}-cmd:{command}"
+                        .map(|s| format!(
+                            ",guestfwd=tcp:{}:{}-cmd:{}",
+                            s.address, s.port, s.command
                         ))
                         .collect::<String>()
                 ),
@@ -507,7 +590,27 @@ fn is_kernel_dump_line(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::last_lines;
+    use std::net::Ipv4Addr;
+
+    use super::{UserNet, last_lines};
+
+    #[test]
+    fn a_user_network_gives_the_guest_its_15th_address_and_holds_its_range() {
+        assert_eq!(UserNet::DEFAULT.guest(), Ipv4Addr::new(10, 0, 2, 15));
+        assert_eq!(
+            UserNet::DEFAULT.netdev_options(),
+            "net=10.0.2.0/24,host=10.0.2.2,dhcpstart=10.0.2.15"
+        );
+        // 168.0.0.0/7 holds both Azure's wire server and the link-local metadata address.
+        let wide = UserNet {
+            address: Ipv4Addr::new(168, 0, 0, 0),
+            prefix: 7,
+        };
+        assert!(wide.contains(Ipv4Addr::new(168, 63, 129, 16)));
+        assert!(wide.contains(Ipv4Addr::new(169, 254, 169, 254)));
+        assert!(!wide.contains(Ipv4Addr::new(170, 0, 0, 1)));
+        assert!(!UserNet::DEFAULT.contains(Ipv4Addr::new(10, 0, 3, 1)));
+    }
 
     #[test]
     fn a_timeout_shows_what_came_around_a_kernel_backtrace_not_the_backtrace() {

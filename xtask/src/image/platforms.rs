@@ -194,6 +194,51 @@ pub fn build(
     Ok(artifact)
 }
 
+/// Builds the artifacts of `chosen` ([`build`]), as many at a time as the machine has cores
+/// (each packer runs on one thread, so the bytes do not depend on it); each artifact's path
+/// and how long it took, in the order of `chosen`.
+pub fn build_all(
+    outputs: &Outputs,
+    cmdline: &str,
+    chosen: &[(&'static str, Packing)],
+) -> anyhow::Result<Vec<(&'static str, PathBuf, std::time::Duration)>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(chosen.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let built = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some(&(platform, packing)) =
+                    chosen.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+                {
+                    let started = std::time::Instant::now();
+                    let result = build(outputs, cmdline, platform, packing)
+                        .with_context(|| format!("the {platform} artifact"))
+                        .map(|path| (platform, path, started.elapsed()));
+                    let failed = result.is_err();
+                    built
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(result);
+                    if failed {
+                        // The others stop after their current artifact.
+                        next.store(chosen.len(), std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    let mut built = built
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    built.sort_by_key(|(platform, _, _)| chosen.iter().position(|(p, _)| p == platform));
+    Ok(built)
+}
+
 /// Compresses `from` into `to` with zstd -19 on one thread (reproducible).
 fn zstd(from: &Path, to: &Path) -> anyhow::Result<()> {
     run(Command::new("zstd")
