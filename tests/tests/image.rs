@@ -669,7 +669,10 @@ fn every_service_killed_comes_back(talosctl: &Talosctl, vm: &Vm) {
         recovered.push((id, started.elapsed()));
     }
     let config = success(talosctl.secure(&["get", "machineconfig", "-o", "yaml"]));
-    assert!(config.contains("image-test"), "the cluster's config: {config}");
+    assert!(
+        config.contains("image-test"),
+        "the cluster's config: {config}"
+    );
     let members = success(talosctl.secure(&["etcd", "members"]));
     assert_eq!(members.lines().count(), 2, "{members}");
     for (id, took) in recovered {
