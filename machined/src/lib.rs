@@ -45,6 +45,7 @@ pub mod upgrade;
 mod vip;
 mod watchdog;
 
+pub use debug::image as debug_image;
 pub use error::MachinedError;
 pub use event_sink::check_endpoint as event_sink_endpoint;
 pub use machine::{Platform, ResetPlan};

@@ -25,6 +25,7 @@ const TARGETS: &[&str] = &[
     "api_requests",
     "etcd_snapshot",
     "installer_image",
+    "debug_image",
     "platform_metadata",
     "cel_expression",
 ];
