@@ -40,12 +40,13 @@ fn main() -> anyhow::Result<()> {
         Some("bench-lifecycle") => lifecycle_bench::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("faults") => suites::faults(),
+        Some("test-clusters") => suites::test_clusters(),
         Some("test-platforms") => platform_boots::run(&args[1..]),
         Some("bench-load") => suites::bench_load(&args[1..]),
         Some(bench::MEASURE_GEN_CONFIG) => bench::measure_gen_config(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--runs N] | bench-node | image [--secureboot] [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --uefi | --iso | --secureboot] [--demo] | bench-boot [--runs N] | bench-secureboot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | test-platforms [--platform NAME,...] | bench-load [--connections N] [--failed-auths N]"
+                "usage: cargo xtask bench [--runs N] | bench-node | image [--secureboot] [--platform NAME|all] | keys [--force] | verify [--key FILE] [--node ADDR [--endpoint E] [--talosconfig F]] | docker-image | qemu [--name N] [--port P] [--disk | --uefi | --iso | --secureboot] [--demo] | bench-boot [--runs N] | bench-secureboot [--runs N] | bench-lifecycle | bench-cluster [--runs N] | bench-shipping | bench-pcap | fuzz [--seconds N] [TARGET ...] | faults | test-clusters | test-platforms [--platform NAME,...] | bench-load [--connections N] [--failed-auths N]"
             );
             std::process::exit(2);
         }

@@ -3,6 +3,9 @@
 //! - `cargo xtask faults`: every fault test (tests/tests/faults.rs), the QEMU power cuts during an
 //!   apply and during an upgrade (tests/tests/image.rs, ignored in CI) and etcd losing a member
 //!   (tests/tests/etcd.rs); needs the image (`cargo xtask image`) and root.
+//! - `cargo xtask test-clusters`: both provisioners' tests (tests/tests/docker_cluster.rs,
+//!   tests/tests/qemu_cluster.rs), the QEMU cluster's iso preset (ignored in CI) included;
+//!   needs the image and its Docker image (`cargo xtask image`, `cargo xtask docker-image`).
 //! - `cargo xtask bench-load [--connections N] [--failed-auths N]`: the load test
 //!   (tests/tests/load.rs) on release builds, by default with 1,000 connections and 10,000
 //!   failing handshakes.
@@ -28,6 +31,27 @@ pub fn faults() -> anyhow::Result<()> {
         "--ignored",
         "--nocapture",
     ])
+}
+
+pub fn test_clusters() -> anyhow::Result<()> {
+    let root = workspace_root();
+    cargo(&root, &["build", "-q", "--workspace", "--bins"])?;
+    cargo(
+        &root,
+        &[
+            "test",
+            "-q",
+            "-p",
+            "tests",
+            "--test",
+            "docker_cluster",
+            "--test",
+            "qemu_cluster",
+            "--",
+            "--include-ignored",
+            "--nocapture",
+        ],
+    )
 }
 
 pub fn bench_load(args: &[String]) -> anyhow::Result<()> {
