@@ -52,7 +52,9 @@ pub fn run(bin: &Path, out: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out)?;
     let status = Command::new(bin.join("talosctl"))
-        .args(["gen", "config", "bench", "https://127.30.0.2:6443", "-o"])
+        .args(["gen", "config", "bench", "https://127.30.0.2:6443"])
+        // The watch figures edit the config as text: plain YAML, as before the comments.
+        .args(["--with-docs=false", "--with-examples=false", "-o"])
         .arg(out)
         .stderr(Stdio::null())
         .stdout(Stdio::null())
