@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::MachinedError;
+use crate::upgrade::images;
 
 /// The largest JSON document (index, manifest, config) read from an image.
 const JSON_LIMIT: u64 = 256 * 1024;
@@ -164,34 +165,24 @@ pub fn import(store: &Path, tarball: &Path) -> Result<DebugImage, MachinedError>
 
 /// Every stored debug image, by name.
 pub fn list(store: &Path) -> Result<Vec<DebugImage>, MachinedError> {
-    let entries = match std::fs::read_dir(store) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(MachinedError::io("reading", store)(error)),
-    };
-    let mut images = Vec::new();
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let dir = entry.path();
-        let Ok(text) = std::fs::read(dir.join("image.json")) else {
-            continue;
-        };
-        if let Ok(mut image) = serde_json::from_slice::<DebugImage>(&text) {
-            image.dir = dir;
-            images.push(image);
-        }
-    }
-    images.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(images)
+    images::list_store(store)
 }
 
 /// The debug image named `reference` (its name or digest).
 pub fn find(store: &Path, reference: &str) -> Result<Option<DebugImage>, MachinedError> {
-    Ok(list(store)?
-        .into_iter()
-        .find(|image| image.name == reference || image.digest == reference))
+    images::find_in_store(store, reference)
+}
+
+impl images::StoredEntry for DebugImage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn digest(&self) -> &str {
+        &self.digest
+    }
+    fn set_dir(&mut self, dir: PathBuf) {
+        self.dir = dir;
+    }
 }
 
 /// Every regular file of at most [`JSON_LIMIT`] bytes in the tarball, by normalised path.

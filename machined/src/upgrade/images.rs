@@ -88,36 +88,70 @@ pub fn import(
     Ok(Imported::Installer(image))
 }
 
-/// Every stored image, by name.
-pub fn list(store: &Path) -> Result<Vec<StoredImage>, MachinedError> {
+/// An image of a store laid out as `<store>/<digest>/image.json` (dot folders are imports in
+/// progress): the installers here, the debug images of [`crate::debug_image`].
+pub trait StoredEntry: serde::de::DeserializeOwned {
+    fn name(&self) -> &str;
+    fn digest(&self) -> &str;
+    /// Records the folder the entry was read from (not part of its `image.json`).
+    fn set_dir(&mut self, dir: PathBuf);
+}
+
+impl StoredEntry for StoredImage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn digest(&self) -> &str {
+        &self.digest
+    }
+    fn set_dir(&mut self, dir: PathBuf) {
+        self.dir = dir;
+    }
+}
+
+/// Every entry of `store` whose `image.json` reads, by name.
+pub fn list_store<T: StoredEntry>(store: &Path) -> Result<Vec<T>, MachinedError> {
     let entries = match std::fs::read_dir(store) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => return Err(MachinedError::io("reading", store)(error)),
     };
-    let mut images = Vec::new();
+    let mut images: Vec<T> = Vec::new();
     for entry in entries.flatten() {
-        let dir = entry.path();
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
+        let dir = entry.path();
         let Ok(text) = std::fs::read(dir.join("image.json")) else {
             continue;
         };
-        if let Ok(mut image) = serde_json::from_slice::<StoredImage>(&text) {
-            image.dir = dir;
+        if let Ok(mut image) = serde_json::from_slice::<T>(&text) {
+            image.set_dir(dir);
             images.push(image);
         }
     }
-    images.sort_by(|a, b| a.name.cmp(&b.name));
+    images.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(images)
 }
 
-/// The image named `reference` (its name or digest).
-pub fn find(store: &Path, reference: &str) -> Result<Option<StoredImage>, MachinedError> {
-    Ok(list(store)?
+/// The entry of `store` named `reference` (its name or digest).
+pub fn find_in_store<T: StoredEntry>(
+    store: &Path,
+    reference: &str,
+) -> Result<Option<T>, MachinedError> {
+    Ok(list_store::<T>(store)?
         .into_iter()
-        .find(|image| image.name == reference || image.digest == reference))
+        .find(|image| image.name() == reference || image.digest() == reference))
+}
+
+/// Every stored installer, by name.
+pub fn list(store: &Path) -> Result<Vec<StoredImage>, MachinedError> {
+    list_store(store)
+}
+
+/// The installer named `reference` (its name or digest).
+pub fn find(store: &Path, reference: &str) -> Result<Option<StoredImage>, MachinedError> {
+    find_in_store(store, reference)
 }
 
 fn dir_name(digest: &str) -> String {
