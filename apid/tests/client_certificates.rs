@@ -53,6 +53,28 @@ async fn only_client_auth_certificates_from_accepted_cas_get_in() {
     version_as(apid.addr, ca, Some(&admin))
         .await
         .expect("a valid admin certificate works");
+    // A node whose clock is behind the client's (set back an hour) still takes a certificate
+    // made just now; one that starts hours after the tolerance does not.
+    let now = time::OffsetDateTime::now_utc();
+    let valid_from = |hours| {
+        pki.client_valid(
+            &["os:admin"],
+            pki::Validity {
+                not_before: now + time::Duration::hours(hours),
+                not_after: now + time::Duration::days(365),
+            },
+        )
+    };
+    version_as(apid.addr, ca, Some(&valid_from(1)))
+        .await
+        .expect("a certificate valid from an hour ahead of the node's clock");
+    assert!(
+        version_as(apid.addr, ca, Some(&valid_from(3)))
+            .await
+            .is_err(),
+        "valid only from three hours ahead of the node's clock"
+    );
+
     let calls_before = machined.calls().len();
 
     let no_certificate = version_as(apid.addr, ca, None).await;

@@ -68,6 +68,8 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
         .watch(&names_kind, &WatchOptions::default());
     let mut applied: Option<Applied> = None;
     let mut retry = RETRY_INITIAL;
+    let mut clock_jumps = crate::clock::jumps();
+    let mut clock_moved = false;
     let mut control_planes = Vec::new();
     loop {
         let config = changes.borrow_and_update().clone();
@@ -95,7 +97,7 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
         }
         let changed = applied.as_ref().is_none_or(|a| a.inputs != inputs);
         let mut wake = applied.as_ref().map(|a| a.renew_at);
-        if changed || wake.is_some_and(|at| Instant::now() >= at) {
+        if changed || clock_moved || wake.is_some_and(|at| Instant::now() >= at) {
             let result = match inputs.issue(programs.certificate_ttl).await {
                 Ok(tls) => put_in_place(&machine, &programs, &tls, applied.as_ref())
                     .await
@@ -119,6 +121,10 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
                     if changed {
                         publish_status(&machine.events, tls.apid.maintenance);
                     }
+                    if clock_moved {
+                        tracing::info!("the clock was set: API certificates issued anew");
+                    }
+                    clock_moved = false;
                     tracing::info!(renew_in = ?tls.half_life(), "API certificates in place");
                     applied = Some(Applied {
                         inputs,
@@ -147,6 +153,9 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
                 names_changes = machine.resources.watch(&names_kind, &WatchOptions::default());
             },
             () = sleep_until(wake) => {}
+            // Certificates issued before a jump back are not valid yet, and the renewal time
+            // was counted on the old clock: issue them anew.
+            jumped = clock_jumps.changed() => clock_moved = jumped.is_ok(),
         }
     }
 }

@@ -172,7 +172,7 @@ impl TlsInputs {
             time::Duration::try_from(ttl).unwrap_or(pki::SERVER_CERTIFICATE_TTL),
         );
         let Some(trust) = &self.trust else {
-            let ca = pki::generate_ca(pki::CaKind::Talos, Validity::from_now(pki::CA_TTL))?;
+            let ca = pki::generate_ca(pki::CaKind::Talos, Validity::for_new_ca())?;
             let authority = CertificateAuthority::from_pair(&ca)?;
             let server =
                 authority.issue_server_certificate(&self.hostname, &self.names, validity)?;

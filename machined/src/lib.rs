@@ -15,6 +15,7 @@ pub mod api_services;
 mod block;
 pub mod boot_clock;
 mod certificates;
+mod clock;
 pub mod containerd;
 mod controllers;
 mod cri;

@@ -516,7 +516,7 @@ fn busybox_image(dir: &Path) -> PathBuf {
     layer
         .append_data(&mut file, "bin/busybox", busybox.as_slice())
         .unwrap();
-    for applet in ["sh", "hostname", "cat", "tr", "tty"] {
+    for applet in ["sh", "hostname", "cat", "tr", "tty", "date"] {
         let mut link = header(tar::EntryType::Symlink, 0, 0o777);
         layer
             .append_link(&mut link, format!("bin/{applet}"), "busybox")
@@ -792,6 +792,98 @@ fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
     println!("power cut during apply-config (delay after sending -> config after boot):");
     for (delay, outcome) in outcomes {
         println!("  {delay:>4} ms: {outcome}");
+    }
+}
+
+/// The node's clock set an hour back, then two hours forward, from a debug container: apid
+/// still takes talosctl's certificate (made before, on the host's clock), machined issues the
+/// API and etcd certificates anew, and etcd keeps answering machined.
+#[test]
+#[ignore = "a TCG boot (minutes): `cargo xtask faults` runs it"]
+fn a_clock_set_an_hour_back_or_forward_keeps_the_api_and_etcd_working() {
+    let _vm_slot = one_vm();
+    let image = image_dir(&["disk.qcow2"], "cargo xtask image");
+    let work = tempfile::tempdir().unwrap();
+    gen_config(work.path(), "clock-jump");
+    let disk = overlay_disk(&image, work.path());
+    let mut vm = Vm::start(&disk_vm("clock", &image, work.path(), &disk)).unwrap();
+    vm.wait_for_console(API_READY, 0, BOOT_TIMEOUT).unwrap();
+    let talosctl = Talosctl {
+        talosconfig: work.path().join("talosconfig"),
+        port: vm.api.port(),
+    };
+    let config = work.path().join("controlplane.yaml");
+    eventually("maintenance mode", &vm, || {
+        ok(talosctl.insecure(&["version"])).map(drop)
+    });
+    success(talosctl.insecure(&["apply-config", "--file", config.to_str().unwrap()]));
+    eventually("mutual TLS", &vm, || {
+        ok(talosctl.secure(&["version"])).map(drop)
+    });
+    success(talosctl.secure(&["bootstrap"]));
+    eventually("etcd running and healthy", &vm, || {
+        services_up(&talosctl, &["etcd"])
+    });
+    let busybox = busybox_image(work.path());
+    let mut recovered = Vec::new();
+    // etcd's certificates (valid for a year) need issuing anew only after the jump back.
+    for (round, (shift, image, etcd_issues)) in [
+        (-3600, busybox.to_str().unwrap(), 1),
+        (7200, "talos-rs/debug-busybox:test", 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = talosctl.secure_with_input(
+            &["debug", image],
+            Some(
+                format!("date -s @$(( $(date +%s) + {shift} )) >/dev/null; date +%s; exit 0\n")
+                    .as_bytes(),
+            ),
+            Duration::from_secs(120),
+        );
+        let set = Instant::now();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "date -s: {stdout}");
+        let node_clock: i64 = stdout
+            .lines()
+            .find_map(|line| line.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no time from the node: {stdout}"));
+        let host_clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let expected = host_clock + if shift < 0 { shift } else { shift - 3600 };
+        assert!(
+            (node_clock - expected).abs() < 120,
+            "the node's clock {node_clock}, expected about {expected}"
+        );
+        eventually(
+            "the API and etcd answering after the clock was set",
+            &vm,
+            || {
+                ok(talosctl.secure(&["version"]))?;
+                let members = ok(talosctl.secure(&["etcd", "members"]))?;
+                (members.lines().count() == 2)
+                    .then_some(())
+                    .ok_or(members)?;
+                services_up(&talosctl, &["etcd", "apid", "trustd"])
+            },
+        );
+        recovered.push((shift, set.elapsed()));
+        let console = vm.console_text();
+        let count = |line: &str| console.matches(line).count();
+        assert_eq!(
+            (
+                count("the clock was set: API certificates issued anew"),
+                count("the clock was set: etcd certificates issued anew")
+            ),
+            (round + 1, etcd_issues),
+            "{console}"
+        );
+    }
+    for (shift, took) in recovered {
+        println!("clock set by {shift:+} s -> API and etcd answering: {took:.1?}");
     }
 }
 

@@ -1,7 +1,8 @@
 //! Suites too slow for CI as a whole, run as tests of the `tests` crate with their figures
 //! printed:
 //! - `cargo xtask faults`: every fault test (tests/tests/faults.rs), the QEMU power cuts during an
-//!   apply and during an upgrade (tests/tests/image.rs, ignored in CI) and etcd losing a member
+//!   apply and during an upgrade and the node's clock set back and forward (tests/tests/image.rs,
+//!   ignored in CI) and etcd losing a member
 //!   (tests/tests/etcd.rs); needs the image (`cargo xtask image`) and root.
 //! - `cargo xtask test-clusters`: both provisioners' tests (tests/tests/docker_cluster.rs,
 //!   tests/tests/qemu_cluster.rs), the QEMU cluster's iso preset (ignored in CI) included;
@@ -26,8 +27,9 @@ pub fn faults() -> anyhow::Result<()> {
     test(&[
         "--test",
         "image",
-        "power_cut",
         "--",
+        "power_cut",
+        "clock_set",
         "--ignored",
         "--nocapture",
     ])

@@ -2,6 +2,7 @@
 //! certificate carries.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use authz::RoleSet;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -33,9 +34,21 @@ impl ClientCertVerifier for TalosClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self
+        let verified = match self
             .chain_verifier
-            .verify_client_cert(end_entity, intermediates, now)?;
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Err(error) if not_valid_yet(&error) => {
+                // The node's clock may be behind the client's: a certificate that becomes valid
+                // within the tolerance is taken (its expiry is then checked that much later).
+                let later = UnixTime::since_unix_epoch(
+                    Duration::from_secs(now.as_secs()) + CLOCK_BEHIND_TOLERANCE,
+                );
+                self.chain_verifier
+                    .verify_client_cert(end_entity, intermediates, later)?
+            }
+            verified => verified?,
+        };
         for certificate in std::iter::once(end_entity).chain(intermediates) {
             check_client_usage(certificate)?;
         }
@@ -65,6 +78,20 @@ impl ClientCertVerifier for TalosClientVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.chain_verifier.supported_verify_schemes()
     }
+}
+
+/// How far the node's clock may be behind a client's: certificates are usually made just
+/// before they are used (`talosctl gen config`), and a node whose clock was set back (an RTC
+/// kept in local time, a clock stepped back) must still take them.
+const CLOCK_BEHIND_TOLERANCE: Duration = Duration::from_secs(2 * 3600);
+
+fn not_valid_yet(error: &rustls::Error) -> bool {
+    matches!(
+        error,
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }
+        )
+    )
 }
 
 /// A non-CA certificate must have ExtendedKeyUsage exactly `[ClientAuth]`; CAs are not checked.

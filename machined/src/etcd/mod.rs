@@ -240,11 +240,13 @@ pub async fn run(
     if let Err(error) = started {
         tracing::error!(%error, "cannot start etcd");
     }
-    refuse_forever(
-        requests,
-        "etcd is already running on this node: a cluster is bootstrapped once",
-    )
-    .await;
+    tokio::join!(
+        refuse_forever(
+            requests,
+            "etcd is already running on this node: a cluster is bootstrapped once",
+        ),
+        member.reissue_after_clock_jumps(&inputs.ca),
+    );
 }
 
 async fn refuse_forever(mut requests: mpsc::Receiver<BootstrapCall>, why: &str) {
@@ -264,6 +266,25 @@ struct Member {
 }
 
 impl Member {
+    /// etcd checks certificates on its own clock: after the clock is set back, those issued
+    /// before are not valid yet, and etcd refuses its peers and machined. They are issued anew
+    /// (etcd reads its certificate files at every handshake).
+    async fn reissue_after_clock_jumps(&self, ca: &::pki::PemCertificateAndKey) {
+        let mut jumps = crate::clock::jumps();
+        while jumps.changed().await.is_ok() {
+            if self.pki.valid_now() {
+                continue;
+            }
+            match self
+                .pki
+                .issue(ca, &self.machine.hostname(), self.machine.address())
+            {
+                Ok(()) => tracing::info!("the clock was set: etcd certificates issued anew"),
+                Err(error) => tracing::error!(%error, "cannot issue etcd certificates anew"),
+            }
+        }
+    }
+
     fn has_data(&self) -> bool {
         data_dir(&self.machine).join("member").exists()
     }

@@ -82,6 +82,19 @@ impl EtcdPki {
         Ok(())
     }
 
+    /// Whether every certificate here is valid by the clock now.
+    pub fn valid_now(&self) -> bool {
+        let now = time::OffsetDateTime::now_utc();
+        [self.server().0, self.peer().0, self.admin().0]
+            .iter()
+            .all(|crt| {
+                std::fs::read_to_string(crt).is_ok_and(|pem| {
+                    pki::CertificateInfo::from_pem(&pem)
+                        .is_ok_and(|info| info.check_validity(now).is_ok())
+                })
+            })
+    }
+
     /// The admin client identity (certificate and key PEM) and the CA.
     pub fn admin_identity(&self) -> Result<(String, String, String), MachinedError> {
         let read =

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::authority::{CaKind, CertificateAuthority, generate_ca};
 use crate::error::PkiError;
 use crate::inspect::CertificateInfo;
-use crate::issue::{CA_TTL, Validity};
+use crate::issue::Validity;
 use crate::keys::{KeyAlgorithm, PrivateKey};
 use crate::tokens::{check_secret, check_token, generate_secret, generate_token};
 use crate::yaml_pem::{PemCertificateAndKey, PemKey};
@@ -98,12 +98,12 @@ pub struct BundleCertificates {
 }
 
 impl SecretsBundle {
-    /// Generates a new bundle: fresh tokens and secrets, the four CAs valid for [`CA_TTL`]
-    /// from now, and an ECDSA P-256 service-account key (upstream uses RSA-4096; Kubernetes
+    /// Generates a new bundle: fresh tokens and secrets, the four CAs valid as
+    /// [`Validity::for_new_ca`] says, and an ECDSA P-256 service-account key (upstream uses RSA-4096; Kubernetes
     /// accepts both, and P-256 is generated instantly).
     pub fn generate() -> Result<Self, PkiError> {
         let ca = |kind, field: &str| {
-            generate_ca(kind, Validity::from_now(CA_TTL)).map_err(|e| e.in_field(field))
+            generate_ca(kind, Validity::for_new_ca()).map_err(|e| e.in_field(field))
         };
         let service_account_key =
             PrivateKey::generate_ecdsa_p256().map_err(|e| e.in_field("certs.k8sserviceaccount"))?;

@@ -42,6 +42,12 @@ pub struct Validity {
 /// them) still accepts a certificate issued for it just now.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// How far a new CA's `not_before` is set back. A CA exists before every node that trusts it,
+/// so nothing is lost by starting it early, and nodes whose clock is behind (an RTC kept in
+/// local time, a clock set back by hand) still verify chains up to it: etcd (Go) checks the
+/// validity of the CA itself.
+pub const CA_CLOCK_SKEW: Duration = Duration::days(1);
+
 impl Validity {
     /// Valid for `ttl` from now, and from [`CLOCK_SKEW`] before now.
     pub fn from_now(ttl: Duration) -> Self {
@@ -49,6 +55,15 @@ impl Validity {
         Validity {
             not_before: now - CLOCK_SKEW,
             not_after: now + ttl,
+        }
+    }
+
+    /// A new CA's validity: [`CA_TTL`] from now, and from [`CA_CLOCK_SKEW`] before now.
+    pub fn for_new_ca() -> Self {
+        let now = OffsetDateTime::now_utc();
+        Validity {
+            not_before: now - CA_CLOCK_SKEW,
+            not_after: now + CA_TTL,
         }
     }
 

@@ -39,7 +39,7 @@ pub use inspect::{CertificateInfo, verify_pair, verify_signed_by};
 #[cfg(fuzzing)]
 pub use issue::signed_request_with_raw_extensions;
 pub use issue::{
-    CA_TTL, CLIENT_CERTIFICATE_TTL, CLOCK_SKEW, CertificateRequest, LeafCertificate,
+    CA_CLOCK_SKEW, CA_TTL, CLIENT_CERTIFICATE_TTL, CLOCK_SKEW, CertificateRequest, LeafCertificate,
     RequestedCertificate, SERVER_CERTIFICATE_TTL, SubjectAltNames, Validity, generate_csr,
 };
 pub use keys::{KeyAlgorithm, PrivateKey};

@@ -85,6 +85,10 @@ fn generated_bundle_has_the_upstream_cas() {
     assert_eq!(info(&bundle.certs.os.crt).organizations, ["talos"]);
     assert_eq!(info(&bundle.certs.k8s.crt).organizations, ["kubernetes"]);
     assert_eq!(info(&bundle.certs.etcd.crt).organizations, ["etcd"]);
+    // A node whose clock is an hour (or up to a day) behind still takes the CAs as valid.
+    let etcd = info(&bundle.certs.etcd.crt);
+    assert!(etcd.check_validity(now() - Duration::hours(23)).is_ok());
+    assert!(etcd.check_validity(now() - Duration::hours(25)).is_err());
     assert_eq!(
         info(&bundle.certs.k8s_aggregator.crt)
             .common_name

@@ -391,7 +391,7 @@ fn new_rotation(authority: Authority, nodes: &[Node]) -> anyhow::Result<Rotation
         Authority::Talos => CaKind::Talos,
         Authority::Kubernetes => CaKind::Kubernetes,
     };
-    let new = pki::generate_ca(kind, Validity::from_now(pki::CA_TTL))?;
+    let new = pki::generate_ca(kind, Validity::for_new_ca())?;
     Ok(Rotation {
         authority,
         old,
