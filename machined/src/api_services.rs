@@ -57,6 +57,7 @@ struct Applied {
     maintenance: bool,
     trustd_running: bool,
     renew_at: Instant,
+    tls: NodeTls,
 }
 
 /// Runs until the config watch ends.
@@ -131,6 +132,7 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
                         maintenance: tls.apid.maintenance,
                         trustd_running,
                         renew_at,
+                        tls,
                     });
                     retry = RETRY_INITIAL;
                     wake = Some(renew_at);
@@ -153,9 +155,17 @@ pub async fn keep_in_step(machine: Arc<Machine>, programs: ApiServices) {
                 names_changes = machine.resources.watch(&names_kind, &WatchOptions::default());
             },
             () = sleep_until(wake) => {}
-            // Certificates issued before a jump back are not valid yet, and the renewal time
-            // was counted on the old clock: issue them anew.
-            jumped = clock_jumps.changed() => clock_moved = jumped.is_ok(),
+            // After a jump back, certificates issued before are not valid yet: they are
+            // issued anew. Otherwise they are kept (issued anew after a jump forward, they
+            // would not be valid yet for clients whose clock was right) and only the renewal
+            // is counted again on the new clock.
+            jumped = clock_jumps.changed() => if let (Ok(()), Some(applied)) = (jumped, &mut applied) {
+                if applied.tls.valid_now() {
+                    applied.renew_at = Instant::now() + applied.tls.half_life();
+                } else {
+                    clock_moved = true;
+                }
+            },
         }
     }
 }

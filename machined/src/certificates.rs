@@ -149,6 +149,13 @@ impl NodeTls {
             .unwrap_or(Duration::from_secs(1))
             .max(Duration::from_secs(1))
     }
+
+    /// Whether apid's serving certificate is valid by the clock now.
+    pub fn valid_now(&self) -> bool {
+        let crt = self.apid.server.crt.as_deref().unwrap_or_default();
+        pki::CertificateInfo::from_pem(crt)
+            .is_ok_and(|info| info.check_validity(time::OffsetDateTime::now_utc()).is_ok())
+    }
 }
 
 impl TlsInputs {

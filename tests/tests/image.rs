@@ -797,7 +797,8 @@ fn a_power_cut_during_apply_config_leaves_the_old_or_the_new_config() {
 
 /// The node's clock set an hour back, then two hours forward, from a debug container: apid
 /// still takes talosctl's certificate (made before, on the host's clock), machined issues the
-/// API and etcd certificates anew, and etcd keeps answering machined.
+/// API and etcd certificates anew after the jump back (and keeps them after the jump forward),
+/// and etcd keeps answering machined.
 #[test]
 #[ignore = "a TCG boot (minutes): `cargo xtask faults` runs it"]
 fn a_clock_set_an_hour_back_or_forward_keeps_the_api_and_etcd_working() {
@@ -826,14 +827,12 @@ fn a_clock_set_an_hour_back_or_forward_keeps_the_api_and_etcd_working() {
     });
     let busybox = busybox_image(work.path());
     let mut recovered = Vec::new();
-    // etcd's certificates (valid for a year) need issuing anew only after the jump back.
-    for (round, (shift, image, etcd_issues)) in [
-        (-3600, busybox.to_str().unwrap(), 1),
-        (7200, "talos-rs/debug-busybox:test", 1),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    // Certificates are issued anew only after the jump back: after the jump forward the old
+    // ones are still valid (new ones would not be valid yet for talosctl, whose clock is right).
+    for (shift, image) in [
+        (-3600, busybox.to_str().unwrap()),
+        (7200, "talos-rs/debug-busybox:test"),
+    ] {
         let out = talosctl.secure_with_input(
             &["debug", image],
             Some(
@@ -878,7 +877,7 @@ fn a_clock_set_an_hour_back_or_forward_keeps_the_api_and_etcd_working() {
                 count("the clock was set: API certificates issued anew"),
                 count("the clock was set: etcd certificates issued anew")
             ),
-            (round + 1, etcd_issues),
+            (1, 1),
             "{console}"
         );
     }
