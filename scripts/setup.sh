@@ -9,6 +9,8 @@ packages=(protobuf-compiler libprotobuf-dev
   # the OS image (cargo xtask image/disk/qemu): QEMU, SquashFS, mkfs tools, boot loader, musl C
   qemu-system-x86 qemu-utils squashfs-tools cpio e2fsprogs xfsprogs dosfstools mtools gdisk
   grub-pc-bin grub-efi-amd64-bin xorriso musl-tools zstd
+  # the OCI runtime the system services' shim runs (in the image)
+  crun
   # Secure Boot (cargo xtask image/qemu --secureboot): the UKI stub, sbsign, OVMF's Secure Boot
   # firmware (and the plain UEFI firmware of --uefi), pip for virt-firmware (below)
   systemd-boot-efi sbsigntool ovmf python3-pip

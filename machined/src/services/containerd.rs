@@ -55,6 +55,28 @@ pub const NAMESPACE: &str = "system";
 /// The runtime (shim) every system service runs with.
 const RUNTIME: &str = "io.containerd.runc.v2";
 
+/// The OCI runtime the shim runs: crun (C) starts in a fraction of runc's (Go) time, and the
+/// shim runs it three or four times per task.
+const OCI_RUNTIME: &str = "/usr/bin/crun";
+
+/// The shim's options (`containerd.runc.v1.Options`); only the runtime binary is set.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RuncOptions {
+    #[prost(string, tag = "6")]
+    binary_name: String,
+}
+
+impl RuncOptions {
+    fn any() -> prost_types::Any {
+        prost_types::Any {
+            type_url: "containerd.runc.v1.Options".to_string(),
+            value: prost::Message::encode_to_vec(&RuncOptions {
+                binary_name: OCI_RUNTIME.to_string(),
+            }),
+        }
+    }
+}
+
 /// Limit for one containerd call that should answer at once.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -267,7 +289,7 @@ impl Containerd {
             labels: [("talos.rs/service".to_string(), id.to_string())].into(),
             runtime: Some(container::Runtime {
                 name: RUNTIME.to_string(),
-                options: None,
+                options: Some(RuncOptions::any()),
             }),
             spec: Some(prost_types::Any {
                 type_url: oci::SPEC_TYPE_URL.to_string(),
@@ -295,6 +317,7 @@ impl Containerd {
                 },
                 stdout,
                 terminal: io.terminal,
+                options: Some(RuncOptions::any()),
                 ..CreateTaskRequest::default()
             }))
             .await
