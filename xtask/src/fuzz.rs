@@ -26,6 +26,7 @@ const TARGETS: &[&str] = &[
     "etcd_snapshot",
     "installer_image",
     "debug_image",
+    "meta",
     "platform_metadata",
     "cel_expression",
 ];
