@@ -6,8 +6,8 @@
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
 //! aws, azure, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud,
-//! digital-ocean, vultr, upcloud, oracle, exoscale, akamai, scaleway, cloudstack and
-//! equinixMetal ask their metadata service ([`super::cloud`]) at every boot, with the same
+//! digital-ocean, vultr, upcloud, oracle, exoscale, akamai, alibabacloud, scaleway, cloudstack
+//! and equinixMetal ask their metadata service ([`super::cloud`]) at every boot, with the same
 //! back-off and a log line per failed try (one try when STATE holds a config): what it says
 //! becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
 //! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the
@@ -25,8 +25,8 @@
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
 //! config's `machine.network` replaces the provider's network as a whole; `talos.config=`
 //! does not take `metal-iso`, and an https one trusts only the built-in public roots; vmware's
-//! guestinfo and alibabacloud's metadata are not read, and a platform name this release does
-//! not know is not guessed at: the log says so and the node waits in maintenance mode.
+//! guestinfo is not read, and a platform name this release does not know is not guessed at:
+//! the log says so and the node waits in maintenance mode.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -138,10 +138,6 @@ fn unserved(name: &str) -> Option<String> {
         "metal" | super::container::PLATFORM_NAME => None,
         "vmware" => Some(
             "vmware: guestinfo (VMware's backdoor RPC) is not read by this release; waiting in maintenance mode"
-                .into(),
-        ),
-        "alibabacloud" => Some(
-            "alibabacloud: its metadata service is not read by this release; waiting in maintenance mode"
                 .into(),
         ),
         other => Some(format!(
@@ -952,10 +948,6 @@ mod tests {
             (
                 "vmware",
                 Some("vmware: guestinfo (VMware's backdoor RPC) is not read"),
-            ),
-            (
-                "alibabacloud",
-                Some("alibabacloud: its metadata service is not read"),
             ),
             (
                 "aws2",
