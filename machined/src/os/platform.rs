@@ -23,10 +23,10 @@
 //!
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
-//! config's `machine.network` replaces the provider's network as a whole; `talos.config=`
-//! does not take `metal-iso`, and an https one trusts only the built-in public roots; vmware's
-//! guestinfo is not read, and a platform name this release does not know is not guessed at:
-//! the log says so and the node waits in maintenance mode.
+//! config's `machine.network` that is not empty replaces the provider's network as a whole;
+//! `talos.config=` does not take `metal-iso`, and an https one trusts only the built-in
+//! public roots; vmware's guestinfo is not read, and a platform name this release does not
+//! know is not guessed at: the log says so and the node waits in maintenance mode.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
