@@ -1151,7 +1151,8 @@ fn every_platform_artifact_boots() {
         let work = tempfile::tempdir().unwrap();
         let result = std::panic::catch_unwind(|| {
             let run = boot(platform, work.path());
-            if run.outcome == Outcome::Configured {
+            // A platform this test serves must end configured, never in maintenance mode.
+            if instance(platform).is_some() {
                 shows_the_metadata(platform, &run);
             }
             if matches!(platform.as_str(), "nocloud" | "opennebula") {
