@@ -14,7 +14,7 @@
 //! and `get hostname` show what the metadata said.
 //!
 //! nocloud and opennebula read a local volume instead, which the test makes as an iso9660
-//! image and attaches as a second virtio disk: nocloud's `cidata` (`user-data`, `meta-data`
+//! image (FAT for nocloud in `test-platforms`) and attaches as a second virtio disk: nocloud's `cidata` (`user-data`, `meta-data`
 //! with the instance id and hostname, and a `network-config` v2 that names the NIC by its MAC
 //! address) and OpenNebula's `CONTEXT` (`context.sh`: ETH0's address, gateway, resolver and an
 //! alias, the host name, `VMID`, the user data in base64). Besides the metadata, their node
@@ -208,15 +208,24 @@ const GUEST_MAC: &str = "52:54:00:12:34:56";
 /// `get addresses` only when the node applied that network config.
 const PROVIDER_ADDRESS: &str = "192.0.2.7/24";
 
+/// How a data volume is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VolumeFormat {
+    /// iso9660 (`xorriso`, as `genisoimage -volid` makes them).
+    Iso,
+    /// FAT (`mkfs.vfat -n`, the files copied in with mtools; no root needed).
+    Fat,
+}
+
 /// The data volume of a platform that reads its user data from a local disk, made in `work`
-/// as an iso9660 image (`xorriso`, as `genisoimage -volid` makes them): nocloud's `cidata`
-/// and OpenNebula's `CONTEXT`; `None` for the others.
+/// in `format`: nocloud's `cidata` and OpenNebula's `CONTEXT`; `None` for the others.
 fn data_volume(
     platform: &str,
     instance: &Instance,
     network: UserNet,
     config: &[u8],
     work: &Path,
+    format: VolumeFormat,
 ) -> Option<PathBuf> {
     use base64::Engine as _;
     let guest = network.guest();
@@ -270,18 +279,42 @@ fn data_volume(
     for (name, body) in &files {
         std::fs::write(dir.join(name), body).unwrap();
     }
-    let (label, volume) = match platform {
-        "nocloud" => ("cidata", work.join("cidata.iso")),
-        _ => ("CONTEXT", work.join("context.iso")),
+    let label = match platform {
+        "nocloud" => "cidata",
+        _ => "CONTEXT",
     };
+    let volume = work.join(format!("{label}.img"));
+    if format == VolumeFormat::Iso {
+        success(
+            Command::new("xorriso")
+                .args(["-as", "mkisofs", "-quiet", "-r", "-J", "-V", label, "-o"])
+                .arg(&volume)
+                .arg(&dir)
+                .output()
+                .unwrap(),
+        );
+        return Some(volume);
+    }
     success(
-        Command::new("xorriso")
-            .args(["-as", "mkisofs", "-quiet", "-r", "-J", "-V", label, "-o"])
+        Command::new("mkfs.vfat")
+            .args(["-n", &label.to_ascii_uppercase(), "-C"])
             .arg(&volume)
-            .arg(&dir)
+            .arg("2048")
             .output()
             .unwrap(),
     );
+    for (name, _) in &files {
+        success(
+            Command::new("mcopy")
+                .env("MTOOLS_SKIP_CHECK", "1")
+                .arg("-i")
+                .arg(&volume)
+                .arg(dir.join(name))
+                .arg(format!("::{name}"))
+                .output()
+                .unwrap(),
+        );
+    }
     Some(volume)
 }
 
@@ -832,8 +865,14 @@ fn until(within: Duration, mut attempt: impl FnMut() -> bool) -> Option<Instant>
     None
 }
 
-/// Boots `platform`'s artifact (files in `work`) with its mock, to configured or maintenance.
+/// Boots `platform`'s artifact (files in `work`) with its mock, to configured or maintenance;
+/// a data volume is iso9660.
 fn boot(platform: &str, work: &Path) -> Run {
+    boot_with(platform, work, VolumeFormat::Iso)
+}
+
+/// [`boot`] with a data volume in `format`.
+fn boot_with(platform: &str, work: &Path, format: VolumeFormat) -> Run {
     let image = image_dir(&["vmlinuz"], "cargo xtask image");
     let disk = unpack(&artifact(&image, platform), work);
     let overlay = overlay(&disk, work);
@@ -853,7 +892,7 @@ fn boot(platform: &str, work: &Path) -> Run {
     );
     let config = std::fs::read(work.join("controlplane.yaml")).unwrap();
     let volume = instance(platform)
-        .and_then(|instance| data_volume(platform, instance, network, &config, work));
+        .and_then(|instance| data_volume(platform, instance, network, &config, work, format));
     let server = instance(platform)
         .and_then(|instance| provider(platform, instance, config))
         .map(|answer| MetadataServer::start(SERVER_IP, answer).unwrap());
@@ -1150,7 +1189,12 @@ fn every_platform_artifact_boots() {
     for platform in &platforms {
         let work = tempfile::tempdir().unwrap();
         let result = std::panic::catch_unwind(|| {
-            let run = boot(platform, work.path());
+            // CI boots nocloud with an iso9660 cidata volume: here it is FAT.
+            let format = match platform.as_str() {
+                "nocloud" => VolumeFormat::Fat,
+                _ => VolumeFormat::Iso,
+            };
+            let run = boot_with(platform, work.path(), format);
             // A platform this test serves must end configured, never in maintenance mode.
             if instance(platform).is_some() {
                 shows_the_metadata(platform, &run);
