@@ -11,6 +11,6 @@ cargo xtask image
 # The Secure Boot UKI, disk image and ISO of tests/tests/secureboot.rs, from the image above.
 cargo xtask image --secureboot --prebuilt
 # The platform artifacts tests/tests/platforms.rs boots, packed from the image above.
-cargo xtask image --platform aws,gcp,azure,openstack,vmware --prebuilt
+cargo xtask image --platform aws,gcp,azure,openstack,nocloud,vmware --prebuilt
 cargo xtask docker-image
 cargo test --workspace --all-targets --locked "$@"

@@ -1,10 +1,10 @@
 //! What cloud providers' metadata services and provisioning media answer (aws, azure, gcp,
-//! openstack, hcloud, digital-ocean, vultr, upcloud, oracle, exoscale, akamai, scaleway,
-//! cloudstack, equinixMetal, cloud-init network configs; Azure's ovf-env.xml and wire-server
-//! goal state; OpenNebula's context.sh and its shell-quoting parser): the first byte picks the
-//! parser, the rest is the document. Each ends in an instance or an error, never a panic; an
-//! accepted instance holds no control characters, and a health report built from an accepted
-//! goal state carries its values escaped (no element beyond the template's).
+//! openstack, hcloud, digital-ocean, vultr, upcloud, oracle, exoscale, akamai, alibabacloud,
+//! scaleway, cloudstack, equinixMetal, cloud-init network configs; Azure's ovf-env.xml and
+//! wire-server goal state; OpenNebula's context.sh and its shell-quoting parser): the first byte
+//! picks the parser, the rest is the document. Each ends in an instance or an error, never a
+//! panic; an accepted instance holds no control characters, and a health report built from an
+//! accepted goal state carries its values escaped (no element beyond the template's).
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use machined::MachinedError;
 use machined::os::cloud::{
-    Instance, akamai, aws, azure, cloudstack, digitalocean, equinixmetal, exoscale, gcp, hcloud,
-    netconfig, opennebula, openstack, oracle, scaleway, shellvars, upcloud, vultr,
+    Instance, akamai, alibabacloud, aws, azure, cloudstack, digitalocean, equinixmetal, exoscale,
+    gcp, hcloud, netconfig, opennebula, openstack, oracle, scaleway, shellvars, upcloud, vultr,
 };
 
 fn clean(instance: Result<Instance, MachinedError>) {
@@ -60,6 +60,10 @@ fuzz_target!(|data: &[u8]| {
             ]);
             clean(aws::parse(&values));
             clean(exoscale::parse(&values));
+            let mut values = values;
+            values.insert("dns-conf/nameservers", document.to_vec());
+            values.insert("eipv4", document.to_vec());
+            clean(alibabacloud::parse(&values));
         }
         8 => {
             let _ = azure::custom_data(document);

@@ -62,13 +62,15 @@ pub fn applied_by_networkd(document: &Document) -> bool {
 }
 
 /// What networkd is given of `config`: `machine.network` as YAML (the platform's network,
-/// `platform_network`, when the config has none) and the documents it applies as a YAML stream
-/// (empty: nothing configured).
+/// `platform_network`, when the config has none or an empty one: `talosctl gen config` writes
+/// `network: {}`) and the documents it applies as a YAML stream (empty: nothing configured).
 fn network_request(
     config: Option<&Config>,
     platform_network: &str,
 ) -> Result<ApplyRequest, MachinedError> {
-    let network = config.and_then(|c| c.v1alpha1.as_ref()?.machine.as_ref()?.network.as_ref());
+    let network = config
+        .and_then(|c| c.v1alpha1.as_ref()?.machine.as_ref()?.network.as_ref())
+        .filter(|network| **network != machineconfig::v1alpha1::NetworkConfig::default());
     let network_yaml = match network {
         Some(network) => serde_norway::to_string(network)
             .map_err(|e| MachinedError::InvalidArgument(format!("machine.network: {e}")))?,
@@ -312,6 +314,14 @@ mod tests {
         );
         assert_eq!(
             network_request(Some(&config), platform)
+                .unwrap()
+                .network_yaml,
+            platform
+        );
+        // So is it with an empty one, as generated configs have.
+        let empty = Config::from_yaml("version: v1alpha1\nmachine:\n  network: {}\n").unwrap();
+        assert_eq!(
+            network_request(Some(&empty), platform)
                 .unwrap()
                 .network_yaml,
             platform

@@ -13,6 +13,13 @@
 //! data (mutual TLS answers, maintenance mode does not), and `talosctl get platformmetadata`
 //! and `get hostname` show what the metadata said.
 //!
+//! nocloud and opennebula read a local volume instead, which the test makes as an iso9660
+//! image (FAT for nocloud in `test-platforms`) and attaches as a second virtio disk: nocloud's `cidata` (`user-data`, `meta-data`
+//! with the instance id and hostname, and a `network-config` v2 that names the NIC by its MAC
+//! address) and OpenNebula's `CONTEXT` (`context.sh`: ETH0's address, gateway, resolver and an
+//! alias, the host name, `VMID`, the user data in base64). Besides the metadata, their node
+//! must have the extra address that network config gives (`get addresses`).
+//!
 //! vmware's guestinfo comes over VMware's backdoor I/O port (an RPC QEMU's `vmport` does not
 //! answer), so its boot ends in maintenance mode on platform vmware.
 //!
@@ -26,10 +33,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use qemu::{Boot, HostService, UserNet, Vm, VmConfig};
+use qemu::{Boot, Extras, HostService, UserNet, Vm, VmConfig};
 use tests::{MetadataServer, Reply, Request, binary, image_dir, one_vm, run_bounded, success};
 
 const API_READY: &str = "machined: apid answering on";
+/// machined's line when a platform's user data became the config.
+const USER_DATA_TAKEN: &str = ": config taken from the user data";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 /// The test's loopback block (127.0.91.0/24).
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 91, 1);
@@ -37,6 +46,8 @@ const SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 91, 1);
 const METADATA_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 /// Scaleway's metadata service.
 const SCALEWAY_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 42, 42);
+/// Alibaba Cloud's metadata service.
+const ALIBABA_IP: Ipv4Addr = Ipv4Addr::new(100, 100, 100, 200);
 /// Azure's wire server.
 const WIRE_SERVER_IP: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
 /// The VMs' network: link-local, as a cloud instance sees its metadata service.
@@ -48,6 +59,11 @@ const LINK_LOCAL: UserNet = UserNet {
 const AZURE_NET: UserNet = UserNet {
     address: Ipv4Addr::new(168, 0, 0, 0),
     prefix: 7,
+};
+/// Alibaba Cloud's: the shared address space (RFC 6598) that holds its metadata service.
+const ALIBABA_NET: UserNet = UserNet {
+    address: Ipv4Addr::new(100, 64, 0, 0),
+    prefix: 10,
 };
 /// The platform artifacts' virtual size (`xtask/src/image/disk.rs`).
 const DISK_SIZE: u64 = 4 << 30;
@@ -186,6 +202,122 @@ fn overlay(disk: &Disk, work: &Path) -> PathBuf {
     overlay
 }
 
+/// The MAC address QEMU gives the VM's one NIC.
+const GUEST_MAC: &str = "52:54:00:12:34:56";
+/// An address a provider's network config adds beside the one DHCP gives: shown by
+/// `get addresses` only when the node applied that network config.
+const PROVIDER_ADDRESS: &str = "192.0.2.7/24";
+
+/// How a data volume is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VolumeFormat {
+    /// iso9660 (`xorriso`, as `genisoimage -volid` makes them).
+    Iso,
+    /// FAT (`mkfs.vfat -n`, the files copied in with mtools; no root needed).
+    Fat,
+}
+
+/// The data volume of a platform that reads its user data from a local disk, made in `work`
+/// in `format`: nocloud's `cidata` and OpenNebula's `CONTEXT`; `None` for the others.
+fn data_volume(
+    platform: &str,
+    instance: &Instance,
+    network: UserNet,
+    config: &[u8],
+    work: &Path,
+    format: VolumeFormat,
+) -> Option<PathBuf> {
+    use base64::Engine as _;
+    let guest = network.guest();
+    let gateway = Ipv4Addr::from(u32::from(network.address) + 2);
+    let dns = Ipv4Addr::from(u32::from(network.address) + 3);
+    let prefix = network.prefix;
+    let mask = Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)));
+    let files: Vec<(&str, Vec<u8>)> = match platform {
+        // nocloud's documented files; network-config v2 names the NIC by its MAC address.
+        "nocloud" => vec![
+            ("user-data", config.to_vec()),
+            (
+                "meta-data",
+                format!(
+                    "instance-id: {}\nlocal-hostname: {}\n",
+                    instance.instance_id, instance.hostname
+                )
+                .into_bytes(),
+            ),
+            (
+                "network-config",
+                format!(
+                    "version: 2\nethernets:\n  primary:\n    match:\n      macaddress: \"{GUEST_MAC}\"\n    \
+                     addresses: [{guest}/{prefix}, {PROVIDER_ADDRESS}]\n    gateway4: {gateway}\n    \
+                     nameservers:\n      addresses: [{dns}]\n"
+                )
+                .into_bytes(),
+            ),
+        ],
+        // OpenNebula's context variables for the first NIC, the host name, the VM id and the
+        // user data in base64.
+        "opennebula" => vec![(
+            "context.sh",
+            format!(
+                "# Context variables generated by OpenNebula\nDISK_ID='1'\nETH0_MAC='{GUEST_MAC}'\n\
+                 ETH0_IP='{guest}'\nETH0_MASK='{mask}'\nETH0_GATEWAY='{gateway}'\n\
+                 ETH0_DNS='{dns}'\nETH0_ALIAS0_MAC='{GUEST_MAC}'\nETH0_ALIAS0_IP='{}'\n\
+                 ETH0_ALIAS0_MASK='255.255.255.0'\nSET_HOSTNAME='{}'\nVMID='{}'\n\
+                 USERDATA_ENCODING='base64'\nUSER_DATA='{}'\n",
+                PROVIDER_ADDRESS.split('/').next().unwrap(),
+                instance.hostname,
+                instance.instance_id,
+                base64::engine::general_purpose::STANDARD.encode(config),
+            )
+            .into_bytes(),
+        )],
+        _ => return None,
+    };
+    let dir = work.join(format!("{platform}-volume"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, body) in &files {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    let label = match platform {
+        "nocloud" => "cidata",
+        _ => "CONTEXT",
+    };
+    let volume = work.join(format!("{label}.img"));
+    if format == VolumeFormat::Iso {
+        success(
+            Command::new("xorriso")
+                .args(["-as", "mkisofs", "-quiet", "-r", "-J", "-V", label, "-o"])
+                .arg(&volume)
+                .arg(&dir)
+                .output()
+                .unwrap(),
+        );
+        return Some(volume);
+    }
+    success(
+        Command::new("mkfs.vfat")
+            .args(["-n", &label.to_ascii_uppercase(), "-C"])
+            .arg(&volume)
+            .arg("2048")
+            .output()
+            .unwrap(),
+    );
+    for (name, _) in &files {
+        success(
+            Command::new("mcopy")
+                .env("MTOOLS_SKIP_CHECK", "1")
+                .arg("-i")
+                .arg(&volume)
+                .arg(dir.join(name))
+                .arg(format!("::{name}"))
+                .output()
+                .unwrap(),
+        );
+    }
+    Some(volume)
+}
+
 /// How `platform`'s metadata service answers, serving `config` as the user data; `None`:
 /// no mock here.
 fn provider(
@@ -203,6 +335,9 @@ fn provider(
         "openstack" => {
             Box::new(move |r: &Request| openstack(r, instance, &config).unwrap_or_else(not_found))
         }
+        "oracle" => Box::new(move |r: &Request| oracle(r, instance, &config)),
+        "alibabacloud" => Box::new(move |r: &Request| alibabacloud(r, instance, &config)),
+        "akamai" => Box::new(move |r: &Request| akamai(r, instance, &config)),
         _ => {
             let (documents, user_data) = documents(platform, instance)?;
             Box::new(move |r: &Request| {
@@ -395,6 +530,130 @@ fn openstack(request: &Request, instance: &Instance, config: &[u8]) -> Option<Re
     })
 }
 
+/// Oracle's IMDS v2: every request with `Authorization: Bearer Oracle`; the instance
+/// document (its user data in base64 under `metadata`) and the VNICs.
+fn oracle(request: &Request, instance: &Instance, config: &[u8]) -> Reply {
+    use base64::Engine as _;
+    if request.method != "GET" {
+        return Reply::status(405);
+    }
+    if request.header("authorization") != Some("Bearer Oracle") {
+        return Reply::status(401);
+    }
+    let document = match request.target.as_str() {
+        "/opc/v2/instance/" => serde_json::json!({
+            "availabilityDomain": instance.zone.to_ascii_uppercase(),
+            "faultDomain": "FAULT-DOMAIN-2",
+            "compartmentId": "ocid1.compartment.oc1..talosrstest",
+            "displayName": instance.hostname,
+            "hostname": instance.hostname,
+            "id": instance.instance_id,
+            "region": "fra",
+            "canonicalRegionName": instance.region,
+            "shape": instance.instance_type,
+            "state": "Running",
+            "metadata": {
+                "ssh_authorized_keys": "",
+                "user_data": base64::engine::general_purpose::STANDARD.encode(config),
+            },
+        }),
+        "/opc/v2/vnics/" => serde_json::json!([{
+            "vnicId": "ocid1.vnic.oc1.eu-frankfurt-1.talosrstest",
+            "privateIp": "169.254.0.15",
+            "vlanTag": 0,
+            "macAddr": "52:54:00:12:34:56",
+            "virtualRouterIp": "169.254.0.2",
+            "subnetCidrBlock": "169.254.0.0/16",
+            "nicIndex": 0,
+        }]),
+        _ => return Reply::status(404),
+    };
+    Reply::ok(document.to_string())
+}
+
+const ALIBABA_TOKEN: &str = "AAAAAtalos-rs-ecs-token";
+
+/// ECS metadata in security hardening mode: a token for a PUT that asks for one; every GET
+/// must carry it.
+fn alibabacloud(request: &Request, instance: &Instance, config: &[u8]) -> Reply {
+    if request.method == "PUT" {
+        return match (
+            request.target.as_str(),
+            request.header("x-aliyun-ecs-metadata-token-ttl-seconds"),
+        ) {
+            ("/latest/api/token", Some(_)) => Reply::ok(ALIBABA_TOKEN),
+            _ => Reply::status(400),
+        };
+    }
+    if request.header("x-aliyun-ecs-metadata-token") != Some(ALIBABA_TOKEN) {
+        return Reply::status(401);
+    }
+    let value = match request.target.as_str() {
+        "/latest/user-data" => return Reply::ok(config),
+        "/latest/meta-data/hostname" => instance.hostname,
+        "/latest/meta-data/instance-id" => instance.instance_id,
+        "/latest/meta-data/instance/instance-type" => instance.instance_type,
+        "/latest/meta-data/region-id" => instance.region,
+        "/latest/meta-data/zone-id" => instance.zone,
+        "/latest/meta-data/eipv4" => "203.0.113.50",
+        "/latest/meta-data/dns-conf/nameservers" => "100.100.2.136\n100.100.2.138",
+        _ => return Reply::status(404),
+    };
+    Reply::ok(value)
+}
+
+const AKAMAI_TOKEN: &str = "talos-rs-linode-token";
+
+/// Akamai's (Linode's) metadata service: a token for `PUT /v1/token`, every GET with it;
+/// JSON only when asked for (`Accept: application/json`), the user data in base64.
+fn akamai(request: &Request, instance: &Instance, config: &[u8]) -> Reply {
+    use base64::Engine as _;
+    if request.method == "PUT" {
+        return match (
+            request.target.as_str(),
+            request.header("metadata-token-expiry-seconds"),
+        ) {
+            ("/v1/token", Some(_)) => Reply::ok(AKAMAI_TOKEN),
+            _ => Reply::status(400),
+        };
+    }
+    if request.header("metadata-token") != Some(AKAMAI_TOKEN) {
+        return Reply::status(401);
+    }
+    let json = request.header("accept") == Some("application/json");
+    let document = match request.target.as_str() {
+        "/v1/user-data" => {
+            return Reply::ok(base64::engine::general_purpose::STANDARD.encode(config));
+        }
+        "/v1/instance" => serde_json::json!({
+            "id": instance.instance_id.parse::<u64>().unwrap(),
+            "host_uuid": "3a6f8e2c9b1d4e7f",
+            "label": instance.hostname,
+            "region": instance.region,
+            "type": instance.instance_type,
+            "tags": [],
+            "specs": {"vcpus": 2, "memory": 4096, "gpus": 0, "transfer": 4000, "disk": 81920},
+            "backups": {"enabled": false, "status": null},
+        }),
+        "/v1/network" => serde_json::json!({
+            "interfaces": [],
+            "ipv4": {"public": ["203.0.113.40/32"], "private": [], "shared": []},
+            "ipv6": {
+                "slaac": "2001:db8::40/128",
+                "ranges": [],
+                "link_local": "fe80::5054:ff:fe12:3456/128",
+                "shared_ranges": [],
+            },
+        }),
+        _ => return Reply::status(404),
+    };
+    // The real service answers plain text without it; this mock only speaks JSON.
+    if !json {
+        return Reply::status(406);
+    }
+    Reply::ok(document.to_string())
+}
+
 /// The instance each mocked platform describes ("": a value `get platformmetadata` is not
 /// checked for); `None` for a platform without a mock here.
 fn instance(platform: &str) -> Option<&'static Instance> {
@@ -496,6 +755,41 @@ fn instance(platform: &str) -> Option<&'static Instance> {
                     "ch-gva-2",
                 ),
             ),
+            (
+                "oracle",
+                described(
+                    "oci-node-1",
+                    "ocid1.instance.oc1.eu-frankfurt-1.antheljt5example",
+                    "VM.Standard.E4.Flex",
+                    "eu-frankfurt-1",
+                    "xyzw:eu-frankfurt-1-ad-1",
+                ),
+            ),
+            (
+                "akamai",
+                described("linode-node-1", "61234567", "g6-standard-2", "nl-ams", ""),
+            ),
+            (
+                "nocloud",
+                described(
+                    "nocloud-node-1.example.org",
+                    "iid-nocloud-node-1",
+                    "",
+                    "",
+                    "",
+                ),
+            ),
+            ("opennebula", described("one-node-1", "42", "", "", "")),
+            (
+                "alibabacloud",
+                described(
+                    "izbp1talosrs0node1z",
+                    "i-bp1talosrs0node1",
+                    "ecs.g6.large",
+                    "cn-hangzhou",
+                    "cn-hangzhou-i",
+                ),
+            ),
         ]
     });
     instances
@@ -571,15 +865,21 @@ fn until(within: Duration, mut attempt: impl FnMut() -> bool) -> Option<Instant>
     None
 }
 
-/// Boots `platform`'s artifact (files in `work`) with its mock, to configured or maintenance.
+/// Boots `platform`'s artifact (files in `work`) with its mock, to configured or maintenance;
+/// a data volume is iso9660.
 fn boot(platform: &str, work: &Path) -> Run {
+    boot_with(platform, work, VolumeFormat::Iso)
+}
+
+/// [`boot`] with a data volume in `format`.
+fn boot_with(platform: &str, work: &Path, format: VolumeFormat) -> Run {
     let image = image_dir(&["vmlinuz"], "cargo xtask image");
     let disk = unpack(&artifact(&image, platform), work);
     let overlay = overlay(&disk, work);
-    let network = if platform == "azure" {
-        AZURE_NET
-    } else {
-        LINK_LOCAL
+    let network = match platform {
+        "azure" => AZURE_NET,
+        "alibabacloud" => ALIBABA_NET,
+        _ => LINK_LOCAL,
     };
     let node = network.guest();
     success(
@@ -591,47 +891,55 @@ fn boot(platform: &str, work: &Path) -> Run {
             .unwrap(),
     );
     let config = std::fs::read(work.join("controlplane.yaml")).unwrap();
+    let volume = instance(platform)
+        .and_then(|instance| data_volume(platform, instance, network, &config, work, format));
     let server = instance(platform)
         .and_then(|instance| provider(platform, instance, config))
         .map(|answer| MetadataServer::start(SERVER_IP, answer).unwrap());
     let mut host_services = Vec::new();
     if let Some(server) = &server {
         let relay = server.relay_command(work).unwrap();
-        host_services.push(HostService {
-            address: METADATA_IP,
+        let addresses: &[Ipv4Addr] = match platform {
+            "azure" => &[METADATA_IP, WIRE_SERVER_IP],
+            "scaleway" => &[SCALEWAY_IP],
+            "alibabacloud" => &[ALIBABA_IP],
+            _ => &[METADATA_IP],
+        };
+        host_services.extend(addresses.iter().map(|address| HostService {
+            address: *address,
             port: 80,
             command: relay.clone(),
-        });
-        let second = match platform {
-            "azure" => Some(WIRE_SERVER_IP),
-            "scaleway" => Some(SCALEWAY_IP),
-            _ => None,
-        };
-        if let Some(address) = second {
-            host_services.push(HostService {
-                address,
-                port: 80,
-                command: relay,
-            });
-        }
+        }));
     }
-    let mut vm = Vm::start(&VmConfig {
-        name: platform.into(),
-        out_dir: work.into(),
-        boot: Boot::Disk,
-        disk: Some(overlay),
-        probe_kernel: image.join("vmlinuz"),
-        memory_mib: 1024,
-        api_port: 0,
-        network,
-        host_services,
-    })
+    let mut vm = Vm::start_with(
+        &VmConfig {
+            name: platform.into(),
+            out_dir: work.into(),
+            boot: Boot::Disk,
+            disk: Some(overlay),
+            probe_kernel: image.join("vmlinuz"),
+            memory_mib: 1024,
+            api_port: 0,
+            network,
+            host_services,
+        },
+        &Extras {
+            raw_disks: volume.iter().cloned().collect(),
+            ..Extras::default()
+        },
+    )
     .unwrap();
     let talosctl = Talosctl {
         talosconfig: work.join("talosconfig"),
         port: vm.api.port(),
         node,
     };
+    // A data volume's user data is taken in the `platform` phase, before the API answers.
+    let taken_from_volume = volume.as_ref().map(|_| {
+        vm.wait_for_console(USER_DATA_TAKEN, 0, BOOT_TIMEOUT)
+            .unwrap_or_else(|error| panic!("{platform}: {error}"));
+        Instant::now()
+    });
     let unanswered = "does not answer as expected";
     let console = vm
         .wait_for_console(
@@ -662,9 +970,10 @@ fn boot(platform: &str, work: &Path) -> Run {
     let insecure = || talosctl.insecure(&["version"]).status.success();
     // A mock gives a config: mutual TLS answers. Without one (or if the config was not taken),
     // maintenance mode does.
-    let configured = match server {
-        Some(_) => until(Duration::from_secs(90), secure),
-        None => None,
+    let configured = if server.is_some() || volume.is_some() {
+        until(Duration::from_secs(90), secure)
+    } else {
+        None
     };
     let (outcome, answered) = match configured {
         Some(answered) => (Outcome::Configured, answered),
@@ -679,10 +988,12 @@ fn boot(platform: &str, work: &Path) -> Run {
         }
     };
     // The config has arrived when the node has done with the metadata service (it asks once,
-    // in its `platform` phase, the user data among the rest).
-    let api_after_config = server
+    // in its `platform` phase, the user data among the rest), or has read its data volume.
+    let config_arrived = server
         .as_ref()
-        .and_then(|server| Some(answered.duration_since(server.requests().last()?.at)));
+        .and_then(|server| Some(server.requests().last()?.at))
+        .or(taken_from_volume);
+    let api_after_config = config_arrived.map(|at| answered.duration_since(at));
     Run {
         outcome,
         boot: answered.duration_since(vm.started),
@@ -696,10 +1007,7 @@ fn boot(platform: &str, work: &Path) -> Run {
 /// Whether machined asks a metadata service for `platform` (the rest read local volumes or
 /// nothing).
 fn knows_metadata_service(platform: &str) -> bool {
-    !matches!(
-        platform,
-        "metal" | "nocloud" | "opennebula" | "vmware" | "alibabacloud"
-    )
+    !matches!(platform, "metal" | "nocloud" | "opennebula" | "vmware")
 }
 
 /// The node of a configured `run` shows `instance` in its platform metadata and hostname,
@@ -756,6 +1064,28 @@ fn shows_the_metadata(platform: &str, run: &Run) {
         "{platform}: configured {:.1} s after QEMU started, API {:.1} s after the user data",
         run.boot.as_secs_f64(),
         api.as_secs_f64()
+    );
+}
+
+/// The node of a configured `run` has the address its provider's network config added
+/// (nocloud's `network-config`, OpenNebula's context), besides the one it reaches QEMU by.
+fn applies_the_provider_network(platform: &str, run: &Run) {
+    let mut addresses = String::new();
+    // networkd's config controller backs off while networkd starts: up to 30 s more.
+    let shown = until(Duration::from_secs(60), || {
+        let output = run.talosctl.secure(&["get", "addresses"]);
+        addresses = String::from_utf8_lossy(&output.stdout).into_owned();
+        addresses.contains(PROVIDER_ADDRESS)
+    });
+    let console = run.vm.console_text();
+    let said: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains(&format!("machined: {platform}")) || l.contains("network"))
+        .collect();
+    assert!(
+        shown.is_some(),
+        "{platform}: {PROVIDER_ADDRESS} not in\n{addresses}\nmachined said:\n{}",
+        said.join("\n")
     );
 }
 
@@ -817,6 +1147,20 @@ fn openstack_raw_image_takes_its_config_from_the_metadata_service() {
 }
 
 #[test]
+fn nocloud_raw_image_takes_its_config_metadata_and_network_from_its_cidata_volume() {
+    let _vm_slot = one_vm();
+    let work = tempfile::tempdir().unwrap();
+    let run = boot("nocloud", work.path());
+    shows_the_metadata("nocloud", &run);
+    let console = run.vm.console_text();
+    assert!(
+        console.contains("machined: nocloud: config taken from /dev/vdb"),
+        "{console}"
+    );
+    applies_the_provider_network("nocloud", &run);
+}
+
+#[test]
 fn vmware_vmdk_from_its_ova_boots_into_maintenance_mode() {
     let _vm_slot = one_vm();
     let work = tempfile::tempdir().unwrap();
@@ -845,9 +1189,18 @@ fn every_platform_artifact_boots() {
     for platform in &platforms {
         let work = tempfile::tempdir().unwrap();
         let result = std::panic::catch_unwind(|| {
-            let run = boot(platform, work.path());
-            if run.outcome == Outcome::Configured {
+            // CI boots nocloud with an iso9660 cidata volume: here it is FAT.
+            let format = match platform.as_str() {
+                "nocloud" => VolumeFormat::Fat,
+                _ => VolumeFormat::Iso,
+            };
+            let run = boot_with(platform, work.path(), format);
+            // A platform this test serves must end configured, never in maintenance mode.
+            if instance(platform).is_some() {
                 shows_the_metadata(platform, &run);
+            }
+            if matches!(platform.as_str(), "nocloud" | "opennebula") {
+                applies_the_provider_network(platform, &run);
             }
             (run.outcome, run.boot, run.api_after_config)
         });

@@ -163,6 +163,8 @@ mod fake {
         pub downloads: Vec<Result<String, String>>,
         /// What `dhcp_lease` returns.
         pub lease: Option<dhcp::Lease>,
+        /// Sources whose `mount` fails (EINVAL, as the kernel refuses a volume it cannot read).
+        pub refused_mounts: Vec<String>,
     }
 
     impl RecordingHost {
@@ -259,6 +261,13 @@ mod fake {
             self.ok(Action::CopyTree(from.into(), to.into()))
         }
         fn mount(&mut self, mount: &Mount) -> Result<(), MachinedError> {
+            if self.refused_mounts.contains(&mount.source) {
+                return Err(MachinedError::Io {
+                    what: "mounting",
+                    path: mount.target.clone(),
+                    source: std::io::Error::from_raw_os_error(22),
+                });
+            }
             self.ok(Action::Mount(mount.clone()))
         }
         fn move_mount(&mut self, from: &Path, to: &Path) -> Result<(), MachinedError> {

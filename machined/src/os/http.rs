@@ -143,8 +143,16 @@ impl Exchange {
             None => parsed.path().to_string(),
         };
         let mut request = format!(
-            "{method} {target} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: talos-rs machined\r\nAccept: */*\r\n"
+            "{method} {target} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: talos-rs machined\r\n"
         );
+        // Anything, unless the caller asks for a type (one Accept header: a second one would
+        // be read as `*/*, TYPE`, which lets the server answer its default type).
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("accept"))
+        {
+            request.push_str("Accept: */*\r\n");
+        }
         if method != "GET" {
             request.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }

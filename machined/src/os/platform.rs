@@ -6,8 +6,8 @@
 //! back-off for about two minutes before the node waits in maintenance mode instead.
 //!
 //! aws, azure, gcp, openstack (after its config drive, a volume labelled `config-2`), hcloud,
-//! digital-ocean, vultr, upcloud, oracle, exoscale, akamai, scaleway, cloudstack and
-//! equinixMetal ask their metadata service ([`super::cloud`]) at every boot, with the same
+//! digital-ocean, vultr, upcloud, oracle, exoscale, akamai, alibabacloud, scaleway, cloudstack
+//! and equinixMetal ask their metadata service ([`super::cloud`]) at every boot, with the same
 //! back-off and a log line per failed try (one try when STATE holds a config): what it says
 //! becomes `PlatformMetadatas.talos.dev/platformmetadata` and the hostname (unless
 //! `talos.hostname=` names one), its network (addresses, routes, resolvers, DHCP) the
@@ -15,18 +15,19 @@
 //! config when STATE holds none. nocloud reads the cidata volume's `meta-data` (instance id,
 //! hostname) and `network-config` (versions 1 and 2) the same way, and opennebula the
 //! `context.sh` of its volume labelled `CONTEXT` (network, hostname, `VMID`, base64
-//! `USER_DATA`). User data that is not a
-//! valid machine config is not persisted: the node waits in maintenance mode and reports why
-//! (log and config load error event); no user data → maintenance mode. azure without IMDS
-//! user data reads the `CustomData` of `ovf-env.xml` on its provisioning media (a UDF or
-//! iso9660 volume), and reports ready to the wire server (a failure is only logged).
+//! `USER_DATA`). User data that is not a valid machine config is not persisted: the node
+//! waits in maintenance mode and reports why (log and config load error event); no user data
+//! → maintenance mode. A data volume that does not mount is logged and the node waits the
+//! same way (openstack then asks its metadata service). azure without IMDS user data reads
+//! the `CustomData` of `ovf-env.xml` on its provisioning media (a UDF or iso9660 volume), and
+//! reports ready to the wire server (a failure is only logged).
 //!
 //! Limits: cidata must be an iso9660 or FAT volume on a block device the kernel already sees
 //! (virtio, not an IDE CD-ROM); `nocloud-net` URLs and `#include` user-data are not read; a
-//! config's `machine.network` replaces the provider's network as a whole; `talos.config=`
-//! does not take `metal-iso`, and an https one trusts only the built-in public roots; vmware's
-//! guestinfo and alibabacloud's metadata are not read, and a platform name this release does
-//! not know is not guessed at: the log says so and the node waits in maintenance mode.
+//! config's `machine.network` that is not empty replaces the provider's network as a whole;
+//! `talos.config=` does not take `metal-iso`, and an https one trusts only the built-in
+//! public roots; vmware's guestinfo is not read, and a platform name this release does not
+//! know is not guessed at: the log says so and the node waits in maintenance mode.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -138,10 +139,6 @@ fn unserved(name: &str) -> Option<String> {
         "metal" | super::container::PLATFORM_NAME => None,
         "vmware" => Some(
             "vmware: guestinfo (VMware's backdoor RPC) is not read by this release; waiting in maintenance mode"
-                .into(),
-        ),
-        "alibabacloud" => Some(
-            "alibabacloud: its metadata service is not read by this release; waiting in maintenance mode"
                 .into(),
         ),
         other => Some(format!(
@@ -262,7 +259,13 @@ fn from_config_drive<H: Host>(
     let Some((device, fstype)) = find_volume(host, CONFIG_DRIVE_LABEL)? else {
         return Ok(None);
     };
-    mount_data_volume(host, &device, fstype)?;
+    if let Err(error) = mount_data_volume(host, &device, fstype) {
+        host.log(&format!(
+            "machined: openstack: config drive {}: {error}; asking the metadata service",
+            device.display()
+        ));
+        return Ok(None);
+    }
     let latest = Path::new(CIDATA_MOUNT).join("openstack/latest");
     let meta = host.read_file(&latest.join("meta_data.json"));
     let network = host.read_file(&latest.join("network_data.json")).ok();
@@ -303,7 +306,13 @@ fn from_context_volume<H: Host>(host: &mut H, configured: bool) -> Result<Outcom
         host.log("machined: opennebula: no volume labelled CONTEXT; waiting in maintenance mode");
         return Ok(Outcome::default());
     };
-    mount_data_volume(host, &device, fstype)?;
+    if let Err(error) = mount_data_volume(host, &device, fstype) {
+        host.log(&format!(
+            "machined: opennebula: {}: {error}; waiting in maintenance mode",
+            device.display()
+        ));
+        return Ok(Outcome::default());
+    }
     let path = Path::new(CIDATA_MOUNT).join(opennebula::CONTEXT_FILE);
     let context = host.read_head(&path, shellvars::MAX_FILE + 1);
     host.unmount(Path::new(CIDATA_MOUNT))?;
@@ -510,7 +519,19 @@ fn from_cidata<H: Host>(host: &mut H, configured: bool) -> Result<Outcome, Machi
         }
         return Ok(Outcome::default());
     };
-    mount_data_volume(host, &device, fstype)?;
+    // A volume the kernel cannot read is the platform's problem, not the boot's.
+    if let Err(error) = mount_data_volume(host, &device, fstype) {
+        host.log(&format!(
+            "machined: nocloud: cidata volume {}: {error}{}",
+            device.display(),
+            if configured {
+                ""
+            } else {
+                "; waiting in maintenance mode"
+            }
+        ));
+        return Ok(Outcome::default());
+    }
     let mount = Path::new(CIDATA_MOUNT);
     let meta = host.read_file(&mount.join("meta-data")).ok();
     let network = host.read_file(&mount.join("network-config")).ok();
@@ -682,6 +703,69 @@ mod tests {
                 .effects()
                 .iter()
                 .any(|e| matches!(e, Action::WriteFile(..)))
+        );
+    }
+
+    #[test]
+    fn a_data_volume_that_does_not_mount_is_logged_and_the_boot_goes_on() {
+        // nocloud: maintenance mode.
+        let mut host = with_cidata();
+        host.refused_mounts.push("/dev/vdb".into());
+        let outcome =
+            fetch_config(&mut host, "nocloud", &Cmdline::parse(""), "n", NO_SERVICE).unwrap();
+        assert_eq!(outcome, Outcome::default());
+        let logs = host.logs();
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("nocloud: cidata volume /dev/vdb: mounting")
+                    && l.contains("Invalid argument")
+                    && l.ends_with("waiting in maintenance mode")),
+            "{logs:?}"
+        );
+        assert!(
+            !host
+                .effects()
+                .iter()
+                .any(|e| matches!(e, Action::WriteFile(..)))
+        );
+        // opennebula: maintenance mode too.
+        let mut one =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "isofs.ko\n");
+        one.present.push("/sys/class/block/sr0".into());
+        one.heads.insert("/dev/sr0".into(), iso_head("CONTEXT"));
+        one.refused_mounts.push("/dev/sr0".into());
+        let outcome =
+            fetch_config(&mut one, "opennebula", &Cmdline::parse(""), "n", NO_SERVICE).unwrap();
+        assert_eq!(outcome, Outcome::default());
+        assert!(
+            one.logs()
+                .iter()
+                .any(|l| l.contains("opennebula: /dev/sr0: mounting"))
+        );
+        // openstack: its metadata service is asked instead (silent here: retried).
+        let mut drive =
+            RecordingHost::default().with_file("/lib/modules/cidata/load-order", "isofs.ko\n");
+        drive.present.push("/sys/class/block/vdb".into());
+        drive.heads.insert("/dev/vdb".into(), iso_head("config-2"));
+        drive.refused_mounts.push("/dev/vdb".into());
+        let outcome = fetch_config(
+            &mut drive,
+            "openstack",
+            &Cmdline::parse(""),
+            "n",
+            NO_SERVICE,
+        )
+        .unwrap();
+        assert_eq!(outcome, Outcome::default());
+        let logs = drive.logs();
+        assert!(
+            logs[0].contains("config drive /dev/vdb: mounting")
+                && logs[0].ends_with("asking the metadata service"),
+            "{logs:?}"
+        );
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("giving up on the metadata service"))
         );
     }
 
@@ -952,10 +1036,6 @@ mod tests {
             (
                 "vmware",
                 Some("vmware: guestinfo (VMware's backdoor RPC) is not read"),
-            ),
-            (
-                "alibabacloud",
-                Some("alibabacloud: its metadata service is not read"),
             ),
             (
                 "aws2",

@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn fetch_takes_a_token_and_sends_it() {
-        let (base, _) = serve(
+        let (base, seen) = serve(
             table(&[
                 ("PUT /v1/token", b"akamai-token-1"),
                 ("GET /v1/instance", INSTANCE),
@@ -190,5 +190,17 @@ mod tests {
             instance.user_data.as_deref(),
             Some(&b"version: v1alpha1\n"[..])
         );
+        // The documents are asked for as JSON only (the service's default is plain text).
+        for head in seen.lock().unwrap().iter() {
+            let accepts: Vec<&str> = head
+                .lines()
+                .filter(|line| line.to_ascii_lowercase().starts_with("accept:"))
+                .collect();
+            if head.starts_with("GET /v1/instance") || head.starts_with("GET /v1/network") {
+                assert_eq!(accepts, ["Accept: application/json"], "{head}");
+            } else {
+                assert_eq!(accepts, ["Accept: */*"], "{head}");
+            }
+        }
     }
 }

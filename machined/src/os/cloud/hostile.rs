@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Instance, akamai, aws, azure, cloudstack, digitalocean, equinixmetal, exoscale, gcp, hcloud,
-    netconfig, opennebula, openstack, oracle, scaleway, shellvars, upcloud, vultr,
+    Instance, akamai, alibabacloud, aws, azure, cloudstack, digitalocean, equinixmetal, exoscale,
+    gcp, hcloud, netconfig, opennebula, openstack, oracle, scaleway, shellvars, upcloud, vultr,
 };
 use crate::error::MachinedError;
 
@@ -155,6 +155,14 @@ fn damaged_documents_are_errors_or_clean_instances_never_panics() {
             ("local-hostname", bytes.clone()),
             ("service-offering", bytes.clone()),
             ("public-ipv4", bytes),
+        ])));
+    }
+    for bytes in damaged(b"100.100.2.136\n100.100.2.138", 20, 200) {
+        clean(alibabacloud::parse(&BTreeMap::from([
+            ("instance-id", b"i-bp1".to_vec()),
+            ("hostname", bytes.clone()),
+            ("eipv4", bytes.clone()),
+            ("dns-conf/nameservers", bytes),
         ])));
     }
     for bytes in damaged(b"i-0abc1234def567890", 7, 200) {

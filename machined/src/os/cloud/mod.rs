@@ -19,6 +19,7 @@
 //! `#include`); external IPs are only reported.
 
 pub mod akamai;
+pub mod alibabacloud;
 pub mod aws;
 pub mod azure;
 pub mod cloudstack;
@@ -46,7 +47,7 @@ use crate::controllers::PlatformMetadataSpec;
 use crate::error::MachinedError;
 
 /// Where most providers here serve their metadata (link-local, plain HTTP); scaleway,
-/// cloudstack and equinixMetal serve theirs elsewhere ([`Provider::service`]).
+/// alibabacloud, cloudstack and equinixMetal serve theirs elsewhere ([`Provider::service`]).
 pub const METADATA_BASE: &str = "http://169.254.169.254";
 /// Largest metadata document accepted.
 const MAX_DOCUMENT: u64 = 1 << 20;
@@ -80,6 +81,7 @@ pub enum Provider {
     Oracle,
     Exoscale,
     Akamai,
+    AlibabaCloud,
     CloudStack,
     Scaleway,
     EquinixMetal,
@@ -100,6 +102,7 @@ impl Provider {
             "oracle" => Provider::Oracle,
             "exoscale" => Provider::Exoscale,
             "akamai" => Provider::Akamai,
+            "alibabacloud" => Provider::AlibabaCloud,
             "cloudstack" => Provider::CloudStack,
             "scaleway" => Provider::Scaleway,
             "equinixMetal" => Provider::EquinixMetal,
@@ -121,6 +124,7 @@ impl Provider {
             Provider::Oracle => "oracle",
             Provider::Exoscale => "exoscale",
             Provider::Akamai => "akamai",
+            Provider::AlibabaCloud => "alibabacloud",
             Provider::CloudStack => "cloudstack",
             Provider::Scaleway => "scaleway",
             Provider::EquinixMetal => "equinixMetal",
@@ -128,15 +132,17 @@ impl Provider {
     }
 
     /// Where the provider's metadata service is, given `base` ([`METADATA_BASE`] in the
-    /// image, a test's server otherwise): `base`, except that scaleway, cloudstack and
-    /// equinixMetal serve theirs at [`scaleway::METADATA_BASE`], [`cloudstack::DATA_SERVER`]
-    /// and [`equinixmetal::METADATA_BASE`].
+    /// image, a test's server otherwise): `base`, except that scaleway, alibabacloud,
+    /// cloudstack and equinixMetal serve theirs at [`scaleway::METADATA_BASE`],
+    /// [`alibabacloud::METADATA_BASE`], [`cloudstack::DATA_SERVER`] and
+    /// [`equinixmetal::METADATA_BASE`].
     pub fn service(self, base: &str) -> &str {
         let base = base.trim_end_matches('/');
         match self {
             _ if base != METADATA_BASE => base,
             Provider::CloudStack => cloudstack::DATA_SERVER,
             Provider::Scaleway => scaleway::METADATA_BASE,
+            Provider::AlibabaCloud => alibabacloud::METADATA_BASE,
             Provider::EquinixMetal => equinixmetal::METADATA_BASE,
             _ => base,
         }
@@ -160,6 +166,7 @@ impl Provider {
             Provider::Oracle => oracle::fetch(base),
             Provider::Exoscale => exoscale::fetch(base),
             Provider::Akamai => akamai::fetch(base),
+            Provider::AlibabaCloud => alibabacloud::fetch(base),
             Provider::CloudStack => cloudstack::fetch(base),
             Provider::Scaleway => scaleway::fetch(base),
             Provider::EquinixMetal => equinixmetal::fetch(base),
@@ -340,15 +347,22 @@ mod tests {
 
     #[test]
     fn each_provider_is_asked_where_it_serves_its_metadata() {
-        let services: Vec<&str> = ["aws", "scaleway", "cloudstack", "equinixMetal"]
-            .iter()
-            .map(|name| Provider::from_name(name).unwrap().service(METADATA_BASE))
-            .collect();
+        let services: Vec<&str> = [
+            "aws",
+            "scaleway",
+            "alibabacloud",
+            "cloudstack",
+            "equinixMetal",
+        ]
+        .iter()
+        .map(|name| Provider::from_name(name).unwrap().service(METADATA_BASE))
+        .collect();
         assert_eq!(
             services,
             [
                 "http://169.254.169.254",
                 "http://169.254.42.42",
+                "http://100.100.100.200",
                 "http://data-server.",
                 "https://metadata.platformequinix.com"
             ]
