@@ -33,10 +33,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     cargo(&root, &["bench", "-q", "-p", "machineconfig"])
 }
 
-/// `cargo xtask bench-node`: release builds of the daemons, then [`crate::node_bench`].
-pub fn run_node() -> anyhow::Result<()> {
+/// `cargo xtask bench-node [--prebuilt]`: release builds of the daemons (as they are with
+/// `--prebuilt`), then [`crate::node_bench`].
+pub fn run_node(args: &[String]) -> anyhow::Result<()> {
+    let prebuilt = match args {
+        [] => false,
+        [flag] if flag == "--prebuilt" => true,
+        _ => bail!("usage: cargo xtask bench-node [--prebuilt]"),
+    };
     let root = workspace_root();
-    cargo(&root, &["build", "--release", "-q", "--bins"])?;
+    if !prebuilt {
+        cargo(&root, &["build", "--release", "-q", "--bins"])?;
+    }
     crate::node_bench::run(&release_dir(&root), &root.join("_out/bench-node"))
 }
 

@@ -1,8 +1,9 @@
 //! `cargo xtask bench-node`: the node API's figures on three dev-mode nodes (release builds):
 //! Version latency and throughput through apid against a direct call on machined's socket,
 //! fan-out to three nodes against one, and the RSS of machined and apid idle and with 100
-//! concurrent `logs -f` streams; whole `talosctl version`, `--help` and completion processes; the CPU one idle node's
-//! daemons use; the resource watch figures ([`crate::watch_bench`]); trustd's
+//! concurrent `logs -f` streams; whole `talosctl version`, `--help` and completion processes; the
+//! CPU each of one idle node's daemons uses, and the memory of each after boot, after 1,000 API
+//! calls and at the end; the resource watch figures ([`crate::watch_bench`]); trustd's
 //! signing figures ([`crate::trustd_bench`]) and etcd's
 //! ([`crate::etcd_bench`]).
 
@@ -26,7 +27,9 @@ const STREAMS: usize = 100;
 /// Whole-process `talosctl version` runs.
 const CLI_RUNS: usize = 20;
 /// How long a node idles for the idle CPU figure.
-const IDLE: Duration = Duration::from_secs(30);
+const IDLE: Duration = Duration::from_secs(60);
+/// API calls between the two memory snapshots.
+const MEMORY_CALLS: usize = 1000;
 
 /// Three nodes, stopped (SIGTERM) when dropped.
 struct Nodes {
@@ -154,25 +157,55 @@ fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU that machined `pid` and every process below it use over [`IDLE`] with no calls.
+/// CPU that machined `pid` and each process below it (its daemons) use over [`IDLE`] with no
+/// calls, per daemon and together.
 fn idle_cpu(pid: u32) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(2));
-    let processes = descendants(pid)?;
-    let ticks = |pids: &[u32]| -> u64 {
-        pids.iter()
-            .map(|pid| crate::shipping_bench::cpu_ticks(*pid).unwrap_or(0))
-            .sum()
-    };
-    let before = ticks(&processes);
+    let daemons = daemons(pid)?;
+    let before: Vec<u64> = daemons
+        .iter()
+        .map(|(_, pid)| crate::shipping_bench::cpu_ticks(*pid).unwrap_or(0))
+        .collect();
     std::thread::sleep(IDLE);
-    let used =
-        ticks(&processes).saturating_sub(before) as f64 / crate::shipping_bench::ticks_per_second();
+    let percent = |ticks: u64| {
+        ticks as f64 / crate::shipping_bench::ticks_per_second() / IDLE.as_secs_f64() * 100.0
+    };
+    let mut total = 0;
+    let mut parts = Vec::with_capacity(daemons.len());
+    for ((name, pid), before) in daemons.iter().zip(before) {
+        let used = crate::shipping_bench::cpu_ticks(*pid)
+            .unwrap_or(before)
+            .saturating_sub(before);
+        total += used;
+        parts.push(format!("{name} {:.2} %", percent(used)));
+    }
     println!(
-        "  idle node, machined and its {} daemons over {} s: {:.2} % of one core",
-        processes.len() - 1,
+        "  idle node over {} s: {:.2} % of one core ({})",
         IDLE.as_secs(),
-        used / IDLE.as_secs_f64() * 100.0
+        percent(total),
+        parts.join(", ")
     );
+    Ok(())
+}
+
+/// machined `pid` and each process below it, by command name.
+fn daemons(pid: u32) -> anyhow::Result<Vec<(String, u32)>> {
+    Ok(descendants(pid)?
+        .into_iter()
+        .map(|pid| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (name.trim().to_string(), pid)
+        })
+        .collect())
+}
+
+/// Prints the RSS of machined `pid` and of each of its daemons.
+fn print_memory(when: &str, pid: u32) -> anyhow::Result<()> {
+    let parts: Vec<String> = daemons(pid)?
+        .iter()
+        .filter_map(|(name, pid)| Some(format!("{name} {:.1} MiB", rss_mib(*pid).ok()?)))
+        .collect();
+    println!("  RSS {when}: {}", parts.join(", "));
     Ok(())
 }
 
@@ -224,6 +257,20 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
     let direct = unix_client(&socket).await?;
 
     println!("node API, 3 dev-mode nodes, release builds");
+    let machined_pid = nodes.children[0].id();
+    print_memory("after boot", machined_pid)?;
+    for i in 0..MEMORY_CALLS {
+        let mut machine = client.machine();
+        if i % 2 == 0 {
+            machine.version(()).await?;
+        } else {
+            machine.service_list(()).await?;
+        }
+    }
+    print_memory(
+        &format!("after {MEMORY_CALLS} API calls (Version, ServiceList)"),
+        machined_pid,
+    )?;
     let apid = latency(|| {
         let mut machine = client.machine();
         async move { machine.version(tonic::Request::new(())).await.map(drop) }
@@ -268,7 +315,7 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
     crate::trustd_bench::measure(&nodes.dir, addresses[0]).await?;
     crate::etcd_bench::measure(&client, &all[0]).await?;
 
-    let machined_pid = nodes.children[0].id();
+    print_memory("after the API figures (etcd running)", machined_pid)?;
     let apid_pid = apid_pid(&nodes.dir.join(addresses[0].to_string()))?;
     println!(
         "  RSS idle: machined {:.1} MiB, apid {:.1} MiB",
