@@ -18,6 +18,10 @@ use proto::machine::LogsRequest;
 use proto::machine::machine_service_client::MachineServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::figures::{Figure, Unit};
+
+const BENCH: &str = "node";
+
 /// Calls per latency figure.
 const CALLS: usize = 2000;
 /// Concurrent callers for the throughput figure.
@@ -51,7 +55,7 @@ impl Drop for Nodes {
     }
 }
 
-pub fn run(bin: &Path, out: &Path) -> anyhow::Result<()> {
+pub fn run(bin: &Path, out: &Path) -> anyhow::Result<Vec<Figure>> {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out)?;
     let status = Command::new(bin.join("talosctl"))
@@ -88,14 +92,15 @@ pub fn run(bin: &Path, out: &Path) -> anyhow::Result<()> {
                 .spawn()?,
         );
     }
-    tokio::runtime::Runtime::new()?.block_on(measure(&nodes, &addresses))?;
-    cli_latency(bin, out, addresses[0])?;
-    idle_cpu(nodes.children[0].id())
+    let mut figures = tokio::runtime::Runtime::new()?.block_on(measure(&nodes, &addresses))?;
+    figures.extend(cli_latency(bin, out, addresses[0])?);
+    figures.extend(idle_cpu(nodes.children[0].id())?);
+    Ok(figures)
 }
 
 /// Wall time of whole talosctl processes against the first node: `version`, `--help`, and the
 /// shell completion of a resource type and of a remote path (both ask the node).
-fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
+fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<Vec<Figure>> {
     let talosconfig = dir.join("talosconfig");
     let node = node.to_string();
     for what in ["endpoint", "node"] {
@@ -128,6 +133,7 @@ fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
         .arg("version");
     let mut help = Command::new(bin.join("talosctl"));
     help.arg("--help");
+    let mut figures = Vec::new();
     let cases = [
         ("talosctl version", version),
         ("talosctl --help", help),
@@ -148,18 +154,29 @@ fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
             }
         }
         walls.sort();
+        let median = walls[CLI_RUNS / 2].as_secs_f64() * 1e3;
         println!(
-            "  {label}, whole process ({CLI_RUNS} runs): median {:.1} ms, max {:.1} ms",
-            walls[CLI_RUNS / 2].as_secs_f64() * 1e3,
+            "  {label}, whole process ({CLI_RUNS} runs): median {median:.1} ms, max {:.1} ms",
             walls[CLI_RUNS - 1].as_secs_f64() * 1e3
         );
+        let figure = Figure::new(
+            BENCH,
+            format!("{label}, whole process, median of {CLI_RUNS}"),
+            median,
+            Unit::Millis,
+        );
+        figures.push(if label == "talosctl version" {
+            figure.at_most(30.0)
+        } else {
+            figure
+        });
     }
-    Ok(())
+    Ok(figures)
 }
 
 /// CPU that machined `pid` and each process below it (its daemons) use over [`IDLE`] with no
 /// calls, per daemon and together.
-fn idle_cpu(pid: u32) -> anyhow::Result<()> {
+fn idle_cpu(pid: u32) -> anyhow::Result<Vec<Figure>> {
     std::thread::sleep(Duration::from_secs(2));
     let daemons = daemons(pid)?;
     let before: Vec<u64> = daemons
@@ -172,12 +189,19 @@ fn idle_cpu(pid: u32) -> anyhow::Result<()> {
     };
     let mut total = 0;
     let mut parts = Vec::with_capacity(daemons.len());
+    let mut figures = Vec::with_capacity(daemons.len() + 1);
     for ((name, pid), before) in daemons.iter().zip(before) {
         let used = crate::shipping_bench::cpu_ticks(*pid)
             .unwrap_or(before)
             .saturating_sub(before);
         total += used;
         parts.push(format!("{name} {:.2} %", percent(used)));
+        figures.push(Figure::new(
+            BENCH,
+            format!("idle node, {name}'s CPU over {} s", IDLE.as_secs()),
+            percent(used),
+            Unit::Percent,
+        ));
     }
     println!(
         "  idle node over {} s: {:.2} % of one core ({})",
@@ -185,7 +209,20 @@ fn idle_cpu(pid: u32) -> anyhow::Result<()> {
         percent(total),
         parts.join(", ")
     );
-    Ok(())
+    figures.insert(
+        0,
+        Figure::new(
+            BENCH,
+            format!(
+                "idle node, CPU of all its daemons over {} s (% of one core)",
+                IDLE.as_secs()
+            ),
+            percent(total),
+            Unit::Percent,
+        )
+        .at_most(1.0),
+    );
+    Ok(figures)
 }
 
 /// machined `pid` and each process below it, by command name.
@@ -199,14 +236,18 @@ fn daemons(pid: u32) -> anyhow::Result<Vec<(String, u32)>> {
         .collect())
 }
 
-/// Prints the RSS of machined `pid` and of each of its daemons.
-fn print_memory(when: &str, pid: u32) -> anyhow::Result<()> {
-    let parts: Vec<String> = daemons(pid)?
+/// Prints and returns the RSS (MiB) of machined `pid` and of each of its daemons.
+fn print_memory(when: &str, pid: u32) -> anyhow::Result<Vec<(String, f64)>> {
+    let sizes: Vec<(String, f64)> = daemons(pid)?
+        .into_iter()
+        .filter_map(|(name, pid)| Some((name, rss_mib(pid).ok()?)))
+        .collect();
+    let parts: Vec<String> = sizes
         .iter()
-        .filter_map(|(name, pid)| Some(format!("{name} {:.1} MiB", rss_mib(*pid).ok()?)))
+        .map(|(name, mib)| format!("{name} {mib:.1} MiB"))
         .collect();
     println!("  RSS {when}: {}", parts.join(", "));
-    Ok(())
+    Ok(sizes)
 }
 
 /// `pid` and every process below it.
@@ -241,7 +282,7 @@ fn descendants(pid: u32) -> anyhow::Result<Vec<u32>> {
     Ok(found)
 }
 
-async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
+async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<Vec<Figure>> {
     let talosconfig = talosconfig::Talosconfig::load(&nodes.dir.join("talosconfig"))?;
     let (name, context) = talosconfig.context(None)?;
     let endpoint = [addresses[0].to_string()];
@@ -257,8 +298,9 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
     let direct = unix_client(&socket).await?;
 
     println!("node API, 3 dev-mode nodes, release builds");
+    let mut figures = Vec::new();
     let machined_pid = nodes.children[0].id();
-    print_memory("after boot", machined_pid)?;
+    let booted = print_memory("after boot", machined_pid)?;
     for i in 0..MEMORY_CALLS {
         let mut machine = client.machine();
         if i % 2 == 0 {
@@ -267,10 +309,34 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
             machine.service_list(()).await?;
         }
     }
-    print_memory(
+    let called = print_memory(
         &format!("after {MEMORY_CALLS} API calls (Version, ServiceList)"),
         machined_pid,
     )?;
+    for (name, mib) in &booted {
+        figures.push(Figure::new(
+            BENCH,
+            format!("RSS after boot, {name}"),
+            *mib,
+            Unit::MiB,
+        ));
+    }
+    let growth: f64 = called
+        .iter()
+        .map(|(name, after)| {
+            let before = booted.iter().find(|(n, _)| n == name).map_or(0.0, |b| b.1);
+            after - before
+        })
+        .sum();
+    figures.push(
+        Figure::new(
+            BENCH,
+            format!("RSS growth of all daemons over {MEMORY_CALLS} API calls"),
+            growth,
+            Unit::MiB,
+        )
+        .at_most(1.0),
+    );
     let apid = latency(|| {
         let mut machine = client.machine();
         async move { machine.version(tonic::Request::new(())).await.map(drop) }
@@ -288,17 +354,39 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
         ratio(apid.p50, socket_only.p50),
         ratio(apid.p99, socket_only.p99)
     );
-    for (label, target) in [
+    figures.extend(apid.figures(BENCH, "Version via apid (mTLS) → machined"));
+    figures.extend(socket_only.figures(BENCH, "Version on machined's socket"));
+    figures.push(
+        Figure::new(
+            BENCH,
+            "apid's overhead on Version, p50 (via apid ÷ direct)",
+            ratio(apid.p50, socket_only.p50),
+            Unit::Ratio,
+        )
+        .at_most(1.2),
+    );
+    figures.push(
+        Figure::new(
+            BENCH,
+            "apid's overhead on Version, p99 (via apid ÷ direct)",
+            ratio(apid.p99, socket_only.p99),
+            Unit::Ratio,
+        )
+        .at_most(1.3),
+    );
+    for (label, target, target_is_fan_out) in [
         (
-            "Version, node=<other node> (one-to-one)",
+            "Version with `node` = another node (apid → apid → machined)",
             NodeTarget::for_nodes(&all[1..2]),
+            false,
         ),
         (
-            "Version, nodes=<3 nodes> (fan-out)",
+            "Version with `nodes` = 3 nodes (fan-out)",
             NodeTarget::Nodes(all.clone()),
+            true,
         ),
     ] {
-        let figures = latency(|| {
+        let latency = latency(|| {
             let mut machine = client.machine();
             let request = target.request(());
             async move {
@@ -307,15 +395,34 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
             }
         })
         .await?;
-        print_latency(label, &figures);
+        print_latency(label, &latency);
+        if target_is_fan_out {
+            figures.push(
+                Figure::new(
+                    BENCH,
+                    "Version with `nodes` = 3 nodes ÷ one node through apid, p50",
+                    ratio(latency.p50, apid.p50),
+                    Unit::Ratio,
+                )
+                .at_most(1.5),
+            );
+        }
+        figures.extend(latency.figures(BENCH, label));
     }
 
     let config = std::fs::read_to_string(nodes.dir.join("controlplane.yaml"))?;
-    crate::watch_bench::measure(&client, &config).await?;
-    crate::trustd_bench::measure(&nodes.dir, addresses[0]).await?;
-    crate::etcd_bench::measure(&client, &all[0]).await?;
+    figures.extend(crate::watch_bench::measure(&client, &config).await?);
+    figures.extend(crate::trustd_bench::measure(&nodes.dir, addresses[0]).await?);
+    figures.extend(crate::etcd_bench::measure(&client, &all[0]).await?);
 
-    print_memory("after the API figures (etcd running)", machined_pid)?;
+    for (name, mib) in print_memory("after the API figures (etcd running)", machined_pid)? {
+        figures.push(Figure::new(
+            BENCH,
+            format!("RSS after the API figures, {name}"),
+            mib,
+            Unit::MiB,
+        ));
+    }
     let apid_pid = apid_pid(&nodes.dir.join(addresses[0].to_string()))?;
     println!(
         "  RSS idle: machined {:.1} MiB, apid {:.1} MiB",
@@ -334,13 +441,22 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
         streams.push(client.machine().logs(request).await?.into_inner());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let apid_streaming = rss_mib(apid_pid)?;
     println!(
-        "  RSS with {STREAMS} logs -f streams: machined {:.1} MiB, apid {:.1} MiB",
+        "  RSS with {STREAMS} logs -f streams: machined {:.1} MiB, apid {apid_streaming:.1} MiB",
         rss_mib(machined_pid)?,
-        rss_mib(apid_pid)?
     );
     drop(streams);
-    Ok(())
+    figures.push(
+        Figure::new(
+            BENCH,
+            format!("apid's RSS with {STREAMS} `logs -f` streams"),
+            apid_streaming,
+            Unit::MiB,
+        )
+        .at_most(20.0),
+    );
+    Ok(figures)
 }
 
 pub struct Latency {
@@ -385,6 +501,32 @@ where
         p99: samples[CALLS * 99 / 100],
         per_second,
     })
+}
+
+impl Latency {
+    /// p50 and p99 in µs and the throughput, as `bench`'s figures named after `label`.
+    pub fn figures(&self, bench: &'static str, label: &str) -> [Figure; 3] {
+        [
+            Figure::new(
+                bench,
+                format!("{label}, p50"),
+                self.p50.as_secs_f64() * 1e6,
+                Unit::Micros,
+            ),
+            Figure::new(
+                bench,
+                format!("{label}, p99"),
+                self.p99.as_secs_f64() * 1e6,
+                Unit::Micros,
+            ),
+            Figure::new(
+                bench,
+                format!("{label}, {CONCURRENCY} callers"),
+                self.per_second,
+                Unit::PerSecond("calls"),
+            ),
+        ]
+    }
 }
 
 pub fn print_latency(label: &str, figures: &Latency) {
