@@ -1,7 +1,7 @@
 //! The figures every benchmark returns and the one table `cargo xtask bench` makes of them:
 //! metric, value, goal, pass or miss, upstream's figure where one is published. The table is
-//! printed and written into `docs/benchmarks.md` between [`BEGIN`] and [`END`]; rows of metrics
-//! not measured in this run (`--quick`, `--only`) are kept as they were.
+//! printed and written into `docs/benchmarks.md` between [`BEGIN`] and [`END`]; the rows of
+//! benches not run this time (`--quick`, `--only`) are kept as they were.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -137,8 +137,8 @@ pub fn table(figures: &[Figure], date: &str) -> String {
 }
 
 /// `doc` with its table (between [`BEGIN`] and [`END`]) holding `figures`, measured on `date`:
-/// a row of the same bench and metric is replaced in place, new ones are added after their
-/// bench's rows (or at the end), the others kept.
+/// the rows of each bench that gave figures are replaced by its new ones, where its first row
+/// was (or at the end); the rows of other benches are kept.
 pub fn merge_into(doc: &str, figures: &[Figure], date: &str) -> anyhow::Result<String> {
     let (before, rest) = doc
         .split_once(&format!("{BEGIN}\n"))
@@ -151,19 +151,24 @@ pub fn merge_into(doc: &str, figures: &[Figure], date: &str) -> anyhow::Result<S
         .filter(|line| line.starts_with("| ") && *line != HEADER)
         .map(str::to_string)
         .collect();
+    let mut benches: Vec<&str> = Vec::new();
     for figure in figures {
-        let key = format!("| {} | {} |", figure.bench, figure.metric);
-        let row = figure.row(date);
-        if let Some(at) = rows.iter().position(|r| r.starts_with(&key)) {
-            rows[at] = row;
-        } else {
-            let bench = format!("| {} |", figure.bench);
-            let at = rows
-                .iter()
-                .rposition(|r| r.starts_with(&bench))
-                .map_or(rows.len(), |at| at + 1);
-            rows.insert(at, row);
+        if !benches.contains(&figure.bench) {
+            benches.push(figure.bench);
         }
+    }
+    for bench in benches {
+        let key = format!("| {bench} |");
+        let at = rows
+            .iter()
+            .position(|r| r.starts_with(&key))
+            .unwrap_or(rows.len());
+        rows.retain(|r| !r.starts_with(&key));
+        let new = figures
+            .iter()
+            .filter(|f| f.bench == bench)
+            .map(|f| f.row(date));
+        rows.splice(at..at, new);
     }
     let mut text = format!("{before}{BEGIN}\n{HEADER}\n{RULE}\n");
     for row in rows {
@@ -211,11 +216,13 @@ mod tests {
     }
 
     #[test]
-    fn a_run_replaces_its_rows_and_keeps_the_others() {
+    fn a_run_replaces_its_benches_rows_and_keeps_the_others() {
         let doc = format!(
             "# Benchmarks\n\nintro\n\n{BEGIN}\n{HEADER}\n{RULE}\n\
              | cli | version | 6.00 ms | ≤ 30.0 ms | pass |  | 2026-12-01 |\n\
              | node | idle | 1.83 % | ≤ 1.00 % | **miss** |  | 2026-12-01 |\n\
+             | node | renamed since | 1.0 MiB |  |  |  | 2026-12-01 |\n\
+             | pcap | TCP | 1557 MB/s |  |  |  | 2026-12-01 |\n\
              {END}\n\n## More\n"
         );
         let figures = [
@@ -231,6 +238,7 @@ mod tests {
                  | cli | version | 6.00 ms | ≤ 30.0 ms | pass |  | 2026-12-01 |\n\
                  | node | idle | 0.50 % | ≤ 1.00 % | pass |  | 2026-12-05 |\n\
                  | node | new | 2.0 MiB |  |  |  | 2026-12-05 |\n\
+                 | pcap | TCP | 1557 MB/s |  |  |  | 2026-12-01 |\n\
                  | boot | first | 5.00 s |  |  |  | 2026-12-05 |\n\
                  {END}\n\n## More\n"
             )
