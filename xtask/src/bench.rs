@@ -137,6 +137,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for bench in chosen {
         println!("\n== bench {} ==", bench.name);
+        // One VM at a time on the machine: the tests' lock, held for the bench.
+        let _vm_lock = if bench.cost == Cost::Vm {
+            Some(qemu_lock()?)
+        } else {
+            None
+        };
         match (bench.run)(&setup) {
             Ok(found) => figures.extend(found),
             Err(error) => {
@@ -156,6 +162,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         bail!("benches that failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The machine-wide QEMU lock the VM tests take (`flock /tmp/talos-rs-qemu.lock`), waited for.
+fn qemu_lock() -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    const LOCK: &str = "/tmp/talos-rs-qemu.lock";
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LOCK)
+        .with_context(|| format!("opening {LOCK}"))?;
+    println!("waiting for {LOCK}");
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| anyhow::anyhow!("locking {LOCK}: {errno}"))
 }
 
 /// Prints the table of one bench's figures (for the `bench-*` commands).
