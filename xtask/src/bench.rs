@@ -234,12 +234,20 @@ const GEN_CONFIG_RUNS: usize = 20;
 /// The criterion micro-benchmarks of `machineconfig`: each one's median, from criterion's
 /// `estimates.json`.
 fn criterion_machineconfig(setup: &Setup) -> anyhow::Result<Vec<Figure>> {
-    cargo(&setup.root, &["bench", "-q", "-p", "machineconfig"])?;
+    // Criterion writes under the bench's working directory (the package's) unless told.
     let reports = setup
         .bin
         .parent()
         .context("the release directory has a parent")?
         .join("criterion");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["bench", "-q", "-p", "machineconfig"])
+        .env("CRITERION_HOME", &reports)
+        .current_dir(&setup.root)
+        .status()?;
+    if !status.success() {
+        bail!("cargo bench -p machineconfig failed: {status}");
+    }
     let mut figures = Vec::new();
     for group in sorted_dirs(&reports)? {
         for bench in sorted_dirs(&group)? {
