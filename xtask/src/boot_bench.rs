@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use qemu::{Boot, Vm};
 
 use crate::bench::{cargo, release_dir, workspace_root};
+use crate::figures::{Figure, Unit};
 use crate::image::{self, TARGET};
 use crate::vm::{API_READY, config};
 
@@ -24,6 +25,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         [] => 3,
         _ => bail!("usage: cargo xtask bench-boot [--runs N] [--prebuilt]"),
     };
+    let figures = measure(prebuilt, runs)?;
+    crate::bench::print_table(&figures);
+    Ok(())
+}
+
+/// The boot figures: `runs` maintenance boots of the kernel and initramfs, then one disk node
+/// through its first boot, apply-config and a reboot.
+pub fn measure(prebuilt: bool, runs: usize) -> anyhow::Result<Vec<Figure>> {
+    const BENCH: &str = "boot";
+    let mut figures = Vec::new();
     let root = workspace_root();
     let talosctl = release_dir(&root).join("talosctl");
     let outputs = if prebuilt {
@@ -50,7 +61,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         ("initramfs.img (zstd)", outputs.initramfs()),
         ("disk.qcow2", outputs.disk_qcow2()),
     ] {
-        println!("  {what:<40} {}", mib(std::fs::metadata(&path)?.len()));
+        let size = std::fs::metadata(&path)?.len();
+        println!("  {what:<40} {}", mib(size));
+        if what.starts_with("initramfs") {
+            figures.push(
+                Figure::new(BENCH, "initramfs size", megabytes(size), Unit::MiB)
+                    .at_most(35e6 / f64::from(1 << 20)),
+            );
+        }
     }
     let raw = std::fs::metadata(outputs.disk())?;
     println!(
@@ -61,6 +79,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
 
     println!("\nkernel + initramfs boot, maintenance mode ({runs} runs):");
+    let (mut to_api, mut to_answer) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let mut vm = Vm::start(&config(&root, &outputs, "bench-initramfs", 0, false)?)?;
         let started = vm.started;
@@ -68,6 +87,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let node = format!("127.0.0.1:{}", vm.api.port());
         wait_for(|| bounded(Command::new(&talosctl).args(["-n", &node, "version", "--insecure"])))?;
         let answered = started.elapsed();
+        to_api.extend(api_ms(&vm.console_text()));
+        to_answer.push(answered.as_secs_f64());
         println!(
             "  run {}: {} ({:?}), talosctl answered {:.2} s after QEMU started",
             run + 1,
@@ -80,6 +101,21 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
 
+    figures.push(
+        Figure::new(
+            BENCH,
+            format!("PID 1 → apid answering, kernel + initramfs, maintenance (median of {runs})"),
+            median(&mut to_api)? / 1e3,
+            Unit::Seconds,
+        )
+        .at_most(0.5),
+    );
+    figures.push(Figure::new(
+        BENCH,
+        format!("QEMU start → talosctl answering, maintenance (median of {runs})"),
+        median(&mut to_answer)?,
+        Unit::Seconds,
+    ));
     println!("\ndisk image: first boot (formats STATE and EPHEMERAL), apply-config, reboot:");
     let work = root.join("_out/bench-boot");
     let mut vm = start_disk_node(&root, &outputs, &talosctl, &work, "bench-disk")?;
@@ -135,6 +171,33 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // From the second boot's first line: the first boot's shutdown is on its own clock.
     let second_boot = text.rfind("machined: PID 1 started").unwrap_or(before);
     print_timeline(&text[second_boot..]);
+    if let Some(at) = api_ms(&text[second_boot..]) {
+        figures.push(
+            Figure::new(
+                BENCH,
+                "PID 1 → apid answering, disk, configured (mutual TLS)",
+                at / 1e3,
+                Unit::Seconds,
+            )
+            .at_most(5.0)
+            .upstream("tens of seconds, even under KVM (issue 18)"),
+        );
+    }
+    figures.push(
+        Figure::new(
+            BENCH,
+            "reboot request → talosctl answering (mutual TLS)",
+            answered.as_secs_f64(),
+            Unit::Seconds,
+        )
+        .at_most(10.0),
+    );
+    figures.push(Figure::new(
+        BENCH,
+        "reboot request → services stopped",
+        services_stopped.as_secs_f64(),
+        Unit::Seconds,
+    ));
     let processes =
         String::from_utf8_lossy(&bounded(&mut secure(&["processes"]))?.stdout).into_owned();
     println!("\nRSS after boot (talosctl processes, configured node):");
@@ -160,11 +223,30 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             ours_bytes += value.parse::<f64>().unwrap_or(0.0) * scale;
         }
     }
-    println!(
-        "  talos-rs daemons together: {:.1} MiB",
-        ours_bytes / f64::from(1 << 20)
+    let ours = ours_bytes / f64::from(1 << 20);
+    println!("  talos-rs daemons together: {ours:.1} MiB");
+    figures.push(
+        Figure::new(
+            BENCH,
+            "RSS of the talos-rs daemons together, configured node after boot",
+            ours,
+            Unit::MiB,
+        )
+        .at_most(30.0),
     );
-    Ok(())
+    Ok(figures)
+}
+
+fn median(values: &mut [f64]) -> anyhow::Result<f64> {
+    values.sort_by(f64::total_cmp);
+    values
+        .get(values.len() / 2)
+        .copied()
+        .context("no boot gave the figure")
+}
+
+fn megabytes(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
 }
 
 /// Generates a cluster's configs into a fresh `work`, boots a copy-on-write disk of the image
@@ -226,7 +308,15 @@ fn timeline(console: &str) -> String {
     if let Some(init) = stamp("machined: PID 1 started") {
         parts.push(format!("kernel start → PID 1 {init:.2} s"));
     }
-    if let Some(api) = console.lines().find_map(|l| {
+    if let Some(api) = api_ms(console) {
+        parts.push(format!("PID 1 start → apid answering {api:.0} ms"));
+    }
+    parts.join("; ")
+}
+
+/// When apid first answered, in ms since PID 1 started, from machined's console line.
+fn api_ms(console: &str) -> Option<f64> {
+    console.lines().find_map(|l| {
         let rest = l.split_once(API_READY)?.1;
         rest.split_once(", ")?
             .1
@@ -234,10 +324,7 @@ fn timeline(console: &str) -> String {
             .0
             .parse::<f64>()
             .ok()
-    }) {
-        parts.push(format!("PID 1 start → apid answering {api:.0} ms"));
-    }
-    parts.join("; ")
+    })
 }
 
 /// The boot's timeline from a console log, one line per milestone in time order: phases (with

@@ -7,9 +7,10 @@ use anyhow::bail;
 use apiclient::{Client, NodeTarget};
 use proto::machine::{BootstrapRequest, EtcdMemberListRequest};
 
+use crate::figures::{Figure, Unit};
 use crate::node_bench::{latency, print_latency};
 
-pub async fn measure(client: &Client, first: &str) -> anyhow::Result<()> {
+pub async fn measure(client: &Client, first: &str) -> anyhow::Result<Vec<Figure>> {
     let target = NodeTarget::for_nodes(&[first.to_string()]);
     let started = Instant::now();
     client
@@ -54,5 +55,12 @@ pub async fn measure(client: &Client, first: &str) -> anyhow::Result<()> {
     })
     .await?;
     print_latency("etcd status via apid -> machined -> etcd", &status);
-    Ok(())
+    let mut figures = vec![Figure::new(
+        "node",
+        "etcd `Bootstrap` → three voting members",
+        joined[2].1.as_secs_f64(),
+        Unit::Seconds,
+    )];
+    figures.extend(status.figures("node", "`etcd status` via apid → machined → etcd"));
+    Ok(figures)
 }

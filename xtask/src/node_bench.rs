@@ -1,8 +1,9 @@
 //! `cargo xtask bench-node`: the node API's figures on three dev-mode nodes (release builds):
 //! Version latency and throughput through apid against a direct call on machined's socket,
 //! fan-out to three nodes against one, and the RSS of machined and apid idle and with 100
-//! concurrent `logs -f` streams; whole `talosctl version`, `--help` and completion processes; the CPU one idle node's
-//! daemons use; the resource watch figures ([`crate::watch_bench`]); trustd's
+//! concurrent `logs -f` streams; whole `talosctl version`, `--help` and completion processes; the
+//! CPU each of one idle node's daemons uses, and the memory of each after boot, after 1,000 API
+//! calls and at the end; the resource watch figures ([`crate::watch_bench`]); trustd's
 //! signing figures ([`crate::trustd_bench`]) and etcd's
 //! ([`crate::etcd_bench`]).
 
@@ -17,6 +18,10 @@ use proto::machine::LogsRequest;
 use proto::machine::machine_service_client::MachineServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::figures::{Figure, Unit};
+
+const BENCH: &str = "node";
+
 /// Calls per latency figure.
 const CALLS: usize = 2000;
 /// Concurrent callers for the throughput figure.
@@ -26,7 +31,9 @@ const STREAMS: usize = 100;
 /// Whole-process `talosctl version` runs.
 const CLI_RUNS: usize = 20;
 /// How long a node idles for the idle CPU figure.
-const IDLE: Duration = Duration::from_secs(30);
+const IDLE: Duration = Duration::from_secs(60);
+/// API calls between the two memory snapshots.
+const MEMORY_CALLS: usize = 1000;
 
 /// Three nodes, stopped (SIGTERM) when dropped.
 struct Nodes {
@@ -48,7 +55,7 @@ impl Drop for Nodes {
     }
 }
 
-pub fn run(bin: &Path, out: &Path) -> anyhow::Result<()> {
+pub fn run(bin: &Path, out: &Path) -> anyhow::Result<Vec<Figure>> {
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out)?;
     let status = Command::new(bin.join("talosctl"))
@@ -85,14 +92,15 @@ pub fn run(bin: &Path, out: &Path) -> anyhow::Result<()> {
                 .spawn()?,
         );
     }
-    tokio::runtime::Runtime::new()?.block_on(measure(&nodes, &addresses))?;
-    cli_latency(bin, out, addresses[0])?;
-    idle_cpu(nodes.children[0].id())
+    let mut figures = tokio::runtime::Runtime::new()?.block_on(measure(&nodes, &addresses))?;
+    figures.extend(cli_latency(bin, out, addresses[0])?);
+    figures.extend(idle_cpu(nodes.children[0].id())?);
+    Ok(figures)
 }
 
 /// Wall time of whole talosctl processes against the first node: `version`, `--help`, and the
 /// shell completion of a resource type and of a remote path (both ask the node).
-fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
+fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<Vec<Figure>> {
     let talosconfig = dir.join("talosconfig");
     let node = node.to_string();
     for what in ["endpoint", "node"] {
@@ -125,6 +133,7 @@ fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
         .arg("version");
     let mut help = Command::new(bin.join("talosctl"));
     help.arg("--help");
+    let mut figures = Vec::new();
     let cases = [
         ("talosctl version", version),
         ("talosctl --help", help),
@@ -145,35 +154,100 @@ fn cli_latency(bin: &Path, dir: &Path, node: Ipv4Addr) -> anyhow::Result<()> {
             }
         }
         walls.sort();
+        let median = walls[CLI_RUNS / 2].as_secs_f64() * 1e3;
         println!(
-            "  {label}, whole process ({CLI_RUNS} runs): median {:.1} ms, max {:.1} ms",
-            walls[CLI_RUNS / 2].as_secs_f64() * 1e3,
+            "  {label}, whole process ({CLI_RUNS} runs): median {median:.1} ms, max {:.1} ms",
             walls[CLI_RUNS - 1].as_secs_f64() * 1e3
         );
+        let figure = Figure::new(
+            BENCH,
+            format!("{label}, whole process, median of {CLI_RUNS}"),
+            median,
+            Unit::Millis,
+        );
+        figures.push(if label == "talosctl version" {
+            figure.at_most(30.0)
+        } else {
+            figure
+        });
     }
-    Ok(())
+    Ok(figures)
 }
 
-/// CPU that machined `pid` and every process below it use over [`IDLE`] with no calls.
-fn idle_cpu(pid: u32) -> anyhow::Result<()> {
+/// CPU that machined `pid` and each process below it (its daemons) use over [`IDLE`] with no
+/// calls, per daemon and together.
+fn idle_cpu(pid: u32) -> anyhow::Result<Vec<Figure>> {
     std::thread::sleep(Duration::from_secs(2));
-    let processes = descendants(pid)?;
-    let ticks = |pids: &[u32]| -> u64 {
-        pids.iter()
-            .map(|pid| crate::shipping_bench::cpu_ticks(*pid).unwrap_or(0))
-            .sum()
-    };
-    let before = ticks(&processes);
+    let daemons = daemons(pid)?;
+    let before: Vec<u64> = daemons
+        .iter()
+        .map(|(_, pid)| crate::shipping_bench::cpu_ticks(*pid).unwrap_or(0))
+        .collect();
     std::thread::sleep(IDLE);
-    let used =
-        ticks(&processes).saturating_sub(before) as f64 / crate::shipping_bench::ticks_per_second();
+    let percent = |ticks: u64| {
+        ticks as f64 / crate::shipping_bench::ticks_per_second() / IDLE.as_secs_f64() * 100.0
+    };
+    let mut total = 0;
+    let mut parts = Vec::with_capacity(daemons.len());
+    let mut figures = Vec::with_capacity(daemons.len() + 1);
+    for ((name, pid), before) in daemons.iter().zip(before) {
+        let used = crate::shipping_bench::cpu_ticks(*pid)
+            .unwrap_or(before)
+            .saturating_sub(before);
+        total += used;
+        parts.push(format!("{name} {:.2} %", percent(used)));
+        figures.push(Figure::new(
+            BENCH,
+            format!("idle node, {name}'s CPU over {} s", IDLE.as_secs()),
+            percent(used),
+            Unit::Percent,
+        ));
+    }
     println!(
-        "  idle node, machined and its {} daemons over {} s: {:.2} % of one core",
-        processes.len() - 1,
+        "  idle node over {} s: {:.2} % of one core ({})",
         IDLE.as_secs(),
-        used / IDLE.as_secs_f64() * 100.0
+        percent(total),
+        parts.join(", ")
     );
-    Ok(())
+    figures.insert(
+        0,
+        Figure::new(
+            BENCH,
+            format!(
+                "idle node, CPU of all its daemons over {} s (% of one core)",
+                IDLE.as_secs()
+            ),
+            percent(total),
+            Unit::Percent,
+        )
+        .at_most(1.0),
+    );
+    Ok(figures)
+}
+
+/// machined `pid` and each process below it, by command name.
+fn daemons(pid: u32) -> anyhow::Result<Vec<(String, u32)>> {
+    Ok(descendants(pid)?
+        .into_iter()
+        .map(|pid| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (name.trim().to_string(), pid)
+        })
+        .collect())
+}
+
+/// Prints and returns the RSS (MiB) of machined `pid` and of each of its daemons.
+fn print_memory(when: &str, pid: u32) -> anyhow::Result<Vec<(String, f64)>> {
+    let sizes: Vec<(String, f64)> = daemons(pid)?
+        .into_iter()
+        .filter_map(|(name, pid)| Some((name, rss_mib(pid).ok()?)))
+        .collect();
+    let parts: Vec<String> = sizes
+        .iter()
+        .map(|(name, mib)| format!("{name} {mib:.1} MiB"))
+        .collect();
+    println!("  RSS {when}: {}", parts.join(", "));
+    Ok(sizes)
 }
 
 /// `pid` and every process below it.
@@ -208,7 +282,7 @@ fn descendants(pid: u32) -> anyhow::Result<Vec<u32>> {
     Ok(found)
 }
 
-async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
+async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<Vec<Figure>> {
     let talosconfig = talosconfig::Talosconfig::load(&nodes.dir.join("talosconfig"))?;
     let (name, context) = talosconfig.context(None)?;
     let endpoint = [addresses[0].to_string()];
@@ -224,6 +298,18 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
     let direct = unix_client(&socket).await?;
 
     println!("node API, 3 dev-mode nodes, release builds");
+    let mut figures = Vec::new();
+    let machined_pid = nodes.children[0].id();
+    let booted = print_memory("after boot", machined_pid)?;
+    for (name, mib) in &booted {
+        figures.push(Figure::new(
+            BENCH,
+            format!("RSS after boot, {name}"),
+            *mib,
+            Unit::MiB,
+        ));
+    }
+    figures.push(memory_growth(&client, machined_pid, "after boot").await?);
     let apid = latency(|| {
         let mut machine = client.machine();
         async move { machine.version(tonic::Request::new(())).await.map(drop) }
@@ -241,17 +327,39 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
         ratio(apid.p50, socket_only.p50),
         ratio(apid.p99, socket_only.p99)
     );
-    for (label, target) in [
+    figures.extend(apid.figures(BENCH, "Version via apid (mTLS) → machined"));
+    figures.extend(socket_only.figures(BENCH, "Version on machined's socket"));
+    figures.push(
+        Figure::new(
+            BENCH,
+            "apid's overhead on Version, p50 (via apid ÷ direct)",
+            ratio(apid.p50, socket_only.p50),
+            Unit::Ratio,
+        )
+        .at_most(1.2),
+    );
+    figures.push(
+        Figure::new(
+            BENCH,
+            "apid's overhead on Version, p99 (via apid ÷ direct)",
+            ratio(apid.p99, socket_only.p99),
+            Unit::Ratio,
+        )
+        .at_most(1.3),
+    );
+    for (label, target, target_is_fan_out) in [
         (
-            "Version, node=<other node> (one-to-one)",
+            "Version with `node` = another node (apid → apid → machined)",
             NodeTarget::for_nodes(&all[1..2]),
+            false,
         ),
         (
-            "Version, nodes=<3 nodes> (fan-out)",
+            "Version with `nodes` = 3 nodes (fan-out)",
             NodeTarget::Nodes(all.clone()),
+            true,
         ),
     ] {
-        let figures = latency(|| {
+        let latency = latency(|| {
             let mut machine = client.machine();
             let request = target.request(());
             async move {
@@ -260,15 +368,34 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
             }
         })
         .await?;
-        print_latency(label, &figures);
+        print_latency(label, &latency);
+        if target_is_fan_out {
+            figures.push(
+                Figure::new(
+                    BENCH,
+                    "Version with `nodes` = 3 nodes ÷ one node through apid, p50",
+                    ratio(latency.p50, apid.p50),
+                    Unit::Ratio,
+                )
+                .at_most(1.5),
+            );
+        }
+        figures.extend(latency.figures(BENCH, label));
     }
 
     let config = std::fs::read_to_string(nodes.dir.join("controlplane.yaml"))?;
-    crate::watch_bench::measure(&client, &config).await?;
-    crate::trustd_bench::measure(&nodes.dir, addresses[0]).await?;
-    crate::etcd_bench::measure(&client, &all[0]).await?;
+    figures.extend(crate::watch_bench::measure(&client, &config).await?);
+    figures.extend(crate::trustd_bench::measure(&nodes.dir, addresses[0]).await?);
+    figures.extend(crate::etcd_bench::measure(&client, &all[0]).await?);
 
-    let machined_pid = nodes.children[0].id();
+    for (name, mib) in print_memory("after the API figures (etcd running)", machined_pid)? {
+        figures.push(Figure::new(
+            BENCH,
+            format!("RSS after the API figures, {name}"),
+            mib,
+            Unit::MiB,
+        ));
+    }
     let apid_pid = apid_pid(&nodes.dir.join(addresses[0].to_string()))?;
     println!(
         "  RSS idle: machined {:.1} MiB, apid {:.1} MiB",
@@ -287,13 +414,23 @@ async fn measure(nodes: &Nodes, addresses: &[Ipv4Addr]) -> anyhow::Result<()> {
         streams.push(client.machine().logs(request).await?.into_inner());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let apid_streaming = rss_mib(apid_pid)?;
     println!(
-        "  RSS with {STREAMS} logs -f streams: machined {:.1} MiB, apid {:.1} MiB",
+        "  RSS with {STREAMS} logs -f streams: machined {:.1} MiB, apid {apid_streaming:.1} MiB",
         rss_mib(machined_pid)?,
-        rss_mib(apid_pid)?
     );
     drop(streams);
-    Ok(())
+    figures.push(memory_growth(&client, machined_pid, "after the figures (etcd running)").await?);
+    figures.push(
+        Figure::new(
+            BENCH,
+            format!("apid's RSS with {STREAMS} `logs -f` streams"),
+            apid_streaming,
+            Unit::MiB,
+        )
+        .at_most(20.0),
+    );
+    Ok(figures)
 }
 
 pub struct Latency {
@@ -338,6 +475,58 @@ where
         p99: samples[CALLS * 99 / 100],
         per_second,
     })
+}
+
+/// [`MEMORY_CALLS`] API calls through apid (Version and ServiceList in turn): how much the RSS
+/// of machined `pid` and its daemons grew over them, together.
+async fn memory_growth(client: &Client, pid: u32, when: &str) -> anyhow::Result<Figure> {
+    let before = print_memory(&format!("{when}, before {MEMORY_CALLS} API calls"), pid)?;
+    for i in 0..MEMORY_CALLS {
+        let mut machine = client.machine();
+        if i % 2 == 0 {
+            machine.version(()).await?;
+        } else {
+            machine.service_list(()).await?;
+        }
+    }
+    let after = print_memory(&format!("{when}, after {MEMORY_CALLS} API calls"), pid)?;
+    let growth: f64 = after
+        .iter()
+        .map(|(name, mib)| mib - before.iter().find(|(n, _)| n == name).map_or(0.0, |b| b.1))
+        .sum();
+    Ok(Figure::new(
+        BENCH,
+        format!("RSS growth of all daemons over {MEMORY_CALLS} API calls, {when}"),
+        growth,
+        Unit::MiB,
+    )
+    .at_most(1.0))
+}
+
+impl Latency {
+    /// p50 and p99 in µs and the throughput, as `bench`'s figures named after `label`.
+    pub fn figures(&self, bench: &'static str, label: &str) -> [Figure; 3] {
+        [
+            Figure::new(
+                bench,
+                format!("{label}, p50"),
+                self.p50.as_secs_f64() * 1e6,
+                Unit::Micros,
+            ),
+            Figure::new(
+                bench,
+                format!("{label}, p99"),
+                self.p99.as_secs_f64() * 1e6,
+                Unit::Micros,
+            ),
+            Figure::new(
+                bench,
+                format!("{label}, {CONCURRENCY} callers"),
+                self.per_second,
+                Unit::PerSecond("calls"),
+            ),
+        ]
+    }
 }
 
 pub fn print_latency(label: &str, figures: &Latency) {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::bench::{cargo, release_dir, workspace_root};
+use crate::figures::{Figure, Unit};
 use crate::shipping_bench::{cpu_ticks, talosctl, ticks_per_second};
 
 const NODE: &str = "127.69.0.2";
@@ -29,12 +30,18 @@ const ROUNDS: usize = 3;
 pub fn run() -> anyhow::Result<()> {
     let root = workspace_root();
     cargo(&root, &["build", "-q", "--release", "--bins"])?;
-    let bin = release_dir(&root);
+    let figures = measure_node(&root, &release_dir(&root))?;
+    crate::bench::print_table(&figures);
+    Ok(())
+}
+
+/// Starts the node from the release binaries in `bin` and measures.
+pub fn measure_node(root: &Path, bin: &Path) -> anyhow::Result<Vec<Figure>> {
     let out = root.join("_out/bench-pcap");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(out.join("node/system/state"))?;
     talosctl(
-        &bin,
+        bin,
         &[
             "gen",
             "config",
@@ -55,12 +62,12 @@ pub fn run() -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let result = measure(&bin, &out, node.id());
+    let result = measure(bin, &out, node.id());
     stop(&mut node);
     result
 }
 
-fn measure(bin: &Path, out: &Path, machined: u32) -> anyhow::Result<()> {
+fn measure(bin: &Path, out: &Path, machined: u32) -> anyhow::Result<Vec<Figure>> {
     let talosctl = Talosctl {
         bin: bin.join("talosctl"),
         talosconfig: out.join("talosconfig"),
@@ -107,21 +114,38 @@ fn measure(bin: &Path, out: &Path, machined: u32) -> anyhow::Result<()> {
     println!(
         "  case                          TCP MB/s   UDP datagrams/s   machined CPU   apid CPU"
     );
+    let mut table = Vec::new();
     for ((label, _), runs) in cases.iter().zip(&figures) {
-        let median = |field: fn(&[f64; 4]) -> f64| {
-            let mut values: Vec<f64> = runs.iter().map(field).collect();
+        let median = |field: usize| {
+            let mut values: Vec<f64> = runs.iter().map(|f| f[field]).collect();
             values.sort_by(f64::total_cmp);
             values[values.len() / 2]
         };
         println!(
             "  {label:<29} {:>8.0}   {:>15.0}   {:>11.0}%   {:>7.0}%",
-            median(|f| f[0]),
-            median(|f| f[1]),
-            median(|f| f[2]),
-            median(|f| f[3])
+            median(0),
+            median(1),
+            median(2),
+            median(3)
         );
+        let metric = |what: &str| format!("{what} on lo, {label}");
+        table.extend([
+            Figure::new("pcap", metric("TCP"), median(0), Unit::MegabytesPerSecond),
+            Figure::new(
+                "pcap",
+                metric("UDP (100-byte datagrams)"),
+                median(1),
+                Unit::PerSecond("datagrams"),
+            ),
+        ]);
+        if label.starts_with("capture") {
+            table.extend([
+                Figure::new("pcap", metric("machined CPU"), median(2), Unit::Percent),
+                Figure::new("pcap", metric("apid CPU"), median(3), Unit::Percent),
+            ]);
+        }
     }
-    Ok(())
+    Ok(table)
 }
 
 /// One case: [TCP MB/s, UDP datagrams/s, machined CPU %, apid CPU %].

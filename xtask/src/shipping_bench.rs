@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::bench::{cargo, release_dir, workspace_root};
+use crate::figures::{Figure, Unit};
 use crate::node_bench::{admin_request, unix_client};
 
 const ADDRESS: &str = "127.48.0.2";
@@ -25,12 +26,18 @@ const RUN: Duration = Duration::from_secs(10);
 pub fn run() -> anyhow::Result<()> {
     let root = workspace_root();
     cargo(&root, &["build", "-q", "--release", "--bins"])?;
-    let bin = release_dir(&root);
+    let figures = measure(&root, &release_dir(&root))?;
+    crate::bench::print_table(&figures);
+    Ok(())
+}
+
+/// The figures, with the release binaries in `bin`.
+pub fn measure(root: &Path, bin: &Path) -> anyhow::Result<Vec<Figure>> {
     let out = root.join("_out/bench-shipping");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
     talosctl(
-        &bin,
+        bin,
         &[
             "gen",
             "config",
@@ -49,6 +56,7 @@ pub fn run() -> anyhow::Result<()> {
         "log shipping, one dev node, RUST_LOG=debug, {CALLERS} callers for {} s",
         RUN.as_secs()
     );
+    let mut figures = Vec::new();
     for shipping in [false, true] {
         let state = out.join(if shipping { "shipping" } else { "plain" });
         std::fs::create_dir_all(state.join("system/state"))?;
@@ -85,16 +93,37 @@ pub fn run() -> anyhow::Result<()> {
         }
         let _ = node.wait();
         let (calls, shipped, cpu) = result?;
+        let case = if shipping {
+            "with a TCP destination"
+        } else {
+            "without destinations"
+        };
         println!(
-            "  {}: {calls:.0} calls/s, {shipped:.0} lines/s shipped, machined CPU {cpu:.0}%",
-            if shipping {
-                "with a TCP destination"
-            } else {
-                "without destinations"
-            }
+            "  {case}: {calls:.0} calls/s, {shipped:.0} lines/s shipped, machined CPU {cpu:.0}%"
         );
+        let metric = |what: &str| format!("{what}, RUST_LOG=debug, {case}");
+        figures.push(Figure::new(
+            "shipping",
+            metric("Version calls on machined's socket"),
+            calls,
+            Unit::PerSecond("calls"),
+        ));
+        figures.push(Figure::new(
+            "shipping",
+            metric("machined CPU"),
+            cpu,
+            Unit::Percent,
+        ));
+        if shipping {
+            figures.push(Figure::new(
+                "shipping",
+                "log lines shipped to a TCP sink".to_string(),
+                shipped,
+                Unit::PerSecond("lines"),
+            ));
+        }
     }
-    Ok(())
+    Ok(figures)
 }
 
 pub fn talosctl(bin: &Path, args: &[&str], last: &Path) -> anyhow::Result<()> {

@@ -12,10 +12,12 @@ use proto::cosi::resource::{EventType, WatchOptions, WatchRequest};
 use proto::machine::ApplyConfigurationRequest;
 use proto::machine::apply_configuration_request::Mode;
 
+use crate::figures::{Figure, Unit};
+
 /// Renames per figure.
 const APPLIES: usize = 50;
 
-pub async fn measure(client: &Client, config: &str) -> anyhow::Result<()> {
+pub async fn measure(client: &Client, config: &str) -> anyhow::Result<Vec<Figure>> {
     if !config.contains("kind: HostnameConfig\nauto: stable\n") {
         bail!("the generated config has no HostnameConfig document to rename through");
     }
@@ -82,18 +84,40 @@ pub async fn measure(client: &Client, config: &str) -> anyhow::Result<()> {
             break;
         }
     }
-    print_figure(
+    let (apply_p50, _) = print_figure(
         "config apply (rename) -> HostnameSpec event through apid",
         end_to_end,
     );
-    print_figure(
+    let (watch_p50, watch_p99) = print_figure(
         "resource written -> watch event at the client (through apid)",
         watch_only,
     );
-    Ok(())
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    Ok(vec![
+        Figure::new(
+            "node",
+            "config apply (rename) → HostnameSpec event through apid, p50",
+            ms(apply_p50),
+            Unit::Millis,
+        ),
+        Figure::new(
+            "node",
+            "resource written → watch event at the client through apid, p50",
+            ms(watch_p50),
+            Unit::Millis,
+        ),
+        Figure::new(
+            "node",
+            "resource written → watch event at the client through apid, p99",
+            ms(watch_p99),
+            Unit::Millis,
+        )
+        .at_most(5.0),
+    ])
 }
 
-fn print_figure(label: &str, mut samples: Vec<Duration>) {
+/// Prints p50 and p99 of `samples` and returns them.
+fn print_figure(label: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
     let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
     println!(
@@ -102,4 +126,5 @@ fn print_figure(label: &str, mut samples: Vec<Duration>) {
         at(0.99),
         samples.len()
     );
+    (at(0.5), at(0.99))
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use machineconfig::Config;
 use machineconfig::documents::Document;
-use resources::{Context, Controller, Kind, Requeue, Spec, State};
+use resources::{Context, Controller, Kind, Requeue, Spec, State, WatchOptions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -218,8 +218,6 @@ impl Controller for OperatorVipConfigController {
 /// Who writes the held addresses (upstream's operator runner; its inputs are etcd's election,
 /// outside the state).
 pub const ADDRESS_OWNER: &str = "network.OperatorSpecController";
-/// How often the operator looks at its inputs (operator specs, the etcd service).
-const LOOK_PERIOD: Duration = Duration::from_secs(1);
 /// How long a stopping campaign may take to give its address and key up.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -312,10 +310,22 @@ fn wanted(machine: &Machine) -> BTreeMap<String, OperatorSpec> {
 }
 
 /// Runs the campaigns the node's operator specs ask for until `stop` turns true; then each
-/// gives its address and election key up (bounded by [`STOP_TIMEOUT`]).
+/// gives its address and election key up (bounded by [`STOP_TIMEOUT`]). It looks at its inputs
+/// (the operator specs, the etcd service) when one of them changes.
 pub async fn run(machine: Arc<Machine>, mut stop: watch::Receiver<bool>) {
     let holdings = Holdings::new(Arc::clone(&machine));
     let mut campaigns: BTreeMap<String, (OperatorSpec, campaign::Campaign)> = BTreeMap::new();
+    let state: &State = &machine.resources;
+    let etcd = || {
+        let options = WatchOptions {
+            id: Some("etcd".to_owned()),
+            ..WatchOptions::default()
+        };
+        state.watch(&Kind::of::<ServiceSpec>(), &options)
+    };
+    let operators = || state.watch(&Kind::of::<OperatorSpec>(), &WatchOptions::default());
+    // Watched before the first look: no change after it is missed.
+    let (mut etcd_changes, mut operator_changes) = (etcd(), operators());
     loop {
         let wanted = wanted(&machine);
         let stale: Vec<String> = campaigns
@@ -334,8 +344,10 @@ pub async fn run(machine: Arc<Machine>, mut stop: watch::Receiver<bool>) {
                 slot.insert((spec, started));
             }
         }
+        // A watch that fell behind ends: it starts over, and the next look sees the state as is.
         tokio::select! {
-            () = tokio::time::sleep(LOOK_PERIOD) => {}
+            changed = etcd_changes.next() => if changed.is_none() { etcd_changes = etcd() },
+            changed = operator_changes.next() => if changed.is_none() { operator_changes = operators() },
             changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
         }
     }
