@@ -165,10 +165,15 @@ pub async fn run(
         },
     )?;
     tracing::info!(socket = %socket.display(), may_set_hostname, "serving");
+    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
     let served = tonic::transport::Server::builder()
         .add_service(
             proto::talosrs::networkd::network_service_server::NetworkServiceServer::new(
-                service::Service::new(commands, status),
+                service::Service::new(commands, status, stopping_seen),
             ),
         )
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)

@@ -22,14 +22,25 @@ use crate::plan::{AddressPlan, Inputs, Plan};
 pub struct Service {
     engine: mpsc::Sender<Command>,
     status: watch::Receiver<Option<StatusView>>,
+    /// Becomes true when networkd stops: WatchStatus streams end, so that the server's
+    /// graceful shutdown, which waits for every open stream, can finish.
+    stopping: watch::Receiver<bool>,
 }
 
 /// Statuses a WatchStatus stream holds for a slow reader (it skips to the latest after).
 const WATCH_BUFFER: usize = 2;
 
 impl Service {
-    pub fn new(engine: mpsc::Sender<Command>, status: watch::Receiver<Option<StatusView>>) -> Self {
-        Service { engine, status }
+    pub fn new(
+        engine: mpsc::Sender<Command>,
+        status: watch::Receiver<Option<StatusView>>,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Service {
+            engine,
+            status,
+            stopping,
+        }
     }
 
     async fn call<T>(
@@ -108,6 +119,7 @@ impl NetworkService for Service {
         _: Request<()>,
     ) -> Result<Response<BoxStream<pb::NetworkStatus>>, Status> {
         let mut status = self.status.clone();
+        let mut stopping = self.stopping.clone();
         let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
         tokio::spawn(async move {
             let mut last = None;
@@ -124,6 +136,7 @@ impl NetworkService for Service {
                 tokio::select! {
                     changed = status.changed() => if changed.is_err() { return },
                     () = sender.closed() => return,
+                    _ = stopping.wait_for(|stopping| *stopping) => return,
                 }
             }
         });

@@ -742,5 +742,25 @@ async fn watch_status_follows_the_kernel_and_the_config() {
             .any(|a| a.address == "10.62.0.2/24" && a.managed),
         "{applied:?}"
     );
-    drop(networkd);
+
+    // SIGTERM with the stream still open: the stream ends and networkd exits at once (the
+    // server's graceful shutdown waited for the stream, until machined's SIGKILL 10 s later).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(networkd.pid() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while networkd.process.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "networkd still running 5 s after SIGTERM with a WatchStatus stream open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.message()).await;
+    assert!(
+        matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
+        "the stream ends with networkd: {ended:?}"
+    );
 }
